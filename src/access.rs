@@ -1,0 +1,407 @@
+//! One line of `/var/log/pveproxy/access.log`, split into borrowed fields.
+//!
+//! pveproxy writes `"$ip - $user [$time] \"$requestline\" $code $length\n"` and escapes nothing: the
+//! request line is the raw first line of an HTTP request, so it may hold quotes, spaces and any
+//! byte an attacker chose. Everything around it is written by pveproxy itself and has a fixed
+//! shape. So the line is parsed from both ends towards the request line (pve-formats.md §1.2):
+//! the status and length from the right, the client, user and time from the left, and whatever
+//! lies between the quotes is the request line, however odd.
+//!
+//! This runs for every line of a log that may hold hundreds of millions of them, so it does no
+//! allocation and converts nothing it does not have to: the time is only validated here and turned
+//! into a [`jiff::Timestamp`] on demand.
+
+use jiff::Timestamp;
+
+/// The fields of one access.log line, borrowed from the input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line<'a> {
+    /// Client address as logged (`::ffff:192.168.1.10`, `2001:db8::17`, `10.0.0.1`), or `-`.
+    pub(crate) client: &'a [u8],
+    /// Authenticated user or token id (`alice@pve`, `alice@pve!ci`), or `-`.
+    pub(crate) user: &'a [u8],
+    /// The time between the brackets, validated: `24/06/2026:14:03:14 +0200` or `29/Jul/2014:…`.
+    time: &'a [u8],
+    /// The raw HTTP request line (`POST /api2/json/... HTTP/1.1`), or `-`.
+    pub(crate) request: &'a [u8],
+    /// The final HTTP status code.
+    pub(crate) status: u16,
+    /// Bytes of body sent, `None` for `-`.
+    pub(crate) length: Option<u64>,
+}
+
+/// Why a line is not an access.log line. Shown to the user as `FILE:LINE: reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Malformed {
+    NotAccessLog,
+    NoStatus,
+    NoLength,
+    NoRequest,
+    NoClient,
+    NoUser,
+    NoTime,
+    BadTime,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Malformed::NotAccessLog => {
+                "not an access.log line (CLIENT - USER [TIME] \"REQUEST\" STATUS LENGTH)"
+            }
+            Malformed::NoStatus => "not an access.log line: no 3-digit status after the request",
+            Malformed::NoLength => "not an access.log line: the length is neither a number nor '-'",
+            Malformed::NoRequest => "not an access.log line: no quoted request line",
+            Malformed::NoClient => "not an access.log line: no client address",
+            Malformed::NoUser => "not an access.log line: no ' - USER ' after the client",
+            Malformed::NoTime => "not an access.log line: no [time] after the user",
+            Malformed::BadTime => "invalid time stamp",
+        })
+    }
+}
+
+/// Parses one line (without its `\n`; a trailing `\r` is tolerated).
+pub(crate) fn parse(line: &[u8]) -> Result<Line<'_>, Malformed> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if memchr::memchr(b'"', line).is_none() {
+        return Err(Malformed::NotAccessLog);
+    }
+
+    // From the right: ` <status> <length>` after the closing quote of the request line.
+    let sp = memchr::memrchr(b' ', line).ok_or(Malformed::NoStatus)?;
+    let length = match &line[sp + 1..] {
+        b"-" => None,
+        digits => Some(parse_digits(digits).ok_or(Malformed::NoLength)?),
+    };
+    let head = &line[..sp];
+    if head.len() < 5 || head[head.len() - 4] != b' ' || head[head.len() - 5] != b'"' {
+        return Err(Malformed::NoStatus);
+    }
+    let status = &head[head.len() - 3..];
+    if !status.iter().all(u8::is_ascii_digit) {
+        return Err(Malformed::NoStatus);
+    }
+    let status = parse_digits(status).ok_or(Malformed::NoStatus)? as u16;
+    let head = &head[..head.len() - 5]; // up to, not including, the closing quote
+
+    // From the left: `<client> - <user> [<time>] "`.
+    let sp = memchr::memchr(b' ', head).ok_or(Malformed::NoClient)?;
+    let client = &head[..sp];
+    if client.is_empty() {
+        return Err(Malformed::NoClient);
+    }
+    let rest = head[sp..].strip_prefix(b" - ").ok_or(Malformed::NoUser)?;
+    let sp = memchr::memchr(b' ', rest).ok_or(Malformed::NoUser)?;
+    let user = &rest[..sp];
+    if user.is_empty() {
+        return Err(Malformed::NoUser);
+    }
+    let rest = rest[sp..].strip_prefix(b" [").ok_or(Malformed::NoTime)?;
+    let close = memchr::memchr(b']', rest).ok_or(Malformed::NoTime)?;
+    let time = &rest[..close];
+    let request = rest[close..]
+        .strip_prefix(b"] \"")
+        .ok_or(Malformed::NoRequest)?;
+    if !valid_time(time) {
+        return Err(Malformed::BadTime);
+    }
+    Ok(Line {
+        client,
+        user,
+        time,
+        request,
+        status,
+        length,
+    })
+}
+
+fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// The parts of a time field, still in the log's local offset.
+struct TimeParts {
+    year: i16,
+    month: i8,
+    day: i8,
+    hour: i8,
+    minute: i8,
+    second: i8,
+    offset_seconds: i32,
+}
+
+/// Splits `dd/mm/yyyy:HH:MM:SS +zzzz` (PVE) or `dd/Mon/yyyy:HH:MM:SS +zzzz` (PVE before 2015).
+fn time_parts(time: &[u8]) -> Option<TimeParts> {
+    let (month, rest) = match time.len() {
+        25 => (two_digits(&time[3..5])?, &time[5..]),
+        26 => {
+            let name = &time[3..6];
+            let m = MONTHS.iter().position(|m| m.as_slice() == name)?;
+            (m as u8 + 1, &time[6..])
+        }
+        _ => return None,
+    };
+    // rest: `/yyyy:HH:MM:SS +zzzz`
+    if rest.len() != 20
+        || time[2] != b'/'
+        || rest[0] != b'/'
+        || rest[5] != b':'
+        || rest[8] != b':'
+        || rest[11] != b':'
+        || rest[14] != b' '
+    {
+        return None;
+    }
+    let year = u16::from(two_digits(&rest[1..3])?) * 100 + u16::from(two_digits(&rest[3..5])?);
+    let sign = match rest[15] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let oh = i32::from(two_digits(&rest[16..18])?);
+    let om = i32::from(two_digits(&rest[18..20])?);
+    let parts = TimeParts {
+        year: year as i16,
+        month: month as i8,
+        day: two_digits(&time[0..2])? as i8,
+        hour: two_digits(&rest[6..8])? as i8,
+        minute: two_digits(&rest[9..11])? as i8,
+        second: two_digits(&rest[12..14])? as i8,
+        offset_seconds: sign * (oh * 3600 + om * 60),
+    };
+    let plausible = (1..=12).contains(&parts.month)
+        && (1..=days_in_month(year, parts.month as u8)).contains(&(parts.day as u8))
+        && parts.hour < 24
+        && parts.minute < 60
+        && parts.second < 61
+        && oh < 26
+        && om < 60;
+    plausible.then_some(parts)
+}
+
+fn days_in_month(year: u16, month: u8) -> u8 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn two_digits(b: &[u8]) -> Option<u8> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some((a - b'0') * 10 + (c - b'0')),
+        _ => None,
+    }
+}
+
+/// A cheap check that needs no calendar: the shape and ranges are right.
+fn valid_time(time: &[u8]) -> bool {
+    time_parts(time).is_some()
+}
+
+impl<'a> Line<'a> {
+    /// The log time as an absolute instant. Parsing has checked the calendar, so `None` is only
+    /// possible for a time outside what jiff represents; the caller reports it like a bad line.
+    pub(crate) fn timestamp(&self) -> Option<Timestamp> {
+        let p = time_parts(self.time)?;
+        let civil = jiff::civil::DateTime::new(
+            p.year,
+            p.month,
+            p.day,
+            p.hour,
+            p.minute,
+            p.second.min(59),
+            0,
+        )
+        .ok()?;
+        let offset = jiff::tz::Offset::from_seconds(p.offset_seconds).ok()?;
+        offset.to_timestamp(civil).ok()
+    }
+
+    /// The user, or `None` when the log has `-` (unauthenticated or not an API call).
+    pub(crate) fn user(&self) -> Option<&'a [u8]> {
+        (self.user != b"-").then_some(self.user)
+    }
+
+    /// The client address, with an IPv4-mapped IPv6 address shown as plain IPv4.
+    pub(crate) fn client(&self) -> Option<&'a [u8]> {
+        match self.client {
+            b"-" => None,
+            c => Some(strip_v4_mapped(c)),
+        }
+    }
+}
+
+/// `::ffff:192.168.1.10` -> `192.168.1.10`; anything else unchanged.
+fn strip_v4_mapped(client: &[u8]) -> &[u8] {
+    let lower = client.len() > 7 && client[..7].eq_ignore_ascii_case(b"::ffff:");
+    if lower && client[7..].contains(&b'.') {
+        &client[7..]
+    } else {
+        client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ok(line: &str) -> Line<'_> {
+        parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    #[test]
+    fn login_line() {
+        let l = ok(
+            r#"::ffff:192.168.10.23 - - [24/06/2026:14:02:51 +0200] "POST /api2/extjs/access/ticket HTTP/1.1" 200 1521"#,
+        );
+        assert_eq!(l.client(), Some(&b"192.168.10.23"[..]));
+        assert_eq!(l.user(), None);
+        assert_eq!(l.request, b"POST /api2/extjs/access/ticket HTTP/1.1");
+        assert_eq!(l.status, 200);
+        assert_eq!(l.length, Some(1521));
+        assert_eq!(l.timestamp().unwrap().to_string(), "2026-06-24T12:02:51Z");
+    }
+
+    #[test]
+    fn token_ipv6_and_dash_length() {
+        let l = ok(
+            r#"2001:db8::17 - automation@pve!ci [24/06/2026:14:05:02 -0130] "GET / HTTP/1.1" 101 -"#,
+        );
+        assert_eq!(l.client(), Some(&b"2001:db8::17"[..]));
+        assert_eq!(l.user(), Some(&b"automation@pve!ci"[..]));
+        assert_eq!(l.length, None);
+        assert_eq!(l.status, 101);
+        assert_eq!(l.timestamp().unwrap().to_string(), "2026-06-24T15:35:02Z");
+        let l = ok(r#"::1 - root@pam [24/06/2026:14:05:02 +0000] "GET / HTTP/1.1" 200 5"#);
+        assert_eq!(l.client(), Some(&b"::1"[..]));
+    }
+
+    #[test]
+    fn month_name_form() {
+        let l = ok(
+            r#"127.0.0.1 - root@pam [29/Jul/2014:14:32:26 -0400] "GET /api2/json/version HTTP/1.1" 200 80"#,
+        );
+        assert_eq!(l.timestamp().unwrap().to_string(), "2014-07-29T18:32:26Z");
+    }
+
+    #[test]
+    fn request_line_with_quotes_and_spaces_is_taken_whole() {
+        let l =
+            ok(r#"::ffff:1.2.3.4 - - [24/06/2026:14:02:51 +0200] "GET /a" b "c HTTP/1.1" 400 -"#);
+        assert_eq!(l.request, br#"GET /a" b "c HTTP/1.1"#);
+        let l = ok("::ffff:1.2.3.4 - - [24/06/2026:14:02:51 +0200] \"-\" 400 -\r");
+        assert_eq!(l.request, b"-");
+        let l = ok("::ffff:1.2.3.4 - - [24/06/2026:14:02:51 +0200] \"\" 500 -");
+        assert_eq!(l.request, b"");
+    }
+
+    #[test]
+    fn malformed_lines_say_why() {
+        let cases: &[(&str, Malformed)] = &[
+            ("", Malformed::NotAccessLog),
+            ("garbage", Malformed::NotAccessLog),
+            (
+                "this line is not an access.log line",
+                Malformed::NotAccessLog,
+            ),
+            ("\"", Malformed::NoStatus),
+            (
+                r#"1.2.3.4 - - [24/06/2026:14:02:51 +0200] "GET / HTTP/1.1" 200 12x"#,
+                Malformed::NoLength,
+            ),
+            (
+                r#"1.2.3.4 - - [24/06/2026:14:02:51 +0200] "GET / HTTP/1.1" 20 12"#,
+                Malformed::NoStatus,
+            ),
+            (
+                r#"1.2.3.4 - - [24/13/2026:14:02:51 +0200] "GET / HTTP/1.1" 200 12"#,
+                Malformed::BadTime,
+            ),
+            (
+                r#"1.2.3.4 - - [24/06/2026 14:02:51 +0200] "GET / HTTP/1.1" 200 12"#,
+                Malformed::BadTime,
+            ),
+            (
+                r#"1.2.3.4 x - [24/06/2026:14:02:51 +0200] "GET / HTTP/1.1" 200 12"#,
+                Malformed::NoUser,
+            ),
+            (
+                r#"1.2.3.4 - - 24/06/2026:14:02:51 +0200 "GET / HTTP/1.1" 200 12"#,
+                Malformed::NoTime,
+            ),
+            (
+                r#"1.2.3.4 - - [24/06/2026:14:02:51 +0200]"GET / HTTP/1.1" 200 12"#,
+                Malformed::NoRequest,
+            ),
+            (
+                r#" - - [24/06/2026:14:02:51 +0200] "GET / HTTP/1.1" 200 12"#,
+                Malformed::NoClient,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line.as_bytes()).err(), Some(*want), "{line}");
+        }
+    }
+
+    #[test]
+    fn impossible_dates_are_malformed() {
+        for date in [
+            "31/02/2026",
+            "29/02/2026",
+            "31/04/2026",
+            "00/01/2026",
+            "30/02/2000",
+        ] {
+            let line = format!(r#"1.2.3.4 - - [{date}:14:02:51 +0200] "GET / HTTP/1.1" 200 12"#);
+            assert_eq!(
+                parse(line.as_bytes()).err(),
+                Some(Malformed::BadTime),
+                "{date}"
+            );
+        }
+        assert!(
+            ok(r#"1.2.3.4 - - [29/02/2028:14:02:51 +0200] "GET / HTTP/1.1" 200 12"#)
+                .timestamp()
+                .is_some()
+        );
+    }
+
+    proptest! {
+        /// Any bytes in the request line (pveproxy escapes nothing) come back exactly.
+        #[test]
+        fn request_line_round_trips(req in proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..200),
+                                    status in 100u16..600, len in proptest::option::of(0u64..1_000_000)) {
+            let mut line = b"::ffff:10.0.0.1 - alice@pve!tok [01/02/2026:03:04:05 +0100] \"".to_vec();
+            line.extend_from_slice(&req);
+            line.extend_from_slice(format!("\" {status} ").as_bytes());
+            line.extend_from_slice(len.map_or("-".to_string(), |l| l.to_string()).as_bytes());
+            let l = parse(&line).unwrap();
+            prop_assert_eq!(l.request, &req[..]);
+            prop_assert_eq!(l.status, status);
+            prop_assert_eq!(l.length, len);
+            prop_assert_eq!(l.user, b"alice@pve!tok");
+        }
+
+        /// No input panics.
+        #[test]
+        fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(l) = parse(&line) {
+                let _ = l.timestamp();
+                let _ = l.client();
+            }
+        }
+    }
+}
