@@ -1,0 +1,287 @@
+//! The event: one request with everything pverec knows about it, the single record that every
+//! output format renders.
+//!
+//! Building an event is where the sources meet the API schema: the decoded path is matched to a
+//! template (giving the action and the object acted on), query parameters that only repeat a path
+//! value are dropped, secret parameters are marked, and the outcome is judged from what the log
+//! can tell. The event keeps raw bytes (a log is not guaranteed to be UTF-8); each renderer
+//! decides how to show them.
+
+use std::borrow::Cow;
+
+use jiff::Timestamp;
+
+use crate::access::Line;
+use crate::api::{self, Endpoint, PathMatch};
+use crate::request::{Class, Request};
+
+/// Where an event came from: shown in JSON as `{"file": …, "line": …}`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) line: u64,
+}
+
+/// One request parameter, decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct Param<'a> {
+    pub(crate) key: Cow<'a, [u8]>,
+    pub(crate) value: Cow<'a, [u8]>,
+    /// The value is a secret (schema flag, or a secret-looking name off-schema).
+    pub(crate) secret: bool,
+}
+
+/// Where the parameters of an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamsSource {
+    /// The URL's query string: complete for GET and DELETE, which cannot have a body.
+    Query,
+    /// No source: a POST or PUT whose body access.log does not record.
+    None,
+}
+
+impl ParamsSource {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ParamsSource::Query => "query",
+            ParamsSource::None => "none",
+        }
+    }
+}
+
+/// Whether the request did what it asked, as far as the sources tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    Failure,
+    /// The request was accepted but its result is elsewhere: `/api2/extjs` reports errors as
+    /// HTTP 200, and a task-starting call's result is the task's.
+    Unknown,
+}
+
+impl Outcome {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// The object acted on, from the path template: `{"type": "qemu", "id": "100"}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Object<'a> {
+    pub(crate) kind: &'static str,
+    pub(crate) id: Cow<'a, [u8]>,
+}
+
+/// One request, joined with what the schema says about it.
+pub(crate) struct Event<'a> {
+    pub(crate) time: Timestamp,
+    pub(crate) node: Option<&'a str>,
+    pub(crate) client: Option<&'a [u8]>,
+    /// The user or token id as logged (`alice@pve!ci`).
+    pub(crate) user: Option<&'a [u8]>,
+    pub(crate) method: Option<&'a [u8]>,
+    /// The decoded path: without `/api2/<fmt>` and normalised (`/nodes/pve1`) for API calls, as
+    /// requested for other paths; `None` when the request line has no path.
+    pub(crate) path: Option<Cow<'a, [u8]>>,
+    pub(crate) api_format: Option<&'a [u8]>,
+    pub(crate) class: Class,
+    pub(crate) template: Option<&'static str>,
+    pub(crate) endpoint: Option<&'static Endpoint>,
+    pub(crate) object: Option<Object<'a>>,
+    pub(crate) params: Vec<Param<'a>>,
+    pub(crate) params_source: ParamsSource,
+    pub(crate) http_status: u16,
+    pub(crate) bytes: Option<u64>,
+    pub(crate) outcome: Outcome,
+    /// The raw request line. It holds the query string with any secrets in it, so renderers
+    /// show it only through [`Event::request_summary`].
+    request: &'a [u8],
+    pub(crate) origin: Origin<'a>,
+}
+
+impl<'a> Event<'a> {
+    /// Joins a log line and its decoded request.
+    pub(crate) fn from_request(
+        line: &Line<'a>,
+        time: Timestamp,
+        req: &Request<'a>,
+        node: Option<&'a str>,
+        origin: Origin<'a>,
+    ) -> Event<'a> {
+        let mut event = Event {
+            time,
+            node,
+            client: line.client(),
+            user: line.user(),
+            method: req.method,
+            path: req.plain_path(),
+            api_format: req.api_format,
+            class: req.class,
+            template: None,
+            endpoint: None,
+            object: None,
+            params: Vec::new(),
+            params_source: ParamsSource::None,
+            http_status: line.status,
+            bytes: line.length,
+            outcome: Outcome::Unknown,
+            request: line.request,
+            origin,
+        };
+        if req.is_api() {
+            event.join_schema(req);
+        }
+        event.outcome = event.judge_outcome();
+        event
+    }
+
+    fn join_schema(&mut self, req: &Request<'a>) {
+        let segments = req.segments();
+        let mut path =
+            Vec::with_capacity(segments.iter().map(|s| s.len() + 1).sum::<usize>().max(1));
+        for s in &segments {
+            path.push(b'/');
+            path.extend_from_slice(s);
+        }
+        if path.is_empty() {
+            path.push(b'/');
+        }
+        self.path = Some(Cow::Owned(path));
+
+        let borrowed: Vec<&[u8]> = segments.iter().map(|s| s.as_ref()).collect();
+        let matched = api::match_path(&borrowed);
+        let method = self.method.unwrap_or_default();
+        if let Some(m) = &matched {
+            self.template = Some(m.template.path());
+            self.endpoint = m.template.endpoint(method);
+            self.object = object_of(m).map(|(kind, id)| Object {
+                kind,
+                id: Cow::Owned(id.to_vec()),
+            });
+        }
+
+        let query = req.query_params();
+        let body_methods = matches!(method, b"POST" | b"PUT");
+        self.params_source = if query.is_empty() && body_methods {
+            ParamsSource::None
+        } else {
+            ParamsSource::Query
+        };
+        self.params = query
+            .into_iter()
+            .filter(|(key, value)| !repeats_path_value(matched.as_ref(), key, value))
+            .map(|(key, value)| {
+                let secret = match self.endpoint.and_then(|e| e.param(&key)) {
+                    Some(p) => p.is_secret(),
+                    None => api::secret_by_name(&key),
+                };
+                Param { key, value, secret }
+            })
+            .collect();
+    }
+
+    fn judge_outcome(&self) -> Outcome {
+        let status = self.http_status;
+        if status >= 400 || ((300..400).contains(&status) && status != 304) || status < 100 {
+            return Outcome::Failure;
+        }
+        let errors_as_200 = matches!(self.api_format, Some(b"extjs" | b"htmljs"));
+        // A task-starting call (even one that does not return its UPID, like vztemplate) has
+        // the task's result, not the HTTP status, as its outcome.
+        let result_in_task = self
+            .endpoint
+            .is_some_and(|e| e.returns_upid() || !e.task_types().is_empty());
+        if errors_as_200 || result_in_task {
+            Outcome::Unknown
+        } else {
+            Outcome::Success
+        }
+    }
+
+    /// `alice@pve!ci` -> (`alice@pve`, `Some("ci")`).
+    pub(crate) fn user_and_token(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        match self.user {
+            None => (None, None),
+            Some(u) => match memchr::memchr(b'!', u) {
+                Some(i) => (Some(&u[..i]), Some(&u[i + 1..])),
+                None => (Some(u), None),
+            },
+        }
+    }
+
+    /// The pvesh verb for this request's method, if it has one.
+    pub(crate) fn pvesh_verb(&self) -> Option<&'static str> {
+        if !matches!(
+            self.class,
+            Class::Write | Class::Read | Class::Auth | Class::Console
+        ) {
+            return None;
+        }
+        match self.method? {
+            b"GET" => Some("get"),
+            b"POST" => Some("create"),
+            b"PUT" => Some("set"),
+            b"DELETE" => Some("delete"),
+            _ => None,
+        }
+    }
+
+    /// Whether the request carried parameters in a body that no source recorded.
+    pub(crate) fn body_missing(&self) -> bool {
+        matches!(self.method, Some(b"POST" | b"PUT")) && self.api_format.is_some()
+    }
+
+    /// What to show of the request line where it is the only record (no pvesh form): the line
+    /// itself for requests outside the API, method and path without the query for API calls,
+    /// whose query may hold secrets (`vncticket`, `password`).
+    pub(crate) fn request_summary(&self) -> Cow<'a, [u8]> {
+        match (self.api_format, self.method, &self.path) {
+            (Some(format), Some(method), Some(path)) => {
+                let mut line = method.to_vec();
+                line.extend_from_slice(b" /api2/");
+                line.extend_from_slice(format);
+                line.extend_from_slice(path);
+                Cow::Owned(line)
+            }
+            _ => Cow::Borrowed(self.request),
+        }
+    }
+
+    /// Whether the HTTP status is one a successful call returns.
+    pub(crate) fn http_ok(&self) -> bool {
+        matches!(self.http_status, 100..=299 | 304)
+    }
+}
+
+/// A parameter whose value only repeats what the path already says (`node=pve1` on
+/// `/nodes/pve1/…`): pvesh takes it from the path and refuses it as an option.
+fn repeats_path_value(matched: Option<&PathMatch<'_>>, key: &[u8], value: &[u8]) -> bool {
+    matched.is_some_and(|m| {
+        m.values
+            .iter()
+            .any(|(name, v)| name.as_bytes() == key && *v == value)
+    })
+}
+
+/// What a template acts on. A guest is the object wherever its vmid is in the path (the
+/// type is the `qemu`/`lxc` segment before it); otherwise the last template variable, named after
+/// the variable (`storage`, `userid`, `node`, …).
+fn object_of<'p>(m: &PathMatch<'p>) -> Option<(&'static str, &'p [u8])> {
+    if let Some((_, vmid)) = m.values.iter().find(|(name, _)| *name == "vmid") {
+        let mut kind = "vmid";
+        for segment in m.template.path().split('/') {
+            if segment == "{vmid}" {
+                break;
+            }
+            if !segment.is_empty() && !segment.starts_with('{') {
+                kind = segment;
+            }
+        }
+        return Some((kind, vmid));
+    }
+    m.values.last().map(|(name, value)| (*name, *value))
+}

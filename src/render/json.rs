@@ -1,0 +1,182 @@
+//! JSON Lines: one audit record per event, with the fields of design.md's table.
+//!
+//! The record is for machines (jq, a SIEM), so every field is always present (null when
+//! unknown) except `redacted`, which is omitted when nothing was. JSON strings are Unicode: bytes
+//! of the log that are not UTF-8 become U+FFFD here; the `pvesh` line, which escapes them, keeps
+//! them exactly. Characters that a terminal would act on are written as `\u` escapes, so a record
+//! printed to a terminal cannot garble it.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::event::{Event, Param};
+use crate::render::{pvesh, quote};
+use crate::time::utc;
+
+const REDACTED: &str = "<redacted>";
+
+#[derive(Serialize)]
+struct Record<'a> {
+    time: String,
+    node: Option<&'a str>,
+    source_ip: Option<Cow<'a, str>>,
+    user: Option<Cow<'a, str>>,
+    token: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    api_format: Option<Cow<'a, str>>,
+    class: &'static str,
+    template: Option<&'static str>,
+    action: Option<&'static str>,
+    object: Option<ObjectRecord<'a>>,
+    params: Params<'a>,
+    params_source: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    redacted: Vec<Cow<'a, str>>,
+    http_status: u16,
+    bytes: Option<u64>,
+    outcome: &'static str,
+    /// The task the request started: joined from the task index, which pverec does not read yet.
+    task: Option<()>,
+    pvesh: Option<String>,
+    argv: Option<Vec<Cow<'a, str>>>,
+    /// The request line of requests outside the API (static files, CONNECT, unparsable lines),
+    /// where it is the only record; null for API calls, which method, path and params describe.
+    request: Option<Cow<'a, str>>,
+    source: SourceRecord<'a>,
+}
+
+#[derive(Serialize)]
+struct ObjectRecord<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct SourceRecord<'a> {
+    file: &'a str,
+    line: u64,
+}
+
+/// Parameters as a JSON object; a key given more than once becomes an array of its values, in
+/// order, so no value is lost to a duplicate key.
+struct Params<'a>(&'a [Param<'a>]);
+
+impl Serialize for Params<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (i, p) in self.0.iter().enumerate() {
+            if self.0[..i].iter().any(|q| q.key == p.key) {
+                continue; // already written with the first occurrence
+            }
+            let values: Vec<Cow<'_, str>> = self.0[i..]
+                .iter()
+                .filter(|q| q.key == p.key)
+                .map(|q| {
+                    if q.secret {
+                        Cow::Borrowed(REDACTED)
+                    } else {
+                        text(&q.value)
+                    }
+                })
+                .collect();
+            if values.len() == 1 {
+                map.serialize_entry(&text(&p.key), &values[0])?;
+            } else {
+                map.serialize_entry(&text(&p.key), &values)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// Appends the event's JSON record and a newline.
+pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
+    let (user, token) = event.user_and_token();
+    let words = pvesh::argv(event);
+    let replayable = words
+        .as_deref()
+        .is_some_and(|w| pvesh::replayable(w, show_secrets));
+    let pvesh_line = words.as_deref().filter(|_| replayable).map(|w| {
+        let mut line = Vec::new();
+        pvesh::push_command(&mut line, w, show_secrets);
+        String::from_utf8_lossy(&line).into_owned()
+    });
+    let argv = words.as_deref().map(|w| {
+        w.iter()
+            .map(|word| match word {
+                pvesh::Word::Literal(b) => text(b),
+                pvesh::Word::Secret { value, .. } if show_secrets => text(value),
+                pvesh::Word::Secret { .. } => Cow::Borrowed(REDACTED),
+            })
+            .collect()
+    });
+    let params = if show_secrets {
+        event
+            .params
+            .iter()
+            .map(|p| Param {
+                secret: false,
+                ..p.clone()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let record = Record {
+        time: utc(event.time),
+        node: event.node,
+        source_ip: event.client.map(text),
+        user: user.map(text),
+        token: token.map(text),
+        method: event.method.map(text),
+        path: event.path.as_deref().map(text),
+        api_format: event.api_format.map(text),
+        class: event.class.name(),
+        template: event.template,
+        action: event.endpoint.and_then(|e| e.action()),
+        object: event.object.as_ref().map(|o| ObjectRecord {
+            kind: o.kind,
+            id: text(&o.id),
+        }),
+        params: Params(if show_secrets { &params } else { &event.params }),
+        params_source: event.params_source.name(),
+        redacted: if show_secrets {
+            Vec::new()
+        } else {
+            let mut names: Vec<Cow<'_, str>> = Vec::new();
+            for p in event.params.iter().filter(|p| p.secret) {
+                let name = text(&p.key);
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names
+        },
+        http_status: event.http_status,
+        bytes: event.bytes,
+        outcome: event.outcome.name(),
+        task: None,
+        pvesh: pvesh_line,
+        argv,
+        request: event
+            .api_format
+            .is_none()
+            .then(|| Cow::Owned(text(&event.request_summary()).into_owned())),
+        source: SourceRecord {
+            file: event.origin.file,
+            line: event.origin.line,
+        },
+    };
+    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
+    let json = serde_json::to_vec(&record).unwrap_or_default();
+    quote::escape_json_line(&json, out);
+    out.push(b'\n');
+}

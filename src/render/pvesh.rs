@@ -1,0 +1,151 @@
+//! The pvesh form of an event: `pvesh <verb> <path> [--key value]…  # note`.
+//!
+//! pvesh takes the path first (boolean options take an optional value and would swallow a path
+//! that came after them), the template values only from the path, and repeated options for
+//! repeated keys (pve-formats.md §3). Secrets become a word that fails when run unless the
+//! admin supplies the value through an environment variable, never a plausible value.
+
+use std::borrow::Cow;
+
+use crate::event::Event;
+use crate::render::quote;
+
+/// One word of a pvesh command line.
+#[derive(Debug, Clone)]
+pub(crate) enum Word<'a> {
+    Literal(Cow<'a, [u8]>),
+    /// The value of the parameter named here, redacted.
+    Secret {
+        key: &'a [u8],
+        value: &'a [u8],
+    },
+}
+
+impl Word<'_> {
+    fn bytes(&self, show_secrets: bool) -> Option<&[u8]> {
+        match self {
+            Word::Literal(b) => Some(b),
+            Word::Secret { value, .. } if show_secrets => Some(value),
+            Word::Secret { .. } => None,
+        }
+    }
+}
+
+/// The argv of the pvesh command that repeats this request, or `None` when it has no pvesh
+/// form (not an API call, or a method pvesh does not know).
+pub(crate) fn argv<'e>(event: &'e Event<'_>) -> Option<Vec<Word<'e>>> {
+    let verb = event.pvesh_verb()?;
+    let path = event.path.as_deref()?;
+    let mut words = Vec::with_capacity(3 + 2 * event.params.len());
+    words.push(Word::Literal(Cow::Borrowed(b"pvesh")));
+    words.push(Word::Literal(Cow::Borrowed(verb.as_bytes())));
+    words.push(Word::Literal(Cow::Borrowed(path)));
+    for p in &event.params {
+        let mut option = Vec::with_capacity(p.key.len() + 2);
+        option.extend_from_slice(b"--");
+        option.extend_from_slice(&p.key);
+        words.push(Word::Literal(Cow::Owned(option)));
+        words.push(if p.secret {
+            Word::Secret {
+                key: &p.key,
+                value: &p.value,
+            }
+        } else {
+            Word::Literal(Cow::Borrowed(&p.value))
+        });
+    }
+    Some(words)
+}
+
+/// Whether every word can be an argv element: a NUL byte cannot (C strings end there), and a
+/// shell would silently cut the word short, running a different command.
+pub(crate) fn replayable(words: &[Word<'_>], show_secrets: bool) -> bool {
+    words
+        .iter()
+        .all(|w| w.bytes(show_secrets).is_none_or(|b| !b.contains(&0)))
+}
+
+/// Appends the quoted command line (no newline, no note).
+pub(crate) fn push_command(out: &mut Vec<u8>, words: &[Word<'_>], show_secrets: bool) {
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match word {
+            Word::Literal(bytes) => quote::push_word(out, bytes),
+            Word::Secret { value, .. } if show_secrets => quote::push_word(out, value),
+            Word::Secret { key, .. } => push_secret_reference(out, key),
+        }
+    }
+}
+
+/// `"${PVE_SECRET_PASSWORD:?redacted}"`: runs only when the admin exports the value, fails with
+/// a clear message otherwise. POSIX sh reads it too.
+fn push_secret_reference(out: &mut Vec<u8>, key: &[u8]) {
+    out.extend_from_slice(b"\"${");
+    push_secret_variable(out, key);
+    out.extend_from_slice(b":?redacted}\"");
+}
+
+/// `PVE_SECRET_` and the parameter name in upper case, anything but letters and digits as `_`.
+pub(crate) fn push_secret_variable(out: &mut Vec<u8>, key: &[u8]) {
+    out.extend_from_slice(b"PVE_SECRET_");
+    out.extend(key.iter().map(|b| {
+        if b.is_ascii_alphanumeric() {
+            b.to_ascii_uppercase()
+        } else {
+            b'_'
+        }
+    }));
+}
+
+/// The notes that belong after a command: what it lacks, and how the request ended.
+pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if event.body_missing() {
+        notes.push("body not recorded".to_string());
+    }
+    if !event.http_ok() {
+        notes.push(format!("HTTP {}", event.http_status));
+    }
+    notes
+}
+
+/// Appends `  # note; note` (nothing when there are no notes).
+pub(crate) fn push_notes(out: &mut Vec<u8>, notes: &[String]) {
+    if notes.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b"  # ");
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"; ");
+        }
+        quote::push_comment_text(out, note.as_bytes());
+    }
+}
+
+/// One line of pvesh output for an event, without the newline. `None` when there is nothing
+/// to print (a request without pvesh form while comments are off).
+pub(crate) fn line(event: &Event<'_>, show_secrets: bool, comments: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    let notes = if comments { notes(event) } else { Vec::new() };
+    match argv(event) {
+        Some(words) if replayable(&words, show_secrets) => {
+            push_command(&mut out, &words, show_secrets)
+        }
+        Some(words) if comments => {
+            out.extend_from_slice(b"# not replayable, an argument holds a NUL byte: ");
+            let mut command = Vec::new();
+            push_command(&mut command, &words, show_secrets);
+            quote::push_comment_text(&mut out, &command);
+        }
+        None if comments => {
+            out.extend_from_slice(b"# no pvesh form: ");
+            quote::push_comment_text(&mut out, &event.request_summary());
+        }
+        _ => return None,
+    }
+    push_notes(&mut out, &notes);
+    Some(out)
+}

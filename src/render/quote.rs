@@ -1,0 +1,503 @@
+//! Quoting and escaping for everything we print that came out of an access log.
+//!
+//! Why this exists: the request line in `access.log` is attacker-controlled.
+//! Anyone who can reach the API port can put arbitrary bytes into a path or
+//! query string, and we turn those bytes into `pvesh` commands that an admin
+//! will read in a terminal and may paste into (or pipe to) a shell. So two
+//! things must hold for every byte we emit:
+//!
+//! * it never *executes*: each argument is one shell word that `bash` (and,
+//!   for printable text, POSIX `sh`) reads back as exactly the original bytes,
+//!   with no expansion of `$`, backticks, globs, braces, tildes or history;
+//! * it never reaches the terminal *raw*: no C0/C1 control (escape sequences
+//!   can rewrite the screen, set the window title or worse), no DEL, no invalid
+//!   UTF-8, and no invisible bidi/zero-width/tag characters that make what the
+//!   admin sees differ from what the shell runs ("Trojan Source").
+//!
+//! Everything that is not plainly printable is therefore written as `\xHH`.
+
+/// Lowercase hex digits, used by both `\xHH` and JSON `\uHHHH` escapes.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes that need no quoting at all in a shell word (in any position).
+fn is_bare_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b)
+}
+
+/// Invisible characters that can reorder or hide text on screen: zero-width
+/// chars, bidi marks/embeddings/overrides/isolates, line/paragraph separators,
+/// the BOM and the Unicode tag block. U+061C (ARABIC LETTER MARK) is included
+/// because it is the one bidi mark outside the U+2xxx blocks.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// A char that may be shown on a terminal as is. `char::is_control` is
+/// exactly C0 (U+0000–U+001F), DEL and C1 (U+0080–U+009F).
+fn is_printable(c: char) -> bool {
+    !c.is_control() && !is_invisible(c)
+}
+
+fn push_hex_byte(out: &mut Vec<u8>, b: u8) {
+    out.extend_from_slice(&[
+        b'\\',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 0xf)],
+    ]);
+}
+
+/// Copy `bytes`, keeping printable UTF-8 raw, writing `\` as `\\`, `'` as
+/// `\'` if `escape_quote`, and every other byte as `\xHH`.
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], escape_quote: bool) {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut buf = [0; 4];
+            let encoded = c.encode_utf8(&mut buf).as_bytes();
+            match c {
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\'' if escape_quote => out.extend_from_slice(b"\\'"),
+                c if is_printable(c) => out.extend_from_slice(encoded),
+                _ => encoded.iter().for_each(|&b| push_hex_byte(out, b)),
+            }
+        }
+        chunk.invalid().iter().for_each(|&b| push_hex_byte(out, b));
+    }
+}
+
+/// Append `word` as a single shell word: `bash -c` reads it back as exactly
+/// the bytes of `word` in one argv element.
+///
+/// Output is bare when only [`is_bare_safe`] bytes occur, `'…'` when the
+/// word is printable UTF-8 (valid for POSIX `sh` too), and bash's `$'…'`
+/// otherwise. A NUL cannot be passed in argv; it is written as `\x00`
+/// (which bash truncates at), so callers must deal with NUL themselves.
+pub(crate) fn push_word(out: &mut Vec<u8>, word: &[u8]) {
+    if word.is_empty() {
+        out.extend_from_slice(b"''");
+    } else if word.iter().all(|&b| is_bare_safe(b)) {
+        out.extend_from_slice(word);
+    } else {
+        match std::str::from_utf8(word) {
+            Ok(s) if s.chars().all(is_printable) => {
+                out.push(b'\'');
+                for &b in s.as_bytes() {
+                    if b == b'\'' {
+                        out.extend_from_slice(b"'\\''");
+                    } else {
+                        out.push(b);
+                    }
+                }
+                out.push(b'\'');
+            }
+            _ => {
+                // bash reads at most two hex digits after `\x`, so a hex digit
+                // right after an escape is not swallowed by it.
+                out.extend_from_slice(b"$'");
+                push_escaped(out, word, true);
+                out.push(b'\'');
+            }
+        }
+    }
+}
+
+/// Append `text` as one printable line, e.g. inside a `# …` comment. Printable
+/// UTF-8 passes through, `\` becomes `\\`, and every other byte (controls
+/// including `\n`/`\r`/`\t`, DEL, invalid UTF-8, invisible chars) becomes
+/// `\xHH`, so the original bytes can be recovered unambiguously.
+pub(crate) fn push_comment_text(out: &mut Vec<u8>, text: &[u8]) {
+    push_escaped(out, text, false);
+}
+
+/// Copy one line of serde_json output to `out`, replacing each raw DEL, C1
+/// control and invisible char (which serde_json leaves raw inside strings) by
+/// its JSON `\uHHHH` escape, using a surrogate pair above U+FFFF. The result
+/// decodes to the same values. Such chars can only occur inside JSON strings,
+/// so escaping them there is always valid.
+///
+/// Input that is not valid UTF-8 (serde_json never produces it) has each bad
+/// sequence replaced by U+FFFD so the output is still safe to print.
+pub(crate) fn escape_json_line(line: &[u8], out: &mut Vec<u8>) {
+    if line.iter().all(|&b| b < 0x7f) {
+        out.extend_from_slice(line);
+        return;
+    }
+    for chunk in line.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c >= '\u{7f}' && !is_printable(c) {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    out.extend_from_slice(b"\\u");
+                    for shift in [12, 8, 4, 0] {
+                        out.push(HEX[usize::from((*unit >> shift) & 0xf)]);
+                    }
+                }
+            } else {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::process::Command;
+
+    fn word(w: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_word(&mut out, w);
+        out
+    }
+
+    fn comment(t: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_comment_text(&mut out, t);
+        out
+    }
+
+    fn json(line: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        escape_json_line(line, &mut out);
+        out
+    }
+
+    /// Valid UTF-8 with no control, DEL, C1 or invisible char.
+    fn assert_terminal_safe(out: &[u8]) {
+        let s = std::str::from_utf8(out).expect("output must be valid UTF-8");
+        if let Some(c) = s.chars().find(|&c| !is_printable(c)) {
+            panic!("raw {c:?} in output {s:?}");
+        }
+    }
+
+    /// Run `printf '%s\0' <quoted words>` in `shell` and return stdout.
+    fn shell_printf(shell: &str, locale: &str, words: &[Vec<u8>]) -> Vec<u8> {
+        let mut script = b"printf '%s\\0'".to_vec();
+        for w in words {
+            script.push(b' ');
+            push_word(&mut script, w);
+        }
+        let out = Command::new(shell)
+            .arg("-c")
+            .arg(OsStr::from_bytes(&script))
+            .env("LC_ALL", locale)
+            .output()
+            .expect("spawn shell");
+        assert!(
+            out.status.success(),
+            "{shell} failed on {:?}: {}",
+            String::from_utf8_lossy(&script),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn nul_terminated(words: &[Vec<u8>]) -> Vec<u8> {
+        words
+            .iter()
+            .flat_map(|w| w.iter().copied().chain([0]))
+            .collect()
+    }
+
+    /// Inverse of `push_comment_text`, to show its escaping is unambiguous.
+    fn unescape_comment(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while let Some((&b, tail)) = rest.split_first() {
+            rest = tail;
+            if b != b'\\' {
+                out.push(b);
+            } else if let Some(tail) = rest.strip_prefix(b"\\") {
+                out.push(b'\\');
+                rest = tail;
+            } else {
+                let hex = rest
+                    .strip_prefix(b"x")
+                    .and_then(|r| r.get(..2))
+                    .expect("bad escape");
+                let hex = std::str::from_utf8(hex).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &rest[3..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn empty_word_is_two_quotes() {
+        assert_eq!(word(b""), b"''");
+    }
+
+    #[test]
+    fn safe_words_are_bare() {
+        for w in [
+            &b"abc"[..],
+            b"/nodes/pve1/qemu",
+            b"-x",
+            b"a=b",
+            b"user@pam",
+            b"1,2:3+4%5.6_7",
+        ] {
+            assert_eq!(word(w), w);
+        }
+    }
+
+    #[test]
+    fn printable_words_are_single_quoted() {
+        assert_eq!(word(b"hello world"), b"'hello world'");
+        assert_eq!(word(b"it's"), br"'it'\''s'");
+        assert_eq!(word(b"a\\b"), br"'a\b'");
+        assert_eq!(word("héllo wörld".as_bytes()), "'héllo wörld'".as_bytes());
+    }
+
+    #[test]
+    fn shell_metacharacters_are_single_quoted() {
+        let cases: [(&[u8], &[u8]); 8] = [
+            (b"~root", b"'~root'"),
+            (b"{a,b}", b"'{a,b}'"),
+            (b"*", b"'*'"),
+            (b"$(id)", b"'$(id)'"),
+            (b"`id`", b"'`id`'"),
+            (b"!", b"'!'"),
+            (b"a;b|c&d", b"'a;b|c&d'"),
+            (b"#x", b"'#x'"),
+        ];
+        for (w, expected) in cases {
+            assert_eq!(word(w), expected, "{:?}", String::from_utf8_lossy(w));
+        }
+    }
+
+    #[test]
+    fn controls_use_ansi_c_quoting() {
+        assert_eq!(word(b"a\nb"), br"$'a\x0ab'");
+        assert_eq!(word(b"\x1b[31mred"), br"$'\x1b[31mred'");
+        assert_eq!(word(b"\x7f"), br"$'\x7f'");
+        assert_eq!(word(b"\t\r"), br"$'\x09\x0d'");
+        assert_eq!(word(b"it's\n\\"), br"$'it\'s\x0a\\'");
+        assert_eq!(word(b"\x00"), br"$'\x00'");
+        // A hex digit after an escape stays literal: bash reads two digits.
+        assert_eq!(word(b"\x01ff"), br"$'\x01ff'");
+    }
+
+    #[test]
+    fn c1_and_invisible_chars_use_hex_escapes() {
+        assert_eq!(word("\u{9b}31m".as_bytes()), br"$'\xc2\x9b31m'");
+        assert_eq!(word("ab\u{202e}cd".as_bytes()), br"$'ab\xe2\x80\xaecd'");
+        assert_eq!(word("\u{feff}".as_bytes()), br"$'\xef\xbb\xbf'");
+        assert_eq!(word("\u{e0041}".as_bytes()), br"$'\xf3\xa0\x81\x81'");
+        assert_eq!(
+            word("é\u{200b}".as_bytes()),
+            "$'é\\xe2\\x80\\x8b'".as_bytes()
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_uses_hex_escapes() {
+        assert_eq!(word(b"\xff\xfe"), br"$'\xff\xfe'");
+        assert_eq!(word(b"a\xc3"), br"$'a\xc3'");
+        assert_eq!(word(b"\xe2\x80 x"), br"$'\xe2\x80 x'");
+    }
+
+    #[test]
+    fn comment_text_examples() {
+        assert_eq!(comment(b"GET /x y"), b"GET /x y");
+        assert_eq!(comment(b"a\nb\r\tc"), br"a\x0ab\x0d\x09c");
+        assert_eq!(comment(b"\\x41 'q'"), br"\\x41 'q'");
+        assert_eq!(comment(b"\x1b\x7f\xff"), br"\x1b\x7f\xff");
+        assert_eq!(
+            comment("ü\u{202e}\u{85}".as_bytes()),
+            "ü\\xe2\\x80\\xae\\xc2\\x85".as_bytes()
+        );
+    }
+
+    #[test]
+    fn json_line_examples() {
+        let plain = br#"{"a":"b\n","c":[1,2]}"#;
+        assert_eq!(json(plain), plain);
+        assert_eq!(json("[\"\u{7f}\"]".as_bytes()), br#"["\u007f"]"#);
+        assert_eq!(json("[\"x\u{9b}y\"]".as_bytes()), br#"["x\u009by"]"#);
+        assert_eq!(
+            json("[\"\u{202e}é\"]".as_bytes()),
+            "[\"\\u202eé\"]".as_bytes()
+        );
+        assert_eq!(json("[\"\u{e0001}\"]".as_bytes()), br#"["\udb40\udc01"]"#);
+        assert_eq!(json(b"[\"\xff\"]"), "[\"\u{fffd}\"]".as_bytes());
+    }
+
+    #[test]
+    fn bash_reads_examples_back() {
+        let words: Vec<Vec<u8>> = [
+            &b""[..],
+            b"plain",
+            b"it's",
+            b"~root",
+            b"{a,b}",
+            b"*",
+            b"$(id)",
+            b"`id`",
+            b"!",
+            b"a\nb",
+            b"\x1b]0;x\x07",
+            b"\x7f\xff\xfe",
+            "\u{9b}\u{202e}\u{e0001}".as_bytes(),
+            b"\\'\"$",
+            b"\x01ff",
+        ]
+        .map(<[u8]>::to_vec)
+        .to_vec();
+        assert_eq!(shell_printf("bash", "C", &words), nul_terminated(&words));
+    }
+
+    /// Characters worth hitting often: quoting syntax, expansions,
+    /// separators, controls, C1, invisible chars and multi-byte UTF-8.
+    const TRICKY_CHARS: &[char] = &[
+        '\'',
+        '"',
+        '\\',
+        '$',
+        '`',
+        ' ',
+        '!',
+        '~',
+        '{',
+        '}',
+        ',',
+        '*',
+        '?',
+        '[',
+        ']',
+        '#',
+        '=',
+        '(',
+        ')',
+        ';',
+        '&',
+        '|',
+        '<',
+        '>',
+        '%',
+        'a',
+        'f',
+        '0',
+        '9',
+        '\t',
+        '\n',
+        '\r',
+        '\u{1}',
+        '\u{1b}',
+        '\u{7f}',
+        '\u{80}',
+        '\u{85}',
+        '\u{9b}',
+        '\u{a0}',
+        'é',
+        '€',
+        '\u{61c}',
+        '\u{200b}',
+        '\u{200f}',
+        '\u{2028}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{feff}',
+        '\u{fffd}',
+        '\u{1f600}',
+        '\u{e0001}',
+        '\u{e007f}',
+    ];
+
+    fn char_bytes(c: char) -> Vec<u8> {
+        c.to_string().into_bytes()
+    }
+
+    /// Bytes without NUL, biased towards tricky bytes and sequences,
+    /// including stray UTF-8 continuation and lead bytes.
+    fn arb_word() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => prop::sample::select(TRICKY_CHARS).prop_map(char_bytes),
+            2 => (1u8..=255).prop_map(|b| vec![b]),
+            1 => (0x80u8..=0xff).prop_map(|b| vec![b]),
+            1 => any::<char>().prop_filter("no NUL", |&c| c != '\0').prop_map(char_bytes),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    fn arb_string() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            3 => prop::sample::select(TRICKY_CHARS),
+            1 => Just('\0'),
+            2 => any::<char>(),
+        ];
+        prop::collection::vec(c, 0..16).prop_map(String::from_iter)
+    }
+
+    fn config() -> Config {
+        // No regression files: they would be written next to this source file.
+        Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn prop_bash_round_trips_words(words in prop::collection::vec(arb_word(), 1..16)) {
+            let expected = nul_terminated(&words);
+            prop_assert_eq!(shell_printf("bash", "C", &words), expected.clone());
+            prop_assert_eq!(shell_printf("bash", "C.UTF-8", &words), expected);
+        }
+
+        #[test]
+        fn prop_quoted_word_is_terminal_safe(w in arb_word()) {
+            assert_terminal_safe(&word(&w));
+        }
+
+        #[test]
+        fn prop_sh_round_trips_printable_ascii(
+            words in prop::collection::vec(prop::collection::vec(0x20u8..0x7f, 0..12), 1..16),
+        ) {
+            for w in &words {
+                prop_assert!(!word(w).starts_with(b"$'"));
+            }
+            prop_assert_eq!(shell_printf("sh", "C", &words), nul_terminated(&words));
+        }
+
+        #[test]
+        fn prop_comment_text_is_one_safe_line(t in arb_word(), nul in any::<bool>()) {
+            let t = if nul { [&t[..], b"\0"].concat() } else { t };
+            let out = comment(&t);
+            assert_terminal_safe(&out);
+            prop_assert!(!out.contains(&b'\n') && !out.contains(&b'\r'));
+            prop_assert_eq!(unescape_comment(&out), t);
+        }
+
+        #[test]
+        fn prop_json_line_is_safe_and_equivalent(strings in prop::collection::vec(arb_string(), 0..6)) {
+            let line = serde_json::to_vec(&strings).unwrap();
+            let out = json(&line);
+            assert_terminal_safe(&out);
+            let before: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            let after: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(before, after);
+            if line.iter().all(|&b| b < 0x7f) {
+                prop_assert_eq!(out, line);
+            }
+        }
+    }
+}
