@@ -1,0 +1,184 @@
+//! The command line, defined once with clap: `--help`, the man page (`pverec man`) and the shell
+//! completions (`pverec completions SHELL`) are all generated from these definitions, so they
+//! cannot drift apart. The raw arguments are turned into a resolved configuration in `config.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::request::Class;
+use crate::time::parse_time_arg;
+
+/// Show what was done through the Proxmox VE API, as pvesh commands, JSON audit records or a
+/// replayable script.
+///
+/// pverec reads what a Proxmox VE node already writes, /var/log/pveproxy/access.log, and turns
+/// each logged API request into the pvesh command that does the same thing. It needs nothing
+/// installed on the node but itself.
+///
+/// access.log has no request bodies: a POST or PUT comes out without the parameters that were in
+/// its body (noted as "# body not recorded"), and the web UI's /api2/extjs calls report errors
+/// as HTTP 200, so a 200 there does not mean the call worked.
+#[derive(Debug, Parser)]
+#[command(name = "pverec", version, max_term_width = 100)]
+#[command(after_long_help = EXAMPLES)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  pverec convert                          writes on this node, from /var/log/pveproxy/access.log
+  pverec convert --rotated --user alice@pve --since 7d
+  pverec convert -f json --all access.log.2.gz | jq .
+  pverec convert -f script --since '2026-06-24 14:00' > replay.sh
+
+Exit status: 0 on success (malformed lines are reported on stderr and skipped), 1 on a fatal
+error, 2 on a usage error or when some input could not be read (the rest is still converted).";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Convert access.log files into pvesh commands, JSON Lines or a bash script.
+    ///
+    /// Files are read in the order given; plain files are memory-mapped, gzip files (recognised
+    /// by their magic bytes, not their name) are decompressed on the fly, "-" reads standard
+    /// input. Without FILE, /var/log/pveproxy/access.log is read.
+    #[command(after_long_help = EXAMPLES)]
+    Convert(ConvertArgs),
+    /// Print a completion script for SHELL on standard output.
+    ///
+    /// For bash: pverec completions bash > /usr/share/bash-completion/completions/pverec
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output: pverec man | man -l -
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// access.log files to read ("-" for standard input).
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) files: Vec<PathBuf>,
+
+    /// Read each FILE's rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE.
+    ///
+    /// Lines of the set are merged by time, since pveproxy workers that outlive a rotation keep
+    /// appending to FILE.1 for a while.
+    #[arg(long)]
+    pub(crate) rotated: bool,
+
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+/// Which requests to show: shared by every command that reads logs.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Selection")]
+pub(crate) struct SelectArgs {
+    /// Only requests by USER (repeatable).
+    ///
+    /// "alice@pve" matches that user and all of its API tokens ("alice@pve!ci"); "alice@pve!ci"
+    /// matches only that token.
+    #[arg(short, long = "user", value_name = "USER")]
+    pub(crate) users: Vec<String>,
+
+    /// Classes of requests to show (comma-separated) [default: write].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum)]
+    pub(crate) class: Vec<Class>,
+
+    /// Show every class (same as --class write,read,auth,console,other).
+    #[arg(short, long, conflicts_with = "class")]
+    pub(crate) all: bool,
+
+    /// Only requests logged at or after TIME.
+    ///
+    /// TIME is RFC 3339 (2026-06-24T12:00:00Z), "YYYY-MM-DD[ HH:MM[:SS]]" in local time, or an
+    /// age such as 90s, 30m, 2h, 7d, 2w.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub(crate) since: Option<jiff::Timestamp>,
+
+    /// Only requests logged before TIME (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub(crate) until: Option<jiff::Timestamp>,
+}
+
+/// How to print what was selected: shared by every command that prints events.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub(crate) struct OutputArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Pvesh)]
+    pub(crate) format: Format,
+
+    /// Node name recorded in events [default: this host's name when reading the default log].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+
+    /// Print secret parameter values (passwords, tickets, keys) instead of redacting them.
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
+
+    /// pvesh format: print only commands, without "# …" notes and comment lines.
+    #[arg(long)]
+    pub(crate) no_comments: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// one pvesh command per request, with a trailing "# note" where something is missing
+    Pvesh,
+    /// one JSON audit record per line (JSON Lines)
+    Json,
+    /// a bash script: a commented header per command, failed requests commented out
+    Script,
+}
+
+impl Cli {
+    pub(crate) fn command() -> clap::Command {
+        <Cli as clap::CommandFactory>::command()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn class_list_and_repeated_users() {
+        let cli = Cli::try_parse_from([
+            "pverec",
+            "convert",
+            "--class",
+            "write,auth",
+            "-u",
+            "a@pve",
+            "--user",
+            "b@pam!t",
+            "x.log",
+        ])
+        .unwrap();
+        let Command::Convert(args) = cli.command else {
+            panic!("not convert")
+        };
+        assert_eq!(args.select.class, [Class::Write, Class::Auth]);
+        assert_eq!(args.select.users, ["a@pve", "b@pam!t"]);
+        assert_eq!(args.files, [PathBuf::from("x.log")]);
+    }
+
+    #[test]
+    fn all_conflicts_with_class() {
+        assert!(Cli::try_parse_from(["pverec", "convert", "--all", "--class", "read"]).is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! Opening the logs: plain files, gzip files, standard input and rotated sets.
+//!
+//! A plain file is memory-mapped and its lines are handed out as slices of the map, so the
+//! common case copies nothing. Gzip is recognised by its magic bytes, not by the name (logrotate
+//! names are a convention, and `zcat`-ed copies lose the `.gz`), and decoded as a multi-member
+//! stream. Anything that is not a regular file (a pipe, /dev/null, stdin) is read as a stream.
+//!
+//! A rotated set (`--rotated`) is opened as a group: its files are read together and merged by
+//! time, because old pveproxy workers keep appending to `access.log.1` after a rotation
+//! (pve-formats.md §1.5).
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use flate2::bufread::MultiGzDecoder;
+use memmap2::Mmap;
+
+/// The log pveproxy and spiceproxy write.
+pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// A file to read, as named on the command line (`-` is standard input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) path: PathBuf,
+    /// How messages and JSON records name it.
+    pub(crate) name: String,
+}
+
+impl Source {
+    pub(crate) fn new(path: PathBuf) -> Source {
+        let name = if path.as_os_str() == "-" {
+            "-".to_string()
+        } else {
+            path.to_string_lossy().into_owned()
+        };
+        Source { path, name }
+    }
+
+    fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == "-"
+    }
+}
+
+/// The groups of files to read, in order. Each group is merged by time; without `--rotated`
+/// every file is a group of its own.
+pub(crate) fn groups(files: &[PathBuf], rotated: bool) -> io::Result<Vec<Vec<Source>>> {
+    let default = [PathBuf::from(DEFAULT_LOG)];
+    let files = if files.is_empty() {
+        &default[..]
+    } else {
+        files
+    };
+    if !rotated {
+        return Ok(files.iter().map(|f| vec![Source::new(f.clone())]).collect());
+    }
+    files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                Ok(vec![Source::new(f.clone())])
+            } else {
+                rotated_set(f).map(|set| set.into_iter().map(Source::new).collect())
+            }
+        })
+        .collect()
+}
+
+/// `access.log` -> `access.log.7.gz` … `access.log.2.gz`, `access.log.1`, `access.log`: the
+/// generations that exist, oldest first, then the file itself (even if missing, so that its
+/// absence is reported).
+pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(vec![path.to_path_buf()]);
+    };
+    let mut generations: Vec<(u32, PathBuf)> = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![path.to_path_buf()]),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(suffix) = name.strip_prefix(base).and_then(|s| s.strip_prefix('.')) else {
+            continue;
+        };
+        let number = suffix.strip_suffix(".gz").unwrap_or(suffix);
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(n) = number.parse::<u32>() {
+            generations.push((n, path.with_file_name(name)));
+        }
+    }
+    // Oldest (highest number) first; for the same number, a plain file before its .gz twin.
+    generations.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut set: Vec<PathBuf> = generations.into_iter().map(|(_, p)| p).collect();
+    set.push(path.to_path_buf());
+    Ok(set)
+}
+
+/// Bytes consumed so far across all open inputs, for the progress display.
+pub(crate) type Progress = Rc<Cell<u64>>;
+
+/// A source of lines.
+pub(crate) struct Lines {
+    kind: Kind,
+    /// Where the current line starts (mapped) or the current line itself (streams).
+    current: std::ops::Range<usize>,
+    line: Vec<u8>,
+    first: bool,
+    progress: Progress,
+    reported: u64,
+}
+
+enum Kind {
+    Mapped { map: Mmap, next: usize },
+    Stream(Box<dyn BufRead>),
+}
+
+/// Counts bytes read from the underlying file (compressed bytes, for gzip).
+struct Counted<R> {
+    inner: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.set(self.progress.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl Lines {
+    /// Opens a source for reading.
+    pub(crate) fn open(source: &Source, progress: Progress) -> io::Result<Lines> {
+        let kind = if source.is_stdin() {
+            stream(Box::new(Counted {
+                inner: io::stdin(),
+                progress: progress.clone(),
+            }))?
+        } else {
+            let file = File::open(&source.path)?;
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a directory",
+                ));
+            }
+            if meta.is_file() && meta.len() > 0 {
+                // SAFETY: the map is only read. pveproxy appends to its log (the map just ends
+                // where the file ended when mapped) and logrotate renames it; only a truncation
+                // while we read would make the map invalid, which PVE's rename-based rotation
+                // does not do (README, "Limits").
+                let map = unsafe { Mmap::map(&file)? };
+                if map.starts_with(GZIP_MAGIC) {
+                    drop(map);
+                    stream(Box::new(Counted {
+                        inner: file,
+                        progress: progress.clone(),
+                    }))?
+                } else {
+                    #[cfg(unix)]
+                    let _ = map.advise(memmap2::Advice::Sequential);
+                    Kind::Mapped { map, next: 0 }
+                }
+            } else {
+                stream(Box::new(Counted {
+                    inner: file,
+                    progress: progress.clone(),
+                }))?
+            }
+        };
+        Ok(Lines {
+            kind,
+            current: 0..0,
+            line: Vec::new(),
+            first: true,
+            progress,
+            reported: 0,
+        })
+    }
+
+    /// Moves to the next line; `Ok(false)` at the end. The line excludes its `\n`, and a UTF-8
+    /// byte order mark at the start of the file is dropped.
+    pub(crate) fn advance(&mut self) -> io::Result<bool> {
+        let more = match &mut self.kind {
+            Kind::Mapped { map, next } => {
+                let start = *next;
+                if start >= map.len() {
+                    false
+                } else {
+                    let end = memchr::memchr(b'\n', &map[start..]).map_or(map.len(), |i| start + i);
+                    *next = end + 1;
+                    self.current = start..end;
+                    // Reported in steps: the per-line cost of progress is one comparison.
+                    if end as u64 >= self.reported + (1 << 20) {
+                        self.progress
+                            .set(self.progress.get() + (end as u64 - self.reported));
+                        self.reported = end as u64;
+                    }
+                    true
+                }
+            }
+            Kind::Stream(reader) => {
+                self.line.clear();
+                let n = reader.read_until(b'\n', &mut self.line)?;
+                if self.line.last() == Some(&b'\n') {
+                    self.line.pop();
+                }
+                self.current = 0..self.line.len();
+                n > 0
+            }
+        };
+        if more && std::mem::take(&mut self.first) && self.line().starts_with(b"\xEF\xBB\xBF") {
+            self.current.start += 3;
+        }
+        Ok(more)
+    }
+
+    /// The current line.
+    pub(crate) fn line(&self) -> &[u8] {
+        match &self.kind {
+            Kind::Mapped { map, .. } => &map[self.current.clone()],
+            Kind::Stream(_) => &self.line[self.current.clone()],
+        }
+    }
+}
+
+/// A buffered stream, decompressed when it starts with the gzip magic bytes.
+fn stream(reader: Box<dyn Read>) -> io::Result<Kind> {
+    let mut buffered = BufReader::with_capacity(STREAM_BUFFER, reader);
+    let gzip = buffered.fill_buf()?.starts_with(GZIP_MAGIC);
+    Ok(if gzip {
+        Kind::Stream(Box::new(BufReader::with_capacity(
+            STREAM_BUFFER,
+            MultiGzDecoder::new(buffered),
+        )))
+    } else {
+        Kind::Stream(Box::new(buffered))
+    })
+}
+
+/// Total size on disk of the files, for deciding whether a run is long enough for progress.
+pub(crate) fn total_size(groups: &[Vec<Source>]) -> u64 {
+    groups
+        .iter()
+        .flatten()
+        .filter(|s| !s.is_stdin())
+        .filter_map(|s| std::fs::metadata(&s.path).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines_of(path: &Path) -> Vec<Vec<u8>> {
+        let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).unwrap();
+        let mut out = Vec::new();
+        while lines.advance().unwrap() {
+            out.push(lines.line().to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn plain_gzip_multi_member_and_bom() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("a");
+        std::fs::write(&plain, b"\xEF\xBB\xBFone\ntwo\r\n\nlast").unwrap();
+        assert_eq!(lines_of(&plain), [&b"one"[..], b"two\r", b"", b"last"]);
+
+        let gz = dir.path().join("b");
+        let mut data = Vec::new();
+        for part in [&b"one\ntw"[..], b"o\nthree\n"] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(part).unwrap();
+            data.extend(enc.finish().unwrap());
+        }
+        std::fs::write(&gz, data).unwrap();
+        assert_eq!(lines_of(&gz), [&b"one"[..], b"two", b"three"]);
+
+        let empty = dir.path().join("c");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(lines_of(&empty).is_empty());
+        assert!(lines_of(Path::new("/dev/null")).is_empty());
+    }
+
+    #[test]
+    fn rotated_set_is_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "access.log",
+            "access.log.1",
+            "access.log.2.gz",
+            "access.log.10.gz",
+            "access.log.x",
+            "other.1",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let set = rotated_set(&dir.path().join("access.log")).unwrap();
+        let names: Vec<_> = set
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "access.log.10.gz",
+                "access.log.2.gz",
+                "access.log.1",
+                "access.log"
+            ]
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! pverec: what was done through the Proxmox VE API, as pvesh commands, JSON audit records or a
+//! replayable script, read from the logs a node already writes.
+//!
+//! `main` only parses the command line, runs the chosen command and maps the result to an exit
+//! status: 0 success, 1 a fatal error, 2 a usage error or input that could not be read. A closed
+//! stdout (`pverec convert | head -1`) is a normal end, not an error.
+
+mod access;
+mod api;
+mod cli;
+mod convert;
+mod event;
+mod filter;
+mod input;
+mod man;
+mod messages;
+mod output;
+mod render;
+mod request;
+mod time;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ConvertArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            messages::message(&format!("{err:#}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when some input could not be read.
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Convert(args) => {
+            let pipeline = pipeline(&args);
+            convert::run(&args, pipeline)
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pverec", &mut out);
+            io::stdout().write_all(&out)?;
+            Ok(true)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            man::render(&mut out)?;
+            io::stdout().write_all(&out)?;
+            Ok(true)
+        }
+    }
+}
+
+fn pipeline(args: &ConvertArgs) -> convert::Pipeline {
+    let node = args.output.node.clone().or_else(|| {
+        if args.files.is_empty() {
+            this_node()
+        } else {
+            None
+        }
+    });
+    convert::Pipeline {
+        filter: filter::Filter::new(&args.select),
+        renderer: render::Renderer {
+            format: args.output.format,
+            show_secrets: args.output.show_secrets,
+            comments: !args.output.no_comments,
+        },
+        node,
+        output: output::Output::stdout(),
+    }
+}
+
+/// This host's short name, as PVE names nodes.
+fn this_node() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = name.trim().split('.').next()?.to_string();
+    (!short.is_empty()).then_some(short)
+}
+
+/// Rust ignores SIGPIPE, so a closed stdout shows up as an EPIPE error somewhere in the chain.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
