@@ -1,0 +1,65 @@
+//! The harness: a `pverec` command with a fixed environment, fixture paths, temp dirs.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// `pverec` with a fixed time zone (the log times in the fixtures carry their own offset; only
+/// `--since` with a local time depends on it).
+pub(crate) fn pverec() -> Command {
+    let mut cmd = Command::cargo_bin("pverec").expect("the pverec binary is built");
+    cmd.env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+pub(crate) fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("pverec")
+}
+
+/// A file under `tests/data/`.
+pub(crate) fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Standard output of a successful run, as text.
+pub(crate) fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("pverec runs");
+    assert!(
+        out.status.success(),
+        "pverec failed: {:?}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("output is UTF-8")
+}
+
+/// Runs `pverec ARGS` on a log made of `lines` and returns its stdout lines.
+pub(crate) fn convert_lines(lines: &[&str], args: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let text = stdout_of(pverec().arg("convert").args(args).arg(&log));
+    text.lines().map(str::to_string).collect()
+}
+
+/// JSON records of `pverec convert -f json --all` on `lines`.
+pub(crate) fn records(lines: &[&str], args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["-f", "json"];
+    all.extend_from_slice(args);
+    convert_lines(lines, &all)
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// Writes a gzip member of `data`.
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
