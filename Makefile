@@ -1,0 +1,73 @@
+# pverec — build, test, install. `make demo` and `make test` are the README's quick start.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
+BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+CARGO ?= cargo
+TARGET = x86_64-unknown-linux-gnu
+RELEASE = target/release/pverec
+STATIC = target/$(TARGET)/release/pverec
+SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
+
+.PHONY: all release static demo test lint fmt man completions schema install uninstall bench clean
+
+all: release
+
+release:
+	$(CARGO) build --release --locked
+
+# A fully static binary: glibc's static libc, so it runs on any x86_64 PVE node.
+static:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(TARGET)
+	@file $(STATIC) | grep -q 'static' || { echo "$(STATIC) is not static" >&2; exit 1; }
+
+demo: release
+	@echo '== pverec convert --rotated tests/data/access.log   (writes, as pvesh commands)'
+	@$(RELEASE) convert --rotated tests/data/access.log
+	@echo
+	@echo '== pverec convert -f json --user alice@pve tests/data/access.log   (JSON audit records)'
+	@$(RELEASE) convert -f json --user alice@pve tests/data/access.log
+
+test: lint
+	$(CARGO) nextest run --locked --no-fail-fast
+	$(CARGO) test --locked --doc 2>/dev/null || true
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+man: release
+	$(RELEASE) man > man/pverec.1
+
+completions: release
+	$(RELEASE) completions bash > completions/pverec.bash
+	$(RELEASE) completions zsh > completions/_pverec
+	$(RELEASE) completions fish > completions/pverec.fish
+
+# Regenerate the embedded API schema from ../shared/data/pve-api-schema.json.
+schema:
+	python3 scripts/gen-api.py > src/api/schema.rs
+
+install: static
+	install -Dm755 $(STATIC) $(BINDIR)/pverec
+	install -Dm644 man/pverec.1 $(MANDIR)/pverec.1
+	install -Dm644 completions/pverec.bash $(BASHDIR)/pverec
+	install -Dm644 completions/_pverec $(ZSHDIR)/_pverec
+	install -Dm644 completions/pverec.fish $(FISHDIR)/pverec.fish
+
+uninstall:
+	rm -f $(BINDIR)/pverec $(MANDIR)/pverec.1 $(BASHDIR)/pverec $(ZSHDIR)/_pverec $(FISHDIR)/pverec.fish
+
+bench: static
+	python3 scripts/bench.py --pverec $(STATIC)
+
+clean:
+	$(CARGO) clean

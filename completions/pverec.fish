@@ -1,0 +1,55 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pverec_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_pverec_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pverec_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pverec_using_subcommand
+    set -l cmd (__fish_pverec_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pverec -n "__fish_pverec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_needs_command" -s V -l version -d 'Print version'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable)' -r
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "write\t'POST, PUT, DELETE under /api2/ (not auth or console)'
+read\t'GET under /api2/ (not auth or console): the web UI\'s polling'
+auth\t'logins and tickets: /access/ticket, /access/vncticket, /access/openid/*'
+console\t'console plumbing: vncproxy, termproxy, spiceproxy, websockets, mtunnel, spiceproxy CONNECT'
+other\t'everything not under /api2/: static files, /, unparsable request lines'"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l since -d 'Only requests logged at or after TIME' -r
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l until -d 'Only requests logged before TIME (same forms as --since)' -r
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s f -l format -d 'Output format' -r -f -a "pvesh\t'one pvesh command per request, with a trailing "# note" where something is missing'
+json\t'one JSON audit record per line (JSON Lines)'
+script\t'a bash script: a commented header per command, failed requests commented out'"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l node -d 'Node name recorded in events [default: this host\'s name when reading the default log]' -r
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l rotated -d 'Read each FILE\'s rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other)'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format: print only commands, without "# …" notes and comment lines'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
