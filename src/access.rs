@@ -63,12 +63,22 @@ impl std::fmt::Display for Malformed {
 /// Parses one line (without its `\n`; a trailing `\r` is tolerated).
 pub(crate) fn parse(line: &[u8]) -> Result<Line<'_>, Malformed> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if memchr::memchr(b'"', line).is_none() {
-        return Err(Malformed::NotAccessLog);
-    }
+    fields(line).map_err(|reason| {
+        // A line without any quote is not a damaged access.log line but something else.
+        if memchr::memchr(b'"', line).is_none() {
+            Malformed::NotAccessLog
+        } else {
+            reason
+        }
+    })
+}
 
+fn fields(line: &[u8]) -> Result<Line<'_>, Malformed> {
     // From the right: ` <status> <length>` after the closing quote of the request line.
-    let sp = memchr::memrchr(b' ', line).ok_or(Malformed::NoStatus)?;
+    let sp = line
+        .iter()
+        .rposition(|&b| b == b' ')
+        .ok_or(Malformed::NoStatus)?;
     let length = match &line[sp + 1..] {
         b"-" => None,
         digits => Some(parse_digits(digits).ok_or(Malformed::NoLength)?),
@@ -85,19 +95,24 @@ pub(crate) fn parse(line: &[u8]) -> Result<Line<'_>, Malformed> {
     let head = &head[..head.len() - 5]; // up to, not including, the closing quote
 
     // From the left: `<client> - <user> [<time>] "`.
-    let sp = memchr::memchr(b' ', head).ok_or(Malformed::NoClient)?;
+    let sp = find_space(head).ok_or(Malformed::NoClient)?;
     let client = &head[..sp];
     if client.is_empty() {
         return Err(Malformed::NoClient);
     }
     let rest = head[sp..].strip_prefix(b" - ").ok_or(Malformed::NoUser)?;
-    let sp = memchr::memchr(b' ', rest).ok_or(Malformed::NoUser)?;
+    let sp = find_space(rest).ok_or(Malformed::NoUser)?;
     let user = &rest[..sp];
     if user.is_empty() {
         return Err(Malformed::NoUser);
     }
     let rest = rest[sp..].strip_prefix(b" [").ok_or(Malformed::NoTime)?;
-    let close = memchr::memchr(b']', rest).ok_or(Malformed::NoTime)?;
+    // The time field has a fixed width: 25 bytes, 26 in the old month-name form.
+    let close = match (rest.get(25), rest.get(26)) {
+        (Some(b']'), _) => 25,
+        (_, Some(b']')) => 26,
+        _ => return Err(Malformed::NoTime),
+    };
     let time = &rest[..close];
     let request = rest[close..]
         .strip_prefix(b"] \"")
@@ -113,6 +128,29 @@ pub(crate) fn parse(line: &[u8]) -> Result<Line<'_>, Malformed> {
         status,
         length,
     })
+}
+
+/// The first space in a short field (client, user): eight bytes at a time, which beats both a
+/// byte loop and a vectorised search's set-up for fields of 3 to 40 bytes.
+fn find_space(bytes: &[u8]) -> Option<usize> {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ SPACES;
+        let zero = word.wrapping_sub(LOW) & !word & HIGH;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|i| offset + i)
 }
 
 fn parse_digits(digits: &[u8]) -> Option<u64> {
@@ -205,7 +243,7 @@ fn two_digits(b: &[u8]) -> Option<u8> {
     }
 }
 
-/// A cheap check that needs no calendar: the shape and ranges are right.
+/// Whether `time` is a valid time field: shape, ranges and calendar.
 fn valid_time(time: &[u8]) -> bool {
     time_parts(time).is_some()
 }
@@ -380,6 +418,12 @@ mod tests {
     }
 
     proptest! {
+        /// The word-at-a-time search agrees with the obvious one.
+        #[test]
+        fn find_space_is_position(bytes in proptest::collection::vec(prop_oneof![Just(b' '), any::<u8>()], 0..50)) {
+            prop_assert_eq!(find_space(&bytes), bytes.iter().position(|&b| b == b' '));
+        }
+
         /// Any bytes in the request line (pveproxy escapes nothing) come back exactly.
         #[test]
         fn request_line_round_trips(req in proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..200),

@@ -17,7 +17,7 @@ use crate::input::{self, Lines, Progress, Source};
 use crate::messages;
 use crate::output::Output;
 use crate::render::Renderer;
-use crate::request::Request;
+use crate::request::{self, Request};
 
 /// What a run needs to turn lines into output.
 pub(crate) struct Pipeline {
@@ -40,8 +40,15 @@ impl Pipeline {
                 return Ok(());
             }
         };
+        if !self
+            .filter
+            .wants_any(request::possible_classes(line.request))
+            || !self.filter.wants_user(line.user())
+        {
+            return Ok(());
+        }
         let request = Request::parse(line.request);
-        if !self.filter.wants_class(request.class) || !self.filter.wants_user(line.user()) {
+        if !self.filter.wants_class(request.class) {
             return Ok(());
         }
         let Some(time) = line.timestamp() else {

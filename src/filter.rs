@@ -42,6 +42,11 @@ impl Filter {
         self.classes.contains(class)
     }
 
+    /// Whether any of these classes is wanted: the cheap first test on a raw request line.
+    pub(crate) fn wants_any(&self, classes: ClassSet) -> bool {
+        self.classes.intersects(classes)
+    }
+
     /// `alice@pve` matches the user and its tokens (`alice@pve!ci`); a token id matches itself.
     pub(crate) fn wants_user(&self, user: Option<&[u8]>) -> bool {
         if self.users.is_empty() {

@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
+/// How often a mapped file reports progress and releases what it has read.
+const STEP: usize = 4 << 20;
 
 /// A file to read, as named on the command line (`-` is standard input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,11 +208,28 @@ impl Lines {
                     let end = memchr::memchr(b'\n', &map[start..]).map_or(map.len(), |i| start + i);
                     *next = end + 1;
                     self.current = start..end;
-                    // Reported in steps: the per-line cost of progress is one comparison.
-                    if end as u64 >= self.reported + (1 << 20) {
+                    // Every few MiB: report progress, and let go of the pages already read so
+                    // that resident memory stays small whatever the file size (the page cache
+                    // keeps them). The per-line cost is one comparison.
+                    if end as u64 >= self.reported + STEP as u64 {
+                        let done = start - start % STEP;
                         self.progress
                             .set(self.progress.get() + (end as u64 - self.reported));
                         self.reported = end as u64;
+                        // SAFETY: `map` is a read-only, file-backed shared mapping. MADV_DONTNEED
+                        // only drops our page table entries for [0, done): the data stays in the
+                        // file and the page cache, and this code never reads before `start`
+                        // again (`done` <= `start`, and `done` is a multiple of STEP, so
+                        // page-aligned).
+                        if done > 0 {
+                            let _ = unsafe {
+                                map.unchecked_advise_range(
+                                    memmap2::UncheckedAdvice::DontNeed,
+                                    0,
+                                    done,
+                                )
+                            };
+                        }
                     }
                     true
                 }
