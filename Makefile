@@ -35,7 +35,6 @@ demo: release
 
 test: lint
 	$(CARGO) nextest run --locked --no-fail-fast
-	$(CARGO) test --locked --doc 2>/dev/null || true
 
 lint:
 	$(CARGO) fmt --check

@@ -30,7 +30,10 @@ fn committed_completions_are_current() {
         ("fish", "completions/pverec.fish"),
     ] {
         let generated = stdout_of(pverec().args(["completions", shell]));
-        assert!(generated.contains("rotated") && generated.contains("convert"), "{shell}");
+        assert!(
+            generated.contains("rotated") && generated.contains("convert"),
+            "{shell}"
+        );
         assert_eq!(
             committed(file),
             generated,
