@@ -243,9 +243,58 @@ fn two_digits(b: &[u8]) -> Option<u8> {
     }
 }
 
-/// Whether `time` is a valid time field: shape, ranges and calendar.
+/// Whether `time` is a valid time field: shape, ranges and calendar. It runs on every line, so
+/// the numeric-month form PVE writes is checked in place, two digits at a time; the old
+/// month-name form takes the full split.
 fn valid_time(time: &[u8]) -> bool {
-    time_parts(time).is_some()
+    let Ok(t) = <&[u8; 25]>::try_from(time) else {
+        return time_parts(time).is_some();
+    };
+    // `dd/mm/yyyy:HH:MM:SS +zzzz`
+    if t[2] != b'/'
+        || t[5] != b'/'
+        || t[10] != b':'
+        || t[13] != b':'
+        || t[16] != b':'
+        || t[19] != b' '
+    {
+        return false;
+    }
+    if t[20] != b'+' && t[20] != b'-' {
+        return false;
+    }
+    let pair = |i: usize| -> u8 {
+        let (a, b) = (t[i].wrapping_sub(b'0'), t[i + 1].wrapping_sub(b'0'));
+        if a < 10 && b < 10 {
+            a * 10 + b
+        } else {
+            u8::MAX
+        }
+    };
+    let (day, month, century, year, hour, minute, second, oh, om) = (
+        pair(0),
+        pair(3),
+        pair(6),
+        pair(8),
+        pair(11),
+        pair(14),
+        pair(17),
+        pair(21),
+        pair(23),
+    );
+    if century > 99
+        || year > 99
+        || !(1..=12).contains(&month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return false;
+    }
+    if oh > 25 || om > 59 {
+        return false;
+    }
+    day >= 1 && day <= days_in_month(u16::from(century) * 100 + u16::from(year), month)
 }
 
 impl<'a> Line<'a> {
@@ -418,6 +467,12 @@ mod tests {
     }
 
     proptest! {
+        /// The in-place time check agrees with the full split.
+        #[test]
+        fn valid_time_agrees_with_time_parts(t in "[0-3][0-9]/[01][0-9]/[0-9]{4}:[0-2][0-9]:[0-6][0-9]:[0-6][0-9] [-+][0-2][0-9][0-6][0-9]|.{25}") {
+            prop_assert_eq!(valid_time(t.as_bytes()), time_parts(t.as_bytes()).is_some(), "{}", t);
+        }
+
         /// The word-at-a-time search agrees with the obvious one.
         #[test]
         fn find_space_is_position(bytes in proptest::collection::vec(prop_oneof![Just(b' '), any::<u8>()], 0..50)) {
