@@ -185,8 +185,8 @@ impl<'a> Event<'a> {
     }
 
     fn judge_outcome(&self) -> Outcome {
-        let status = self.http_status;
-        if status >= 400 || ((300..400).contains(&status) && status != 304) || status < 100 {
+        // Anything but 1xx/2xx/304 failed or was not executed (a redirect).
+        if !self.http_ok() {
             return Outcome::Failure;
         }
         let errors_as_200 = matches!(self.api_format, Some(b"extjs" | b"htmljs"));

@@ -63,20 +63,24 @@ struct SourceRecord<'a> {
 
 /// Parameters as a JSON object; a key given more than once becomes an array of its values, in
 /// order, so no value is lost to a duplicate key.
-struct Params<'a>(&'a [Param<'a>]);
+struct Params<'a> {
+    params: &'a [Param<'a>],
+    show_secrets: bool,
+}
 
 impl Serialize for Params<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (i, p) in self.0.iter().enumerate() {
-            if self.0[..i].iter().any(|q| q.key == p.key) {
+        let all = self.params;
+        for (i, p) in all.iter().enumerate() {
+            if all[..i].iter().any(|q| q.key == p.key) {
                 continue; // already written with the first occurrence
             }
-            let values: Vec<Cow<'_, str>> = self.0[i..]
+            let values: Vec<Cow<'_, str>> = all[i..]
                 .iter()
                 .filter(|q| q.key == p.key)
                 .map(|q| {
-                    if q.secret {
+                    if q.secret && !self.show_secrets {
                         Cow::Borrowed(REDACTED)
                     } else {
                         text(&q.value)
@@ -118,18 +122,6 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             })
             .collect()
     });
-    let params = if show_secrets {
-        event
-            .params
-            .iter()
-            .map(|p| Param {
-                secret: false,
-                ..p.clone()
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
     let record = Record {
         time: utc(event.time),
         node: event.node,
@@ -146,7 +138,10 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             kind: o.kind,
             id: text(&o.id),
         }),
-        params: Params(if show_secrets { &params } else { &event.params }),
+        params: Params {
+            params: &event.params,
+            show_secrets,
+        },
         params_source: event.params_source.name(),
         redacted: if show_secrets {
             Vec::new()

@@ -29,12 +29,7 @@ impl Renderer {
     /// Appends one event, newline included (or nothing, when the format has no line for it).
     pub(crate) fn event(&self, out: &mut Vec<u8>, event: &Event<'_>) {
         match self.format {
-            Format::Pvesh => {
-                if let Some(line) = pvesh::line(event, self.show_secrets, self.comments) {
-                    out.extend_from_slice(&line);
-                    out.push(b'\n');
-                }
-            }
+            Format::Pvesh => pvesh::push_line(out, event, self.show_secrets, self.comments),
             Format::Json => json::push_record(out, event, self.show_secrets),
             Format::Script => script::push_event(out, event, self.show_secrets),
         }

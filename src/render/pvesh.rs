@@ -125,27 +125,25 @@ pub(crate) fn push_notes(out: &mut Vec<u8>, notes: &[String]) {
     }
 }
 
-/// One line of pvesh output for an event, without the newline. `None` when there is nothing
+/// Appends the pvesh output line of an event, newline included; nothing when there is nothing
 /// to print (a request without pvesh form while comments are off).
-pub(crate) fn line(event: &Event<'_>, show_secrets: bool, comments: bool) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(128);
-    let notes = if comments { notes(event) } else { Vec::new() };
+pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, comments: bool) {
     match argv(event) {
-        Some(words) if replayable(&words, show_secrets) => {
-            push_command(&mut out, &words, show_secrets)
-        }
+        Some(words) if replayable(&words, show_secrets) => push_command(out, &words, show_secrets),
         Some(words) if comments => {
             out.extend_from_slice(b"# not replayable, an argument holds a NUL byte: ");
             let mut command = Vec::new();
             push_command(&mut command, &words, show_secrets);
-            quote::push_comment_text(&mut out, &command);
+            quote::push_comment_text(out, &command);
         }
         None if comments => {
             out.extend_from_slice(b"# no pvesh form: ");
-            quote::push_comment_text(&mut out, &event.request_summary());
+            quote::push_comment_text(out, &event.request_summary());
         }
-        _ => return None,
+        _ => return,
     }
-    push_notes(&mut out, &notes);
-    Some(out)
+    if comments {
+        push_notes(out, &notes(event));
+    }
+    out.push(b'\n');
 }

@@ -34,7 +34,6 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
         event.http_status,
         event.outcome.name()
     ));
-    let notes = pvesh::notes(event);
     let words = pvesh::argv(event);
     let replay = words
         .as_deref()
@@ -45,12 +44,9 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
         (Some(_), Outcome::Failure) => Some("not replayed: it failed"),
         _ => None,
     };
-    for note in notes
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !n.starts_with("HTTP "))
-        .chain(disabled)
-    {
+    // The HTTP status is already in the header; only the missing body is worth a note here.
+    let body = event.body_missing().then_some("body not recorded");
+    for note in body.into_iter().chain(disabled) {
         header.push_str("; ");
         header.push_str(note);
     }
