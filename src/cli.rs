@@ -3,11 +3,13 @@
 //! cannot drift apart. The raw arguments are turned into a resolved configuration in `config.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::request::Class;
-use crate::time::parse_time_arg;
+use crate::input::DEFAULT_LOG;
+use crate::time::{parse_duration, parse_time_arg};
 
 /// Show what was done through the Proxmox VE API, as pvesh commands, JSON audit records or a
 /// replayable script.
@@ -33,9 +35,12 @@ Examples:
   pverec convert --rotated --user alice@pve --since 7d
   pverec convert -f json --all access.log.2.gz | jq .
   pverec convert -f script --since '2026-06-24 14:00' > replay.sh
+  pverec follow --user alice@pve          alice's writes, live, until Ctrl-C
+  pverec follow -f json --all --state /var/lib/pverec/state | logger -t pverec
 
 Exit status: 0 on success (malformed lines are reported on stderr and skipped), 1 on a fatal
-error, 2 on a usage error or when some input could not be read (the rest is still converted).";
+error, 2 on a usage error or when some input could not be read (the rest is still converted).
+follow runs until SIGINT (exit 130) or SIGTERM (exit 0); both flush and save --state first.";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -46,6 +51,15 @@ pub(crate) enum Command {
     /// input. Without FILE, /var/log/pveproxy/access.log is read.
     #[command(after_long_help = EXAMPLES)]
     Convert(ConvertArgs),
+    /// Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM.
+    ///
+    /// Starts at the end of the log (or replays from --since, then goes on live). A rotated log
+    /// (renamed to access.log.1) is still read for --rotate-wait, since old pveproxy workers keep
+    /// writing to it; the new access.log is read from its first byte. With --state, pverec
+    /// records how far it got and resumes there: nothing is lost across a restart, and at most
+    /// the last batch of output is repeated after a crash.
+    #[command(after_long_help = EXAMPLES)]
+    Follow(FollowArgs),
     /// Print a completion script for SHELL on standard output.
     ///
     /// For bash: pverec completions bash > /usr/share/bash-completion/completions/pverec
@@ -70,6 +84,34 @@ pub(crate) struct ConvertArgs {
     /// appending to FILE.1 for a while.
     #[arg(long)]
     pub(crate) rotated: bool,
+
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FollowArgs {
+    /// The log to follow (a symlink is followed to its current target).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_LOG, value_hint = clap::ValueHint::FilePath)]
+    pub(crate) access_log: PathBuf,
+
+    /// Record progress in FILE and resume from it when FILE exists.
+    ///
+    /// Written atomically (mode 0600) after the output it covers has been flushed. A state file
+    /// takes precedence over --since; a corrupt one is reported and ignored.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) state: Option<PathBuf>,
+
+    /// Check the log every 0.2 s instead of waiting for inotify events (for NFS and the like).
+    #[arg(long)]
+    pub(crate) poll: bool,
+
+    /// How long a rotated log is still read after it last grew, e.g. 30s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub(crate) rotate_wait: Duration,
 
     #[command(flatten)]
     pub(crate) select: SelectArgs,

@@ -11,6 +11,7 @@ mod cli;
 mod convert;
 mod event;
 mod filter;
+mod follow;
 mod input;
 mod man;
 mod messages;
@@ -24,13 +25,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, ConvertArgs};
+use cli::{Cli, Command, OutputArgs, SelectArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(2),
+        Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             messages::message(&format!("{err:#}"));
@@ -39,42 +39,51 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a command; `Ok(false)` when some input could not be read.
-fn run(cli: Cli) -> anyhow::Result<bool> {
+/// Runs a command and says how it ended.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Convert(args) => {
-            let pipeline = pipeline(&args);
-            convert::run(&args, pipeline)
+            let pipeline = pipeline(&args.select, &args.output, args.files.is_empty());
+            let all_read = convert::run(&args, pipeline)?;
+            Ok(if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Follow(args) => {
+            let default_log = args.access_log.as_os_str() == input::DEFAULT_LOG;
+            let pipeline = pipeline(&args.select, &args.output, default_log);
+            follow::run(&args, pipeline)
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pverec", &mut out);
             io::stdout().write_all(&out)?;
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
             let mut out = Vec::new();
             man::render(&mut out)?;
             io::stdout().write_all(&out)?;
-            Ok(true)
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn pipeline(args: &ConvertArgs) -> convert::Pipeline {
-    let node = args.output.node.clone().or_else(|| {
-        if args.files.is_empty() {
-            this_node()
-        } else {
-            None
-        }
-    });
+/// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
+/// the default log is read.
+fn pipeline(select: &SelectArgs, output: &OutputArgs, default_log: bool) -> convert::Pipeline {
+    let node = output
+        .node
+        .clone()
+        .or_else(|| if default_log { this_node() } else { None });
     convert::Pipeline {
-        filter: filter::Filter::new(&args.select),
+        filter: filter::Filter::new(select),
         renderer: render::Renderer {
-            format: args.output.format,
-            show_secrets: args.output.show_secrets,
-            comments: !args.output.no_comments,
+            format: output.format,
+            show_secrets: output.show_secrets,
+            comments: !output.no_comments,
         },
         node,
         output: output::Output::stdout(),

@@ -63,6 +63,28 @@ fn parse_age(arg: &str) -> Option<Result<jiff::Span, String>> {
     Some(span.ok_or_else(|| format!("'{arg}': age too large")))
 }
 
+/// Parses a duration such as `--rotate-wait`: `0`, `90s`, `30m`, `2h`, `1d` (no weeks: a log is
+/// rotated daily).
+pub(crate) fn parse_duration(arg: &str) -> Result<std::time::Duration, String> {
+    let arg = arg.trim();
+    if arg == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let bad = || format!("'{arg}' is not a duration: use a number with s, m, h or d, e.g. 30s, 5m");
+    let unit = arg.chars().last().ok_or_else(bad)?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = arg[..arg.len() - 1].parse().map_err(|_| bad())?;
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("'{arg}': duration too large"))
+}
+
 /// The instant in the form every output uses: `2026-06-24T12:03:14Z`.
 pub(crate) fn utc(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -79,6 +101,21 @@ mod tests {
                 // Without a time zone database, fall back to a fixed offset with the same instant.
                 "2026-06-24T14:00:00+02:00[+02:00]".parse().unwrap()
             })
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s: &str| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("0"), Ok(0));
+        assert_eq!(d("90s"), Ok(90));
+        assert_eq!(d("5m"), Ok(300));
+        assert_eq!(d("2h"), Ok(7200));
+        assert_eq!(d("1d"), Ok(86400));
+        assert!(d("5").is_err());
+        assert!(d("m").is_err());
+        assert!(d("-5m").is_err());
+        assert!(d("5w").is_err());
+        assert!(d("99999999999999999d").is_err());
     }
 
     #[test]

@@ -8,3 +8,6 @@ mod convert;
 mod errors;
 mod inputs;
 mod quoting;
+mod follower;
+
+mod follow;

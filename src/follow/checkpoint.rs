@@ -1,0 +1,334 @@
+//! `--state FILE`: how far each followed file was read, so that a restart resumes there.
+//!
+//! A file is recorded by what survives a rename (device and inode), what tells a reused inode
+//! from the file that had it (a CRC-32 of its first bytes), and what tells a file rewritten in
+//! place (a CRC-32 of the bytes just before the offset). The offset is always the end of a
+//! complete line that was handed to the output, and the state is written only after that output
+//! was flushed: after a crash, nothing is lost and at most the last batch comes out again.
+//!
+//! The file is replaced atomically (temporary file, fsync, rename, fsync of the directory),
+//! created 0600 with `O_EXCL | O_NOFOLLOW`, so it can neither be seen half written nor be turned
+//! into a write through a planted symlink. Only files still being read are written, so entries
+//! for files that are gone are pruned at the next save.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::tail::{Identity, Tailer, Tracked};
+use crate::messages;
+
+/// How many first bytes of a file identify it.
+const HEAD: u64 = 256;
+const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    /// The followed path: a state file of another log is not applied.
+    log: PathBuf,
+    files: Vec<Entry>,
+}
+
+/// One followed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    name: String,
+    dev: u64,
+    ino: u64,
+    /// CRC-32 of the first `head_len` bytes.
+    head_len: u64,
+    head_crc: u32,
+    /// End of the last complete line emitted, and its number.
+    offset: u64,
+    line: u64,
+    /// CRC-32 of the `mark_len` bytes before `offset`.
+    mark_len: u64,
+    mark_crc: u32,
+    /// Whether the log's path named this file (else it is a rotated one still being read).
+    current: bool,
+}
+
+pub(crate) struct Checkpoint {
+    path: PathBuf,
+    log: PathBuf,
+    /// What was saved last, so that an unchanged state is not written again.
+    saved: Vec<Entry>,
+    /// A failed save is reported once, until a save works again.
+    failing: bool,
+}
+
+impl Checkpoint {
+    /// Reads the state file; the entries are `None` when there is none or it cannot be used
+    /// (reported: pverec then starts as without a state).
+    pub(crate) fn load(path: &Path, log: &Path) -> (Checkpoint, Option<Vec<Entry>>) {
+        let checkpoint = Checkpoint {
+            path: path.to_path_buf(),
+            log: log.to_path_buf(),
+            saved: Vec::new(),
+            failing: false,
+        };
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (checkpoint, None),
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: cannot read the state ({e}); starting afresh",
+                    path.display()
+                ));
+                return (checkpoint, None);
+            }
+        };
+        let state: StateFile = match serde_json::from_slice(&text) {
+            Ok(state) => state,
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: not a pverec state file ({e}); starting afresh",
+                    path.display()
+                ));
+                return (checkpoint, None);
+            }
+        };
+        if state.version != VERSION || state.log != log {
+            messages::message(&format!(
+                "{}: state of another log ({}) or version; starting afresh",
+                path.display(),
+                state.log.display()
+            ));
+            return (checkpoint, None);
+        }
+        (checkpoint, Some(state.files))
+    }
+
+    /// Records how far the tailer has read. Call only after the output is flushed.
+    pub(crate) fn save(&mut self, tailer: &Tailer) -> io::Result<()> {
+        let current = tailer.current.as_ref().map(|t| t.id);
+        let entries: Vec<Entry> = tailer
+            .files()
+            .filter_map(|t| entry(t, Some(t.id) == current).ok())
+            .collect();
+        if entries == self.saved {
+            return Ok(());
+        }
+        let state = StateFile {
+            version: VERSION,
+            log: self.log.clone(),
+            files: entries,
+        };
+        let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        text.push(b'\n');
+        write_atomically(&self.path, &text)?;
+        self.saved = state.files;
+        Ok(())
+    }
+
+    /// Saves, reporting a failure once instead of stopping the run.
+    pub(crate) fn save_or_report(&mut self, tailer: &Tailer) {
+        match self.save(tailer) {
+            Ok(()) => self.failing = false,
+            Err(e) => {
+                if !self.failing {
+                    messages::message(&format!(
+                        "{}: cannot save the state: {e}",
+                        self.path.display()
+                    ));
+                }
+                self.failing = true;
+            }
+        }
+    }
+}
+
+fn entry(t: &Tracked, current: bool) -> io::Result<Entry> {
+    let size = t.file.metadata()?.len();
+    let head_len = size.min(HEAD);
+    let mut head = vec![0; head_len as usize];
+    t.file.read_exact_at(&mut head, 0)?;
+    let mark = t.bytes_before(t.offset)?;
+    Ok(Entry {
+        name: t.name.clone(),
+        dev: t.id.dev,
+        ino: t.id.ino,
+        head_len,
+        head_crc: crc(&head),
+        offset: t.offset,
+        line: t.line,
+        mark_len: mark.len() as u64,
+        mark_crc: crc(&mark),
+        current,
+    })
+}
+
+fn crc(bytes: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
+}
+
+/// Replaces `path` with `bytes` so that readers see the old or the new state, never a mix.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Finds the files of a checkpoint again: under the log's path, or rotated beside it
+/// (`access.log.1`, …). Returns the current file (if the path still names a checkpointed file)
+/// and the rotated ones to finish, oldest first. A file that changed in place since is read
+/// from its start; entries whose file is gone are dropped.
+pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<Tracked>) {
+    let mut current = None;
+    let mut old = Vec::new();
+    let siblings = siblings(log);
+    for e in entries {
+        let id = Identity {
+            dev: e.dev,
+            ino: e.ino,
+        };
+        let at_log = fs::metadata(log).is_ok_and(|m| Identity::of(&m) == id);
+        let path = if at_log {
+            Some(log.to_path_buf())
+        } else {
+            siblings
+                .iter()
+                .find(|(_, sibling)| *sibling == id)
+                .map(|(p, _)| p.clone())
+        };
+        let Some(path) = path else { continue };
+        let Ok(file) = File::open(&path) else { continue };
+        let name = path.to_string_lossy().into_owned();
+        let Ok(size) = file.metadata().map(|m| m.len()) else {
+            continue;
+        };
+        let same_head = size >= e.head_len && {
+            let mut head = vec![0; e.head_len as usize];
+            file.read_exact_at(&mut head, 0).is_ok() && crc(&head) == e.head_crc
+        };
+        if !same_head {
+            if at_log {
+                messages::message(&format!(
+                    "{name}: not the file of the checkpoint any more (rewritten or replaced); \
+                     reading it from the start"
+                ));
+            }
+            continue;
+        }
+        let same_mark = size >= e.offset && {
+            let start = e.offset - e.mark_len.min(e.offset);
+            let mut mark = vec![0; (e.offset - start) as usize];
+            e.mark_len <= e.offset
+                && file.read_exact_at(&mut mark, start).is_ok()
+                && crc(&mark) == e.mark_crc
+        };
+        let (offset, line) = if same_mark {
+            (e.offset, e.line)
+        } else {
+            messages::message(&format!(
+                "{name}: truncated or rewritten since the checkpoint; reading it from the start"
+            ));
+            (0, 0)
+        };
+        let Ok(tracked) = Tracked::new(file, name, offset, line) else {
+            continue;
+        };
+        if at_log {
+            current = Some(tracked);
+        } else {
+            old.push(tracked);
+        }
+    }
+    (current, old)
+}
+
+/// Plain files beside the log whose names extend it (`access.log.1`), with their identities.
+fn siblings(log: &Path) -> Vec<(PathBuf, Identity)> {
+    let Some(base) = log.file_name() else {
+        return Vec::new();
+    };
+    let mut prefix = base.to_owned();
+    prefix.push(".");
+    let prefix = prefix.as_encoded_bytes().to_vec();
+    let dir = match log.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().as_encoded_bytes().starts_with(&prefix))
+        .filter_map(|e| {
+            let meta = fs::symlink_metadata(e.path()).ok()?;
+            meta.is_file()
+                .then(|| (e.path(), Identity::of(&meta)))
+                .filter(|_| meta.nlink() > 0)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn state_is_written_private_and_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        write_atomically(&state, b"{}").unwrap();
+        write_atomically(&state, b"{\"x\":1}").unwrap();
+        assert_eq!(fs::read(&state).unwrap(), b"{\"x\":1}");
+        let mode = fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.path().join("state.tmp").exists());
+    }
+
+    #[test]
+    fn a_planted_tmp_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.tmp")).unwrap();
+        write_atomically(&state, b"{}").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn garbage_gives_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        for garbage in [&b""[..], b"{", b"\0\0\0", b"{\"version\":1}", b"[]"] {
+            fs::write(&state, garbage).unwrap();
+            let (_, entries) = Checkpoint::load(&state, Path::new("/x/access.log"));
+            assert!(entries.is_none());
+        }
+    }
+}

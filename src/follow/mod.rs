@@ -1,0 +1,201 @@
+//! `pverec follow`: the convert pipeline driven by a tailer instead of whole files.
+//!
+//! One loop: look at the files ([`tail::Tailer::check`]) and push every complete line through
+//! the same [`Pipeline`] as `convert`; flush the output (the reader is caught up now); then save
+//! the checkpoint, which therefore never covers output that was not written; then sleep until
+//! inotify, a poll tick, a `--rotate-wait` deadline or a signal wakes the loop.
+//!
+//! SIGINT and SIGTERM only set a flag and write a byte to a pipe that the wait watches, so they
+//! are handled between two looks: the output is flushed and the state saved before exiting
+//! (130 after SIGINT, as shells expect, 0 after SIGTERM, a requested stop).
+
+mod checkpoint;
+mod tail;
+mod watch;
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+
+use crate::access;
+use crate::cli::FollowArgs;
+use crate::convert::Pipeline;
+use crate::input::{self, Lines, Progress, Source};
+use crate::messages;
+
+use checkpoint::Checkpoint;
+use tail::{Start, Tailer, Tracked};
+use watch::{Wake, Waker};
+
+pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode> {
+    let signal = Arc::new(AtomicUsize::new(0));
+    let (wake_read, wake_write) = UnixStream::pair().context("cannot create the signal pipe")?;
+    wake_read.set_nonblocking(true)?;
+    wake_write.set_nonblocking(true)?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+        signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
+    }
+
+    let log = args.access_log.as_path();
+    let since = args.select.since;
+    let start = if since.is_some() {
+        Start::Beginning
+    } else {
+        Start::End
+    };
+    let mut tailer = Tailer::new(log, start, args.rotate_wait);
+    let mut checkpoint = None;
+    let mut resumed = false;
+    if let Some(state) = &args.state {
+        let (cp, entries) = Checkpoint::load(state, log);
+        if let Some(entries) = entries {
+            let (current, old) = checkpoint::resume(entries, log);
+            tailer.resume(current, old);
+            resumed = true;
+        }
+        checkpoint = Some(cp);
+    }
+
+    let name = log.to_string_lossy().into_owned();
+    pipeline
+        .renderer
+        .header(pipeline.output.buf(), std::slice::from_ref(&name));
+    pipeline.output.commit()?;
+    if let (Some(since), false) = (since, resumed) {
+        replay_history(&mut pipeline, &mut tailer, since)?;
+    }
+
+    let mut waker = Waker::new(args.poll, wake_read);
+    waker.sync(log, tailer.files());
+    let mut first = true;
+    loop {
+        tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+        pipeline.output.flush()?;
+        if let Some(cp) = &mut checkpoint {
+            if first {
+                // A state that cannot be written would make a restart lose or repeat: say so
+                // now, not hours later.
+                cp.save(&tailer)
+                    .with_context(|| format!("cannot write the state file {}", cp_path(args)))?;
+            } else {
+                cp.save_or_report(&tailer);
+            }
+        }
+        first = false;
+        if signal.load(Ordering::Relaxed) != 0 {
+            break;
+        }
+        if waker.sync(log, tailer.files()) {
+            // A file was opened since the last look: look once more, in case it grew before
+            // its watch was in place.
+            continue;
+        }
+        if waker.wait(tailer.deadline())? == Wake::Signal {
+            // Loop once more: read what is there, flush, save, then stop.
+            continue;
+        }
+    }
+    messages::finish();
+    Ok(if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn cp_path(args: &FollowArgs) -> String {
+    args.state
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `--since`: before going live, the rotated generations that reach back to `since` are read,
+/// oldest first. `access.log.1` is handed to the tailer as a rotated file (it may still get late
+/// writes); older, compressed ones are read like `convert` reads them. The log itself is read
+/// from its first byte by the tailer, which then goes on live without a seam.
+fn replay_history(
+    pipeline: &mut Pipeline,
+    tailer: &mut Tailer,
+    since: jiff::Timestamp,
+) -> Result<()> {
+    let log = tailer.path().to_path_buf();
+    let Ok(set) = input::rotated_set(&log) else {
+        return Ok(());
+    };
+    // Newest first: a generation is needed while the one after it starts after `since`.
+    let mut needed: Vec<PathBuf> = Vec::new();
+    let mut newer = log.clone();
+    for older in set.iter().rev().skip(1) {
+        if first_time(&newer).is_some_and(|t| t <= since) {
+            break;
+        }
+        needed.push(older.clone());
+        newer = older.clone();
+    }
+    let mut old = Vec::new();
+    for path in needed.iter().rev() {
+        if is_first_generation(&log, path) {
+            match std::fs::File::open(path) {
+                Ok(file) => {
+                    let name = path.to_string_lossy().into_owned();
+                    old.push(Tracked::new(file, name, 0, 0)?);
+                }
+                Err(e) => messages::message(&format!("{}: {e}", path.display())),
+            }
+            continue;
+        }
+        let source = Source::new(path.clone());
+        let mut lines = match Lines::open(&source, Progress::default()) {
+            Ok(lines) => lines,
+            Err(e) => {
+                messages::message(&format!("{}: {e}", source.name));
+                continue;
+            }
+        };
+        let mut number = 0;
+        loop {
+            match lines.advance() {
+                Ok(true) => {
+                    number += 1;
+                    pipeline.line(lines.line(), &source.name, number)?;
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    messages::message(&format!(
+                        "{}: read error after line {number}: {e}",
+                        source.name
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    tailer.resume(None, old);
+    Ok(())
+}
+
+fn is_first_generation(log: &Path, path: &Path) -> bool {
+    let mut first = log.as_os_str().to_owned();
+    first.push(".1");
+    path.as_os_str() == first
+}
+
+/// The time of the first well-formed line of a file (plain or gzip), if any.
+fn first_time(path: &Path) -> Option<jiff::Timestamp> {
+    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
+    for _ in 0..1000 {
+        if !lines.advance().ok()? {
+            return None;
+        }
+        if let Some(t) = access::parse(lines.line()).ok().and_then(|l| l.timestamp()) {
+            return Some(t);
+        }
+    }
+    None
+}

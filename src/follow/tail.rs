@@ -1,0 +1,589 @@
+//! The tailer: follows one log by name over its byte stream, through every way a log file can
+//! change under a reader.
+//!
+//! Wake-ups (inotify events or poll ticks) only say "look again"; what happened is always read
+//! from the files themselves, so a lost, merged or overflowed event cannot lose data. Each look
+//! ([`Tailer::check`]) reads what the files that are still open have gained, then compares what
+//! the path names now with what is open:
+//!
+//! - same file: read on, unless it shrank or the bytes before the read position changed
+//!   (truncated, or truncated and regrown past the old offset): then it is read again from 0;
+//! - another file (rename + create rotation, delete + recreate, symlink retargeted): the old file
+//!   is read to its end and kept for `--rotate-wait` after it last grew, because old pveproxy
+//!   workers keep appending to it; the new one is read from its first byte;
+//! - nothing, or no regular file: what is open is still drained, and pverec waits, saying so once.
+//!
+//! Only complete lines are handed on; a partial last line waits for its newline. The position of
+//! the end of the last complete line (`offset`) is what a checkpoint records, so a restart never
+//! starts inside a line.
+
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::messages;
+
+/// Lines longer than this are skipped with a warning (pveproxy lines are a few hundred bytes).
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+/// How many bytes before the read position are compared to notice a rewritten file.
+pub(crate) const MARK: usize = 64;
+const CHUNK: usize = 64 * 1024;
+/// How many earlier generations (`access.log.1`, `.2`, …) are looked at for files that were
+/// rotated away before pverec ever opened them.
+const GENERATIONS: u32 = 8;
+
+/// Where complete lines go: `(text, file name, line number)`.
+pub(crate) type Sink<'a> = dyn FnMut(&[u8], &str, u64) -> io::Result<()> + 'a;
+
+/// A file by identity, whatever its name is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Identity {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+impl Identity {
+    pub(crate) fn of(meta: &Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// An open log file and how far it has been read.
+pub(crate) struct Tracked {
+    pub(crate) file: File,
+    /// How messages and JSON records name it: the name it had when it was opened.
+    pub(crate) name: String,
+    pub(crate) id: Identity,
+    /// End of the last complete line handed on (or skipped): where a restart resumes.
+    pub(crate) offset: u64,
+    /// Number of that line.
+    pub(crate) line: u64,
+    /// How far the file has been read: `offset` plus an incomplete line.
+    read_pos: u64,
+    /// The incomplete line read so far.
+    partial: Vec<u8>,
+    /// Discarding the rest of an overlong line.
+    skipping: bool,
+    /// The last bytes read (up to [`MARK`]), to notice the file rewritten under us.
+    tail: Vec<u8>,
+    /// When the file last grew, for `--rotate-wait`.
+    grew: Instant,
+}
+
+impl Tracked {
+    /// Starts reading `file` at `offset`, the end of line number `line`.
+    pub(crate) fn new(file: File, name: String, offset: u64, line: u64) -> io::Result<Tracked> {
+        let id = Identity::of(&file.metadata()?);
+        let mut tracked = Tracked {
+            file,
+            name,
+            id,
+            offset,
+            line,
+            read_pos: offset,
+            partial: Vec::new(),
+            skipping: false,
+            tail: Vec::new(),
+            grew: Instant::now(),
+        };
+        tracked.tail = tracked.bytes_before(offset)?;
+        Ok(tracked)
+    }
+
+    /// Opens `path` positioned after its last complete line (the start point of a live follow).
+    fn at_end(file: File, name: String) -> io::Result<Tracked> {
+        let (offset, line) = last_line_end(&file)?;
+        Tracked::new(file, name, offset, line)
+    }
+
+    /// Up to [`MARK`] bytes that end at `end`.
+    pub(crate) fn bytes_before(&self, end: u64) -> io::Result<Vec<u8>> {
+        let start = end.saturating_sub(MARK as u64);
+        let mut buf = vec![0; (end - start) as usize];
+        self.file.read_exact_at(&mut buf, start)?;
+        Ok(buf)
+    }
+
+    /// Whether the file no longer holds what was read from it: it shrank below the read
+    /// position, or the bytes just before it changed (truncated and rewritten past it, or a
+    /// sparse hole left by a writer that does not append).
+    fn rewritten(&self, size: u64) -> bool {
+        if size < self.read_pos {
+            return true;
+        }
+        if self.tail.is_empty() {
+            return false;
+        }
+        let mut now = vec![0; self.tail.len()];
+        let start = self.read_pos - now.len() as u64;
+        match self.file.read_exact_at(&mut now, start) {
+            Ok(()) => now != self.tail,
+            Err(_) => true,
+        }
+    }
+
+    /// Forgets everything read: the file is read again from its first byte.
+    fn restart(&mut self) {
+        self.offset = 0;
+        self.line = 0;
+        self.read_pos = 0;
+        self.partial.clear();
+        self.skipping = false;
+        self.tail.clear();
+    }
+
+    /// Reads what the file has gained and hands on its complete lines; `true` if it grew.
+    fn pump(&mut self, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<bool> {
+        let mut grew = false;
+        loop {
+            let n = match self.file.read_at(buf, self.read_pos) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            grew = true;
+            self.consume(&buf[..n], sink)?;
+        }
+        if grew {
+            self.grew = Instant::now();
+        }
+        Ok(grew)
+    }
+
+    /// Splits bytes read at `read_pos` into lines.
+    fn consume(&mut self, mut data: &[u8], sink: &mut Sink<'_>) -> io::Result<()> {
+        remember_tail(&mut self.tail, data);
+        while !data.is_empty() {
+            if self.partial.is_empty() && !self.skipping {
+                // NUL bytes where a line should start are a sparse hole (a writer without
+                // O_APPEND after a truncation), never part of a request.
+                let nul = data.iter().take_while(|&&b| b == 0).count();
+                self.read_pos += nul as u64;
+                self.offset = self.read_pos;
+                data = &data[nul..];
+                if data.is_empty() {
+                    break;
+                }
+            }
+            let Some(end) = memchr::memchr(b'\n', data) else {
+                self.read_pos += data.len() as u64;
+                if !self.skipping {
+                    self.partial.extend_from_slice(data);
+                    if self.partial.len() > MAX_LINE {
+                        self.skip_overlong();
+                    }
+                }
+                break;
+            };
+            let piece = &data[..end];
+            let start = self.read_pos - self.partial.len() as u64;
+            self.read_pos += end as u64 + 1;
+            self.offset = self.read_pos;
+            if self.skipping {
+                self.skipping = false;
+            } else {
+                self.line += 1;
+                if self.partial.is_empty() {
+                    if piece.len() > MAX_LINE {
+                        self.report_overlong();
+                    } else {
+                        sink(strip_bom(piece, start), &self.name, self.line)?;
+                    }
+                } else {
+                    self.partial.extend_from_slice(piece);
+                    let line = std::mem::take(&mut self.partial);
+                    if line.len() > MAX_LINE {
+                        self.report_overlong();
+                    } else {
+                        sink(strip_bom(&line, start), &self.name, self.line)?;
+                    }
+                    self.partial = line;
+                    self.partial.clear();
+                }
+            }
+            data = &data[end + 1..];
+        }
+        Ok(())
+    }
+
+    /// An incomplete line has grown past [`MAX_LINE`]: report it and discard up to its newline.
+    fn skip_overlong(&mut self) {
+        self.line += 1;
+        self.report_overlong();
+        self.partial = Vec::new();
+        self.skipping = true;
+    }
+
+    fn report_overlong(&self) {
+        messages::malformed(
+            &self.name,
+            self.line,
+            &format_args!("line longer than {MAX_LINE} bytes"),
+        );
+    }
+
+    /// The last look at a file that is let go: an incomplete last line is converted as it is
+    /// (documented policy: nothing read is dropped), with a warning.
+    fn finish(mut self, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<()> {
+        self.pump(sink, buf)?;
+        if !self.partial.is_empty() && !self.skipping {
+            self.line += 1;
+            messages::message(&format!(
+                "{}:{}: last line has no newline; converted as it is",
+                self.name, self.line
+            ));
+            let line = std::mem::take(&mut self.partial);
+            let start = self.read_pos - line.len() as u64;
+            sink(strip_bom(&line, start), &self.name, self.line)?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the last [`MARK`] bytes of everything read.
+fn remember_tail(tail: &mut Vec<u8>, data: &[u8]) {
+    if data.len() >= MARK {
+        tail.clear();
+        tail.extend_from_slice(&data[data.len() - MARK..]);
+    } else {
+        tail.extend_from_slice(data);
+        if tail.len() > MARK {
+            tail.drain(..tail.len() - MARK);
+        }
+    }
+}
+
+/// A UTF-8 byte order mark is dropped from the file's first line.
+fn strip_bom(line: &[u8], start: u64) -> &[u8] {
+    if start == 0 {
+        line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+    } else {
+        line
+    }
+}
+
+/// The end of the last complete line of `file` and the number of lines before it.
+fn last_line_end(file: &File) -> io::Result<(u64, u64)> {
+    let mut buf = vec![0; 1 << 20];
+    let (mut pos, mut lines, mut end) = (0u64, 0u64, 0u64);
+    loop {
+        let n = match file.read_at(&mut buf, pos) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            end = pos + i as u64 + 1;
+        }
+        pos += n as u64;
+    }
+    Ok((end, lines))
+}
+
+/// Where to start in the file the path names at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// After its last complete line: only what is logged from now on.
+    End,
+    /// From its first byte (`--since`, or a checkpoint that does not know this file).
+    Beginning,
+}
+
+/// What the path was found to be the last time it was not a readable log file; each such state
+/// is reported once, when it begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Odd {
+    Missing,
+    NotRegular,
+    Unreadable(String),
+}
+
+/// Follows one log by name.
+pub(crate) struct Tailer {
+    path: PathBuf,
+    name: String,
+    /// The file the path named when last looked at.
+    pub(crate) current: Option<Tracked>,
+    /// Rotated files still read, oldest first.
+    pub(crate) old: Vec<Tracked>,
+    rotate_wait: Duration,
+    odd: Option<Odd>,
+    /// When the path was last found naming `current` (for files rotated away unseen).
+    last_seen: SystemTime,
+    /// Where the current file starts when it is opened for the first time.
+    start: Start,
+    buf: Vec<u8>,
+}
+
+impl Tailer {
+    pub(crate) fn new(path: &Path, start: Start, rotate_wait: Duration) -> Tailer {
+        Tailer {
+            path: path.to_path_buf(),
+            name: path.to_string_lossy().into_owned(),
+            current: None,
+            old: Vec::new(),
+            rotate_wait,
+            odd: None,
+            last_seen: SystemTime::now(),
+            start,
+            buf: vec![0; CHUNK],
+        }
+    }
+
+    /// The log's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every open file, oldest first.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &Tracked> {
+        self.old.iter().chain(self.current.iter())
+    }
+
+    /// Takes over files found through a checkpoint; a path that names none of them is read
+    /// from its first byte.
+    pub(crate) fn resume(&mut self, current: Option<Tracked>, old: Vec<Tracked>) {
+        self.start = Start::Beginning;
+        self.current = current;
+        self.old = old;
+    }
+
+    /// When the oldest rotated file stops being read, if no more comes.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.old.iter().map(|t| t.grew + self.rotate_wait).min()
+    }
+
+    /// Looks at the files and hands on every complete line they have gained.
+    pub(crate) fn check(&mut self, sink: &mut Sink<'_>) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.check_with(sink, &mut buf);
+        self.buf = buf;
+        result
+    }
+
+    fn check_with(&mut self, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<()> {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.old.len() {
+            let old = &mut self.old[i];
+            let grew = read_or_report(old, sink, buf)?;
+            if !grew && now.duration_since(old.grew) >= self.rotate_wait {
+                let old = self.old.remove(i);
+                old.finish(sink, buf)?;
+            } else {
+                i += 1;
+            }
+        }
+        let meta = match fs::metadata(&self.path) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return self.odd_path(Odd::NotRegular, sink, buf),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return self.odd_path(Odd::Missing, sink, buf);
+            }
+            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
+        };
+        let id = Identity::of(&meta);
+        if self.current.as_ref().is_some_and(|c| c.id == id) {
+            self.last_seen = SystemTime::now();
+            self.back_to_normal();
+            if let Some(current) = &mut self.current {
+                if current.rewritten(meta.len()) {
+                    messages::message(&format!(
+                        "{}: truncated or rewritten; reading it again from the start",
+                        current.name
+                    ));
+                    current.restart();
+                }
+                read_or_report(current, sink, buf)?;
+                return Ok(());
+            }
+        }
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return self.odd_path(Odd::Missing, sink, buf);
+            }
+            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
+        };
+        let first = self.current.is_none() && self.odd.is_none();
+        let start = std::mem::replace(&mut self.start, Start::Beginning);
+        let tracked = if first && start == Start::End {
+            Tracked::at_end(file, self.name.clone())?
+        } else {
+            Tracked::new(file, self.name.clone(), 0, 0)?
+        };
+        if let Some(previous) = self.current.take() {
+            self.rotated(previous, tracked.id, sink, buf)?;
+        }
+        self.back_to_normal();
+        self.last_seen = SystemTime::now();
+        let current = self.current.insert(tracked);
+        read_or_report(current, sink, buf)?;
+        Ok(())
+    }
+
+    /// The path names another file than `previous`: rotation, recreation or a retargeted link.
+    fn rotated(
+        &mut self,
+        mut previous: Tracked,
+        new: Identity,
+        sink: &mut Sink<'_>,
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        // Only one rotated file is kept: the one before it has had its time.
+        for old in std::mem::take(&mut self.old) {
+            old.finish(sink, buf)?;
+        }
+        read_or_report(&mut previous, sink, buf)?;
+        previous.grew = Instant::now();
+        let unseen = self.unseen_generations(previous.id, new);
+        self.old.push(previous);
+        for (file, name) in unseen {
+            let mut tracked = Tracked::new(file, name, 0, 0)?;
+            read_or_report(&mut tracked, sink, buf)?;
+            self.old.push(tracked);
+        }
+        Ok(())
+    }
+
+    /// Files rotated away before pverec opened them (two rotations between two looks):
+    /// `access.log.1`, `.2`, … that are plain files, neither the file just left nor the new one,
+    /// and renamed after the path was last seen naming the file just left. Oldest first.
+    fn unseen_generations(&self, previous: Identity, new: Identity) -> Vec<(File, String)> {
+        let since = self.last_seen - Duration::from_secs(1);
+        let mut found = Vec::new();
+        for n in 1..=GENERATIONS {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            let path = PathBuf::from(name);
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                break;
+            };
+            let id = Identity::of(&meta);
+            if id == previous || !meta.is_file() {
+                break;
+            }
+            let changed = SystemTime::UNIX_EPOCH
+                + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+            if id == new || changed < since {
+                continue;
+            }
+            if let Ok(file) = File::open(&path) {
+                found.push((file, path.to_string_lossy().into_owned()));
+            }
+        }
+        found.reverse();
+        found
+    }
+
+    /// The path names nothing readable: drain what is open, and say so once.
+    fn odd_path(&mut self, odd: Odd, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<()> {
+        if let Some(current) = &mut self.current {
+            read_or_report(current, sink, buf)?;
+            if odd == Odd::Missing {
+                // Between the rename and the create of a rotation, or deleted: the open file is
+                // still read, and its successor will be picked up. Nothing to say.
+                return Ok(());
+            }
+        }
+        if self.odd.as_ref() != Some(&odd) {
+            let what = match &odd {
+                Odd::Missing => "does not exist".to_string(),
+                Odd::NotRegular => "is not a regular file".to_string(),
+                Odd::Unreadable(e) => format!("cannot be read ({e})"),
+            };
+            messages::message(&format!("{}: {what}; waiting for it", self.name));
+            self.odd = Some(odd);
+        }
+        Ok(())
+    }
+
+    fn back_to_normal(&mut self) {
+        if self.odd.take().is_some() {
+            messages::message(&format!("{} has appeared; following it", self.name));
+        }
+    }
+}
+
+/// Reads a file on; a read error is reported (the file stays open and is tried again).
+fn read_or_report(file: &mut Tracked, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<bool> {
+    match file.pump(sink, buf) {
+        Ok(grew) => Ok(grew),
+        Err(e) if is_output_error(&e) => Err(e),
+        Err(e) => {
+            messages::message(&format!("{}: read error: {e}", file.name));
+            Ok(false)
+        }
+    }
+}
+
+/// Errors from the sink (the output) end the run; errors reading a log do not.
+fn is_output_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || e.kind() == io::ErrorKind::WriteZero
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn collect(t: &mut Tracked) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; 7];
+        t.pump(
+            &mut |l: &[u8], _: &str, n: u64| {
+                got.push(format!("{n}:{}", String::from_utf8_lossy(l)));
+                Ok(())
+            },
+            &mut buf,
+        )
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn complete_lines_only_and_offsets_at_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = File::create(&path).unwrap();
+        w.write_all(b"\xEF\xBB\xBFone\ntwo\nthr").unwrap();
+        let mut t = Tracked::new(File::open(&path).unwrap(), "log".into(), 0, 0).unwrap();
+        assert_eq!(collect(&mut t), ["1:one", "2:two"]);
+        assert_eq!(t.offset, 11);
+        w.write_all(b"ee\n\0\0\0four\n").unwrap();
+        assert_eq!(collect(&mut t), ["3:three", "4:four"]);
+        assert_eq!(t.offset, 25);
+        assert!(!t.rewritten(25));
+        assert!(t.rewritten(10));
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = File::create(&path).unwrap();
+        w.write_all(&vec![b'x'; MAX_LINE + 10]).unwrap();
+        w.write_all(b"\nnext\n").unwrap();
+        let mut t = Tracked::new(File::open(&path).unwrap(), "log".into(), 0, 0).unwrap();
+        assert_eq!(collect(&mut t), ["2:next"]);
+        assert_eq!(t.offset, (MAX_LINE + 10 + 6) as u64);
+    }
+
+    #[test]
+    fn end_start_point_is_after_the_last_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, b"a\nb\npart").unwrap();
+        let t = Tracked::at_end(File::open(&path).unwrap(), "log".into()).unwrap();
+        assert_eq!((t.offset, t.line), (4, 2));
+    }
+}

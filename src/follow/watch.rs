@@ -1,0 +1,262 @@
+//! Wake-ups for the tailer: inotify when it works, a fixed poll interval when it does not.
+//!
+//! An event only means "look again"; the tailer finds out what changed by itself. So the events
+//! are read and dropped, an overflowed queue costs nothing but a look, and polling is the same
+//! code with a timer. With inotify and nothing happening, pverec sleeps in `poll(2)` without a
+//! timeout: no wake-ups at all, except to let go of a rotated file after `--rotate-wait`.
+//!
+//! Watched: the log's directory (names created, moved, deleted, attributes and writes of the
+//! files in it) and every open file through `/proc/self/fd/N`, which is the open file itself
+//! whatever its name is now (a rotated log moved elsewhere, a symlink's target in another
+//! directory). The directory watch is re-added when the directory is recreated; while it is
+//! missing, pverec polls.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+
+use super::tail::{Identity, Tracked};
+use crate::messages;
+
+/// How often files are looked at when polling.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Why the wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Something may have changed (an event, a poll tick or a deadline).
+    Look,
+    /// A signal arrived.
+    Signal,
+}
+
+struct Watching {
+    inotify: Inotify,
+    dir: Option<(Identity, WatchDescriptor)>,
+    files: HashMap<Identity, WatchDescriptor>,
+    buffer: Vec<u8>,
+}
+
+pub(crate) struct Waker {
+    watching: Option<Watching>,
+    /// Polling only until the directory watch is back.
+    dir_missing: bool,
+    signals: UnixStream,
+}
+
+impl Waker {
+    /// A waker that also wakes when a byte arrives on `signals` (the signal pipe).
+    pub(crate) fn new(poll: bool, signals: UnixStream) -> Waker {
+        let watching = if poll {
+            None
+        } else {
+            match Inotify::init() {
+                Ok(inotify) => Some(Watching {
+                    inotify,
+                    dir: None,
+                    files: HashMap::new(),
+                    buffer: vec![0; 16 * 1024],
+                }),
+                Err(e) => {
+                    polling_warning(&e);
+                    None
+                }
+            }
+        };
+        Waker {
+            watching,
+            dir_missing: false,
+            signals,
+        }
+    }
+
+    /// Makes the watches match the log's directory and the open files; `true` when a file got
+    /// a new watch (it may have grown before the watch was in place).
+    pub(crate) fn sync<'a>(
+        &mut self,
+        log: &Path,
+        files: impl Iterator<Item = &'a Tracked>,
+    ) -> bool {
+        let Some(watching) = &mut self.watching else {
+            return false;
+        };
+        match watching.sync(log, files, &mut self.dir_missing) {
+            Ok(added) => added,
+            Err(e) => {
+                polling_warning(&e);
+                self.watching = None;
+                false
+            }
+        }
+    }
+
+    /// Waits until something may have changed, a signal arrives, or `deadline` passes.
+    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Wake> {
+        let polling = self.watching.is_none() || self.dir_missing;
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if polling {
+            timeout = Some(timeout.map_or(POLL_INTERVAL, |t| t.min(POLL_INTERVAL)));
+        }
+        let mut fds = vec![libc::pollfd {
+            fd: self.signals.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if let Some(watching) = &self.watching {
+            fds.push(libc::pollfd {
+                fd: watching.inotify.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let millis = timeout.map_or(-1, |t| {
+            // Round up, so that a deadline is never missed by a wake-up just before it.
+            let ms = t.as_micros().div_ceil(1000);
+            i32::try_from(ms).unwrap_or(i32::MAX)
+        });
+        // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs that lives
+        // across the call; poll(2) only writes their `revents`.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(Wake::Look)
+            } else {
+                Err(e)
+            };
+        }
+        if fds[0].revents != 0 {
+            let mut sink = [0u8; 64];
+            let _ = (&self.signals).read(&mut sink);
+            return Ok(Wake::Signal);
+        }
+        if fds.get(1).is_some_and(|f| f.revents != 0) {
+            if let Some(watching) = &mut self.watching {
+                watching.drain();
+            }
+        }
+        Ok(Wake::Look)
+    }
+}
+
+fn polling_warning(e: &io::Error) {
+    messages::message(&format!(
+        "inotify is not available ({e}); checking the log every {} ms instead",
+        POLL_INTERVAL.as_millis()
+    ));
+}
+
+impl Watching {
+    fn sync<'a>(
+        &mut self,
+        log: &Path,
+        files: impl Iterator<Item = &'a Tracked>,
+        dir_missing: &mut bool,
+    ) -> io::Result<bool> {
+        let mut added = false;
+        let dir = directory(log);
+        match std::fs::metadata(&dir) {
+            Ok(meta) => {
+                let id = Identity::of(&meta);
+                if self.dir.as_ref().map(|(d, _)| *d) != Some(id) {
+                    let mask = WatchMask::CREATE
+                        | WatchMask::MOVED_TO
+                        | WatchMask::MOVED_FROM
+                        | WatchMask::DELETE
+                        | WatchMask::ATTRIB
+                        | WatchMask::MODIFY
+                        | WatchMask::DELETE_SELF
+                        | WatchMask::MOVE_SELF;
+                    if let Some((_, old)) = self.dir.take() {
+                        let _ = self.inotify.watches().remove(old);
+                    }
+                    match self.inotify.watches().add(&dir, mask) {
+                        Ok(wd) => {
+                            self.dir = Some((id, wd));
+                            *dir_missing = false;
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
+                        Err(_) => *dir_missing = true,
+                    }
+                }
+            }
+            Err(_) => {
+                self.dir = None;
+                *dir_missing = true;
+            }
+        }
+        let mut wanted: HashMap<Identity, ()> = HashMap::new();
+        for file in files {
+            wanted.insert(file.id, ());
+            if self.files.contains_key(&file.id) {
+                continue;
+            }
+            let mask = WatchMask::MODIFY
+                | WatchMask::ATTRIB
+                | WatchMask::DELETE_SELF
+                | WatchMask::MOVE_SELF;
+            let proc = format!("/proc/self/fd/{}", file.file.as_raw_fd());
+            match self.inotify.watches().add(&proc, mask) {
+                Ok(wd) => {
+                    self.files.insert(file.id, wd);
+                    added = true;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
+                // Without /proc the directory watch still covers files that stay in it.
+                Err(_) => {}
+            }
+        }
+        let gone: Vec<Identity> = self
+            .files
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(wd) = self.files.remove(&id) {
+                // Already gone when the file was deleted and closed; that is fine.
+                let _ = self.inotify.watches().remove(wd);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Reads and drops the pending events; a dead directory watch is forgotten so that the next
+    /// sync re-adds it.
+    fn drain(&mut self) {
+        loop {
+            let events = match self.inotify.read_events(&mut self.buffer) {
+                Ok(events) => events,
+                Err(_) => return,
+            };
+            let mut any = false;
+            for event in events {
+                any = true;
+                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    messages::message("inotify event queue overflowed; looking at every file again");
+                }
+                if event.mask.contains(EventMask::IGNORED)
+                    && self.dir.as_ref().is_some_and(|(_, wd)| *wd == event.wd)
+                {
+                    self.dir = None;
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+}
+
+/// The directory that holds `log` (".": a bare file name).
+fn directory(log: &Path) -> PathBuf {
+    match log.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,212 @@
+//! The harness for `pverec follow`: a running follower whose output is polled with a deadline
+//! (never a fixed sleep as an assertion), and writers of real-format log lines.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::util::bin;
+
+/// How long a test waits for an expected output before failing.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The two wake-up backends every scenario runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Inotify,
+    Poll,
+}
+
+pub(crate) const BACKENDS: [Backend; 2] = [Backend::Inotify, Backend::Poll];
+
+/// An access.log line for request number `n`: a VM start by alice, rendered by pverec as
+/// `pvesh create /nodes/pve1/qemu/<n>/status/start`.
+pub(crate) fn line(n: usize) -> String {
+    format!(
+        "::ffff:192.168.10.23 - alice@pve [24/06/2026:14:03:14 +0200] \
+         \"POST /api2/extjs/nodes/pve1/qemu/{n}/status/start HTTP/1.1\" 200 81\n"
+    )
+}
+
+/// What pverec prints (pvesh format, `--no-comments`) for [`line`]`(n)`.
+pub(crate) fn command(n: usize) -> String {
+    format!("pvesh create /nodes/pve1/qemu/{n}/status/start")
+}
+
+/// The commands for lines `range`, in order.
+pub(crate) fn commands(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(command).collect()
+}
+
+/// The lines `range`, concatenated.
+pub(crate) fn lines(range: std::ops::Range<usize>) -> String {
+    range.map(line).collect()
+}
+
+/// Appends `text` to `path` (creating it), as pveproxy does: O_APPEND, one write.
+pub(crate) fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A writer that keeps its file open across renames, like a pveproxy worker.
+pub(crate) fn writer(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// A running `pverec follow`.
+pub(crate) struct Follower {
+    child: Option<Child>,
+    out: PathBuf,
+    err: PathBuf,
+    log: PathBuf,
+}
+
+impl Follower {
+    /// Starts `pverec follow --access-log LOG --no-comments ARGS` (plus `--poll` for the polling
+    /// backend), output to files in `dir`, and waits until it has the log open (or has said
+    /// that the log is missing).
+    pub(crate) fn start(dir: &Path, log: &Path, backend: Backend, args: &[&str]) -> Follower {
+        let f = Follower::spawn(dir, log, backend, args);
+        f.wait_ready();
+        f
+    }
+
+    /// Like [`Follower::start`] without waiting for readiness.
+    pub(crate) fn spawn(dir: &Path, log: &Path, backend: Backend, args: &[&str]) -> Follower {
+        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let out = dir.join(format!("follow-{n}.out"));
+        let err = dir.join(format!("follow-{n}.err"));
+        let mut cmd = std::process::Command::new(bin());
+        cmd.env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .arg("follow")
+            .arg("--access-log")
+            .arg(log)
+            .arg("--no-comments")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).unwrap())
+            .stderr(File::create(&err).unwrap());
+        if backend == Backend::Poll {
+            cmd.arg("--poll");
+        }
+        let child = cmd.spawn().expect("pverec starts");
+        Follower {
+            child: Some(child),
+            out,
+            err,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits until pverec has the log open, or has reported it missing or unreadable.
+    pub(crate) fn wait_ready(&self) {
+        self.wait_until("pverec to open the log", || {
+            self.has_open(&self.log) || self.stderr().contains("waiting for it")
+        });
+    }
+
+    /// Whether pverec holds `path` (as it is named now) open.
+    pub(crate) fn has_open(&self, path: &Path) -> bool {
+        let Ok(want) = fs::metadata(path) else {
+            return false;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let Ok(fds) = fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            fs::metadata(fd.path()).is_ok_and(|m| m.ino() == want.ino() && m.dev() == want.dev())
+        })
+    }
+
+    /// Standard output so far, line by line.
+    pub(crate) fn output(&self) -> Vec<String> {
+        fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Standard error so far.
+    pub(crate) fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Polls `done` with back-off until it holds or [`DEADLINE`] passes (then panics, showing
+    /// the output so far).
+    pub(crate) fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(2);
+        while !done() {
+            if start.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                    self.output().join("\n"),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the output has at least `n` lines and returns it.
+    pub(crate) fn wait_lines(&self, n: usize) -> Vec<String> {
+        self.wait_until(&format!("{n} lines of output"), || self.output().len() >= n);
+        self.output()
+    }
+
+    /// Waits until the output is exactly `expected`, failing at once if it grows past it or
+    /// differs from it.
+    pub(crate) fn expect_output(&self, expected: &[String]) {
+        self.wait_lines(expected.len());
+        assert_eq!(self.output(), expected, "stderr:\n{}", self.stderr());
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub(crate) fn wait_stderr(&self, needle: &str) {
+        self.wait_until(&format!("stderr to say {needle:?}"), || {
+            self.stderr().contains(needle)
+        });
+    }
+
+    /// Sends `signal` and waits for the exit.
+    pub(crate) fn stop_with(&mut self, signal: i32) -> ExitStatus {
+        let mut child = self.child.take().expect("still running");
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        child.wait().expect("pverec exits")
+    }
+
+    /// SIGTERM, then the exit status must be 0.
+    pub(crate) fn stop(&mut self) {
+        let status = self.stop_with(libc::SIGTERM);
+        assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", self.stderr());
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
