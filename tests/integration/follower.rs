@@ -114,11 +114,22 @@ impl Follower {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// Waits until pverec has the log open, or has reported it missing or unreadable.
+    /// Waits until pverec has the log open (or has reported it missing or unreadable) and
+    /// sleeps waiting for changes: its start point is fixed then.
     pub(crate) fn wait_ready(&self) {
-        self.wait_until("pverec to open the log", || {
-            self.has_open(&self.log) || self.stderr().contains("waiting for it")
+        self.wait_until("pverec to open the log and wait", || {
+            (self.has_open(&self.log) || self.stderr().contains("waiting for it"))
+                && self.is_sleeping()
         });
+    }
+
+    /// Whether the process sleeps (in its wait for changes, once it is running).
+    pub(crate) fn is_sleeping(&self) -> bool {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
+            return false;
+        };
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
     }
 
     /// Whether pverec holds `path` (as it is named now) open.
