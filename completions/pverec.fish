@@ -27,6 +27,7 @@ end
 complete -c pverec -n "__fish_pverec_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_needs_command" -s V -l version -d 'Print version'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -47,9 +48,30 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'S
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format: print only commands, without "# …" notes and comment lines'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l access-log -d 'The log to follow (a symlink is followed to its current target)' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l state -d 'Record progress in FILE and resume from it when FILE exists' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l rotate-wait -d 'How long a rotated log is still read after it last grew, e.g. 30s, 5m, 1h' -r
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable)' -r
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "write\t'POST, PUT, DELETE under /api2/ (not auth or console)'
+read\t'GET under /api2/ (not auth or console): the web UI\'s polling'
+auth\t'logins and tickets: /access/ticket, /access/vncticket, /access/openid/*'
+console\t'console plumbing: vncproxy, termproxy, spiceproxy, websockets, mtunnel, spiceproxy CONNECT'
+other\t'everything not under /api2/: static files, /, unparsable request lines'"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l since -d 'Only requests logged at or after TIME' -r
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l until -d 'Only requests logged before TIME (same forms as --since)' -r
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s f -l format -d 'Output format' -r -f -a "pvesh\t'one pvesh command per request, with a trailing "# note" where something is missing'
+json\t'one JSON audit record per line (JSON Lines)'
+script\t'a bash script: a commented header per command, failed requests commented out'"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l node -d 'Node name recorded in events [default: this host\'s name when reading the default log]' -r
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l poll -d 'Check the log every 0.2 s instead of waiting for inotify events (for NFS and the like)'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other)'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format: print only commands, without "# …" notes and comment lines'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
