@@ -55,8 +55,9 @@ pub(crate) struct Entry {
 pub(crate) struct Checkpoint {
     path: PathBuf,
     log: PathBuf,
-    /// What was saved last, so that an unchanged state is not written again.
-    saved: Vec<Entry>,
+    /// What was saved last, so that an unchanged state is not written again (the first save
+    /// always writes: it is also the check that the state can be written).
+    saved: Option<Vec<Entry>>,
     /// A failed save is reported once, until a save works again.
     failing: bool,
 }
@@ -68,7 +69,7 @@ impl Checkpoint {
         let checkpoint = Checkpoint {
             path: path.to_path_buf(),
             log: log.to_path_buf(),
-            saved: Vec::new(),
+            saved: None,
             failing: false,
         };
         let text = match fs::read(path) {
@@ -110,7 +111,7 @@ impl Checkpoint {
             .files()
             .filter_map(|t| entry(t, Some(t.id) == current).ok())
             .collect();
-        if entries == self.saved {
+        if self.saved.as_ref() == Some(&entries) {
             return Ok(());
         }
         let state = StateFile {
@@ -121,7 +122,7 @@ impl Checkpoint {
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
         write_atomically(&self.path, &text)?;
-        self.saved = state.files;
+        self.saved = Some(state.files);
         Ok(())
     }
 
@@ -199,9 +200,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Finds the files of a checkpoint again: under the log's path, or rotated beside it
-/// (`access.log.1`, …). Returns the current file (if the path still names a checkpointed file)
-/// and the rotated ones to finish, oldest first. A file that changed in place since is read
-/// from its start; entries whose file is gone are dropped.
+/// (`access.log.1`, …). Returns the file the log's path named at the checkpoint, wherever it is
+/// now (if it was rotated meanwhile, the tailer's first look treats that as a rotation, which
+/// also picks up generations rotated in between), and the rotated ones to finish, oldest
+/// first. A file that changed in place since is read from its start; entries whose file is
+/// gone are dropped.
 pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<Tracked>) {
     let mut current = None;
     let mut old = Vec::new();
@@ -257,7 +260,7 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<T
         let Ok(tracked) = Tracked::new(file, name, offset, line) else {
             continue;
         };
-        if at_log {
+        if e.current {
             current = Some(tracked);
         } else {
             old.push(tracked);

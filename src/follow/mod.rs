@@ -52,10 +52,11 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
+        let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
         let (cp, entries) = Checkpoint::load(state, log);
         if let Some(entries) = entries {
             let (current, old) = checkpoint::resume(entries, log);
-            tailer.resume(current, old);
+            tailer.resume(current, old, saved);
             resumed = true;
         }
         checkpoint = Some(cp);
@@ -176,7 +177,7 @@ fn replay_history(
             }
         }
     }
-    tailer.resume(None, old);
+    tailer.resume(None, old, None);
     Ok(())
 }
 

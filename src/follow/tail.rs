@@ -145,7 +145,12 @@ impl Tracked {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The file stays open and is tried again at the next look; errors of the
+                    // sink (the output) are what `?` passes up.
+                    messages::message(&format!("{}: read error: {e}", self.name));
+                    break;
+                }
             };
             grew = true;
             self.consume(&buf[..n], sink)?;
@@ -351,10 +356,20 @@ impl Tailer {
 
     /// Takes over files found through a checkpoint; a path that names none of them is read
     /// from its first byte.
-    pub(crate) fn resume(&mut self, current: Option<Tracked>, old: Vec<Tracked>) {
+    /// `saved` is when the checkpoint was written: files rotated away after it and never opened
+    /// are read too.
+    pub(crate) fn resume(
+        &mut self,
+        current: Option<Tracked>,
+        old: Vec<Tracked>,
+        saved: Option<SystemTime>,
+    ) {
         self.start = Start::Beginning;
         self.current = current;
         self.old = old;
+        if let Some(saved) = saved {
+            self.last_seen = saved;
+        }
     }
 
     /// When the oldest rotated file stops being read, if no more comes.
@@ -375,7 +390,7 @@ impl Tailer {
         let mut i = 0;
         while i < self.old.len() {
             let old = &mut self.old[i];
-            let grew = read_or_report(old, sink, buf)?;
+            let grew = old.pump(sink, buf)?;
             if !grew && now.duration_since(old.grew) >= self.rotate_wait {
                 let old = self.old.remove(i);
                 old.finish(sink, buf)?;
@@ -403,7 +418,7 @@ impl Tailer {
                     ));
                     current.restart();
                 }
-                read_or_report(current, sink, buf)?;
+                current.pump(sink, buf)?;
                 return Ok(());
             }
         }
@@ -427,7 +442,7 @@ impl Tailer {
         self.back_to_normal();
         self.last_seen = SystemTime::now();
         let current = self.current.insert(tracked);
-        read_or_report(current, sink, buf)?;
+        current.pump(sink, buf)?;
         Ok(())
     }
 
@@ -443,13 +458,13 @@ impl Tailer {
         for old in std::mem::take(&mut self.old) {
             old.finish(sink, buf)?;
         }
-        read_or_report(&mut previous, sink, buf)?;
+        previous.pump(sink, buf)?;
         previous.grew = Instant::now();
         let unseen = self.unseen_generations(previous.id, new);
         self.old.push(previous);
         for (file, name) in unseen {
             let mut tracked = Tracked::new(file, name, 0, 0)?;
-            read_or_report(&mut tracked, sink, buf)?;
+            tracked.pump(sink, buf)?;
             self.old.push(tracked);
         }
         Ok(())
@@ -488,7 +503,7 @@ impl Tailer {
     /// The path names nothing readable: drain what is open, and say so once.
     fn odd_path(&mut self, odd: Odd, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<()> {
         if let Some(current) = &mut self.current {
-            read_or_report(current, sink, buf)?;
+            current.pump(sink, buf)?;
             if odd == Odd::Missing {
                 // Between the rename and the create of a rotation, or deleted: the open file is
                 // still read, and its successor will be picked up. Nothing to say.
@@ -512,23 +527,6 @@ impl Tailer {
             messages::message(&format!("{} has appeared; following it", self.name));
         }
     }
-}
-
-/// Reads a file on; a read error is reported (the file stays open and is tried again).
-fn read_or_report(file: &mut Tracked, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<bool> {
-    match file.pump(sink, buf) {
-        Ok(grew) => Ok(grew),
-        Err(e) if is_output_error(&e) => Err(e),
-        Err(e) => {
-            messages::message(&format!("{}: read error: {e}", file.name));
-            Ok(false)
-        }
-    }
-}
-
-/// Errors from the sink (the output) end the run; errors reading a log do not.
-fn is_output_error(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::BrokenPipe || e.kind() == io::ErrorKind::WriteZero
 }
 
 #[cfg(test)]
