@@ -14,7 +14,7 @@ RELEASE = target/release/pverec
 STATIC = target/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test lint fmt man completions schema install uninstall bench clean
+.PHONY: all release static demo test lint fmt man completions schema install uninstall bench bench-follow clean
 
 all: release
 
@@ -67,6 +67,9 @@ uninstall:
 
 bench: static
 	python3 scripts/bench.py --pverec $(STATIC)
+
+bench-follow: static
+	python3 scripts/bench-follow.py --pverec $(STATIC)
 
 clean:
 	$(CARGO) clean

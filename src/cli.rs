@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::request::Class;
 use crate::input::DEFAULT_LOG;
+use crate::request::Class;
 use crate::time::{parse_duration, parse_time_arg};
 
 /// Show what was done through the Proxmox VE API, as pvesh commands, JSON audit records or a

@@ -9,7 +9,9 @@
 //! The file is replaced atomically (temporary file, fsync, rename, fsync of the directory),
 //! created 0600 with `O_EXCL | O_NOFOLLOW`, so it can neither be seen half written nor be turned
 //! into a write through a planted symlink. Only files still being read are written, so entries
-//! for files that are gone are pruned at the next save.
+//! for files that are gone are pruned at the next save. A temporary file left by an interrupted
+//! save is reported and ignored (the state file is the last good one, or there is none: a fresh
+//! start); the next save replaces it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -72,6 +74,15 @@ impl Checkpoint {
             saved: None,
             failing: false,
         };
+        // A save that was cut short (crash, kill -9, power loss) leaves its temporary file; the
+        // state itself is then the last good one (or none). The next save replaces it.
+        let tmp = tmp_path(path);
+        if fs::symlink_metadata(&tmp).is_ok() {
+            messages::message(&format!(
+                "{}: left over from an interrupted save; ignored, and replaced at the next save",
+                tmp.display()
+            ));
+        }
         let text = match fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return (checkpoint, None),
@@ -169,11 +180,16 @@ fn crc(bytes: &[u8]) -> u32 {
     crc.sum()
 }
 
-/// Replaces `path` with `bytes` so that readers see the old or the new state, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// The temporary file a save writes before renaming it over `path`: `path` + `.tmp`.
+fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    PathBuf::from(tmp)
+}
+
+/// Replaces `path` with `bytes` so that readers see the old or the new state, never a mix.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = tmp_path(path);
     match fs::remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -224,7 +240,9 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<T
                 .map(|(p, _)| p.clone())
         };
         let Some(path) = path else { continue };
-        let Ok(file) = File::open(&path) else { continue };
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
         let name = path.to_string_lossy().into_owned();
         let Ok(size) = file.metadata().map(|m| m.len()) else {
             continue;

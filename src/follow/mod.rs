@@ -102,11 +102,13 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         }
     }
     messages::finish();
-    Ok(if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn cp_path(args: &FollowArgs) -> String {

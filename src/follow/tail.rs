@@ -17,9 +17,10 @@
 //! the end of the last complete line (`offset`) is what a checkpoint records, so a restart never
 //! starts inside a line.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, Metadata};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +34,8 @@ const CHUNK: usize = 64 * 1024;
 /// How many earlier generations (`access.log.1`, `.2`, …) are looked at for files that were
 /// rotated away before pverec ever opened them.
 const GENERATIONS: u32 = 8;
+/// How many rotated files that were let go are remembered (see `Tailer::let_go`).
+const LET_GO_MEMORY: usize = 2 * GENERATIONS as usize;
 
 /// Where complete lines go: `(text, file name, line number)`.
 pub(crate) type Sink<'a> = dyn FnMut(&[u8], &str, u64) -> io::Result<()> + 'a;
@@ -324,6 +327,10 @@ pub(crate) struct Tailer {
     odd: Option<Odd>,
     /// When the path was last found naming `current` (for files rotated away unseen).
     last_seen: SystemTime,
+    /// Rotated files let go lately, by identity and birth time (an inode number is reused at
+    /// once, the pair names one file): the scan for unseen generations stops at them, since
+    /// their ctime alone can pass for a rotation since the last look.
+    let_go: VecDeque<(Identity, SystemTime)>,
     /// Where the current file starts when it is opened for the first time.
     start: Start,
     buf: Vec<u8>,
@@ -339,6 +346,7 @@ impl Tailer {
             rotate_wait,
             odd: None,
             last_seen: SystemTime::now(),
+            let_go: VecDeque::new(),
             start,
             buf: vec![0; CHUNK],
         }
@@ -393,6 +401,7 @@ impl Tailer {
             let grew = old.pump(sink, buf)?;
             if !grew && now.duration_since(old.grew) >= self.rotate_wait {
                 let old = self.old.remove(i);
+                self.remember_let_go(&old);
                 old.finish(sink, buf)?;
             } else {
                 i += 1;
@@ -422,8 +431,30 @@ impl Tailer {
                 return Ok(());
             }
         }
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
+        if let Some(i) = self.old.iter().position(|o| o.id == id) {
+            // Back to a rotated file still being read (a symlink pointed back, a rename undone):
+            // it goes on from where it is, never again from 0.
+            let back = self.old.remove(i);
+            if let Some(mut previous) = self.current.take() {
+                previous.pump(sink, buf)?;
+                previous.grew = Instant::now();
+                self.old.push(previous);
+            }
+            self.back_to_normal();
+            self.last_seen = SystemTime::now();
+            let current = self.current.insert(back);
+            current.pump(sink, buf)?;
+            return Ok(());
+        }
+        // O_NONBLOCK: if the path turned into a FIFO since the stat, the open must not block
+        // (on a regular file the flag changes nothing); what was opened is checked again.
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path);
+        let file = match opened {
+            Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => file,
+            Ok(_) => return self.odd_path(Odd::NotRegular, sink, buf),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return self.odd_path(Odd::Missing, sink, buf);
             }
@@ -456,6 +487,7 @@ impl Tailer {
     ) -> io::Result<()> {
         // Only one rotated file is kept: the one before it has had its time.
         for old in std::mem::take(&mut self.old) {
+            self.remember_let_go(&old);
             old.finish(sink, buf)?;
         }
         previous.pump(sink, buf)?;
@@ -471,8 +503,10 @@ impl Tailer {
     }
 
     /// Files rotated away before pverec opened them (two rotations between two looks):
-    /// `access.log.1`, `.2`, … that are plain files, neither the file just left nor the new one,
-    /// and renamed after the path was last seen naming the file just left. Oldest first.
+    /// `access.log.1`, `.2`, … that are plain files, neither the new one nor one already read
+    /// (the file just left or a rotated file let go lately: the scan stops there, older
+    /// generations are older still), and renamed after the path was last seen naming the file
+    /// just left. Oldest first.
     fn unseen_generations(&self, previous: Identity, new: Identity) -> Vec<(File, String)> {
         let since = self.last_seen - Duration::from_secs(1);
         let mut found = Vec::new();
@@ -484,7 +518,7 @@ impl Tailer {
                 break;
             };
             let id = Identity::of(&meta);
-            if id == previous || !meta.is_file() {
+            if id == previous || self.was_let_go(id, &meta) || !meta.is_file() {
                 break;
             }
             let changed = SystemTime::UNIX_EPOCH
@@ -498,6 +532,26 @@ impl Tailer {
         }
         found.reverse();
         found
+    }
+
+    /// Notes that the rotated file `old` is no longer read. Without birth times (some file
+    /// systems) nothing is noted, and the ctime test alone decides.
+    fn remember_let_go(&mut self, old: &Tracked) {
+        if let Ok(born) = old.file.metadata().and_then(|m| m.created()) {
+            if self.let_go.len() == LET_GO_MEMORY {
+                self.let_go.pop_front();
+            }
+            self.let_go.push_back((old.id, born));
+        }
+    }
+
+    /// Whether the file `id`, `meta` is one that was read and let go. Two rotations over each
+    /// other (`mv access.log access.log.1` twice) unlink the file just left, so the scan of
+    /// [`Tailer::unseen_generations`] does not stop there and reaches older generations, whose
+    /// ctime can be less than a second older than the last look.
+    fn was_let_go(&self, id: Identity, meta: &Metadata) -> bool {
+        meta.created()
+            .is_ok_and(|born| self.let_go.contains(&(id, born)))
     }
 
     /// The path names nothing readable: drain what is open, and say so once.

@@ -5,10 +5,12 @@
 //! code with a timer. With inotify and nothing happening, pverec sleeps in `poll(2)` without a
 //! timeout: no wake-ups at all, except to let go of a rotated file after `--rotate-wait`.
 //!
-//! Watched: the log's directory (names created, moved, deleted, attributes and writes of the
-//! files in it) and every open file through `/proc/self/fd/N`, which is the open file itself
-//! whatever its name is now (a rotated log moved elsewhere, a symlink's target in another
-//! directory). The directory watch is re-added when the directory is recreated; while it is
+//! Watched: the log's directory (names created, moved, deleted, attributes of the files in it,
+//! and their writes only while an open file has no watch of its own) and every open file through
+//! `/proc/self/fd/N`, which is the open file itself whatever its name is now (a rotated log moved
+//! elsewhere, a symlink's target in another directory). So an append queues one event, and
+//! appends in a row queue one in all: the kernel merges an event with the same one queued just
+//! before it. The directory watch is re-added when the directory is recreated; while it is
 //! missing, pverec polls.
 
 use std::collections::HashMap;
@@ -38,6 +40,10 @@ pub(crate) enum Wake {
 struct Watching {
     inotify: Inotify,
     dir: Option<(Identity, WatchDescriptor)>,
+    /// Whether the directory watch reports writes too: only while an open file has no watch of
+    /// its own. Otherwise each append would queue two events (directory and file) that the
+    /// kernel cannot merge, and could wake pverec twice.
+    dir_writes: bool,
     files: HashMap<Identity, WatchDescriptor>,
     buffer: Vec<u8>,
 }
@@ -59,6 +65,7 @@ impl Waker {
                 Ok(inotify) => Some(Watching {
                     inotify,
                     dir: None,
+                    dir_writes: false,
                     files: HashMap::new(),
                     buffer: vec![0; 16 * 1024],
                 }),
@@ -75,8 +82,9 @@ impl Waker {
         }
     }
 
-    /// Makes the watches match the log's directory and the open files; `true` when a file got
-    /// a new watch (it may have grown before the watch was in place).
+    /// Makes the watches match the log's directory and the open files; `true` when the
+    /// directory or a file got a new watch (the log may have been created, or a file may have
+    /// grown, before the watch was in place).
     pub(crate) fn sync<'a>(
         &mut self,
         log: &Path,
@@ -164,14 +172,7 @@ impl Watching {
             Ok(meta) => {
                 let id = Identity::of(&meta);
                 if self.dir.as_ref().map(|(d, _)| *d) != Some(id) {
-                    let mask = WatchMask::CREATE
-                        | WatchMask::MOVED_TO
-                        | WatchMask::MOVED_FROM
-                        | WatchMask::DELETE
-                        | WatchMask::ATTRIB
-                        | WatchMask::MODIFY
-                        | WatchMask::DELETE_SELF
-                        | WatchMask::MOVE_SELF;
+                    let mask = dir_mask(self.dir_writes);
                     if let Some((_, old)) = self.dir.take() {
                         let _ = self.inotify.watches().remove(old);
                     }
@@ -179,6 +180,8 @@ impl Watching {
                         Ok(wd) => {
                             self.dir = Some((id, wd));
                             *dir_missing = false;
+                            // The log may have been created in it before the watch was there.
+                            added = true;
                         }
                         Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
                         Err(_) => *dir_missing = true,
@@ -191,6 +194,7 @@ impl Watching {
             }
         }
         let mut wanted: HashMap<Identity, ()> = HashMap::new();
+        let mut unwatched = false;
         for file in files {
             wanted.insert(file.id, ());
             if self.files.contains_key(&file.id) {
@@ -207,8 +211,23 @@ impl Watching {
                     added = true;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
-                // Without /proc the directory watch still covers files that stay in it.
-                Err(_) => {}
+                // Without /proc the directory watch reports the writes of files that stay in it.
+                Err(_) => unwatched = true,
+            }
+        }
+        if unwatched != self.dir_writes {
+            if let Some((id, _)) = self.dir {
+                // On the directory already watched, this replaces the mask.
+                match self.inotify.watches().add(&dir, dir_mask(unwatched)) {
+                    Ok(wd) => {
+                        self.dir = Some((id, wd));
+                        self.dir_writes = unwatched;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
+                    Err(_) => *dir_missing = true,
+                }
+            } else {
+                self.dir_writes = unwatched;
             }
         }
         let gone: Vec<Identity> = self
@@ -238,7 +257,9 @@ impl Watching {
             for event in events {
                 any = true;
                 if event.mask.contains(EventMask::Q_OVERFLOW) {
-                    messages::message("inotify event queue overflowed; looking at every file again");
+                    messages::message(
+                        "inotify event queue overflowed; looking at every file again",
+                    );
                 }
                 if event.mask.contains(EventMask::IGNORED)
                     && self.dir.as_ref().is_some_and(|(_, wd)| *wd == event.wd)
@@ -250,6 +271,23 @@ impl Watching {
                 return;
             }
         }
+    }
+}
+
+/// What the directory watch reports: names created, moved or deleted, attributes, the directory
+/// itself going away, and with `writes` the writes to the files in it.
+fn dir_mask(writes: bool) -> WatchMask {
+    let mask = WatchMask::CREATE
+        | WatchMask::MOVED_TO
+        | WatchMask::MOVED_FROM
+        | WatchMask::DELETE
+        | WatchMask::ATTRIB
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF;
+    if writes {
+        mask | WatchMask::MODIFY
+    } else {
+        mask
     }
 }
 

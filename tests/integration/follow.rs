@@ -13,3 +13,32 @@ fn basic_append() {
         f.expect_output(&commands(3..8));
     }
 }
+
+/// Scenario 19, the other way round: a symlink pointed back to a file that is still read as a
+/// rotated one goes on where it was, it is not read again from 0.
+#[test]
+fn symlink_pointed_back_is_not_read_again() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let link = dir.path().join("access.log");
+        append(&a, &lines(0..2));
+        append(&b, &lines(10..12));
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let f = Follower::start(dir.path(), &link, backend, &[]);
+        append(&a, &lines(2..4));
+        f.expect_output(&commands(2..4));
+        retarget(&link, &b);
+        f.expect_output(&[commands(2..4), commands(10..12)].concat());
+        retarget(&link, &a);
+        append(&a, &lines(4..5));
+        f.expect_output(&[commands(2..4), commands(10..12), commands(4..5)].concat());
+    }
+}
+
+/// `ln -nsf target link`: a new symlink renamed over the old one.
+fn retarget(link: &std::path::Path, target: &std::path::Path) {
+    let tmp = link.with_extension("tmp");
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+}

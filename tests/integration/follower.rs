@@ -84,6 +84,18 @@ impl Follower {
 
     /// Like [`Follower::start`] without waiting for readiness.
     pub(crate) fn spawn(dir: &Path, log: &Path, backend: Backend, args: &[&str]) -> Follower {
+        Follower::spawn_with(dir, log, backend, args, |_| {})
+    }
+
+    /// Like [`Follower::spawn`], with `setup` applied to the command before it is spawned (a
+    /// `pre_exec` hook, for instance).
+    pub(crate) fn spawn_with(
+        dir: &Path,
+        log: &Path,
+        backend: Backend,
+        args: &[&str],
+        setup: impl FnOnce(&mut std::process::Command),
+    ) -> Follower {
         let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let out = dir.join(format!("follow-{n}.out"));
         let err = dir.join(format!("follow-{n}.err"));
@@ -101,6 +113,7 @@ impl Follower {
         if backend == Backend::Poll {
             cmd.arg("--poll");
         }
+        setup(&mut cmd);
         let child = cmd.spawn().expect("pverec starts");
         Follower {
             child: Some(child),
@@ -134,16 +147,25 @@ impl Follower {
 
     /// Whether pverec holds `path` (as it is named now) open.
     pub(crate) fn has_open(&self, path: &Path) -> bool {
-        let Ok(want) = fs::metadata(path) else {
-            return false;
-        };
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).is_ok_and(|want| self.has_open_id(want.dev(), want.ino()))
+    }
+
+    /// Whether pverec holds the file `(dev, ino)` open, whatever its name is now.
+    pub(crate) fn has_open_id(&self, dev: u64, ino: u64) -> bool {
         use std::os::unix::fs::MetadataExt;
         let Ok(fds) = fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
             return false;
         };
-        fds.flatten().any(|fd| {
-            fs::metadata(fd.path()).is_ok_and(|m| m.ino() == want.ino() && m.dev() == want.dev())
-        })
+        fds.flatten()
+            .any(|fd| fs::metadata(fd.path()).is_ok_and(|m| m.ino() == ino && m.dev() == dev))
+    }
+
+    /// Whether pverec is still running (it has not exited).
+    pub(crate) fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("waitpid works").is_none())
     }
 
     /// Standard output so far, line by line.
@@ -158,6 +180,16 @@ impl Follower {
     /// Standard error so far.
     pub(crate) fn stderr(&self) -> String {
         fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Standard output so far, as raw bytes (for checks on bytes that are not UTF-8).
+    pub(crate) fn stdout_bytes(&self) -> Vec<u8> {
+        fs::read(&self.out).unwrap_or_default()
+    }
+
+    /// Standard error so far, as raw bytes.
+    pub(crate) fn stderr_bytes(&self) -> Vec<u8> {
+        fs::read(&self.err).unwrap_or_default()
     }
 
     /// Polls `done` with back-off until it holds or [`DEADLINE`] passes (then panics, showing
@@ -209,7 +241,11 @@ impl Follower {
     /// SIGTERM, then the exit status must be 0.
     pub(crate) fn stop(&mut self) {
         let status = self.stop_with(libc::SIGTERM);
-        assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", self.stderr());
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status:?}\n{}",
+            self.stderr()
+        );
     }
 }
 
@@ -219,5 +255,126 @@ impl Drop for Follower {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Helpers for the rotation scenarios: a piped standard output, stopping the process at a known
+/// point, and counting what it holds.
+impl Follower {
+    /// Like [`Follower::start`], but standard output is a pipe (as in `pverec follow | logger`);
+    /// a thread copies what comes through it to the output file as soon as it arrives.
+    pub(crate) fn start_piped(dir: &Path, log: &Path, backend: Backend, args: &[&str]) -> Follower {
+        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let out = dir.join(format!("follow-{n}.out"));
+        let err = dir.join(format!("follow-{n}.err"));
+        let mut cmd = std::process::Command::new(bin());
+        cmd.env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .arg("follow")
+            .arg("--access-log")
+            .arg(log)
+            .arg("--no-comments")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&err).unwrap());
+        if backend == Backend::Poll {
+            cmd.arg("--poll");
+        }
+        let mut child = cmd.spawn().expect("pverec starts");
+        let mut pipe = child.stdout.take().expect("stdout is piped");
+        let mut copy = File::create(&out).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut pipe, &mut copy));
+        let f = Follower {
+            child: Some(child),
+            out,
+            err,
+            log: log.to_path_buf(),
+        };
+        f.wait_ready();
+        f
+    }
+
+    fn state(&self) -> Option<char> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        rest.trim_start().chars().next()
+    }
+
+    /// SIGSTOP, and waits until the process is stopped: whatever is done to the files now
+    /// happens, as far as pverec can tell, between two of its looks.
+    pub(crate) fn pause(&self) {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped yet.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGSTOP) };
+        self.wait_until("pverec to stop", || self.state() == Some('T'));
+    }
+
+    /// SIGCONT after [`Follower::pause`].
+    pub(crate) fn resume(&self) {
+        // SAFETY: as in `pause`.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGCONT) };
+    }
+
+    /// Stops the process while it waits for changes (in poll(2)), never in the middle of a
+    /// look: a change made now is seen whole by the next look.
+    pub(crate) fn pause_waiting(&self) {
+        for _ in 0..1000 {
+            self.wait_until("pverec to wait", || self.is_sleeping());
+            self.pause();
+            if self.in_poll() {
+                return;
+            }
+            self.resume();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("pverec was never stopped in its wait");
+    }
+
+    /// Whether the process is in (or stopped in) poll(2) or ppoll(2).
+    fn in_poll(&self) -> bool {
+        let Ok(text) = fs::read_to_string(format!("/proc/{}/syscall", self.pid())) else {
+            return false;
+        };
+        let nr: i64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(-1);
+        #[cfg(target_arch = "x86_64")]
+        if nr == libc::SYS_poll {
+            return true;
+        }
+        nr == libc::SYS_ppoll
+    }
+
+    /// How many file descriptors the process has open.
+    pub(crate) fn fd_count(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// How many inotify watches the process has (`None`: no inotify instance).
+    pub(crate) fn inotify_watches(&self) -> Option<usize> {
+        let pid = self.pid();
+        let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+        for fd in fds.flatten() {
+            let is_inotify = fs::read_link(fd.path())
+                .is_ok_and(|target| target.as_os_str() == "anon_inode:inotify");
+            if !is_inotify {
+                continue;
+            }
+            let info = fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .ok()?;
+            return Some(
+                info.lines()
+                    .filter(|l| l.starts_with("inotify wd:"))
+                    .count(),
+            );
+        }
+        None
     }
 }

@@ -6,8 +6,12 @@ mod util;
 mod cli;
 mod convert;
 mod errors;
+mod follower;
 mod inputs;
 mod quoting;
-mod follower;
 
 mod follow;
+mod follow_files;
+mod follow_rotation;
+mod follow_soak;
+mod follow_state;
