@@ -224,23 +224,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<Tracked>) {
     let mut current = None;
     let mut old = Vec::new();
-    let siblings = siblings(log);
     for e in entries {
         let id = Identity {
             dev: e.dev,
             ino: e.ino,
         };
-        let at_log = fs::metadata(log).is_ok_and(|m| Identity::of(&m) == id);
-        let path = if at_log {
-            Some(log.to_path_buf())
-        } else {
-            siblings
-                .iter()
-                .find(|(_, sibling)| *sibling == id)
-                .map(|(p, _)| p.clone())
-        };
-        let Some(path) = path else { continue };
-        let Ok(file) = File::open(&path) else {
+        let Some((path, file, at_log)) = find(log, id) else {
             continue;
         };
         let name = path.to_string_lossy().into_owned();
@@ -285,6 +274,29 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<T
         }
     }
     (current, old)
+}
+
+/// Opens the file `id` where it is now: under the log's name (`true`) or rotated beside it. A
+/// rotation running meanwhile can move another file under the name just found, so what was
+/// opened is checked, and the search is made again if it is not the file.
+fn find(log: &Path, id: Identity) -> Option<(PathBuf, File, bool)> {
+    for _ in 0..5 {
+        let at_log = fs::metadata(log).is_ok_and(|m| Identity::of(&m) == id);
+        let path = if at_log {
+            log.to_path_buf()
+        } else {
+            siblings(log)
+                .into_iter()
+                .find(|(_, sibling)| *sibling == id)
+                .map(|(p, _)| p)?
+        };
+        if let Ok(file) = File::open(&path) {
+            if file.metadata().is_ok_and(|m| Identity::of(&m) == id) {
+                return Some((path, file, at_log));
+            }
+        }
+    }
+    None
 }
 
 /// Plain files beside the log whose names extend it (`access.log.1`), with their identities.

@@ -514,24 +514,36 @@ impl Tailer {
             let mut name = self.path.clone().into_os_string();
             name.push(format!(".{n}"));
             let path = PathBuf::from(name);
+            // A gap is no end: in the middle of logrotate's shift (`.1` already moved to `.2`,
+            // `access.log` not yet moved to `.1`) the generation after it is still to be seen.
             let Ok(meta) = fs::symlink_metadata(&path) else {
-                break;
+                continue;
             };
+            if !meta.is_file() {
+                continue;
+            }
+            // What is opened is judged, not what was stat-ed: a rename can come in between.
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
             let id = Identity::of(&meta);
-            if id == previous || self.was_let_go(id, &meta) || !meta.is_file() {
+            if id == previous || self.was_let_go(id, &meta) {
                 break;
             }
             let changed = SystemTime::UNIX_EPOCH
                 + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
-            if id == new || changed < since {
+            // A file renamed while the scan runs can be met twice: read it once.
+            if id == new || changed < since || found.iter().any(|(seen, _, _)| *seen == id) {
                 continue;
             }
-            if let Ok(file) = File::open(&path) {
-                found.push((file, path.to_string_lossy().into_owned()));
-            }
+            found.push((id, file, path.to_string_lossy().into_owned()));
         }
         found.reverse();
         found
+            .into_iter()
+            .map(|(_, file, name)| (file, name))
+            .collect()
     }
 
     /// Notes that the rotated file `old` is no longer read. Without birth times (some file
