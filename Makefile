@@ -32,6 +32,12 @@ demo: release
 	@echo
 	@echo '== pverec convert -f json --user alice@pve tests/data/access.log   (JSON audit records)'
 	@$(RELEASE) convert -f json --user alice@pve tests/data/access.log
+	@echo
+	@echo '== pverec follow --since 2026-06-01 --access-log COPY/access.log   (history, then live: a line appended after 0.5 s; SIGTERM after 1.5 s)'
+	@d=$$(mktemp -d); cp tests/data/access.log.1 tests/data/access.log $$d/ || exit 1; \
+	  { sleep 0.5; tail -n 1 tests/data/access.log.1 | sed 's/24\/06\/2026:00/25\/06\/2026:09/' >> $$d/access.log; } & \
+	  timeout -s TERM 1.5 $(RELEASE) follow --access-log $$d/access.log --since 2026-06-01 --node pve1 2>/dev/null; \
+	  status=$$?; rm -rf $$d; [ $$status -eq 124 ] || [ $$status -eq 0 ]
 
 test: lint
 	$(CARGO) nextest run --locked --no-fail-fast
