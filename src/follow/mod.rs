@@ -68,7 +68,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         .header(pipeline.output.buf(), std::slice::from_ref(&name));
     pipeline.output.commit()?;
     if let (Some(since), false) = (since, resumed) {
-        replay_history(&mut pipeline, &mut tailer, since)?;
+        replay_history(&mut pipeline, &mut tailer, since, &signal)?;
     }
 
     let mut waker = Waker::new(args.poll, wake_read);
@@ -126,6 +126,7 @@ fn replay_history(
     pipeline: &mut Pipeline,
     tailer: &mut Tailer,
     since: jiff::Timestamp,
+    signal: &AtomicUsize,
 ) -> Result<()> {
     let log = tailer.path().to_path_buf();
     let Ok(set) = input::rotated_set(&log) else {
@@ -164,6 +165,7 @@ fn replay_history(
         let mut number = 0;
         loop {
             match lines.advance() {
+                Ok(true) if signal.load(Ordering::Relaxed) != 0 => break,
                 Ok(true) => {
                     number += 1;
                     pipeline.line(lines.line(), &source.name, number)?;

@@ -13,7 +13,7 @@
 //! before it. The directory watch is re-added when the directory is recreated; while it is
 //! missing, pverec polls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
@@ -193,10 +193,10 @@ impl Watching {
                 *dir_missing = true;
             }
         }
-        let mut wanted: HashMap<Identity, ()> = HashMap::new();
+        let mut wanted: HashSet<Identity> = HashSet::new();
         let mut unwatched = false;
         for file in files {
-            wanted.insert(file.id, ());
+            wanted.insert(file.id);
             if self.files.contains_key(&file.id) {
                 continue;
             }
@@ -233,7 +233,7 @@ impl Watching {
         let gone: Vec<Identity> = self
             .files
             .keys()
-            .filter(|id| !wanted.contains_key(id))
+            .filter(|id| !wanted.contains(id))
             .copied()
             .collect();
         for id in gone {
