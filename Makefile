@@ -10,8 +10,10 @@ FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
 CARGO ?= cargo
 TARGET = x86_64-unknown-linux-gnu
-RELEASE = target/release/pverec
-STATIC = target/$(TARGET)/release/pverec
+# Cargo's output directory (honours CARGO_TARGET_DIR, like cargo itself).
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+RELEASE = $(TARGET_DIR)/release/pverec
+STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
 .PHONY: all release static demo test lint fmt man completions schema install uninstall bench bench-follow clean
