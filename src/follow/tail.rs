@@ -492,6 +492,12 @@ impl Tailer {
         }
         previous.pump(sink, buf)?;
         previous.grew = Instant::now();
+        // Its late lines are named where they are now: `access.log.1` after PVE's rotation.
+        let mut first = self.path.clone().into_os_string();
+        first.push(".1");
+        if fs::symlink_metadata(&first).is_ok_and(|m| Identity::of(&m) == previous.id) {
+            previous.name = first.to_string_lossy().into_owned();
+        }
         let unseen = self.unseen_generations(previous.id, new);
         self.old.push(previous);
         for (file, name) in unseen {

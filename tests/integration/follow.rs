@@ -42,3 +42,41 @@ fn retarget(link: &std::path::Path, target: &std::path::Path) {
     std::os::unix::fs::symlink(target, &tmp).unwrap();
     std::fs::rename(&tmp, link).unwrap();
 }
+
+/// Scenario 6 in JSON: a late write to the rotated file is attributed to `access.log.1`, with
+/// its line number in that file.
+#[test]
+fn late_writes_are_attributed_to_the_rotated_file() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        append(&log, &lines(0..2));
+        let mut old = super::follower::writer(&log);
+        let f = Follower::start(dir.path(), &log, backend, &["-f", "json"]);
+        append(&log, &lines(2..3));
+        f.wait_lines(1);
+        std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+        append(&log, &lines(10..11));
+        f.wait_lines(2);
+        std::io::Write::write_all(&mut old, lines(3..4).as_bytes()).unwrap();
+        let out = f.wait_lines(3);
+        let sources: Vec<(String, u64)> = out
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let file = v["source"]["file"].as_str().unwrap();
+                let name = file.rsplit('/').next().unwrap().to_string();
+                (name, v["source"]["line"].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("access.log".to_string(), 3),
+                ("access.log".to_string(), 1),
+                ("access.log.1".to_string(), 4),
+            ],
+            "{backend:?}"
+        );
+    }
+}
