@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::tail::{Identity, Tailer, Tracked};
+use crate::input;
 use crate::messages;
 
 /// How many first bytes of a file identify it.
@@ -221,15 +222,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// also picks up generations rotated in between), and the rotated ones to finish, oldest
 /// first. A file that changed in place since is read from its start; entries whose file is
 /// gone are dropped.
-pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<Tracked>) {
+pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
     let mut current = None;
     let mut old = Vec::new();
+    let mut gone = Vec::new();
     for e in entries {
         let id = Identity {
             dev: e.dev,
             ino: e.ino,
         };
         let Some((path, file, at_log)) = find(log, id) else {
+            gone.push(e);
             continue;
         };
         let name = path.to_string_lossy().into_owned();
@@ -247,6 +250,9 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<T
                      reading it from the start"
                 ));
             }
+            // Its inode is another file's now: the checkpointed file is gone (perhaps
+            // compressed).
+            gone.push(e);
             continue;
         }
         let same_mark = size >= e.offset && {
@@ -273,7 +279,92 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> (Option<Tracked>, Vec<T
             old.push(tracked);
         }
     }
-    (current, old)
+    let mut resumed = Resumed {
+        current,
+        old,
+        replay: Vec::new(),
+    };
+    if !gone.is_empty() {
+        catch_up(&gone, log, &mut resumed);
+    }
+    resumed
+}
+
+/// What a restart goes on with: whole generations to read first (compressed ones, and the
+/// remainder of a checkpointed file that was compressed meanwhile), then the files to follow.
+pub(crate) struct Resumed {
+    /// Read first, in this order: a file and how many of its lines were already converted.
+    pub(crate) replay: Vec<(PathBuf, u64)>,
+    /// Rotated files to finish, oldest first.
+    pub(crate) old: Vec<Tracked>,
+    /// The file the log's path named at the checkpoint, wherever it is now.
+    pub(crate) current: Option<Tracked>,
+}
+
+/// Checkpointed files that are gone under their inode were compressed by logrotate while pverec
+/// was stopped (`access.log.1` -> `access.log.2.gz`): they are found again by the CRC of their
+/// first bytes, decompressed, and read on from the checkpointed line; every generation rotated
+/// after the newest of them was never read and is read whole (the plain `access.log.1` as a
+/// rotated file, since old pveproxy workers may still write to it). A file found nowhere is
+/// reported: what it got after the checkpoint is lost.
+fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) {
+    let Ok(set) = input::rotated_set(log) else {
+        return;
+    };
+    // The log itself (last in the set) is followed anyway.
+    let generations = &set[..set.len().saturating_sub(1)];
+    let mut newest = None;
+    for e in gone {
+        let found = generations
+            .iter()
+            .position(|p| gzip_head(p, e.head_len).is_some_and(|head| crc(&head) == e.head_crc));
+        match found {
+            Some(i) => {
+                resumed.replay.push((generations[i].clone(), e.line));
+                newest = newest.max(Some(i));
+            }
+            None => messages::message(&format!(
+                "{}: gone since the checkpoint (compressed or deleted, and not found among its                  rotated generations); lines logged to it after line {} are not read",
+                e.name, e.line
+            )),
+        }
+    }
+    let Some(newest) = newest else { return };
+    let followed: Vec<Identity> = resumed
+        .old
+        .iter()
+        .chain(resumed.current.iter())
+        .map(|t| t.id)
+        .collect();
+    for path in &generations[newest + 1..] {
+        let Ok(file) = File::open(path) else { continue };
+        let Ok(meta) = file.metadata() else { continue };
+        if followed.contains(&Identity::of(&meta)) {
+            continue;
+        }
+        if gzip_head(path, 0).is_some() {
+            resumed.replay.push((path.clone(), 0));
+        } else if let Ok(tracked) = Tracked::new(file, path.to_string_lossy().into_owned(), 0, 0) {
+            resumed.old.insert(0, tracked);
+        }
+    }
+}
+
+/// The first `len` decompressed bytes of a gzip file; `None` when it is not gzip or shorter.
+fn gzip_head(path: &Path, len: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut file = File::open(path).ok()?;
+    let mut magic = [0u8; 2];
+    file.read_exact(&mut magic).ok()?;
+    if magic != [0x1f, 0x8b] {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let mut head = vec![0; len as usize];
+    flate2::read::MultiGzDecoder::new(file)
+        .read_exact(&mut head)
+        .ok()?;
+    Some(head)
 }
 
 /// Opens the file `id` where it is now: under the log's name (`true`) or rotated beside it. A

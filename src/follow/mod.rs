@@ -49,24 +49,27 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         Start::End
     };
     let mut tailer = Tailer::new(log, start, args.rotate_wait);
+    let name = log.to_string_lossy().into_owned();
+    pipeline
+        .renderer
+        .header(pipeline.output.buf(), std::slice::from_ref(&name));
+    pipeline.output.commit()?;
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
         let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
         let (cp, entries) = Checkpoint::load(state, log);
         if let Some(entries) = entries {
-            let (current, old) = checkpoint::resume(entries, log);
-            tailer.resume(current, old, saved);
+            let resumed_files = checkpoint::resume(entries, log);
+            for (path, skip) in &resumed_files.replay {
+                replay_file(&mut pipeline, path, *skip, &signal)?;
+            }
+            tailer.resume(resumed_files.current, resumed_files.old, saved);
             resumed = true;
         }
         checkpoint = Some(cp);
     }
 
-    let name = log.to_string_lossy().into_owned();
-    pipeline
-        .renderer
-        .header(pipeline.output.buf(), std::slice::from_ref(&name));
-    pipeline.output.commit()?;
     if let (Some(since), false) = (since, resumed) {
         replay_history(&mut pipeline, &mut tailer, since, &signal)?;
     }
@@ -154,34 +157,48 @@ fn replay_history(
             }
             continue;
         }
-        let source = Source::new(path.clone());
-        let mut lines = match Lines::open(&source, Progress::default()) {
-            Ok(lines) => lines,
-            Err(e) => {
-                messages::message(&format!("{}: {e}", source.name));
-                continue;
-            }
-        };
-        let mut number = 0;
-        loop {
-            match lines.advance() {
-                Ok(true) if signal.load(Ordering::Relaxed) != 0 => break,
-                Ok(true) => {
-                    number += 1;
+        replay_file(pipeline, path, 0, signal)?;
+    }
+    tailer.resume(None, old, None);
+    Ok(())
+}
+
+/// Reads a whole file (plain or gzip) through the pipeline, passing over its first `skip`
+/// lines (already converted before a checkpoint). A signal ends it early.
+fn replay_file(
+    pipeline: &mut Pipeline,
+    path: &Path,
+    skip: u64,
+    signal: &AtomicUsize,
+) -> Result<()> {
+    let source = Source::new(path.to_path_buf());
+    let mut lines = match Lines::open(&source, Progress::default()) {
+        Ok(lines) => lines,
+        Err(e) => {
+            messages::message(&format!("{}: {e}", source.name));
+            return Ok(());
+        }
+    };
+    let mut number = 0;
+    loop {
+        match lines.advance() {
+            Ok(true) if signal.load(Ordering::Relaxed) != 0 => break,
+            Ok(true) => {
+                number += 1;
+                if number > skip {
                     pipeline.line(lines.line(), &source.name, number)?;
                 }
-                Ok(false) => break,
-                Err(e) => {
-                    messages::message(&format!(
-                        "{}: read error after line {number}: {e}",
-                        source.name
-                    ));
-                    break;
-                }
+            }
+            Ok(false) => break,
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: read error after line {number}: {e}",
+                    source.name
+                ));
+                break;
             }
         }
     }
-    tailer.resume(None, old, None);
     Ok(())
 }
 

@@ -80,3 +80,38 @@ fn late_writes_are_attributed_to_the_rotated_file() {
         );
     }
 }
+
+/// Scenario 25 over two days: stopped across two PVE rotations, the checkpointed file is now
+/// `access.log.2.gz` (delaycompress) and `access.log.1` was never seen. A restart reads the rest
+/// of the compressed one from its checkpointed line, all of `.1`, then the new log.
+#[test]
+fn two_rotations_while_stopped_with_compression() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let state = dir.path().join("state");
+        let state_arg = state.to_str().unwrap();
+        std::fs::File::create(&log).unwrap();
+        let args = ["--state", state_arg];
+        let mut f = Follower::start(dir.path(), &log, backend, &args);
+        append(&log, &lines(0..3));
+        f.expect_output(&commands(0..3));
+        f.stop();
+
+        append(&log, &lines(3..5));
+        let first = dir.path().join("access.log.1");
+        std::fs::rename(&log, &first).unwrap();
+        append(&log, &lines(10..12));
+        let gz = super::util::gzip(&std::fs::read(&first).unwrap());
+        std::fs::write(dir.path().join("access.log.2.gz"), gz).unwrap();
+        std::fs::remove_file(&first).unwrap();
+        std::fs::rename(&log, &first).unwrap();
+        append(&log, &lines(20..22));
+
+        let f = Follower::start(dir.path(), &log, backend, &args);
+        f.expect_output(&[commands(3..5), commands(10..12), commands(20..22)].concat());
+        append(&log, &lines(22..23));
+        f.expect_output(&[commands(3..5), commands(10..12), commands(20..23)].concat());
+        assert!(!f.stderr().contains("gone"), "{}", f.stderr());
+    }
+}

@@ -607,7 +607,7 @@ fn partial_line_at_end_of_rotated_file() {
         f.expect_output(&[command(0), command(2), command(1)]);
         f.wait_stderr(&format!(
             "{}:2: last line has no newline; converted as it is",
-            log.display()
+            rotated.display()
         ));
         append(&log, &lines(3..4));
         f.expect_output(&[command(0), command(2), command(1), command(3)]);
