@@ -148,11 +148,9 @@ fn replay_history(
     let mut old = Vec::new();
     for path in needed.iter().rev() {
         if is_first_generation(&log, path) {
-            match std::fs::File::open(path) {
-                Ok(file) => {
-                    let name = path.to_string_lossy().into_owned();
-                    old.push(Tracked::new(file, name, 0, 0)?);
-                }
+            let name = path.to_string_lossy().into_owned();
+            match std::fs::File::open(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
+                Ok(tracked) => old.push(tracked),
                 Err(e) => messages::message(&format!("{}: {e}", path.display())),
             }
             continue;

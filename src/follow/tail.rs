@@ -463,9 +463,14 @@ impl Tailer {
         let first = self.current.is_none() && self.odd.is_none();
         let start = std::mem::replace(&mut self.start, Start::Beginning);
         let tracked = if first && start == Start::End {
-            Tracked::at_end(file, self.name.clone())?
+            Tracked::at_end(file, self.name.clone())
         } else {
-            Tracked::new(file, self.name.clone(), 0, 0)?
+            Tracked::new(file, self.name.clone(), 0, 0)
+        };
+        // A read error here is the log's, not the output's: wait and try again.
+        let tracked = match tracked {
+            Ok(tracked) => tracked,
+            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
         };
         if let Some(previous) = self.current.take() {
             self.rotated(previous, tracked.id, sink, buf)?;
@@ -501,7 +506,9 @@ impl Tailer {
         let unseen = self.unseen_generations(previous.id, new);
         self.old.push(previous);
         for (file, name) in unseen {
-            let mut tracked = Tracked::new(file, name, 0, 0)?;
+            let Ok(mut tracked) = Tracked::new(file, name, 0, 0) else {
+                continue;
+            };
             tracked.pump(sink, buf)?;
             self.old.push(tracked);
         }
