@@ -77,10 +77,7 @@ pub(crate) fn groups(files: &[PathBuf], rotated: bool) -> io::Result<Vec<Vec<Sou
 /// generations that exist, oldest first, then the file itself (even if missing, so that its
 /// absence is reported).
 pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = directory(path);
     let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
         return Ok(vec![path.to_path_buf()]);
     };
@@ -110,6 +107,21 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
     let mut set: Vec<PathBuf> = generations.into_iter().map(|(_, p)| p).collect();
     set.push(path.to_path_buf());
     Ok(set)
+}
+
+/// The directory that holds `path` (`.` for a bare file name).
+pub(crate) fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Generation `n` of a log as logrotate names it before compression: `access.log.1`.
+pub(crate) fn generation(log: &Path, n: u32) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
 }
 
 /// Bytes consumed so far across all open inputs, for the progress display.

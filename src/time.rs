@@ -63,26 +63,20 @@ fn parse_age(arg: &str) -> Option<Result<jiff::Span, String>> {
     Some(span.ok_or_else(|| format!("'{arg}': age too large")))
 }
 
-/// Parses a duration such as `--rotate-wait`: `0`, `90s`, `30m`, `2h`, `1d` (no weeks: a log is
-/// rotated daily).
+/// Parses a duration such as `--rotate-wait`: `0`, or an age as `--since` takes it (`90s`, `30m`,
+/// `2h`, `1d`, `1w`; a day is 24 hours here).
 pub(crate) fn parse_duration(arg: &str) -> Result<std::time::Duration, String> {
     let arg = arg.trim();
     if arg == "0" {
         return Ok(std::time::Duration::ZERO);
     }
-    let bad = || format!("'{arg}' is not a duration: use a number with s, m, h or d, e.g. 30s, 5m");
-    let unit = arg.chars().last().ok_or_else(bad)?;
-    let seconds = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        _ => return Err(bad()),
-    };
-    let n: u64 = arg[..arg.len() - 1].parse().map_err(|_| bad())?;
-    n.checked_mul(seconds)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("'{arg}': duration too large"))
+    let span = parse_age(arg).ok_or_else(|| {
+        format!("'{arg}' is not a duration: use a number with s, m, h, d or w, e.g. 30s, 5m")
+    })??;
+    let seconds = span
+        .total(jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours())
+        .map_err(|e| format!("'{arg}': {e}"))?;
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// The instant in the form every output uses: `2026-06-24T12:03:14Z`.
@@ -114,7 +108,7 @@ mod tests {
         assert!(d("5").is_err());
         assert!(d("m").is_err());
         assert!(d("-5m").is_err());
-        assert!(d("5w").is_err());
+        assert_eq!(d("2w"), Ok(1_209_600));
         assert!(d("99999999999999999d").is_err());
     }
 

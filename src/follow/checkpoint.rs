@@ -15,7 +15,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -116,6 +116,11 @@ impl Checkpoint {
         (checkpoint, Some(state.files))
     }
 
+    /// The state file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Records how far the tailer has read. Call only after the output is flushed.
     pub(crate) fn save(&mut self, tailer: &Tailer) -> io::Result<()> {
         let current = tailer.current.as_ref().map(|t| t.id);
@@ -206,11 +211,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, path)?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(dir) = File::open(dir) {
+    // Makes the rename itself durable; where a directory cannot be synced (some network file
+    // systems), the state is still correct, only perhaps older after a power cut.
+    if let Ok(dir) = File::open(input::directory(path)) {
         let _ = dir.sync_all();
     }
     Ok(())
@@ -390,29 +393,15 @@ fn find(log: &Path, id: Identity) -> Option<(PathBuf, File, bool)> {
     None
 }
 
-/// Plain files beside the log whose names extend it (`access.log.1`), with their identities.
+/// The rotated generations beside the log (`access.log.1`, `access.log.2.gz`, …) that are
+/// regular files, with their identities.
 fn siblings(log: &Path) -> Vec<(PathBuf, Identity)> {
-    let Some(base) = log.file_name() else {
-        return Vec::new();
-    };
-    let mut prefix = base.to_owned();
-    prefix.push(".");
-    let prefix = prefix.as_encoded_bytes().to_vec();
-    let dir = match log.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().as_encoded_bytes().starts_with(&prefix))
-        .filter_map(|e| {
-            let meta = fs::symlink_metadata(e.path()).ok()?;
-            meta.is_file()
-                .then(|| (e.path(), Identity::of(&meta)))
-                .filter(|_| meta.nlink() > 0)
+    let mut set = input::rotated_set(log).unwrap_or_default();
+    set.pop(); // the log itself
+    set.into_iter()
+        .filter_map(|path| {
+            let meta = fs::symlink_metadata(&path).ok()?;
+            meta.is_file().then(|| (path, Identity::of(&meta)))
         })
         .collect()
 }

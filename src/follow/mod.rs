@@ -84,8 +84,9 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
             if first {
                 // A state that cannot be written would make a restart lose or repeat: say so
                 // now, not hours later.
-                cp.save(&tailer)
-                    .with_context(|| format!("cannot write the state file {}", cp_path(args)))?;
+                cp.save(&tailer).with_context(|| {
+                    format!("cannot write the state file {}", cp.path().display())
+                })?;
             } else {
                 cp.save_or_report(&tailer);
             }
@@ -114,13 +115,6 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     )
 }
 
-fn cp_path(args: &FollowArgs) -> String {
-    args.state
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
 /// `--since`: before going live, the rotated generations that reach back to `since` are read,
 /// oldest first. `access.log.1` is handed to the tailer as a rotated file (it may still get late
 /// writes); older, compressed ones are read like `convert` reads them. The log itself is read
@@ -147,7 +141,7 @@ fn replay_history(
     }
     let mut old = Vec::new();
     for path in needed.iter().rev() {
-        if is_first_generation(&log, path) {
+        if *path == input::generation(&log, 1) {
             let name = path.to_string_lossy().into_owned();
             match std::fs::File::open(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
                 Ok(tracked) => old.push(tracked),
@@ -198,12 +192,6 @@ fn replay_file(
         }
     }
     Ok(())
-}
-
-fn is_first_generation(log: &Path, path: &Path) -> bool {
-    let mut first = log.as_os_str().to_owned();
-    first.push(".1");
-    path.as_os_str() == first
 }
 
 /// The time of the first well-formed line of a file (plain or gzip), if any.

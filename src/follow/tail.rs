@@ -24,6 +24,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::input;
 use crate::messages;
 
 /// Lines longer than this are skipped with a warning (pveproxy lines are a few hundred bytes).
@@ -122,10 +123,11 @@ impl Tracked {
         if self.tail.is_empty() {
             return false;
         }
-        let mut now = vec![0; self.tail.len()];
+        let mut now = [0u8; MARK];
+        let now = &mut now[..self.tail.len()];
         let start = self.read_pos - now.len() as u64;
-        match self.file.read_exact_at(&mut now, start) {
-            Ok(()) => now != self.tail,
+        match self.file.read_exact_at(now, start) {
+            Ok(()) => *now != *self.tail,
             Err(_) => true,
         }
     }
@@ -205,13 +207,11 @@ impl Tracked {
                     }
                 } else {
                     self.partial.extend_from_slice(piece);
-                    let line = std::mem::take(&mut self.partial);
-                    if line.len() > MAX_LINE {
+                    if self.partial.len() > MAX_LINE {
                         self.report_overlong();
                     } else {
-                        sink(strip_bom(&line, start), &self.name, self.line)?;
+                        sink(strip_bom(&self.partial, start), &self.name, self.line)?;
                     }
-                    self.partial = line;
                     self.partial.clear();
                 }
             }
@@ -498,8 +498,7 @@ impl Tailer {
         previous.pump(sink, buf)?;
         previous.grew = Instant::now();
         // Its late lines are named where they are now: `access.log.1` after PVE's rotation.
-        let mut first = self.path.clone().into_os_string();
-        first.push(".1");
+        let first = input::generation(&self.path, 1);
         if fs::symlink_metadata(&first).is_ok_and(|m| Identity::of(&m) == previous.id) {
             previous.name = first.to_string_lossy().into_owned();
         }
@@ -524,9 +523,7 @@ impl Tailer {
         let since = self.last_seen - Duration::from_secs(1);
         let mut found = Vec::new();
         for n in 1..=GENERATIONS {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            let path = PathBuf::from(name);
+            let path = input::generation(&self.path, n);
             // A gap is no end: in the middle of logrotate's shift (`.1` already moved to `.2`,
             // `access.log` not yet moved to `.1`) the generation after it is still to be seen.
             let Ok(meta) = fs::symlink_metadata(&path) else {

@@ -17,12 +17,13 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use super::tail::{Identity, Tracked};
+use crate::input;
 use crate::messages;
 
 /// How often files are looked at when polling.
@@ -110,18 +111,19 @@ impl Waker {
         if polling {
             timeout = Some(timeout.map_or(POLL_INTERVAL, |t| t.min(POLL_INTERVAL)));
         }
-        let mut fds = vec![libc::pollfd {
-            fd: self.signals.as_raw_fd(),
+        let watch = |fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        }];
-        if let Some(watching) = &self.watching {
-            fds.push(libc::pollfd {
-                fd: watching.inotify.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
+        };
+        let mut all = [watch(self.signals.as_raw_fd()), watch(-1)];
+        let fds = match &self.watching {
+            Some(watching) => {
+                all[1] = watch(watching.inotify.as_fd().as_raw_fd());
+                &mut all[..]
+            }
+            None => &mut all[..1],
+        };
         let millis = timeout.map_or(-1, |t| {
             // Round up, so that a deadline is never missed by a wake-up just before it.
             let ms = t.as_micros().div_ceil(1000);
@@ -167,8 +169,8 @@ impl Watching {
         dir_missing: &mut bool,
     ) -> io::Result<bool> {
         let mut added = false;
-        let dir = directory(log);
-        match std::fs::metadata(&dir) {
+        let dir = input::directory(log);
+        match std::fs::metadata(dir) {
             Ok(meta) => {
                 let id = Identity::of(&meta);
                 if self.dir.as_ref().map(|(d, _)| *d) != Some(id) {
@@ -176,7 +178,7 @@ impl Watching {
                     if let Some((_, old)) = self.dir.take() {
                         let _ = self.inotify.watches().remove(old);
                     }
-                    match self.inotify.watches().add(&dir, mask) {
+                    match self.inotify.watches().add(dir, mask) {
                         Ok(wd) => {
                             self.dir = Some((id, wd));
                             *dir_missing = false;
@@ -218,7 +220,7 @@ impl Watching {
         if unwatched != self.dir_writes {
             if let Some((id, _)) = self.dir {
                 // On the directory already watched, this replaces the mask.
-                match self.inotify.watches().add(&dir, dir_mask(unwatched)) {
+                match self.inotify.watches().add(dir, dir_mask(unwatched)) {
                     Ok(wd) => {
                         self.dir = Some((id, wd));
                         self.dir_writes = unwatched;
@@ -288,13 +290,5 @@ fn dir_mask(writes: bool) -> WatchMask {
         mask | WatchMask::MODIFY
     } else {
         mask
-    }
-}
-
-/// The directory that holds `log` (".": a bare file name).
-fn directory(log: &Path) -> PathBuf {
-    match log.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
