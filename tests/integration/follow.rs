@@ -1,12 +1,11 @@
 //! `pverec follow`: the scenarios of follow-scenarios.md, each with inotify and with --poll.
 
-use super::follower::{BACKENDS, Follower, append, commands, lines};
+use super::follower::{BACKENDS, Follower, Scene, append, commands, lines};
 
 #[test]
 fn basic_append() {
     for backend in BACKENDS {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         append(&log, &lines(0..3));
         let f = Follower::start(dir.path(), &log, backend, &[]);
         append(&log, &lines(3..8));
@@ -48,8 +47,7 @@ fn retarget(link: &std::path::Path, target: &std::path::Path) {
 #[test]
 fn late_writes_are_attributed_to_the_rotated_file() {
     for backend in BACKENDS {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         append(&log, &lines(0..2));
         let mut old = super::follower::writer(&log);
         let f = Follower::start(dir.path(), &log, backend, &["-f", "json"]);
@@ -87,8 +85,7 @@ fn late_writes_are_attributed_to_the_rotated_file() {
 #[test]
 fn two_rotations_while_stopped_with_compression() {
     for backend in BACKENDS {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         let state = dir.path().join("state");
         let state_arg = state.to_str().unwrap();
         std::fs::File::create(&log).unwrap();

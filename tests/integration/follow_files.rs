@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::follower::{
-    BACKENDS, Backend, Follower, append, command, commands, line, lines, writer,
+    BACKENDS, Backend, Follower, Scene, append, command, commands, line, lines, writer,
 };
 use super::util::data;
 
@@ -282,9 +282,7 @@ fn starts_with_gzip_magic(path: &Path) -> bool {
 #[test]
 fn real_logrotate_with_the_pve_stanza() {
     for backend in BACKENDS {
-        eprintln!("backend: {backend:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         let reloads = dir.path().join("reloads");
         let conf = dir.path().join("pve.logrotate");
         let state = dir.path().join("logrotate.state");
@@ -359,9 +357,7 @@ fn real_logrotate_with_the_pve_stanza() {
 #[test]
 fn delete_without_recreate() {
     for backend in BACKENDS {
-        eprintln!("backend: {backend:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         append(&log, &lines(0..2));
         let mut f = Follower::start(dir.path(), &log, backend, &[]);
         let mut w = writer(&log);
@@ -483,9 +479,7 @@ fn delete_and_recreate_with_the_same_inode() {
 #[test]
 fn file_missing_at_start() {
     for backend in BACKENDS {
-        eprintln!("backend: {backend:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         let mut f = Follower::start(dir.path(), &log, backend, &[]);
         assert!(
             f.stderr()
@@ -589,8 +583,7 @@ fn path_replaced_by_a_directory_or_fifo() {
         eprintln!("backend: {backend:?}");
         for fifo in [false, true] {
             eprintln!("replaced by a {}", if fifo { "FIFO" } else { "directory" });
-            let dir = tempfile::tempdir().unwrap();
-            let log = dir.path().join("access.log");
+            let Scene { dir, log, .. } = Scene::new(backend);
             append(&log, &lines(0..2));
             let mut f = Follower::start(dir.path(), &log, backend, &[]);
             let mut w = writer(&log);
@@ -735,8 +728,7 @@ fn unreadable_then_readable() {
         // As root, mode 000 stops nothing: the log is followed, no diagnostic.
         for backend in BACKENDS {
             eprintln!("backend: {backend:?} (as root)");
-            let dir = tempfile::tempdir().unwrap();
-            let log = dir.path().join("access.log");
+            let Scene { dir, log, .. } = Scene::new(backend);
             append(&log, &lines(0..1));
             chmod(&log, 0o000);
             let f = Follower::start(dir.path(), &log, backend, &[]);
@@ -763,8 +755,7 @@ fn inotify_unavailable_falls_back_to_polling() {
         c"/proc/sys/user/max_inotify_watches",
     ] {
         eprintln!("{sysctl:?} = 0");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(Backend::Inotify);
         append(&log, &lines(0..2));
         let f = Follower::spawn_with(dir.path(), &log, Backend::Inotify, &[], |cmd| {
             with_inotify_limit_zero(cmd, sysctl)
@@ -809,9 +800,7 @@ fn inotify_queue_overflow() {
         .parse()
         .unwrap();
     for backend in BACKENDS {
-        eprintln!("backend: {backend:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
+        let Scene { dir, log, .. } = Scene::new(backend);
         append(&log, &lines(0..1));
         let f = Follower::start(dir.path(), &log, backend, &[]);
         let pid = f.pid();

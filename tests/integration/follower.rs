@@ -64,6 +64,25 @@ pub(crate) fn writer(path: &Path) -> File {
         .unwrap()
 }
 
+/// One run of a scenario: a temporary directory holding the log's path (`access.log`) and a
+/// state file's path (`state.json`); the backend is named on stderr, so that a failure says
+/// which one it was.
+pub(crate) struct Scene {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) log: PathBuf,
+    pub(crate) state: PathBuf,
+}
+
+impl Scene {
+    pub(crate) fn new(backend: Backend) -> Scene {
+        eprintln!("backend: {backend:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let state = dir.path().join("state.json");
+        Scene { dir, log, state }
+    }
+}
+
 /// A running `pverec follow`.
 pub(crate) struct Follower {
     child: Option<Child>,
@@ -138,11 +157,7 @@ impl Follower {
 
     /// Whether the process sleeps (in its wait for changes, once it is running).
     pub(crate) fn is_sleeping(&self) -> bool {
-        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
-            return false;
-        };
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
+        self.state() == Some('S')
     }
 
     /// Whether pverec holds `path` (as it is named now) open.
@@ -264,37 +279,18 @@ impl Follower {
     /// Like [`Follower::start`], but standard output is a pipe (as in `pverec follow | logger`);
     /// a thread copies what comes through it to the output file as soon as it arrives.
     pub(crate) fn start_piped(dir: &Path, log: &Path, backend: Backend, args: &[&str]) -> Follower {
-        let n = fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let out = dir.join(format!("follow-{n}.out"));
-        let err = dir.join(format!("follow-{n}.err"));
-        let mut cmd = std::process::Command::new(bin());
-        cmd.env("TZ", "UTC")
-            .env("LC_ALL", "C")
-            .arg("follow")
-            .arg("--access-log")
-            .arg(log)
-            .arg("--no-comments")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&err).unwrap());
-        if backend == Backend::Poll {
-            cmd.arg("--poll");
-        }
-        let mut child = cmd.spawn().expect("pverec starts");
+        let mut f = Follower::spawn_with(dir, log, backend, args, |cmd| {
+            cmd.stdout(Stdio::piped());
+        });
+        let child = f.child.as_mut().expect("just spawned");
         let mut pipe = child.stdout.take().expect("stdout is piped");
-        let mut copy = File::create(&out).unwrap();
+        let mut copy = File::create(&f.out).unwrap();
         std::thread::spawn(move || std::io::copy(&mut pipe, &mut copy));
-        let f = Follower {
-            child: Some(child),
-            out,
-            err,
-            log: log.to_path_buf(),
-        };
         f.wait_ready();
         f
     }
 
+    /// The process state letter of /proc/PID/stat (`S` sleeping, `T` stopped, …).
     fn state(&self) -> Option<char> {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
         let (_, rest) = stat.rsplit_once(')')?;
