@@ -146,8 +146,9 @@ impl Waker {
             return Ok(Wake::Signal);
         }
         if fds.get(1).is_some_and(|f| f.revents != 0) {
-            if let Some(watching) = &mut self.watching {
-                watching.drain();
+            if let Some(Err(e)) = self.watching.as_mut().map(Watching::drain) {
+                polling_warning(&e);
+                self.watching = None;
             }
         }
         Ok(Wake::Look)
@@ -249,11 +250,14 @@ impl Watching {
 
     /// Reads and drops the pending events; a dead directory watch is forgotten so that the next
     /// sync re-adds it.
-    fn drain(&mut self) {
+    fn drain(&mut self) -> io::Result<()> {
         loop {
             let events = match self.inotify.read_events(&mut self.buffer) {
                 Ok(events) => events,
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Anything else would leave the descriptor readable and the wait spinning.
+                Err(e) => return Err(e),
             };
             let mut any = false;
             for event in events {
@@ -270,7 +274,7 @@ impl Watching {
                 }
             }
             if !any {
-                return;
+                return Ok(());
             }
         }
     }
