@@ -81,12 +81,34 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__convert)
-            opts="-u -a -f -h --rotated --user --class --all --since --until --format --node --show-secrets --no-comments --help"
+            opts="-u -a -f -h --rotated --events --tasks --no-tasks --user --class --all --since --until --outcome --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --events)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --tasks)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -96,7 +118,7 @@ _pverec() {
                     return 0
                     ;;
                 --class)
-                    COMPREPLY=($(compgen -W "write read auth console other" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "write read auth console other task" -- "${cur}"))
                     return 0
                     ;;
                 --since)
@@ -105,6 +127,10 @@ _pverec() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --outcome)
+                    COMPREPLY=($(compgen -W "success failure any" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -127,7 +153,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-u -a -f -h --access-log --state --poll --rotate-wait --user --class --all --since --until --format --node --show-secrets --no-comments --help"
+            opts="-u -a -f -h --access-log --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --user --class --all --since --until --outcome --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +193,20 @@ _pverec() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --spool)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                --tasks)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -176,7 +216,7 @@ _pverec() {
                     return 0
                     ;;
                 --class)
-                    COMPREPLY=($(compgen -W "write read auth console other" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "write read auth console other task" -- "${cur}"))
                     return 0
                     ;;
                 --since)
@@ -185,6 +225,10 @@ _pverec() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --outcome)
+                    COMPREPLY=($(compgen -W "success failure any" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -331,7 +331,7 @@ impl<'a> Line<'a> {
 }
 
 /// `::ffff:192.168.1.10` -> `192.168.1.10`; anything else unchanged.
-fn strip_v4_mapped(client: &[u8]) -> &[u8] {
+pub(crate) fn strip_v4_mapped(client: &[u8]) -> &[u8] {
     let lower = client.len() > 7 && client[..7].eq_ignore_ascii_case(b"::ffff:");
     if lower && client[7..].contains(&b'.') {
         &client[7..]

@@ -18,9 +18,12 @@ use crate::time::{parse_duration, parse_time_arg};
 /// each logged API request into the pvesh command that does the same thing. It needs nothing
 /// installed on the node but itself.
 ///
-/// access.log has no request bodies: a POST or PUT comes out without the parameters that were in
-/// its body (noted as "# body not recorded"), and the web UI's /api2/extjs calls report errors
-/// as HTTP 200, so a 200 there does not mean the call worked.
+/// access.log has no request bodies and the web UI's /api2/extjs calls report errors as HTTP
+/// 200, so pverec joins two more sources when it has them: the task index
+/// (/var/log/pve/tasks), which gives each task-starting request its task and whether it worked,
+/// and the request recorder's spool (/run/pve-api-record, an opt-in pveproxy patch), which gives
+/// the parameters of every request, bodies included. Without a spool, a POST or PUT comes out
+/// without its body's parameters, noted as "# body not recorded".
 #[derive(Debug, Parser)]
 #[command(name = "pverec", version, max_term_width = 100)]
 #[command(after_long_help = EXAMPLES)]
@@ -85,6 +88,17 @@ pub(crate) struct ConvertArgs {
     #[arg(long)]
     pub(crate) rotated: bool,
 
+    /// Take request bodies from FILE, a saved recorder spool events file (JSON lines).
+    ///
+    /// Events are matched to log lines in order (same method, path, format and user), so give
+    /// --since for the time the recording ran when the logs reach further back. Events that
+    /// match no log line are shown from the spool alone, with a warning.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) events: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) tasks: TaskArgs,
+
     #[command(flatten)]
     pub(crate) select: SelectArgs,
 
@@ -113,11 +127,42 @@ pub(crate) struct FollowArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub(crate) rotate_wait: Duration,
 
+    /// The request recorder's spool directory [default: /run/pve-api-record, when it exists].
+    ///
+    /// pverec registers there as a recorder (PID.req, locked while it runs, removed on exit) and
+    /// takes each request's parameters from PID.events.
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub(crate) spool: Option<PathBuf>,
+
+    /// Do not register with the request recorder.
+    #[arg(long, conflicts_with = "spool")]
+    pub(crate) no_spool: bool,
+
+    #[command(flatten)]
+    pub(crate) tasks: TaskArgs,
+
     #[command(flatten)]
     pub(crate) select: SelectArgs,
 
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// Where the task index is: shared by every command that reads logs.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sources")]
+pub(crate) struct TaskArgs {
+    /// The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the
+    /// default access.log is read].
+    ///
+    /// Each task-starting request is joined with its task: the outcome and the UPID come from
+    /// there, and tasks that no logged request started can be shown as class "task".
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub(crate) tasks: Option<PathBuf>,
+
+    /// Do not read the task directory.
+    #[arg(long, conflicts_with = "tasks")]
+    pub(crate) no_tasks: bool,
 }
 
 /// Which requests to show: shared by every command that reads logs.
@@ -135,7 +180,7 @@ pub(crate) struct SelectArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum)]
     pub(crate) class: Vec<Class>,
 
-    /// Show every class (same as --class write,read,auth,console,other).
+    /// Show every class (same as --class write,read,auth,console,other,task).
     #[arg(short, long, conflicts_with = "class")]
     pub(crate) all: bool,
 
@@ -149,6 +194,24 @@ pub(crate) struct SelectArgs {
     /// Only requests logged before TIME (same forms as --since).
     #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
     pub(crate) until: Option<jiff::Timestamp>,
+
+    /// Only requests that ended so: "success" is what worked (replay it), "failure" what did not.
+    ///
+    /// The outcome comes from the request's task when it has one, else from the HTTP status
+    /// (/api2/extjs calls answer 200 even on errors: their outcome is "unknown" without a task).
+    /// In follow, a request whose task still runs is held back until the task ends.
+    #[arg(long, value_enum, value_name = "OUTCOME", default_value_t = OutcomeFilter::Any)]
+    pub(crate) outcome: OutcomeFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutcomeFilter {
+    /// requests (and tasks) that succeeded
+    Success,
+    /// requests (and tasks) that failed
+    Failure,
+    /// every outcome, unknown and pending included
+    Any,
 }
 
 /// How to print what was selected: shared by every command that prints events.

@@ -5,19 +5,29 @@
 //! allocation and the class test; only selected lines become events. Each line's fate is one of
 //! three: shown, filtered out, or reported as malformed. Nothing is dropped silently.
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Result;
+use jiff::Timestamp;
 
 use crate::access;
-use crate::cli::ConvertArgs;
-use crate::event::{Event, Origin};
+use crate::cli::{ConvertArgs, OutcomeFilter};
+use crate::correlate::{Claim, Correlator, Ended};
+use crate::event::{Event, Origin, Outcome};
 use crate::filter::Filter;
 use crate::input::{self, Lines, Progress, Source};
 use crate::messages;
 use crate::output::Output;
 use crate::render::Renderer;
-use crate::request::{self, Request};
+use crate::request::{self, Class, Request};
+use crate::spool::{self, SpoolEvent};
+use crate::task::{Task, TaskDir};
+
+/// Where PVE keeps its task index.
+pub(crate) const DEFAULT_TASK_DIR: &str = "/var/log/pve/tasks";
 
 /// What a run needs to turn lines into output.
 pub(crate) struct Pipeline {
@@ -25,11 +35,175 @@ pub(crate) struct Pipeline {
     pub(crate) renderer: Renderer,
     pub(crate) node: Option<String>,
     pub(crate) output: Output,
+    /// The task directory, when there is one to join with.
+    pub(crate) tasks: Option<TaskDir>,
+    pub(crate) correlator: Correlator,
+    /// Tasks that started before this are not shown as tasks without a request: their request
+    /// may be in a log that was not read. Set by the first timed line (convert) or at start
+    /// (follow).
+    pub(crate) task_floor: Option<i64>,
+    /// The latest log time seen.
+    last_time: Option<i64>,
+    /// follow with --outcome: lines whose task still runs, by UPID, until it ends.
+    held: HashMap<String, Held>,
+    /// follow: the task files are read again when a request finds no task (it may have been
+    /// written after the last look); what that read brings is shown after the request.
+    pub(crate) live: bool,
+    deferred: Vec<Ended>,
+}
+
+/// A line held back until its task ends.
+struct Held {
+    text: Vec<u8>,
+    file: String,
+    number: u64,
 }
 
 impl Pipeline {
+    pub(crate) fn new(filter: Filter, renderer: Renderer, node: Option<String>) -> Pipeline {
+        Pipeline {
+            filter,
+            renderer,
+            node,
+            output: Output::stdout(),
+            tasks: None,
+            correlator: Correlator::default(),
+            task_floor: None,
+            last_time: None,
+            held: HashMap::new(),
+            live: false,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Opens the task directory and reads what it holds now.
+    pub(crate) fn open_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
+        let mut tasks = TaskDir::open(&dir)?;
+        let update = tasks.refresh();
+        self.correlator.update(update);
+        self.tasks = Some(tasks);
+        Ok(())
+    }
+
+    /// Reads what changed in the task directory, and shows what follows from it: the end of
+    /// tasks whose request was shown, held lines whose task ended, and tasks that no request
+    /// claimed in time (as of `now`, in seconds).
+    pub(crate) fn refresh_tasks(&mut self, now: i64) -> io::Result<()> {
+        if let Some(tasks) = &mut self.tasks {
+            let update = tasks.refresh();
+            for ended in self.correlator.update(update) {
+                self.task_ended(ended)?;
+            }
+        }
+        self.show_unclaimed(now)
+    }
+
+    fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
+        if let Some(held) = self.held.remove(&ended.task.upid.text) {
+            return self.process(&held.text, &held.file, held.number, Some(ended.task));
+        }
+        self.renderer.task_end(self.output.buf(), &ended);
+        self.output.commit()
+    }
+
+    /// Shows the tasks no request took that are now past the join window.
+    fn show_unclaimed(&mut self, now: i64) -> io::Result<()> {
+        for task in self.correlator.unclaimed(now) {
+            self.show_task(&task)?;
+        }
+        Ok(())
+    }
+
+    fn show_task(&mut self, task: &Task) -> io::Result<()> {
+        if self.task_floor.is_none_or(|floor| task.upid.start < floor)
+            || !self.filter.wants_class(Class::Task)
+            || !self.filter.wants_user(Some(task.upid.user.as_bytes()))
+        {
+            return Ok(());
+        }
+        let dir = self
+            .tasks
+            .as_ref()
+            .map(|t| t.dir().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let event = Event::from_task(
+            task,
+            Origin {
+                file: &dir,
+                line: 0,
+            },
+        );
+        if !self.filter.wants_time(event.time) || !self.filter.wants_outcome(event.outcome) {
+            return Ok(());
+        }
+        self.renderer.event(self.output.buf(), &event);
+        if event.outcome == Outcome::Pending {
+            self.correlator.watch_end(&task.upid.text);
+        }
+        self.output.commit()
+    }
+
+    /// Queues spool events (read from the recorder, or a saved file).
+    pub(crate) fn add_bodies(&mut self, events: Vec<SpoolEvent>) {
+        self.correlator.add_bodies(events, Instant::now());
+    }
+
+    /// Shows spool events whose log line never came, from the spool alone, with a warning.
+    pub(crate) fn show_bodies_alone(
+        &mut self,
+        bodies: Vec<SpoolEvent>,
+        file: &str,
+        time: Timestamp,
+    ) -> io::Result<()> {
+        for body in &bodies {
+            messages::message(&format!(
+                "{file}: no access.log line came for the spool event {} {}; shown from the spool alone",
+                body.method, body.path
+            ));
+            let event =
+                Event::from_spool(body, time, self.node.as_deref(), Origin { file, line: 0 });
+            if self.filter.wants_class(event.class)
+                && self.filter.wants_user(event.user)
+                && self.filter.wants_outcome(event.outcome)
+            {
+                self.renderer.event(self.output.buf(), &event);
+                self.output.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of a batch run: the tasks left unclaimed within the time the logs covered, and
+    /// the spool events that matched no line.
+    pub(crate) fn finish(&mut self, events_file: Option<&str>) -> io::Result<()> {
+        let last = self.last_time;
+        for task in self.correlator.rest() {
+            if last.is_some_and(|l| task.upid.start <= l) {
+                self.show_task(&task)?;
+            }
+        }
+        let left = self
+            .correlator
+            .stale_bodies(Instant::now(), std::time::Duration::ZERO);
+        let time = last
+            .and_then(|l| Timestamp::from_second(l).ok())
+            .unwrap_or_else(Timestamp::now);
+        self.show_bodies_alone(left, events_file.unwrap_or("spool"), time)
+    }
+
     /// Processes one line of `file`. Empty lines carry nothing and are passed over.
     pub(crate) fn line(&mut self, text: &[u8], file: &str, number: u64) -> io::Result<()> {
+        self.process(text, file, number, None)
+    }
+
+    /// Processes one line; `joined` is the task of a held line, already taken for it.
+    fn process(
+        &mut self,
+        text: &[u8],
+        file: &str,
+        number: u64,
+        joined: Option<Task>,
+    ) -> io::Result<()> {
         if text.is_empty() || text == b"\r" {
             return Ok(());
         }
@@ -55,13 +229,144 @@ impl Pipeline {
             messages::malformed(file, number, &access::Malformed::BadTime);
             return Ok(());
         };
+        let seconds = time.as_second();
+        if joined.is_none() {
+            self.task_floor.get_or_insert(seconds);
+            if self.last_time.is_none_or(|l| seconds > l) {
+                self.last_time = Some(seconds);
+                self.show_unclaimed(seconds)?;
+            }
+        }
         if !self.filter.wants_time(time) {
             return Ok(());
         }
         let origin = Origin { file, line: number };
-        let event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
+        let body;
+        let mut event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
+        if self.correlator.has_bodies() && event.api_format.is_some() {
+            body = match (event.method, event.path.as_deref()) {
+                (Some(method), Some(path)) => {
+                    self.correlator
+                        .take_body(method, path, event.api_format, event.user)
+                }
+                _ => None,
+            };
+            if let Some(body) = &body {
+                event.attach_body(body);
+            }
+        }
+        let task = match joined {
+            Some(task) => Some(task),
+            None => join(
+                &mut self.correlator,
+                self.tasks.as_mut().filter(|_| self.live),
+                &mut self.deferred,
+                self.node.as_deref(),
+                &event,
+                (file, number),
+            ),
+        };
+        if let Some(task) = task {
+            event.attach_task(task);
+        }
+        if event.outcome == Outcome::Pending && self.filter.outcome != OutcomeFilter::Any {
+            // Its outcome is not known yet: shown (or not) when the task ends.
+            if let Some(task) = &event.task {
+                self.held.insert(
+                    task.upid.text.clone(),
+                    Held {
+                        text: text.to_vec(),
+                        file: file.to_string(),
+                        number,
+                    },
+                );
+            }
+            return Ok(());
+        }
+        if !self.filter.wants_outcome(event.outcome) {
+            return Ok(());
+        }
         self.renderer.event(self.output.buf(), &event);
-        self.output.commit()
+        self.output.commit()?;
+        for ended in std::mem::take(&mut self.deferred) {
+            self.task_ended(ended)?;
+        }
+        Ok(())
+    }
+}
+
+/// The task this request started, when the task directory has it. In follow (`live`), the task
+/// files are read again when none is found: the task may have been written after the last look;
+/// what that read brings is `deferred`.
+fn join(
+    correlator: &mut Correlator,
+    live: Option<&mut TaskDir>,
+    deferred: &mut Vec<Ended>,
+    node: Option<&str>,
+    event: &Event<'_>,
+    source: (&str, u64),
+) -> Option<Task> {
+    let endpoint = event.endpoint?;
+    if !event.http_ok() {
+        return None;
+    }
+    let (guest, object) = match &event.object {
+        Some(o) if matches!(o.kind, "qemu" | "lxc" | "vmid") => (Some(o.id.as_ref()), None),
+        Some(o) if o.kind != "node" => (None, Some(o.id.as_ref())),
+        _ => (None, None),
+    };
+    let claim = Claim {
+        time: event.time.as_second(),
+        user: event.user?,
+        node: event.task_node().or(node.map(str::as_bytes)),
+        kinds: endpoint.task_types(),
+        guest,
+        object,
+    };
+    if let Some(task) = correlator.join(&claim, source) {
+        return Some(task.clone());
+    }
+    let tasks = live?;
+    deferred.extend(correlator.update(tasks.refresh()));
+    correlator.join(&claim, source).cloned()
+}
+
+/// Reads a saved spool events file into the pipeline (`convert --events`).
+pub(crate) fn load_events(pipeline: &mut Pipeline, path: &std::path::Path) {
+    match spool::read_events_file(path) {
+        Ok(events) => pipeline.add_bodies(events),
+        Err(e) => messages::input_error(&format!("{}: {e}", path.display())),
+    }
+}
+
+/// The task directory a run joins with: `--tasks DIR`, else the default one when the default
+/// log is read and the directory exists; none with `--no-tasks`.
+pub(crate) fn task_dir(args: &crate::cli::TaskArgs, default_log: bool) -> Option<(PathBuf, bool)> {
+    if args.no_tasks {
+        return None;
+    }
+    match &args.tasks {
+        Some(dir) => Some((dir.clone(), true)),
+        None if default_log => {
+            let dir = PathBuf::from(DEFAULT_TASK_DIR);
+            dir.is_dir().then_some((dir, false))
+        }
+        None => None,
+    }
+}
+
+/// Opens the task directory into the pipeline; an explicit one that cannot be read is an input
+/// error (exit status 2), the run goes on without tasks.
+pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, default_log: bool) {
+    if let Some((dir, explicit)) = task_dir(args, default_log) {
+        if let Err(e) = pipeline.open_tasks(dir.clone()) {
+            let text = format!("{}: cannot read the task directory: {e}", dir.display());
+            if explicit {
+                messages::input_error(&text);
+            } else {
+                messages::message(&text);
+            }
+        }
     }
 }
 
@@ -77,6 +382,10 @@ pub(crate) fn run(args: &ConvertArgs, mut pipeline: Pipeline) -> Result<bool> {
     let sources: Vec<String> = groups.iter().flatten().map(|s| s.name.clone()).collect();
     pipeline.renderer.header(pipeline.output.buf(), &sources);
     pipeline.output.commit()?;
+    open_tasks(&mut pipeline, &args.tasks, args.files.is_empty());
+    if let Some(events) = &args.events {
+        load_events(&mut pipeline, events);
+    }
 
     let progress = Progress::default();
     let bar = progress_bar(&groups);
@@ -86,6 +395,11 @@ pub(crate) fn run(args: &ConvertArgs, mut pipeline: Pipeline) -> Result<bool> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let events_name = args
+        .events
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    pipeline.finish(events_name.as_deref())?;
     pipeline.output.flush()?;
     messages::finish();
     Ok(!messages::errored())

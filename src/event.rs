@@ -11,9 +11,11 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use crate::access::Line;
+use crate::access::{self, Line};
 use crate::api::{self, Endpoint, PathMatch};
 use crate::request::{Class, Request};
+use crate::spool::{self, SpoolEvent};
+use crate::task::{self, State, Task};
 
 /// Where an event came from: shown in JSON as `{"file": …, "line": …}`.
 #[derive(Debug, Clone, Copy)]
@@ -31,11 +33,25 @@ pub(crate) struct Param<'a> {
     pub(crate) secret: bool,
 }
 
+impl<'a> Param<'a> {
+    /// A parameter of this endpoint (or of an unknown one), its secrecy judged by the schema
+    /// first and by its name otherwise.
+    fn new(endpoint: Option<&Endpoint>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) -> Param<'a> {
+        let secret = match endpoint.and_then(|e| e.param(&key)) {
+            Some(p) => p.is_secret(),
+            None => api::secret_by_name(&key),
+        };
+        Param { key, value, secret }
+    }
+}
+
 /// Where the parameters of an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParamsSource {
     /// The URL's query string: complete for GET and DELETE, which cannot have a body.
     Query,
+    /// The recorder spool: query and body, decoded, as pveproxy handed them to the handler.
+    Spool,
     /// No source: a POST or PUT whose body access.log does not record.
     None,
 }
@@ -44,6 +60,7 @@ impl ParamsSource {
     pub(crate) fn name(self) -> &'static str {
         match self {
             ParamsSource::Query => "query",
+            ParamsSource::Spool => "spool",
             ParamsSource::None => "none",
         }
     }
@@ -57,6 +74,8 @@ pub(crate) enum Outcome {
     /// The request was accepted but its result is elsewhere: `/api2/extjs` reports errors as
     /// HTTP 200, and a task-starting call's result is the task's.
     Unknown,
+    /// Its task is still running.
+    Pending,
 }
 
 impl Outcome {
@@ -65,6 +84,19 @@ impl Outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Unknown => "unknown",
+            Outcome::Pending => "pending",
+        }
+    }
+
+    /// A task's outcome: `OK` and `WARNINGS: N` succeeded, any other status failed.
+    pub(crate) fn of_task(task: &Task) -> Outcome {
+        match &task.state {
+            State::Running => Outcome::Pending,
+            State::Finished {
+                status: Some(status),
+                ..
+            } if !task::status_is_error(status) => Outcome::Success,
+            State::Finished { .. } => Outcome::Failure,
         }
     }
 }
@@ -94,9 +126,15 @@ pub(crate) struct Event<'a> {
     pub(crate) object: Option<Object<'a>>,
     pub(crate) params: Vec<Param<'a>>,
     pub(crate) params_source: ParamsSource,
-    pub(crate) http_status: u16,
+    /// The logged HTTP status; `None` for what has no log line (a task alone, a spool event
+    /// alone).
+    pub(crate) http_status: Option<u16>,
     pub(crate) bytes: Option<u64>,
     pub(crate) outcome: Outcome,
+    /// The task the request started (or, for class `task`, the task itself).
+    pub(crate) task: Option<Task>,
+    /// The spool event that gave the parameters, for their JSON form (arrays, nested objects).
+    pub(crate) body: Option<&'a SpoolEvent>,
     /// The raw request line. It holds the query string with any secrets in it, so renderers
     /// show it only through [`Event::request_summary`].
     request: &'a [u8],
@@ -126,9 +164,11 @@ impl<'a> Event<'a> {
             object: None,
             params: Vec::new(),
             params_source: ParamsSource::None,
-            http_status: line.status,
+            http_status: Some(line.status),
             bytes: line.length,
             outcome: Outcome::Unknown,
+            task: None,
+            body: None,
             request: line.request,
             origin,
         };
@@ -141,29 +181,9 @@ impl<'a> Event<'a> {
 
     fn join_schema(&mut self, req: &Request<'a>) {
         let segments = req.segments();
-        let mut path =
-            Vec::with_capacity(segments.iter().map(|s| s.len() + 1).sum::<usize>().max(1));
-        for s in &segments {
-            path.push(b'/');
-            path.extend_from_slice(s);
-        }
-        if path.is_empty() {
-            path.push(b'/');
-        }
-        self.path = Some(Cow::Owned(path));
-
         let borrowed: Vec<&[u8]> = segments.iter().map(|s| s.as_ref()).collect();
-        let matched = api::match_path(&borrowed);
+        let matched = self.join_path(&borrowed);
         let method = self.method.unwrap_or_default();
-        if let Some(m) = &matched {
-            self.template = Some(m.template.path());
-            self.endpoint = m.template.endpoint(method);
-            self.object = object_of(m).map(|(kind, id)| Object {
-                kind,
-                id: Cow::Owned(id.to_vec()),
-            });
-        }
-
         let query = req.query_params();
         let body_methods = matches!(method, b"POST" | b"PUT");
         self.params_source = if query.is_empty() && body_methods {
@@ -174,14 +194,148 @@ impl<'a> Event<'a> {
         self.params = query
             .into_iter()
             .filter(|(key, value)| !repeats_path_value(matched.as_ref(), key, value))
-            .map(|(key, value)| {
-                let secret = match self.endpoint.and_then(|e| e.param(&key)) {
-                    Some(p) => p.is_secret(),
-                    None => api::secret_by_name(&key),
-                };
-                Param { key, value, secret }
+            .map(|(key, value)| Param::new(self.endpoint, key, value))
+            .collect();
+    }
+
+    /// Sets the normalised path and what the schema says about it (template, endpoint, object);
+    /// everything it keeps is owned, whatever the segments borrow from.
+    fn join_path<'s>(&mut self, segments: &[&'s [u8]]) -> Option<PathMatch<'s>> {
+        let mut path =
+            Vec::with_capacity(segments.iter().map(|s| s.len() + 1).sum::<usize>().max(1));
+        for s in segments {
+            path.push(b'/');
+            path.extend_from_slice(s);
+        }
+        if path.is_empty() {
+            path.push(b'/');
+        }
+        self.path = Some(Cow::Owned(path));
+
+        let matched = api::match_path(segments);
+        let method = self.method.unwrap_or_default();
+        if let Some(m) = &matched {
+            self.template = Some(m.template.path());
+            self.endpoint = m.template.endpoint(method);
+            self.object = object_of(m).map(|(kind, id)| Object {
+                kind,
+                id: Cow::Owned(id.to_vec()),
+            });
+        }
+        matched
+    }
+
+    /// An event from a spool event alone: its log line never came. The log's fields (status,
+    /// size) are unknown; `time` is when pverec read it.
+    pub(crate) fn from_spool(
+        body: &'a SpoolEvent,
+        time: Timestamp,
+        node: Option<&'a str>,
+        origin: Origin<'a>,
+    ) -> Event<'a> {
+        let format = body.format.as_deref().unwrap_or("json").as_bytes();
+        let mut event = Event {
+            time,
+            node,
+            client: body
+                .client_ip
+                .as_deref()
+                .map(|c| access::strip_v4_mapped(c.as_bytes())),
+            user: body.userid.as_deref().map(str::as_bytes),
+            method: Some(body.method.as_bytes()),
+            path: None,
+            api_format: Some(format),
+            class: Class::Other,
+            template: None,
+            endpoint: None,
+            object: None,
+            params: Vec::new(),
+            params_source: ParamsSource::None,
+            http_status: None,
+            bytes: None,
+            outcome: Outcome::Unknown,
+            task: None,
+            body: None,
+            request: b"",
+            origin,
+        };
+        let mut line = body.method.as_bytes().to_vec();
+        line.extend_from_slice(b" /api2/");
+        line.extend_from_slice(format);
+        line.extend_from_slice(body.path.as_bytes());
+        let req = Request::parse(&line);
+        event.class = req.class;
+        let segments = req.segments();
+        let borrowed: Vec<&[u8]> = segments.iter().map(|s| s.as_ref()).collect();
+        event.join_path(&borrowed);
+        event.attach_body(body);
+        event
+    }
+
+    /// A task that no logged request started: class `task`, no pvesh form.
+    pub(crate) fn from_task(task: &'a Task, origin: Origin<'a>) -> Event<'a> {
+        let upid = &task.upid;
+        Event {
+            time: Timestamp::from_second(upid.start).unwrap_or_default(),
+            node: Some(&upid.node),
+            client: None,
+            user: Some(upid.user.as_bytes()),
+            method: None,
+            path: None,
+            api_format: None,
+            class: Class::Task,
+            template: None,
+            endpoint: None,
+            object: (!upid.id.is_empty()).then_some(Object {
+                kind: "task",
+                id: Cow::Borrowed(upid.id.as_bytes()),
+            }),
+            params: Vec::new(),
+            params_source: ParamsSource::None,
+            http_status: None,
+            bytes: None,
+            outcome: Outcome::of_task(task),
+            task: Some(task.clone()),
+            body: None,
+            request: b"",
+            origin,
+        }
+    }
+
+    /// Takes the request's parameters from its spool event: query and body, in the RFC
+    /// client's order (sorted keys, one option per array element, nested values as JSON).
+    pub(crate) fn attach_body(&mut self, body: &'a SpoolEvent) {
+        let endpoint = self.endpoint;
+        self.params = spool::options(&body.params)
+            .into_iter()
+            .map(|(key, value, json)| {
+                let nested = json && body.params.get(&key).is_some_and(holds_secret);
+                let mut param = Param::new(
+                    endpoint,
+                    Cow::Owned(key.into_bytes()),
+                    Cow::Owned(value.into_bytes()),
+                );
+                param.secret |= nested;
+                param
             })
             .collect();
+        self.params_source = ParamsSource::Spool;
+        self.body = Some(body);
+    }
+
+    /// Joins the task the request started: its outcome is the request's.
+    pub(crate) fn attach_task(&mut self, task: Task) {
+        if self.http_ok() {
+            self.outcome = Outcome::of_task(&task);
+        }
+        self.task = Some(task);
+    }
+
+    /// The node a task of this request runs on: the path's `{node}` when it has one.
+    pub(crate) fn task_node(&self) -> Option<&[u8]> {
+        let path = self.path.as_deref()?;
+        let rest = path.strip_prefix(b"/nodes/")?;
+        Some(rest.split(|&b| b == b'/').next().unwrap_or(rest))
     }
 
     fn judge_outcome(&self) -> Outcome {
@@ -232,7 +386,9 @@ impl<'a> Event<'a> {
 
     /// Whether the request carried parameters in a body that no source recorded.
     pub(crate) fn body_missing(&self) -> bool {
-        matches!(self.method, Some(b"POST" | b"PUT")) && self.api_format.is_some()
+        matches!(self.method, Some(b"POST" | b"PUT"))
+            && self.api_format.is_some()
+            && self.params_source != ParamsSource::Spool
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line
@@ -251,9 +407,22 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// Whether the HTTP status is one a successful call returns.
+    /// Whether the HTTP status is one a successful call returns (or unknown: no log line).
     pub(crate) fn http_ok(&self) -> bool {
-        matches!(self.http_status, 100..=299 | 304)
+        self.http_status
+            .is_none_or(|s| matches!(s, 100..=299 | 304))
+    }
+}
+
+/// Whether a JSON body value holds a secret-looking key at any depth (`{"auth": {"password":
+/// …}}`): the whole value is then redacted.
+fn holds_secret(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| api::secret_by_name(k.as_bytes()) || holds_secret(v)),
+        serde_json::Value::Array(items) => items.iter().any(holds_secret),
+        _ => false,
     }
 }
 

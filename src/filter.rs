@@ -6,7 +6,8 @@
 
 use jiff::Timestamp;
 
-use crate::cli::SelectArgs;
+use crate::cli::{OutcomeFilter, SelectArgs};
+use crate::event::Outcome;
 use crate::request::{Class, ClassSet};
 
 #[derive(Debug, Clone)]
@@ -15,6 +16,7 @@ pub(crate) struct Filter {
     classes: ClassSet,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
+    pub(crate) outcome: OutcomeFilter,
 }
 
 impl Filter {
@@ -35,6 +37,7 @@ impl Filter {
             classes,
             since: args.since,
             until: args.until,
+            outcome: args.outcome,
         }
     }
 
@@ -62,6 +65,15 @@ impl Filter {
         })
     }
 
+    /// `--outcome`: asked last, once the sources are joined.
+    pub(crate) fn wants_outcome(&self, outcome: Outcome) -> bool {
+        match self.outcome {
+            OutcomeFilter::Any => true,
+            OutcomeFilter::Success => outcome == Outcome::Success,
+            OutcomeFilter::Failure => outcome == Outcome::Failure,
+        }
+    }
+
     pub(crate) fn wants_time(&self, time: Timestamp) -> bool {
         self.since.is_none_or(|s| time >= s) && self.until.is_none_or(|u| time < u)
     }
@@ -78,6 +90,7 @@ mod tests {
             all: false,
             since: None,
             until: None,
+            outcome: OutcomeFilter::Any,
         })
     }
 
@@ -112,6 +125,7 @@ mod tests {
             all: true,
             since: Some(t("2026-06-24T12:00:00Z")),
             until: Some(t("2026-06-24T13:00:00Z")),
+            outcome: OutcomeFilter::Any,
         });
         assert!(f.wants_time(t("2026-06-24T12:00:00Z")));
         assert!(!f.wants_time(t("2026-06-24T13:00:00Z")));

@@ -9,6 +9,7 @@ mod access;
 mod api;
 mod cli;
 mod convert;
+mod correlate;
 mod event;
 mod filter;
 mod follow;
@@ -18,6 +19,8 @@ mod messages;
 mod output;
 mod render;
 mod request;
+mod spool;
+mod task;
 mod time;
 
 use std::io::{self, Write};
@@ -78,16 +81,15 @@ fn pipeline(select: &SelectArgs, output: &OutputArgs, default_log: bool) -> conv
         .node
         .clone()
         .or_else(|| if default_log { this_node() } else { None });
-    convert::Pipeline {
-        filter: filter::Filter::new(select),
-        renderer: render::Renderer {
+    convert::Pipeline::new(
+        filter::Filter::new(select),
+        render::Renderer {
             format: output.format,
             show_secrets: output.show_secrets,
             comments: !output.no_comments,
         },
         node,
-        output: output::Output::stdout(),
-    }
+    )
 }
 
 /// This host's short name, as PVE names nodes.

@@ -27,9 +27,7 @@ pub(crate) enum Class {
     Console,
     /// everything not under /api2/: static files, /, unparsable request lines
     Other,
-    /// A task that no logged request started. Needs the task index, which pverec does not read
-    /// yet, so it is not offered on the command line.
-    #[value(skip)]
+    /// a task that no logged request started (CLI, scheduler, HA, another node); JSON and script
     Task,
 }
 

@@ -21,11 +21,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 
+use std::time::{Duration, Instant};
+
 use crate::access;
 use crate::cli::FollowArgs;
-use crate::convert::Pipeline;
+use crate::convert::{self, Pipeline};
+use crate::correlate::BODY_WAIT;
 use crate::input::{self, Lines, Progress, Source};
 use crate::messages;
+use crate::request::Class;
+use crate::spool::Recorder;
+
+/// Where the request recorder keeps its spool (pve-formats.md §5).
+pub(crate) const DEFAULT_SPOOL: &str = "/run/pve-api-record";
 
 use checkpoint::Checkpoint;
 use tail::{Start, Tailer, Tracked};
@@ -54,6 +62,17 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         .renderer
         .header(pipeline.output.buf(), std::slice::from_ref(&name));
     pipeline.output.commit()?;
+
+    let default_log = log.as_os_str() == input::DEFAULT_LOG;
+    // Tasks that started before now (or --since) had their request before the start point.
+    pipeline.task_floor = Some(since.unwrap_or_else(jiff::Timestamp::now).as_second());
+    pipeline.live = true;
+    convert::open_tasks(&mut pipeline, &args.tasks, default_log);
+    let mut recorder = register(args, &pipeline, default_log)?;
+    let events_name = recorder
+        .as_ref()
+        .map(|r| r.events_path().to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
@@ -75,10 +94,26 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     }
 
     let mut waker = Waker::new(args.poll, wake_read);
+    if let Some(tasks) = &pipeline.tasks {
+        waker.watch_other(tasks.dir());
+    }
+    if let Some(recorder) = &recorder {
+        waker.watch_other(input::directory(recorder.events_path()));
+    }
     waker.sync(log, tailer.files());
     let mut first = true;
     loop {
+        // Spool events and tasks are written before the log lines they belong to: read them
+        // first.
+        if let Some(recorder) = &mut recorder {
+            let events = recorder.read();
+            pipeline.add_bodies(events);
+        }
+        pipeline.refresh_tasks(jiff::Timestamp::now().as_second())?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+        let stale = pipeline.correlator.stale_bodies(Instant::now(), BODY_WAIT);
+        pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
+        pipeline.correlator.prune();
         pipeline.output.flush()?;
         if let Some(cp) = &mut checkpoint {
             if first {
@@ -100,7 +135,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
             // its watch was in place.
             continue;
         }
-        if waker.wait(tailer.deadline())? == Wake::Signal {
+        if waker.wait(deadline(&tailer, &pipeline))? == Wake::Signal {
             // Loop once more: read what is there, flush, save, then stop.
             continue;
         }
@@ -113,6 +148,60 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
             ExitCode::SUCCESS
         },
     )
+}
+
+/// Registers with the request recorder: at `--spool DIR` (an error if that fails), or at the
+/// default spool when the default log is followed and the spool exists (a warning if that
+/// fails); never with `--no-spool`. The filter sent to pveproxy is the one user asked for (any
+/// user when none or several), and GETs only when a class that has them is shown.
+fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result<Option<Recorder>> {
+    if args.no_spool {
+        return Ok(None);
+    }
+    let (dir, explicit) = match &args.spool {
+        Some(dir) => (dir.clone(), true),
+        None if default_log && Path::new(DEFAULT_SPOOL).is_dir() => {
+            (PathBuf::from(DEFAULT_SPOOL), false)
+        }
+        None => return Ok(None),
+    };
+    let users = &args.select.users;
+    let userid = match users.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let filter = &pipeline.filter;
+    let all = [Class::Read, Class::Auth, Class::Console, Class::Other]
+        .into_iter()
+        .any(|c| filter.wants_class(c));
+    match Recorder::register(&dir, userid, all) {
+        Ok(recorder) => Ok(Some(recorder)),
+        Err(e) if explicit => Err(e).with_context(|| {
+            format!(
+                "cannot register with the request recorder in {}",
+                dir.display()
+            )
+        }),
+        Err(e) => {
+            messages::message(&format!(
+                "{}: cannot register with the request recorder ({e}); request bodies are not recorded",
+                dir.display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// When the loop must look again even if nothing is written: a rotated log to let go of, a
+/// task that falls out of the join window, a spool event that waited too long for its line.
+fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
+    let now = Instant::now();
+    let task = pipeline.correlator.next_due().map(|due| {
+        let wait = due - jiff::Timestamp::now().as_second();
+        now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
+    });
+    let body = pipeline.correlator.next_stale(BODY_WAIT);
+    [tailer.deadline(), task, body].into_iter().flatten().min()
 }
 
 /// `--since`: before going live, the rotated generations that reach back to `since` are read,

@@ -53,6 +53,8 @@ pub(crate) struct Waker {
     watching: Option<Watching>,
     /// Polling only until the directory watch is back.
     dir_missing: bool,
+    /// Polling because another directory (tasks, spool) could not be watched.
+    others_unwatched: bool,
     signals: UnixStream,
 }
 
@@ -79,7 +81,26 @@ impl Waker {
         Waker {
             watching,
             dir_missing: false,
+            others_unwatched: false,
             signals,
+        }
+    }
+
+    /// Also wakes when a file in `dir` is written, created or renamed into it: the task
+    /// directory (`index` appended, `active` replaced) and the recorder spool (`PID.events`).
+    /// Without a watch there, the wait polls.
+    pub(crate) fn watch_other(&mut self, dir: &Path) {
+        let Some(watching) = &mut self.watching else {
+            return;
+        };
+        let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO;
+        if let Err(e) = watching.inotify.watches().add(dir, mask) {
+            messages::message(&format!(
+                "{}: cannot watch ({e}); checking it every {} ms",
+                dir.display(),
+                POLL_INTERVAL.as_millis()
+            ));
+            self.others_unwatched = true;
         }
     }
 
@@ -106,7 +127,7 @@ impl Waker {
 
     /// Waits until something may have changed, a signal arrives, or `deadline` passes.
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Wake> {
-        let polling = self.watching.is_none() || self.dir_missing;
+        let polling = self.watching.is_none() || self.dir_missing || self.others_unwatched;
         let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if polling {
             timeout = Some(timeout.map_or(POLL_INTERVAL, |t| t.min(POLL_INTERVAL)));

@@ -11,8 +11,11 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::event::{Event, Param};
+use crate::correlate::Ended;
+use crate::event::{Event, Outcome, Param};
 use crate::render::{pvesh, quote};
+use crate::request::Class;
+use crate::task::{State, Task};
 use crate::time::utc;
 
 const REDACTED: &str = "<redacted>";
@@ -35,11 +38,11 @@ struct Record<'a> {
     params_source: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     redacted: Vec<Cow<'a, str>>,
-    http_status: u16,
+    http_status: Option<u16>,
     bytes: Option<u64>,
     outcome: &'static str,
-    /// The task the request started: joined from the task index, which pverec does not read yet.
-    task: Option<()>,
+    /// The task the request started (for class `task`, the task itself).
+    task: Option<TaskRecord<'a>>,
     pvesh: Option<String>,
     argv: Option<Vec<Cow<'a, str>>>,
     /// The request line of requests outside the API (static files, CONNECT, unparsable lines),
@@ -58,19 +61,119 @@ struct ObjectRecord<'a> {
 #[derive(Serialize)]
 struct SourceRecord<'a> {
     file: &'a str,
-    line: u64,
+    /// Null for a source without lines (a task from the task directory).
+    line: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct TaskRecord<'a> {
+    upid: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    pid: u32,
+    start: String,
+    end: Option<String>,
+    status: Option<&'a str>,
+}
+
+impl<'a> TaskRecord<'a> {
+    fn new(task: &'a Task) -> TaskRecord<'a> {
+        let (end, status) = match &task.state {
+            State::Running => (None, None),
+            State::Finished { end, status } => (
+                end.and_then(|e| jiff::Timestamp::from_second(e).ok())
+                    .map(utc),
+                status.as_deref(),
+            ),
+        };
+        TaskRecord {
+            upid: &task.upid.text,
+            kind: &task.upid.kind,
+            id: &task.upid.id,
+            pid: task.upid.pid,
+            start: jiff::Timestamp::from_second(task.upid.start)
+                .map(utc)
+                .unwrap_or_default(),
+            end,
+            status,
+        }
+    }
+}
+
+/// The follow-up record of a request (or a lone task) whose task ended after it was shown.
+#[derive(Serialize)]
+struct TaskEndRecord<'a> {
+    event: &'static str,
+    time: Option<String>,
+    node: &'a str,
+    user: &'a str,
+    token: Option<&'a str>,
+    upid: &'a str,
+    outcome: &'static str,
+    task: TaskRecord<'a>,
+    /// The source of the request the task belongs to; null for a task no request started.
+    request: Option<SourceRecord<'a>>,
+}
+
+/// Appends the `task_end` record of a task that ended after it was shown.
+pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
+    let task = &ended.task;
+    let (user, token) = match task.upid.user.split_once('!') {
+        Some((user, token)) => (user, Some(token)),
+        None => (task.upid.user.as_str(), None),
+    };
+    let record = TaskEndRecord {
+        event: "task_end",
+        time: match task.state {
+            State::Finished { end: Some(end), .. } => {
+                jiff::Timestamp::from_second(end).ok().map(utc)
+            }
+            _ => None,
+        },
+        node: &task.upid.node,
+        user,
+        token,
+        upid: &task.upid.text,
+        outcome: Outcome::of_task(task).name(),
+        task: TaskRecord::new(task),
+        request: ended.request.as_ref().map(|(file, line)| SourceRecord {
+            file,
+            line: Some(*line),
+        }),
+    };
+    let json = serde_json::to_vec(&record).unwrap_or_default();
+    quote::escape_json_line(&json, out);
+    out.push(b'\n');
 }
 
 /// Parameters as a JSON object; a key given more than once becomes an array of its values, in
 /// order, so no value is lost to a duplicate key.
 struct Params<'a> {
     params: &'a [Param<'a>],
+    /// The spool's own form of the parameters, when they came from there: arrays and nested
+    /// objects are shown as the JSON they were.
+    body: Option<&'a serde_json::Map<String, serde_json::Value>>,
     show_secrets: bool,
 }
 
 impl Serialize for Params<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
+        if let Some(body) = self.body {
+            for (key, value) in body {
+                let secret = self
+                    .params
+                    .iter()
+                    .any(|p| p.secret && p.key.as_ref() == key.as_bytes());
+                if secret && !self.show_secrets {
+                    map.serialize_entry(key, REDACTED)?;
+                } else {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+            return map.end();
+        }
         let all = self.params;
         for (i, p) in all.iter().enumerate() {
             if all[..i].iter().any(|q| q.key == p.key) {
@@ -140,6 +243,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         }),
         params: Params {
             params: &event.params,
+            body: event.body.map(|b| &b.params),
             show_secrets,
         },
         params_source: event.params_source.name(),
@@ -158,16 +262,14 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         http_status: event.http_status,
         bytes: event.bytes,
         outcome: event.outcome.name(),
-        task: None,
+        task: event.task.as_ref().map(TaskRecord::new),
         pvesh: pvesh_line,
         argv,
-        request: event
-            .api_format
-            .is_none()
+        request: (event.api_format.is_none() && event.class != Class::Task)
             .then(|| Cow::Owned(text(&event.request_summary()).into_owned())),
         source: SourceRecord {
             file: event.origin.file,
-            line: event.origin.line,
+            line: (event.origin.line > 0).then_some(event.origin.line),
         },
     };
     // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.

@@ -9,6 +9,7 @@ pub(crate) mod quote;
 pub(crate) mod script;
 
 use crate::cli::Format;
+use crate::correlate::Ended;
 use crate::event::Event;
 
 /// The chosen output format with its options.
@@ -32,6 +33,16 @@ impl Renderer {
             Format::Pvesh => pvesh::push_line(out, event, self.show_secrets, self.comments),
             Format::Json => json::push_record(out, event, self.show_secrets),
             Format::Script => script::push_event(out, event, self.show_secrets),
+        }
+    }
+
+    /// Appends what follows a shown event whose task has just ended: a `task_end` record, or
+    /// a `# task <upid>: <status>` note line.
+    pub(crate) fn task_end(&self, out: &mut Vec<u8>, ended: &Ended) {
+        match self.format {
+            Format::Json => json::push_task_end(out, ended),
+            Format::Pvesh | Format::Script if self.comments => pvesh::push_task_end(out, ended),
+            Format::Pvesh | Format::Script => {}
         }
     }
 }

@@ -7,8 +7,11 @@
 
 use std::borrow::Cow;
 
-use crate::event::Event;
+use crate::correlate::Ended;
+use crate::event::{Event, Outcome};
 use crate::render::quote;
+use crate::request::Class;
+use crate::task::{State, Task};
 
 /// One word of a pvesh command line.
 #[derive(Debug, Clone)]
@@ -105,10 +108,43 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     if event.body_missing() {
         notes.push("body not recorded".to_string());
     }
-    if !event.http_ok() {
-        notes.push(format!("HTTP {}", event.http_status));
+    match event.http_status {
+        Some(status) if !event.http_ok() => notes.push(format!("HTTP {status}")),
+        None if event.method.is_some() => notes.push("no access.log line".to_string()),
+        _ => {}
+    }
+    if let Some(task) = &event.task {
+        match event.outcome {
+            Outcome::Failure if event.http_ok() => {
+                notes.push(format!("failed: {}", status(task)));
+            }
+            Outcome::Pending => notes.push(format!("running: {}", task.upid.text)),
+            // `WARNINGS: N` is a success worth a word.
+            Outcome::Success if status(task) != "OK" => notes.push(status(task).to_string()),
+            _ => {}
+        }
     }
     notes
+}
+
+/// A task's status as the index has it, `running` while it runs.
+pub(crate) fn status(task: &Task) -> &str {
+    match &task.state {
+        State::Running => "running",
+        State::Finished {
+            status: Some(status),
+            ..
+        } => status,
+        State::Finished { status: None, .. } => "no status",
+    }
+}
+
+/// Appends `# task <upid>: <status>`, the note that a shown command's task has ended.
+pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
+    out.extend_from_slice(b"# task ");
+    let text = format!("{}: {}", ended.task.upid.text, status(&ended.task));
+    quote::push_comment_text(out, text.as_bytes());
+    out.push(b'\n');
 }
 
 /// Appends `  # note; note` (nothing when there are no notes).
@@ -135,6 +171,15 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
             let mut command = Vec::new();
             push_command(&mut command, &words, show_secrets);
             quote::push_comment_text(out, &command);
+        }
+        None if comments && event.class == Class::Task => {
+            if let Some(task) = &event.task {
+                out.extend_from_slice(b"# task without a request: ");
+                let text = format!("{}: {}", task.upid.text, status(task));
+                quote::push_comment_text(out, text.as_bytes());
+            }
+            out.push(b'\n');
+            return;
         }
         None if comments => {
             out.extend_from_slice(b"# no pvesh form: ");

@@ -29,17 +29,20 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
     header.push_str(&String::from_utf8_lossy(event.user.unwrap_or(b"-")));
     header.push_str(" from ");
     header.push_str(&String::from_utf8_lossy(event.client.unwrap_or(b"-")));
-    header.push_str(&format!(
-        ": HTTP {}, outcome {}",
-        event.http_status,
-        event.outcome.name()
-    ));
+    match event.http_status {
+        Some(status) => header.push_str(&format!(": HTTP {status}")),
+        None => header.push_str(": not in access.log"),
+    }
+    header.push_str(&format!(", outcome {}", event.outcome.name()));
     let words = pvesh::argv(event);
     let replay = words
         .as_deref()
         .filter(|w| pvesh::replayable(w, show_secrets));
     let disabled = match (&replay, event.outcome) {
         (None, _) if words.is_some() => Some("not replayed: an argument holds a NUL byte"),
+        (None, _) if event.method.is_none() && event.task.is_some() => {
+            Some("a task no logged request started")
+        }
         (None, _) => Some("no pvesh form"),
         (Some(_), Outcome::Failure) => Some("not replayed: it failed"),
         _ => None,
@@ -62,7 +65,13 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
         }
         (None, _) => {
             out.extend_from_slice(b"# ");
-            quote::push_comment_text(out, &event.request_summary());
+            match &event.task {
+                Some(task) if event.method.is_none() => {
+                    let text = format!("task {}: {}", task.upid.text, pvesh::status(task));
+                    quote::push_comment_text(out, text.as_bytes());
+                }
+                _ => quote::push_comment_text(out, &event.request_summary()),
+            }
         }
     }
     out.push(b'\n');

@@ -9,6 +9,7 @@ mod errors;
 mod follower;
 mod inputs;
 mod quoting;
+mod tasks;
 
 mod follow;
 mod follow_files;

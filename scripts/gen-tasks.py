@@ -1,0 +1,1660 @@
+#!/usr/bin/env python3
+"""Generate a realistic pveproxy access.log plus the PVE task directory, with ground truth.
+
+Why: pverec joins access.log requests with the task index (/var/log/pve/tasks/index,
+index.1, active) so that a write's audit record names the task it started. How well
+that works can only be measured against a log and a task directory whose pairing is
+known. This script makes both, the way a node writes them (docs: shared
+pve-formats.md sections 1 and 2), and says for every write which task it started.
+
+What: node pve1 over a few days. Mostly web-UI polling GETs; UI writes through
+/api2/extjs by root@pam, alice@pve and bob@pve (bob lacks permissions for some
+guests); a CI pipeline's API token automation@pve!ci through /api2/json (raw UPIDs
+in its task-status polls); a monitoring token; consoles (vncproxy/vncshell tasks
+with websocket upgrades); calls on node pve2's guests proxied by pve1 (their tasks
+are only in pve2's index); a user on pve2's GUI acting on pve1 guests (logged on
+pve1 with pve2's address, task in pve1's index); double clicks (two tasks, same
+second, increasing pids); rejections (extjs 200 with success 0, 403, 401, 500);
+synchronous PUT config (no task) and async POST config (qmconfig) with
+background_delay (logged up to 30 s after the task started, sometimes returning
+null although a task ran); tasks without a request (nightly vzdump jobs and
+pveupdate's aptupdate from the scheduler, root's CLI, HA LRM follow-ups of
+hastart/hastop/hamigrate, stopall/startall around a node reboot); failed tasks;
+tasks killed by the reboot ("unexpected status") or stopped from the GUI; tasks
+still running at the end (in `active` only). The node's uptime passes 497 days
+during the log, so pstart grows from 8 to 9 hex digits, then the reboot brings it
+back to 8; pids wrap at pid_max.
+
+The task directory is simulated call by call: every task start, every reap by the
+parent and pvestatd's 10 s tick run RESTEnvironment::active_workers, which appends
+the newly finished tasks (endtime = detection time, newest first by starttime) to
+`index`, renames `index` to `index.1` once an append makes it exceed 50,000 bytes,
+and rewrites `active` (running tasks + up to 25 recent finished ones). The index
+size at the log's start is chosen so that the generation holding the log's first
+~3 % of tasks has been clobbered: those requests' tasks are lost, as on a real node.
+
+Output (OUTDIR):
+  access.log          exactly N lines (--requests), timestamps non-decreasing
+  tasks/index, tasks/index.1, tasks/active
+                      (index may be absent if the very last append rotated it)
+  truth.jsonl         one object per POST/PUT/DELETE line of access.log:
+                      {"line": n, "upid": UPID|null, "why": ..., "task": UPID|null,
+                       "where": "index"|"index.1"|"active"|null, "method", "path",
+                       "user", "status", "type"}
+                      `upid` is the join pverec should make (null when none is
+                      possible); `task` is the task the request really started on
+                      pve1, also when it fell out of the index (why
+                      "lost-from-index"). why: joined | proxied | rejected |
+                      no-task-endpoint | lost-from-index.
+  truth-tasks.jsonl   one object per task in the task files that no access.log line
+                      started: {"upid", "why": cli|scheduler|ha, "where", "in_log_span",
+                      "note"}; in_log_span: it started between the first and the last
+                      access.log line (false only in short logs)
+
+The output is a function of (--requests, --seed) only. Pure stdlib; 20,000 lines
+take well under a second. --check re-reads what was written and validates it
+(formats from pve-formats.md, schema consistency, truth completeness,
+reproducibility); a summary goes to stderr.
+
+Usage: gen-tasks.py OUTDIR [--requests 20000] [--seed 1] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCHEMA = HERE.parent.parent / "shared" / "data" / "pve-api-schema.json"
+
+
+def _load_gen_access_log():
+    """scripts/gen-access-log.py as a module: its constants and time format are reused."""
+    sys.dont_write_bytecode = True
+    spec = importlib.util.spec_from_file_location("gen_access_log", HERE / "gen-access-log.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GAL = _load_gen_access_log()
+TZ, TZ_SECONDS, NODE = GAL.TZ, GAL.TZ_SECONDS, GAL.NODE
+LOG_START = __import__("calendar").timegm(GAL.START_LOCAL) - TZ_SECONDS
+DAY = 86400
+SPAN_DAYS = 3
+MAXSIZE = 50000           # RESTEnvironment::active_workers: rotate index past this size
+MAX_FINISHED = 25         # finished tasks kept in `active`
+PID_MAX = 4194304         # /proc/sys/kernel/pid_max on a 64-bit systemd host
+HZ = 100                  # clock ticks per second (pstart unit)
+LOST_SHARE = 0.03         # share of the log's tasks whose index generation is clobbered
+
+# Guests. pve1 per gen-access-log.py; VMIDs are cluster-wide, so pve2's are others.
+QEMU = list(GAL.QEMU_IDS)                 # 100..105, 110, 111, 120, 121
+LXC = list(GAL.LXC_IDS)                   # 200, 201, 202, 210
+HA_VMS = (110, 111)                       # HA-managed: start/stop/migrate go through HA
+TEMPLATE = 9000                           # CI clones this template
+ONBOOT = (100, 101, 102, 104, 120, 200, 201)
+PVE2_QEMU = [300, 301, 302]
+PVE2_LXC = [310]
+BOB_POOL = (103, 121, 210)                # bob@pve is PVEVMUser on these only
+SERVICES = [("pveproxy", 5), ("pvedaemon", 2), ("chrony", 1), ("postfix", 1), ("pvestatd", 1)]
+
+# Browser sessions (gen-access-log.py's UI_SESSIONS): (ip, user), weight
+UI_SESSIONS = GAL.UI_SESSIONS
+VIA_PVE2 = "::ffff:10.0.0.12"             # GUI opened on pve2, calls for pve1 proxied here
+CI_IP, CI_USER = GAL.TOKENS[0][0]         # automation@pve!ci
+MON_IP, MON_USER = GAL.TOKENS[1][0]       # monitor@pve!grafana
+
+# §1.2 and §2.1/2.2/2.3 of pve-formats.md, used by --check
+ACCESS_RE = re.compile(
+    r'^(?P<ip>\S+) - (?P<user>\S+) \[(?P<day>\d\d)/(?P<mon>\d\d)/(?P<year>\d{4}):'
+    r'(?P<time>\d\d:\d\d:\d\d) (?P<tz>[+-]\d{4})\] "(?P<req>.*)" (?P<status>\d{3}) '
+    r'(?P<len>\d+|-)$')
+REQ_RE = re.compile(r'^(\S+) (\S+) HTTP/(\d+)\.(\d+)$')
+UPID_RE = re.compile(r'^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):'
+                     r'([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$')
+INDEX_RE = re.compile(r'^(\S+)(\s([0-9A-Za-z]{8})(\s(\S.*))?)?$')
+ACTIVE_RE = re.compile(r'^(\S+)\s(0|1)(\s([0-9A-Za-z]{8})(\s(\s*\S.*))?)?$')
+
+
+# --------------------------------------------------------------------------- model objects
+
+class Task:
+    __slots__ = ("seq", "node", "start", "type", "id", "user", "dur", "status", "exit",
+                 "immediate", "pid", "pstart", "frac", "why", "note", "line", "endtime",
+                 "saved", "where", "parent", "_upid")
+
+    def __init__(self, seq, node, start, ttype, tid, user, dur, status, immediate, why, note):
+        self.seq, self.node, self.start, self.type = seq, node, start, ttype
+        self.id, self.user, self.dur, self.status = str(tid), user, dur, status
+        self.exit = start + dur
+        self.immediate = immediate        # reaped by its parent at once (a call at exit)
+        self.why, self.note = why, note   # why: None = started by an access.log request
+        self.line = None                  # the Line that started it
+        self.pid = self.pstart = None
+        self.frac = 0.0
+        self.endtime = None
+        self.saved = False
+        self.where = None
+        self.parent = None                # HA LRM follow-ups: the task that caused them
+        self._upid = None
+
+    def upid(self) -> str:
+        if self._upid is None:
+            self._upid = (f"UPID:{self.node}:{self.pid:08X}:{self.pstart:08X}:{self.start:08X}:"
+                          f"{self.type}:{self.id}:{self.user}:")
+        return self._upid
+
+
+class Line:
+    __slots__ = ("t", "seq", "ip", "user", "method", "target", "status", "length",
+                 "task", "why", "ttype", "ref", "no")
+
+    def __init__(self, seq, t, ip, user, method, target, status, length, task, why, ttype):
+        self.seq, self.t, self.ip, self.user = seq, t, ip, user
+        self.method, self.target, self.status, self.length = method, target, status, length
+        self.task, self.why, self.ttype = task, why, ttype
+        self.ref = None                   # a task whose UPID is in the path (status polls)
+        self.no = None
+
+    def render(self, stamp) -> str:
+        target = self.target() if callable(self.target) else self.target
+        length = self.length() if callable(self.length) else self.length
+        return (f'{self.ip} - {self.user} [{stamp(self.t)} {TZ}] '
+                f'"{self.method} {target} HTTP/1.1" {self.status} {length}\n')
+
+
+def enc(upid: str) -> str:
+    """encodeURIComponent() of a UPID, as the GUI puts it in a URL ('!' is not encoded)."""
+    return upid.replace(":", "%3A").replace("@", "%40")
+
+
+def js(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- the world
+
+class World:
+    def __init__(self, seed: int, requests: int):
+        self.rng = random.Random(seed)
+        self.n = requests
+        self.seq = 0
+        self.lines: list[Line] = []
+        self.tasks: list[Task] = []          # pve1
+        self.remote: list[Task] = []         # pve2, only for their UPID text
+        self.q_here = [v for v in QEMU]      # qemu guests on pve1
+        self.q_pve2 = list(PVE2_QEMU)
+        self.ct_here = list(LXC)
+        self.running = set(ONBOOT) | set(HA_VMS) | {103}
+        self.snaps: dict[int, list[str]] = {}
+        self.next_vmid = 130
+        self.next_ctid = 230
+        self.next_ci = 1000
+        self.created: list[int] = []         # UI-created VMs, the usual destroy targets
+        self.reboot = None                   # (t_request, t_down, t_boot, t_proxy_up)
+        self.session_long: list[Task] = []   # this session's long tasks (consoles, backups)
+
+    # ---- helpers
+
+    def nseq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def add(self, t, ip, user, method, target, status, length, task=None, why=None,
+            ttype=None, ref=None) -> Line:
+        ln = Line(self.nseq(), t, ip, user, method, target, status, length, task, why, ttype)
+        ln.ref = ref
+        if task is not None:
+            task.line = ln
+        self.lines.append(ln)
+        return ln
+
+    def task(self, start, ttype, tid, user, dur, status="OK", why=None, note=None,
+             immediate=None, node=NODE) -> Task:
+        if immediate is None:
+            immediate = self.rng.random() < (0.8 if why is None else 0.55)
+        tk = Task(self.nseq(), node, start, ttype, tid, user, max(0, dur), status, immediate,
+                  why, note)
+        (self.tasks if node == NODE else self.remote).append(tk)
+        return tk
+
+    def lag(self) -> int:
+        """Seconds between task start (request arrival) and the response being written."""
+        return 0 if self.rng.random() < 0.72 else 1
+
+    @staticmethod
+    def ok_len(fmt, tk):
+        if fmt == "extjs":
+            return lambda: len('{"data":"%s","success":1}' % tk.upid())
+        return lambda: len('{"data":"%s"}' % tk.upid())
+
+    @staticmethod
+    def null_len(fmt):
+        return 25 if fmt == "extjs" else 13
+
+    def treq(self, t, ip, user, method, path, ttype, tid, dur, status="OK", fmt="extjs",
+             bg=None, length=None):
+        """A request that starts a task on pve1 at t (its arrival)."""
+        tk = self.task(t, ttype, tid, user, dur, status)
+        wait = 0 if bg is None else min(tk.dur, bg)
+        if length is None:
+            length = self.ok_len(fmt, tk) if (bg is None or tk.dur > bg) else self.null_len(fmt)
+        self.add(t + wait + self.lag(), ip, user, method, f"/api2/{fmt}{path}", 200, length,
+                 task=tk, ttype=ttype)
+        return tk
+
+    def notask(self, t, ip, user, method, path, fmt="extjs", length=None, status=200):
+        if length is None:
+            length = self.null_len(fmt)
+        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", status, length,
+                 why="no-task-endpoint")
+
+    def reject(self, t, ip, user, method, path, msg, code=403, fmt="extjs", ttype=None):
+        """An API error before any fork: extjs says so in a 200, json in the status code."""
+        if fmt == "extjs":
+            body = js({"data": None, "message": msg + "\n", "status": code, "success": 0})
+            status = 200
+        else:
+            body = js({"data": None, "message": msg + "\n"})
+            status = code
+        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", status, len(body),
+                 why="rejected", ttype=ttype)
+
+    def aborted(self, t, ip, user, method, path, fmt="extjs", ttype=None):
+        """The client went away before the request was handled: 500 and no length."""
+        self.add(t + self.rng.randint(0, 2), ip, user, method, f"/api2/{fmt}{path}", 500, "-",
+                 why="rejected", ttype=ttype)
+
+    def proxied(self, t, ip, user, method, path, ttype, tid, dur, fmt="extjs"):
+        """A call for pve2 logged on pve1: the task is in pve2's index, or pve2 is down."""
+        if self.rng.random() < 0.06:
+            self.add(t + self.rng.randint(0, 3), ip, user, method, f"/api2/{fmt}{path}",
+                     self.rng.choice([595, 596]), "-", why="proxied", ttype=ttype)
+            return None
+        tk = self.task(t, ttype, tid, user, dur, node="pve2")
+        self.add(t + self.lag() + self.rng.randint(0, 1), ip, user, method,
+                 f"/api2/{fmt}{path}", 200, self.ok_len(fmt, tk), why="proxied", ttype=ttype)
+        return tk
+
+    # ---- GETs
+
+    def get(self, t, ip, user, target, lo, hi, ref=None):
+        r = self.rng.random()
+        if r < 0.988:
+            status, length = 200, self.rng.randint(lo, hi)
+        elif r < 0.994:
+            status, length = 403, self.rng.randint(60, 120)
+        else:
+            status, length = 500, "-"
+        self.add(t, ip, user, "GET", target, status, length, ref=ref)
+
+    def viewer(self, t, ip, user, tk, raw=False, every=1, cap=20, node=NODE):
+        """Task viewer / client polling of a task's status (and the GUI's log view)."""
+        rng = self.rng
+        n = min(cap, max(1, (tk.dur + every - 1) // every + 1))
+        for i in range(n):
+            at = t + 1 + i * every
+            if raw:
+                self.get(at, ip, user,
+                         lambda tk=tk: f"/api2/json/nodes/{node}/tasks/{tk.upid()}/status",
+                         180, 260, ref=tk)
+            else:
+                self.get(at, ip, user,
+                         lambda tk=tk: f"/api2/json/nodes/{node}/tasks/{enc(tk.upid())}/status",
+                         250, 400, ref=tk)
+                if rng.random() < 0.8:
+                    self.get(at, ip, user,
+                             lambda tk=tk: (f"/api2/json/nodes/{node}/tasks/{enc(tk.upid())}"
+                                            f"/log?start=0&limit=500"), 200, 4000, ref=tk)
+        return t + n * every
+
+    # ---- UI polling
+
+    def poll(self, t, ip, user, view, tick, via_pve2):
+        rng = self.rng
+        if via_pve2:
+            # Only what names pve1 reaches pve1; pve2 answers cluster-wide calls itself.
+            if rng.random() < 0.6:
+                kind, vmid = view
+                if kind == "qemu" and vmid in self.q_here:
+                    self.get(t, ip, user, f"/api2/json/nodes/pve1/qemu/{vmid}/status/current",
+                             500, 800)
+                else:
+                    self.get(t, ip, user, "/api2/json/nodes/pve1/status", 700, 950)
+            return
+        self.get(t, ip, user, "/api2/json/cluster/resources", 2500, 9000)
+        if tick % 3 == 0:
+            self.get(t, ip, user, "/api2/json/cluster/tasks", 900, 3500)
+        if tick % 5 == 2:
+            self.get(t, ip, user, "/api2/json/cluster/status", 400, 700)
+        kind, vmid = view
+        node = "pve2" if vmid in self.q_pve2 or vmid in PVE2_LXC else "pve1"
+        if tick % 2:
+            return                      # the panel's own store polls at half that rate
+        if kind == "node":
+            self.get(t + rng.randint(0, 1), ip, user, "/api2/json/nodes/pve1/status", 700, 950)
+            if tick % 10 == 0:
+                self.get(t + 1, ip, user,
+                         "/api2/json/nodes/pve1/rrddata?timeframe=hour&cf=AVERAGE", 3000, 9000)
+        elif kind == "qemu":
+            self.get(t + rng.randint(0, 1), ip, user,
+                     f"/api2/json/nodes/{node}/qemu/{vmid}/status/current", 500, 800)
+            if tick % 10 == 0:
+                self.get(t + 1, ip, user,
+                         f"/api2/json/nodes/{node}/qemu/{vmid}/rrddata?timeframe=hour&cf=AVERAGE",
+                         3000, 9000)
+            if tick % 20 == 7:
+                self.get(t + 1, ip, user, f"/api2/json/nodes/{node}/qemu/{vmid}/pending",
+                         500, 1500)
+        else:
+            self.get(t + rng.randint(0, 1), ip, user,
+                     f"/api2/json/nodes/{node}/lxc/{vmid}/status/current", 400, 700)
+
+    def pick_view(self):
+        rng = self.rng
+        r = rng.random()
+        if r < 0.25:
+            return ("node", None)
+        if r < 0.85:
+            return ("qemu", rng.choice(self.q_here + self.q_pve2))
+        return ("lxc", rng.choice(self.ct_here + PVE2_LXC))
+
+    # ---- UI session
+
+    def login(self, t, ip):
+        rng = self.rng
+        self.add(t, ip, "-", "GET", "/", 200, rng.randint(2400, 2600))
+        for _ in range(rng.randint(3, 8)):
+            path = GAL.weighted(rng, GAL.STATIC)[0]
+            if path == "/":
+                continue
+            if rng.random() < 0.15:
+                self.add(t, ip, "-", "GET", path, 200, rng.randint(2000, 400000))
+            else:
+                self.add(t, ip, "-", "GET", path, 304, "-")
+        self.add(t + 1, ip, "-", "GET", "/api2/json/access/domains", 200, rng.randint(150, 300))
+        t += rng.randint(3, 12)
+        if rng.random() < 0.08:      # mistyped password: 401, logged at once
+            self.add(t, ip, "-", "POST", "/api2/extjs/access/ticket", 401, "-",
+                     why="no-task-endpoint")
+            t += rng.randint(5, 10)
+        self.add(t, ip, "-", "POST", "/api2/extjs/access/ticket", 200, rng.randint(1480, 1600),
+                 why="no-task-endpoint")
+        return t + 1
+
+    def ui_session(self, t0, ip, user, minutes):
+        rng = self.rng
+        via_pve2 = ip == VIA_PVE2
+        t = t0 if via_pve2 else self.login(t0, ip)
+        end = t0 + minutes * 60
+        view = self.pick_view()
+        tick = 0
+        p_act = 0.14
+        while t < end:
+            self.poll(t, ip, user, view, tick, via_pve2)
+            tick += 1
+            if rng.random() < 0.07:
+                view = self.pick_view()
+            if rng.random() < p_act:
+                t = self.ui_action(t + rng.randint(0, 2), ip, user, via_pve2)
+            t += rng.randint(3, 5)
+            if rng.random() < 0.003:   # ticket expired mid-session: a few 401s, log in again
+                self.add(t, ip, "-", "GET", "/api2/json/cluster/resources", 401, "-")
+                if rng.random() < 0.3:
+                    self.add(t + 1, ip, "-", "POST",
+                             f"/api2/extjs/nodes/pve1/qemu/{rng.choice(self.q_here)}/status/start",
+                             401, "-", why="rejected", ttype="qmstart")
+                t = self.login(t + 4, ip) if not via_pve2 else t + 4
+
+    # ---- UI actions: each returns the session's time after it
+
+    def ui_action(self, t, ip, user, via_pve2):
+        rng = self.rng
+        table = [
+            (self.a_power_vm, 30), (self.a_power_ct, 9), (self.a_put_config, 10),
+            (self.a_post_config, 5), (self.a_snapshot, 8), (self.a_delsnapshot, 3),
+            (self.a_rollback, 2), (self.a_destroy, 2.5), (self.a_create, 2.5),
+            (self.a_create_ct, 1), (self.a_migrate, 2), (self.a_vzdump, 3),
+            (self.a_console, 8), (self.a_misc, 5), (self.a_resize, 1),
+            (self.a_spice, 0.5), (self.a_stoptask, 0.7),
+        ]
+        if user == "root@pam":
+            table += [(self.a_shell, 1.5), (self.a_service, 1.2), (self.a_aptupdate, 1.2)]
+        else:
+            table += [(self.a_shell, 0.2), (self.a_service, 0.2), (self.a_aptupdate, 0.2)]
+        if not via_pve2:
+            table += [(self.a_pve2, 5)]
+        action = rng.choices([a for a, _ in table], [w for _, w in table])[0]
+        return action(t, ip, user)
+
+    def denied(self, user, vmid=None, node_priv=None) -> str | None:
+        """bob@pve may only touch his pool; nobody but root has Sys.Modify/Sys.Console."""
+        if node_priv and user != "root@pam":
+            return f"Permission check failed (/nodes/pve1, {node_priv})"
+        if user == "bob@pve" and vmid is not None and vmid not in BOB_POOL:
+            return f"Permission check failed (/vms/{vmid}, VM.PowerMgmt)"
+        return None
+
+    def a_power_vm(self, t, ip, user):
+        rng = self.rng
+        vmid = rng.choice(self.q_here)
+        path = f"/nodes/pve1/qemu/{vmid}/status/"
+        running = vmid in self.running
+        verb = "start" if not running else rng.choices(
+            ["shutdown", "stop", "reboot", "suspend"], [5, 2, 2, 0.3])[0]
+        ttype = {"start": "qmstart", "shutdown": "qmshutdown", "stop": "qmstop",
+                 "reboot": "qmreboot", "suspend": "qmpause"}[verb]
+        if vmid in HA_VMS and verb in ("start", "shutdown", "stop"):
+            ttype = "hastart" if verb == "start" else "hastop"
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "POST", path + verb, msg, ttype=ttype)
+            return t + 2
+        if rng.random() < 0.006:
+            self.aborted(t, ip, user, "POST", path + verb, ttype=ttype)
+            return t + 2
+        dur = {"qmstart": (1, 8), "qmshutdown": (4, 70), "qmstop": (1, 4), "qmreboot": (10, 60),
+               "qmpause": (0, 1), "hastart": (0, 1), "hastop": (0, 1)}[ttype]
+        status = "OK"
+        d = rng.randint(*dur)
+        if ttype == "qmshutdown" and rng.random() < 0.04:
+            d, status = 180, "VM quit/powerdown failed - got timeout"
+        elif ttype == "qmstart" and rng.random() < 0.02:
+            status = "start failed: QEMU exited with code 1"
+        tk = self.treq(t, ip, user, "POST", path + verb, ttype, vmid, d, status)
+        if ttype in ("hastart", "hastop"):      # the LRM does the work as root@pam
+            lt = "qmstart" if ttype == "hastart" else "qmshutdown"
+            self.task(t + rng.randint(4, 14), lt, vmid, "root@pam", rng.randint(2, 30),
+                      why="ha", note=f"HA LRM after {ttype}").parent = tk
+        if verb == "start" and ttype == "qmstart" and rng.random() < 0.05:
+            # double click: the same request twice in the same second; the second one waits
+            # for the config lock and then finds the VM running
+            tk2 = self.task(t, ttype, vmid, user, d + rng.randint(0, 2),
+                            f"VM {vmid} already running")
+            tk2.frac = -1.0                      # marker: pid right after the first
+            lt2 = max(tk.line.t, t + self.lag())
+            self.add(lt2, ip, user, "POST", f"/api2/extjs{path}start", 200,
+                     self.ok_len("extjs", tk2), task=tk2, ttype=ttype)
+        if verb == "start":
+            self.running.add(vmid)
+        elif status == "OK" and verb != "reboot":
+            self.running.discard(vmid)
+        if rng.random() < 0.15 and not ttype.startswith("ha"):
+            return self.viewer(t, ip, user, tk, cap=8)
+        return t + 2
+
+    def a_power_ct(self, t, ip, user):
+        rng = self.rng
+        ct = rng.choice(self.ct_here)
+        running = ct in self.running
+        verb = "start" if not running else rng.choices(["shutdown", "stop", "reboot"], [5, 2, 2])[0]
+        ttype = {"start": "vzstart", "shutdown": "vzshutdown", "stop": "vzstop",
+                 "reboot": "vzreboot"}[verb]
+        path = f"/nodes/pve1/lxc/{ct}/status/{verb}"
+        msg = self.denied(user, ct)
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg, ttype=ttype)
+            return t + 2
+        d = rng.randint(*{"vzstart": (1, 5), "vzshutdown": (2, 30), "vzstop": (1, 3),
+                          "vzreboot": (4, 20)}[ttype])
+        status = "OK"
+        if ttype == "vzstart" and rng.random() < 0.03:
+            status = f"startup for container '{ct}' failed"
+        self.treq(t, ip, user, "POST", path, ttype, ct, d, status)
+        if verb == "start":
+            self.running.add(ct)
+        elif verb != "reboot":
+            self.running.discard(ct)
+        return t + 2
+
+    def a_put_config(self, t, ip, user):
+        rng = self.rng
+        if rng.random() < 0.7:
+            path = f"/nodes/pve1/qemu/{rng.choice(self.q_here)}/config"
+        else:
+            path = f"/nodes/pve1/lxc/{rng.choice(self.ct_here)}/config"
+        if rng.random() < 0.05:
+            body = js({"data": None, "message": "VM is locked (backup)\n", "status": 500,
+                       "success": 0})
+            self.notask(t, ip, user, "PUT", path, length=len(body))
+        else:
+            self.notask(t, ip, user, "PUT", path)
+        return t + 3
+
+    def a_post_config(self, t, ip, user):
+        """Hardware edits: POST config with background_delay=5 (GUI)."""
+        rng = self.rng
+        vmid = rng.choice(self.q_here)
+        path = f"/nodes/pve1/qemu/{vmid}/config"
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg.replace("PowerMgmt", "Config.Disk"),
+                        ttype="qmconfig")
+            return t + 2
+        d = rng.randint(0, 3) if rng.random() < 0.6 else rng.randint(4, 40)
+        status = "OK" if rng.random() < 0.95 else "hotplug problem - unable to hotplug scsi1"
+        self.treq(t, ip, user, "POST", path, "qmconfig", vmid, d, status, bg=5)
+        return t + min(d, 5) + 2
+
+    def a_snapshot(self, t, ip, user):
+        rng = self.rng
+        lxc = rng.random() < 0.2
+        vmid = rng.choice(self.ct_here if lxc else self.q_here)
+        kind, ttype = ("lxc", "vzsnapshot") if lxc else ("qemu", "qmsnapshot")
+        path = f"/nodes/pve1/{kind}/{vmid}/snapshot"
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg.replace("PowerMgmt", "Snapshot"),
+                        ttype=ttype)
+            return t + 2
+        snaps = self.snaps.setdefault(vmid, [])
+        name = rng.choice(["before-upgrade", "pre-patch", "daily", "test", "clean"])
+        status = "OK"
+        if name in snaps:
+            status = f"snapshot name '{name}' already used"
+        else:
+            snaps.append(name)
+        d = rng.randint(2, 25) if rng.random() < 0.8 else rng.randint(30, 200)  # with RAM
+        tk = self.treq(t, ip, user, "POST", path, ttype, vmid, d, status)
+        if rng.random() < 0.5:
+            return self.viewer(t, ip, user, tk, cap=12)
+        return t + 2
+
+    def a_delsnapshot(self, t, ip, user):
+        rng = self.rng
+        have = [v for v in self.q_here + self.ct_here if self.snaps.get(v)]
+        if not have:
+            return self.a_snapshot(t, ip, user)
+        vmid = rng.choice(have)
+        snap = self.snaps[vmid].pop(0)
+        kind, ttype = ("lxc", "vzdelsnapshot") if vmid in self.ct_here else ("qemu", "qmdelsnapshot")
+        tk = self.treq(t, ip, user, "DELETE", f"/nodes/pve1/{kind}/{vmid}/snapshot/{snap}",
+                       ttype, vmid, rng.randint(1, 20))
+        return self.viewer(t, ip, user, tk, cap=6) if rng.random() < 0.4 else t + 2
+
+    def a_rollback(self, t, ip, user):
+        rng = self.rng
+        have = [v for v in self.q_here + self.ct_here if self.snaps.get(v)]
+        if not have:
+            return self.a_snapshot(t, ip, user)
+        vmid = rng.choice(have)
+        snap = rng.choice(self.snaps[vmid])
+        kind, ttype = ("lxc", "vzrollback") if vmid in self.ct_here else ("qemu", "qmrollback")
+        tk = self.treq(t, ip, user, "POST",
+                       f"/nodes/pve1/{kind}/{vmid}/snapshot/{snap}/rollback",
+                       ttype, vmid, rng.randint(3, 60))
+        return self.viewer(t, ip, user, tk, cap=10)
+
+    def a_destroy(self, t, ip, user):
+        rng = self.rng
+        if self.created and rng.random() < 0.8:
+            vmid = self.created[0]
+        else:
+            vmid = rng.choice([v for v in self.q_here if v not in HA_VMS] or [105])
+        path = f"/nodes/pve1/qemu/{vmid}?purge=1&destroy-unreferenced-disks=1"
+        msg = self.denied(user, vmid)
+        if msg or user == "bob@pve":
+            self.reject(t, ip, user, "DELETE", path,
+                        f"Permission check failed (/vms/{vmid}, VM.Allocate)", ttype="qmdestroy")
+            return t + 2
+        if vmid in self.running and rng.random() < 0.6:     # stop it first
+            stop = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{vmid}/status/stop",
+                             "qmstop", vmid, rng.randint(1, 4))
+            self.running.discard(vmid)
+            t += stop.dur + rng.randint(3, 10)
+        if vmid in self.running:
+            tk = self.treq(t, ip, user, "DELETE", path, "qmdestroy", vmid, rng.randint(0, 1),
+                           f"VM {vmid} is running - destroy failed")
+        else:
+            tk = self.treq(t, ip, user, "DELETE", path, "qmdestroy", vmid, rng.randint(2, 20))
+            if vmid in self.created:
+                self.created.remove(vmid)
+                self.q_here.remove(vmid)
+            # destroying one of the long-lived VMs: it comes back from backup later
+        return self.viewer(t, ip, user, tk, cap=10)
+
+    def a_create(self, t, ip, user):
+        rng = self.rng
+        self.get(t, ip, user, "/api2/json/cluster/nextid", 20, 40)
+        self.get(t, ip, user, "/api2/json/nodes/pve1/storage?format=1&content=images", 300, 900)
+        t += rng.randint(20, 120)          # the wizard
+        vmid = self.next_vmid
+        if user == "bob@pve":
+            self.reject(t, ip, user, "POST", "/nodes/pve1/qemu",
+                        "Permission check failed (/vms/%d, VM.Allocate)" % vmid, ttype="qmcreate")
+            return t + 2
+        if rng.random() < 0.05:
+            body = js({"data": None, "errors": {"scsi0": "invalid format - unable to parse "
+                       "drive options"}, "message": "Parameter verification failed.\n",
+                       "status": 400, "success": 0})
+            self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/qemu", 200,
+                     len(body), why="rejected", ttype="qmcreate")
+            return t + 3
+        self.next_vmid += 1
+        if rng.random() < 0.12:
+            tk = self.treq(t, ip, user, "POST", "/nodes/pve1/qemu", "qmrestore", vmid,
+                           rng.randint(60, 600))
+        else:
+            tk = self.treq(t, ip, user, "POST", "/nodes/pve1/qemu", "qmcreate", vmid,
+                           rng.randint(2, 20))
+        self.q_here.append(vmid)
+        self.created.append(vmid)
+        return self.viewer(t, ip, user, tk, cap=15)
+
+    def a_create_ct(self, t, ip, user):
+        rng = self.rng
+        self.get(t, ip, user, "/api2/json/cluster/nextid", 20, 40)
+        t += rng.randint(20, 90)
+        ct = self.next_ctid
+        if user == "bob@pve":
+            self.reject(t, ip, user, "POST", "/nodes/pve1/lxc",
+                        f"Permission check failed (/vms/{ct}, VM.Allocate)", ttype="vzcreate")
+            return t + 2
+        self.next_ctid += 1
+        tk = self.treq(t, ip, user, "POST", "/nodes/pve1/lxc", "vzcreate", ct,
+                       rng.randint(8, 90))
+        self.ct_here.append(ct)
+        if rng.random() < 0.2:     # made into a template: the API returns null, a task runs
+            t2 = t + tk.dur + rng.randint(20, 60)
+            tk2 = self.task(t2, "vztemplate", ct, user, rng.randint(1, 5))
+            self.add(t2 + self.lag(), ip, user, "POST",
+                     f"/api2/extjs/nodes/pve1/lxc/{ct}/template", 200, 25, task=tk2,
+                     ttype="vztemplate")
+            self.ct_here.remove(ct)
+            return t2 + 2
+        return self.viewer(t, ip, user, tk, cap=15)
+
+    def a_migrate(self, t, ip, user):
+        rng = self.rng
+        cands = [v for v in self.q_here if v not in self.created]
+        away = [v for v in self.q_pve2 if v not in PVE2_QEMU]
+        if away and (rng.random() < 0.6 or len(cands) < 6):
+            vmid = away[0]                 # bring it back: pve2 runs that migration
+            tk = self.proxied(t, ip, user, "POST", f"/nodes/pve2/qemu/{vmid}/migrate",
+                              "qmigrate", vmid, rng.randint(20, 200))
+            if tk is not None:
+                self.q_pve2.remove(vmid)
+                self.q_here.append(vmid)
+            return t + 3
+        vmid = rng.choice(cands)
+        path = f"/nodes/pve1/qemu/{vmid}/migrate"
+        self.get(t, ip, user, f"/api2/json/nodes/pve1/qemu/{vmid}/migrate?target=pve2",
+                 200, 600)
+        t += rng.randint(3, 15)
+        msg = self.denied(user, vmid)
+        if msg or user == "bob@pve":
+            self.reject(t, ip, user, "POST", path,
+                        f"Permission check failed (/vms/{vmid}, VM.Migrate)", ttype="qmigrate")
+            return t + 2
+        if vmid in HA_VMS:
+            tk = self.treq(t, ip, user, "POST", path, "hamigrate", vmid, rng.randint(0, 1))
+            self.task(t + rng.randint(3, 12), "qmigrate", vmid, "root@pam",
+                      rng.randint(20, 200), why="ha", note="HA LRM after hamigrate").parent = tk
+        else:
+            status = "OK" if rng.random() < 0.94 else "migration aborted"
+            tk = self.treq(t, ip, user, "POST", path, "qmigrate", vmid,
+                           rng.randint(15, 300), status)
+            if status != "OK":
+                return self.viewer(t, ip, user, tk, cap=10)
+        self.q_here.remove(vmid)
+        self.q_pve2.append(vmid)
+        return self.viewer(t, ip, user, tk, cap=10)
+
+    def a_vzdump(self, t, ip, user):
+        rng = self.rng
+        path = "/nodes/pve1/vzdump"
+        if rng.random() < 0.85:
+            vmid = rng.choice(self.q_here + self.ct_here)
+            tid = vmid
+        else:
+            vmid, tid = None, ""          # several guests ("Run now" of a job): empty id
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg.replace("PowerMgmt", "Backup"),
+                        ttype="vzdump")
+            return t + 2
+        status = rng.choices(["OK", "WARNINGS: 1", "job errors"], [90, 6, 4])[0]
+        d = rng.randint(60, 900) if tid != "" else rng.randint(600, 3000)
+        tk = self.treq(t, ip, user, "POST", path, "vzdump", tid, d, status)
+        self.session_long.append(tk)
+        return self.viewer(t, ip, user, tk, cap=15)
+
+    def a_console(self, t, ip, user):
+        rng = self.rng
+        lxc = rng.random() < 0.2
+        vmid = rng.choice(self.ct_here if lxc else self.q_here)
+        if lxc:
+            page = f"/?console=lxc&xtermjs=1&vmid={vmid}&vmname=ct{vmid}&node=pve1&cmd="
+            post = f"/nodes/pve1/lxc/{vmid}/termproxy"
+            kind = "lxc"
+        else:
+            name = GAL.VM_NAMES.get(vmid, f"vm{vmid}")
+            page = f"/?console=kvm&novnc=1&vmid={vmid}&vmname={name}&node=pve1&resize=off&cmd="
+            post = f"/nodes/pve1/qemu/{vmid}/vncproxy"
+            kind = "qemu"
+        if ip != VIA_PVE2:
+            self.add(t, ip, "-", "GET", page, 200, rng.randint(2400, 2600))
+            for static in ("/novnc/app.js?ver=1.4.0-3", "/xtermjs/xterm.js?ver=4.16.0-3"):
+                if rng.random() < 0.5:
+                    self.add(t, ip, "-", "GET", static, 304, "-")
+        t += 1
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "POST", post, msg.replace("PowerMgmt", "Console"),
+                        code=403, fmt="json", ttype="vncproxy")
+            return t + 2
+        d = rng.randint(20, 1800)
+        status = "OK" if rng.random() < 0.96 else "Failed to run vncproxy."
+        tk = self.task(t, "vncproxy", vmid, user, d, status)
+        self.add(t + self.lag(), ip, user, "POST", f"/api2/json{post}", 200,
+                 lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
+        port = 5900 + rng.randint(0, 20)
+        self.add(t + 1 + self.lag(), ip, user, "GET",
+                 f"/api2/json/nodes/pve1/{kind}/{vmid}/vncwebsocket?port={port}"
+                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
+        self.session_long.append(tk)
+        return t + 3
+
+    def a_shell(self, t, ip, user):
+        rng = self.rng
+        if ip != VIA_PVE2:
+            self.add(t, ip, "-", "GET", "/?console=shell&xtermjs=1&vmid=0&vmname=&node=pve1&cmd=",
+                     200, rng.randint(2400, 2600))
+        t += 1
+        msg = self.denied(user, node_priv="Sys.Console")
+        if msg:
+            self.reject(t, ip, user, "POST", "/nodes/pve1/termproxy", msg, fmt="json",
+                        ttype="vncshell")
+            return t + 2
+        tk = self.task(t, "vncshell", "", user, rng.randint(30, 2400))
+        self.add(t + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/termproxy", 200,
+                 lambda tk=tk: rng_len(tk), task=tk, ttype="vncshell")
+        self.add(t + 1 + self.lag(), ip, user, "GET",
+                 f"/api2/json/nodes/pve1/vncwebsocket?port={5900 + rng.randint(0, 20)}"
+                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
+        self.session_long.append(tk)
+        return t + 3
+
+    def a_service(self, t, ip, user):
+        rng = self.rng
+        svc = GAL.weighted(rng, SERVICES)[0]
+        verb = rng.choices(["restart", "reload", "start", "stop"], [8, 2, 1, 0.5])[0]
+        path = f"/nodes/pve1/services/{svc}/{verb}"
+        ttype = {"restart": "srvrestart", "reload": "srvreload", "start": "srvstart",
+                 "stop": "srvstop"}[verb]
+        msg = self.denied(user, node_priv="Sys.Modify")
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg, ttype=ttype)
+            return t + 2
+        tk = self.treq(t, ip, user, "POST", path, ttype, svc, rng.randint(1, 6))
+        return self.viewer(t, ip, user, tk, cap=5)
+
+    def a_aptupdate(self, t, ip, user):
+        rng = self.rng
+        path = "/nodes/pve1/apt/update"
+        msg = self.denied(user, node_priv="Sys.Modify")
+        if msg:
+            self.reject(t, ip, user, "POST", path, msg, ttype="aptupdate")
+            return t + 2
+        status = "OK" if rng.random() < 0.9 else "command 'apt-get update' failed: exit code 100"
+        tk = self.treq(t, ip, user, "POST", path, "aptupdate", "", rng.randint(4, 40), status)
+        t = self.viewer(t, ip, user, tk, cap=20)
+        self.get(t + 1, ip, user, "/api2/json/nodes/pve1/apt/update", 300, 6000)
+        return t + 2
+
+    def a_misc(self, t, ip, user):
+        """Writes that never start a task."""
+        rng = self.rng
+        vmid = rng.choice(self.q_here)
+        choices = [
+            ("PUT", "/access/acl", 3), ("POST", "/access/users", 1),
+            ("PUT", "/access/users/bob%40pve", 1), ("PUT", "/cluster/options", 1),
+            ("POST", f"/nodes/pve1/qemu/{vmid}/firewall/rules", 2),
+            ("PUT", f"/nodes/pve1/qemu/{vmid}/firewall/options", 1),
+            ("POST", "/pools", 0.5), ("PUT", "/nodes/pve1/dns", 0.3),
+            ("DELETE", f"/nodes/pve1/qemu/{vmid}/firewall/rules/0", 1),
+            ("DELETE", "/access/tfa/alice%40pve/totp1?password=Winter2026%21", 0.2),
+            ("POST", f"/nodes/pve1/qemu/{vmid}/agent/ping", 0.5),
+            ("PUT", f"/nodes/pve1/qemu/{vmid}/sendkey", 0.5),
+        ]
+        method, path, _ = GAL.weighted(rng, choices)
+        if user != "root@pam" and path.startswith(("/access", "/cluster", "/pools", "/nodes/pve1/dns")):
+            body = js({"data": None, "message": "Permission check failed (/access, "
+                       "Permissions.Modify)\n", "status": 403, "success": 0})
+            self.notask(t, ip, user, method, path, length=len(body))
+        else:
+            self.notask(t, ip, user, method, path)
+        return t + 2
+
+    def a_resize(self, t, ip, user):
+        rng = self.rng
+        vmid = rng.choice(self.q_here)
+        path = f"/nodes/pve1/qemu/{vmid}/resize"
+        msg = self.denied(user, vmid)
+        if msg:
+            self.reject(t, ip, user, "PUT", path, msg.replace("PowerMgmt", "Config.Disk"),
+                        ttype="resize")
+            return t + 2
+        self.treq(t, ip, user, "PUT", path, "resize", vmid, rng.randint(1, 5))
+        return t + 3
+
+    def a_spice(self, t, ip, user):
+        vmid = self.rng.choice(self.q_here)
+        self.notask(t, ip, user, "POST", f"/nodes/pve1/qemu/{vmid}/spiceproxy",
+                    length=self.rng.randint(2100, 2300))
+        return t + 2
+
+    def a_stoptask(self, t, ip, user):
+        """Stop one of this session's running long tasks from the GUI."""
+        live = [tk for tk in self.session_long if tk.user == user and tk.start < t < tk.exit
+                and tk.node == NODE]
+        if not live:
+            return self.a_console(t, ip, user)
+        tk = live[-1]
+        self.add(t + self.lag(), ip, user, "DELETE",
+                 lambda tk=tk: f"/api2/extjs/nodes/pve1/tasks/{enc(tk.upid())}", 200, 25,
+                 why="no-task-endpoint", ref=tk)
+        tk.exit = t + self.rng.randint(0, 2)
+        tk.dur = tk.exit - tk.start
+        tk.status = "received interrupt"
+        return t + 2
+
+    def a_pve2(self, t, ip, user):
+        """Actions on pve2's guests: pve1 logs them, pve2 runs the task."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.7:
+            vmid = rng.choice(self.q_pve2)
+            verb = rng.choice(["start", "shutdown", "stop", "reboot"])
+            ttype = {"start": "qmstart", "shutdown": "qmshutdown", "stop": "qmstop",
+                     "reboot": "qmreboot"}[verb]
+            tk = self.proxied(t, ip, user, "POST", f"/nodes/pve2/qemu/{vmid}/status/{verb}",
+                              ttype, vmid, rng.randint(1, 40))
+        elif r < 0.8:
+            ct = rng.choice(PVE2_LXC)
+            tk = self.proxied(t, ip, user, "POST", f"/nodes/pve2/lxc/{ct}/status/start",
+                              "vzstart", ct, rng.randint(1, 5))
+        elif r < 0.9:
+            vmid = rng.choice(self.q_pve2)
+            tk = self.proxied(t, ip, user, "POST", f"/nodes/pve2/qemu/{vmid}/snapshot",
+                              "qmsnapshot", vmid, rng.randint(2, 30))
+        else:
+            back = [v for v in self.q_pve2 if v not in PVE2_QEMU]
+            vmid = rng.choice(back or self.q_pve2)
+            tk = self.proxied(t, ip, user, "POST", f"/nodes/pve2/qemu/{vmid}/migrate",
+                              "qmigrate", vmid, rng.randint(20, 200))
+            if tk is not None and vmid not in PVE2_QEMU:
+                self.q_pve2.remove(vmid)
+                self.q_here.append(vmid)
+        if tk is not None and rng.random() < 0.3:
+            return self.viewer(t, ip, user, tk, cap=6, node="pve2")
+        return t + 2
+
+    # ---- API token scenarios
+
+    def ci_run(self, t):
+        """A CI pipeline: clone the template, configure, start, test, stop, destroy."""
+        rng = self.rng
+        ip, user = CI_IP, CI_USER
+        n = self.next_ci
+        self.next_ci += 1
+        self.get(t, ip, user, "/api2/json/version", 80, 120)
+        t += 1
+        clone = f"/nodes/pve1/qemu/{TEMPLATE}/clone?newid={n}&name=ci-{n}&full=1"
+        if rng.random() < 0.03:
+            self.reject(t, ip, user, "POST", clone,
+                        f"Permission check failed (/vms/{n}, VM.Allocate)", fmt="json",
+                        ttype="qmclone")
+            return
+        tk = self.treq(t, ip, user, "POST", clone, "qmclone", TEMPLATE, rng.randint(25, 150),
+                       fmt="json")
+
+        def wait(tk, t, every=2):
+            return self.viewer(t, ip, user, tk, raw=True, every=every, cap=40) + 1
+
+        t = wait(tk, t)
+        if rng.random() < 0.3:      # async config with background_delay=30
+            d = rng.randint(2, 60)
+            tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{n}/config", "qmconfig", n,
+                           d, fmt="json", bg=30)
+            t += min(d, 30) + 2
+        else:
+            self.notask(t, ip, user, "PUT", f"/nodes/pve1/qemu/{n}/config", fmt="json")
+            t += 2
+        if rng.random() < 0.015:
+            self.add(t + 1, ip, user, "POST", f"/api2/json/nodes/pve1/qemu/{n}/status/start",
+                     500, rng.randint(40, 90), why="rejected", ttype="qmstart")
+            t += 5
+        tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{n}/status/start", "qmstart", n,
+                       rng.randint(1, 6), fmt="json")
+        t = wait(tk, t)
+        for _ in range(rng.randint(3, 12)):
+            t += 5
+            if rng.random() < 0.4:
+                self.add(t, ip, user, "GET",
+                         f"/api2/json/nodes/pve1/qemu/{n}/agent/network-get-interfaces",
+                         500, rng.randint(40, 80))
+            else:
+                self.get(t, ip, user,
+                         f"/api2/json/nodes/pve1/qemu/{n}/agent/network-get-interfaces",
+                         400, 1500)
+        t += rng.randint(10, 300)    # the tests run
+        if rng.random() < 0.2:
+            tk = self.treq(t, ip, user, "POST",
+                           f"/nodes/pve1/qemu/{n}/snapshot?snapname=pre-deploy-{n}"
+                           f"&description=CI+run+%23{n}", "qmsnapshot", n, rng.randint(2, 20),
+                           fmt="json")
+            t = wait(tk, t)
+        if rng.random() < 0.02:      # pipeline bug: also pokes a pve2 guest
+            self.proxied(t, ip, user, "POST", f"/nodes/pve2/qemu/{PVE2_QEMU[0]}/status/start",
+                         "qmstart", PVE2_QEMU[0], rng.randint(1, 6), fmt="json")
+            t += 3
+        destroy = f"/nodes/pve1/qemu/{n}?purge=1&destroy-unreferenced-disks=1"
+        if rng.random() < 0.03:      # forgot to stop it first
+            tk = self.treq(t, ip, user, "DELETE", destroy, "qmdestroy", n, 0,
+                           f"VM {n} is running - destroy failed", fmt="json")
+            t = wait(tk, t)
+        if rng.random() < 0.02:
+            self.reject(t, ip, user, "POST", f"/nodes/pve1/qemu/{n}/status/stop",
+                        f"Permission check failed (/vms/{n}, VM.PowerMgmt)", fmt="json",
+                        ttype="qmstop")
+            return
+        tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{n}/status/stop", "qmstop", n,
+                       rng.randint(1, 4), fmt="json")
+        t = wait(tk, t)
+        tk = self.treq(t, ip, user, "DELETE", destroy, "qmdestroy", n, rng.randint(2, 15),
+                       fmt="json")
+        wait(tk, t)
+
+    def monitor(self, t):
+        self.get(t, MON_IP, MON_USER, "/api2/json/cluster/resources?type=vm", 2000, 8000)
+        self.get(t + self.rng.randint(0, 1), MON_IP, MON_USER, "/api2/json/nodes/pve1/status",
+                 700, 950)
+
+    # ---- tasks without a request
+
+    def cli(self, t):
+        """root on a shell: qm/pct/vzdump run handlers in-process, as root@pam."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.3:
+            vmid = rng.choice(self.q_here)
+            self.task(t, "qmsnapshot", vmid, "root@pam", rng.randint(2, 30), why="cli",
+                      note=f"qm snapshot {vmid}")
+        elif r < 0.5:
+            vmid = rng.choice(HA_VMS)
+            tk = self.task(t, "hastart", vmid, "root@pam", rng.randint(0, 1), why="cli",
+                           note=f"qm start {vmid} (HA-managed)")
+            self.task(t + rng.randint(4, 14), "qmstart", vmid, "root@pam", rng.randint(2, 10),
+                      why="ha", note="HA LRM after hastart").parent = tk
+        elif r < 0.7:
+            vmid = rng.choice(self.q_here)
+            self.task(t, "vzdump", vmid, "root@pam", rng.randint(60, 900),
+                      rng.choices(["OK", "WARNINGS: 1"], [9, 1])[0], why="cli",
+                      note=f"vzdump {vmid}")
+        elif r < 0.85:
+            ct = rng.choice(self.ct_here)
+            self.task(t, "vzstart", ct, "root@pam", rng.randint(1, 5),
+                      rng.choices(["OK", f"CT {ct} already running"], [3, 1])[0], why="cli",
+                      note=f"pct start {ct}")
+        else:
+            vmid = rng.choice(self.q_here)
+            self.task(t, "qmmove", vmid, "root@pam", rng.randint(20, 400), why="cli",
+                      note=f"qm disk move {vmid} scsi0 local-lvm")
+
+    def scheduled(self, day0):
+        rng = self.rng
+        # backup job at 01:00: several guests, so an empty id
+        t = day0 + 3600 + rng.randint(0, 30)
+        status = rng.choices(["OK", "WARNINGS: 1", "job errors"], [6, 3, 1])[0]
+        self.task(t, "vzdump", "", "root@pam", rng.randint(1800, 5400), status,
+                  why="scheduler", note="backup job (pvescheduler)")
+        # a second job for a single guest: its vmid is the id
+        t = day0 + 2 * 3600 + 30 * 60 + rng.randint(0, 30)
+        self.task(t, "vzdump", 120, "root@pam", rng.randint(300, 1200), why="scheduler",
+                  note="backup job (pvescheduler), one guest")
+        # pve-daily-update: pveupdate refreshes the package lists
+        t = day0 + 4 * 3600 + rng.randint(0, 3 * 3600)
+        self.task(t, "aptupdate", "", "root@pam", rng.randint(5, 40), why="scheduler",
+                  note="pveupdate (pve-daily-update.timer)")
+
+    def do_reboot(self, t):
+        """root reboots pve1 from the GUI: stopall, down, boot, startall, HA starts."""
+        rng = self.rng
+        # left running over the reboot: killed without a TASK line, "unexpected status"
+        ip, user = "::ffff:192.168.10.31", "alice@pve"
+        tc = t - 1500
+        tk = self.task(tc, "vncproxy", 201, user, 7200)
+        self.add(tc + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/lxc/201/termproxy",
+                 200, lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
+        self.add(tc + 1 + self.lag(), ip, user, "GET",
+                 f"/api2/json/nodes/pve1/lxc/201/vncwebsocket?port=5900"
+                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
+        self.task(t - 400, "qmmove", 102, "root@pam", 1200, why="cli",
+                  note="qm disk move 102 scsi1 ceph-vm")
+        ip, user = "::ffff:192.168.10.23", "root@pam"
+        self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/status", 200, 25,
+                 why="no-task-endpoint")
+        ts = t + 3
+        self.task(ts, "stopall", "", "root@pam", 40, why="cli",
+                  note="pve-guests.service stop: pvesh create /nodes/localhost/stopall")
+        for i, vmid in enumerate(sorted(v for v in self.running if v not in HA_VMS)):
+            kind = "vzshutdown" if vmid in LXC or vmid in self.ct_here else "qmshutdown"
+            self.task(ts + 1 + i, kind, vmid, "root@pam", rng.randint(3, 30), why="cli",
+                      note="stopall")
+        for vmid in HA_VMS:
+            self.task(ts + 2, "qmshutdown", vmid, "root@pam", rng.randint(3, 20), why="ha",
+                      note="HA LRM stops its services on reboot")
+        down = ts + 60
+        boot = down + 70
+        up = boot + 35                            # pveproxy writes lines again
+        self.reboot = (t, down, boot, up)
+        self.task(boot + 25, "startall", "", "root@pam", 30, why="cli",
+                  note="pve-guests.service: pvesh create /nodes/localhost/startall")
+        for i, vmid in enumerate(ONBOOT):
+            kind = "vzstart" if vmid in LXC else "qmstart"
+            self.task(boot + 26 + 3 * i, kind, vmid, "root@pam", rng.randint(1, 5), why="cli",
+                      note="startall (onboot)")
+        for i, vmid in enumerate(HA_VMS):
+            self.task(boot + 40 + i, "qmstart", vmid, "root@pam", rng.randint(2, 8), why="ha",
+                      note="HA LRM after boot")
+        self.running = set(ONBOOT) | set(HA_VMS)
+
+    def endgame(self, tc):
+        """The last minutes: tasks still running when the files are copied.
+
+        Always ENDGAME_LINES lines, so the background can be cut to N minus that."""
+        rng = self.rng
+        n0 = len(self.lines)
+        ip, user = "::ffff:192.168.10.31", "alice@pve"        # a console left open
+        t = tc - 520
+        self.add(t, ip, "-", "GET", "/?console=kvm&novnc=1&vmid=103&vmname=ci-runner&node=pve1"
+                 "&resize=off&cmd=", 200, rng.randint(2400, 2600))
+        tk = self.task(t + 1, "vncproxy", 103, user, 7200)
+        self.add(t + 1 + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/qemu/103/vncproxy",
+                 200, lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
+        self.add(t + 2 + self.lag(), ip, user, "GET",
+                 f"/api2/json/nodes/pve1/qemu/103/vncwebsocket?port=5901"
+                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
+        ip, user = "::ffff:192.168.10.23", "root@pam"          # a GUI backup, 40 min
+        tk = self.treq(tc - 300, ip, user, "POST", "/nodes/pve1/vzdump", "vzdump", 120, 2400)
+        for i in range(10):
+            self.get(tc - 299 + i, ip, user,
+                     lambda tk=tk: f"/api2/json/nodes/pve1/tasks/{enc(tk.upid())}/status",
+                     250, 400, ref=tk)
+        self.task(tc - 200, "vzdump", 104, "root@pam", 3000, why="cli", note="vzdump 104")
+        n = self.next_ci                                       # a CI clone, 400 s
+        tk = self.treq(tc - 40, CI_IP, CI_USER, "POST",
+                       f"/nodes/pve1/qemu/{TEMPLATE}/clone?newid={n}&name=ci-{n}&full=1",
+                       "qmclone", TEMPLATE, 400, fmt="json")
+        for i in range(19):
+            self.get(tc - 39 + 2 * i, CI_IP, CI_USER,
+                     lambda tk=tk: f"/api2/json/nodes/pve1/tasks/{tk.upid()}/status",
+                     180, 260, ref=tk)
+        self.treq(tc - 8, ip, user, "POST", "/nodes/pve1/qemu/101/status/reboot", "qmreboot",
+                  101, 45)
+        assert len(self.lines) - n0 == ENDGAME_LINES
+
+
+ENDGAME_LINES = 35
+
+
+def rng_len(tk) -> int:
+    """Length of a vncproxy/termproxy response: cert, port, ticket, upid, user."""
+    base = 1620 if tk.type == "vncproxy" else 460
+    return base + len(tk.upid()) + (len(tk.user) - 8) + (tk.start % 7)
+
+
+# --------------------------------------------------------------------------- planning
+
+HOUR_WEIGHTS_UI = [0.15, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 1, 3, 4, 4, 3.5, 2, 3, 4, 4, 3.5,
+                   2.5, 1.5, 1, 0.8, 0.6, 0.4, 0.25]
+HOUR_WEIGHTS_CI = [0.5, 0.3, 1.5, 0.3, 0.2, 0.2, 0.3, 1, 2, 3, 3, 3, 2, 3, 3, 3, 3, 2.5, 2, 1,
+                   0.8, 0.6, 0.5, 0.5]
+
+
+def draw_time(rng, weights, days=SPAN_DAYS) -> int:
+    day = rng.randrange(days)
+    hour = rng.choices(range(24), weights)[0]
+    local = day * DAY + hour * 3600 + rng.randrange(3600)
+    return LOG_START + local
+
+
+def plan(w: World, budget: int):
+    """Scenario specs (time, kind, args) whose expected lines add up to ~1.3 x budget."""
+    rng = w.rng
+    specs = []
+    expected = 0.0
+    mon_lines = budget * 0.05
+    mon_every = max(60, int(SPAN_DAYS * DAY / max(1.0, mon_lines / 2)))
+    for t in range(LOG_START + rng.randint(0, mon_every), LOG_START + SPAN_DAYS * DAY,
+                   mon_every):
+        specs.append((t, 1, "monitor", None))
+        expected += 2
+    for d in range(SPAN_DAYS):
+        specs.append((LOG_START + d * DAY, 2, "scheduled", None))
+    specs.append((LOG_START + DAY + 6 * 3600 + 12 * 60 + rng.randint(0, 59), 0, "reboot", None))
+    while expected < budget * 1.12:
+        r = rng.random()
+        if r < 0.80:
+            specs.append((draw_time(rng, HOUR_WEIGHTS_CI), 3, "ci", None))
+            expected += 60
+        elif r < 0.835:
+            specs.append((draw_time(rng, HOUR_WEIGHTS_UI), 4, "cli", None))
+        else:
+            session = GAL.weighted(rng, UI_SESSIONS)[0]
+            minutes = rng.choice([3, 5, 8, 10, 15, 20, 30, 45, 60])
+            specs.append((draw_time(rng, HOUR_WEIGHTS_UI), 5, "ui", (session, minutes)))
+            per_min = 35 if session[0] != VIA_PVE2 else 15
+            expected += minutes * per_min + 12
+    specs.sort(key=lambda s: (s[0], s[1]))
+    return specs
+
+
+def run_specs(w: World, specs):
+    for t, _, kind, arg in specs:
+        if kind == "monitor":
+            w.monitor(t)
+        elif kind == "scheduled":
+            w.scheduled(t)
+        elif kind == "reboot":
+            w.do_reboot(t)
+        elif kind == "ci":
+            w.ci_run(t)
+        elif kind == "cli":
+            w.cli(t)
+        else:
+            (ip, user), minutes = arg
+            w.session_long = []
+            w.ui_session(t, ip, user, minutes)
+
+
+# --------------------------------------------------------------------------- task files
+
+def assign_pids(w: World, tasks):
+    """pids in start order (wrapping at pid_max), pstart from each boot's uptime."""
+    rng = w.rng
+    _, down, boot, _ = w.reboot
+    boot1 = LOG_START - (2 ** 32 // HZ - int(10.5 * 3600)) + 0.37   # uptime passes 497 days
+    boot2 = boot + 0.81
+    pid = PID_MAX - 40000 + rng.randint(0, 9999)
+    last = None
+    rebooted = False
+    for tk in sorted(tasks, key=lambda x: (x.start, x.seq)):
+        if not rebooted and tk.start >= boot:
+            rebooted = True
+            pid = 1100 + rng.randint(0, 200)
+            last = None
+        twin = tk.frac == -1.0
+        if twin:
+            pid += rng.randint(1, 3)
+            tk.frac = min(0.99, last.frac + 0.01 * rng.randint(1, 4))
+        else:
+            gap = tk.start - last.start if last is not None else 0
+            pid += 1 + rng.randint(0, 40) + min(gap, 60000) // 3
+            tk.frac = rng.randint(0, 89) / 100.0
+        if pid >= PID_MAX - 4 and not twin:      # wrap (never between double-click twins)
+            pid = 300 + pid % PID_MAX
+        tk.pid = pid
+        b = boot2 if rebooted else boot1
+        tk.pstart = int(round((tk.start + tk.frac - b) * HZ))
+        last = tk
+    for i, tk in enumerate(sorted(w.remote, key=lambda x: (x.start, x.seq))):
+        tk.pid = 0x2000 + 37 * i + rng.randint(0, 30)
+        tk.pstart = int((tk.start - (LOG_START - 40 * DAY)) * HZ) + rng.randint(0, 99)
+
+
+def simulate_calls(w: World, tasks, snap: int):
+    """Run active_workers at every start, reap and pvestatd tick; return the appends."""
+    _, down, boot, _ = w.reboot
+    events = []
+    phase1, phase2 = 7, (boot + 20) % 10
+    for tk in tasks:
+        events.append((tk.start, 0, tk.seq, tk))
+        if tk.immediate:
+            events.append((tk.exit, 1, tk.seq, tk))
+        else:
+            e = tk.exit
+            phase = phase1 if e < down else phase2
+            tick = e + 1 + ((phase - (e + 1)) % 10)
+            if down <= tick < boot + 20:
+                tick = boot + 20
+            events.append((tick, 2, 0, None))
+    events = [ev for ev in events if ev[0] <= snap and not (down <= ev[0] < boot + 20)]
+    events.sort(key=lambda ev: (ev[0], ev[1], ev[2]))
+    active: list[Task] = []
+    appends = []                       # [(T, [tasks newest first])]
+    last_tick = None
+    for T, kind, _, new in events:
+        if kind == 2:
+            if T == last_tick:
+                continue
+            last_tick = T
+        running, finished = [], []
+        for tk in active:
+            if tk.endtime is None and (tk.exit > T or tk is new):
+                running.append(tk)
+            else:
+                finished.append(tk)
+        if kind == 0:
+            running.append(new)
+        finished.sort(key=lambda tk: -tk.start)      # stable: ties keep the file order
+        batch = []
+        for tk in finished:
+            if tk.endtime is None:
+                tk.endtime = T
+            if not tk.saved:
+                tk.saved = True
+                batch.append(tk)
+        if batch:
+            appends.append((T, batch))
+        keep = max(0, MAX_FINISHED - len(running))
+        active = running + finished[:keep]
+    return appends, active
+
+
+def line_of(tk) -> str:
+    return f"{tk.upid()} {tk.endtime:08X} {tk.status}\n"
+
+
+def rotate(appends, s0):
+    """Apply index's append-and-rename to the appends, starting from an index of s0 bytes
+    (older tasks, before the log). Returns (index lines, index.1 lines, prehistory_visible)."""
+    size = s0
+    cur: list[str] = []
+    cur_has_old = s0 > 0
+    old: list[str] | None = None
+    old_has_old = False
+    for _, batch in appends:
+        text = [line_of(tk) for tk in batch]
+        cur += text
+        size += sum(len(x) for x in text)
+        if size > MAXSIZE:
+            old, old_has_old = cur, cur_has_old
+            cur, size, cur_has_old = [], 0, False
+    visible = cur_has_old or old_has_old
+    return cur, old, visible
+
+
+def choose_s0(appends, n_tasks):
+    """Index size at the log's start such that ~LOST_SHARE of the log's tasks are lost."""
+    target = max(1, round(LOST_SHARE * n_tasks))
+    cum_bytes, cum_tasks = 0, 0
+    best = None
+    for _, batch in appends:
+        cum_bytes += sum(len(line_of(tk)) for tk in batch)
+        cum_tasks += len(batch)
+        if cum_bytes > MAXSIZE:
+            break
+        s0 = MAXSIZE - cum_bytes + 1          # this append is the one that rotates
+        score = abs(cum_tasks - target)
+        if best is None or score < best[0]:
+            best = (score, s0)
+    if best is None:
+        return 0
+    index, index1, visible = rotate(appends, best[1])
+    return 0 if visible else best[1]
+
+
+# --------------------------------------------------------------------------- generate
+
+def generate(n: int, seed: int):
+    w = World(seed, n)
+    budget = n - ENDGAME_LINES
+
+    specs = plan(w, budget)
+    run_specs(w, specs)
+    t_req, down, boot, up = w.reboot
+    # the outage: nothing reaches pveproxy while the node is down; requests that were not
+    # made start no task, and nobody polls the status of a task that was not started
+    gone = {id(ln.task) for ln in w.lines if t_req + 20 <= ln.t < up and ln.task is not None}
+    w.lines = [ln for ln in w.lines if not (t_req + 20 <= ln.t < up)
+               and not (ln.ref is not None and id(ln.ref) in gone)]
+    while len(w.lines) < budget:           # rare: the plan fell short; add late sessions
+        t = max(ln.t for ln in w.lines) + 60 if w.lines else LOG_START
+        w.session_long = []
+        w.ui_session(t, "::ffff:192.168.10.23", "root@pam", 30)
+    w.lines.sort(key=lambda ln: (ln.t, ln.seq))
+    kept = w.lines[:budget]
+    t_cut = kept[-1].t if kept else LOG_START + 3600
+    cut = w.lines[budget:]
+    w.lines = kept
+    # the endgame, now at its real place
+    w.endgame(t_cut)
+    w.lines.sort(key=lambda ln: (ln.t, ln.seq))
+    t_end = w.lines[-1].t
+    snap = t_end + 2                      # the moment the task directory is copied
+    cut_ids = {id(ln.task) for ln in cut if ln.task is not None} | gone
+    if any(ln.ref is not None and id(ln.ref) in cut_ids for ln in w.lines):
+        raise AssertionError("a kept line polls a task whose request was cut")
+    tasks = []
+    kept_ids = set()
+    for tk in sorted(w.tasks, key=lambda x: (x.start, x.seq)):
+        if id(tk) in cut_ids:
+            continue                       # its request was never made
+        if tk.parent is not None and id(tk.parent) not in kept_ids:
+            continue                       # nor the HA request it followed
+        if tk.start > snap:
+            continue
+        if down <= tk.start < boot:
+            continue
+        if tk.start < down < tk.exit:      # killed by the reboot: no TASK line
+            tk.exit, tk.dur, tk.status, tk.immediate = down, down - tk.start, "unexpected status", False
+        tasks.append(tk)
+        kept_ids.add(id(tk))
+    assign_pids(w, tasks)
+    appends, active = simulate_calls(w, tasks, snap)
+    n_log_tasks = len(tasks)
+    s0 = choose_s0(appends, n_log_tasks)
+    index, index1, _ = rotate(appends, s0)
+    # where each task ended up
+    in_index = {x.split(" ", 1)[0] for x in index}
+    in_index1 = {x.split(" ", 1)[0] for x in (index1 or [])}
+    act_text = []
+    for tk in active:
+        if tk.endtime is None or tk.endtime > snap:
+            act_text.append(f"{tk.upid()} 0\n")
+        else:
+            act_text.append(f"{tk.upid()} 1 {tk.endtime:08X} {tk.status}\n")
+    in_active = {tk.upid() for tk in active}
+    for tk in tasks:
+        u = tk.upid()
+        tk.where = ("index" if u in in_index else "index.1" if u in in_index1
+                    else "active" if u in in_active else None)
+        if tk.endtime is not None and tk.where == "active":
+            raise AssertionError("a finished task is only in active: " + u)
+
+    stamps: dict[int, str] = {}
+
+    def stamp(t):
+        s = stamps.get(t)
+        if s is None:
+            tm = time.gmtime(t + TZ_SECONDS)
+            s = (f"{tm.tm_mday:02d}/{tm.tm_mon:02d}/{tm.tm_year}:"
+                 f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}")
+            stamps[t] = s
+        return s
+
+    task_ids = {id(tk) for tk in tasks}
+    log = []
+    truth = []
+    for no, ln in enumerate(w.lines, 1):
+        ln.no = no
+        text = ln.render(stamp)
+        log.append(text)
+        if ln.method not in ("POST", "PUT", "DELETE"):
+            continue
+        target = ln.target() if callable(ln.target) else ln.target
+        tk = ln.task if ln.task is not None and id(ln.task) in task_ids else None
+        if ln.task is not None and tk is None:
+            raise AssertionError(f"line {no}: its task was dropped")
+        if tk is not None:
+            why = "joined" if tk.where else "lost-from-index"
+            rec = {"line": no, "upid": tk.upid() if tk.where else None, "why": why,
+                   "task": tk.upid(), "where": tk.where}
+        else:
+            rec = {"line": no, "upid": None, "why": ln.why or "no-task-endpoint",
+                   "task": None, "where": None}
+        rec.update({"method": ln.method, "path": target, "user": ln.user,
+                    "status": ln.status, "type": tk.type if tk else ln.ttype})
+        truth.append(js(rec) + "\n")
+    truth_tasks = []
+    for tk in sorted(tasks, key=lambda x: (x.start, x.seq)):
+        if tk.why is not None and tk.where is not None:
+            span = w.lines[0].t <= tk.start <= t_end
+            truth_tasks.append(js({"upid": tk.upid(), "why": tk.why, "where": tk.where,
+                                   "in_log_span": span, "note": tk.note}) + "\n")
+        if tk.why is None and tk.line is None:
+            raise AssertionError("task without request or why")
+    files = {"access.log": "".join(log), "truth.jsonl": "".join(truth),
+             "truth-tasks.jsonl": "".join(truth_tasks),
+             "tasks/index.1": "".join(index1) if index1 is not None else None,
+             "tasks/index": "".join(index) if index else None,
+             "tasks/active": "".join(act_text)}
+    stats = {
+        "lines": len(log), "writes": len(truth),
+        "first": stamp(w.lines[0].t), "last": stamp(t_end),
+        "tasks": len(tasks),
+        "tasks_with_request": sum(1 for tk in tasks if tk.why is None),
+        "joinable": sum(1 for x in truth if '"why":"joined"' in x),
+        "lost": sum(1 for x in truth if '"why":"lost-from-index"' in x),
+        "no_request_in_files": len(truth_tasks),
+        "lost_total": sum(1 for tk in tasks if tk.where is None),
+        "running": sum(1 for x in act_text if x.endswith(" 0\n")),
+        "index_bytes": len(files["tasks/index"] or ""),
+        "index1_bytes": len(files["tasks/index.1"] or ""),
+        "s0": s0, "appends": len(appends),
+    }
+    for why in ("proxied", "rejected", "no-task-endpoint"):
+        stats[why] = sum(1 for x in truth if f'"why":"{why}"' in x)
+    return files, stats
+
+
+def write(outdir: Path, files):
+    (outdir / "tasks").mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = outdir / name
+        if text is None:
+            if path.exists():
+                path.unlink()
+            continue
+        path.write_bytes(text.encode("ascii"))
+
+
+# --------------------------------------------------------------------------- --check
+
+def schema_methods():
+    if not SCHEMA.exists():
+        return None
+    data = json.loads(SCHEMA.read_text())
+    out = []
+    for m in data["methods"]:
+        rx = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(m["path"])) + "$")
+        out.append((m["method"], rx, m))
+    return out
+
+
+def check(outdir: Path, n: int, seed: int, files) -> list[str]:
+    errs = []
+
+    def err(msg):
+        if len(errs) < 50:
+            errs.append(msg)
+
+    # 1. access.log: §1 format, N lines, non-decreasing time, same time text as gen-access-log
+    log = (outdir / "access.log").read_bytes().decode("ascii").split("\n")
+    if log[-1] != "":
+        err("access.log does not end in a newline")
+    log = log[:-1]
+    if len(log) != n:
+        err(f"access.log has {len(log)} lines, not {n}")
+    prev = None
+    parsed = []
+    for i, text in enumerate(log, 1):
+        m = ACCESS_RE.match(text)
+        if not m:
+            err(f"access.log:{i}: does not match §1.2: {text}")
+            parsed.append(None)
+            continue
+        if m["tz"] != TZ:
+            err(f"access.log:{i}: zone {m['tz']}")
+        r = REQ_RE.match(m["req"])
+        if not r:
+            err(f"access.log:{i}: request line {m['req']!r}")
+        key = (m["year"], m["mon"], m["day"], m["time"])
+        if prev is not None and key < prev:
+            err(f"access.log:{i}: time goes backwards")
+        prev = key
+        parsed.append((m, r))
+    probe = GAL.seconds(random.Random(0), LOG_START + 12345)
+    ts, _ = next(probe)
+    mine = time.gmtime(LOG_START + 12345 + TZ_SECONDS)
+    want = (f"{mine.tm_mday:02d}/{mine.tm_mon:02d}/{mine.tm_year}:"
+            f"{mine.tm_hour:02d}:{mine.tm_min:02d}:{mine.tm_sec:02d}")
+    if ts != want:
+        err(f"time text differs from gen-access-log.py: {ts} vs {want}")
+    sample = GAL.build_pool(random.Random(seed), 200)
+    for head, tail, _, _ in sample:
+        if not ACCESS_RE.match(head + want + tail.rstrip("\n")):
+            err("a gen-access-log.py line does not match §1.2 (regex check is wrong)")
+
+    # 2. task files: reader regexes and UPID decode
+    upids = {}
+    for name in ("tasks/index", "tasks/index.1"):
+        path = outdir / name
+        if not path.exists():
+            continue
+        data = path.read_bytes().decode("ascii")
+        if name == "tasks/index.1" and len(data) <= MAXSIZE:
+            err(f"{name}: {len(data)} bytes: it was renamed when over {MAXSIZE}")
+        if name == "tasks/index" and len(data) > MAXSIZE:
+            err(f"{name}: {len(data)} bytes: it should have been renamed")
+        for i, text in enumerate(data.split("\n")[:-1], 1):
+            m = INDEX_RE.match(text)
+            if not m or m.group(3) is None or m.group(5) is None:
+                err(f"{name}:{i}: does not match the §2.2 reader: {text}")
+                continue
+            if not UPID_RE.match(m.group(1)):
+                err(f"{name}:{i}: UPID does not decode: {m.group(1)}")
+            if m.group(1) in upids:
+                err(f"{name}:{i}: UPID twice: {m.group(1)}")
+            upids[m.group(1)] = name
+    running = set()
+    finished = 0
+    for i, text in enumerate((outdir / "tasks/active").read_bytes().decode("ascii")
+                             .split("\n")[:-1], 1):
+        m = ACTIVE_RE.match(text)
+        if not m:
+            err(f"tasks/active:{i}: does not match the §2.3 reader: {text}")
+            continue
+        if not UPID_RE.match(m.group(1)):
+            err(f"tasks/active:{i}: UPID does not decode: {m.group(1)}")
+        if m.group(2) == "0":
+            running.add(m.group(1))
+            if m.group(1) in upids:
+                err(f"tasks/active:{i}: running task is in an index")
+        else:
+            finished += 1
+            if m.group(1) not in upids:
+                err(f"tasks/active:{i}: saved task is in no index")
+    if len(running) + finished > max(MAX_FINISHED, len(running)):
+        err("tasks/active: more than 25 finished tasks")
+    for u in running:
+        upids[u] = "tasks/active"
+    for u in upids:
+        m = UPID_RE.match(u)
+        if m and m.group(1) != NODE:
+            err(f"UPID of another node: {u}")
+
+    # 3. truth: one record per write line; every UPID accounted for exactly once
+    truth = [json.loads(x) for x in (outdir / "truth.jsonl").read_text().splitlines()]
+    tt = [json.loads(x) for x in (outdir / "truth-tasks.jsonl").read_text().splitlines()]
+    writes = [i for i, p in enumerate(parsed, 1)
+              if p and p[1] and p[1].group(1) in ("POST", "PUT", "DELETE")]
+    if [r["line"] for r in truth] != writes:
+        err("truth.jsonl does not have exactly one record per POST/PUT/DELETE line")
+    seen = {}
+    methods = schema_methods()
+    for r in truth:
+        m, req = parsed[r["line"] - 1]
+        u = r["upid"]
+        if (u is None) != (r["why"] != "joined"):
+            err(f"truth line {r['line']}: upid/why mismatch")
+        if r["why"] == "lost-from-index" and (r["task"] is None or r["task"] in upids):
+            err(f"truth line {r['line']}: lost task is present")
+        if u is None:
+            continue
+        if u not in upids:
+            err(f"truth line {r['line']}: {u} in no task file")
+            continue
+        if u in seen:
+            err(f"truth line {r['line']}: {u} also for line {seen[u]}")
+        seen[u] = r["line"]
+        d = UPID_RE.match(u)
+        if d.group(8) != m["user"]:
+            err(f"truth line {r['line']}: UPID user {d.group(8)} vs log user {m['user']}")
+        start = int(d.group(5), 16)
+        lt = time.strptime(f"{m['day']}/{m['mon']}/{m['year']}:{m['time']}", "%d/%m/%Y:%H:%M:%S")
+        logt = __import__("calendar").timegm(lt) - TZ_SECONDS
+        if not 0 <= logt - start <= 31:
+            err(f"truth line {r['line']}: log time - starttime = {logt - start}")
+        if methods is not None:
+            path = req.group(2).split("?", 1)[0]
+            path = re.sub(r"^/api2/[a-z][a-z0-9]+", "", path)
+            hits = [mm for meth, rx, mm in methods if meth == req.group(1) and rx.match(path)]
+            types = {t for mm in hits for t in (mm.get("task_types") or [])}
+            if d.group(6) not in types:
+                err(f"truth line {r['line']}: type {d.group(6)} not in the schema's "
+                    f"task_types {sorted(types)} for {req.group(1)} {path}")
+    if methods is not None:
+        for r in truth:
+            if r["why"] != "no-task-endpoint":
+                continue
+            _, req = parsed[r["line"] - 1]
+            path = re.sub(r"^/api2/[a-z][a-z0-9]+", "", req.group(2).split("?", 1)[0])
+            hits = [mm for meth, rx, mm in methods if meth == req.group(1) and rx.match(path)]
+            if any(mm.get("task_types") for mm in hits):
+                err(f"truth line {r['line']}: no-task-endpoint, but the schema lists "
+                    f"task types for {req.group(1)} {path}")
+    for r in tt:
+        if r["upid"] not in upids:
+            err(f"truth-tasks: {r['upid']} in no task file")
+        if r["upid"] in seen:
+            err(f"truth-tasks: {r['upid']} also started by line {seen[r['upid']]}")
+        seen[r["upid"]] = "truth-tasks"
+        if r["why"] not in ("cli", "scheduler", "ha"):
+            err(f"truth-tasks: why {r['why']}")
+    for u in upids:
+        if u not in seen:
+            err(f"{upids[u]}: {u} is in neither truth file")
+
+    # 4. reproducibility
+    again, _ = generate(n, seed)
+    if again != files:
+        err("a second generation with the same seed differs")
+    return errs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir", metavar="OUTDIR")
+    ap.add_argument("--requests", type=int, default=20000,
+                    help="access.log lines (default 20000)")
+    ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    ap.add_argument("--check", action="store_true",
+                    help="validate the written files (formats, truth, reproducibility)")
+    args = ap.parse_args(argv)
+    if args.requests < 100:
+        ap.error("--requests must be at least 100")
+    t0 = time.perf_counter()
+    files, st = generate(args.requests, args.seed)
+    outdir = Path(args.outdir)
+    write(outdir, files)
+    dt = time.perf_counter() - t0
+    print(f"gen-tasks: {outdir}: {st['lines']} lines [{st['first']} .. {st['last']} {TZ}], "
+          f"{st['writes']} POST/PUT/DELETE: {st['joinable']} joinable, {st['lost']} lost from "
+          f"the index, {st['proxied']} proxied, {st['rejected']} rejected, "
+          f"{st['no-task-endpoint']} no-task endpoints; {st['tasks']} tasks "
+          f"({st['tasks_with_request']} with a request, {st['no_request_in_files']} without "
+          f"one in the files, {st['lost_total']} lost, {st['running']} running); index "
+          f"{st['index_bytes']} B, index.1 {st['index1_bytes']} B, {st['appends']} appends, "
+          f"index at start {st['s0']} B; seed {args.seed}, {dt:.2f} s", file=sys.stderr)
+    if args.check:
+        errs = check(outdir, args.requests, args.seed, files)
+        for e in errs:
+            print(f"gen-tasks: check: {e}", file=sys.stderr)
+        if errs:
+            return 1
+        print("gen-tasks: check: OK", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Measure how well pverec joins access.log requests with the PVE task index.
+
+Why: scripts/gen-tasks.py writes an access.log, a task directory (index, index.1,
+active) and the ground truth of which request started which task. This script runs
+pverec on them and compares its JSON records with that truth, so the join's quality
+is a number, not an impression.
+
+What it runs:
+  PVEREC convert --all -f json --node pve1 --tasks OUTDIR/tasks OUTDIR/access.log
+and reads one JSON record per line: a request record has `source.line` (its
+access.log line) and `task` (null, or an object with `upid`); a task that no
+request started is a record with `class: "task"` and `task.upid`.
+
+What it reports:
+  - task-creating requests (truth `upid` non-null): joined correctly / joined to
+    another task (wrong; double-click twins, which differ only in pid, are counted
+    apart) / not joined;
+  - false joins: records that got a task although the truth has none for that line
+    (proxied, rejected, no-task endpoints, tasks lost from the index, and every GET
+    or other line), by reason;
+  - a UPID joined to more than one request;
+  - tasks without a request: those in truth-tasks.jsonl that pverec reported as
+    class "task", missed, and class "task" records that are not in that list (the
+    task of a request, or a UPID in no truth file).
+
+Exit status: 0 when there is no wrong and no false join, 1 when there is, 2 when
+pverec cannot be run (missing, no --tasks option yet, failed, unreadable output).
+
+Usage: join-rate.py OUTDIR [--pverec PATH] [--json] [--examples N]
+  --pverec  default target/release/pverec (from the current directory, else from
+            the repository root; $CARGO_TARGET_DIR/release/pverec when that is set)
+  --json    print the figures as one JSON object instead of the table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def fail(msg: str) -> int:
+    print(f"join-rate: {msg}", file=sys.stderr)
+    return 2
+
+
+def find_pverec(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    rel = Path("target/release/pverec")
+    if os.environ.get("CARGO_TARGET_DIR"):
+        rel = Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "pverec"
+    if rel.is_absolute() or rel.exists():
+        return rel
+    return REPO / rel
+
+
+def twin(a: str, b: str) -> bool:
+    """Same node, starttime, type, id and user: only pid and pstart differ."""
+    pa, pb = a.split(":"), b.split(":")
+    return len(pa) == len(pb) and pa[1] == pb[1] and pa[4:] == pb[4:]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir", metavar="OUTDIR", help="a directory written by gen-tasks.py")
+    ap.add_argument("--pverec", metavar="PATH", help="pverec binary (default target/release/pverec)")
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--examples", type=int, default=3, metavar="N",
+                    help="show N example lines per failure kind on stderr (default 3)")
+    args = ap.parse_args(argv)
+
+    out = Path(args.outdir)
+    for name in ("access.log", "truth.jsonl", "truth-tasks.jsonl", "tasks"):
+        if not (out / name).exists():
+            return fail(f"{out / name} is missing: run scripts/gen-tasks.py {out} first")
+    pverec = find_pverec(args.pverec)
+    if not pverec.exists():
+        return fail(f"{pverec} does not exist: build it with `cargo build --release`, "
+                    f"or pass --pverec PATH")
+
+    try:
+        helptext = subprocess.run([str(pverec), "convert", "--help"], capture_output=True,
+                                  text=True, errors="replace", timeout=60)
+    except OSError as e:
+        return fail(f"cannot run {pverec}: {e}")
+    if "--tasks" not in helptext.stdout + helptext.stderr:
+        return fail(f"{pverec} has no `convert --tasks` option: this build does not join the "
+                    f"task index yet. Rebuild (cargo build --release) once the join has "
+                    f"landed, then run this again.")
+
+    cmd = [str(pverec), "convert", "--all", "-f", "json", "--node", "pve1",
+           "--tasks", str(out / "tasks"), str(out / "access.log")]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode("utf-8", "replace"))
+        return fail(f"exit {proc.returncode}: {' '.join(cmd)}")
+
+    truth = {}
+    for text in (out / "truth.jsonl").read_text().splitlines():
+        r = json.loads(text)
+        truth[r["line"]] = r
+    truth_tasks = {}
+    for text in (out / "truth-tasks.jsonl").read_text().splitlines():
+        r = json.loads(text)
+        truth_tasks[r["upid"]] = r
+    request_task = {r["upid"]: n for n, r in truth.items() if r["upid"]}
+    all_lines = sum(1 for _ in (out / "access.log").open("rb"))
+
+    joined_at: dict[int, str | None] = {}     # access.log line -> upid pverec joined
+    task_records: list[str] = []
+    bad = 0
+    for i, text in enumerate(proc.stdout.decode("utf-8", "replace").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            rec = json.loads(text)
+            task = rec.get("task")
+            upid = task.get("upid") if isinstance(task, dict) else None
+            if rec.get("class") == "task":
+                if upid is None:
+                    raise ValueError("class task without task.upid")
+                task_records.append(upid)
+                continue
+            line = rec["source"]["line"]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            bad += 1
+            if bad <= 3:
+                print(f"join-rate: output line {i}: {e}: {text[:200]}", file=sys.stderr)
+            continue
+        if line in joined_at:
+            bad += 1
+            if bad <= 3:
+                print(f"join-rate: output line {i}: a second record for access.log line {line}",
+                      file=sys.stderr)
+            continue
+        joined_at[line] = upid
+    if bad:
+        return fail(f"{bad} output record(s) could not be read (see above)")
+
+    examples: dict[str, list[str]] = {}
+
+    def example(kind, text):
+        examples.setdefault(kind, [])
+        if len(examples[kind]) < args.examples:
+            examples[kind].append(text)
+
+    # requests that started a task pverec can see
+    wanted = {n: r for n, r in truth.items() if r["upid"]}
+    ok = wrong = twins = missing = no_record = 0
+    missed_where = Counter()
+    missed_type = Counter()
+    for n, r in wanted.items():
+        if n not in joined_at:
+            no_record += 1
+            missing += 1
+            missed_where[r["where"]] += 1
+            missed_type[r["type"]] += 1
+            example("no record", f"line {n}: {r['method']} {r['path']} -> {r['upid']}")
+            continue
+        got = joined_at[n]
+        if got == r["upid"]:
+            ok += 1
+        elif got is None:
+            missing += 1
+            missed_where[r["where"]] += 1
+            missed_type[r["type"]] += 1
+            example("not joined", f"line {n}: {r['method']} {r['path']} ({r['user']}) "
+                                  f"-> {r['upid']} in {r['where']}")
+        else:
+            wrong += 1
+            if twin(got, r["upid"]):
+                twins += 1
+            example("wrong join", f"line {n}: {r['method']} {r['path']}: got {got}, "
+                                  f"want {r['upid']}")
+
+    # lines that must not get a task
+    false_by = Counter()
+    for n, got in joined_at.items():
+        if got is None:
+            continue
+        r = truth.get(n)
+        if r is None:
+            false_by["GET or other"] += 1
+            example("false join", f"line {n} (not a write): got {got}")
+        elif r["upid"] is None:
+            false_by[r["why"]] += 1
+            example("false join", f"line {n}: {r['method']} {r['path']} ({r['why']}): got {got}")
+    false_joins = sum(false_by.values())
+
+    multi = Counter(u for u in joined_at.values() if u)
+    multi_joined = sum(1 for c in multi.values() if c > 1)
+    for u, c in multi.items():
+        if c > 1:
+            example("upid joined twice", f"{u}: {c} requests")
+
+    # tasks without a request
+    reported = Counter(task_records)
+    tt_found = sum(1 for u in truth_tasks if u in reported)
+    tt_missed = len(truth_tasks) - tt_found
+    tt_missed_outside = sum(1 for u, r in truth_tasks.items()
+                            if u not in reported and r.get("in_log_span") is False)
+    for u, r in truth_tasks.items():
+        if u not in reported:
+            example("task without request not reported", f"{u} ({r['why']}, in {r['where']})")
+    extra_request = extra_unknown = 0
+    for u in reported:
+        if u in truth_tasks:
+            continue
+        if u in request_task:
+            extra_request += 1
+            example("class task for a request's task",
+                    f"{u}: started by line {request_task[u]}"
+                    f"{' (joined there too)' if joined_at.get(request_task[u]) == u else ''}")
+        else:
+            extra_unknown += 1
+            example("class task with unknown UPID", u)
+    dup_task_records = sum(c - 1 for c in reported.values() if c > 1)
+
+    figures = {
+        "access_log_lines": all_lines,
+        "records": len(joined_at) + len(task_records),
+        "request_records": len(joined_at),
+        "task_creating_requests": len(wanted),
+        "joined_correctly": ok,
+        "joined_wrongly": wrong,
+        "joined_wrongly_twin_swaps": twins,
+        "not_joined": missing,
+        "not_joined_no_record": no_record,
+        "not_joined_by_where": dict(sorted((str(k), v) for k, v in missed_where.items())),
+        "not_joined_by_type": dict(missed_type.most_common()),
+        "join_rate": round(ok / len(wanted), 4) if wanted else None,
+        "requests_without_task": sum(1 for r in truth.values() if not r["upid"]),
+        "false_joins": false_joins,
+        "false_joins_by_why": dict(sorted(false_by.items())),
+        "upids_joined_to_several_requests": multi_joined,
+        "tasks_without_request": len(truth_tasks),
+        "tasks_without_request_reported": tt_found,
+        "tasks_without_request_missed": tt_missed,
+        "tasks_without_request_missed_outside_log_span": tt_missed_outside,
+        "class_task_records": len(task_records),
+        "class_task_records_duplicate": dup_task_records,
+        "class_task_for_request_task": extra_request,
+        "class_task_unknown_upid": extra_unknown,
+        "pass": wrong == 0 and false_joins == 0,
+    }
+
+    for kind, lines in examples.items():
+        for text in lines:
+            print(f"join-rate: {kind}: {text}", file=sys.stderr)
+
+    if args.json:
+        print(json.dumps(figures, sort_keys=False))
+    else:
+        w = len(wanted) or 1
+        t = len(truth_tasks) or 1
+        rows = [
+            ("task-creating requests (truth upid set)", len(wanted), ""),
+            ("  joined correctly", ok, f"{100 * ok / w:.1f}%"),
+            ("  joined to another task (WRONG)", wrong,
+             f"{twins} double-click twin swaps" if twins else ""),
+            ("  not joined", missing,
+             ", ".join(f"{k} {v}" for k, v in sorted(missed_where.items(), key=str)) or ""),
+            ("requests with no task (truth upid null)", figures["requests_without_task"], ""),
+            ("false joins (a task where none is)", false_joins,
+             ", ".join(f"{k} {v}" for k, v in sorted(false_by.items())) or ""),
+            ("UPIDs joined to several requests", multi_joined, ""),
+            ("tasks without a request (truth-tasks)", len(truth_tasks), ""),
+            ("  reported as class task", tt_found, f"{100 * tt_found / t:.1f}%"),
+            ("  missed", tt_missed,
+             f"{tt_missed_outside} started outside the log's time span" if tt_missed_outside
+             else ""),
+            ("class task records, other", extra_request + extra_unknown,
+             f"request's task {extra_request}, unknown UPID {extra_unknown}"),
+        ]
+        print(f"pverec join rate on {out} ({all_lines} access.log lines, "
+              f"{len(joined_at)} request records, {len(task_records)} task records)")
+        for label, n, note in rows:
+            print(f"  {label:<44} {n:>7}  {note}".rstrip())
+        print("  result: " + ("PASS" if figures["pass"] else "FAIL (wrong or false joins)"))
+    return 0 if figures["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

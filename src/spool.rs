@@ -1,0 +1,1198 @@
+//! The recorder spool of the "pvesh record" RFC (pve-formats.md §5): every request with its decoded
+//! parameters, request bodies included.
+//!
+//! access.log has no request bodies, so a POST or PUT read from it alone has no parameters. A
+//! pveproxy with the RFC's patch writes, for each client registered in `/run/pve-api-record/`,
+//! one JSON line per matching request to `P.events`, before it handles the request. pverec speaks
+//! the client side of that protocol ([`Recorder`]: `P.req` with the filter, locked for as long as
+//! we listen) and reads event files saved earlier ([`read_events_file`]); the events are matched
+//! to access.log lines elsewhere.
+//!
+//! The spool directory is writable by group www-data, and pverec runs there as root: whatever is
+//! in it may have been planted. So every file below the directory is opened relative to one
+//! directory descriptor (renaming or replacing the directory cannot redirect us), with
+//! `O_NOFOLLOW`, `O_EXCL` when created, and only regular files are read. File contents are only
+//! parsed, never trusted: lines are bounded, a bad one is reported and skipped, nothing panics.
+
+#![allow(dead_code)] // wired in by correlate
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::fs::{self, File, Metadata, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::messages;
+
+/// Longest event line accepted. pveproxy refuses request bodies over 64 KiB (`$limit_max_post` in
+/// `PVE/APIServer/AnyEvent.pm`), so even fully `\u`-escaped parameters stay far below this; a
+/// longer line is skipped as a whole.
+const MAX_LINE: usize = 4 * 1024 * 1024;
+/// Bytes read at a time.
+const CHUNK: usize = 64 * 1024;
+/// Most bytes one [`Recorder::read`] takes in: a writer that never stops cannot keep a call from
+/// returning. The rest comes with the next call.
+const MAX_READ: u64 = 16 * 1024 * 1024;
+/// How often registering is tried when the request file is raced (see [`Recorder::register`]).
+const REGISTER_ATTEMPTS: u32 = 5;
+/// Mode of the request file: pveproxy (group www-data) must read it and test its lock.
+const REQ_MODE: u32 = 0o640;
+
+/// One request event of the spool (a JSON line written by pveproxy before it handles the request).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpoolEvent {
+    pub(crate) method: String,
+    /// Relative to `/api2/<format>`, without a query string.
+    pub(crate) path: String,
+    pub(crate) format: Option<String>,
+    pub(crate) userid: Option<String>,
+    pub(crate) client_ip: Option<String>,
+    /// Query and body parameters as pveproxy decoded them (`_dc` removed by the server).
+    pub(crate) params: Map<String, Value>,
+}
+
+/// Why a spool line is not an event. Shown to the user as `FILE:LINE: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Malformed {
+    /// The text of serde_json's error (a position and what was expected; no input bytes).
+    NotJson(String),
+    NotObject,
+    /// A required field is absent or null.
+    Missing(&'static str),
+    NotString(&'static str),
+    ParamsNotObject,
+    TooLong,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::NotJson(e) => write!(f, "not a spool event: invalid JSON ({e})"),
+            Malformed::NotObject => f.write_str("not a spool event: not a JSON object"),
+            Malformed::Missing(key) => write!(f, "not a spool event: no \"{key}\""),
+            Malformed::NotString(key) => {
+                write!(f, "not a spool event: \"{key}\" is not a string")
+            }
+            Malformed::ParamsNotObject => {
+                f.write_str("not a spool event: \"params\" is not an object")
+            }
+            Malformed::TooLong => write!(f, "spool line longer than {MAX_LINE} bytes"),
+        }
+    }
+}
+
+/// Parses one line (without its `\n`; surrounding whitespace is allowed). An absent or null
+/// `params` is empty; `format`, `userid` and `client_ip` are `None` unless they are strings.
+/// Other fields (`proxied`, or any a newer server adds) are ignored.
+pub(crate) fn parse_event(line: &[u8]) -> Result<SpoolEvent, Malformed> {
+    let value: Value =
+        serde_json::from_slice(line).map_err(|e| Malformed::NotJson(e.to_string()))?;
+    let Value::Object(mut object) = value else {
+        return Err(Malformed::NotObject);
+    };
+    let method = required_string(&mut object, "method")?;
+    let path = required_string(&mut object, "path")?;
+    let params = match object.remove("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(params)) => params,
+        Some(_) => return Err(Malformed::ParamsNotObject),
+    };
+    Ok(SpoolEvent {
+        method,
+        path,
+        format: optional_string(&mut object, "format"),
+        userid: optional_string(&mut object, "userid"),
+        client_ip: optional_string(&mut object, "client_ip"),
+        params,
+    })
+}
+
+fn required_string(
+    object: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<String, Malformed> {
+    match object.remove(key) {
+        Some(Value::String(text)) => Ok(text),
+        None | Some(Value::Null) => Err(Malformed::Missing(key)),
+        Some(_) => Err(Malformed::NotString(key)),
+    }
+}
+
+fn optional_string(object: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match object.remove(key) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// The parameters as pvesh options, the way the RFC's client renders them: keys in sorted order
+/// (sorted here, whatever order the map keeps); an array gives one `(key, element)` pair per
+/// element (none when empty); an object, or an array or object inside an array, is passed as
+/// compact JSON text; a string as itself; a number as its JSON text; `true`/`false` as `1`/`0`
+/// (what Perl's JSON booleans stringify to); `null` as the empty string.
+///
+/// Returns `(key, value, is_json)`, `is_json` telling that the value is the compact JSON text of
+/// a nested object or array.
+pub(crate) fn options(params: &Map<String, Value>) -> Vec<(String, String, bool)> {
+    let mut entries: Vec<(&String, &Value)> = params.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    let (text, json) = option_value(item);
+                    out.push((key.clone(), text, json));
+                }
+            }
+            _ => {
+                let (text, json) = option_value(value);
+                out.push((key.clone(), text, json));
+            }
+        }
+    }
+    out
+}
+
+fn option_value(value: &Value) -> (String, bool) {
+    match value {
+        Value::String(text) => (text.clone(), false),
+        Value::Number(n) => (n.to_string(), false),
+        Value::Bool(b) => (if *b { "1" } else { "0" }.to_owned(), false),
+        Value::Null => (String::new(), false),
+        // Display of a Value is compact JSON, and cannot fail.
+        Value::Array(_) | Value::Object(_) => (value.to_string(), true),
+    }
+}
+
+/// Reads a saved events file (`convert --events FILE`): every good event, in order. Blank lines
+/// are skipped silently, malformed ones reported as `FILE:LINE` and skipped; a last line without
+/// its newline counts. `-` is a file name like any other. An error opening or reading the file is
+/// returned.
+pub(crate) fn read_events_file(path: &Path) -> io::Result<Vec<SpoolEvent>> {
+    let mut file = File::open(path)?;
+    let name = path.to_string_lossy();
+    let mut lines = Lines::default();
+    let mut events = Vec::new();
+    let mut buf = vec![0; CHUNK];
+    let mut each = |line: u64, piece: Result<&[u8], Malformed>| {
+        take_line(&name, line, piece, &mut events);
+    };
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        lines.feed(&buf[..n], &mut each);
+    }
+    lines.finish(&mut each);
+    Ok(events)
+}
+
+/// Parses a complete line into `events`, or reports it; blank lines are skipped silently.
+fn take_line(file: &str, line: u64, piece: Result<&[u8], Malformed>, events: &mut Vec<SpoolEvent>) {
+    let parsed = piece.and_then(|bytes| {
+        if bytes.trim_ascii().is_empty() {
+            Ok(None)
+        } else {
+            parse_event(bytes).map(Some)
+        }
+    });
+    match parsed {
+        Ok(Some(event)) => events.push(event),
+        Ok(None) => {}
+        Err(reason) => messages::malformed(file, line, &reason),
+    }
+}
+
+/// Splits a byte stream into numbered lines with bounded memory: an incomplete last line waits
+/// for more bytes, a line longer than [`MAX_LINE`] is dropped whole (and reported as such).
+#[derive(Debug, Default)]
+struct Lines {
+    partial: Vec<u8>,
+    /// Number of the last line handed on.
+    line: u64,
+    /// The line being read is too long: its bytes are dropped up to its newline.
+    overlong: bool,
+}
+
+type Each<'a> = dyn FnMut(u64, Result<&[u8], Malformed>) + 'a;
+
+impl Lines {
+    fn feed(&mut self, mut bytes: &[u8], each: &mut Each<'_>) {
+        while let Some(i) = memchr::memchr(b'\n', bytes) {
+            let head = &bytes[..i];
+            bytes = &bytes[i + 1..];
+            self.line += 1;
+            if self.overlong || self.partial.len() + head.len() > MAX_LINE {
+                self.overlong = false;
+                self.partial = Vec::new();
+                each(self.line, Err(Malformed::TooLong));
+            } else if self.partial.is_empty() {
+                each(self.line, Ok(head));
+            } else {
+                self.partial.extend_from_slice(head);
+                each(self.line, Ok(&self.partial));
+                if self.partial.capacity() > CHUNK {
+                    self.partial = Vec::new();
+                } else {
+                    self.partial.clear();
+                }
+            }
+        }
+        if self.overlong {
+            return;
+        }
+        if self.partial.len() + bytes.len() > MAX_LINE {
+            self.overlong = true;
+            self.partial = Vec::new();
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
+    }
+
+    /// The input ended: an incomplete last line is handed on as it is.
+    fn finish(&mut self, each: &mut Each<'_>) {
+        if self.overlong || !self.partial.is_empty() {
+            self.feed(b"\n", each);
+        }
+    }
+}
+
+/// A registration in the spool directory, as the RFC's client makes it: while it lives, pveproxy
+/// appends the requests that match its filter to `<dir>/P.events` (P = our pid). Dropping it
+/// removes both files and releases the lock.
+pub(crate) struct Recorder {
+    /// The spool directory, opened once: every name below is resolved relative to it.
+    dir: OwnedFd,
+    req: CString,
+    events: CString,
+    events_path: PathBuf,
+    /// `events_path` as messages show it.
+    events_name: String,
+    /// `P.req`, open and exclusively locked: the lock is what tells pveproxy we are alive. Only
+    /// held, never read: it is released when the recorder is dropped.
+    _lock: File,
+    /// The events file being read, once pveproxy created it.
+    spool: Option<Spool>,
+    /// A problem with the events file was reported; not again until it is read fine.
+    warned: bool,
+    buf: Vec<u8>,
+}
+
+/// An open events file and how far it was read.
+#[derive(Debug)]
+struct Spool {
+    file: File,
+    id: (u64, u64),
+    /// How far the file was read (complete lines plus `lines.partial`).
+    pos: u64,
+    lines: Lines,
+}
+
+/// What the name `P.events` is now.
+#[derive(Debug, PartialEq)]
+enum Named {
+    Missing,
+    Regular((u64, u64)),
+    /// Anything we will not read, and why.
+    Refused(String),
+}
+
+/// How one registration attempt ended, when it did not fail outright.
+enum Attempt {
+    Done(File),
+    /// Raced (by pveproxy reaping a not yet locked request file, or by a planted file): why.
+    Again(&'static str),
+}
+
+impl Recorder {
+    /// Registers pid P in `dir`: removes any `P.events` and `P.req` there, creates `P.req`
+    /// (`O_EXCL | O_NOFOLLOW`, mode 0640, group www-data when it can), locks it exclusively and
+    /// writes the filter `{"all":0|1,"userid":…}` to it.
+    ///
+    /// Between the creation and the lock, pveproxy may take the lock itself and reap the file as
+    /// stale; a file can also be planted between the removal and the creation. Then the whole
+    /// registration is tried again, a few times, before it fails.
+    pub(crate) fn register(dir: &Path, userid: Option<&str>, all: bool) -> io::Result<Recorder> {
+        let dir_fd = open_dir(dir)?;
+        let pid = std::process::id();
+        let req = name(&format!("{pid}.req"))?;
+        let events = name(&format!("{pid}.events"))?;
+        let req_path = dir.join(format!("{pid}.req"));
+        let events_path = dir.join(format!("{pid}.events"));
+        let filter = serde_json::json!({ "userid": userid, "all": u8::from(all) }).to_string();
+        let gid = group_id(c"www-data");
+        let with_path = |e: io::Error, what: &str| {
+            io::Error::new(e.kind(), format!("{}: {what}: {e}", req_path.display()))
+        };
+        let mut why = "";
+        for attempt in 0..REGISTER_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            unlink(&dir_fd, &events).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: cannot remove it: {e}", events_path.display()),
+                )
+            })?;
+            unlink(&dir_fd, &req).map_err(|e| with_path(e, "cannot remove it"))?;
+            match create_request(&dir_fd, &req, gid, filter.as_bytes()) {
+                Ok(Attempt::Done(lock)) => {
+                    return Ok(Recorder {
+                        dir: dir_fd,
+                        req,
+                        events,
+                        events_name: events_path.to_string_lossy().into_owned(),
+                        events_path,
+                        _lock: lock,
+                        spool: None,
+                        warned: false,
+                        buf: Vec::new(),
+                    });
+                }
+                Ok(Attempt::Again(reason)) => why = reason,
+                Err(e) => {
+                    let _ = unlink(&dir_fd, &req);
+                    return Err(with_path(e, "cannot register"));
+                }
+            }
+        }
+        let _ = unlink(&dir_fd, &req);
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{}: cannot register after {REGISTER_ATTEMPTS} attempts: {why}",
+                req_path.display()
+            ),
+        ))
+    }
+
+    /// The event lines appended since the last call, complete ones only (an incomplete last line
+    /// waits for the next call). Malformed lines are reported and skipped; a problem with the
+    /// file itself (not a regular file, unreadable) is reported once and nothing is read.
+    ///
+    /// pveproxy creates the file with the first matching request. A file replaced under the name
+    /// is read to its end first, then the new one from its start; a file that shrank is read
+    /// again from its start.
+    pub(crate) fn read(&mut self) -> Vec<SpoolEvent> {
+        let mut events = Vec::new();
+        let mut budget = MAX_READ;
+        let named = self.named();
+        if let Some(spool) = &mut self.spool {
+            if named != Named::Regular(spool.id) {
+                // Replaced or removed: what the old file still holds comes first.
+                match drain(
+                    spool,
+                    &mut budget,
+                    &mut self.buf,
+                    &self.events_name,
+                    &mut events,
+                ) {
+                    Ok(true) => {
+                        let name = &self.events_name;
+                        spool.lines.finish(&mut |line, piece| {
+                            take_line(name, line, piece, &mut events);
+                        });
+                        self.spool = None;
+                    }
+                    Ok(false) => return events,
+                    Err(e) => {
+                        self.warn(&format!("{}: cannot read: {e}", self.events_name));
+                        self.spool = None;
+                    }
+                }
+            } else if spool.file.metadata().is_ok_and(|m| m.len() < spool.pos) {
+                // Truncated (and perhaps written again): from the start.
+                spool.pos = 0;
+                spool.lines = Lines::default();
+            }
+        }
+        if self.spool.is_none() {
+            match named {
+                Named::Missing => return events,
+                Named::Refused(why) => {
+                    self.warn(&format!("{}: {why}; not read", self.events_name));
+                    return events;
+                }
+                Named::Regular(_) => match self.open_events() {
+                    Ok(Some(spool)) => self.spool = Some(spool),
+                    Ok(None) => return events,
+                    Err(why) => {
+                        self.warn(&format!("{}: {why}; not read", self.events_name));
+                        return events;
+                    }
+                },
+            }
+        }
+        if let Some(spool) = &mut self.spool {
+            match drain(
+                spool,
+                &mut budget,
+                &mut self.buf,
+                &self.events_name,
+                &mut events,
+            ) {
+                Ok(_) => self.warned = false,
+                // Tried again from the same place at the next call.
+                Err(e) => self.warn(&format!("{}: cannot read: {e}", self.events_name)),
+            }
+        }
+        events
+    }
+
+    /// `<dir>/P.events`, for messages and for watching.
+    pub(crate) fn events_path(&self) -> &Path {
+        &self.events_path
+    }
+
+    fn warn(&mut self, text: &str) {
+        if !self.warned {
+            messages::message(text);
+            self.warned = true;
+        }
+    }
+
+    fn named(&self) -> Named {
+        match stat_at(&self.dir, &self.events) {
+            Ok(meta) if meta.file_type().is_file() => Named::Regular(identity(&meta)),
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Named::Refused("a symbolic link, not a regular file".to_owned())
+            }
+            Ok(_) => Named::Refused("not a regular file".to_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Named::Missing,
+            Err(e) => Named::Refused(format!("cannot look at it: {e}")),
+        }
+    }
+
+    /// Opens the events file; `Ok(None)` when it is gone, `Err(why)` when it is refused.
+    fn open_events(&self) -> Result<Option<Spool>, String> {
+        // O_NONBLOCK: a FIFO put there meanwhile must not block the open (it is refused below).
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let file = match openat(&self.dir, &self.events, flags, 0) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err("a symbolic link, not a regular file".to_owned());
+            }
+            Err(e) => return Err(format!("cannot open: {e}")),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot look at it: {e}"))?;
+        if !meta.file_type().is_file() {
+            return Err("not a regular file".to_owned());
+        }
+        // pveproxy creates the file; a second name means someone linked another file here (one
+        // we, as root, could read and they could not).
+        if meta.nlink() > 1 {
+            return Err("a file with other hard links".to_owned());
+        }
+        Ok(Some(Spool {
+            file,
+            id: identity(&meta),
+            pos: 0,
+            lines: Lines::default(),
+        }))
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = unlink(&self.dir, &self.req);
+        let _ = unlink(&self.dir, &self.events);
+        // The fields are dropped after this: the lock is released (and the directory closed)
+        // only once both names are gone.
+    }
+}
+
+/// Reads what `spool` gained, within `budget`, into `events`. `Ok(true)` when its end was
+/// reached.
+fn drain(
+    spool: &mut Spool,
+    budget: &mut u64,
+    buf: &mut Vec<u8>,
+    name: &str,
+    events: &mut Vec<SpoolEvent>,
+) -> io::Result<bool> {
+    if buf.len() < CHUNK {
+        buf.resize(CHUNK, 0);
+    }
+    let mut each = |line: u64, piece: Result<&[u8], Malformed>| {
+        take_line(name, line, piece, events);
+    };
+    loop {
+        if *budget == 0 {
+            return Ok(false);
+        }
+        let want = usize::try_from(*budget).map_or(CHUNK, |b| b.min(CHUNK));
+        let n = match spool.file.read_at(&mut buf[..want], spool.pos) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        spool.pos += n as u64;
+        *budget = budget.saturating_sub(n as u64);
+        spool.lines.feed(&buf[..n], &mut each);
+    }
+}
+
+/// Makes the request file, locks it and writes the filter to it; returns it open (the lock).
+fn create_request(
+    dir: &OwnedFd,
+    req: &CStr,
+    gid: Option<libc::gid_t>,
+    filter: &[u8],
+) -> io::Result<Attempt> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let mut file = match openat(dir, req, flags, REQ_MODE) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Ok(Attempt::Again("created by someone else meanwhile"));
+        }
+        Err(e) => return Err(e),
+    };
+    // The umask may have taken bits off the creation mode.
+    file.set_permissions(Permissions::from_mode(REQ_MODE))?;
+    if let Some(gid) = gid {
+        // Only root (or a member of the group) may do this; without it pveproxy cannot read the
+        // filter, but a non-root run is not an error here.
+        match std::os::unix::fs::fchown(&file, None, Some(gid)) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !try_lock(&file)? {
+        return Ok(Attempt::Again("its lock is held by another process"));
+    }
+    // pveproxy takes the lock of a request file it finds unlocked and removes the file: check that
+    // the name still is the file we locked.
+    let ours = file.metadata().map(|m| identity(&m))?;
+    match stat_at(dir, req) {
+        Ok(meta) if identity(&meta) == ours => {}
+        Ok(_) => return Ok(Attempt::Again("replaced before it was locked")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Attempt::Again("removed before it was locked"));
+        }
+        Err(e) => return Err(e),
+    }
+    file.write_all(filter)?;
+    Ok(Attempt::Done(file))
+}
+
+/// Opens the spool directory itself, not a symlink to one.
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(OwnedFd::from(file)),
+        Err(e) => {
+            // O_DIRECTORY makes a symlink fail with ENOTDIR rather than ELOOP.
+            let what = match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR)
+                    if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) =>
+                {
+                    "a symbolic link, not the spool directory".to_owned()
+                }
+                Some(libc::ELOOP | libc::ENOTDIR) => "not a directory".to_owned(),
+                _ => format!("cannot open the spool directory: {e}"),
+            };
+            Err(io::Error::new(
+                e.kind(),
+                format!("{}: {what}", dir.display()),
+            ))
+        }
+    }
+}
+
+/// A file name in the spool directory as the C calls take it.
+fn name(text: &str) -> io::Result<CString> {
+    CString::new(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+fn identity(meta: &Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// `openat(2)` relative to `dir`, retried on EINTR.
+fn openat(dir: &OwnedFd, name: &CStr, flags: libc::c_int, mode: libc::c_uint) -> io::Result<File> {
+    loop {
+        // SAFETY: `name` is a NUL-terminated string that lives across the call and `dir` an open
+        // descriptor; the mode is passed as the variadic `unsigned int` openat(2) reads.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) };
+        if fd >= 0 {
+            // SAFETY: openat just returned this descriptor, and nothing else owns it.
+            return Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// What `name` in `dir` is, without following a symlink: opened with `O_PATH | O_NOFOLLOW`
+/// (neither reads nor blocks, whatever the file is), then looked at.
+fn stat_at(dir: &OwnedFd, name: &CStr) -> io::Result<Metadata> {
+    let file = openat(
+        dir,
+        name,
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        0,
+    )?;
+    file.metadata()
+}
+
+/// `unlinkat(2)` relative to `dir` (never follows a symlink); a missing file is fine.
+fn unlink(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is a NUL-terminated string that lives across the call, `dir` an open
+    // descriptor.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Takes an exclusive `flock` without waiting; `Ok(false)` when someone else holds one.
+fn try_lock(file: &File) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock(2) on a descriptor we own; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// The id of a group, `None` when there is no such group (or it cannot be looked up).
+fn group_id(group: &CStr) -> Option<libc::gid_t> {
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        let mut entry = MaybeUninit::<libc::group>::uninit();
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, `buf.len()` is the buffer's real size, and
+        // getgrnam_r (unlike getgrnam) keeps no static state.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                group.as_ptr(),
+                entry.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: on success `found` points to `entry`, which getgrnam_r filled in.
+        return Some(unsafe { (*found).gr_gid });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use serde_json::json;
+    use std::os::unix::fs::symlink;
+
+    /// The example of pve-formats.md §5, with parameters filled in.
+    const EXAMPLE: &str = r#"{"method":"POST","path":"/nodes/pve1/qemu/100/config","params":{"net0":"virtio,bridge=vmbr0","delete":"ide2"},"userid":"alice@pve","format":"extjs","client_ip":"::ffff:192.168.1.5","proxied":0}"#;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn opt(key: &str, value: &str, json: bool) -> (String, String, bool) {
+        (key.to_owned(), value.to_owned(), json)
+    }
+
+    fn event_line(path: &str) -> String {
+        format!(r#"{{"method":"PUT","path":"{path}","params":{{}},"userid":"alice@pve"}}"#)
+    }
+
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    fn paths(events: &[SpoolEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn parses_the_example_event() {
+        let event = parse_event(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            event,
+            SpoolEvent {
+                method: "POST".into(),
+                path: "/nodes/pve1/qemu/100/config".into(),
+                format: Some("extjs".into()),
+                userid: Some("alice@pve".into()),
+                client_ip: Some("::ffff:192.168.1.5".into()),
+                params: map(json!({"net0": "virtio,bridge=vmbr0", "delete": "ide2"})),
+            }
+        );
+        // serde_json's map keeps the keys sorted.
+        let keys: Vec<&String> = event.params.keys().collect();
+        assert_eq!(keys, ["delete", "net0"]);
+    }
+
+    #[test]
+    fn absent_fields_and_params() {
+        let event = parse_event(br#" {"method":"GET","path":"/version"} "#).unwrap();
+        assert!(event.params.is_empty());
+        assert_eq!(event.userid, None);
+        assert_eq!(event.format, None);
+        assert_eq!(event.client_ip, None);
+        let event =
+            parse_event(br#"{"method":"GET","path":"/","params":null,"userid":null}"#).unwrap();
+        assert!(event.params.is_empty());
+        assert_eq!(event.userid, None);
+        let event = parse_event(br#"{"method":"GET","path":"/","userid":7}"#).unwrap();
+        assert_eq!(event.userid, None);
+    }
+
+    #[test]
+    fn malformed_lines_are_rejected() {
+        let cases: &[(&[u8], Malformed)] = &[
+            (br#"[1,2]"#, Malformed::NotObject),
+            (br#""POST""#, Malformed::NotObject),
+            (br#"{"path":"/x"}"#, Malformed::Missing("method")),
+            (
+                br#"{"method":null,"path":"/x"}"#,
+                Malformed::Missing("method"),
+            ),
+            (br#"{"method":"GET"}"#, Malformed::Missing("path")),
+            (
+                br#"{"method":1,"path":"/x"}"#,
+                Malformed::NotString("method"),
+            ),
+            (
+                br#"{"method":"GET","path":["/x"]}"#,
+                Malformed::NotString("path"),
+            ),
+            (
+                br#"{"method":"GET","path":"/x","params":[]}"#,
+                Malformed::ParamsNotObject,
+            ),
+            (
+                br#"{"method":"GET","path":"/x","params":"a=1"}"#,
+                Malformed::ParamsNotObject,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                parse_event(line).as_ref(),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            &b""[..],
+            b"{",
+            b"{\"method\":\"GET\",\"path\":\"/x\"} trailing",
+            b"{\"method\":\"GET\",\"path\":\"\xff\"}",
+            b"\0\0",
+            b"10.0.0.1 - root@pam [24/06/2026:14:03:14 +0200] \"GET / HTTP/1.1\" 200 1",
+        ] {
+            let err = parse_event(line).unwrap_err();
+            assert!(matches!(err, Malformed::NotJson(_)), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with("not a spool event: invalid JSON")
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            parse_event(deep.as_bytes()),
+            Err(Malformed::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn options_sort_keys_and_render_scalars() {
+        let params = map(json!({
+            "zeta": "last", "alpha": "first", "cores": 4, "ratio": 0.5,
+            "force": true, "quiet": false, "digest": null, "Upper": "x",
+        }));
+        assert_eq!(
+            options(&params),
+            [
+                opt("Upper", "x", false),
+                opt("alpha", "first", false),
+                opt("cores", "4", false),
+                opt("digest", "", false),
+                opt("force", "1", false),
+                opt("quiet", "0", false),
+                opt("ratio", "0.5", false),
+                opt("zeta", "last", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn options_repeat_array_elements() {
+        let params = map(json!({"vmid": ["100", "101"], "a": [], "b": [1, true, null]}));
+        assert_eq!(
+            options(&params),
+            [
+                opt("b", "1", false),
+                opt("b", "1", false),
+                opt("b", "", false),
+                opt("vmid", "100", false),
+                opt("vmid", "101", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn options_pass_nested_values_as_compact_json() {
+        let params = map(json!({"a": {"b": [1, 2]}, "c": {}}));
+        assert_eq!(
+            options(&params),
+            [opt("a", r#"{"b":[1,2]}"#, true), opt("c", "{}", true)]
+        );
+    }
+
+    #[test]
+    fn options_array_with_object_and_array_elements() {
+        let params = map(json!({"list": ["x", {"k": "v", "n": [true]}, [1, "2"]]}));
+        assert_eq!(
+            options(&params),
+            [
+                opt("list", "x", false),
+                opt("list", r#"{"k":"v","n":[true]}"#, true),
+                opt("list", r#"[1,"2"]"#, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_file_keeps_good_lines_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events");
+        let text = format!(
+            "{}\n\nnot json\n{}\n   \n[1]\n{}",
+            event_line("/a"),
+            event_line("/b"),
+            event_line("/c")
+        );
+        fs::write(&path, text).unwrap();
+        let events = read_events_file(&path).unwrap();
+        assert_eq!(paths(&events), ["/a", "/b", "/c"]);
+        assert!(read_events_file(&dir.path().join("missing")).is_err());
+        // A directory opens but cannot be read.
+        assert!(read_events_file(dir.path()).is_err());
+    }
+
+    #[test]
+    fn lines_are_numbered_and_overlong_ones_skipped() {
+        let mut lines = Lines::default();
+        let mut got = Vec::new();
+        let mut each = |n: u64, piece: Result<&[u8], Malformed>| {
+            got.push((n, piece.map(<[u8]>::to_vec)));
+        };
+        lines.feed(b"ab", &mut each);
+        lines.feed(b"c\nd", &mut each);
+        let long = vec![b'x'; MAX_LINE];
+        lines.feed(&long, &mut each);
+        lines.feed(b"\nok\n", &mut each);
+        lines.feed(&long, &mut each);
+        lines.feed(b"\n", &mut each);
+        lines.feed(b"tail", &mut each);
+        lines.finish(&mut each);
+        assert_eq!(
+            got,
+            [
+                (1, Ok(b"abc".to_vec())),
+                (2, Err(Malformed::TooLong)),
+                (3, Ok(b"ok".to_vec())),
+                (4, Ok(long.clone())),
+                (5, Ok(b"tail".to_vec())),
+            ]
+        );
+    }
+
+    #[test]
+    fn register_writes_a_locked_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = std::process::id();
+        let rec = Recorder::register(dir.path(), Some("alice@pve"), false).unwrap();
+        let req = dir.path().join(format!("{pid}.req"));
+        let meta = fs::symlink_metadata(&req).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            if let Some(gid) = group_id(c"www-data") {
+                assert_eq!(meta.gid(), gid);
+            }
+        }
+        let filter: Value = serde_json::from_slice(&fs::read(&req).unwrap()).unwrap();
+        assert_eq!(filter, json!({"userid": "alice@pve", "all": 0}));
+        // flock locks belong to an open file description: a second open cannot take it.
+        let again = File::open(&req).unwrap();
+        assert!(!try_lock(&again).unwrap());
+        assert_eq!(
+            rec.events_path(),
+            dir.path().join(format!("{pid}.events")).as_path()
+        );
+        drop(rec);
+        // Released with the recorder.
+        assert!(try_lock(&again).unwrap());
+    }
+
+    #[test]
+    fn register_all_users_and_methods() {
+        let dir = tempfile::tempdir().unwrap();
+        let _rec = Recorder::register(dir.path(), None, true).unwrap();
+        let req = dir.path().join(format!("{}.req", std::process::id()));
+        let filter: Value = serde_json::from_slice(&fs::read(&req).unwrap()).unwrap();
+        assert_eq!(filter, json!({"userid": null, "all": 1}));
+    }
+
+    #[test]
+    fn register_removes_planted_symlinks_without_following_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let pid = std::process::id();
+        let req = dir.path().join(format!("{pid}.req"));
+        let events = dir.path().join(format!("{pid}.events"));
+        symlink(&victim, &req).unwrap();
+        symlink(&victim, &events).unwrap();
+        let rec = Recorder::register(dir.path(), Some("alice@pve"), false).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert!(fs::symlink_metadata(&req).unwrap().file_type().is_file());
+        assert!(fs::symlink_metadata(&events).is_err());
+        drop(rec);
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn register_needs_a_real_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        symlink(&real, &link).unwrap();
+        let err = Recorder::register(&link, None, false).err().unwrap();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        let err = Recorder::register(&file, None, false).err().unwrap();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert!(Recorder::register(&dir.path().join("missing"), None, false).is_err());
+        assert_eq!(fs::read_dir(&real).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn read_returns_appended_lines_and_waits_for_partial_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        assert!(rec.read().is_empty());
+        let second = event_line("/b");
+        let (head, tail) = second.split_at(10);
+        append(
+            &events,
+            format!("{}\ngarbage\n{head}", event_line("/a")).as_bytes(),
+        );
+        assert_eq!(paths(&rec.read()), ["/a"]);
+        assert!(rec.read().is_empty());
+        append(
+            &events,
+            format!("{tail}\n{}\n", event_line("/c")).as_bytes(),
+        );
+        assert_eq!(paths(&rec.read()), ["/b", "/c"]);
+        assert!(rec.read().is_empty());
+    }
+
+    #[test]
+    fn read_refuses_a_symlinked_events_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        let content = format!("{}\n", event_line("/secret"));
+        fs::write(&victim, &content).unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        symlink(&victim, &events).unwrap();
+        assert!(rec.read().is_empty());
+        assert!(rec.warned);
+        assert!(rec.read().is_empty());
+        // A regular file in its place is read.
+        fs::remove_file(&events).unwrap();
+        append(&events, format!("{}\n", event_line("/ok")).as_bytes());
+        assert_eq!(paths(&rec.read()), ["/ok"]);
+        assert!(!rec.warned);
+        drop(rec);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), content);
+    }
+
+    #[test]
+    fn read_refuses_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let name = CString::new(rec.events_path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        assert!(rec.read().is_empty());
+        assert!(rec.open_events().is_err());
+    }
+
+    #[test]
+    fn read_refuses_a_hard_linked_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let other = dir.path().join("other");
+        fs::write(&other, format!("{}\n", event_line("/secret"))).unwrap();
+        fs::hard_link(&other, rec.events_path()).unwrap();
+        assert!(rec.read().is_empty());
+        assert!(rec.warned);
+    }
+
+    #[test]
+    fn read_follows_a_replaced_or_truncated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        append(&events, format!("{}\n", event_line("/a")).as_bytes());
+        assert_eq!(paths(&rec.read()), ["/a"]);
+        // Replaced: the old file's last lines first, then the new file from its start.
+        let old = dir.path().join("old");
+        let mut keep = OpenOptions::new().append(true).open(&events).unwrap();
+        fs::rename(&events, &old).unwrap();
+        keep.write_all(format!("{}\n", event_line("/b")).as_bytes())
+            .unwrap();
+        append(&events, format!("{}\n", event_line("/c")).as_bytes());
+        assert_eq!(paths(&rec.read()), ["/b", "/c"]);
+        // Truncated and written again, shorter: from the start.
+        fs::write(&events, b"{\"method\":\"GET\",\"path\":\"/d\"}\n").unwrap();
+        assert_eq!(paths(&rec.read()), ["/d"]);
+        // Removed: nothing, then a new one.
+        fs::remove_file(&events).unwrap();
+        assert!(rec.read().is_empty());
+        append(&events, format!("{}\n", event_line("/e")).as_bytes());
+        assert_eq!(paths(&rec.read()), ["/e"]);
+    }
+
+    #[test]
+    fn drop_removes_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        let req = dir.path().join(format!("{}.req", std::process::id()));
+        append(&events, b"x\n");
+        assert!(req.exists() && events.exists());
+        drop(rec);
+        assert!(fs::symlink_metadata(&req).is_err());
+        assert!(fs::symlink_metadata(&events).is_err());
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            // Quarters round-trip exactly through serde_json's float parsing.
+            (-4000i32..4000).prop_map(|n| Value::from(f64::from(n) / 4.0)),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn config() -> Config {
+        Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn prop_parse_event_never_panics(line in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_event(&line);
+        }
+
+        #[test]
+        fn prop_parse_event_never_panics_on_json(value in arb_value()) {
+            let _ = parse_event(value.to_string().as_bytes());
+        }
+
+        #[test]
+        fn prop_events_round_trip(params in prop::collection::btree_map(".{0,6}", arb_value(), 0..6),
+                                  path in ".{0,20}") {
+            let params: Map<String, Value> = params.into_iter().collect();
+            let line = json!({"method": "POST", "path": path, "params": params}).to_string();
+            let event = parse_event(line.as_bytes()).unwrap();
+            prop_assert_eq!(event.path, path);
+            prop_assert_eq!(event.params, params);
+        }
+
+        #[test]
+        fn prop_options_count(params in prop::collection::btree_map(".{0,6}", arb_value(), 0..8)) {
+            let params: Map<String, Value> = params.into_iter().collect();
+            let want: usize = params.values().map(|v| match v {
+                Value::Array(items) => items.len(),
+                _ => 1,
+            }).sum();
+            let got = options(&params);
+            prop_assert_eq!(got.len(), want);
+            prop_assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+            for (_, text, json) in &got {
+                if *json {
+                    prop_assert!(serde_json::from_str::<Value>(text).is_ok());
+                }
+            }
+        }
+    }
+}
