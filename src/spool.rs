@@ -14,8 +14,6 @@
 //! `O_NOFOLLOW`, `O_EXCL` when created, and only regular files are read. File contents are only
 //! parsed, never trusted: lines are bounded, a bad one is reported and skipped, nothing panics.
 
-#![allow(dead_code)] // wired in by correlate
-
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::fs::{self, File, Metadata, OpenOptions, Permissions};
@@ -134,8 +132,10 @@ fn optional_string(object: &mut Map<String, Value>, key: &str) -> Option<String>
 /// The parameters as pvesh options, the way the RFC's client renders them: keys in sorted order
 /// (sorted here, whatever order the map keeps); an array gives one `(key, element)` pair per
 /// element (none when empty); an object, or an array or object inside an array, is passed as
-/// compact JSON text; a string as itself; a number as its JSON text; `true`/`false` as `1`/`0`
-/// (what Perl's JSON booleans stringify to); `null` as the empty string.
+/// compact JSON text; a string as itself; a number as its JSON text; `null` as the empty string.
+/// A boolean is `true`/`false` as a value of its own (the RFC client sees a blessed reference
+/// there and encodes it as JSON) but `1`/`0` inside an array (where Perl stringifies it); pvesh
+/// reads both.
 ///
 /// Returns `(key, value, is_json)`, `is_json` telling that the value is the compact JSON text of
 /// a nested object or array.
@@ -151,6 +151,7 @@ pub(crate) fn options(params: &Map<String, Value>) -> Vec<(String, String, bool)
                     out.push((key.clone(), text, json));
                 }
             }
+            Value::Bool(b) => out.push((key.clone(), b.to_string(), false)),
             _ => {
                 let (text, json) = option_value(value);
                 out.push((key.clone(), text, json));
@@ -860,8 +861,8 @@ mod tests {
                 opt("alpha", "first", false),
                 opt("cores", "4", false),
                 opt("digest", "", false),
-                opt("force", "1", false),
-                opt("quiet", "0", false),
+                opt("force", "true", false),
+                opt("quiet", "false", false),
                 opt("ratio", "0.5", false),
                 opt("zeta", "last", false),
             ]

@@ -134,7 +134,8 @@ fn config_put_takes_its_body_from_the_spool() {
 
 /// The RFC client's rendering of a spool event (pve-formats.md §5), written here independently
 /// as the oracle: `pvesh <verb> <path>`, then the params in sorted key order, one option per
-/// array element, nested values as compact JSON, scalars as text (booleans as 1/0).
+/// array element, nested values as compact JSON, scalars as text; a boolean is JSON `true`/`false`
+/// on its own (a blessed reference in Perl, which the client encodes) and `1`/`0` in an array.
 fn rfc_argv(event: &Value) -> Vec<String> {
     let verb = match event["method"].as_str().unwrap() {
         "GET" => "get",
@@ -164,6 +165,10 @@ fn rfc_argv(event: &Value) -> Vec<String> {
                     argv.push(format!("--{key}"));
                     argv.push(scalar(item));
                 }
+            }
+            Value::Bool(b) => {
+                argv.push(format!("--{key}"));
+                argv.push(b.to_string());
             }
             value => {
                 argv.push(format!("--{key}"));
