@@ -35,6 +35,9 @@ demo: release
 	@echo '== pverec convert -f json --user alice@pve tests/data/access.log   (JSON audit records)'
 	@$(RELEASE) convert -f json --user alice@pve tests/data/access.log
 	@echo
+	@echo '== pverec convert --tasks DIR --events FILE   (joined with the task index and a saved recorder spool: outcomes, bodies)'
+	@cd tests/data/tasks && $(abspath $(RELEASE)) convert --node pve1 --tasks . --events spool.events access.log
+	@echo
 	@echo '== pverec follow --since 2026-06-01 --access-log COPY/access.log   (history, then live: a line appended after 0.5 s; SIGTERM after 1.5 s)'
 	@d=$$(mktemp -d); cp tests/data/access.log.1 tests/data/access.log $$d/ || exit 1; \
 	  { sleep 0.5; tail -n 1 tests/data/access.log.1 | sed 's/24\/06\/2026:00/25\/06\/2026:09/' >> $$d/access.log; } & \

@@ -57,7 +57,12 @@ struct Held {
     text: Vec<u8>,
     file: String,
     number: u64,
+    /// The spool event it took, given back when the line is processed again.
+    body: Option<SpoolEvent>,
 }
+
+/// What a held line already took: its task, and its spool event if it had one.
+type Taken = (Task, Option<SpoolEvent>);
 
 impl Pipeline {
     pub(crate) fn new(filter: Filter, renderer: Renderer, node: Option<String>) -> Pipeline {
@@ -100,7 +105,8 @@ impl Pipeline {
 
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
         if let Some(held) = self.held.remove(&ended.task.upid.text) {
-            return self.process(&held.text, &held.file, held.number, Some(ended.task));
+            let taken = (ended.task, held.body);
+            return self.process(&held.text, &held.file, held.number, Some(taken));
         }
         self.renderer.task_end(self.output.buf(), &ended);
         self.output.commit()
@@ -182,6 +188,13 @@ impl Pipeline {
                 self.show_task(&task)?;
             }
         }
+        let ambiguous = self.correlator.ambiguous;
+        if ambiguous > 0 {
+            messages::message(&format!(
+                "{ambiguous} task-starting requests were left without their task: tasks of \
+                 another type or id started in the same second, so the match was ambiguous"
+            ));
+        }
         let left = self
             .correlator
             .stale_bodies(Instant::now(), std::time::Duration::ZERO);
@@ -196,13 +209,28 @@ impl Pipeline {
         self.process(text, file, number, None)
     }
 
-    /// Processes one line; `joined` is the task of a held line, already taken for it.
+    /// Processes one line (`taken`: a held line's task and body, taken for it already), then
+    /// shows what a new read of the task files brought meanwhile.
     fn process(
         &mut self,
         text: &[u8],
         file: &str,
         number: u64,
-        joined: Option<Task>,
+        taken: Option<Taken>,
+    ) -> io::Result<()> {
+        let shown = self.convert(text, file, number, taken);
+        for ended in std::mem::take(&mut self.deferred) {
+            self.task_ended(ended)?;
+        }
+        shown
+    }
+
+    fn convert(
+        &mut self,
+        text: &[u8],
+        file: &str,
+        number: u64,
+        taken: Option<Taken>,
     ) -> io::Result<()> {
         if text.is_empty() || text == b"\r" {
             return Ok(());
@@ -230,6 +258,10 @@ impl Pipeline {
             return Ok(());
         };
         let seconds = time.as_second();
+        let (joined, kept_body) = match taken {
+            Some((task, body)) => (Some(task), Some(body)),
+            None => (None, None),
+        };
         if joined.is_none() {
             self.task_floor.get_or_insert(seconds);
             if self.last_time.is_none_or(|l| seconds > l) {
@@ -241,19 +273,19 @@ impl Pipeline {
             return Ok(());
         }
         let origin = Origin { file, line: number };
-        let body;
         let mut event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
-        if self.correlator.has_bodies() && event.api_format.is_some() {
-            body = match (event.method, event.path.as_deref()) {
-                (Some(method), Some(path)) => {
-                    self.correlator
-                        .take_body(method, path, event.api_format, event.user)
-                }
-                _ => None,
-            };
-            if let Some(body) = &body {
-                event.attach_body(body);
+        let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
+            (Some(kept), _, _) => kept,
+            (None, Some(method), Some(path))
+                if self.correlator.has_bodies() && event.api_format.is_some() =>
+            {
+                self.correlator
+                    .take_body(method, path, event.api_format, event.user)
             }
+            _ => None,
+        };
+        if let Some(body) = &body {
+            event.attach_body(body);
         }
         let task = match joined {
             Some(task) => Some(task),
@@ -278,6 +310,7 @@ impl Pipeline {
                         text: text.to_vec(),
                         file: file.to_string(),
                         number,
+                        body: body.clone(),
                     },
                 );
             }
@@ -287,11 +320,7 @@ impl Pipeline {
             return Ok(());
         }
         self.renderer.event(self.output.buf(), &event);
-        self.output.commit()?;
-        for ended in std::mem::take(&mut self.deferred) {
-            self.task_ended(ended)?;
-        }
-        Ok(())
+        self.output.commit()
     }
 }
 

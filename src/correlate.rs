@@ -74,16 +74,6 @@ struct Body {
     arrived: Instant,
 }
 
-/// How the joins went, for the closing report.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Stats {
-    pub(crate) claims: u64,
-    pub(crate) joined: u64,
-    pub(crate) ambiguous: u64,
-    pub(crate) bodies_matched: u64,
-    pub(crate) bodies_alone: u64,
-}
-
 #[derive(Default)]
 pub(crate) struct Correlator {
     slots: Vec<Slot>,
@@ -92,7 +82,8 @@ pub(crate) struct Correlator {
     order: Vec<usize>,
     due: usize,
     bodies: VecDeque<Body>,
-    pub(crate) stats: Stats,
+    /// Requests left unjoined because rivals of another type or id started in the same second.
+    pub(crate) ambiguous: u64,
 }
 
 impl Correlator {
@@ -144,7 +135,6 @@ impl Correlator {
         if claim.kinds.is_empty() {
             return None;
         }
-        self.stats.claims += 1;
         let end = self
             .order
             .partition_point(|&j| self.slots[j].task.upid.start <= claim.time);
@@ -174,12 +164,11 @@ impl Correlator {
         let i = match pick {
             Choice::One(i) => i,
             Choice::Ambiguous => {
-                self.stats.ambiguous += 1;
+                self.ambiguous += 1;
                 return None;
             }
             Choice::None => return None,
         };
-        self.stats.joined += 1;
         let slot = &mut self.slots[i];
         slot.request = Some((source.0.to_string(), source.1));
         slot.wants_end = slot.task.state == State::Running;
@@ -296,7 +285,6 @@ impl Correlator {
                     _ => true,
                 }
         })?;
-        self.stats.bodies_matched += 1;
         self.bodies.remove(i).map(|b| b.event)
     }
 
@@ -309,7 +297,6 @@ impl Correlator {
             .is_some_and(|b| now.duration_since(b.arrived) >= wait)
         {
             if let Some(b) = self.bodies.pop_front() {
-                self.stats.bodies_alone += 1;
                 out.push(b.event);
             }
         }
@@ -517,7 +504,7 @@ mod tests {
             )
             .is_none()
         );
-        assert_eq!(c.stats.ambiguous, 1);
+        assert_eq!(c.ambiguous, 1);
     }
 
     #[test]

@@ -16,3 +16,4 @@ mod follow_files;
 mod follow_rotation;
 mod follow_soak;
 mod follow_state;
+mod follow_tasks;
