@@ -16,7 +16,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test lint fmt man completions schema install uninstall bench bench-follow clean
+.PHONY: all release static demo test lint fmt man completions schema install uninstall bench bench-follow join-rate clean
 
 all: release
 
@@ -78,6 +78,12 @@ uninstall:
 
 bench: static
 	python3 scripts/bench.py --pverec $(STATIC)
+
+# How many task-starting requests get their task, on a generated log with a task index and
+# the truth of what each request started (scripts/gen-tasks.py).
+join-rate: release
+	python3 scripts/gen-tasks.py $(TARGET_DIR)/join-rate --check
+	python3 scripts/join-rate.py $(TARGET_DIR)/join-rate --pverec $(RELEASE)
 
 bench-follow: static
 	python3 scripts/bench-follow.py --pverec $(STATIC)

@@ -10,9 +10,10 @@
 //!   user is the logged user (tokens included), its node is the path's `{node}` (or this node),
 //!   its id is the guest acted on, and it started at or before the log time (the line is written
 //!   when the response is sent) but no more than [`WINDOW`] earlier (`background_delay` calls
-//!   answer up to 30 s late). Among the candidates the earliest started wins, so two identical
-//!   clicks in one second join their tasks in order; candidates that differ in type or id at the
-//!   same start are ambiguous and left unjoined rather than guessed. A task joins one request.
+//!   answer up to 30 s late). Among the candidates the latest started wins (closest to the
+//!   response), and in one second the lowest pid, so two identical clicks in one second join their
+//!   tasks in fork order; candidates that differ in type or id at that start are ambiguous and
+//!   left unjoined rather than guessed. A task joins one request.
 //! - a spool event is written before its request is handled, so it joins the first log line
 //!   after it with the same method, path, format and user, in order.
 //!
@@ -334,10 +335,18 @@ enum Choice {
     None,
 }
 
-/// The earliest candidate (then the lowest pid: the first fork). Candidates that start in the
-/// same second but differ in type or id cannot be told apart by order: ambiguous.
+/// The candidate that started last, i.e. closest to the response (most calls answer within a
+/// second of the fork, and an older candidate is more likely another caller's, like a root@pam
+/// backup job started from cron while root clicks in the UI); among those of the same second the
+/// lowest pid, the first fork. Candidates that start in that second but differ in type or id
+/// cannot be told apart: ambiguous.
 fn choose(slots: &[Slot], candidates: &[usize]) -> Choice {
-    let key = |i: usize| (slots[i].task.upid.start, slots[i].task.upid.pid);
+    let key = |i: usize| {
+        (
+            std::cmp::Reverse(slots[i].task.upid.start),
+            slots[i].task.upid.pid,
+        )
+    };
     let Some(&first) = candidates.iter().min_by_key(|&&i| key(i)) else {
         return Choice::None;
     };

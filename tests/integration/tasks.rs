@@ -401,3 +401,75 @@ fn no_tasks_means_no_join() {
     assert!(records.iter().all(|x| x["task"].is_null()));
     assert_eq!(at_line(&records, 6)["outcome"], "unknown");
 }
+
+/// The join on a generated two-and-a-half-day log of node pve1 (scripts/gen-tasks.py: UI
+/// polling, several users and a token, double clicks, background_delay calls, requests proxied
+/// to pve2, refused requests, CLI/scheduler/HA tasks, tasks clobbered out of the index), against
+/// the generator's record of which task each request started.
+#[test]
+fn a_generated_log_joins_every_task_it_still_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("python3")
+        .arg(root.join("scripts/gen-tasks.py"))
+        .arg(dir.path())
+        .args(["--requests", "20000", "--seed", "7"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let text = stdout_of(
+        pverec()
+            .args([
+                "convert", "--all", "-f", "json", "--node", "pve1", "--tasks",
+            ])
+            .arg(dir.path().join("tasks"))
+            .arg(dir.path().join("access.log")),
+    );
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_line: std::collections::HashMap<u64, &Value> = records
+        .iter()
+        .filter(|r| r["class"] != "task")
+        .map(|r| (r["source"]["line"].as_u64().unwrap(), r))
+        .collect();
+    let truth = std::fs::read_to_string(dir.path().join("truth.jsonl")).unwrap();
+    let (mut expected, mut joined) = (0, 0);
+    for entry in truth
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    {
+        let record = by_line[&entry["line"].as_u64().unwrap()];
+        let got = record["task"]["upid"].as_str();
+        match entry["upid"].as_str() {
+            Some(upid) => {
+                expected += 1;
+                assert_eq!(got, Some(upid), "line {}", entry["line"]);
+                joined += 1;
+            }
+            None => assert_eq!(got, None, "a false join at line {}", entry["line"]),
+        }
+    }
+    assert!(
+        expected > 500,
+        "the generated log has {expected} task-starting requests"
+    );
+    assert_eq!(joined, expected);
+    // Every task no request started, within the log's span, shows as class task.
+    let lone: std::collections::HashSet<&str> = records
+        .iter()
+        .filter(|r| r["class"] == "task")
+        .map(|r| r["task"]["upid"].as_str().unwrap())
+        .collect();
+    let tasks = std::fs::read_to_string(dir.path().join("truth-tasks.jsonl")).unwrap();
+    for entry in tasks
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    {
+        if entry["in_log_span"] == true {
+            assert!(lone.contains(entry["upid"].as_str().unwrap()), "{entry}");
+        }
+    }
+}
