@@ -23,7 +23,7 @@ use crate::messages;
 use crate::output::Output;
 use crate::render::Renderer;
 use crate::request::{self, Class, Request};
-use crate::spool::{self, SpoolEvent};
+use crate::spool::{self, Recorder, SpoolEvent};
 use crate::task::{Task, TaskDir};
 
 /// Where PVE keeps its task index.
@@ -50,6 +50,8 @@ pub(crate) struct Pipeline {
     /// written after the last look); what that read brings is shown after the request.
     pub(crate) live: bool,
     deferred: Vec<Ended>,
+    /// follow: the registration with the request recorder, read like the task files.
+    pub(crate) recorder: Option<Recorder>,
 }
 
 /// A line held back until its task ends.
@@ -78,6 +80,7 @@ impl Pipeline {
             held: HashMap::new(),
             live: false,
             deferred: Vec::new(),
+            recorder: None,
         }
     }
 
@@ -147,6 +150,14 @@ impl Pipeline {
             self.correlator.watch_end(&task.upid.text);
         }
         self.output.commit()
+    }
+
+    /// Queues what the recorder wrote since the last read.
+    pub(crate) fn read_spool(&mut self) {
+        if let Some(recorder) = &mut self.recorder {
+            let events = recorder.read();
+            self.correlator.add_bodies(events, Instant::now());
+        }
     }
 
     /// Queues spool events (read from the recorder, or a saved file).
@@ -276,11 +287,15 @@ impl Pipeline {
         let mut event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
         let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
             (Some(kept), _, _) => kept,
-            (None, Some(method), Some(path))
-                if self.correlator.has_bodies() && event.api_format.is_some() =>
-            {
-                self.correlator
-                    .take_body(method, path, event.api_format, event.user)
+            (None, Some(method), Some(path)) if event.api_format.is_some() => {
+                let (format, user) = (event.api_format, event.user);
+                let mut taken = self.correlator.take_body(method, path, format, user);
+                if let (None, Some(recorder)) = (&taken, &mut self.recorder) {
+                    // Its event may have been written after the last read of the spool.
+                    self.correlator.add_bodies(recorder.read(), Instant::now());
+                    taken = self.correlator.take_body(method, path, format, user);
+                }
+                taken
             }
             _ => None,
         };

@@ -146,7 +146,8 @@ impl Correlator {
             if task.upid.start < claim.time - WINDOW {
                 break;
             }
-            if self.slots[j].request.is_some() || !fits(claim, task) {
+            let slot = &self.slots[j];
+            if slot.request.is_some() || slot.shown_alone || !fits(claim, task) {
                 continue;
             }
             let id = task.upid.id.as_bytes();
@@ -262,11 +263,6 @@ impl Correlator {
                 arrived: now,
             });
         }
-    }
-
-    /// Whether spool events are waiting (so that log lines must be offered to them).
-    pub(crate) fn has_bodies(&self) -> bool {
-        !self.bodies.is_empty()
     }
 
     /// The first waiting spool event for this request, taken.
@@ -612,6 +608,6 @@ mod tests {
         assert_eq!(first.params["n"], "1");
         assert!(c.stale_bodies(now, BODY_WAIT).is_empty());
         assert_eq!(c.stale_bodies(now + BODY_WAIT, BODY_WAIT).len(), 1);
-        assert!(!c.has_bodies());
+        assert!(c.next_stale(BODY_WAIT).is_none());
     }
 }

@@ -32,6 +32,9 @@ use crate::messages;
 use crate::request::Class;
 use crate::spool::Recorder;
 
+/// How late (seconds) a log line may be read after it was written, for the join window.
+const LATE_LINE: i64 = 10;
+
 /// Where the request recorder keeps its spool (pve-formats.md §5).
 pub(crate) const DEFAULT_SPOOL: &str = "/run/pve-api-record";
 
@@ -68,8 +71,9 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     pipeline.task_floor = Some(since.unwrap_or_else(jiff::Timestamp::now).as_second());
     pipeline.live = true;
     convert::open_tasks(&mut pipeline, &args.tasks, default_log);
-    let mut recorder = register(args, &pipeline, default_log)?;
-    let events_name = recorder
+    pipeline.recorder = register(args, &pipeline, default_log)?;
+    let events_name = pipeline
+        .recorder
         .as_ref()
         .map(|r| r.events_path().to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -97,7 +101,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     if let Some(tasks) = &pipeline.tasks {
         waker.watch_other(tasks.dir());
     }
-    if let Some(recorder) = &recorder {
+    if let Some(recorder) = &pipeline.recorder {
         waker.watch_other(input::directory(recorder.events_path()));
     }
     waker.sync(log, tailer.files());
@@ -105,11 +109,10 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     loop {
         // Spool events and tasks are written before the log lines they belong to: read them
         // first.
-        if let Some(recorder) = &mut recorder {
-            let events = recorder.read();
-            pipeline.add_bodies(events);
-        }
-        pipeline.refresh_tasks(jiff::Timestamp::now().as_second())?;
+        pipeline.read_spool();
+        // By the clock, less a margin for a log line written but not read yet: a task shown as
+        // one without a request can no longer be joined.
+        pipeline.refresh_tasks(jiff::Timestamp::now().as_second() - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
         let stale = pipeline.correlator.stale_bodies(Instant::now(), BODY_WAIT);
         pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
@@ -197,7 +200,7 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
 fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
     let now = Instant::now();
     let task = pipeline.correlator.next_due().map(|due| {
-        let wait = due - jiff::Timestamp::now().as_second();
+        let wait = due + LATE_LINE - jiff::Timestamp::now().as_second();
         now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
     });
     let body = pipeline.correlator.next_stale(BODY_WAIT);
