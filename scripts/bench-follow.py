@@ -387,6 +387,16 @@ def main(argv=None) -> int:
     if tail_bin:
         runs.append(("tail -F -n0", [tail_bin, "-F", "-n0", "{LOG}"], True))
     runs.append(("pverec follow --poll", follow + ["--poll"], False))
+    # With the task directory and a recorder registration: every look also reads the task
+    # files and the spool, and every line without a body reads the spool once more.
+    tasks, spool = work / "tasks", work / "spool"
+    tasks.mkdir(exist_ok=True)
+    spool.mkdir(exist_ok=True)
+    fixture = Path(__file__).resolve().parent.parent / "tests" / "data" / "tasks"
+    for name in ("index", "index.1", "active"):
+        shutil.copyfile(fixture / name, tasks / name)
+    runs.append(("pverec follow +tasks +spool",
+                 follow + ["--tasks", str(tasks), "--spool", str(spool)], True))
     results = []
     for name, cmd, latency in runs:
         what = f"{args.lines} lines at {args.rate:g}/s, then " if latency else ""
