@@ -491,6 +491,43 @@ mod tests {
     }
 
     #[test]
+    fn the_task_closest_to_the_response_wins_over_an_older_one() {
+        // root's scheduled backup started 45 s before root's own click in the UI.
+        let mut c = loaded(vec![
+            task(
+                "UPID:pve1:00000010:01A2B3C4:6A3BC782:vzdump:104:root@pam:",
+                State::Running,
+            ),
+            task(
+                "UPID:pve1:00000020:01A2B3C4:6A3BC7AF:vzdump:110:root@pam:",
+                done("OK"),
+            ),
+        ]);
+        let click = Claim {
+            guest: None,
+            object: None,
+            ..claim(START + 45, "root@pam", &["vzdump"], "")
+        };
+        assert_eq!(c.join(&click, ("log", 1)).unwrap().upid.id, "110");
+    }
+
+    #[test]
+    fn a_task_shown_alone_is_not_joined_later() {
+        let mut c = loaded(vec![task(
+            "UPID:pve1:00000010:01A2B3C4:6A3BC782:qmstart:100:alice@pve:",
+            done("OK"),
+        )]);
+        assert_eq!(c.unclaimed(START + WINDOW + 1).len(), 1);
+        assert!(
+            c.join(
+                &claim(START + WINDOW, "alice@pve", &["qmstart"], "100"),
+                ("log", 1)
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
     fn rivals_of_another_type_at_the_same_second_are_ambiguous() {
         let mut c = loaded(vec![
             task(
