@@ -4,6 +4,12 @@
 //! loop is the hot path of pverec: a line that the filter does not want costs one parse without
 //! allocation and the class test; only selected lines become events. Each line's fate is one of
 //! three: shown, filtered out, or reported as malformed. Nothing is dropped silently.
+//!
+//! A selected line's event is joined ([`Correlator`]) with its spool body and its task before
+//! the outcome filter, the last test, since only the join knows the outcome. The [`Pipeline`]
+//! also shows what the other sources hold on their own: tasks that no request claimed (as the
+//! log time passes their join window), spool events that never got their line, and, in follow,
+//! the end of a task whose request was already shown.
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};

@@ -5,6 +5,12 @@
 //! the checkpoint, which therefore never covers output that was not written; then sleep until
 //! inotify, a poll tick, a `--rotate-wait` deadline or a signal wakes the loop.
 //!
+//! The task directory and the recorder spool are read at the start of each look, before the log:
+//! both are written before the log line they belong to (a task at fork, a spool event before the
+//! request is handled). Their directories are watched like the log's, so a task that ends wakes
+//! the loop; the next task to fall out of the join window and the oldest spool event still
+//! waiting for its line are deadlines of the wait.
+//!
 //! SIGINT and SIGTERM only set a flag and write a byte to a pipe that the wait watches, so they
 //! are handled between two looks: the output is flushed and the state saved before exiting
 //! (130 after SIGINT, as shells expect, 0 after SIGTERM, a requested stop).
