@@ -226,6 +226,17 @@ impl Pipeline {
         self.process(text, file, number, None)
     }
 
+    /// The log has reached `seconds`: the first time sets the floor of the tasks shown alone, a
+    /// later one shows the tasks whose join window it has passed.
+    fn note_time(&mut self, seconds: i64) -> io::Result<()> {
+        self.task_floor.get_or_insert(seconds);
+        if self.last_time.is_none_or(|l| seconds > l) {
+            self.last_time = Some(seconds);
+            self.show_unclaimed(seconds)?;
+        }
+        Ok(())
+    }
+
     /// Processes one line (`taken`: a held line's task and body, taken for it already), then
     /// shows what a new read of the task files brought meanwhile.
     fn process(
@@ -259,32 +270,53 @@ impl Pipeline {
                 return Ok(());
             }
         };
-        if !self
-            .filter
-            .wants_any(request::possible_classes(line.request))
-            || !self.filter.wants_user(line.user())
+        // Tasks without a request are shown as the log time passes them, so when they are wanted
+        // every line's time counts, not only the time of the lines shown.
+        let every_time =
+            taken.is_none() && self.tasks.is_some() && self.filter.wants_class(Class::Task);
+        if every_time {
+            if let Some(time) = line.timestamp() {
+                self.note_time(time.as_second())?;
+            }
+        }
+        if !self.filter.wants_user(line.user())
+            || !every_time
+                && !self
+                    .filter
+                    .wants_any(request::possible_classes(line.request))
         {
             return Ok(());
         }
         let request = Request::parse(line.request);
         if !self.filter.wants_class(request.class) {
+            if every_time && matches!(request.class, Class::Write | Class::Console) {
+                // Not shown, but it takes its task, which is therefore not one without a request.
+                if let Some(time) = line.timestamp() {
+                    let origin = Origin { file, line: number };
+                    let event =
+                        Event::from_request(&line, time, &request, self.node.as_deref(), origin);
+                    join(
+                        &mut self.correlator,
+                        self.tasks.as_mut().filter(|_| self.live),
+                        &mut self.deferred,
+                        self.node.as_deref(),
+                        &event,
+                        (file, number),
+                    );
+                }
+            }
             return Ok(());
         }
         let Some(time) = line.timestamp() else {
             messages::malformed(file, number, &access::Malformed::BadTime);
             return Ok(());
         };
-        let seconds = time.as_second();
         let (joined, kept_body) = match taken {
             Some((task, body)) => (Some(task), Some(body)),
             None => (None, None),
         };
-        if joined.is_none() {
-            self.task_floor.get_or_insert(seconds);
-            if self.last_time.is_none_or(|l| seconds > l) {
-                self.last_time = Some(seconds);
-                self.show_unclaimed(seconds)?;
-            }
+        if joined.is_none() && !every_time {
+            self.note_time(time.as_second())?;
         }
         if !self.filter.wants_time(time) {
             return Ok(());

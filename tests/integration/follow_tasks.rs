@@ -641,3 +641,53 @@ fn a_symlink_planted_as_events_is_not_followed() {
         assert!(fs::symlink_metadata(&events).is_err(), "{backend:?}");
     }
 }
+
+/// PVE renames `index` to `index.1` right after the append that takes it past 50,000 bytes, and
+/// the next append creates a new `index`: a task whose end line went into the renamed file, and
+/// one whose end line opens the new file, both end for pverec. `active` says nothing here (the
+/// tasks drop out of it), so only the index can tell.
+#[test]
+fn task_ends_survive_the_index_rename() {
+    for backend in BACKENDS {
+        let node = Node::new(backend);
+        // A full generation already there, read at start.
+        let filler: String = (0..700)
+            .map(|i| {
+                let u = upid(0x100 + i, now() - 7200, "qmstart", "900", "root@pam");
+                format!("{u} {:08X} OK\n", now() - 7000)
+            })
+            .collect();
+        append(&node.tasks.join("index"), &filler);
+        let f = node.start(backend, &["-f", "json"]);
+        let t = now();
+        let first = qmstart(0x2000, t, 100);
+        let second = qmstart(0x2001, t, 101);
+        node.set_active(&[running(&first), running(&second)]);
+        append(node.log(), &(vm_start(t, 100) + &vm_start(t, 101)));
+        f.wait_lines(2);
+
+        node.archive(&first, t + 1, "OK");
+        fs::rename(node.tasks.join("index"), node.tasks.join("index.1")).unwrap();
+        node.set_active(&[running(&second)]);
+        node.archive(&second, t + 2, "VM 101 failed - x");
+        node.set_active(&[]);
+        f.wait_lines(4);
+        let out = records(&f);
+        let ends: Vec<(&str, &str)> = out[2..]
+            .iter()
+            .map(|r| (r["upid"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+            .collect();
+        assert!(
+            ends.contains(&(first.as_str(), "success")),
+            "{backend:?}: {out:?}"
+        );
+        assert!(
+            ends.contains(&(second.as_str(), "failure")),
+            "{backend:?}: {out:?}"
+        );
+        assert!(
+            out[2..].iter().all(|r| r["event"] == "task_end"),
+            "{backend:?}: {out:?}"
+        );
+    }
+}

@@ -473,3 +473,29 @@ fn a_generated_log_joins_every_task_it_still_has() {
         }
     }
 }
+
+#[test]
+fn a_task_without_a_request_in_script_and_pvesh_formats() {
+    let run = |format: &str| {
+        stdout_of(
+            pverec()
+                .current_dir(data("tasks"))
+                .args(["convert", "-f", format, "--class", "task", "--node", "pve1"])
+                .args(["--tasks", ".", "access.log"]),
+        )
+    };
+    let upid = "UPID:pve1:00001080:01A2B3C4:6A3BC738:vzdump::root@pam:";
+    let script = run("script");
+    assert!(
+        script.contains(&format!(
+            "# 2026-06-24T12:02:00Z root@pam from -: not in access.log, outcome success; a task no logged request started\n# task {upid}: OK\n"
+        )),
+        "{script}"
+    );
+    // Nothing in the script runs for it.
+    assert!(!script.lines().any(|l| l.starts_with("pvesh")), "{script}");
+    assert_eq!(
+        run("pvesh"),
+        format!("# task without a request: {upid}: OK\n")
+    );
+}
