@@ -69,8 +69,9 @@ struct Held {
     body: Option<SpoolEvent>,
 }
 
-/// What a held line already took: its task, and its spool event if it had one.
-type Taken = (Task, Option<SpoolEvent>);
+/// What a held line already took: its task, and its spool event if it had one. Boxed, so that
+/// passing "nothing taken" for every other line costs a word, not the size of both.
+type Taken = Box<(Task, Option<SpoolEvent>)>;
 
 impl Pipeline {
     pub(crate) fn new(filter: Filter, renderer: Renderer, node: Option<String>) -> Pipeline {
@@ -114,7 +115,7 @@ impl Pipeline {
 
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
         if let Some(held) = self.held.remove(&ended.task.upid.text) {
-            let taken = (ended.task, held.body);
+            let taken = Box::new((ended.task, held.body));
             return self.process(&held.text, &held.file, held.number, Some(taken));
         }
         self.renderer.task_end(self.output.buf(), &ended);
@@ -247,8 +248,10 @@ impl Pipeline {
         taken: Option<Taken>,
     ) -> io::Result<()> {
         let shown = self.convert(text, file, number, taken);
-        for ended in std::mem::take(&mut self.deferred) {
-            self.task_ended(ended)?;
+        if !self.deferred.is_empty() {
+            for ended in std::mem::take(&mut self.deferred) {
+                self.task_ended(ended)?;
+            }
         }
         shown
     }
@@ -279,12 +282,13 @@ impl Pipeline {
                 self.note_time(time.as_second())?;
             }
         }
-        if !self.filter.wants_user(line.user())
-            || !every_time
-                && !self
-                    .filter
-                    .wants_any(request::possible_classes(line.request))
-        {
+        // The cheapest test first: most lines are UI polling that the class alone rejects.
+        let wanted = (every_time
+            || self
+                .filter
+                .wants_any(request::possible_classes(line.request)))
+            && self.filter.wants_user(line.user());
+        if !wanted {
             return Ok(());
         }
         let request = Request::parse(line.request);
@@ -312,7 +316,10 @@ impl Pipeline {
             return Ok(());
         };
         let (joined, kept_body) = match taken {
-            Some((task, body)) => (Some(task), Some(body)),
+            Some(taken) => {
+                let (task, body) = *taken;
+                (Some(task), Some(body))
+            }
             None => (None, None),
         };
         if joined.is_none() && !every_time {
@@ -325,7 +332,10 @@ impl Pipeline {
         let mut event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
         let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
             (Some(kept), _, _) => kept,
-            (None, Some(method), Some(path)) if event.api_format.is_some() => {
+            (None, Some(method), Some(path))
+                if event.api_format.is_some()
+                    && (self.correlator.has_bodies() || self.recorder.is_some()) =>
+            {
                 let (format, user) = (event.api_format, event.user);
                 let mut taken = self.correlator.take_body(method, path, format, user);
                 if let (None, Some(recorder)) = (&taken, &mut self.recorder) {
@@ -342,6 +352,7 @@ impl Pipeline {
         }
         let task = match joined {
             Some(task) => Some(task),
+            None if self.tasks.is_none() => None,
             None => join(
                 &mut self.correlator,
                 self.tasks.as_mut().filter(|_| self.live),

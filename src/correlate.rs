@@ -265,6 +265,11 @@ impl Correlator {
         }
     }
 
+    /// Whether spool events wait for their line (most runs have none: nothing to look for).
+    pub(crate) fn has_bodies(&self) -> bool {
+        !self.bodies.is_empty()
+    }
+
     /// The first waiting spool event for this request, taken.
     pub(crate) fn take_body(
         &mut self,
