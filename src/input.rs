@@ -10,8 +10,9 @@
 //! (pve-formats.md §1.5).
 
 use std::cell::Cell;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -25,6 +26,95 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
 /// How often a mapped file reports progress and releases what it has read.
 const STEP: usize = 4 << 20;
+
+/// A file by identity, whatever its name is now: what followed files (the log, the task index,
+/// the spool's events file) are recognised by across renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Identity {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+impl Identity {
+    pub(crate) fn of(meta: &Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Splits bytes that arrive piece by piece (a file read as it grows) into numbered lines, with
+/// bounded memory: an incomplete last line waits for more bytes, and a line longer than `max`
+/// is dropped whole, handed on as `None` once its newline comes.
+#[derive(Debug)]
+pub(crate) struct LineSplitter {
+    max: usize,
+    partial: Vec<u8>,
+    /// Number of the last line handed on.
+    line: u64,
+    /// The line being read is too long: its bytes are dropped up to its newline.
+    overlong: bool,
+}
+
+/// Where [`LineSplitter`] hands its lines: `(number, Some(line) | None when overlong)`.
+pub(crate) type EachLine<'a> = dyn FnMut(u64, Option<&[u8]>) + 'a;
+
+impl LineSplitter {
+    pub(crate) fn new(max: usize) -> LineSplitter {
+        LineSplitter {
+            max,
+            partial: Vec::new(),
+            line: 0,
+            overlong: false,
+        }
+    }
+
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], each: &mut EachLine<'_>) {
+        while let Some(i) = memchr::memchr(b'\n', bytes) {
+            let head = &bytes[..i];
+            bytes = &bytes[i + 1..];
+            self.line += 1;
+            if self.overlong || self.partial.len() + head.len() > self.max {
+                self.overlong = false;
+                self.partial = Vec::new();
+                each(self.line, None);
+            } else if self.partial.is_empty() {
+                each(self.line, Some(head));
+            } else {
+                self.partial.extend_from_slice(head);
+                each(self.line, Some(&self.partial));
+                if self.partial.capacity() > 64 * 1024 {
+                    self.partial = Vec::new(); // one long line need not keep its memory
+                } else {
+                    self.partial.clear();
+                }
+            }
+        }
+        if self.overlong {
+            return;
+        }
+        if self.partial.len() + bytes.len() > self.max {
+            self.overlong = true;
+            self.partial = Vec::new();
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
+    }
+
+    /// How many lines were handed on.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
+        self.line
+    }
+
+    /// The input ended: an incomplete last line is handed on as it is.
+    pub(crate) fn finish(&mut self, each: &mut EachLine<'_>) {
+        if self.overlong || !self.partial.is_empty() {
+            self.feed(b"\n", each);
+        }
+    }
+}
 
 /// A file to read, as named on the command line (`-` is standard input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +390,33 @@ pub(crate) fn total_size(groups: &[Vec<Source>]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_lines_are_numbered_and_overlong_ones_dropped_whole() {
+        let mut lines = LineSplitter::new(8);
+        let mut got = Vec::new();
+        let mut each = |n: u64, line: Option<&[u8]>| got.push((n, line.map(<[u8]>::to_vec)));
+        lines.feed(b"ab", &mut each);
+        lines.feed(b"c\nd", &mut each);
+        lines.feed(b"0123456789", &mut each);
+        lines.feed(b"\nok\n", &mut each);
+        lines.feed(b"12345678", &mut each);
+        lines.feed(b"\n\n", &mut each);
+        lines.feed(b"tail", &mut each);
+        lines.finish(&mut each);
+        let line = |s: &[u8]| Some(s.to_vec());
+        assert_eq!(
+            got,
+            [
+                (1, line(b"abc")),
+                (2, None),
+                (3, line(b"ok")),
+                (4, line(b"12345678")),
+                (5, line(b"")),
+                (6, line(b"tail")),
+            ]
+        );
+    }
     use std::io::Write;
 
     fn lines_of(path: &Path) -> Vec<Vec<u8>> {

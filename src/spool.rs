@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::input::{Identity, LineSplitter};
 use crate::messages;
 
 /// Longest event line accepted. pveproxy refuses request bodies over 64 KiB (`$limit_max_post` in
@@ -179,10 +180,10 @@ fn option_value(value: &Value) -> (String, bool) {
 pub(crate) fn read_events_file(path: &Path) -> io::Result<Vec<SpoolEvent>> {
     let mut file = File::open(path)?;
     let name = path.to_string_lossy();
-    let mut lines = Lines::default();
+    let mut lines = LineSplitter::new(MAX_LINE);
     let mut events = Vec::new();
     let mut buf = vec![0; CHUNK];
-    let mut each = |line: u64, piece: Result<&[u8], Malformed>| {
+    let mut each = |line: u64, piece: Option<&[u8]>| {
         take_line(&name, line, piece, &mut events);
     };
     loop {
@@ -198,9 +199,10 @@ pub(crate) fn read_events_file(path: &Path) -> io::Result<Vec<SpoolEvent>> {
     Ok(events)
 }
 
-/// Parses a complete line into `events`, or reports it; blank lines are skipped silently.
-fn take_line(file: &str, line: u64, piece: Result<&[u8], Malformed>, events: &mut Vec<SpoolEvent>) {
-    let parsed = piece.and_then(|bytes| {
+/// Parses a complete line into `events`, or reports it (`None`: longer than [`MAX_LINE`]);
+/// blank lines are skipped silently.
+fn take_line(file: &str, line: u64, piece: Option<&[u8]>, events: &mut Vec<SpoolEvent>) {
+    let parsed = piece.ok_or(Malformed::TooLong).and_then(|bytes| {
         if bytes.trim_ascii().is_empty() {
             Ok(None)
         } else {
@@ -211,60 +213,6 @@ fn take_line(file: &str, line: u64, piece: Result<&[u8], Malformed>, events: &mu
         Ok(Some(event)) => events.push(event),
         Ok(None) => {}
         Err(reason) => messages::malformed(file, line, &reason),
-    }
-}
-
-/// Splits a byte stream into numbered lines with bounded memory: an incomplete last line waits
-/// for more bytes, a line longer than [`MAX_LINE`] is dropped whole (and reported as such).
-#[derive(Debug, Default)]
-struct Lines {
-    partial: Vec<u8>,
-    /// Number of the last line handed on.
-    line: u64,
-    /// The line being read is too long: its bytes are dropped up to its newline.
-    overlong: bool,
-}
-
-type Each<'a> = dyn FnMut(u64, Result<&[u8], Malformed>) + 'a;
-
-impl Lines {
-    fn feed(&mut self, mut bytes: &[u8], each: &mut Each<'_>) {
-        while let Some(i) = memchr::memchr(b'\n', bytes) {
-            let head = &bytes[..i];
-            bytes = &bytes[i + 1..];
-            self.line += 1;
-            if self.overlong || self.partial.len() + head.len() > MAX_LINE {
-                self.overlong = false;
-                self.partial = Vec::new();
-                each(self.line, Err(Malformed::TooLong));
-            } else if self.partial.is_empty() {
-                each(self.line, Ok(head));
-            } else {
-                self.partial.extend_from_slice(head);
-                each(self.line, Ok(&self.partial));
-                if self.partial.capacity() > CHUNK {
-                    self.partial = Vec::new();
-                } else {
-                    self.partial.clear();
-                }
-            }
-        }
-        if self.overlong {
-            return;
-        }
-        if self.partial.len() + bytes.len() > MAX_LINE {
-            self.overlong = true;
-            self.partial = Vec::new();
-        } else {
-            self.partial.extend_from_slice(bytes);
-        }
-    }
-
-    /// The input ended: an incomplete last line is handed on as it is.
-    fn finish(&mut self, each: &mut Each<'_>) {
-        if self.overlong || !self.partial.is_empty() {
-            self.feed(b"\n", each);
-        }
     }
 }
 
@@ -293,17 +241,17 @@ pub(crate) struct Recorder {
 #[derive(Debug)]
 struct Spool {
     file: File,
-    id: (u64, u64),
-    /// How far the file was read (complete lines plus `lines.partial`).
+    id: Identity,
+    /// How far the file was read (complete lines plus what `lines` holds of an incomplete one).
     pos: u64,
-    lines: Lines,
+    lines: LineSplitter,
 }
 
 /// What the name `P.events` is now.
 #[derive(Debug, PartialEq)]
 enum Named {
     Missing,
-    Regular((u64, u64)),
+    Regular(Identity),
     /// Anything we will not read, and why.
     Refused(String),
 }
@@ -415,7 +363,7 @@ impl Recorder {
             } else if spool.file.metadata().is_ok_and(|m| m.len() < spool.pos) {
                 // Truncated (and perhaps written again): from the start.
                 spool.pos = 0;
-                spool.lines = Lines::default();
+                spool.lines = LineSplitter::new(MAX_LINE);
             }
         }
         if self.spool.is_none() {
@@ -465,7 +413,7 @@ impl Recorder {
 
     fn named(&self) -> Named {
         match stat_at(&self.dir, &self.events) {
-            Ok(meta) if meta.file_type().is_file() => Named::Regular(identity(&meta)),
+            Ok(meta) if meta.file_type().is_file() => Named::Regular(Identity::of(&meta)),
             Ok(meta) if meta.file_type().is_symlink() => {
                 Named::Refused("a symbolic link, not a regular file".to_owned())
             }
@@ -500,9 +448,9 @@ impl Recorder {
         }
         Ok(Some(Spool {
             file,
-            id: identity(&meta),
+            id: Identity::of(&meta),
             pos: 0,
-            lines: Lines::default(),
+            lines: LineSplitter::new(MAX_LINE),
         }))
     }
 }
@@ -528,7 +476,7 @@ fn drain(
     if buf.len() < CHUNK {
         buf.resize(CHUNK, 0);
     }
-    let mut each = |line: u64, piece: Result<&[u8], Malformed>| {
+    let mut each = |line: u64, piece: Option<&[u8]>| {
         take_line(name, line, piece, events);
     };
     loop {
@@ -579,9 +527,9 @@ fn create_request(
     }
     // pveproxy takes the lock of a request file it finds unlocked and removes the file: check that
     // the name still is the file we locked.
-    let ours = file.metadata().map(|m| identity(&m))?;
+    let ours = file.metadata().map(|m| Identity::of(&m))?;
     match stat_at(dir, req) {
-        Ok(meta) if identity(&meta) == ours => {}
+        Ok(meta) if Identity::of(&meta) == ours => {}
         Ok(_) => return Ok(Attempt::Again("replaced before it was locked")),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(Attempt::Again("removed before it was locked"));
@@ -622,10 +570,6 @@ fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
 /// A file name in the spool directory as the C calls take it.
 fn name(text: &str) -> io::Result<CString> {
     CString::new(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-}
-
-fn identity(meta: &Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
 }
 
 /// `openat(2)` relative to `dir`, retried on EINTR.
@@ -922,34 +866,6 @@ mod tests {
         assert!(read_events_file(&dir.path().join("missing")).is_err());
         // A directory opens but cannot be read.
         assert!(read_events_file(dir.path()).is_err());
-    }
-
-    #[test]
-    fn lines_are_numbered_and_overlong_ones_skipped() {
-        let mut lines = Lines::default();
-        let mut got = Vec::new();
-        let mut each = |n: u64, piece: Result<&[u8], Malformed>| {
-            got.push((n, piece.map(<[u8]>::to_vec)));
-        };
-        lines.feed(b"ab", &mut each);
-        lines.feed(b"c\nd", &mut each);
-        let long = vec![b'x'; MAX_LINE];
-        lines.feed(&long, &mut each);
-        lines.feed(b"\nok\n", &mut each);
-        lines.feed(&long, &mut each);
-        lines.feed(b"\n", &mut each);
-        lines.feed(b"tail", &mut each);
-        lines.finish(&mut each);
-        assert_eq!(
-            got,
-            [
-                (1, Ok(b"abc".to_vec())),
-                (2, Err(Malformed::TooLong)),
-                (3, Ok(b"ok".to_vec())),
-                (4, Ok(long.clone())),
-                (5, Ok(b"tail".to_vec())),
-            ]
-        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::input::{Identity, LineSplitter};
 use crate::messages;
 
 /// Lines longer than this are skipped as malformed (a task line is a few hundred bytes), so a
@@ -353,22 +354,6 @@ impl Reported {
     }
 }
 
-/// A file by identity, whatever its name is now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-}
-
-impl Identity {
-    fn of(meta: &Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
-}
-
 /// What `active` was when last read: a rename or a rewrite changes at least one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -424,12 +409,7 @@ struct IndexReader {
     which: Which,
     /// How far the file has been read, the unfinished line included.
     read_pos: u64,
-    /// How many lines have been consumed (malformed and empty ones too).
-    line: u64,
-    /// The unfinished last line read so far.
-    partial: Vec<u8>,
-    /// Discarding the rest of an overlong line.
-    skipping: bool,
+    lines: LineSplitter,
 }
 
 impl IndexReader {
@@ -440,9 +420,7 @@ impl IndexReader {
             name,
             which,
             read_pos: 0,
-            line: 0,
-            partial: Vec::new(),
-            skipping: false,
+            lines: LineSplitter::new(MAX_LINE),
         }
     }
 
@@ -452,7 +430,13 @@ impl IndexReader {
         loop {
             match self.file.read_at(buf, self.read_pos) {
                 Ok(0) => return true,
-                Ok(n) => self.consume(&buf[..n], out),
+                Ok(n) => {
+                    self.read_pos += n as u64;
+                    let name = &self.name;
+                    self.lines.feed(&buf[..n], &mut |number, line| {
+                        take_line(name, number, line, out)
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let text = format!("{}: read error: {e}", self.name);
@@ -463,76 +447,38 @@ impl IndexReader {
         }
     }
 
-    /// Splits bytes read at `read_pos` into lines.
-    fn consume(&mut self, mut data: &[u8], out: &mut Vec<Task>) {
-        while !data.is_empty() {
-            let Some(end) = memchr::memchr(b'\n', data) else {
-                self.read_pos += data.len() as u64;
-                if !self.skipping {
-                    self.partial.extend_from_slice(data);
-                    if self.partial.len() > MAX_LINE {
-                        self.line += 1;
-                        self.report_overlong();
-                        self.partial = Vec::new();
-                        self.skipping = true;
-                    }
-                }
-                return;
-            };
-            self.read_pos += end as u64 + 1;
-            if self.skipping {
-                self.skipping = false;
-            } else if self.partial.is_empty() {
-                self.take_line(&data[..end], out);
-            } else {
-                let mut line = std::mem::take(&mut self.partial);
-                line.extend_from_slice(&data[..end]);
-                self.take_line(&line, out);
-            }
-            data = &data[end + 1..];
-        }
-    }
-
-    /// One complete line, without its newline.
-    fn take_line(&mut self, line: &[u8], out: &mut Vec<Task>) {
-        self.line += 1;
-        if line.is_empty() {
-            return;
-        }
-        if line.len() > MAX_LINE {
-            self.report_overlong();
-            return;
-        }
-        match parse_index_line(line) {
-            Ok(task) => out.push(task),
-            Err(reason) => messages::malformed(&self.name, self.line, &reason),
-        }
-    }
-
-    fn report_overlong(&self) {
-        messages::malformed(
-            &self.name,
-            self.line,
-            &format_args!("line longer than {MAX_LINE} bytes"),
-        );
-    }
-
     /// Reads the file to its end, an unfinished last line included: it will not grow any more
     /// (PVE only appends to the file named `index`, and writes whole lines under a lock, so such
     /// a line is a damaged one and says so if it is).
     fn finish(mut self, buf: &mut [u8], reported: &mut Reported, out: &mut Vec<Task>) {
-        if self.pump(buf, reported, out) && !self.partial.is_empty() && !self.skipping {
-            let line = std::mem::take(&mut self.partial);
-            self.take_line(&line, out);
+        if self.pump(buf, reported, out) {
+            let name = &self.name;
+            self.lines
+                .finish(&mut |number, line| take_line(name, number, line, out));
         }
     }
 
     /// Forgets everything read: the file is read again from its first byte.
     fn restart(&mut self) {
         self.read_pos = 0;
-        self.line = 0;
-        self.partial.clear();
-        self.skipping = false;
+        self.lines = LineSplitter::new(MAX_LINE);
+    }
+}
+
+/// One complete line of an index file (`None`: longer than [`MAX_LINE`]); empty lines are passed
+/// over.
+fn take_line(name: &str, number: u64, line: Option<&[u8]>, out: &mut Vec<Task>) {
+    match line {
+        Some([]) => {}
+        Some(line) => match parse_index_line(line) {
+            Ok(task) => out.push(task),
+            Err(reason) => messages::malformed(name, number, &reason),
+        },
+        None => messages::malformed(
+            name,
+            number,
+            &format_args!("line longer than {MAX_LINE} bytes"),
+        ),
     }
 }
 
@@ -1384,7 +1330,7 @@ mod tests {
         assert_eq!(pids(&u.finished), [1, 2, 3]);
         assert_eq!(pids(&u.running), [4, 5]);
         // Line numbers count every line, malformed and empty ones too.
-        assert_eq!(dir.index.as_ref().map(|r| r.line), Some(6));
+        assert_eq!(dir.index.as_ref().map(|r| r.lines.count()), Some(6));
     }
 
     #[test]
@@ -1397,7 +1343,7 @@ mod tests {
         assert_eq!(pids(&dir.refresh().finished), [1]);
         append(&d.join("index"), &(long + "\n" + &index_line(2)));
         assert_eq!(pids(&dir.refresh().finished), [2]);
-        assert_eq!(dir.index.as_ref().map(|r| r.line), Some(3));
+        assert_eq!(dir.index.as_ref().map(|r| r.lines.count()), Some(3));
     }
 
     #[test]

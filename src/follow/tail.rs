@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::input;
+pub(crate) use crate::input::Identity;
 use crate::messages;
 
 /// Lines longer than this are skipped with a warning (pveproxy lines are a few hundred bytes).
@@ -40,22 +41,6 @@ const LET_GO_MEMORY: usize = 2 * GENERATIONS as usize;
 
 /// Where complete lines go: `(text, file name, line number)`.
 pub(crate) type Sink<'a> = dyn FnMut(&[u8], &str, u64) -> io::Result<()> + 'a;
-
-/// A file by identity, whatever its name is now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Identity {
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
-}
-
-impl Identity {
-    pub(crate) fn of(meta: &Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
-}
 
 /// An open log file and how far it has been read.
 pub(crate) struct Tracked {
