@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -39,7 +40,8 @@ pub(crate) const DEFAULT_TASK_DIR: &str = "/var/log/pve/tasks";
 pub(crate) struct Pipeline {
     pub(crate) filter: Filter,
     pub(crate) renderer: Renderer,
-    pub(crate) node: Option<String>,
+    /// Shared, so that an event can borrow it while the pipeline is changed (the join).
+    pub(crate) node: Option<Rc<str>>,
     pub(crate) output: Output,
     /// The task directory, when there is one to join with.
     pub(crate) tasks: Option<TaskDir>,
@@ -78,7 +80,7 @@ impl Pipeline {
         Pipeline {
             filter,
             renderer,
-            node,
+            node: node.map(Rc::from),
             output: Output::stdout(),
             tasks: None,
             correlator: Correlator::default(),
@@ -227,6 +229,37 @@ impl Pipeline {
         self.process(text, file, number, None)
     }
 
+    /// The task this request started, when the task directory has it. In follow (`live`), the
+    /// task files are read again when none is found: the task may have been written after the
+    /// last look; what that read brings is `deferred`.
+    fn join(&mut self, event: &Event<'_>, source: (&str, u64)) -> Option<Task> {
+        self.tasks.as_ref()?;
+        let endpoint = event.endpoint?;
+        if !event.http_ok() {
+            return None;
+        }
+        let (guest, object) = match &event.object {
+            Some(o) if matches!(o.kind, "qemu" | "lxc" | "vmid") => (Some(o.id.as_ref()), None),
+            Some(o) if o.kind != "node" => (None, Some(o.id.as_ref())),
+            _ => (None, None),
+        };
+        let claim = Claim {
+            time: event.time.as_second(),
+            user: event.user?,
+            node: event.task_node().or(event.node.map(str::as_bytes)),
+            kinds: endpoint.task_types(),
+            guest,
+            object,
+        };
+        if let Some(task) = self.correlator.join(&claim, source) {
+            return Some(task.clone());
+        }
+        let tasks = self.tasks.as_mut().filter(|_| self.live)?;
+        let ended = self.correlator.update(tasks.refresh());
+        self.deferred.extend(ended);
+        self.correlator.join(&claim, source).cloned()
+    }
+
     /// The log has reached `seconds`: the first time sets the floor of the tasks shown alone, a
     /// later one shows the tasks whose join window it has passed.
     fn note_time(&mut self, seconds: i64) -> io::Result<()> {
@@ -277,8 +310,10 @@ impl Pipeline {
         // every line's time counts, not only the time of the lines shown.
         let every_time =
             taken.is_none() && self.tasks.is_some() && self.filter.wants_class(Class::Task);
+        let mut early_time = None;
         if every_time {
-            if let Some(time) = line.timestamp() {
+            early_time = line.timestamp();
+            if let Some(time) = early_time {
                 self.note_time(time.as_second())?;
             }
         }
@@ -292,26 +327,19 @@ impl Pipeline {
             return Ok(());
         }
         let request = Request::parse(line.request);
+        let node = self.node.clone();
         if !self.filter.wants_class(request.class) {
             if every_time && matches!(request.class, Class::Write | Class::Console) {
                 // Not shown, but it takes its task, which is therefore not one without a request.
-                if let Some(time) = line.timestamp() {
+                if let Some(time) = early_time {
                     let origin = Origin { file, line: number };
-                    let event =
-                        Event::from_request(&line, time, &request, self.node.as_deref(), origin);
-                    join(
-                        &mut self.correlator,
-                        self.tasks.as_mut().filter(|_| self.live),
-                        &mut self.deferred,
-                        self.node.as_deref(),
-                        &event,
-                        (file, number),
-                    );
+                    let event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+                    self.join(&event, (file, number));
                 }
             }
             return Ok(());
         }
-        let Some(time) = line.timestamp() else {
+        let Some(time) = early_time.or_else(|| line.timestamp()) else {
             messages::malformed(file, number, &access::Malformed::BadTime);
             return Ok(());
         };
@@ -329,7 +357,7 @@ impl Pipeline {
             return Ok(());
         }
         let origin = Origin { file, line: number };
-        let mut event = Event::from_request(&line, time, &request, self.node.as_deref(), origin);
+        let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
         let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
             (Some(kept), _, _) => kept,
             (None, Some(method), Some(path))
@@ -352,15 +380,7 @@ impl Pipeline {
         }
         let task = match joined {
             Some(task) => Some(task),
-            None if self.tasks.is_none() => None,
-            None => join(
-                &mut self.correlator,
-                self.tasks.as_mut().filter(|_| self.live),
-                &mut self.deferred,
-                self.node.as_deref(),
-                &event,
-                (file, number),
-            ),
+            None => self.join(&event, (file, number)),
         };
         if let Some(task) = task {
             event.attach_task(task);
@@ -386,42 +406,6 @@ impl Pipeline {
         self.renderer.event(self.output.buf(), &event);
         self.output.commit()
     }
-}
-
-/// The task this request started, when the task directory has it. In follow (`live`), the task
-/// files are read again when none is found: the task may have been written after the last look;
-/// what that read brings is `deferred`.
-fn join(
-    correlator: &mut Correlator,
-    live: Option<&mut TaskDir>,
-    deferred: &mut Vec<Ended>,
-    node: Option<&str>,
-    event: &Event<'_>,
-    source: (&str, u64),
-) -> Option<Task> {
-    let endpoint = event.endpoint?;
-    if !event.http_ok() {
-        return None;
-    }
-    let (guest, object) = match &event.object {
-        Some(o) if matches!(o.kind, "qemu" | "lxc" | "vmid") => (Some(o.id.as_ref()), None),
-        Some(o) if o.kind != "node" => (None, Some(o.id.as_ref())),
-        _ => (None, None),
-    };
-    let claim = Claim {
-        time: event.time.as_second(),
-        user: event.user?,
-        node: event.task_node().or(node.map(str::as_bytes)),
-        kinds: endpoint.task_types(),
-        guest,
-        object,
-    };
-    if let Some(task) = correlator.join(&claim, source) {
-        return Some(task.clone());
-    }
-    let tasks = live?;
-    deferred.extend(correlator.update(tasks.refresh()));
-    correlator.join(&claim, source).cloned()
 }
 
 /// Reads a saved spool events file into the pipeline (`convert --events`).
