@@ -85,6 +85,9 @@ pub(crate) struct Correlator {
     bodies: VecDeque<Body>,
     /// Requests left unjoined because rivals of another type or id started in the same second.
     pub(crate) ambiguous: u64,
+    /// The latest time given to [`Correlator::unclaimed`]: tasks that started more than the
+    /// window before it have all been handed out or joined.
+    horizon: Option<i64>,
 }
 
 impl Correlator {
@@ -106,6 +109,12 @@ impl Correlator {
                         }
                     }
                 }
+                // Past the window already when first seen: history, not a new task. This is
+                // how a task forgotten by `prune` but still listed in `active` (its 25 latest
+                // finished tasks) stays forgotten instead of coming back as one without a request.
+                None if self
+                    .horizon
+                    .is_some_and(|h| task.upid.start < h.saturating_sub(WINDOW)) => {}
                 None => self.insert(task),
             }
         }
@@ -180,6 +189,7 @@ impl Correlator {
     /// Tasks that started more than [`WINDOW`] before `now` and that no request took: no later
     /// request can take them any more. Each is handed out once.
     pub(crate) fn unclaimed(&mut self, now: i64) -> Vec<Task> {
+        self.horizon = self.horizon.max(Some(now));
         let mut out = Vec::new();
         while let Some(&i) = self.order.get(self.due) {
             let slot = &mut self.slots[i];
@@ -594,6 +604,41 @@ mod tests {
             .is_some()
         );
         assert!(c.rest().is_empty());
+    }
+
+    #[test]
+    fn pruned_tasks_stay_forgotten_and_live_ones_are_kept() {
+        let mut c = Correlator::default();
+        let old: Vec<Task> = (0..9000)
+            .map(|pid| {
+                let upid = format!("UPID:pve1:{pid:08X}:01A2B3C4:6A3BC782:qmstart:100:root@pam:");
+                task(&upid, done("OK"))
+            })
+            .collect();
+        let running = "UPID:pve1:0000FFFF:01A2B3C4:6A3BC782:qmstart:101:alice@pve:";
+        c.update(Update {
+            finished: old.clone(),
+            running: vec![task(running, State::Running)],
+        });
+        assert!(
+            c.join(&claim(START, "alice@pve", &["qmstart"], "101"), ("log", 1))
+                .is_some()
+        );
+        assert_eq!(c.unclaimed(START + WINDOW + 1).len(), 9000);
+        c.prune();
+        assert_eq!(
+            c.slots.len(),
+            1,
+            "only the running task that was shown is kept"
+        );
+        // `active` lists some of the forgotten tasks again, and the running one as finished.
+        let ended = c.update(Update {
+            finished: vec![old[8999].clone(), task(running, done("OK"))],
+            running: Vec::new(),
+        });
+        assert_eq!(ended.len(), 1);
+        assert!(c.unclaimed(START + 2 * WINDOW).is_empty());
+        assert_eq!(c.slots.len(), 1);
     }
 
     #[test]
