@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -416,18 +416,19 @@ pub(crate) fn load_events(pipeline: &mut Pipeline, path: &std::path::Path) {
     }
 }
 
-/// The task directory a run joins with: `--tasks DIR`, else the default one when the default
-/// log is read and the directory exists; none with `--no-tasks`.
-pub(crate) fn task_dir(args: &crate::cli::TaskArgs, default_log: bool) -> Option<(PathBuf, bool)> {
-    if args.no_tasks {
-        return None;
-    }
-    match &args.tasks {
+/// The directory of another source (the task index, the recorder spool): the one given
+/// (`true`: explicit, so a failure to use it is an error), else `default` when the default log is
+/// read and the directory exists (a host's sources belong to its own log); none when disabled.
+pub(crate) fn source_dir(
+    given: Option<&PathBuf>,
+    disabled: bool,
+    default: &str,
+    default_log: bool,
+) -> Option<(PathBuf, bool)> {
+    match given {
+        _ if disabled => None,
         Some(dir) => Some((dir.clone(), true)),
-        None if default_log => {
-            let dir = PathBuf::from(DEFAULT_TASK_DIR);
-            dir.is_dir().then_some((dir, false))
-        }
+        None if default_log && Path::new(default).is_dir() => Some((PathBuf::from(default), false)),
         None => None,
     }
 }
@@ -435,7 +436,13 @@ pub(crate) fn task_dir(args: &crate::cli::TaskArgs, default_log: bool) -> Option
 /// Opens the task directory into the pipeline; an explicit one that cannot be read is an input
 /// error (exit status 2), the run goes on without tasks.
 pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, default_log: bool) {
-    if let Some((dir, explicit)) = task_dir(args, default_log) {
+    let dir = source_dir(
+        args.tasks.as_ref(),
+        args.no_tasks,
+        DEFAULT_TASK_DIR,
+        default_log,
+    );
+    if let Some((dir, explicit)) = dir {
         if let Err(e) = pipeline.open_tasks(dir.clone()) {
             let text = format!("{}: cannot read the task directory: {e}", dir.display());
             if explicit {

@@ -164,15 +164,14 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
 /// fails); never with `--no-spool`. The filter sent to pveproxy is the one user asked for (any
 /// user when none or several), and GETs only when a class that has them is shown.
 fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result<Option<Recorder>> {
-    if args.no_spool {
+    let chosen = convert::source_dir(
+        args.spool.as_ref(),
+        args.no_spool,
+        DEFAULT_SPOOL,
+        default_log,
+    );
+    let Some((dir, explicit)) = chosen else {
         return Ok(None);
-    }
-    let (dir, explicit) = match &args.spool {
-        Some(dir) => (dir.clone(), true),
-        None if default_log && Path::new(DEFAULT_SPOOL).is_dir() => {
-            (PathBuf::from(DEFAULT_SPOOL), false)
-        }
-        None => return Ok(None),
     };
     let users = &args.select.users;
     let userid = match users.as_slice() {

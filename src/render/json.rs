@@ -81,24 +81,23 @@ impl<'a> TaskRecord<'a> {
     fn new(task: &'a Task) -> TaskRecord<'a> {
         let (end, status) = match &task.state {
             State::Running => (None, None),
-            State::Finished { end, status } => (
-                end.and_then(|e| jiff::Timestamp::from_second(e).ok())
-                    .map(utc),
-                status.as_deref(),
-            ),
+            State::Finished { end, status } => (end.and_then(utc_second), status.as_deref()),
         };
         TaskRecord {
             upid: &task.upid.text,
             kind: &task.upid.kind,
             id: &task.upid.id,
             pid: task.upid.pid,
-            start: jiff::Timestamp::from_second(task.upid.start)
-                .map(utc)
-                .unwrap_or_default(),
+            start: utc_second(task.upid.start).unwrap_or_default(),
             end,
             status,
         }
     }
+}
+
+/// A task time (Unix seconds) as the records show times.
+fn utc_second(seconds: i64) -> Option<String> {
+    jiff::Timestamp::from_second(seconds).ok().map(utc)
 }
 
 /// The follow-up record of a request (or a lone task) whose task ended after it was shown.
@@ -123,20 +122,16 @@ pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
         Some((user, token)) => (user, Some(token)),
         None => (task.upid.user.as_str(), None),
     };
+    let task_record = TaskRecord::new(task);
     let record = TaskEndRecord {
         event: "task_end",
-        time: match task.state {
-            State::Finished { end: Some(end), .. } => {
-                jiff::Timestamp::from_second(end).ok().map(utc)
-            }
-            _ => None,
-        },
+        time: task_record.end.clone(),
         node: &task.upid.node,
         user,
         token,
         upid: &task.upid.text,
         outcome: Outcome::of_task(task).name(),
-        task: TaskRecord::new(task),
+        task: task_record,
         request: ended.request.as_ref().map(|(file, line)| SourceRecord {
             file,
             line: Some(*line),

@@ -139,11 +139,16 @@ pub(crate) fn status(task: &Task) -> &str {
     }
 }
 
+/// Appends `<upid>: <status>`, made printable, for a comment.
+pub(crate) fn push_task_summary(out: &mut Vec<u8>, task: &Task) {
+    let text = format!("{}: {}", task.upid.text, status(task));
+    quote::push_comment_text(out, text.as_bytes());
+}
+
 /// Appends `# task <upid>: <status>`, the note that a shown command's task has ended.
 pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
     out.extend_from_slice(b"# task ");
-    let text = format!("{}: {}", ended.task.upid.text, status(&ended.task));
-    quote::push_comment_text(out, text.as_bytes());
+    push_task_summary(out, &ended.task);
     out.push(b'\n');
 }
 
@@ -175,8 +180,7 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
         None if comments && event.class == Class::Task => {
             if let Some(task) = &event.task {
                 out.extend_from_slice(b"# task without a request: ");
-                let text = format!("{}: {}", task.upid.text, status(task));
-                quote::push_comment_text(out, text.as_bytes());
+                push_task_summary(out, task);
             }
             out.push(b'\n');
             return;

@@ -7,6 +7,7 @@
 
 use crate::event::{Event, Outcome};
 use crate::render::{pvesh, quote};
+use crate::request::Class;
 use crate::time::utc;
 
 /// The first lines of the script.
@@ -40,9 +41,7 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
         .filter(|w| pvesh::replayable(w, show_secrets));
     let disabled = match (&replay, event.outcome) {
         (None, _) if words.is_some() => Some("not replayed: an argument holds a NUL byte"),
-        (None, _) if event.method.is_none() && event.task.is_some() => {
-            Some("a task no logged request started")
-        }
+        (None, _) if event.class == Class::Task => Some("a task no logged request started"),
         (None, _) => Some("no pvesh form"),
         (Some(_), Outcome::Failure) => Some("not replayed: it failed"),
         _ => None,
@@ -66,9 +65,9 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
         (None, _) => {
             out.extend_from_slice(b"# ");
             match &event.task {
-                Some(task) if event.method.is_none() => {
-                    let text = format!("task {}: {}", task.upid.text, pvesh::status(task));
-                    quote::push_comment_text(out, text.as_bytes());
+                Some(task) if event.class == Class::Task => {
+                    out.extend_from_slice(b"task ");
+                    pvesh::push_task_summary(out, task);
                 }
                 _ => quote::push_comment_text(out, &event.request_summary()),
             }
