@@ -499,3 +499,42 @@ fn a_task_without_a_request_in_script_and_pvesh_formats() {
         format!("# task without a request: {upid}: OK\n")
     );
 }
+
+#[test]
+fn secrets_nested_in_a_spool_body_are_redacted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("access.log"),
+        "::ffff:10.0.0.7 - alice@pve [24/06/2026:14:00:05 +0200] \"POST /api2/json/cluster/custom/hook HTTP/1.1\" 200 81\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spool.events"),
+        r#"{"method":"POST","path":"/cluster/custom/hook","params":{"name":"x","auth":{"user":"u","password":"hunter2"},"list":[{"token":"t0p"}]},"userid":"alice@pve","format":"json"}"#
+            .to_string()
+            + "\n",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        stdout_of(pverec().current_dir(dir.path()).args([
+            "convert",
+            "-f",
+            format,
+            "--events",
+            "spool.events",
+            "access.log",
+        ]))
+    };
+    let json = run("json");
+    let pvesh = run("pvesh");
+    for out in [&json, &pvesh] {
+        assert!(!out.contains("hunter2") && !out.contains("t0p"), "{out}");
+    }
+    let record: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(record["params"]["auth"], "<redacted>");
+    assert_eq!(record["params"]["list"], "<redacted>");
+    assert_eq!(record["params"]["name"], "x");
+    assert_eq!(record["redacted"], serde_json::json!(["auth", "list"]));
+    assert!(pvesh.contains("--name x"), "{pvesh}");
+    assert!(pvesh.contains("PVE_SECRET_AUTH"), "{pvesh}");
+}
