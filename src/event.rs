@@ -16,6 +16,7 @@ use crate::api::{self, Endpoint, PathMatch};
 use crate::request::{Class, Request};
 use crate::spool::{self, SpoolEvent};
 use crate::task::{self, State, Task};
+use crate::userid;
 
 /// Where an event came from: shown in JSON as `{"file": …, "line": …}`.
 #[derive(Debug, Clone, Copy)]

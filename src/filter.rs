@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use crate::cli::{OutcomeFilter, SelectArgs};
 use crate::event::Outcome;
 use crate::request::{Class, ClassSet};
+use crate::userid;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Filter {
@@ -56,13 +57,7 @@ impl Filter {
             return true;
         }
         let Some(user) = user else { return false };
-        self.users.iter().any(|want| {
-            user == want.as_slice()
-                || (user.len() > want.len()
-                    && user.starts_with(want)
-                    && user[want.len()] == b'!'
-                    && !want.contains(&b'!'))
-        })
+        self.users.iter().any(|want| userid::selects(want, user))
     }
 
     /// `--outcome`: asked last, once the sources are joined.

@@ -22,6 +22,7 @@ mod request;
 mod spool;
 mod task;
 mod time;
+mod userid;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
