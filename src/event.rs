@@ -182,8 +182,7 @@ impl<'a> Event<'a> {
 
     fn join_schema(&mut self, req: &Request<'a>) {
         let segments = req.segments();
-        let borrowed: Vec<&[u8]> = segments.iter().map(|s| s.as_ref()).collect();
-        let matched = self.join_path(&borrowed);
+        let matched = self.join_path(&segments);
         let method = self.method.unwrap_or_default();
         let query = req.query_params();
         let body_methods = matches!(method, b"POST" | b"PUT");
@@ -266,9 +265,7 @@ impl<'a> Event<'a> {
         line.extend_from_slice(body.path.as_bytes());
         let req = Request::parse(&line);
         event.class = req.class;
-        let segments = req.segments();
-        let borrowed: Vec<&[u8]> = segments.iter().map(|s| s.as_ref()).collect();
-        event.join_path(&borrowed);
+        event.join_path(&req.segments());
         event.attach_body(body);
         event
     }
@@ -357,14 +354,14 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// `alice@pve!ci` -> (`alice@pve`, `Some("ci")`).
+    /// `alice@pve!ci` -> (`alice@pve`, `Some("ci")`), split as PVE splits it ([`userid::split`]).
     pub(crate) fn user_and_token(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
         match self.user {
             None => (None, None),
-            Some(u) => match memchr::memchr(b'!', u) {
-                Some(i) => (Some(&u[..i]), Some(&u[i + 1..])),
-                None => (Some(u), None),
-            },
+            Some(u) => {
+                let (user, token) = userid::split(u);
+                (Some(user), token)
+            }
         }
     }
 

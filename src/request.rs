@@ -89,38 +89,156 @@ impl ClassSet {
     }
 }
 
-/// The classes a request line can have, judged from its first bytes alone. Most lines of a log
-/// are the web UI's GET polling, which the default filter (writes) can reject with this
+/// The classes a request line can have, judged from as few bytes as possible. Most lines of a
+/// log are the web UI's GET polling, which the default filter (writes) can reject with this
 /// before any decoding.
+///
+/// pveproxy finds the method wherever its pattern first matches (see [`request_parts`]), so a
+/// line that starts with `GET ` may still be a POST (`GET x POST /api2/… HTTP/1.1`). The method
+/// at the start is trusted only when the whole line has the plain shape `METHOD TARGET
+/// HTTP/1.x`, the target holding no space or control byte; anything else may be any class.
 pub(crate) fn possible_classes(request_line: &[u8]) -> ClassSet {
     const GET: ClassSet = ClassSet::of(&[Class::Read, Class::Auth, Class::Console, Class::Other]);
     const CHANGE: ClassSet =
         ClassSet::of(&[Class::Write, Class::Auth, Class::Console, Class::Other]);
     const ANY: ClassSet = ClassSet::of(&Class::ALL);
-    if request_line.starts_with(b"GET ") {
-        GET
-    } else if request_line.starts_with(b"POST ")
-        || request_line.starts_with(b"PUT ")
-        || request_line.starts_with(b"DELETE ")
-    {
-        CHANGE
-    } else {
-        ANY
+    let (set, method_len) = match request_line.first() {
+        Some(b'G') if request_line.starts_with(b"GET ") => (GET, 3),
+        Some(b'P') if request_line.starts_with(b"POST ") => (CHANGE, 4),
+        Some(b'P') if request_line.starts_with(b"PUT ") => (CHANGE, 3),
+        Some(b'D') if request_line.starts_with(b"DELETE ") => (CHANGE, 6),
+        _ => return ANY,
+    };
+    let Some(target) = request_line
+        .strip_suffix(b" HTTP/1.1")
+        .or_else(|| request_line.strip_suffix(b" HTTP/1.0"))
+        .and_then(|rest| rest.get(method_len + 1..))
+    else {
+        return ANY;
+    };
+    // No byte up to the space in the target: one branch-free pass the compiler vectorises.
+    let odd = target.iter().fold(false, |odd, &b| odd | (b <= b' '));
+    if odd || target.is_empty() { ANY } else { set }
+}
+
+/// Perl's `\s` on a byte string: space, `\t`, `\n`, vertical tab, form feed, `\r`.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+/// The end of the run of non-space bytes starting at `i`.
+fn run_end(line: &[u8], i: usize) -> usize {
+    line[i..]
+        .iter()
+        .position(|&b| is_space(b))
+        .map_or(line.len(), |n| i + n)
+}
+
+/// Method and URL as pveproxy reads them from the request line: `AnyEvent.pm`
+/// `push_request_header` takes the first match of `(\S+)\040(\S+)\040HTTP\/(\d+)\.(\d+)`,
+/// unanchored at both ends, so leading junk is skipped (`X<TAB>DELETE /… HTTP/1.1` is a
+/// DELETE) and trailing text ignored. A version other than 1.x was answered 506, never served.
+///
+/// A match can only start where a run of non-space bytes starts (starting inside a run leaves
+/// the same continuation), and each `\S+` then takes its whole run (the byte after it must be a
+/// space, which `\S` cannot be), so trying each run in turn finds Perl's match.
+pub(crate) fn request_parts(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut i = 0;
+    while i < line.len() {
+        if is_space(line[i]) {
+            i += 1;
+            continue;
+        }
+        let method_end = run_end(line, i);
+        if let Some(url) = url_after(line, method_end) {
+            return http_1(line, url).then(|| (&line[i..method_end], &line[url.0..url.1]));
+        }
+        i = method_end;
     }
+    None
+}
+
+/// The URL run after a method that ends at `at`, when ` URL HTTP/d.d` follows.
+fn url_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
+    if line.get(at) != Some(&b' ') {
+        return None;
+    }
+    let start = at + 1;
+    let end = run_end(line, start);
+    if end == start || line.get(end) != Some(&b' ') {
+        return None;
+    }
+    let version = line[end + 1..].strip_prefix(b"HTTP/")?;
+    let major = version.iter().take_while(|b| b.is_ascii_digit()).count();
+    let minor = version
+        .get(major + 1..)
+        .map_or(0, |m| m.iter().take_while(|b| b.is_ascii_digit()).count());
+    (major > 0 && version.get(major) == Some(&b'.') && minor > 0).then_some((start, end))
+}
+
+/// Whether the version after the URL is 1.x (`$maj != 1` is answered 506).
+fn http_1(line: &[u8], url: (usize, usize)) -> bool {
+    let digits = line[url.1 + 6..].iter().take_while(|b| b.is_ascii_digit());
+    let mut major = 0u32;
+    for &d in digits {
+        major = major.saturating_mul(10).saturating_add(u32::from(d - b'0'));
+    }
+    major == 1
+}
+
+/// The path and query of a URL as `HTTP::Request->new($method, $url)` and `URI.pm` see them:
+/// the wrappers `<URL:…>`, `<…>` and `"…"` are stripped, then the generic syntax
+/// `^(?:[^:/?#]+:)?(?://[^/?#]*)?([^?#]*)(?:\?([^#]*))?` applies, so an absolute-form target
+/// (`http://pve:8006/api2/json/…`) and a network-path one (`//host/api2/…`) are served by their
+/// path. `None` for what pveproxy refuses outright: an `@` before the first `/` (400).
+fn url_parts(url: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let first_slash = memchr::memchr(b'/', url).unwrap_or(url.len());
+    if memchr::memchr(b'@', &url[..first_slash]).is_some() {
+        return None;
+    }
+    let mut url = url;
+    if url.len() >= 2 && url[0] == b'<' && url[url.len() - 1] == b'>' {
+        url = &url[1..url.len() - 1];
+        url = url.strip_prefix(b"URL:").unwrap_or(url);
+    }
+    if url.len() >= 2 && url[0] == b'"' && url[url.len() - 1] == b'"' {
+        url = &url[1..url.len() - 1];
+    }
+    let end_of = |s: &[u8], stops: &[u8]| s.iter().position(|b| stops.contains(b));
+    // The scheme: `[^:/?#]+:`.
+    if let Some(colon) = end_of(url, b":/?#") {
+        if colon > 0 && url[colon] == b':' {
+            url = &url[colon + 1..];
+        }
+    }
+    // The authority: `//[^/?#]*`.
+    if let Some(rest) = url.strip_prefix(b"//") {
+        url = &rest[end_of(rest, b"/?#").unwrap_or(rest.len())..];
+    }
+    let path_end = end_of(url, b"?#").unwrap_or(url.len());
+    let path = &url[..path_end];
+    let query = match url.get(path_end) {
+        Some(b'?') => {
+            let q = &url[path_end + 1..];
+            Some(&q[..memchr::memchr(b'#', q).unwrap_or(q.len())])
+        }
+        _ => None,
+    };
+    Some((path, query))
 }
 
 /// One decoded `key=value` of a query string.
 pub(crate) type QueryParam<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
 
-/// A request line taken apart. Borrowed from the log line.
+/// A request line taken apart. Borrowed from the log line where nothing had to be decoded.
 #[derive(Debug, Clone)]
 pub(crate) struct Request<'a> {
-    /// `POST`, `GET`, `CONNECT`…; `None` when the line is `-` or not `METHOD TARGET …`.
+    /// `POST`, `GET`, `CONNECT`…; `None` when pveproxy could not read a request line in it.
     pub(crate) method: Option<&'a [u8]>,
     /// `json`, `extjs`, … for targets under `/api2/<fmt>/`.
     pub(crate) api_format: Option<&'a [u8]>,
-    /// The path: after `/api2/<fmt>` for API calls, the whole path otherwise; still encoded.
-    raw_path: &'a [u8],
+    /// The percent-decoded path: after `/api2/<fmt>` for API calls, the whole path otherwise.
+    path: Cow<'a, [u8]>,
     /// The query string after `?`, still encoded.
     raw_query: Option<&'a [u8]>,
     pub(crate) class: Class,
@@ -135,66 +253,83 @@ const CONSOLE_ENDPOINTS: [&[u8]; 6] = [
     b"spiceshell",
 ];
 
+/// The formatters pveproxy registers (pve-http-server `Formatter/Standard.pm`, `HTML.pm`).
+const FORMATS: [&[u8]; 6] = [
+    b"json",
+    b"extjs",
+    b"htmljs",
+    b"html",
+    b"spiceconfig",
+    b"png",
+];
+
 impl<'a> Request<'a> {
     pub(crate) fn parse(line: &'a [u8]) -> Request<'a> {
-        let unparsable = Request {
+        let mut req = Request {
             method: None,
             api_format: None,
-            raw_path: b"",
+            path: Cow::Borrowed(b""),
             raw_query: None,
             class: Class::Other,
         };
-        let Some(sp) = memchr::memchr(b' ', line) else {
-            return unparsable;
+        let Some((method, url)) = request_parts(line) else {
+            return req;
         };
-        let method = &line[..sp];
-        let mut target = &line[sp + 1..];
-        if let Some(v) = memchr::memrchr(b' ', target) {
-            if target[v + 1..].starts_with(b"HTTP/") {
-                target = &target[..v];
-            }
-        }
-        if method.is_empty() || target.is_empty() {
-            return unparsable;
-        }
-        let mut req = Request {
-            method: Some(method),
-            ..unparsable
-        };
+        req.method = Some(method);
         if method == b"CONNECT" {
             req.class = Class::Console;
             return req;
         }
-        if target[0] != b'/' {
-            return req; // absolute-form or `*`: not something pveproxy routes to the API
-        }
-        let (path, query) = match memchr::memchr(b'?', target) {
-            Some(q) => (&target[..q], Some(&target[q + 1..])),
-            None => (target, None),
+        let Some((path, query)) = url_parts(url) else {
+            return req; // refused before it was read
         };
         req.raw_query = query;
-        req.raw_path = path;
-        if let Some((format, rest)) = split_api_prefix(path) {
-            req.api_format = Some(format);
-            req.raw_path = rest;
+        // `uri_unescape($request->uri->path())`: the whole path, once, before the prefix is
+        // split off, so `/%61pi2/json/…` and `…/106%2Fstatus%2Fstop` are API calls too.
+        let decoded: Cow<'a, [u8]> = if memchr::memchr(b'%', path).is_some() {
+            percent_decode(path).into()
+        } else {
+            Cow::Borrowed(path)
+        };
+        match decoded {
+            Cow::Borrowed(path) => {
+                req.path = Cow::Borrowed(path);
+                if let Some((format, rest)) = split_api_prefix(path) {
+                    req.api_format = Some(format);
+                    req.path = Cow::Borrowed(rest);
+                }
+            }
+            Cow::Owned(path) => {
+                if let Some((format, rest)) = split_api_prefix(&path) {
+                    // An owned path cannot lend its format; only a registered one is kept (an
+                    // unknown format is answered 501 "no formatter" and runs nothing).
+                    req.api_format = FORMATS.iter().copied().find(|f| *f == format);
+                    if req.api_format.is_some() {
+                        req.path = Cow::Owned(rest.to_vec());
+                    }
+                }
+                if req.api_format.is_none() {
+                    req.path = Cow::Owned(path);
+                }
+            }
+        }
+        if req.api_format.is_some() {
             req.class = req.api_class(method);
         }
         req
     }
 
     fn api_class(&self, method: &[u8]) -> Class {
-        let path = self.decoded_path();
-        let path = trim_slashes(&path);
-        let is_auth = path == b"access/ticket"
-            || path == b"access/vncticket"
-            || path.starts_with(b"access/openid/");
+        let segments = self.segments();
+        let is_auth = match segments.as_slice() {
+            [b"access", b"ticket" | b"vncticket"] => true,
+            [b"access", b"openid", _, ..] => true,
+            _ => false,
+        };
         if is_auth {
             return Class::Auth;
         }
-        let last = match memchr::memrchr(b'/', path) {
-            Some(i) => &path[i + 1..],
-            None => path,
-        };
+        let last = segments.last().copied().unwrap_or_default();
         if CONSOLE_ENDPOINTS.contains(&last) || last.starts_with(b"mtunnel") {
             return Class::Console;
         }
@@ -205,24 +340,13 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// The percent-decoded path (without `/api2/<fmt>` for API calls), as sent: empty segments
-    /// and a trailing slash are kept.
-    fn decoded_path(&self) -> Cow<'a, [u8]> {
-        if memchr::memchr(b'%', self.raw_path).is_some() {
-            percent_decode(self.raw_path).into()
-        } else {
-            Cow::Borrowed(self.raw_path)
-        }
-    }
-
-    /// The non-empty path segments, each percent-decoded. The path is split before decoding, so
-    /// an encoded `%2F` (volume ids like `local:iso%2Fdebian.iso`) stays inside its segment.
-    /// pvesh and the API router split on `/+` and skip empty parts: `//nodes/` is `/nodes`.
-    pub(crate) fn segments(&self) -> Vec<Cow<'a, [u8]>> {
-        self.raw_path
+    /// The non-empty path segments of the decoded path: the router splits on `/+` and skips
+    /// empty parts (pve-common `RESTHandler.pm` `find_handler`), so `//nodes/` is `/nodes` and
+    /// a decoded `%2F` separates segments like a `/`.
+    pub(crate) fn segments(&self) -> Vec<&[u8]> {
+        self.path
             .split(|&b| b == b'/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(s).into())
             .collect()
     }
 
@@ -234,52 +358,99 @@ impl<'a> Request<'a> {
     /// The decoded path for a non-API request (`/pve2/ext6/ext-all.js`), or `None` for lines
     /// that have no path (CONNECT, unparsable).
     pub(crate) fn plain_path(&self) -> Option<Cow<'a, [u8]>> {
-        (!self.raw_path.is_empty()).then(|| self.decoded_path())
+        (!self.path.is_empty()).then(|| self.path.clone())
     }
 
-    /// Query parameters in their order, form-decoded, `_dc` dropped, repeated keys kept.
+    /// Query parameters as `decode_urlencoded` (pve-http-server `AnyEvent.pm`) reads them, in
+    /// the order of their first appearance, `_dc` dropped (see [`decode_urlencoded`]).
     pub(crate) fn query_params(&self) -> Vec<QueryParam<'a>> {
-        let Some(query) = self.raw_query else {
-            return Vec::new();
-        };
-        query
-            .split(|&b| b == b'&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| match memchr::memchr(b'=', pair) {
-                Some(eq) => (form_decode(&pair[..eq]), form_decode(&pair[eq + 1..])),
-                None => (form_decode(pair), Cow::Borrowed(&b""[..])),
-            })
-            .filter(|(key, _)| key.as_ref() != b"_dc")
-            .collect()
+        let mut params = decode_urlencoded(self.raw_query.unwrap_or_default());
+        params.retain(|(key, _)| key.as_ref() != b"_dc");
+        params
     }
 }
 
-/// `/api2/json/nodes` -> (`json`, `/nodes`); the server's `^/api2/+([a-z][a-z0-9]+)(/.*)?$`.
+/// A query string as pveproxy decodes it (`AnyEvent.pm` `decode_urlencoded`):
+///
+/// - nothing at all for an empty query or `0` (Perl's `return $res if !$data`);
+/// - pairs are split on `&` and `;`, each pair on `=` as Perl's `split(/=/, $kv)` does: the value
+///   is the text between the first and the second `=` (`a=b=c` is `a` = `b`), trailing empty
+///   fields are dropped, so `a` and `a=` have no value;
+/// - a key without a value is absent, and makes an earlier value of that key absent too (the
+///   hash entry is set to `undef`); never `''`, which pvesh would replay as `--key ''`;
+/// - a repeated key collects its values in order (an array);
+/// - `+` is a space and `%XX` a byte, in keys and values; other `%` stay as they are.
+///
+/// The result lists each key once, where it first appeared (after any reset), with its values
+/// in order, as `(key, value)` pairs.
+pub(crate) fn decode_urlencoded(query: &[u8]) -> Vec<QueryParam<'_>> {
+    if query.is_empty() || query == b"0" {
+        return Vec::new();
+    }
+    let mut params: Vec<QueryParam<'_>> = Vec::new();
+    let mut pairs: Vec<&[u8]> = query.split(|&b| b == b'&' || b == b';').collect();
+    while pairs.last().is_some_and(|p| p.is_empty()) {
+        pairs.pop();
+    }
+    for pair in pairs {
+        let (key, value) = split_pair(pair);
+        let key = form_decode(key);
+        match value {
+            Some(value) => {
+                let value = form_decode(value);
+                // Values of one key stay together, where the key first came.
+                match params.iter().rposition(|(k, _)| *k == key) {
+                    Some(last) => params.insert(last + 1, (key, value)),
+                    None => params.push((key, value)),
+                }
+            }
+            None => params.retain(|(k, _)| *k != key),
+        }
+    }
+    params
+}
+
+/// `my ($k, $v) = split(/=/, $kv)`: the key (empty when there is none) and the value, which is
+/// absent when no non-empty field follows the first `=`.
+fn split_pair(pair: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let Some(eq) = memchr::memchr(b'=', pair) else {
+        return (pair, None);
+    };
+    let key = &pair[..eq];
+    let rest = &pair[eq + 1..];
+    let value = &rest[..memchr::memchr(b'=', rest).unwrap_or(rest.len())];
+    // The value field is empty: it is kept only when a non-empty field follows it.
+    if value.is_empty() && rest.iter().all(|&b| b == b'=') {
+        return (key, None);
+    }
+    (key, Some(value))
+}
+
+/// `/api2/json/nodes` -> (`json`, `/nodes`); the server's `^/api2\/+([a-z][a-z0-9]+)(\/.*)?$`
+/// (`AnyEvent.pm` `$split_abs_uri`) on the decoded path. `.` does not match a newline, and `$`
+/// also matches before a final one.
 fn split_api_prefix(path: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = path.strip_prefix(b"/api2/")?;
     let start = rest.iter().position(|&b| b != b'/')?;
     let rest = &rest[start..];
-    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-    let format = &rest[..end];
-    let valid = format.len() >= 2
-        && format[0].is_ascii_lowercase()
-        && format
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    valid.then(|| (format, &rest[end..]))
-}
-
-fn trim_slashes(path: &[u8]) -> &[u8] {
-    let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
-    let end = path
+    let end = rest
         .iter()
-        .rposition(|&b| b != b'/')
-        .map_or(start, |e| e + 1);
-    &path[start..end.max(start)]
+        .position(|&b| !(b.is_ascii_lowercase() || b.is_ascii_digit()))
+        .unwrap_or(rest.len());
+    let format = &rest[..end];
+    if format.len() < 2 || !format[0].is_ascii_lowercase() {
+        return None;
+    }
+    let tail = &rest[end..];
+    let tail = tail.strip_suffix(b"\n").unwrap_or(tail);
+    if !(tail.is_empty() || tail[0] == b'/') || memchr::memchr(b'\n', tail).is_some() {
+        return None;
+    }
+    Some((format, if tail.is_empty() { b"/" } else { tail }))
 }
 
-/// application/x-www-form-urlencoded decoding: `+` is a space, then percent-decoding. Invalid
-/// `%` escapes are kept as they are, like the server does.
+/// application/x-www-form-urlencoded decoding: `+` is a space, then `%XX` a byte. Invalid `%`
+/// escapes are kept as they are, like the server does.
 fn form_decode(raw: &[u8]) -> Cow<'_, [u8]> {
     if memchr::memchr(b'+', raw).is_some() {
         let spaced: Vec<u8> = raw
@@ -384,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn encoded_slash_stays_in_its_segment() {
+    fn the_whole_path_is_decoded_before_it_is_split() {
         let r = req(
             "DELETE /api2/extjs/nodes/pve1/storage/local/content/local:iso%2Fdebian-12.iso HTTP/1.1",
         );
@@ -396,47 +567,143 @@ mod tests {
                 "storage",
                 "local",
                 "content",
-                "local:iso/debian-12.iso"
+                "local:iso",
+                "debian-12.iso"
             ]
         );
+        let r = req("POST /%61pi2/%6Ason/nodes/pve1/qemu/106%2Fstatus%2Fstop HTTP/1.1");
+        assert_eq!((r.api_format, r.class), (Some(&b"json"[..]), Class::Write));
+        assert_eq!(
+            seg_strings(&r),
+            ["nodes", "pve1", "qemu", "106", "status", "stop"]
+        );
+        let r = req("POST /api2%2Fjson/nodes/pve1/qemu/106/status/stop HTTP/1.1");
+        assert_eq!(r.api_format, Some(&b"json"[..]));
+        // An unknown format in an encoded path is answered 501 "no formatter": not an API call.
+        let r = req("POST /api2/%6Aso/nodes HTTP/1.1");
+        assert_eq!((r.api_format, r.class), (None, Class::Other));
+        // `$` matches before a final newline, `.` matches none.
+        let r = req("POST /api2/json/nodes/pve1/qemu/1/status/stop%0A HTTP/1.1");
+        assert_eq!(
+            seg_strings(&r),
+            ["nodes", "pve1", "qemu", "1", "status", "stop"]
+        );
+        assert_eq!(req("POST /api2/json/no%0Ades HTTP/1.1").class, Class::Other);
     }
 
     #[test]
-    fn request_line_without_version_or_with_spaces() {
-        let r = req("GET /api2/json/nodes/a b HTTP/1.1");
-        assert_eq!(seg_strings(&r), ["nodes", "a b"]);
-        let r = req("GET /api2/json/version");
-        assert_eq!(seg_strings(&r), ["version"]);
+    fn request_line_as_pveproxy_matches_it() {
+        let method_and_path = |line: &str| {
+            let r = req(line);
+            (
+                r.method.map(|m| String::from_utf8_lossy(m).into_owned()),
+                seg_strings(&r).join("/"),
+                r.class,
+            )
+        };
+        let stop = |m: &str| {
+            (
+                Some(m.to_string()),
+                "nodes/pve1/qemu/100/status/stop".to_string(),
+                Class::Write,
+            )
+        };
+        // Leading junk is skipped; a tab is no separator.
+        assert_eq!(
+            method_and_path("GARBAGE POST /api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.1"),
+            stop("POST")
+        );
+        assert_eq!(
+            method_and_path("X\tDELETE /api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.1"),
+            stop("DELETE")
+        );
+        assert_eq!(
+            method_and_path("GET x POST /api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.1"),
+            stop("POST")
+        );
+        // Trailing text after the version is ignored.
+        assert_eq!(
+            method_and_path("POST /api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.1 junk"),
+            stop("POST")
+        );
+        assert_eq!(
+            method_and_path("POST /api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.10x"),
+            stop("POST")
+        );
+        // Absolute-form and network-path targets are served by their path.
+        assert_eq!(
+            method_and_path(
+                "POST http://pve:8006/api2/json/nodes/pve1/qemu/100/status/stop HTTP/1.1"
+            ),
+            stop("POST")
+        );
+        assert_eq!(
+            method_and_path("POST //pve/api2/json/nodes/pve1/qemu/100/status/stop?x=1 HTTP/1.1"),
+            stop("POST")
+        );
+        assert_eq!(
+            method_and_path("POST <URL:/api2/json/nodes/pve1/qemu/100/status/stop> HTTP/1.1"),
+            stop("POST")
+        );
+        // `GET /a b HTTP/1.1` is the method `/a` on `b`: answered 501.
+        assert_eq!(req("GET /api2/json/nodes/a b HTTP/1.1").class, Class::Other);
+        // No version, another major version, an `@` before the first `/`: never served.
+        for line in [
+            "GET /api2/json/version",
+            "POST /api2/json/nodes HTTP/2.0",
+            "POST /api2/json/nodes HTTP/1",
+            "POST user@host/api2/json/nodes HTTP/1.1",
+            "-",
+            "",
+        ] {
+            let r = req(line);
+            assert_eq!((r.class, r.api_format), (Class::Other, None), "{line}");
+        }
+        assert_eq!(req("POST /api2/json/nodes HTTP/01.1").class, Class::Write);
         let r = req("GET /api2/json/a?b HTTP/1.1 HTTP/1.1");
         assert_eq!(seg_strings(&r), ["a"]);
     }
 
     #[test]
     fn query_parameters() {
-        let r = req("GET /api2/json/x?_dc=123&a=1&b=x+y%2Bz&a=2&flag&=v&&c=%zz HTTP/1.1");
-        let params: Vec<(String, String)> = r
-            .query_params()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    String::from_utf8_lossy(k).into(),
-                    String::from_utf8_lossy(v).into(),
-                )
-            })
-            .collect();
-        let want = [
-            ("a", "1"),
-            ("b", "x y+z"),
-            ("a", "2"),
-            ("flag", ""),
-            ("", "v"),
-            ("c", "%zz"),
-        ];
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert_eq!(params, want);
+        let params = |line: &str| -> Vec<(String, String)> {
+            req(line)
+                .query_params()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into(),
+                        String::from_utf8_lossy(v).into(),
+                    )
+                })
+                .collect()
+        };
+        let want = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            params("GET /api2/json/x?_dc=123&a=1&b=x+y%2Bz;a=2&flag&=v&&c=%zz HTTP/1.1"),
+            // `=v` sets the key `` and the empty pair after it (`&&`) unsets it again.
+            want(&[("a", "1"), ("a", "2"), ("b", "x y+z"), ("c", "%zz")])
+        );
+        // A bare key is absent, and takes an earlier value with it; a value ends at a second `=`.
+        assert_eq!(params("GET /x?purge HTTP/1.1"), want(&[]));
+        assert_eq!(params("GET /x?purge= HTTP/1.1"), want(&[]));
+        assert_eq!(params("GET /x?purge=1&purge HTTP/1.1"), want(&[]));
+        assert_eq!(
+            params("GET /x?purge&purge=1 HTTP/1.1"),
+            want(&[("purge", "1")])
+        );
+        assert_eq!(
+            params("GET /x?description=a=b HTTP/1.1"),
+            want(&[("description", "a")])
+        );
+        assert_eq!(params("GET /x?a==b HTTP/1.1"), want(&[("a", "")]));
+        assert_eq!(params("GET /x?0 HTTP/1.1"), want(&[]));
+        assert_eq!(params("GET /x?a=1#b=2 HTTP/1.1"), want(&[("a", "1")]));
     }
 
     #[test]
@@ -467,5 +734,124 @@ mod tests {
         set.insert(Class::Write);
         assert!(set.contains(Class::Write) && !set.contains(Class::Read));
         assert!(Class::ALL.iter().all(|c| ClassSet::all().contains(*c)));
+    }
+
+    /// A reference model of `decode_urlencoded` (pve-http-server `src/PVE/APIServer/AnyEvent.pm`),
+    /// written step by step from the Perl: Perl's `split` (trailing empty fields dropped, an empty
+    /// string gives no field), `s/\+/ /g`, `s/%([0-9a-fA-F]{2})/chr(hex($1))/eg`, and a hash whose
+    /// values are `undef`, a scalar or an array.
+    mod model {
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, Clone)]
+        enum Value {
+            Scalar(Vec<u8>),
+            Array(Vec<Vec<u8>>),
+        }
+
+        fn perl_split(data: &[u8], sep: impl Fn(u8) -> bool) -> Vec<Vec<u8>> {
+            let mut fields = Vec::new();
+            let mut field = Vec::new();
+            for &b in data {
+                if sep(b) {
+                    fields.push(std::mem::take(&mut field));
+                } else {
+                    field.push(b);
+                }
+            }
+            fields.push(field);
+            while fields.last().is_some_and(Vec::is_empty) {
+                fields.pop();
+            }
+            fields
+        }
+
+        fn unescape(s: &[u8]) -> Vec<u8> {
+            let s: Vec<u8> = s
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < s.len() {
+                if s[i] == b'%'
+                    && i + 2 < s.len() + 0
+                    && s[i + 1].is_ascii_hexdigit()
+                    && s[i + 2].is_ascii_hexdigit()
+                {
+                    let hex = std::str::from_utf8(&s[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(s[i]);
+                    i += 1;
+                }
+            }
+            out
+        }
+
+        /// The decoded hash, as key -> values for the keys that are defined.
+        pub(super) fn decode(data: &[u8]) -> BTreeMap<Vec<u8>, Vec<Vec<u8>>> {
+            let mut res: BTreeMap<Vec<u8>, Option<Value>> = BTreeMap::new();
+            if data.is_empty() || data == b"0" {
+                return BTreeMap::new();
+            }
+            for kv in perl_split(data, |b| b == b'&' || b == b';') {
+                let fields = perl_split(&kv, |b| b == b'=');
+                let k = unescape(fields.first().map_or(&b""[..], |f| f.as_slice()));
+                let v = fields.get(1).map(|v| unescape(v));
+                let v = v.map(|v| match res.get(&k) {
+                    Some(Some(Value::Array(old))) => {
+                        let mut all = old.clone();
+                        all.push(v);
+                        Value::Array(all)
+                    }
+                    Some(Some(Value::Scalar(old))) => Value::Array(vec![old.clone(), v]),
+                    _ => Value::Scalar(v),
+                });
+                res.insert(k, v);
+            }
+            res.into_iter()
+                .filter_map(|(k, v)| match v? {
+                    Value::Scalar(v) => Some((k, vec![v])),
+                    Value::Array(vs) => Some((k, vs)),
+                })
+                .collect()
+        }
+    }
+
+    proptest::proptest! {
+        /// The decoder is the model: the same keys with the same values in the same order, and
+        /// each key listed once, its values together.
+        #[test]
+        fn decode_urlencoded_is_the_perl(query in "[ab=&;+%2Fx0 ]{0,24}") {
+            let ours = decode_urlencoded(query.as_bytes());
+            let mut grouped: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+            for (k, v) in &ours {
+                match grouped.last_mut() {
+                    Some((last, values)) if last.as_slice() == k.as_ref() => values.push(v.to_vec()),
+                    _ => {
+                        proptest::prop_assert!(grouped.iter().all(|(g, _)| g.as_slice() != k.as_ref()), "{query}: key split");
+                        grouped.push((k.to_vec(), vec![v.to_vec()]));
+                    }
+                }
+            }
+            let ours: std::collections::BTreeMap<_, _> = grouped.into_iter().collect();
+            proptest::prop_assert_eq!(ours, model::decode(query.as_bytes()), "{}", query);
+        }
+
+        /// The fast test never rules out the class the full parse finds.
+        #[test]
+        fn possible_classes_are_a_superset(line in "(GET |POST |PUT |DELETE |X)?[ -~\\t]{0,30}( HTTP/1\\.[01])?") {
+            let class = Request::parse(line.as_bytes()).class;
+            proptest::prop_assert!(possible_classes(line.as_bytes()).contains(class), "{:?} {:?}", line, class);
+        }
+
+        /// No request line panics the parser.
+        #[test]
+        fn parse_never_panics(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let r = Request::parse(&line);
+            let _ = (r.segments(), r.query_params(), r.plain_path());
+        }
     }
 }
