@@ -78,6 +78,49 @@ def by_len_bytes(s):
     return (len(b), b)
 
 
+# Subclasses registered with `fragmentDelimiter => ''`: below them, the router joins the rest of
+# the path into one segment for the next `{param}` (pve-common `src/PVE/RESTHandler.pm`
+# `map_path_to_methods`). The storage content `{volume}` is such a parameter (pve-storage
+# `src/PVE/API2/Storage/Status.pm` registers `{storage}/content` with it), and so is an IP set's
+# `{cidr}` (pve-firewall `src/PVE/API2/Firewall/IPSet.pm` registers `{name}` with it), so
+# `10.0.0.0/24` stays one value. These are all the uses in the PVE API repositories.
+JOIN_REST = {
+    "/nodes/{node}/storage/{storage}/content",
+    "/cluster/firewall/ipset/{name}",
+    "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}",
+    "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}",
+}
+
+# Endpoints whose schema declares a null return but whose handler can return data (its last
+# expression's value, which RESTHandler passes through unchecked): the length of an extjs answer
+# then tells nothing. From a scan of every non-GET null handler: these end in a lock helper that
+# returns `cfs_write_file`'s value, "" (pve-access-control `src/PVE/API2/TFA.pm`, pve-network
+# `src/PVE/API2/Network/SDN/Fabrics/*.pm`).
+RETURNS_DATA_DESPITE_NULL = {
+    ("PUT", "/access/tfa/{userid}/{id}"),
+    ("DELETE", "/access/tfa/{userid}/{id}"),
+    ("POST", "/cluster/sdn/fabrics/fabric"),
+    ("PUT", "/cluster/sdn/fabrics/fabric/{id}"),
+    ("DELETE", "/cluster/sdn/fabrics/fabric/{id}"),
+    ("POST", "/cluster/sdn/fabrics/node/{fabric_id}"),
+    ("PUT", "/cluster/sdn/fabrics/node/{fabric_id}/{node_id}"),
+    ("DELETE", "/cluster/sdn/fabrics/node/{fabric_id}/{node_id}"),
+}
+
+
+def returns_of(m):
+    """What the endpoint answers: its outcome rules depend on it (see `Returns`)."""
+    if (m["method"], m["path"]) in RETURNS_DATA_DESPITE_NULL:
+        return "Returns::Unknown"
+    if m["returns_upid"] == "yes":
+        return "Returns::Upid"
+    if m["returns_upid"] == "object.upid":
+        return "Returns::UpidObject"
+    if m.get("returns_type") == "null":
+        return "Returns::Null"
+    return "Returns::Data"
+
+
 def param_flags(p):
     flags = []
     if p.get("in_path"):
@@ -202,7 +245,7 @@ def main():
             {
                 "method": m["method"],
                 "action": m["name"],
-                "returns_upid": m["returns_upid"] in ("yes", "object.upid"),
+                "returns": returns_of(m),
                 "task_types": sorted(set(m.get("task_types", []))),
                 "params": sorted(params.items(), key=lambda kv: by_len_bytes(kv[0])),
             },
@@ -215,7 +258,7 @@ def main():
             {
                 "method": s["method"],
                 "action": None,
-                "returns_upid": False,
+                "returns": "Returns::Unknown",
                 "task_types": sorted(set(s.get("task_types", []))),
                 "params": [],
             },
@@ -288,6 +331,16 @@ def main():
         for node in order
     ]
 
+    join_rest = []
+    for prefix in sorted(JOIN_REST):
+        node = root
+        for seg in segments(prefix):
+            v = var_name(seg)
+            node = node["var"] if v is not None else node["lits"].get(seg)
+            if node is None:
+                fail(f"JOIN_REST prefix {prefix} is not in the schema")
+        join_rest.append(node["index"])
+
     tmpl_elems, ep_elems, param_elems = [], [], []
     for i, p in enumerate(paths):
         segs = segments(p)
@@ -314,7 +367,7 @@ def main():
                     [
                         rust_str(method),
                         "None" if ep["action"] is None else f"Some({rust_str(ep['action'])})",
-                        "true" if ep["returns_upid"] else "false",
+                        ep["returns"],
                         Slice([rust_str(tt) for tt in ep["task_types"]]),
                         str(len(param_elems)),
                         str(len(params)),
@@ -349,7 +402,9 @@ def main():
         "//!",
         f"//! {len(paths)} path templates, {len(ep_elems)} endpoints, {len(param_elems)} parameters.",
         "",
-        "use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, SECRET, Template, e, n, p, t};",
+        "use super::{",
+        "    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t,",
+        "};",
         "",
     ]
     out += render_static(
@@ -361,6 +416,11 @@ def main():
         "Node",
         node_elems,
     )
+    out.append("")
+    out += [
+        "/// Trie nodes below which the rest of the path is one segment (`fragmentDelimiter => ''`).",
+        f"pub(super) static JOIN_REST: [u16; {len(join_rest)}] = [{', '.join(map(str, join_rest))}];",
+    ]
     out.append("")
     out += render_static(
         [
@@ -374,7 +434,7 @@ def main():
     out.append("")
     out += render_static(
         [
-            "Endpoints by template and method: `e(method, action, returns UPID, task types,",
+            "Endpoints by template and method: `e(method, action, what it returns, task types,",
             "first parameter, number of parameters)`.",
         ],
         "ENDPOINTS",

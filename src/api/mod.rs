@@ -29,6 +29,7 @@
 
 mod schema;
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// [`Param`] flag: the parameter is a `{var}` segment of the path.
@@ -39,6 +40,23 @@ const SECRET: u8 = 2;
 const BOOLEAN: u8 = 4;
 /// [`Param`] flag: an array or a comma-joinable `*-list` format.
 const LIST: u8 = 8;
+
+/// What an endpoint answers, as its schema declares it: what the length of an `/api2/extjs`
+/// answer can tell (pve-http-server `Formatter/Standard.pm` `prepare_response_data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returns {
+    /// Nothing: `{"data":null,"success":1}`, 25 bytes, is the only success.
+    Null,
+    /// A task's UPID as a string: `len(UPID) + 23` bytes in extjs, `+ 11` in json.
+    Upid,
+    /// An object with an `upid` member.
+    UpidObject,
+    /// Other data, of any length.
+    Data,
+    /// Not known: an endpoint only in newer server code, or one whose handler returns data
+    /// although its schema says null.
+    Unknown,
+}
 
 /// A node of the path trie in [`schema::NODES`].
 #[derive(Debug)]
@@ -66,7 +84,7 @@ pub(crate) struct Template {
 pub(crate) struct Endpoint {
     method: &'static str,
     action: Option<&'static str>,
-    returns_upid: bool,
+    returns: Returns,
     task_types: &'static [&'static str],
     /// Sorted by name with [`by_len_bytes`].
     params: &'static [Param],
@@ -84,8 +102,9 @@ pub(crate) struct Param {
 #[derive(Debug)]
 pub(crate) struct PathMatch<'p> {
     pub(crate) template: &'static Template,
-    /// Template variable name -> the path segment it matched, in path order.
-    pub(crate) values: Vec<(&'static str, &'p [u8])>,
+    /// Template variable name -> the path segment it matched, in path order (a parameter that
+    /// takes the rest of the path holds its segments joined by `/`).
+    pub(crate) values: Vec<(&'static str, Cow<'p, [u8]>)>,
 }
 
 // Constructors used by the generated tables (kept short to keep them compact).
@@ -114,7 +133,7 @@ const fn t(
 const fn e(
     method: &'static str,
     action: Option<&'static str>,
-    returns_upid: bool,
+    returns: Returns,
     task_types: &'static [&'static str],
     first_param: usize,
     params: usize,
@@ -122,7 +141,7 @@ const fn e(
     Endpoint {
         method,
         action,
-        returns_upid,
+        returns,
         task_types,
         params: sub(&schema::PARAMS, first_param, params),
     }
@@ -161,7 +180,12 @@ impl Endpoint {
     /// Whether the response carries a task UPID (as a string or as the
     /// `upid` member of an object). `false` where unknown.
     pub(crate) fn returns_upid(&self) -> bool {
-        self.returns_upid
+        matches!(self.returns, Returns::Upid | Returns::UpidObject)
+    }
+
+    /// What the endpoint answers, as far as its schema says.
+    pub(crate) fn returns(&self) -> Returns {
+        self.returns
     }
 
     /// Task types (`qmstart`, `vzdump`, ...) this endpoint may start.
@@ -217,36 +241,59 @@ impl Param {
     }
 }
 
-/// Finds the template for a request path.
+/// Finds the template for a request path, the way pve-common `src/PVE/RESTHandler.pm`
+/// `map_path_to_methods` routes it.
 ///
 /// `segments`: the decoded, non-empty path segments after /api2/<fmt>, e.g.
 /// `[b"nodes", b"pve1", b"qemu", b"100", b"status", b"start"]`.
 ///
-/// A literal segment is preferred over a `{var}` at each level, falling back
-/// to the variable when the literal branch leads nowhere. A `{var}` matches
-/// any one non-empty segment. Zero segments match the template `/` if there
-/// is one (the current schema has none).
+/// A literal segment is preferred over a `{var}` at each level, falling back to the variable
+/// when the literal branch leads nowhere (PVE has no level with both, so this never changes a
+/// match). A `{var}` matches `^(\S+)$`: one segment without white space (a final newline,
+/// which `$` allows, is not part of the value). Below a [`schema::JOIN_REST`] node the rest of
+/// the path is one segment, so a volume id keeps its `/`. Zero segments match the template `/`
+/// if there is one (the current schema has none).
 pub(crate) fn match_path<'p>(segments: &[&'p [u8]]) -> Option<PathMatch<'p>> {
-    match_in(&schema::NODES, &schema::TEMPLATES, segments)
+    match_in(
+        &schema::NODES,
+        &schema::TEMPLATES,
+        &schema::JOIN_REST,
+        segments,
+    )
 }
 
 fn match_in<'p>(
     nodes: &'static [Node],
     templates: &'static [Template],
+    join_rest: &[u16],
     segments: &[&'p [u8]],
 ) -> Option<PathMatch<'p>> {
-    let template = &templates[usize::from(descend(nodes, 0, segments)?)];
+    let mut values = Vec::new();
+    let found = descend(nodes, join_rest, 0, segments, &mut values)?;
+    let template = &templates[usize::from(found)];
     let values = template
         .vars
         .iter()
-        .map(|&(i, name)| (name, segments[usize::from(i)]))
+        .zip(values)
+        .map(|(&(_, name), value)| (name, value))
         .collect();
     Some(PathMatch { template, values })
 }
 
-/// The template matching `segments` below `node`, by depth-first search.
-fn descend(nodes: &[Node], node: u16, segments: &[&[u8]]) -> Option<u16> {
-    let node = &nodes[usize::from(node)];
+/// The template matching `segments` below `node`, by depth-first search; `values` collects
+/// what the variables on the way matched.
+fn descend<'p>(
+    nodes: &[Node],
+    join_rest: &[u16],
+    index: u16,
+    segments: &[&'p [u8]],
+    values: &mut Vec<Cow<'p, [u8]>>,
+) -> Option<u16> {
+    let node = &nodes[usize::from(index)];
+    if segments.len() > 1 && join_rest.contains(&index) {
+        let joined = segments.join(&b'/');
+        return descend_var(nodes, join_rest, node, Cow::Owned(joined), &[], values);
+    }
     let Some((&segment, rest)) = segments.split_first() else {
         return node.template;
     };
@@ -254,14 +301,45 @@ fn descend(nodes: &[Node], node: u16, segments: &[&[u8]]) -> Option<u16> {
         .lits
         .binary_search_by(|&(lit, _)| by_len_bytes(lit.as_bytes(), segment))
     {
-        if let Some(found) = descend(nodes, node.lits[i].1, rest) {
+        let depth = values.len();
+        if let Some(found) = descend(nodes, join_rest, node.lits[i].1, rest, values) {
             return Some(found);
         }
+        values.truncate(depth);
     }
-    match node.var {
-        Some(child) if !segment.is_empty() => descend(nodes, child, rest),
-        _ => None,
+    descend_var(nodes, join_rest, node, Cow::Borrowed(segment), rest, values)
+}
+
+/// Matches `segment` against the variable child of `node`, then the rest below it.
+fn descend_var<'p>(
+    nodes: &[Node],
+    join_rest: &[u16],
+    node: &Node,
+    segment: Cow<'p, [u8]>,
+    rest: &[&'p [u8]],
+    values: &mut Vec<Cow<'p, [u8]>>,
+) -> Option<u16> {
+    let child = node.var?;
+    let value = match segment {
+        Cow::Borrowed(s) => Cow::Borrowed(s.strip_suffix(b"\n").unwrap_or(s)),
+        Cow::Owned(mut s) => {
+            if s.last() == Some(&b'\n') {
+                s.pop();
+            }
+            Cow::Owned(s)
+        }
+    };
+    // `\S+` on a byte string: no space, tab, newline, vertical tab, form feed or return.
+    if value.is_empty() || value.iter().any(|&b| matches!(b, b' ' | b'\t'..=b'\r')) {
+        return None;
     }
+    let depth = values.len();
+    values.push(value);
+    let found = descend(nodes, join_rest, child, rest, values);
+    if found.is_none() {
+        values.truncate(depth);
+    }
+    found
 }
 
 /// The order of literal children and parameters: by length, then bytes.
@@ -374,7 +452,7 @@ mod tests {
         let m = lookup("/nodes/pve1/qemu/100/status/start").unwrap();
         assert_eq!(m.template.path(), "/nodes/{node}/qemu/{vmid}/status/start");
         assert_eq!(
-            m.values,
+            plain(&m.values),
             [("node", &b"pve1"[..]), ("vmid", &b"100"[..])].to_vec()
         );
         let e = m.template.endpoint(b"POST").unwrap();
@@ -400,7 +478,7 @@ mod tests {
         let m = lookup("/access/tfa/alice@pve/totp1").unwrap();
         assert_eq!(m.template.path(), "/access/tfa/{userid}/{id}");
         assert_eq!(
-            m.values,
+            plain(&m.values),
             [("userid", &b"alice@pve"[..]), ("id", &b"totp1"[..])].to_vec()
         );
         assert!(param("/access/tfa/alice@pve/totp1", "DELETE", "password").is_secret());
@@ -438,7 +516,7 @@ mod tests {
             m.template.path(),
             "/cluster/qemu/custom-cpu-models/{cputype}"
         );
-        assert_eq!(m.values, [("cputype", &b"foo"[..])].to_vec());
+        assert_eq!(plain(&m.values), [("cputype", &b"foo"[..])].to_vec());
         for method in ["GET", "PUT", "DELETE"] {
             let e = m.template.endpoint(method.as_bytes()).unwrap();
             assert_eq!(e.action(), None);
@@ -478,7 +556,7 @@ mod tests {
                 m.template.path()
             );
             for (name, value) in m.values {
-                assert_eq!(format!("{{{name}}}").as_bytes(), value);
+                assert_eq!(format!("{{{name}}}").as_bytes(), value.as_ref());
             }
             assert!(!t.endpoints.is_empty());
             assert!(t.endpoints.is_sorted_by_key(|e| e.method));
@@ -510,7 +588,11 @@ mod tests {
         }
     }
 
-    type Values = Vec<(&'static str, &'static [u8])>;
+    type Values = Vec<(&'static str, Vec<u8>)>;
+
+    fn plain<'v>(values: &'v [(&'static str, Cow<'_, [u8]>)]) -> Vec<(&'static str, &'v [u8])> {
+        values.iter().map(|(n, v)| (*n, v.as_ref())).collect()
+    }
 
     fn synthetic(
         nodes: &'static [Node],
@@ -518,7 +600,10 @@ mod tests {
         path: &'static str,
     ) -> Option<(&'static str, Values)> {
         let segments = segs(path);
-        match_in(nodes, templates, &segments).map(|m| (m.template.path(), m.values))
+        match_in(nodes, templates, &[], &segments).map(|m| {
+            let values = m.values.into_iter().map(|(n, v)| (n, v.into_owned()));
+            (m.template.path(), values.collect())
+        })
     }
 
     /// The schema has no level where a literal and a variable compete (so
@@ -545,12 +630,12 @@ mod tests {
         let m = |path| synthetic(&NODES, &TEMPLATES, path);
         assert_eq!(m("/"), Some(("/", vec![])));
         assert_eq!(m("/a/b/c"), Some(("/a/b/c", vec![])));
-        assert_eq!(m("/a/q/d"), Some(("/a/{x}/d", vec![("x", &b"q"[..])])));
+        assert_eq!(m("/a/q/d"), Some(("/a/{x}/d", vec![("x", b"q".to_vec())])));
         // The literal `b` at level 2 leads nowhere for `d`: back to `{x}`.
-        assert_eq!(m("/a/b/d"), Some(("/a/{x}/d", vec![("x", &b"b"[..])])));
+        assert_eq!(m("/a/b/d"), Some(("/a/{x}/d", vec![("x", b"b".to_vec())])));
         // The literal `a` at level 1 leads nowhere for `/a/b`: back to `{y}`.
-        assert_eq!(m("/a/b"), Some(("/{y}/b", vec![("y", &b"a"[..])])));
-        assert_eq!(m("/q/b"), Some(("/{y}/b", vec![("y", &b"q"[..])])));
+        assert_eq!(m("/a/b"), Some(("/{y}/b", vec![("y", b"a".to_vec())])));
+        assert_eq!(m("/q/b"), Some(("/{y}/b", vec![("y", b"q".to_vec())])));
         for path in ["/a", "/q", "/a/c", "/a/b/x", "/a/b/c/d", "/q/b/c"] {
             assert_eq!(m(path), None, "{path}");
         }

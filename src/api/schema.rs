@@ -8,7 +8,7 @@
 //!
 //! 439 path templates, 661 endpoints, 2965 parameters.
 
-use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, SECRET, Template, e, n, p, t};
+use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t};
 
 /// Path trie, root first: `n(template, variable child, literal children)` with the
 /// literal children sorted by length, then bytes.
@@ -1393,6 +1393,9 @@ pub(super) static NODES: [Node; 444] = [
     // 443: /version
     n(Some(438), None, &[]),
 ];
+
+/// Trie nodes below which the rest of the path is one segment (`fragmentDelimiter => ''`).
+pub(super) static JOIN_REST: [u16; 4] = [67, 251, 327, 409];
 
 /// Path templates sorted by bytes: `t(path, [(segment index, variable name)],
 /// first endpoint, number of endpoints)`.
@@ -3262,96 +3265,117 @@ pub(super) static TEMPLATES: [Template; 439] = [
     t("/version", &[], 660, 1),
 ];
 
-/// Endpoints by template and method: `e(method, action, returns UPID, task types,
+/// Endpoints by template and method: `e(method, action, what it returns, task types,
 /// first parameter, number of parameters)`.
 pub(super) static ENDPOINTS: [Endpoint; 661] = [
     // 0: /access
-    e("GET", Some("index"), false, &[], 0, 0),
+    e("GET", Some("index"), Returns::Data, &[], 0, 0),
     // 1: /access/acl
-    e("GET", Some("read_acl"), false, &[], 0, 0),
-    e("PUT", Some("update_acl"), false, &[], 0, 7),
+    e("GET", Some("read_acl"), Returns::Data, &[], 0, 0),
+    e("PUT", Some("update_acl"), Returns::Null, &[], 0, 7),
     // 2: /access/domains
-    e("GET", Some("index"), false, &[], 7, 0),
-    e("POST", Some("create"), false, &[], 7, 42),
+    e("GET", Some("index"), Returns::Data, &[], 7, 0),
+    e("POST", Some("create"), Returns::Null, &[], 7, 42),
     // 3: /access/domains/{realm}
-    e("DELETE", Some("delete"), false, &[], 49, 1),
-    e("GET", Some("read"), false, &[], 50, 1),
-    e("PUT", Some("update"), false, &[], 51, 42),
+    e("DELETE", Some("delete"), Returns::Null, &[], 49, 1),
+    e("GET", Some("read"), Returns::Data, &[], 50, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 51, 42),
     // 4: /access/domains/{realm}/sync
     e(
         "POST",
         Some("sync"),
-        true,
+        Returns::Upid,
         &["auth-realm-sync", "auth-realm-sync-test"],
         93,
         7,
     ),
     // 5: /access/groups
-    e("GET", Some("index"), false, &[], 100, 0),
-    e("POST", Some("create_group"), false, &[], 100, 2),
+    e("GET", Some("index"), Returns::Data, &[], 100, 0),
+    e("POST", Some("create_group"), Returns::Null, &[], 100, 2),
     // 6: /access/groups/{groupid}
-    e("DELETE", Some("delete_group"), false, &[], 102, 1),
-    e("GET", Some("read_group"), false, &[], 103, 1),
-    e("PUT", Some("update_group"), false, &[], 104, 2),
+    e("DELETE", Some("delete_group"), Returns::Null, &[], 102, 1),
+    e("GET", Some("read_group"), Returns::Data, &[], 103, 1),
+    e("PUT", Some("update_group"), Returns::Null, &[], 104, 2),
     // 7: /access/openid
-    e("GET", Some("index"), false, &[], 106, 0),
+    e("GET", Some("index"), Returns::Data, &[], 106, 0),
     // 8: /access/openid/auth-url
-    e("POST", Some("auth_url"), false, &[], 106, 2),
+    e("POST", Some("auth_url"), Returns::Data, &[], 106, 2),
     // 9: /access/openid/login
-    e("POST", Some("login"), false, &[], 108, 3),
+    e("POST", Some("login"), Returns::Data, &[], 108, 3),
     // 10: /access/password
-    e("PUT", Some("change_password"), false, &[], 111, 3),
+    e("PUT", Some("change_password"), Returns::Null, &[], 111, 3),
     // 11: /access/permissions
-    e("GET", Some("permissions"), false, &[], 114, 2),
+    e("GET", Some("permissions"), Returns::Data, &[], 114, 2),
     // 12: /access/roles
-    e("GET", Some("index"), false, &[], 116, 0),
-    e("POST", Some("create_role"), false, &[], 116, 2),
+    e("GET", Some("index"), Returns::Data, &[], 116, 0),
+    e("POST", Some("create_role"), Returns::Null, &[], 116, 2),
     // 13: /access/roles/{roleid}
-    e("DELETE", Some("delete_role"), false, &[], 118, 1),
-    e("GET", Some("read_role"), false, &[], 119, 1),
-    e("PUT", Some("update_role"), false, &[], 120, 3),
+    e("DELETE", Some("delete_role"), Returns::Null, &[], 118, 1),
+    e("GET", Some("read_role"), Returns::Data, &[], 119, 1),
+    e("PUT", Some("update_role"), Returns::Null, &[], 120, 3),
     // 14: /access/tfa
-    e("GET", Some("list_tfa"), false, &[], 123, 0),
+    e("GET", Some("list_tfa"), Returns::Data, &[], 123, 0),
     // 15: /access/tfa/{userid}
-    e("GET", Some("list_user_tfa"), false, &[], 123, 1),
-    e("POST", Some("add_tfa_entry"), false, &[], 124, 7),
+    e("GET", Some("list_user_tfa"), Returns::Data, &[], 123, 1),
+    e("POST", Some("add_tfa_entry"), Returns::Data, &[], 124, 7),
     // 16: /access/tfa/{userid}/{id}
-    e("DELETE", Some("delete_tfa"), false, &[], 131, 3),
-    e("GET", Some("get_tfa_entry"), false, &[], 134, 2),
-    e("PUT", Some("update_tfa_entry"), false, &[], 136, 5),
+    e("DELETE", Some("delete_tfa"), Returns::Unknown, &[], 131, 3),
+    e("GET", Some("get_tfa_entry"), Returns::Data, &[], 134, 2),
+    e(
+        "PUT",
+        Some("update_tfa_entry"),
+        Returns::Unknown,
+        &[],
+        136,
+        5,
+    ),
     // 17: /access/ticket
-    e("GET", Some("get_ticket"), false, &[], 141, 0),
-    e("POST", Some("create_ticket"), false, &[], 141, 8),
+    e("GET", Some("get_ticket"), Returns::Null, &[], 141, 0),
+    e("POST", Some("create_ticket"), Returns::Data, &[], 141, 8),
     // 18: /access/users
-    e("GET", Some("index"), false, &[], 149, 2),
-    e("POST", Some("create_user"), false, &[], 151, 10),
+    e("GET", Some("index"), Returns::Data, &[], 149, 2),
+    e("POST", Some("create_user"), Returns::Null, &[], 151, 10),
     // 19: /access/users/{userid}
-    e("DELETE", Some("delete_user"), false, &[], 161, 1),
-    e("GET", Some("read_user"), false, &[], 162, 1),
-    e("PUT", Some("update_user"), false, &[], 163, 10),
+    e("DELETE", Some("delete_user"), Returns::Null, &[], 161, 1),
+    e("GET", Some("read_user"), Returns::Data, &[], 162, 1),
+    e("PUT", Some("update_user"), Returns::Null, &[], 163, 10),
     // 20: /access/users/{userid}/tfa
-    e("GET", Some("read_user_tfa_type"), false, &[], 173, 2),
+    e(
+        "GET",
+        Some("read_user_tfa_type"),
+        Returns::Data,
+        &[],
+        173,
+        2,
+    ),
     // 21: /access/users/{userid}/token
-    e("GET", Some("token_index"), false, &[], 175, 1),
+    e("GET", Some("token_index"), Returns::Data, &[], 175, 1),
     // 22: /access/users/{userid}/token/{tokenid}
-    e("DELETE", Some("remove_token"), false, &[], 176, 2),
-    e("GET", Some("read_token"), false, &[], 178, 2),
-    e("POST", Some("generate_token"), false, &[], 180, 5),
-    e("PUT", Some("update_token_info"), false, &[], 185, 6),
+    e("DELETE", Some("remove_token"), Returns::Null, &[], 176, 2),
+    e("GET", Some("read_token"), Returns::Data, &[], 178, 2),
+    e("POST", Some("generate_token"), Returns::Data, &[], 180, 5),
+    e("PUT", Some("update_token_info"), Returns::Data, &[], 185, 6),
     // 23: /access/users/{userid}/unlock-tfa
-    e("PUT", Some("unlock_tfa"), false, &[], 191, 1),
+    e("PUT", Some("unlock_tfa"), Returns::Data, &[], 191, 1),
     // 24: /access/vncticket
-    e("POST", Some("verify_vnc_ticket"), false, &[], 192, 5),
+    e(
+        "POST",
+        Some("verify_vnc_ticket"),
+        Returns::Null,
+        &[],
+        192,
+        5,
+    ),
     // 25: /cluster
-    e("GET", Some("index"), false, &[], 197, 0),
+    e("GET", Some("index"), Returns::Data, &[], 197, 0),
     // 26: /cluster/acme
-    e("GET", Some("index"), false, &[], 197, 0),
+    e("GET", Some("index"), Returns::Data, &[], 197, 0),
     // 27: /cluster/acme/account
-    e("GET", Some("account_index"), false, &[], 197, 0),
+    e("GET", Some("account_index"), Returns::Data, &[], 197, 0),
     e(
         "POST",
         Some("register_account"),
-        true,
+        Returns::Upid,
         &["acmeregister"],
         197,
         6,
@@ -3360,527 +3384,814 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "DELETE",
         Some("deactivate_account"),
-        true,
+        Returns::Upid,
         &["acmedeactivate"],
         203,
         1,
     ),
-    e("GET", Some("get_account"), false, &[], 204, 1),
-    e("PUT", Some("update_account"), true, &["acmeupdate"], 205, 2),
+    e("GET", Some("get_account"), Returns::Data, &[], 204, 1),
+    e(
+        "PUT",
+        Some("update_account"),
+        Returns::Upid,
+        &["acmeupdate"],
+        205,
+        2,
+    ),
     // 29: /cluster/acme/challenge-schema
-    e("GET", Some("challengeschema"), false, &[], 207, 0),
+    e("GET", Some("challengeschema"), Returns::Data, &[], 207, 0),
     // 30: /cluster/acme/directories
-    e("GET", Some("get_directories"), false, &[], 207, 0),
+    e("GET", Some("get_directories"), Returns::Data, &[], 207, 0),
     // 31: /cluster/acme/meta
-    e("GET", Some("get_meta"), false, &[], 207, 1),
+    e("GET", Some("get_meta"), Returns::Data, &[], 207, 1),
     // 32: /cluster/acme/plugins
-    e("GET", Some("index"), false, &[], 208, 1),
-    e("POST", Some("add_plugin"), false, &[], 209, 7),
+    e("GET", Some("index"), Returns::Data, &[], 208, 1),
+    e("POST", Some("add_plugin"), Returns::Null, &[], 209, 7),
     // 33: /cluster/acme/plugins/{id}
-    e("DELETE", Some("delete_plugin"), false, &[], 216, 1),
-    e("GET", Some("get_plugin_config"), false, &[], 217, 1),
-    e("PUT", Some("update_plugin"), false, &[], 218, 8),
+    e("DELETE", Some("delete_plugin"), Returns::Null, &[], 216, 1),
+    e("GET", Some("get_plugin_config"), Returns::Data, &[], 217, 1),
+    e("PUT", Some("update_plugin"), Returns::Null, &[], 218, 8),
     // 34: /cluster/acme/tos
-    e("GET", Some("get_tos"), false, &[], 226, 1),
+    e("GET", Some("get_tos"), Returns::Data, &[], 226, 1),
     // 35: /cluster/backup
-    e("GET", Some("index"), false, &[], 227, 0),
-    e("POST", Some("create_job"), false, &[], 227, 39),
+    e("GET", Some("index"), Returns::Data, &[], 227, 0),
+    e("POST", Some("create_job"), Returns::Null, &[], 227, 39),
     // 36: /cluster/backup-info
-    e("GET", Some("index"), false, &[], 266, 0),
+    e("GET", Some("index"), Returns::Data, &[], 266, 0),
     // 37: /cluster/backup-info/not-backed-up
-    e("GET", Some("get_guests_not_in_backup"), false, &[], 266, 0),
+    e(
+        "GET",
+        Some("get_guests_not_in_backup"),
+        Returns::Data,
+        &[],
+        266,
+        0,
+    ),
     // 38: /cluster/backup/{id}
-    e("DELETE", Some("delete_job"), false, &[], 266, 1),
-    e("GET", Some("read_job"), false, &[], 267, 1),
-    e("PUT", Some("update_job"), false, &[], 268, 40),
+    e("DELETE", Some("delete_job"), Returns::Null, &[], 266, 1),
+    e("GET", Some("read_job"), Returns::Data, &[], 267, 1),
+    e("PUT", Some("update_job"), Returns::Null, &[], 268, 40),
     // 39: /cluster/backup/{id}/included_volumes
     e(
         "GET",
         Some("get_volume_backup_included"),
-        false,
+        Returns::Data,
         &[],
         308,
         1,
     ),
     // 40: /cluster/bulk-action
-    e("GET", Some("index"), false, &[], 309, 0),
+    e("GET", Some("index"), Returns::Data, &[], 309, 0),
     // 41: /cluster/bulk-action/guest
-    e("GET", Some("index"), false, &[], 309, 0),
+    e("GET", Some("index"), Returns::Data, &[], 309, 0),
     // 42: /cluster/bulk-action/guest/migrate
-    e("POST", Some("migrate"), true, &["bulk-migrate"], 309, 6),
+    e(
+        "POST",
+        Some("migrate"),
+        Returns::Upid,
+        &["bulk-migrate"],
+        309,
+        6,
+    ),
     // 43: /cluster/bulk-action/guest/shutdown
-    e("POST", Some("shutdown"), true, &["bulk-shutdown"], 315, 5),
+    e(
+        "POST",
+        Some("shutdown"),
+        Returns::Upid,
+        &["bulk-shutdown"],
+        315,
+        5,
+    ),
     // 44: /cluster/bulk-action/guest/start
-    e("POST", Some("start"), true, &["bulk-start"], 320, 4),
+    e(
+        "POST",
+        Some("start"),
+        Returns::Upid,
+        &["bulk-start"],
+        320,
+        4,
+    ),
     // 45: /cluster/bulk-action/guest/suspend
-    e("POST", Some("suspend"), true, &["bulk-suspend"], 324, 5),
+    e(
+        "POST",
+        Some("suspend"),
+        Returns::Upid,
+        &["bulk-suspend"],
+        324,
+        5,
+    ),
     // 46: /cluster/ceph
-    e("GET", Some("cephindex"), false, &[], 329, 0),
+    e("GET", Some("cephindex"), Returns::Data, &[], 329, 0),
     // 47: /cluster/ceph/flags
-    e("GET", Some("get_all_flags"), false, &[], 329, 0),
-    e("PUT", Some("set_flags"), true, &["cephsetflags"], 329, 11),
+    e("GET", Some("get_all_flags"), Returns::Data, &[], 329, 0),
+    e(
+        "PUT",
+        Some("set_flags"),
+        Returns::Upid,
+        &["cephsetflags"],
+        329,
+        11,
+    ),
     // 48: /cluster/ceph/flags/{flag}
-    e("GET", Some("get_flag"), false, &[], 340, 1),
-    e("PUT", Some("update_flag"), false, &[], 341, 2),
+    e("GET", Some("get_flag"), Returns::Data, &[], 340, 1),
+    e("PUT", Some("update_flag"), Returns::Null, &[], 341, 2),
     // 49: /cluster/ceph/metadata
-    e("GET", Some("metadata"), false, &[], 343, 1),
+    e("GET", Some("metadata"), Returns::Data, &[], 343, 1),
     // 50: /cluster/ceph/restart-bulk
-    e("POST", None, false, &["srvrestart"], 344, 0),
+    e("POST", None, Returns::Unknown, &["srvrestart"], 344, 0),
     // 51: /cluster/ceph/status
-    e("GET", Some("status"), false, &[], 344, 0),
+    e("GET", Some("status"), Returns::Data, &[], 344, 0),
     // 52: /cluster/config
-    e("GET", Some("index"), false, &[], 344, 0),
-    e("POST", Some("create"), true, &["clustercreate"], 344, 5),
+    e("GET", Some("index"), Returns::Data, &[], 344, 0),
+    e(
+        "POST",
+        Some("create"),
+        Returns::Upid,
+        &["clustercreate"],
+        344,
+        5,
+    ),
     // 53: /cluster/config/apiversion
-    e("GET", Some("join_api_version"), false, &[], 349, 0),
+    e("GET", Some("join_api_version"), Returns::Data, &[], 349, 0),
     // 54: /cluster/config/join
-    e("GET", Some("join_info"), false, &[], 349, 1),
-    e("POST", Some("join"), true, &["clusterjoin"], 350, 7),
+    e("GET", Some("join_info"), Returns::Data, &[], 349, 1),
+    e(
+        "POST",
+        Some("join"),
+        Returns::Upid,
+        &["clusterjoin"],
+        350,
+        7,
+    ),
     // 55: /cluster/config/nodes
-    e("GET", Some("nodes"), false, &[], 357, 0),
+    e("GET", Some("nodes"), Returns::Data, &[], 357, 0),
     // 56: /cluster/config/nodes/{node}
-    e("DELETE", Some("delnode"), false, &[], 357, 1),
-    e("POST", Some("addnode"), false, &[], 358, 7),
+    e("DELETE", Some("delnode"), Returns::Null, &[], 357, 1),
+    e("POST", Some("addnode"), Returns::Data, &[], 358, 7),
     // 57: /cluster/config/qdevice
-    e("GET", Some("status"), false, &[], 365, 0),
+    e("GET", Some("status"), Returns::Data, &[], 365, 0),
     // 58: /cluster/config/totem
-    e("GET", Some("totem"), false, &[], 365, 0),
+    e("GET", Some("totem"), Returns::Data, &[], 365, 0),
     // 59: /cluster/firewall
-    e("GET", Some("index"), false, &[], 365, 0),
+    e("GET", Some("index"), Returns::Data, &[], 365, 0),
     // 60: /cluster/firewall/aliases
-    e("GET", Some("get_aliases"), false, &[], 365, 0),
-    e("POST", Some("create_alias"), false, &[], 365, 3),
+    e("GET", Some("get_aliases"), Returns::Data, &[], 365, 0),
+    e("POST", Some("create_alias"), Returns::Null, &[], 365, 3),
     // 61: /cluster/firewall/aliases/{name}
-    e("DELETE", Some("remove_alias"), false, &[], 368, 2),
-    e("GET", Some("read_alias"), false, &[], 370, 1),
-    e("PUT", Some("update_alias"), false, &[], 371, 5),
+    e("DELETE", Some("remove_alias"), Returns::Null, &[], 368, 2),
+    e("GET", Some("read_alias"), Returns::Data, &[], 370, 1),
+    e("PUT", Some("update_alias"), Returns::Null, &[], 371, 5),
     // 62: /cluster/firewall/groups
-    e("GET", Some("list_security_groups"), false, &[], 376, 0),
-    e("POST", Some("create_security_group"), false, &[], 376, 4),
+    e(
+        "GET",
+        Some("list_security_groups"),
+        Returns::Data,
+        &[],
+        376,
+        0,
+    ),
+    e(
+        "POST",
+        Some("create_security_group"),
+        Returns::Null,
+        &[],
+        376,
+        4,
+    ),
     // 63: /cluster/firewall/groups/{group}
-    e("DELETE", Some("delete_security_group"), false, &[], 380, 1),
-    e("GET", Some("get_rules"), false, &[], 381, 1),
-    e("POST", Some("create_rule"), false, &[], 382, 16),
+    e(
+        "DELETE",
+        Some("delete_security_group"),
+        Returns::Null,
+        &[],
+        380,
+        1,
+    ),
+    e("GET", Some("get_rules"), Returns::Data, &[], 381, 1),
+    e("POST", Some("create_rule"), Returns::Null, &[], 382, 16),
     // 64: /cluster/firewall/groups/{group}/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 398, 3),
-    e("GET", Some("get_rule"), false, &[], 401, 2),
-    e("PUT", Some("update_rule"), false, &[], 403, 18),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 398, 3),
+    e("GET", Some("get_rule"), Returns::Data, &[], 401, 2),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 403, 18),
     // 65: /cluster/firewall/ipset
-    e("GET", Some("ipset_index"), false, &[], 421, 0),
-    e("POST", Some("create_ipset"), false, &[], 421, 4),
+    e("GET", Some("ipset_index"), Returns::Data, &[], 421, 0),
+    e("POST", Some("create_ipset"), Returns::Null, &[], 421, 4),
     // 66: /cluster/firewall/ipset/{name}
-    e("DELETE", Some("delete_ipset"), false, &[], 425, 2),
-    e("GET", Some("get_ipset"), false, &[], 427, 1),
-    e("POST", Some("create_ip"), false, &[], 428, 4),
+    e("DELETE", Some("delete_ipset"), Returns::Null, &[], 425, 2),
+    e("GET", Some("get_ipset"), Returns::Data, &[], 427, 1),
+    e("POST", Some("create_ip"), Returns::Null, &[], 428, 4),
     // 67: /cluster/firewall/ipset/{name}/{cidr}
-    e("DELETE", Some("remove_ip"), false, &[], 432, 3),
-    e("GET", Some("read_ip"), false, &[], 435, 2),
-    e("PUT", Some("update_ip"), false, &[], 437, 5),
+    e("DELETE", Some("remove_ip"), Returns::Null, &[], 432, 3),
+    e("GET", Some("read_ip"), Returns::Data, &[], 435, 2),
+    e("PUT", Some("update_ip"), Returns::Null, &[], 437, 5),
     // 68: /cluster/firewall/macros
-    e("GET", Some("get_macros"), false, &[], 442, 0),
+    e("GET", Some("get_macros"), Returns::Data, &[], 442, 0),
     // 69: /cluster/firewall/options
-    e("GET", Some("get_options"), false, &[], 442, 0),
-    e("PUT", Some("set_options"), false, &[], 442, 8),
+    e("GET", Some("get_options"), Returns::Data, &[], 442, 0),
+    e("PUT", Some("set_options"), Returns::Null, &[], 442, 8),
     // 70: /cluster/firewall/refs
-    e("GET", Some("refs"), false, &[], 450, 1),
+    e("GET", Some("refs"), Returns::Data, &[], 450, 1),
     // 71: /cluster/firewall/rules
-    e("GET", Some("get_rules"), false, &[], 451, 0),
-    e("POST", Some("create_rule"), false, &[], 451, 15),
+    e("GET", Some("get_rules"), Returns::Data, &[], 451, 0),
+    e("POST", Some("create_rule"), Returns::Null, &[], 451, 15),
     // 72: /cluster/firewall/rules/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 466, 2),
-    e("GET", Some("get_rule"), false, &[], 468, 1),
-    e("PUT", Some("update_rule"), false, &[], 469, 17),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 466, 2),
+    e("GET", Some("get_rule"), Returns::Data, &[], 468, 1),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 469, 17),
     // 73: /cluster/ha
-    e("GET", Some("index"), false, &[], 486, 0),
+    e("GET", Some("index"), Returns::Data, &[], 486, 0),
     // 74: /cluster/ha/groups
-    e("GET", Some("index"), false, &[], 486, 0),
-    e("POST", Some("create"), false, &[], 486, 6),
+    e("GET", Some("index"), Returns::Data, &[], 486, 0),
+    e("POST", Some("create"), Returns::Null, &[], 486, 6),
     // 75: /cluster/ha/groups/{group}
-    e("DELETE", Some("delete"), false, &[], 492, 1),
-    e("GET", Some("read"), false, &[], 493, 1),
-    e("PUT", Some("update"), false, &[], 494, 7),
+    e("DELETE", Some("delete"), Returns::Null, &[], 492, 1),
+    e("GET", Some("read"), Returns::Data, &[], 493, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 494, 7),
     // 76: /cluster/ha/resources
-    e("GET", Some("index"), false, &[], 501, 1),
-    e("POST", Some("create"), false, &[], 502, 8),
+    e("GET", Some("index"), Returns::Data, &[], 501, 1),
+    e("POST", Some("create"), Returns::Null, &[], 502, 8),
     // 77: /cluster/ha/resources/{sid}
-    e("DELETE", Some("delete"), false, &[], 510, 2),
-    e("GET", Some("read"), false, &[], 512, 1),
-    e("PUT", Some("update"), false, &[], 513, 9),
+    e("DELETE", Some("delete"), Returns::Null, &[], 510, 2),
+    e("GET", Some("read"), Returns::Data, &[], 512, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 513, 9),
     // 78: /cluster/ha/resources/{sid}/migrate
-    e("POST", Some("migrate"), false, &[], 522, 2),
+    e("POST", Some("migrate"), Returns::Data, &[], 522, 2),
     // 79: /cluster/ha/resources/{sid}/relocate
-    e("POST", Some("relocate"), false, &[], 524, 2),
+    e("POST", Some("relocate"), Returns::Data, &[], 524, 2),
     // 80: /cluster/ha/rules
-    e("GET", Some("index"), false, &[], 526, 2),
-    e("POST", Some("create_rule"), false, &[], 528, 8),
+    e("GET", Some("index"), Returns::Data, &[], 526, 2),
+    e("POST", Some("create_rule"), Returns::Null, &[], 528, 8),
     // 81: /cluster/ha/rules/{rule}
-    e("DELETE", Some("delete_rule"), false, &[], 536, 1),
-    e("GET", Some("read_rule"), false, &[], 537, 1),
-    e("PUT", Some("update_rule"), false, &[], 538, 10),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 536, 1),
+    e("GET", Some("read_rule"), Returns::Data, &[], 537, 1),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 538, 10),
     // 82: /cluster/ha/status
-    e("GET", Some("index"), false, &[], 548, 0),
+    e("GET", Some("index"), Returns::Data, &[], 548, 0),
     // 83: /cluster/ha/status/arm-ha
-    e("POST", Some("arm-ha"), false, &[], 548, 0),
+    e("POST", Some("arm-ha"), Returns::Null, &[], 548, 0),
     // 84: /cluster/ha/status/current
-    e("GET", Some("status"), false, &[], 548, 0),
+    e("GET", Some("status"), Returns::Data, &[], 548, 0),
     // 85: /cluster/ha/status/disarm-ha
-    e("POST", Some("disarm-ha"), false, &[], 548, 1),
+    e("POST", Some("disarm-ha"), Returns::Null, &[], 548, 1),
     // 86: /cluster/ha/status/manager_status
-    e("GET", Some("manager_status"), false, &[], 549, 0),
+    e("GET", Some("manager_status"), Returns::Data, &[], 549, 0),
     // 87: /cluster/jobs
-    e("GET", Some("index"), false, &[], 549, 0),
+    e("GET", Some("index"), Returns::Data, &[], 549, 0),
     // 88: /cluster/jobs/realm-sync
-    e("GET", Some("syncjob_index"), false, &[], 549, 0),
+    e("GET", Some("syncjob_index"), Returns::Data, &[], 549, 0),
     // 89: /cluster/jobs/realm-sync/{id}
-    e("DELETE", Some("delete_job"), false, &[], 549, 1),
-    e("GET", Some("read_job"), false, &[], 550, 1),
-    e("POST", Some("create_job"), false, &[], 551, 8),
-    e("PUT", Some("update_job"), false, &[], 559, 8),
+    e("DELETE", Some("delete_job"), Returns::Null, &[], 549, 1),
+    e("GET", Some("read_job"), Returns::Data, &[], 550, 1),
+    e("POST", Some("create_job"), Returns::Null, &[], 551, 8),
+    e("PUT", Some("update_job"), Returns::Null, &[], 559, 8),
     // 90: /cluster/jobs/schedule-analyze
-    e("GET", Some("schedule-analyze"), false, &[], 567, 3),
+    e("GET", Some("schedule-analyze"), Returns::Data, &[], 567, 3),
     // 91: /cluster/log
-    e("GET", Some("log"), false, &[], 570, 1),
+    e("GET", Some("log"), Returns::Data, &[], 570, 1),
     // 92: /cluster/mapping
-    e("GET", Some("index"), false, &[], 571, 0),
+    e("GET", Some("index"), Returns::Data, &[], 571, 0),
     // 93: /cluster/mapping/dir
-    e("GET", Some("index"), false, &[], 571, 1),
-    e("POST", Some("create"), false, &[], 572, 3),
+    e("GET", Some("index"), Returns::Data, &[], 571, 1),
+    e("POST", Some("create"), Returns::Null, &[], 572, 3),
     // 94: /cluster/mapping/dir/{id}
-    e("DELETE", Some("delete"), false, &[], 575, 1),
-    e("GET", Some("get"), false, &[], 576, 1),
-    e("PUT", Some("update"), false, &[], 577, 5),
+    e("DELETE", Some("delete"), Returns::Null, &[], 575, 1),
+    e("GET", Some("get"), Returns::Data, &[], 576, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 577, 5),
     // 95: /cluster/mapping/pci
-    e("GET", Some("index"), false, &[], 582, 1),
-    e("POST", Some("create"), false, &[], 583, 5),
+    e("GET", Some("index"), Returns::Data, &[], 582, 1),
+    e("POST", Some("create"), Returns::Null, &[], 583, 5),
     // 96: /cluster/mapping/pci/{id}
-    e("DELETE", Some("delete"), false, &[], 588, 1),
-    e("GET", Some("get"), false, &[], 589, 1),
-    e("PUT", Some("update"), false, &[], 590, 7),
+    e("DELETE", Some("delete"), Returns::Null, &[], 588, 1),
+    e("GET", Some("get"), Returns::Data, &[], 589, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 590, 7),
     // 97: /cluster/mapping/usb
-    e("GET", Some("index"), false, &[], 597, 1),
-    e("POST", Some("create"), false, &[], 598, 3),
+    e("GET", Some("index"), Returns::Data, &[], 597, 1),
+    e("POST", Some("create"), Returns::Null, &[], 598, 3),
     // 98: /cluster/mapping/usb/{id}
-    e("DELETE", Some("delete"), false, &[], 601, 1),
-    e("GET", Some("get"), false, &[], 602, 1),
-    e("PUT", Some("update"), false, &[], 603, 5),
+    e("DELETE", Some("delete"), Returns::Null, &[], 601, 1),
+    e("GET", Some("get"), Returns::Data, &[], 602, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 603, 5),
     // 99: /cluster/metrics
-    e("GET", Some("index"), false, &[], 608, 0),
+    e("GET", Some("index"), Returns::Data, &[], 608, 0),
     // 100: /cluster/metrics/export
-    e("GET", Some("export"), false, &[], 608, 4),
+    e("GET", Some("export"), Returns::Data, &[], 608, 4),
     // 101: /cluster/metrics/server
-    e("GET", Some("server_index"), false, &[], 612, 0),
+    e("GET", Some("server_index"), Returns::Data, &[], 612, 0),
     // 102: /cluster/metrics/server/{id}
-    e("DELETE", Some("delete"), false, &[], 612, 1),
-    e("GET", Some("read"), false, &[], 613, 1),
-    e("POST", Some("create"), false, &[], 614, 24),
-    e("PUT", Some("update"), false, &[], 638, 25),
+    e("DELETE", Some("delete"), Returns::Null, &[], 612, 1),
+    e("GET", Some("read"), Returns::Data, &[], 613, 1),
+    e("POST", Some("create"), Returns::Null, &[], 614, 24),
+    e("PUT", Some("update"), Returns::Null, &[], 638, 25),
     // 103: /cluster/nextid
-    e("GET", Some("nextid"), false, &[], 663, 1),
+    e("GET", Some("nextid"), Returns::Data, &[], 663, 1),
     // 104: /cluster/notifications
-    e("GET", Some("index"), false, &[], 664, 0),
+    e("GET", Some("index"), Returns::Data, &[], 664, 0),
     // 105: /cluster/notifications/endpoints
-    e("GET", Some("endpoints_index"), false, &[], 664, 0),
+    e("GET", Some("endpoints_index"), Returns::Data, &[], 664, 0),
     // 106: /cluster/notifications/endpoints/gotify
-    e("GET", Some("get_gotify_endpoints"), false, &[], 664, 0),
-    e("POST", Some("create_gotify_endpoint"), false, &[], 664, 5),
+    e(
+        "GET",
+        Some("get_gotify_endpoints"),
+        Returns::Data,
+        &[],
+        664,
+        0,
+    ),
+    e(
+        "POST",
+        Some("create_gotify_endpoint"),
+        Returns::Null,
+        &[],
+        664,
+        5,
+    ),
     // 107: /cluster/notifications/endpoints/gotify/{name}
-    e("DELETE", Some("delete_gotify_endpoint"), false, &[], 669, 1),
-    e("GET", Some("get_gotify_endpoint"), false, &[], 670, 1),
-    e("PUT", Some("update_gotify_endpoint"), false, &[], 671, 7),
+    e(
+        "DELETE",
+        Some("delete_gotify_endpoint"),
+        Returns::Null,
+        &[],
+        669,
+        1,
+    ),
+    e(
+        "GET",
+        Some("get_gotify_endpoint"),
+        Returns::Data,
+        &[],
+        670,
+        1,
+    ),
+    e(
+        "PUT",
+        Some("update_gotify_endpoint"),
+        Returns::Null,
+        &[],
+        671,
+        7,
+    ),
     // 108: /cluster/notifications/endpoints/sendmail
-    e("GET", Some("get_sendmail_endpoints"), false, &[], 678, 0),
-    e("POST", Some("create_sendmail_endpoint"), false, &[], 678, 7),
+    e(
+        "GET",
+        Some("get_sendmail_endpoints"),
+        Returns::Data,
+        &[],
+        678,
+        0,
+    ),
+    e(
+        "POST",
+        Some("create_sendmail_endpoint"),
+        Returns::Null,
+        &[],
+        678,
+        7,
+    ),
     // 109: /cluster/notifications/endpoints/sendmail/{name}
     e(
         "DELETE",
         Some("delete_sendmail_endpoint"),
-        false,
+        Returns::Null,
         &[],
         685,
         1,
     ),
-    e("GET", Some("get_sendmail_endpoint"), false, &[], 686, 1),
-    e("PUT", Some("update_sendmail_endpoint"), false, &[], 687, 9),
+    e(
+        "GET",
+        Some("get_sendmail_endpoint"),
+        Returns::Data,
+        &[],
+        686,
+        1,
+    ),
+    e(
+        "PUT",
+        Some("update_sendmail_endpoint"),
+        Returns::Null,
+        &[],
+        687,
+        9,
+    ),
     // 110: /cluster/notifications/endpoints/smtp
-    e("GET", Some("get_smtp_endpoints"), false, &[], 696, 0),
-    e("POST", Some("create_smtp_endpoint"), false, &[], 696, 12),
+    e(
+        "GET",
+        Some("get_smtp_endpoints"),
+        Returns::Data,
+        &[],
+        696,
+        0,
+    ),
+    e(
+        "POST",
+        Some("create_smtp_endpoint"),
+        Returns::Null,
+        &[],
+        696,
+        12,
+    ),
     // 111: /cluster/notifications/endpoints/smtp/{name}
-    e("DELETE", Some("delete_smtp_endpoint"), false, &[], 708, 1),
-    e("GET", Some("get_smtp_endpoint"), false, &[], 709, 1),
-    e("PUT", Some("update_smtp_endpoint"), false, &[], 710, 14),
+    e(
+        "DELETE",
+        Some("delete_smtp_endpoint"),
+        Returns::Null,
+        &[],
+        708,
+        1,
+    ),
+    e("GET", Some("get_smtp_endpoint"), Returns::Data, &[], 709, 1),
+    e(
+        "PUT",
+        Some("update_smtp_endpoint"),
+        Returns::Null,
+        &[],
+        710,
+        14,
+    ),
     // 112: /cluster/notifications/endpoints/webhook
-    e("GET", Some("get_webhook_endpoints"), false, &[], 724, 0),
-    e("POST", Some("create_webhook_endpoint"), false, &[], 724, 8),
+    e(
+        "GET",
+        Some("get_webhook_endpoints"),
+        Returns::Data,
+        &[],
+        724,
+        0,
+    ),
+    e(
+        "POST",
+        Some("create_webhook_endpoint"),
+        Returns::Null,
+        &[],
+        724,
+        8,
+    ),
     // 113: /cluster/notifications/endpoints/webhook/{name}
     e(
         "DELETE",
         Some("delete_webhook_endpoint"),
-        false,
+        Returns::Null,
         &[],
         732,
         1,
     ),
-    e("GET", Some("get_webhook_endpoint"), false, &[], 733, 1),
-    e("PUT", Some("update_webhook_endpoint"), false, &[], 734, 10),
+    e(
+        "GET",
+        Some("get_webhook_endpoint"),
+        Returns::Data,
+        &[],
+        733,
+        1,
+    ),
+    e(
+        "PUT",
+        Some("update_webhook_endpoint"),
+        Returns::Null,
+        &[],
+        734,
+        10,
+    ),
     // 114: /cluster/notifications/matcher-field-values
-    e("GET", Some("get_matcher_field_values"), false, &[], 744, 0),
+    e(
+        "GET",
+        Some("get_matcher_field_values"),
+        Returns::Data,
+        &[],
+        744,
+        0,
+    ),
     // 115: /cluster/notifications/matcher-fields
-    e("GET", Some("get_matcher_fields"), false, &[], 744, 0),
+    e(
+        "GET",
+        Some("get_matcher_fields"),
+        Returns::Data,
+        &[],
+        744,
+        0,
+    ),
     // 116: /cluster/notifications/matchers
-    e("GET", Some("get_matchers"), false, &[], 744, 0),
-    e("POST", Some("create_matcher"), false, &[], 744, 9),
+    e("GET", Some("get_matchers"), Returns::Data, &[], 744, 0),
+    e("POST", Some("create_matcher"), Returns::Null, &[], 744, 9),
     // 117: /cluster/notifications/matchers/{name}
-    e("DELETE", Some("delete_matcher"), false, &[], 753, 1),
-    e("GET", Some("get_matcher"), false, &[], 754, 1),
-    e("PUT", Some("update_matcher"), false, &[], 755, 11),
+    e("DELETE", Some("delete_matcher"), Returns::Null, &[], 753, 1),
+    e("GET", Some("get_matcher"), Returns::Data, &[], 754, 1),
+    e("PUT", Some("update_matcher"), Returns::Null, &[], 755, 11),
     // 118: /cluster/notifications/targets
-    e("GET", Some("get_all_targets"), false, &[], 766, 0),
+    e("GET", Some("get_all_targets"), Returns::Data, &[], 766, 0),
     // 119: /cluster/notifications/targets/{name}/test
-    e("POST", Some("test_target"), false, &[], 766, 1),
+    e("POST", Some("test_target"), Returns::Null, &[], 766, 1),
     // 120: /cluster/options
-    e("GET", Some("get_options"), false, &[], 767, 0),
-    e("PUT", Some("set_options"), false, &[], 767, 24),
+    e("GET", Some("get_options"), Returns::Data, &[], 767, 0),
+    e("PUT", Some("set_options"), Returns::Null, &[], 767, 24),
     // 121: /cluster/qemu
-    e("GET", None, false, &[], 791, 0),
+    e("GET", None, Returns::Unknown, &[], 791, 0),
     // 122: /cluster/qemu/cpu-flags
-    e("GET", None, false, &[], 791, 0),
+    e("GET", None, Returns::Unknown, &[], 791, 0),
     // 123: /cluster/qemu/custom-cpu-models
-    e("GET", None, false, &[], 791, 0),
-    e("POST", None, false, &[], 791, 0),
+    e("GET", None, Returns::Unknown, &[], 791, 0),
+    e("POST", None, Returns::Unknown, &[], 791, 0),
     // 124: /cluster/qemu/custom-cpu-models/{cputype}
-    e("DELETE", None, false, &[], 791, 0),
-    e("GET", None, false, &[], 791, 0),
-    e("PUT", None, false, &[], 791, 0),
+    e("DELETE", None, Returns::Unknown, &[], 791, 0),
+    e("GET", None, Returns::Unknown, &[], 791, 0),
+    e("PUT", None, Returns::Unknown, &[], 791, 0),
     // 125: /cluster/replication
-    e("GET", Some("index"), false, &[], 791, 0),
-    e("POST", Some("create"), false, &[], 791, 9),
+    e("GET", Some("index"), Returns::Data, &[], 791, 0),
+    e("POST", Some("create"), Returns::Null, &[], 791, 9),
     // 126: /cluster/replication/{id}
-    e("DELETE", Some("delete"), false, &[], 800, 3),
-    e("GET", Some("read"), false, &[], 803, 1),
-    e("PUT", Some("update"), false, &[], 804, 9),
+    e("DELETE", Some("delete"), Returns::Null, &[], 800, 3),
+    e("GET", Some("read"), Returns::Data, &[], 803, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 804, 9),
     // 127: /cluster/resources
-    e("GET", Some("resources"), false, &[], 813, 1),
+    e("GET", Some("resources"), Returns::Data, &[], 813, 1),
     // 128: /cluster/sdn
-    e("GET", Some("index"), false, &[], 814, 0),
-    e("PUT", Some("reload"), true, &["reloadnetworkall"], 814, 2),
+    e("GET", Some("index"), Returns::Data, &[], 814, 0),
+    e(
+        "PUT",
+        Some("reload"),
+        Returns::Upid,
+        &["reloadnetworkall"],
+        814,
+        2,
+    ),
     // 129: /cluster/sdn/controllers
-    e("GET", Some("index"), false, &[], 816, 3),
-    e("POST", Some("create"), false, &[], 819, 14),
+    e("GET", Some("index"), Returns::Data, &[], 816, 3),
+    e("POST", Some("create"), Returns::Null, &[], 819, 14),
     // 130: /cluster/sdn/controllers/{controller}
-    e("DELETE", Some("delete"), false, &[], 833, 2),
-    e("GET", Some("read"), false, &[], 835, 3),
-    e("PUT", Some("update"), false, &[], 838, 15),
+    e("DELETE", Some("delete"), Returns::Null, &[], 833, 2),
+    e("GET", Some("read"), Returns::Data, &[], 835, 3),
+    e("PUT", Some("update"), Returns::Null, &[], 838, 15),
     // 131: /cluster/sdn/dns
-    e("GET", Some("index"), false, &[], 853, 1),
-    e("POST", Some("create"), false, &[], 854, 9),
+    e("GET", Some("index"), Returns::Data, &[], 853, 1),
+    e("POST", Some("create"), Returns::Null, &[], 854, 9),
     // 132: /cluster/sdn/dns/{dns}
-    e("DELETE", Some("delete"), false, &[], 863, 2),
-    e("GET", Some("read"), false, &[], 865, 1),
-    e("PUT", Some("update"), false, &[], 866, 9),
+    e("DELETE", Some("delete"), Returns::Null, &[], 863, 2),
+    e("GET", Some("read"), Returns::Data, &[], 865, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 866, 9),
     // 133: /cluster/sdn/dry-run
-    e("GET", Some("dry-run"), false, &[], 875, 1),
+    e("GET", Some("dry-run"), Returns::Data, &[], 875, 1),
     // 134: /cluster/sdn/fabrics
-    e("GET", Some("index"), false, &[], 876, 0),
+    e("GET", Some("index"), Returns::Data, &[], 876, 0),
     // 135: /cluster/sdn/fabrics/all
-    e("GET", Some("list_all"), false, &[], 876, 2),
+    e("GET", Some("list_all"), Returns::Data, &[], 876, 2),
     // 136: /cluster/sdn/fabrics/fabric
-    e("GET", Some("index"), false, &[], 878, 2),
-    e("POST", Some("add_fabric"), false, &[], 880, 9),
+    e("GET", Some("index"), Returns::Data, &[], 878, 2),
+    e("POST", Some("add_fabric"), Returns::Unknown, &[], 880, 9),
     // 137: /cluster/sdn/fabrics/fabric/{id}
-    e("DELETE", Some("delete_fabric"), false, &[], 889, 1),
-    e("GET", Some("get_fabric"), false, &[], 890, 1),
-    e("PUT", Some("update_fabric"), false, &[], 891, 10),
+    e(
+        "DELETE",
+        Some("delete_fabric"),
+        Returns::Unknown,
+        &[],
+        889,
+        1,
+    ),
+    e("GET", Some("get_fabric"), Returns::Data, &[], 890, 1),
+    e("PUT", Some("update_fabric"), Returns::Unknown, &[], 891, 10),
     // 138: /cluster/sdn/fabrics/node
-    e("GET", Some("list_nodes"), false, &[], 901, 2),
+    e("GET", Some("list_nodes"), Returns::Data, &[], 901, 2),
     // 139: /cluster/sdn/fabrics/node/{fabric_id}
-    e("GET", Some("list_nodes_fabric"), false, &[], 903, 3),
-    e("POST", Some("add_node"), false, &[], 906, 8),
+    e("GET", Some("list_nodes_fabric"), Returns::Data, &[], 903, 3),
+    e("POST", Some("add_node"), Returns::Unknown, &[], 906, 8),
     // 140: /cluster/sdn/fabrics/node/{fabric_id}/{node_id}
-    e("DELETE", Some("delete_node"), false, &[], 914, 2),
-    e("GET", Some("get_node"), false, &[], 916, 2),
-    e("PUT", Some("update_node"), false, &[], 918, 9),
+    e("DELETE", Some("delete_node"), Returns::Unknown, &[], 914, 2),
+    e("GET", Some("get_node"), Returns::Data, &[], 916, 2),
+    e("PUT", Some("update_node"), Returns::Unknown, &[], 918, 9),
     // 141: /cluster/sdn/ipams
-    e("GET", Some("index"), false, &[], 927, 1),
-    e("POST", Some("create"), false, &[], 928, 7),
+    e("GET", Some("index"), Returns::Data, &[], 927, 1),
+    e("POST", Some("create"), Returns::Null, &[], 928, 7),
     // 142: /cluster/sdn/ipams/{ipam}
-    e("DELETE", Some("delete"), false, &[], 935, 2),
-    e("GET", Some("read"), false, &[], 937, 1),
-    e("PUT", Some("update"), false, &[], 938, 8),
+    e("DELETE", Some("delete"), Returns::Null, &[], 935, 2),
+    e("GET", Some("read"), Returns::Data, &[], 937, 1),
+    e("PUT", Some("update"), Returns::Null, &[], 938, 8),
     // 143: /cluster/sdn/ipams/{ipam}/status
-    e("GET", Some("ipamindex"), false, &[], 946, 1),
+    e("GET", Some("ipamindex"), Returns::Data, &[], 946, 1),
     // 144: /cluster/sdn/lock
-    e("DELETE", Some("release_lock"), false, &[], 947, 2),
-    e("POST", Some("lock"), false, &[], 949, 1),
+    e("DELETE", Some("release_lock"), Returns::Null, &[], 947, 2),
+    e("POST", Some("lock"), Returns::Data, &[], 949, 1),
     // 145: /cluster/sdn/rollback
-    e("POST", Some("rollback"), false, &[], 950, 2),
+    e("POST", Some("rollback"), Returns::Null, &[], 950, 2),
     // 146: /cluster/sdn/vnets
-    e("GET", Some("index"), false, &[], 952, 2),
-    e("POST", Some("create"), false, &[], 954, 8),
+    e("GET", Some("index"), Returns::Data, &[], 952, 2),
+    e("POST", Some("create"), Returns::Null, &[], 954, 8),
     // 147: /cluster/sdn/vnets/{vnet}
-    e("DELETE", Some("delete"), false, &[], 962, 2),
-    e("GET", Some("read"), false, &[], 964, 3),
-    e("PUT", Some("update"), false, &[], 967, 9),
+    e("DELETE", Some("delete"), Returns::Null, &[], 962, 2),
+    e("GET", Some("read"), Returns::Data, &[], 964, 3),
+    e("PUT", Some("update"), Returns::Null, &[], 967, 9),
     // 148: /cluster/sdn/vnets/{vnet}/firewall
-    e("GET", Some("index"), false, &[], 976, 1),
+    e("GET", Some("index"), Returns::Data, &[], 976, 1),
     // 149: /cluster/sdn/vnets/{vnet}/firewall/options
-    e("GET", Some("get_options"), false, &[], 977, 1),
-    e("PUT", Some("set_options"), false, &[], 978, 6),
+    e("GET", Some("get_options"), Returns::Data, &[], 977, 1),
+    e("PUT", Some("set_options"), Returns::Null, &[], 978, 6),
     // 150: /cluster/sdn/vnets/{vnet}/firewall/rules
-    e("GET", Some("get_rules"), false, &[], 984, 1),
-    e("POST", Some("create_rule"), false, &[], 985, 16),
+    e("GET", Some("get_rules"), Returns::Data, &[], 984, 1),
+    e("POST", Some("create_rule"), Returns::Null, &[], 985, 16),
     // 151: /cluster/sdn/vnets/{vnet}/firewall/rules/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 1001, 3),
-    e("GET", Some("get_rule"), false, &[], 1004, 2),
-    e("PUT", Some("update_rule"), false, &[], 1006, 18),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 1001, 3),
+    e("GET", Some("get_rule"), Returns::Data, &[], 1004, 2),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 1006, 18),
     // 152: /cluster/sdn/vnets/{vnet}/ips
-    e("DELETE", Some("ipdelete"), false, &[], 1024, 4),
-    e("POST", Some("ipcreate"), false, &[], 1028, 4),
-    e("PUT", Some("ipupdate"), false, &[], 1032, 5),
+    e("DELETE", Some("ipdelete"), Returns::Null, &[], 1024, 4),
+    e("POST", Some("ipcreate"), Returns::Null, &[], 1028, 4),
+    e("PUT", Some("ipupdate"), Returns::Null, &[], 1032, 5),
     // 153: /cluster/sdn/vnets/{vnet}/subnets
-    e("GET", Some("index"), false, &[], 1037, 3),
-    e("POST", Some("create"), false, &[], 1040, 9),
+    e("GET", Some("index"), Returns::Data, &[], 1037, 3),
+    e("POST", Some("create"), Returns::Null, &[], 1040, 9),
     // 154: /cluster/sdn/vnets/{vnet}/subnets/{subnet}
-    e("DELETE", Some("delete"), false, &[], 1049, 3),
-    e("GET", Some("read"), false, &[], 1052, 4),
-    e("PUT", Some("update"), false, &[], 1056, 10),
+    e("DELETE", Some("delete"), Returns::Null, &[], 1049, 3),
+    e("GET", Some("read"), Returns::Data, &[], 1052, 4),
+    e("PUT", Some("update"), Returns::Null, &[], 1056, 10),
     // 155: /cluster/sdn/zones
-    e("GET", Some("index"), false, &[], 1066, 3),
-    e("POST", Some("create"), false, &[], 1069, 27),
+    e("GET", Some("index"), Returns::Data, &[], 1066, 3),
+    e("POST", Some("create"), Returns::Null, &[], 1069, 27),
     // 156: /cluster/sdn/zones/{zone}
-    e("DELETE", Some("delete"), false, &[], 1096, 2),
-    e("GET", Some("read"), false, &[], 1098, 3),
-    e("PUT", Some("update"), false, &[], 1101, 28),
+    e("DELETE", Some("delete"), Returns::Null, &[], 1096, 2),
+    e("GET", Some("read"), Returns::Data, &[], 1098, 3),
+    e("PUT", Some("update"), Returns::Null, &[], 1101, 28),
     // 157: /cluster/status
-    e("GET", Some("get_status"), false, &[], 1129, 0),
+    e("GET", Some("get_status"), Returns::Data, &[], 1129, 0),
     // 158: /cluster/tasks
-    e("GET", Some("tasks"), false, &[], 1129, 0),
+    e("GET", Some("tasks"), Returns::Data, &[], 1129, 0),
     // 159: /nodes
-    e("GET", Some("index"), false, &[], 1129, 0),
+    e("GET", Some("index"), Returns::Data, &[], 1129, 0),
     // 160: /nodes/{node}
-    e("GET", Some("index"), false, &[], 1129, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1129, 1),
     // 161: /nodes/{node}/aplinfo
-    e("GET", Some("aplinfo"), false, &[], 1130, 1),
-    e("POST", Some("apl_download"), true, &["download"], 1131, 3),
+    e("GET", Some("aplinfo"), Returns::Data, &[], 1130, 1),
+    e(
+        "POST",
+        Some("apl_download"),
+        Returns::Upid,
+        &["download"],
+        1131,
+        3,
+    ),
     // 162: /nodes/{node}/apt
-    e("GET", Some("index"), false, &[], 1134, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1134, 1),
     // 163: /nodes/{node}/apt/changelog
-    e("GET", Some("changelog"), false, &[], 1135, 3),
+    e("GET", Some("changelog"), Returns::Data, &[], 1135, 3),
     // 164: /nodes/{node}/apt/repositories
-    e("GET", Some("repositories"), false, &[], 1138, 1),
-    e("POST", Some("change_repository"), false, &[], 1139, 5),
-    e("PUT", Some("add_repository"), false, &[], 1144, 3),
+    e("GET", Some("repositories"), Returns::Data, &[], 1138, 1),
+    e(
+        "POST",
+        Some("change_repository"),
+        Returns::Null,
+        &[],
+        1139,
+        5,
+    ),
+    e("PUT", Some("add_repository"), Returns::Null, &[], 1144, 3),
     // 165: /nodes/{node}/apt/update
-    e("GET", Some("list_updates"), false, &[], 1147, 1),
+    e("GET", Some("list_updates"), Returns::Data, &[], 1147, 1),
     e(
         "POST",
         Some("update_database"),
-        true,
+        Returns::Upid,
         &["aptupdate"],
         1148,
         3,
     ),
     // 166: /nodes/{node}/apt/versions
-    e("GET", Some("versions"), false, &[], 1151, 1),
+    e("GET", Some("versions"), Returns::Data, &[], 1151, 1),
     // 167: /nodes/{node}/capabilities
-    e("GET", Some("index"), false, &[], 1152, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1152, 1),
     // 168: /nodes/{node}/capabilities/qemu
-    e("GET", Some("qemu_caps_index"), false, &[], 1153, 1),
+    e("GET", Some("qemu_caps_index"), Returns::Data, &[], 1153, 1),
     // 169: /nodes/{node}/capabilities/qemu/cpu
-    e("GET", Some("index"), false, &[], 1154, 2),
+    e("GET", Some("index"), Returns::Data, &[], 1154, 2),
     // 170: /nodes/{node}/capabilities/qemu/cpu-flags
-    e("GET", Some("index"), false, &[], 1156, 2),
+    e("GET", Some("index"), Returns::Data, &[], 1156, 2),
     // 171: /nodes/{node}/capabilities/qemu/machines
-    e("GET", Some("types"), false, &[], 1158, 2),
+    e("GET", Some("types"), Returns::Data, &[], 1158, 2),
     // 172: /nodes/{node}/capabilities/qemu/migration
-    e("GET", Some("capabilities"), false, &[], 1160, 1),
+    e("GET", Some("capabilities"), Returns::Data, &[], 1160, 1),
     // 173: /nodes/{node}/ceph
-    e("GET", Some("index"), false, &[], 1161, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1161, 1),
     // 174: /nodes/{node}/ceph/cfg
-    e("GET", Some("index"), false, &[], 1162, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1162, 1),
     // 175: /nodes/{node}/ceph/cfg/db
-    e("GET", Some("db"), false, &[], 1163, 1),
+    e("GET", Some("db"), Returns::Data, &[], 1163, 1),
     // 176: /nodes/{node}/ceph/cfg/raw
-    e("GET", Some("raw"), false, &[], 1164, 1),
+    e("GET", Some("raw"), Returns::Data, &[], 1164, 1),
     // 177: /nodes/{node}/ceph/cfg/value
-    e("GET", Some("value"), false, &[], 1165, 2),
+    e("GET", Some("value"), Returns::Data, &[], 1165, 2),
     // 178: /nodes/{node}/ceph/cmd-safety
-    e("GET", Some("cmd_safety"), false, &[], 1167, 4),
+    e("GET", Some("cmd_safety"), Returns::Data, &[], 1167, 4),
     // 179: /nodes/{node}/ceph/crush
-    e("GET", Some("crush"), false, &[], 1171, 1),
+    e("GET", Some("crush"), Returns::Data, &[], 1171, 1),
     // 180: /nodes/{node}/ceph/fs
-    e("GET", Some("index"), false, &[], 1172, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1172, 1),
     // 181: /nodes/{node}/ceph/fs/{name}
-    e("DELETE", None, false, &["cephdestroyfs"], 1173, 0),
-    e("POST", Some("createfs"), true, &["cephfscreate"], 1173, 4),
+    e(
+        "DELETE",
+        None,
+        Returns::Unknown,
+        &["cephdestroyfs"],
+        1173,
+        0,
+    ),
+    e(
+        "POST",
+        Some("createfs"),
+        Returns::Upid,
+        &["cephfscreate"],
+        1173,
+        4,
+    ),
     // 182: /nodes/{node}/ceph/init
-    e("POST", Some("init"), false, &[], 1177, 7),
+    e("POST", Some("init"), Returns::Null, &[], 1177, 7),
     // 183: /nodes/{node}/ceph/log
-    e("GET", Some("log"), false, &[], 1184, 3),
+    e("GET", Some("log"), Returns::Data, &[], 1184, 3),
     // 184: /nodes/{node}/ceph/mds
-    e("GET", Some("index"), false, &[], 1187, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1187, 1),
     // 185: /nodes/{node}/ceph/mds/{name}
     e(
         "DELETE",
         Some("destroymds"),
-        true,
+        Returns::Upid,
         &["cephdestroymds"],
         1188,
         2,
     ),
-    e("POST", Some("createmds"), true, &["cephcreatemds"], 1190, 3),
+    e(
+        "POST",
+        Some("createmds"),
+        Returns::Upid,
+        &["cephcreatemds"],
+        1190,
+        3,
+    ),
     // 186: /nodes/{node}/ceph/mgr
-    e("GET", Some("index"), false, &[], 1193, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1193, 1),
     // 187: /nodes/{node}/ceph/mgr/{id}
     e(
         "DELETE",
         Some("destroymgr"),
-        true,
+        Returns::Upid,
         &["cephdestroymgr"],
         1194,
         2,
     ),
-    e("POST", Some("createmgr"), true, &["cephcreatemgr"], 1196, 2),
+    e(
+        "POST",
+        Some("createmgr"),
+        Returns::Upid,
+        &["cephcreatemgr"],
+        1196,
+        2,
+    ),
     // 188: /nodes/{node}/ceph/mon
-    e("GET", Some("listmon"), false, &[], 1198, 1),
+    e("GET", Some("listmon"), Returns::Data, &[], 1198, 1),
     // 189: /nodes/{node}/ceph/mon/{monid}
     e(
         "DELETE",
         Some("destroymon"),
-        true,
+        Returns::Upid,
         &["cephdestroymon"],
         1199,
         2,
     ),
-    e("POST", Some("createmon"), true, &["cephcreatemon"], 1201, 3),
+    e(
+        "POST",
+        Some("createmon"),
+        Returns::Upid,
+        &["cephcreatemon"],
+        1201,
+        3,
+    ),
     // 190: /nodes/{node}/ceph/osd
-    e("GET", Some("index"), false, &[], 1204, 1),
-    e("POST", Some("createosd"), true, &["cephcreateosd"], 1205, 9),
+    e("GET", Some("index"), Returns::Data, &[], 1204, 1),
+    e(
+        "POST",
+        Some("createosd"),
+        Returns::Upid,
+        &["cephcreateosd"],
+        1205,
+        9,
+    ),
     // 191: /nodes/{node}/ceph/osd/{osdid}
     e(
         "DELETE",
         Some("destroyosd"),
-        true,
+        Returns::Upid,
         &["cephdestroyosd"],
         1214,
         3,
     ),
-    e("GET", Some("osdindex"), false, &[], 1217, 2),
+    e("GET", Some("osdindex"), Returns::Data, &[], 1217, 2),
     // 192: /nodes/{node}/ceph/osd/{osdid}/in
-    e("POST", Some("in"), false, &[], 1219, 2),
+    e("POST", Some("in"), Returns::Null, &[], 1219, 2),
     // 193: /nodes/{node}/ceph/osd/{osdid}/lv-info
-    e("GET", Some("osdvolume"), false, &[], 1221, 3),
+    e("GET", Some("osdvolume"), Returns::Data, &[], 1221, 3),
     // 194: /nodes/{node}/ceph/osd/{osdid}/metadata
-    e("GET", Some("osddetails"), false, &[], 1224, 2),
+    e("GET", Some("osddetails"), Returns::Data, &[], 1224, 2),
     // 195: /nodes/{node}/ceph/osd/{osdid}/out
-    e("POST", Some("out"), false, &[], 1226, 2),
+    e("POST", Some("out"), Returns::Null, &[], 1226, 2),
     // 196: /nodes/{node}/ceph/osd/{osdid}/scrub
-    e("POST", Some("scrub"), false, &[], 1228, 3),
+    e("POST", Some("scrub"), Returns::Null, &[], 1228, 3),
     // 197: /nodes/{node}/ceph/pool
-    e("GET", Some("lspools"), false, &[], 1231, 1),
+    e("GET", Some("lspools"), Returns::Data, &[], 1231, 1),
     e(
         "POST",
         Some("createpool"),
-        true,
+        Returns::Upid,
         &["cephcreatepool"],
         1232,
         13,
@@ -3889,38 +4200,52 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "DELETE",
         Some("destroypool"),
-        true,
+        Returns::Upid,
         &["cephdestroypool"],
         1245,
         5,
     ),
-    e("GET", Some("poolindex"), false, &[], 1250, 2),
-    e("PUT", Some("setpool"), true, &["cephsetpool"], 1252, 11),
+    e("GET", Some("poolindex"), Returns::Data, &[], 1250, 2),
+    e(
+        "PUT",
+        Some("setpool"),
+        Returns::Upid,
+        &["cephsetpool"],
+        1252,
+        11,
+    ),
     // 199: /nodes/{node}/ceph/pool/{name}/status
-    e("GET", Some("getpool"), false, &[], 1263, 3),
+    e("GET", Some("getpool"), Returns::Data, &[], 1263, 3),
     // 200: /nodes/{node}/ceph/releases
-    e("GET", None, false, &[], 1266, 0),
+    e("GET", None, Returns::Unknown, &[], 1266, 0),
     // 201: /nodes/{node}/ceph/restart
-    e("POST", Some("restart"), true, &["srvrestart"], 1266, 2),
+    e(
+        "POST",
+        Some("restart"),
+        Returns::Upid,
+        &["srvrestart"],
+        1266,
+        2,
+    ),
     // 202: /nodes/{node}/ceph/restart-bulk
-    e("POST", None, false, &["srvrestart"], 1268, 0),
+    e("POST", None, Returns::Unknown, &["srvrestart"], 1268, 0),
     // 203: /nodes/{node}/ceph/rules
-    e("GET", Some("rules"), false, &[], 1268, 1),
+    e("GET", Some("rules"), Returns::Data, &[], 1268, 1),
     // 204: /nodes/{node}/ceph/start
-    e("POST", Some("start"), true, &["srvstart"], 1269, 2),
+    e("POST", Some("start"), Returns::Upid, &["srvstart"], 1269, 2),
     // 205: /nodes/{node}/ceph/status
-    e("GET", Some("status"), false, &[], 1271, 1),
+    e("GET", Some("status"), Returns::Data, &[], 1271, 1),
     // 206: /nodes/{node}/ceph/stop
-    e("POST", Some("stop"), true, &["srvstop"], 1272, 2),
+    e("POST", Some("stop"), Returns::Upid, &["srvstop"], 1272, 2),
     // 207: /nodes/{node}/certificates
-    e("GET", Some("index"), false, &[], 1274, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1274, 1),
     // 208: /nodes/{node}/certificates/acme
-    e("GET", Some("index"), false, &[], 1275, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1275, 1),
     // 209: /nodes/{node}/certificates/acme/certificate
     e(
         "DELETE",
         Some("revoke_certificate"),
-        true,
+        Returns::Upid,
         &["acmerevoke"],
         1276,
         1,
@@ -3928,7 +4253,7 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("new_certificate"),
-        true,
+        Returns::Upid,
         &["acmenewcert"],
         1277,
         2,
@@ -3936,146 +4261,251 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "PUT",
         Some("renew_certificate"),
-        true,
+        Returns::Upid,
         &["acmerenew"],
         1279,
         2,
     ),
     // 210: /nodes/{node}/certificates/custom
-    e("DELETE", Some("remove_custom_cert"), false, &[], 1281, 2),
-    e("POST", Some("upload_custom_cert"), false, &[], 1283, 5),
+    e(
+        "DELETE",
+        Some("remove_custom_cert"),
+        Returns::Null,
+        &[],
+        1281,
+        2,
+    ),
+    e(
+        "POST",
+        Some("upload_custom_cert"),
+        Returns::Data,
+        &[],
+        1283,
+        5,
+    ),
     // 211: /nodes/{node}/certificates/info
-    e("GET", Some("info"), false, &[], 1288, 1),
+    e("GET", Some("info"), Returns::Data, &[], 1288, 1),
     // 212: /nodes/{node}/config
-    e("GET", Some("get_config"), false, &[], 1289, 2),
-    e("PUT", Some("set_options"), false, &[], 1291, 9),
+    e("GET", Some("get_config"), Returns::Data, &[], 1289, 2),
+    e("PUT", Some("set_options"), Returns::Null, &[], 1291, 9),
     // 213: /nodes/{node}/disks
-    e("GET", Some("index"), false, &[], 1300, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1300, 1),
     // 214: /nodes/{node}/disks/directory
-    e("GET", Some("index"), false, &[], 1301, 1),
-    e("POST", Some("create"), true, &["dircreate"], 1302, 5),
+    e("GET", Some("index"), Returns::Data, &[], 1301, 1),
+    e(
+        "POST",
+        Some("create"),
+        Returns::Upid,
+        &["dircreate"],
+        1302,
+        5,
+    ),
     // 215: /nodes/{node}/disks/directory/{name}
-    e("DELETE", Some("delete"), true, &["dirremove"], 1307, 4),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["dirremove"],
+        1307,
+        4,
+    ),
     // 216: /nodes/{node}/disks/initgpt
-    e("POST", Some("initgpt"), true, &["diskinit"], 1311, 3),
+    e(
+        "POST",
+        Some("initgpt"),
+        Returns::Upid,
+        &["diskinit"],
+        1311,
+        3,
+    ),
     // 217: /nodes/{node}/disks/list
-    e("GET", Some("list"), false, &[], 1314, 4),
+    e("GET", Some("list"), Returns::Data, &[], 1314, 4),
     // 218: /nodes/{node}/disks/lvm
-    e("GET", Some("index"), false, &[], 1318, 1),
-    e("POST", Some("create"), true, &["lvmcreate"], 1319, 4),
+    e("GET", Some("index"), Returns::Data, &[], 1318, 1),
+    e(
+        "POST",
+        Some("create"),
+        Returns::Upid,
+        &["lvmcreate"],
+        1319,
+        4,
+    ),
     // 219: /nodes/{node}/disks/lvm/{name}
-    e("DELETE", Some("delete"), true, &["lvmremove"], 1323, 4),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["lvmremove"],
+        1323,
+        4,
+    ),
     // 220: /nodes/{node}/disks/lvmthin
-    e("GET", Some("index"), false, &[], 1327, 1),
-    e("POST", Some("create"), true, &["lvmthincreate"], 1328, 4),
+    e("GET", Some("index"), Returns::Data, &[], 1327, 1),
+    e(
+        "POST",
+        Some("create"),
+        Returns::Upid,
+        &["lvmthincreate"],
+        1328,
+        4,
+    ),
     // 221: /nodes/{node}/disks/lvmthin/{name}
-    e("DELETE", Some("delete"), true, &["lvmthinremove"], 1332, 5),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["lvmthinremove"],
+        1332,
+        5,
+    ),
     // 222: /nodes/{node}/disks/smart
-    e("GET", Some("smart"), false, &[], 1337, 3),
+    e("GET", Some("smart"), Returns::Data, &[], 1337, 3),
     // 223: /nodes/{node}/disks/wipedisk
-    e("PUT", Some("wipe_disk"), true, &["wipedisk"], 1340, 2),
+    e(
+        "PUT",
+        Some("wipe_disk"),
+        Returns::Upid,
+        &["wipedisk"],
+        1340,
+        2,
+    ),
     // 224: /nodes/{node}/disks/zfs
-    e("GET", Some("index"), false, &[], 1342, 1),
-    e("POST", Some("create"), true, &["zfscreate"], 1343, 8),
+    e("GET", Some("index"), Returns::Data, &[], 1342, 1),
+    e(
+        "POST",
+        Some("create"),
+        Returns::Upid,
+        &["zfscreate"],
+        1343,
+        8,
+    ),
     // 225: /nodes/{node}/disks/zfs/{name}
-    e("DELETE", Some("delete"), true, &["zfsremove"], 1351, 4),
-    e("GET", Some("detail"), false, &[], 1355, 2),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["zfsremove"],
+        1351,
+        4,
+    ),
+    e("GET", Some("detail"), Returns::Data, &[], 1355, 2),
     // 226: /nodes/{node}/dns
-    e("GET", Some("dns"), false, &[], 1357, 1),
-    e("PUT", Some("update_dns"), false, &[], 1358, 5),
+    e("GET", Some("dns"), Returns::Data, &[], 1357, 1),
+    e("PUT", Some("update_dns"), Returns::Null, &[], 1358, 5),
     // 227: /nodes/{node}/execute
-    e("POST", Some("execute"), false, &[], 1363, 2),
+    e("POST", Some("execute"), Returns::Data, &[], 1363, 2),
     // 228: /nodes/{node}/firewall
-    e("GET", Some("index"), false, &[], 1365, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1365, 1),
     // 229: /nodes/{node}/firewall/log
-    e("GET", Some("log"), false, &[], 1366, 5),
+    e("GET", Some("log"), Returns::Data, &[], 1366, 5),
     // 230: /nodes/{node}/firewall/options
-    e("GET", Some("get_options"), false, &[], 1371, 1),
-    e("PUT", Some("set_options"), false, &[], 1372, 22),
+    e("GET", Some("get_options"), Returns::Data, &[], 1371, 1),
+    e("PUT", Some("set_options"), Returns::Null, &[], 1372, 22),
     // 231: /nodes/{node}/firewall/rules
-    e("GET", Some("get_rules"), false, &[], 1394, 1),
-    e("POST", Some("create_rule"), false, &[], 1395, 16),
+    e("GET", Some("get_rules"), Returns::Data, &[], 1394, 1),
+    e("POST", Some("create_rule"), Returns::Null, &[], 1395, 16),
     // 232: /nodes/{node}/firewall/rules/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 1411, 3),
-    e("GET", Some("get_rule"), false, &[], 1414, 2),
-    e("PUT", Some("update_rule"), false, &[], 1416, 18),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 1411, 3),
+    e("GET", Some("get_rule"), Returns::Data, &[], 1414, 2),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 1416, 18),
     // 233: /nodes/{node}/hardware
-    e("GET", Some("index"), false, &[], 1434, 1),
+    e("GET", Some("index"), Returns::Data, &[], 1434, 1),
     // 234: /nodes/{node}/hardware/pci
-    e("GET", Some("pci_scan"), false, &[], 1435, 3),
+    e("GET", Some("pci_scan"), Returns::Data, &[], 1435, 3),
     // 235: /nodes/{node}/hardware/pci/{pci-id-or-mapping}
-    e("GET", Some("pci_index"), false, &[], 1438, 2),
+    e("GET", Some("pci_index"), Returns::Data, &[], 1438, 2),
     // 236: /nodes/{node}/hardware/pci/{pci-id-or-mapping}/mdev
-    e("GET", Some("mdevscan"), false, &[], 1440, 2),
+    e("GET", Some("mdevscan"), Returns::Data, &[], 1440, 2),
     // 237: /nodes/{node}/hardware/usb
-    e("GET", Some("usbscan"), false, &[], 1442, 1),
+    e("GET", Some("usbscan"), Returns::Data, &[], 1442, 1),
     // 238: /nodes/{node}/hosts
-    e("GET", Some("get_etc_hosts"), false, &[], 1443, 1),
-    e("POST", Some("write_etc_hosts"), false, &[], 1444, 3),
+    e("GET", Some("get_etc_hosts"), Returns::Data, &[], 1443, 1),
+    e("POST", Some("write_etc_hosts"), Returns::Null, &[], 1444, 3),
     // 239: /nodes/{node}/journal
-    e("GET", Some("journal"), false, &[], 1447, 6),
+    e("GET", Some("journal"), Returns::Data, &[], 1447, 6),
     // 240: /nodes/{node}/lxc
-    e("GET", Some("vmlist"), false, &[], 1453, 1),
+    e("GET", Some("vmlist"), Returns::Data, &[], 1453, 1),
     e(
         "POST",
         Some("create_vm"),
-        true,
+        Returns::Upid,
         &["vzcreate", "vzrestore"],
         1454,
         46,
     ),
     // 241: /nodes/{node}/lxc/{vmid}
-    e("DELETE", Some("destroy_vm"), true, &["vzdestroy"], 1500, 5),
-    e("GET", Some("vmdiridx"), false, &[], 1505, 2),
+    e(
+        "DELETE",
+        Some("destroy_vm"),
+        Returns::Upid,
+        &["vzdestroy"],
+        1500,
+        5,
+    ),
+    e("GET", Some("vmdiridx"), Returns::Data, &[], 1505, 2),
     // 242: /nodes/{node}/lxc/{vmid}/clone
-    e("POST", Some("clone_vm"), true, &["vzclone"], 1507, 11),
+    e(
+        "POST",
+        Some("clone_vm"),
+        Returns::Upid,
+        &["vzclone"],
+        1507,
+        11,
+    ),
     // 243: /nodes/{node}/lxc/{vmid}/config
-    e("GET", Some("vm_config"), false, &[], 1518, 4),
-    e("PUT", Some("update_vm"), false, &[], 1522, 37),
+    e("GET", Some("vm_config"), Returns::Data, &[], 1518, 4),
+    e("PUT", Some("update_vm"), Returns::Null, &[], 1522, 37),
     // 244: /nodes/{node}/lxc/{vmid}/feature
-    e("GET", Some("vm_feature"), false, &[], 1559, 4),
+    e("GET", Some("vm_feature"), Returns::Data, &[], 1559, 4),
     // 245: /nodes/{node}/lxc/{vmid}/firewall
-    e("GET", Some("index"), false, &[], 1563, 2),
+    e("GET", Some("index"), Returns::Data, &[], 1563, 2),
     // 246: /nodes/{node}/lxc/{vmid}/firewall/aliases
-    e("GET", Some("get_aliases"), false, &[], 1565, 2),
-    e("POST", Some("create_alias"), false, &[], 1567, 5),
+    e("GET", Some("get_aliases"), Returns::Data, &[], 1565, 2),
+    e("POST", Some("create_alias"), Returns::Null, &[], 1567, 5),
     // 247: /nodes/{node}/lxc/{vmid}/firewall/aliases/{name}
-    e("DELETE", Some("remove_alias"), false, &[], 1572, 4),
-    e("GET", Some("read_alias"), false, &[], 1576, 3),
-    e("PUT", Some("update_alias"), false, &[], 1579, 7),
+    e("DELETE", Some("remove_alias"), Returns::Null, &[], 1572, 4),
+    e("GET", Some("read_alias"), Returns::Data, &[], 1576, 3),
+    e("PUT", Some("update_alias"), Returns::Null, &[], 1579, 7),
     // 248: /nodes/{node}/lxc/{vmid}/firewall/ipset
-    e("GET", Some("ipset_index"), false, &[], 1586, 2),
-    e("POST", Some("create_ipset"), false, &[], 1588, 6),
+    e("GET", Some("ipset_index"), Returns::Data, &[], 1586, 2),
+    e("POST", Some("create_ipset"), Returns::Null, &[], 1588, 6),
     // 249: /nodes/{node}/lxc/{vmid}/firewall/ipset/{name}
-    e("DELETE", Some("delete_ipset"), false, &[], 1594, 4),
-    e("GET", Some("get_ipset"), false, &[], 1598, 3),
-    e("POST", Some("create_ip"), false, &[], 1601, 6),
+    e("DELETE", Some("delete_ipset"), Returns::Null, &[], 1594, 4),
+    e("GET", Some("get_ipset"), Returns::Data, &[], 1598, 3),
+    e("POST", Some("create_ip"), Returns::Null, &[], 1601, 6),
     // 250: /nodes/{node}/lxc/{vmid}/firewall/ipset/{name}/{cidr}
-    e("DELETE", Some("remove_ip"), false, &[], 1607, 5),
-    e("GET", Some("read_ip"), false, &[], 1612, 4),
-    e("PUT", Some("update_ip"), false, &[], 1616, 7),
+    e("DELETE", Some("remove_ip"), Returns::Null, &[], 1607, 5),
+    e("GET", Some("read_ip"), Returns::Data, &[], 1612, 4),
+    e("PUT", Some("update_ip"), Returns::Null, &[], 1616, 7),
     // 251: /nodes/{node}/lxc/{vmid}/firewall/log
-    e("GET", Some("log"), false, &[], 1623, 6),
+    e("GET", Some("log"), Returns::Data, &[], 1623, 6),
     // 252: /nodes/{node}/lxc/{vmid}/firewall/options
-    e("GET", Some("get_options"), false, &[], 1629, 2),
-    e("PUT", Some("set_options"), false, &[], 1631, 14),
+    e("GET", Some("get_options"), Returns::Data, &[], 1629, 2),
+    e("PUT", Some("set_options"), Returns::Null, &[], 1631, 14),
     // 253: /nodes/{node}/lxc/{vmid}/firewall/refs
-    e("GET", Some("refs"), false, &[], 1645, 3),
+    e("GET", Some("refs"), Returns::Data, &[], 1645, 3),
     // 254: /nodes/{node}/lxc/{vmid}/firewall/rules
-    e("GET", Some("get_rules"), false, &[], 1648, 2),
-    e("POST", Some("create_rule"), false, &[], 1650, 17),
+    e("GET", Some("get_rules"), Returns::Data, &[], 1648, 2),
+    e("POST", Some("create_rule"), Returns::Null, &[], 1650, 17),
     // 255: /nodes/{node}/lxc/{vmid}/firewall/rules/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 1667, 4),
-    e("GET", Some("get_rule"), false, &[], 1671, 3),
-    e("PUT", Some("update_rule"), false, &[], 1674, 19),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 1667, 4),
+    e("GET", Some("get_rule"), Returns::Data, &[], 1671, 3),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 1674, 19),
     // 256: /nodes/{node}/lxc/{vmid}/interfaces
-    e("GET", Some("ip"), false, &[], 1693, 2),
+    e("GET", Some("ip"), Returns::Data, &[], 1693, 2),
     // 257: /nodes/{node}/lxc/{vmid}/migrate
-    e("GET", Some("migrate_vm_precondition"), false, &[], 1695, 3),
+    e(
+        "GET",
+        Some("migrate_vm_precondition"),
+        Returns::Data,
+        &[],
+        1695,
+        3,
+    ),
     e(
         "POST",
         Some("migrate_vm"),
-        true,
+        Returns::Upid,
         &["hamigrate", "vzmigrate"],
         1698,
         8,
@@ -4084,65 +4514,128 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("move_volume"),
-        true,
+        Returns::Upid,
         &["move_volume"],
         1706,
         10,
     ),
     // 259: /nodes/{node}/lxc/{vmid}/mtunnel
-    e("POST", Some("mtunnel"), true, &["vzmtunnel"], 1716, 4),
+    e(
+        "POST",
+        Some("mtunnel"),
+        Returns::UpidObject,
+        &["vzmtunnel"],
+        1716,
+        4,
+    ),
     // 260: /nodes/{node}/lxc/{vmid}/mtunnelwebsocket
-    e("GET", Some("mtunnelwebsocket"), false, &[], 1720, 4),
+    e("GET", Some("mtunnelwebsocket"), Returns::Data, &[], 1720, 4),
     // 261: /nodes/{node}/lxc/{vmid}/pending
-    e("GET", Some("vm_pending"), false, &[], 1724, 2),
+    e("GET", Some("vm_pending"), Returns::Data, &[], 1724, 2),
     // 262: /nodes/{node}/lxc/{vmid}/remote_migrate
     e(
         "POST",
         Some("remote_migrate_vm"),
-        true,
+        Returns::Upid,
         &["vzmigrate"],
         1726,
         11,
     ),
     // 263: /nodes/{node}/lxc/{vmid}/resize
-    e("PUT", Some("resize_vm"), true, &["resize"], 1737, 5),
+    e(
+        "PUT",
+        Some("resize_vm"),
+        Returns::Upid,
+        &["resize"],
+        1737,
+        5,
+    ),
     // 264: /nodes/{node}/lxc/{vmid}/rrd
-    e("GET", Some("rrd"), false, &[], 1742, 5),
+    e("GET", Some("rrd"), Returns::Data, &[], 1742, 5),
     // 265: /nodes/{node}/lxc/{vmid}/rrddata
-    e("GET", Some("rrddata"), false, &[], 1747, 4),
+    e("GET", Some("rrddata"), Returns::Data, &[], 1747, 4),
     // 266: /nodes/{node}/lxc/{vmid}/snapshot
-    e("GET", Some("list"), false, &[], 1751, 2),
-    e("POST", Some("snapshot"), true, &["vzsnapshot"], 1753, 4),
+    e("GET", Some("list"), Returns::Data, &[], 1751, 2),
+    e(
+        "POST",
+        Some("snapshot"),
+        Returns::Upid,
+        &["vzsnapshot"],
+        1753,
+        4,
+    ),
     // 267: /nodes/{node}/lxc/{vmid}/snapshot/{snapname}
     e(
         "DELETE",
         Some("delsnapshot"),
-        true,
+        Returns::Upid,
         &["vzdelsnapshot"],
         1757,
         4,
     ),
-    e("GET", Some("snapshot_cmd_idx"), false, &[], 1761, 3),
+    e("GET", Some("snapshot_cmd_idx"), Returns::Data, &[], 1761, 3),
     // 268: /nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config
-    e("GET", Some("get_snapshot_config"), false, &[], 1764, 3),
-    e("PUT", Some("update_snapshot_config"), false, &[], 1767, 4),
+    e(
+        "GET",
+        Some("get_snapshot_config"),
+        Returns::Data,
+        &[],
+        1764,
+        3,
+    ),
+    e(
+        "PUT",
+        Some("update_snapshot_config"),
+        Returns::Null,
+        &[],
+        1767,
+        4,
+    ),
     // 269: /nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback
-    e("POST", Some("rollback"), true, &["vzrollback"], 1771, 4),
+    e(
+        "POST",
+        Some("rollback"),
+        Returns::Upid,
+        &["vzrollback"],
+        1771,
+        4,
+    ),
     // 270: /nodes/{node}/lxc/{vmid}/spiceproxy
-    e("POST", Some("spiceproxy"), false, &["spiceproxy"], 1775, 3),
+    e(
+        "POST",
+        Some("spiceproxy"),
+        Returns::Data,
+        &["spiceproxy"],
+        1775,
+        3,
+    ),
     // 271: /nodes/{node}/lxc/{vmid}/status
-    e("GET", Some("vmcmdidx"), false, &[], 1778, 2),
+    e("GET", Some("vmcmdidx"), Returns::Data, &[], 1778, 2),
     // 272: /nodes/{node}/lxc/{vmid}/status/current
-    e("GET", Some("vm_status"), false, &[], 1780, 2),
+    e("GET", Some("vm_status"), Returns::Data, &[], 1780, 2),
     // 273: /nodes/{node}/lxc/{vmid}/status/reboot
-    e("POST", Some("vm_reboot"), true, &["vzreboot"], 1782, 3),
+    e(
+        "POST",
+        Some("vm_reboot"),
+        Returns::Upid,
+        &["vzreboot"],
+        1782,
+        3,
+    ),
     // 274: /nodes/{node}/lxc/{vmid}/status/resume
-    e("POST", Some("vm_resume"), true, &["vzresume"], 1785, 2),
+    e(
+        "POST",
+        Some("vm_resume"),
+        Returns::Upid,
+        &["vzresume"],
+        1785,
+        2,
+    ),
     // 275: /nodes/{node}/lxc/{vmid}/status/shutdown
     e(
         "POST",
         Some("vm_shutdown"),
-        true,
+        Returns::Upid,
         &["hastop", "vzshutdown"],
         1787,
         4,
@@ -4151,7 +4644,7 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("vm_start"),
-        true,
+        Returns::Upid,
         &["hastart", "vzstart"],
         1791,
         4,
@@ -4160,249 +4653,417 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("vm_stop"),
-        true,
+        Returns::Upid,
         &["hastop", "vzstop"],
         1795,
         4,
     ),
     // 278: /nodes/{node}/lxc/{vmid}/status/suspend
-    e("POST", Some("vm_suspend"), true, &["vzsuspend"], 1799, 2),
+    e(
+        "POST",
+        Some("vm_suspend"),
+        Returns::Upid,
+        &["vzsuspend"],
+        1799,
+        2,
+    ),
     // 279: /nodes/{node}/lxc/{vmid}/template
-    e("POST", Some("template"), false, &["vztemplate"], 1801, 2),
+    e(
+        "POST",
+        Some("template"),
+        Returns::Null,
+        &["vztemplate"],
+        1801,
+        2,
+    ),
     // 280: /nodes/{node}/lxc/{vmid}/termproxy
-    e("POST", Some("termproxy"), true, &["vncproxy"], 1803, 2),
+    e(
+        "POST",
+        Some("termproxy"),
+        Returns::UpidObject,
+        &["vncproxy"],
+        1803,
+        2,
+    ),
     // 281: /nodes/{node}/lxc/{vmid}/vncproxy
-    e("POST", Some("vncproxy"), true, &["vncproxy"], 1805, 5),
+    e(
+        "POST",
+        Some("vncproxy"),
+        Returns::UpidObject,
+        &["vncproxy"],
+        1805,
+        5,
+    ),
     // 282: /nodes/{node}/lxc/{vmid}/vncwebsocket
-    e("GET", Some("vncwebsocket"), false, &[], 1810, 4),
+    e("GET", Some("vncwebsocket"), Returns::Data, &[], 1810, 4),
     // 283: /nodes/{node}/migrateall
-    e("POST", Some("migrateall"), true, &["migrateall"], 1814, 6),
+    e(
+        "POST",
+        Some("migrateall"),
+        Returns::Upid,
+        &["migrateall"],
+        1814,
+        6,
+    ),
     // 284: /nodes/{node}/netstat
-    e("GET", Some("netstat"), false, &[], 1820, 1),
+    e("GET", Some("netstat"), Returns::Data, &[], 1820, 1),
     // 285: /nodes/{node}/network
     e(
         "DELETE",
         Some("revert_network_changes"),
-        false,
+        Returns::Null,
         &[],
         1821,
         1,
     ),
-    e("GET", Some("index"), false, &[], 1822, 2),
-    e("POST", Some("create_network"), false, &[], 1824, 29),
+    e("GET", Some("index"), Returns::Data, &[], 1822, 2),
+    e("POST", Some("create_network"), Returns::Null, &[], 1824, 29),
     e(
         "PUT",
         Some("reload_network_config"),
-        true,
+        Returns::Upid,
         &["srvreload"],
         1853,
         2,
     ),
     // 286: /nodes/{node}/network/{iface}
-    e("DELETE", Some("delete_network"), false, &[], 1855, 2),
-    e("GET", Some("network_config"), false, &[], 1857, 2),
-    e("PUT", Some("update_network"), false, &[], 1859, 30),
+    e(
+        "DELETE",
+        Some("delete_network"),
+        Returns::Null,
+        &[],
+        1855,
+        2,
+    ),
+    e("GET", Some("network_config"), Returns::Data, &[], 1857, 2),
+    e("PUT", Some("update_network"), Returns::Null, &[], 1859, 30),
     // 287: /nodes/{node}/qemu
-    e("GET", Some("vmlist"), false, &[], 1889, 2),
+    e("GET", Some("vmlist"), Returns::Data, &[], 1889, 2),
     e(
         "POST",
         Some("create_vm"),
-        true,
+        Returns::Upid,
         &["qmcreate", "qmrestore"],
         1891,
         93,
     ),
     // 288: /nodes/{node}/qemu/{vmid}
-    e("DELETE", Some("destroy_vm"), true, &["qmdestroy"], 1984, 5),
-    e("GET", Some("vmdiridx"), false, &[], 1989, 2),
+    e(
+        "DELETE",
+        Some("destroy_vm"),
+        Returns::Upid,
+        &["qmdestroy"],
+        1984,
+        5,
+    ),
+    e("GET", Some("vmdiridx"), Returns::Data, &[], 1989, 2),
     // 289: /nodes/{node}/qemu/{vmid}/agent
-    e("GET", Some("index"), false, &[], 1991, 2),
-    e("POST", Some("agent"), false, &[], 1993, 3),
+    e("GET", Some("index"), Returns::Data, &[], 1991, 2),
+    e("POST", Some("agent"), Returns::Data, &[], 1993, 3),
     // 290: /nodes/{node}/qemu/{vmid}/agent/exec
-    e("POST", Some("exec"), false, &[], 1996, 4),
+    e("POST", Some("exec"), Returns::Data, &[], 1996, 4),
     // 291: /nodes/{node}/qemu/{vmid}/agent/exec-status
-    e("GET", Some("exec-status"), false, &[], 2000, 3),
+    e("GET", Some("exec-status"), Returns::Data, &[], 2000, 3),
     // 292: /nodes/{node}/qemu/{vmid}/agent/file-read
-    e("GET", Some("file-read"), false, &[], 2003, 6),
+    e("GET", Some("file-read"), Returns::Data, &[], 2003, 6),
     // 293: /nodes/{node}/qemu/{vmid}/agent/file-write
-    e("POST", Some("file-write"), false, &[], 2009, 5),
+    e("POST", Some("file-write"), Returns::Null, &[], 2009, 5),
     // 294: /nodes/{node}/qemu/{vmid}/agent/fsfreeze-freeze
-    e("POST", Some("fsfreeze-freeze"), false, &[], 2014, 2),
+    e("POST", Some("fsfreeze-freeze"), Returns::Data, &[], 2014, 2),
     // 295: /nodes/{node}/qemu/{vmid}/agent/fsfreeze-status
-    e("POST", Some("fsfreeze-status"), false, &[], 2016, 2),
+    e("POST", Some("fsfreeze-status"), Returns::Data, &[], 2016, 2),
     // 296: /nodes/{node}/qemu/{vmid}/agent/fsfreeze-thaw
-    e("POST", Some("fsfreeze-thaw"), false, &[], 2018, 2),
+    e("POST", Some("fsfreeze-thaw"), Returns::Data, &[], 2018, 2),
     // 297: /nodes/{node}/qemu/{vmid}/agent/fstrim
-    e("POST", Some("fstrim"), false, &[], 2020, 2),
+    e("POST", Some("fstrim"), Returns::Data, &[], 2020, 2),
     // 298: /nodes/{node}/qemu/{vmid}/agent/get-fsinfo
-    e("GET", Some("get-fsinfo"), false, &[], 2022, 2),
+    e("GET", Some("get-fsinfo"), Returns::Data, &[], 2022, 2),
     // 299: /nodes/{node}/qemu/{vmid}/agent/get-host-name
-    e("GET", Some("get-host-name"), false, &[], 2024, 2),
+    e("GET", Some("get-host-name"), Returns::Data, &[], 2024, 2),
     // 300: /nodes/{node}/qemu/{vmid}/agent/get-memory-block-info
-    e("GET", Some("get-memory-block-info"), false, &[], 2026, 2),
+    e(
+        "GET",
+        Some("get-memory-block-info"),
+        Returns::Data,
+        &[],
+        2026,
+        2,
+    ),
     // 301: /nodes/{node}/qemu/{vmid}/agent/get-memory-blocks
-    e("GET", Some("get-memory-blocks"), false, &[], 2028, 2),
+    e(
+        "GET",
+        Some("get-memory-blocks"),
+        Returns::Data,
+        &[],
+        2028,
+        2,
+    ),
     // 302: /nodes/{node}/qemu/{vmid}/agent/get-osinfo
-    e("GET", Some("get-osinfo"), false, &[], 2030, 2),
+    e("GET", Some("get-osinfo"), Returns::Data, &[], 2030, 2),
     // 303: /nodes/{node}/qemu/{vmid}/agent/get-time
-    e("GET", Some("get-time"), false, &[], 2032, 2),
+    e("GET", Some("get-time"), Returns::Data, &[], 2032, 2),
     // 304: /nodes/{node}/qemu/{vmid}/agent/get-timezone
-    e("GET", Some("get-timezone"), false, &[], 2034, 2),
+    e("GET", Some("get-timezone"), Returns::Data, &[], 2034, 2),
     // 305: /nodes/{node}/qemu/{vmid}/agent/get-users
-    e("GET", Some("get-users"), false, &[], 2036, 2),
+    e("GET", Some("get-users"), Returns::Data, &[], 2036, 2),
     // 306: /nodes/{node}/qemu/{vmid}/agent/get-vcpus
-    e("GET", Some("get-vcpus"), false, &[], 2038, 2),
+    e("GET", Some("get-vcpus"), Returns::Data, &[], 2038, 2),
     // 307: /nodes/{node}/qemu/{vmid}/agent/info
-    e("GET", Some("info"), false, &[], 2040, 2),
+    e("GET", Some("info"), Returns::Data, &[], 2040, 2),
     // 308: /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces
-    e("GET", Some("network-get-interfaces"), false, &[], 2042, 2),
+    e(
+        "GET",
+        Some("network-get-interfaces"),
+        Returns::Data,
+        &[],
+        2042,
+        2,
+    ),
     // 309: /nodes/{node}/qemu/{vmid}/agent/ping
-    e("POST", Some("ping"), false, &[], 2044, 2),
+    e("POST", Some("ping"), Returns::Data, &[], 2044, 2),
     // 310: /nodes/{node}/qemu/{vmid}/agent/set-user-password
-    e("POST", Some("set-user-password"), false, &[], 2046, 5),
+    e(
+        "POST",
+        Some("set-user-password"),
+        Returns::Data,
+        &[],
+        2046,
+        5,
+    ),
     // 311: /nodes/{node}/qemu/{vmid}/agent/shutdown
-    e("POST", Some("shutdown"), false, &[], 2051, 2),
+    e("POST", Some("shutdown"), Returns::Data, &[], 2051, 2),
     // 312: /nodes/{node}/qemu/{vmid}/agent/suspend-disk
-    e("POST", Some("suspend-disk"), false, &[], 2053, 2),
+    e("POST", Some("suspend-disk"), Returns::Data, &[], 2053, 2),
     // 313: /nodes/{node}/qemu/{vmid}/agent/suspend-hybrid
-    e("POST", Some("suspend-hybrid"), false, &[], 2055, 2),
+    e("POST", Some("suspend-hybrid"), Returns::Data, &[], 2055, 2),
     // 314: /nodes/{node}/qemu/{vmid}/agent/suspend-ram
-    e("POST", Some("suspend-ram"), false, &[], 2057, 2),
+    e("POST", Some("suspend-ram"), Returns::Data, &[], 2057, 2),
     // 315: /nodes/{node}/qemu/{vmid}/clone
-    e("POST", Some("clone_vm"), true, &["qmclone"], 2059, 12),
+    e(
+        "POST",
+        Some("clone_vm"),
+        Returns::Upid,
+        &["qmclone"],
+        2059,
+        12,
+    ),
     // 316: /nodes/{node}/qemu/{vmid}/cloudinit
-    e("GET", Some("cloudinit_pending"), false, &[], 2071, 2),
-    e("PUT", Some("cloudinit_update"), false, &[], 2073, 2),
+    e(
+        "GET",
+        Some("cloudinit_pending"),
+        Returns::Data,
+        &[],
+        2071,
+        2,
+    ),
+    e("PUT", Some("cloudinit_update"), Returns::Null, &[], 2073, 2),
     // 317: /nodes/{node}/qemu/{vmid}/cloudinit/dump
     e(
         "GET",
         Some("cloudinit_generated_config_dump"),
-        false,
+        Returns::Data,
         &[],
         2075,
         3,
     ),
     // 318: /nodes/{node}/qemu/{vmid}/config
-    e("GET", Some("vm_config"), false, &[], 2078, 4),
+    e("GET", Some("vm_config"), Returns::Data, &[], 2078, 4),
     e(
         "POST",
         Some("update_vm_async"),
-        true,
+        Returns::Upid,
         &["qmconfig"],
         2082,
         90,
     ),
-    e("PUT", Some("update_vm"), false, &[], 2172, 88),
+    e("PUT", Some("update_vm"), Returns::Null, &[], 2172, 88),
     // 319: /nodes/{node}/qemu/{vmid}/dbus-vmstate
-    e("POST", Some("dbus_vmstate"), false, &[], 2260, 3),
+    e("POST", Some("dbus_vmstate"), Returns::Null, &[], 2260, 3),
     // 320: /nodes/{node}/qemu/{vmid}/feature
-    e("GET", Some("vm_feature"), false, &[], 2263, 4),
+    e("GET", Some("vm_feature"), Returns::Data, &[], 2263, 4),
     // 321: /nodes/{node}/qemu/{vmid}/firewall
-    e("GET", Some("index"), false, &[], 2267, 2),
+    e("GET", Some("index"), Returns::Data, &[], 2267, 2),
     // 322: /nodes/{node}/qemu/{vmid}/firewall/aliases
-    e("GET", Some("get_aliases"), false, &[], 2269, 2),
-    e("POST", Some("create_alias"), false, &[], 2271, 5),
+    e("GET", Some("get_aliases"), Returns::Data, &[], 2269, 2),
+    e("POST", Some("create_alias"), Returns::Null, &[], 2271, 5),
     // 323: /nodes/{node}/qemu/{vmid}/firewall/aliases/{name}
-    e("DELETE", Some("remove_alias"), false, &[], 2276, 4),
-    e("GET", Some("read_alias"), false, &[], 2280, 3),
-    e("PUT", Some("update_alias"), false, &[], 2283, 7),
+    e("DELETE", Some("remove_alias"), Returns::Null, &[], 2276, 4),
+    e("GET", Some("read_alias"), Returns::Data, &[], 2280, 3),
+    e("PUT", Some("update_alias"), Returns::Null, &[], 2283, 7),
     // 324: /nodes/{node}/qemu/{vmid}/firewall/ipset
-    e("GET", Some("ipset_index"), false, &[], 2290, 2),
-    e("POST", Some("create_ipset"), false, &[], 2292, 6),
+    e("GET", Some("ipset_index"), Returns::Data, &[], 2290, 2),
+    e("POST", Some("create_ipset"), Returns::Null, &[], 2292, 6),
     // 325: /nodes/{node}/qemu/{vmid}/firewall/ipset/{name}
-    e("DELETE", Some("delete_ipset"), false, &[], 2298, 4),
-    e("GET", Some("get_ipset"), false, &[], 2302, 3),
-    e("POST", Some("create_ip"), false, &[], 2305, 6),
+    e("DELETE", Some("delete_ipset"), Returns::Null, &[], 2298, 4),
+    e("GET", Some("get_ipset"), Returns::Data, &[], 2302, 3),
+    e("POST", Some("create_ip"), Returns::Null, &[], 2305, 6),
     // 326: /nodes/{node}/qemu/{vmid}/firewall/ipset/{name}/{cidr}
-    e("DELETE", Some("remove_ip"), false, &[], 2311, 5),
-    e("GET", Some("read_ip"), false, &[], 2316, 4),
-    e("PUT", Some("update_ip"), false, &[], 2320, 7),
+    e("DELETE", Some("remove_ip"), Returns::Null, &[], 2311, 5),
+    e("GET", Some("read_ip"), Returns::Data, &[], 2316, 4),
+    e("PUT", Some("update_ip"), Returns::Null, &[], 2320, 7),
     // 327: /nodes/{node}/qemu/{vmid}/firewall/log
-    e("GET", Some("log"), false, &[], 2327, 6),
+    e("GET", Some("log"), Returns::Data, &[], 2327, 6),
     // 328: /nodes/{node}/qemu/{vmid}/firewall/options
-    e("GET", Some("get_options"), false, &[], 2333, 2),
-    e("PUT", Some("set_options"), false, &[], 2335, 14),
+    e("GET", Some("get_options"), Returns::Data, &[], 2333, 2),
+    e("PUT", Some("set_options"), Returns::Null, &[], 2335, 14),
     // 329: /nodes/{node}/qemu/{vmid}/firewall/refs
-    e("GET", Some("refs"), false, &[], 2349, 3),
+    e("GET", Some("refs"), Returns::Data, &[], 2349, 3),
     // 330: /nodes/{node}/qemu/{vmid}/firewall/rules
-    e("GET", Some("get_rules"), false, &[], 2352, 2),
-    e("POST", Some("create_rule"), false, &[], 2354, 17),
+    e("GET", Some("get_rules"), Returns::Data, &[], 2352, 2),
+    e("POST", Some("create_rule"), Returns::Null, &[], 2354, 17),
     // 331: /nodes/{node}/qemu/{vmid}/firewall/rules/{pos}
-    e("DELETE", Some("delete_rule"), false, &[], 2371, 4),
-    e("GET", Some("get_rule"), false, &[], 2375, 3),
-    e("PUT", Some("update_rule"), false, &[], 2378, 19),
+    e("DELETE", Some("delete_rule"), Returns::Null, &[], 2371, 4),
+    e("GET", Some("get_rule"), Returns::Data, &[], 2375, 3),
+    e("PUT", Some("update_rule"), Returns::Null, &[], 2378, 19),
     // 332: /nodes/{node}/qemu/{vmid}/migrate
-    e("GET", Some("migrate_vm_precondition"), false, &[], 2397, 3),
+    e(
+        "GET",
+        Some("migrate_vm_precondition"),
+        Returns::Data,
+        &[],
+        2397,
+        3,
+    ),
     e(
         "POST",
         Some("migrate_vm"),
-        true,
+        Returns::Upid,
         &["hamigrate", "qmigrate"],
         2400,
         11,
     ),
     // 333: /nodes/{node}/qemu/{vmid}/monitor
-    e("POST", Some("monitor"), false, &[], 2411, 3),
+    e("POST", Some("monitor"), Returns::Data, &[], 2411, 3),
     // 334: /nodes/{node}/qemu/{vmid}/move_disk
-    e("POST", Some("move_vm_disk"), true, &["qmmove"], 2414, 11),
+    e(
+        "POST",
+        Some("move_vm_disk"),
+        Returns::Upid,
+        &["qmmove"],
+        2414,
+        11,
+    ),
     // 335: /nodes/{node}/qemu/{vmid}/mtunnel
-    e("POST", Some("mtunnel"), true, &["qmtunnel"], 2425, 4),
+    e(
+        "POST",
+        Some("mtunnel"),
+        Returns::UpidObject,
+        &["qmtunnel"],
+        2425,
+        4,
+    ),
     // 336: /nodes/{node}/qemu/{vmid}/mtunnelwebsocket
-    e("GET", Some("mtunnelwebsocket"), false, &[], 2429, 4),
+    e("GET", Some("mtunnelwebsocket"), Returns::Data, &[], 2429, 4),
     // 337: /nodes/{node}/qemu/{vmid}/pending
-    e("GET", Some("vm_pending"), false, &[], 2433, 2),
+    e("GET", Some("vm_pending"), Returns::Data, &[], 2433, 2),
     // 338: /nodes/{node}/qemu/{vmid}/remote_migrate
     e(
         "POST",
         Some("remote_migrate_vm"),
-        true,
+        Returns::Upid,
         &["qmigrate"],
         2435,
         9,
     ),
     // 339: /nodes/{node}/qemu/{vmid}/resize
-    e("PUT", Some("resize_vm"), true, &["resize"], 2444, 6),
+    e(
+        "PUT",
+        Some("resize_vm"),
+        Returns::Upid,
+        &["resize"],
+        2444,
+        6,
+    ),
     // 340: /nodes/{node}/qemu/{vmid}/rrd
-    e("GET", Some("rrd"), false, &[], 2450, 5),
+    e("GET", Some("rrd"), Returns::Data, &[], 2450, 5),
     // 341: /nodes/{node}/qemu/{vmid}/rrddata
-    e("GET", Some("rrddata"), false, &[], 2455, 4),
+    e("GET", Some("rrddata"), Returns::Data, &[], 2455, 4),
     // 342: /nodes/{node}/qemu/{vmid}/sendkey
-    e("PUT", Some("vm_sendkey"), false, &[], 2459, 4),
+    e("PUT", Some("vm_sendkey"), Returns::Null, &[], 2459, 4),
     // 343: /nodes/{node}/qemu/{vmid}/snapshot
-    e("GET", Some("snapshot_list"), false, &[], 2463, 2),
-    e("POST", Some("snapshot"), true, &["qmsnapshot"], 2465, 5),
+    e("GET", Some("snapshot_list"), Returns::Data, &[], 2463, 2),
+    e(
+        "POST",
+        Some("snapshot"),
+        Returns::Upid,
+        &["qmsnapshot"],
+        2465,
+        5,
+    ),
     // 344: /nodes/{node}/qemu/{vmid}/snapshot/{snapname}
     e(
         "DELETE",
         Some("delsnapshot"),
-        true,
+        Returns::Upid,
         &["qmdelsnapshot"],
         2470,
         4,
     ),
-    e("GET", Some("snapshot_cmd_idx"), false, &[], 2474, 3),
+    e("GET", Some("snapshot_cmd_idx"), Returns::Data, &[], 2474, 3),
     // 345: /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config
-    e("GET", Some("get_snapshot_config"), false, &[], 2477, 3),
-    e("PUT", Some("update_snapshot_config"), false, &[], 2480, 4),
+    e(
+        "GET",
+        Some("get_snapshot_config"),
+        Returns::Data,
+        &[],
+        2477,
+        3,
+    ),
+    e(
+        "PUT",
+        Some("update_snapshot_config"),
+        Returns::Null,
+        &[],
+        2480,
+        4,
+    ),
     // 346: /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback
-    e("POST", Some("rollback"), true, &["qmrollback"], 2484, 4),
+    e(
+        "POST",
+        Some("rollback"),
+        Returns::Upid,
+        &["qmrollback"],
+        2484,
+        4,
+    ),
     // 347: /nodes/{node}/qemu/{vmid}/spiceproxy
-    e("POST", Some("spiceproxy"), false, &[], 2488, 3),
+    e("POST", Some("spiceproxy"), Returns::Data, &[], 2488, 3),
     // 348: /nodes/{node}/qemu/{vmid}/status
-    e("GET", Some("vmcmdidx"), false, &[], 2491, 2),
+    e("GET", Some("vmcmdidx"), Returns::Data, &[], 2491, 2),
     // 349: /nodes/{node}/qemu/{vmid}/status/current
-    e("GET", Some("vm_status"), false, &[], 2493, 2),
+    e("GET", Some("vm_status"), Returns::Data, &[], 2493, 2),
     // 350: /nodes/{node}/qemu/{vmid}/status/reboot
-    e("POST", Some("vm_reboot"), true, &["qmreboot"], 2495, 3),
+    e(
+        "POST",
+        Some("vm_reboot"),
+        Returns::Upid,
+        &["qmreboot"],
+        2495,
+        3,
+    ),
     // 351: /nodes/{node}/qemu/{vmid}/status/reset
-    e("POST", Some("vm_reset"), true, &["qmreset"], 2498, 3),
+    e(
+        "POST",
+        Some("vm_reset"),
+        Returns::Upid,
+        &["qmreset"],
+        2498,
+        3,
+    ),
     // 352: /nodes/{node}/qemu/{vmid}/status/resume
-    e("POST", Some("vm_resume"), true, &["qmresume"], 2501, 4),
+    e(
+        "POST",
+        Some("vm_resume"),
+        Returns::Upid,
+        &["qmresume"],
+        2501,
+        4,
+    ),
     // 353: /nodes/{node}/qemu/{vmid}/status/shutdown
     e(
         "POST",
         Some("vm_shutdown"),
-        true,
+        Returns::Upid,
         &["hastop", "qmshutdown"],
         2505,
         6,
@@ -4411,7 +5072,7 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("vm_start"),
-        true,
+        Returns::Upid,
         &["hastart", "qmstart"],
         2511,
         13,
@@ -4420,7 +5081,7 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("vm_stop"),
-        true,
+        Returns::Upid,
         &["hastop", "qmstop"],
         2524,
         7,
@@ -4429,90 +5090,125 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("vm_suspend"),
-        true,
+        Returns::Upid,
         &["qmpause", "qmsuspend"],
         2531,
         5,
     ),
     // 357: /nodes/{node}/qemu/{vmid}/template
-    e("POST", Some("template"), true, &["qmtemplate"], 2536, 3),
+    e(
+        "POST",
+        Some("template"),
+        Returns::Upid,
+        &["qmtemplate"],
+        2536,
+        3,
+    ),
     // 358: /nodes/{node}/qemu/{vmid}/termproxy
-    e("POST", Some("termproxy"), true, &["vncproxy"], 2539, 3),
+    e(
+        "POST",
+        Some("termproxy"),
+        Returns::UpidObject,
+        &["vncproxy"],
+        2539,
+        3,
+    ),
     // 359: /nodes/{node}/qemu/{vmid}/unlink
-    e("PUT", Some("unlink"), false, &[], 2542, 4),
+    e("PUT", Some("unlink"), Returns::Null, &[], 2542, 4),
     // 360: /nodes/{node}/qemu/{vmid}/vncproxy
-    e("POST", Some("vncproxy"), true, &["vncproxy"], 2546, 4),
+    e(
+        "POST",
+        Some("vncproxy"),
+        Returns::UpidObject,
+        &["vncproxy"],
+        2546,
+        4,
+    ),
     // 361: /nodes/{node}/qemu/{vmid}/vncwebsocket
-    e("GET", Some("vncwebsocket"), false, &[], 2550, 4),
+    e("GET", Some("vncwebsocket"), Returns::Data, &[], 2550, 4),
     // 362: /nodes/{node}/query-oci-repo-tags
-    e("GET", Some("query_oci_repo_tags"), false, &[], 2554, 2),
+    e(
+        "GET",
+        Some("query_oci_repo_tags"),
+        Returns::Data,
+        &[],
+        2554,
+        2,
+    ),
     // 363: /nodes/{node}/query-url-metadata
-    e("GET", Some("query_url_metadata"), false, &[], 2556, 3),
+    e(
+        "GET",
+        Some("query_url_metadata"),
+        Returns::Data,
+        &[],
+        2556,
+        3,
+    ),
     // 364: /nodes/{node}/replication
-    e("GET", Some("status"), false, &[], 2559, 2),
+    e("GET", Some("status"), Returns::Data, &[], 2559, 2),
     // 365: /nodes/{node}/replication/{id}
-    e("GET", Some("index"), false, &[], 2561, 2),
+    e("GET", Some("index"), Returns::Data, &[], 2561, 2),
     // 366: /nodes/{node}/replication/{id}/log
-    e("GET", Some("read_job_log"), false, &[], 2563, 4),
+    e("GET", Some("read_job_log"), Returns::Data, &[], 2563, 4),
     // 367: /nodes/{node}/replication/{id}/schedule_now
-    e("POST", Some("schedule_now"), false, &[], 2567, 2),
+    e("POST", Some("schedule_now"), Returns::Data, &[], 2567, 2),
     // 368: /nodes/{node}/replication/{id}/status
-    e("GET", Some("job_status"), false, &[], 2569, 2),
+    e("GET", Some("job_status"), Returns::Data, &[], 2569, 2),
     // 369: /nodes/{node}/report
-    e("GET", Some("report"), false, &[], 2571, 1),
+    e("GET", Some("report"), Returns::Data, &[], 2571, 1),
     // 370: /nodes/{node}/rrd
-    e("GET", Some("rrd"), false, &[], 2572, 4),
+    e("GET", Some("rrd"), Returns::Data, &[], 2572, 4),
     // 371: /nodes/{node}/rrddata
-    e("GET", Some("rrddata"), false, &[], 2576, 3),
+    e("GET", Some("rrddata"), Returns::Data, &[], 2576, 3),
     // 372: /nodes/{node}/scan
-    e("GET", Some("index"), false, &[], 2579, 1),
+    e("GET", Some("index"), Returns::Data, &[], 2579, 1),
     // 373: /nodes/{node}/scan/cifs
-    e("GET", Some("cifsscan"), false, &[], 2580, 5),
+    e("GET", Some("cifsscan"), Returns::Data, &[], 2580, 5),
     // 374: /nodes/{node}/scan/iscsi
-    e("GET", Some("iscsiscan"), false, &[], 2585, 2),
+    e("GET", Some("iscsiscan"), Returns::Data, &[], 2585, 2),
     // 375: /nodes/{node}/scan/lvm
-    e("GET", Some("lvmscan"), false, &[], 2587, 1),
+    e("GET", Some("lvmscan"), Returns::Data, &[], 2587, 1),
     // 376: /nodes/{node}/scan/lvmthin
-    e("GET", Some("lvmthinscan"), false, &[], 2588, 2),
+    e("GET", Some("lvmthinscan"), Returns::Data, &[], 2588, 2),
     // 377: /nodes/{node}/scan/nfs
-    e("GET", Some("nfsscan"), false, &[], 2590, 2),
+    e("GET", Some("nfsscan"), Returns::Data, &[], 2590, 2),
     // 378: /nodes/{node}/scan/pbs
-    e("GET", Some("pbsscan"), false, &[], 2592, 6),
+    e("GET", Some("pbsscan"), Returns::Data, &[], 2592, 6),
     // 379: /nodes/{node}/scan/zfs
-    e("GET", Some("zfsscan"), false, &[], 2598, 1),
+    e("GET", Some("zfsscan"), Returns::Data, &[], 2598, 1),
     // 380: /nodes/{node}/sdn
-    e("GET", Some("sdnindex"), false, &[], 2599, 1),
+    e("GET", Some("sdnindex"), Returns::Data, &[], 2599, 1),
     // 381: /nodes/{node}/sdn/fabrics/{fabric}
-    e("GET", Some("diridx"), false, &[], 2600, 2),
+    e("GET", Some("diridx"), Returns::Data, &[], 2600, 2),
     // 382: /nodes/{node}/sdn/fabrics/{fabric}/interfaces
-    e("GET", Some("interfaces"), false, &[], 2602, 2),
+    e("GET", Some("interfaces"), Returns::Data, &[], 2602, 2),
     // 383: /nodes/{node}/sdn/fabrics/{fabric}/neighbors
-    e("GET", Some("neighbors"), false, &[], 2604, 2),
+    e("GET", Some("neighbors"), Returns::Data, &[], 2604, 2),
     // 384: /nodes/{node}/sdn/fabrics/{fabric}/routes
-    e("GET", Some("routes"), false, &[], 2606, 2),
+    e("GET", Some("routes"), Returns::Data, &[], 2606, 2),
     // 385: /nodes/{node}/sdn/vnets/{vnet}
-    e("GET", Some("diridx"), false, &[], 2608, 2),
+    e("GET", Some("diridx"), Returns::Data, &[], 2608, 2),
     // 386: /nodes/{node}/sdn/vnets/{vnet}/mac-vrf
-    e("GET", Some("mac-vrf"), false, &[], 2610, 2),
+    e("GET", Some("mac-vrf"), Returns::Data, &[], 2610, 2),
     // 387: /nodes/{node}/sdn/zones
-    e("GET", Some("index"), false, &[], 2612, 1),
+    e("GET", Some("index"), Returns::Data, &[], 2612, 1),
     // 388: /nodes/{node}/sdn/zones/{zone}
-    e("GET", Some("diridx"), false, &[], 2613, 2),
+    e("GET", Some("diridx"), Returns::Data, &[], 2613, 2),
     // 389: /nodes/{node}/sdn/zones/{zone}/bridges
-    e("GET", Some("bridges"), false, &[], 2615, 2),
+    e("GET", Some("bridges"), Returns::Data, &[], 2615, 2),
     // 390: /nodes/{node}/sdn/zones/{zone}/content
-    e("GET", Some("index"), false, &[], 2617, 2),
+    e("GET", Some("index"), Returns::Data, &[], 2617, 2),
     // 391: /nodes/{node}/sdn/zones/{zone}/ip-vrf
-    e("GET", Some("ip-vrf"), false, &[], 2619, 2),
+    e("GET", Some("ip-vrf"), Returns::Data, &[], 2619, 2),
     // 392: /nodes/{node}/services
-    e("GET", Some("index"), false, &[], 2621, 1),
+    e("GET", Some("index"), Returns::Data, &[], 2621, 1),
     // 393: /nodes/{node}/services/{service}
-    e("GET", Some("srvcmdidx"), false, &[], 2622, 2),
+    e("GET", Some("srvcmdidx"), Returns::Data, &[], 2622, 2),
     // 394: /nodes/{node}/services/{service}/reload
     e(
         "POST",
         Some("service_reload"),
-        true,
+        Returns::Upid,
         &["srvreload"],
         2624,
         2,
@@ -4521,130 +5217,228 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
     e(
         "POST",
         Some("service_restart"),
-        true,
+        Returns::Upid,
         &["srvrestart"],
         2626,
         2,
     ),
     // 396: /nodes/{node}/services/{service}/start
-    e("POST", Some("service_start"), true, &["srvstart"], 2628, 2),
+    e(
+        "POST",
+        Some("service_start"),
+        Returns::Upid,
+        &["srvstart"],
+        2628,
+        2,
+    ),
     // 397: /nodes/{node}/services/{service}/state
-    e("GET", Some("service_state"), false, &[], 2630, 2),
+    e("GET", Some("service_state"), Returns::Data, &[], 2630, 2),
     // 398: /nodes/{node}/services/{service}/stop
-    e("POST", Some("service_stop"), true, &["srvstop"], 2632, 2),
+    e(
+        "POST",
+        Some("service_stop"),
+        Returns::Upid,
+        &["srvstop"],
+        2632,
+        2,
+    ),
     // 399: /nodes/{node}/spiceshell
-    e("POST", Some("spiceshell"), false, &["spiceshell"], 2634, 4),
+    e(
+        "POST",
+        Some("spiceshell"),
+        Returns::Data,
+        &["spiceshell"],
+        2634,
+        4,
+    ),
     // 400: /nodes/{node}/startall
-    e("POST", Some("startall"), true, &["startall"], 2638, 4),
+    e(
+        "POST",
+        Some("startall"),
+        Returns::Upid,
+        &["startall"],
+        2638,
+        4,
+    ),
     // 401: /nodes/{node}/status
-    e("GET", Some("status"), false, &[], 2642, 1),
-    e("POST", Some("node_cmd"), false, &[], 2643, 2),
+    e("GET", Some("status"), Returns::Data, &[], 2642, 1),
+    e("POST", Some("node_cmd"), Returns::Null, &[], 2643, 2),
     // 402: /nodes/{node}/stopall
-    e("POST", Some("stopall"), true, &["stopall"], 2645, 5),
+    e(
+        "POST",
+        Some("stopall"),
+        Returns::Upid,
+        &["stopall"],
+        2645,
+        5,
+    ),
     // 403: /nodes/{node}/storage
-    e("GET", Some("index"), false, &[], 2650, 6),
+    e("GET", Some("index"), Returns::Data, &[], 2650, 6),
     // 404: /nodes/{node}/storage/{storage}
-    e("GET", Some("diridx"), false, &[], 2656, 2),
+    e("GET", Some("diridx"), Returns::Data, &[], 2656, 2),
     // 405: /nodes/{node}/storage/{storage}/content
-    e("GET", Some("index"), false, &[], 2658, 4),
-    e("POST", Some("create"), false, &[], 2662, 6),
+    e("GET", Some("index"), Returns::Data, &[], 2658, 4),
+    e("POST", Some("create"), Returns::Data, &[], 2662, 6),
     // 406: /nodes/{node}/storage/{storage}/content/{volume}
-    e("DELETE", Some("delete"), true, &["imgdel"], 2668, 4),
-    e("GET", Some("info"), false, &[], 2672, 3),
-    e("POST", Some("copy"), true, &["imgcopy"], 2675, 5),
-    e("PUT", Some("updateattributes"), false, &[], 2680, 5),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["imgdel"],
+        2668,
+        4,
+    ),
+    e("GET", Some("info"), Returns::Data, &[], 2672, 3),
+    e("POST", Some("copy"), Returns::Upid, &["imgcopy"], 2675, 5),
+    e("PUT", Some("updateattributes"), Returns::Null, &[], 2680, 5),
     // 407: /nodes/{node}/storage/{storage}/download-url
-    e("POST", Some("download_url"), true, &["download"], 2685, 9),
+    e(
+        "POST",
+        Some("download_url"),
+        Returns::Upid,
+        &["download"],
+        2685,
+        9,
+    ),
     // 408: /nodes/{node}/storage/{storage}/file-restore/download
-    e("GET", Some("download"), false, &["pbs-download"], 2694, 5),
+    e(
+        "GET",
+        Some("download"),
+        Returns::Data,
+        &["pbs-download"],
+        2694,
+        5,
+    ),
     // 409: /nodes/{node}/storage/{storage}/file-restore/list
-    e("GET", Some("list"), false, &[], 2699, 4),
+    e("GET", Some("list"), Returns::Data, &[], 2699, 4),
     // 410: /nodes/{node}/storage/{storage}/identity
-    e("GET", None, false, &[], 2703, 0),
+    e("GET", None, Returns::Unknown, &[], 2703, 0),
     // 411: /nodes/{node}/storage/{storage}/import-metadata
-    e("GET", Some("get_import_metadata"), false, &[], 2703, 3),
+    e(
+        "GET",
+        Some("get_import_metadata"),
+        Returns::Data,
+        &[],
+        2703,
+        3,
+    ),
     // 412: /nodes/{node}/storage/{storage}/oci-registry-pull
     e(
         "POST",
         Some("oci_registry_pull"),
-        true,
+        Returns::Upid,
         &["ociregistrypull"],
         2706,
         4,
     ),
     // 413: /nodes/{node}/storage/{storage}/prunebackups
-    e("DELETE", Some("delete"), true, &["prunebackups"], 2710, 5),
-    e("GET", Some("dryrun"), false, &[], 2715, 5),
+    e(
+        "DELETE",
+        Some("delete"),
+        Returns::Upid,
+        &["prunebackups"],
+        2710,
+        5,
+    ),
+    e("GET", Some("dryrun"), Returns::Data, &[], 2715, 5),
     // 414: /nodes/{node}/storage/{storage}/rrd
-    e("GET", Some("rrd"), false, &[], 2720, 5),
+    e("GET", Some("rrd"), Returns::Data, &[], 2720, 5),
     // 415: /nodes/{node}/storage/{storage}/rrddata
-    e("GET", Some("rrddata"), false, &[], 2725, 4),
+    e("GET", Some("rrddata"), Returns::Data, &[], 2725, 4),
     // 416: /nodes/{node}/storage/{storage}/status
-    e("GET", Some("read_status"), false, &[], 2729, 2),
+    e("GET", Some("read_status"), Returns::Data, &[], 2729, 2),
     // 417: /nodes/{node}/storage/{storage}/upload
-    e("POST", Some("upload"), true, &["imgcopy"], 2731, 7),
+    e("POST", Some("upload"), Returns::Upid, &["imgcopy"], 2731, 7),
     // 418: /nodes/{node}/subscription
-    e("DELETE", Some("delete"), false, &[], 2738, 1),
-    e("GET", Some("get"), false, &[], 2739, 1),
-    e("POST", Some("update"), false, &[], 2740, 2),
-    e("PUT", Some("set"), false, &[], 2742, 2),
+    e("DELETE", Some("delete"), Returns::Null, &[], 2738, 1),
+    e("GET", Some("get"), Returns::Data, &[], 2739, 1),
+    e("POST", Some("update"), Returns::Null, &[], 2740, 2),
+    e("PUT", Some("set"), Returns::Null, &[], 2742, 2),
     // 419: /nodes/{node}/suspendall
-    e("POST", Some("suspendall"), true, &["suspendall"], 2744, 3),
+    e(
+        "POST",
+        Some("suspendall"),
+        Returns::Upid,
+        &["suspendall"],
+        2744,
+        3,
+    ),
     // 420: /nodes/{node}/syslog
-    e("GET", Some("syslog"), false, &[], 2747, 6),
+    e("GET", Some("syslog"), Returns::Data, &[], 2747, 6),
     // 421: /nodes/{node}/tasks
-    e("GET", Some("node_tasks"), false, &[], 2753, 11),
+    e("GET", Some("node_tasks"), Returns::Data, &[], 2753, 11),
     // 422: /nodes/{node}/tasks/{upid}
-    e("DELETE", Some("stop_task"), false, &[], 2764, 2),
-    e("GET", Some("upid_index"), false, &[], 2766, 2),
+    e("DELETE", Some("stop_task"), Returns::Null, &[], 2764, 2),
+    e("GET", Some("upid_index"), Returns::Data, &[], 2766, 2),
     // 423: /nodes/{node}/tasks/{upid}/log
-    e("GET", Some("read_task_log"), false, &[], 2768, 5),
+    e("GET", Some("read_task_log"), Returns::Data, &[], 2768, 5),
     // 424: /nodes/{node}/tasks/{upid}/status
-    e("GET", Some("read_task_status"), false, &[], 2773, 2),
+    e("GET", Some("read_task_status"), Returns::Data, &[], 2773, 2),
     // 425: /nodes/{node}/termproxy
-    e("POST", Some("termproxy"), true, &["vncshell"], 2775, 3),
+    e(
+        "POST",
+        Some("termproxy"),
+        Returns::UpidObject,
+        &["vncshell"],
+        2775,
+        3,
+    ),
     // 426: /nodes/{node}/time
-    e("GET", Some("time"), false, &[], 2778, 1),
-    e("PUT", Some("set_timezone"), false, &[], 2779, 2),
+    e("GET", Some("time"), Returns::Data, &[], 2778, 1),
+    e("PUT", Some("set_timezone"), Returns::Null, &[], 2779, 2),
     // 427: /nodes/{node}/version
-    e("GET", Some("version"), false, &[], 2781, 1),
+    e("GET", Some("version"), Returns::Data, &[], 2781, 1),
     // 428: /nodes/{node}/vncshell
-    e("POST", Some("vncshell"), true, &["vncshell"], 2782, 6),
+    e(
+        "POST",
+        Some("vncshell"),
+        Returns::UpidObject,
+        &["vncshell"],
+        2782,
+        6,
+    ),
     // 429: /nodes/{node}/vncwebsocket
-    e("GET", Some("vncwebsocket"), false, &[], 2788, 3),
+    e("GET", Some("vncwebsocket"), Returns::Data, &[], 2788, 3),
     // 430: /nodes/{node}/vzdump
-    e("POST", Some("vzdump"), true, &["vzdump"], 2791, 34),
+    e("POST", Some("vzdump"), Returns::Upid, &["vzdump"], 2791, 34),
     // 431: /nodes/{node}/vzdump/defaults
-    e("GET", Some("defaults"), false, &[], 2825, 2),
+    e("GET", Some("defaults"), Returns::Data, &[], 2825, 2),
     // 432: /nodes/{node}/vzdump/extractconfig
-    e("GET", Some("extractconfig"), false, &[], 2827, 2),
+    e("GET", Some("extractconfig"), Returns::Data, &[], 2827, 2),
     // 433: /nodes/{node}/wakeonlan
-    e("POST", Some("wakeonlan"), false, &[], 2829, 1),
+    e("POST", Some("wakeonlan"), Returns::Data, &[], 2829, 1),
     // 434: /pools
-    e("DELETE", Some("delete_pool"), false, &[], 2830, 1),
-    e("GET", Some("index"), false, &[], 2831, 2),
-    e("POST", Some("create_pool"), false, &[], 2833, 2),
-    e("PUT", Some("update_pool"), false, &[], 2835, 6),
+    e("DELETE", Some("delete_pool"), Returns::Null, &[], 2830, 1),
+    e("GET", Some("index"), Returns::Data, &[], 2831, 2),
+    e("POST", Some("create_pool"), Returns::Null, &[], 2833, 2),
+    e("PUT", Some("update_pool"), Returns::Null, &[], 2835, 6),
     // 435: /pools/{poolid}
     e(
         "DELETE",
         Some("delete_pool_deprecated"),
-        false,
+        Returns::Null,
         &[],
         2841,
         1,
     ),
-    e("GET", Some("read_pool"), false, &[], 2842, 2),
-    e("PUT", Some("update_pool_deprecated"), false, &[], 2844, 6),
+    e("GET", Some("read_pool"), Returns::Data, &[], 2842, 2),
+    e(
+        "PUT",
+        Some("update_pool_deprecated"),
+        Returns::Null,
+        &[],
+        2844,
+        6,
+    ),
     // 436: /storage
-    e("GET", Some("index"), false, &[], 2850, 1),
-    e("POST", Some("create"), false, &[], 2851, 61),
+    e("GET", Some("index"), Returns::Data, &[], 2850, 1),
+    e("POST", Some("create"), Returns::Data, &[], 2851, 61),
     // 437: /storage/{storage}
-    e("DELETE", Some("delete"), false, &[], 2912, 1),
-    e("GET", Some("read"), false, &[], 2913, 1),
-    e("PUT", Some("update"), false, &[], 2914, 51),
+    e("DELETE", Some("delete"), Returns::Null, &[], 2912, 1),
+    e("GET", Some("read"), Returns::Data, &[], 2913, 1),
+    e("PUT", Some("update"), Returns::Data, &[], 2914, 51),
     // 438: /version
-    e("GET", Some("version"), false, &[], 2965, 0),
+    e("GET", Some("version"), Returns::Data, &[], 2965, 0),
 ];
 
 /// Parameters by endpoint, each endpoint's sorted by name length, then bytes:
