@@ -235,7 +235,7 @@ impl Pipeline {
     fn join(&mut self, event: &Event<'_>, source: (&str, u64)) -> Option<Task> {
         self.tasks.as_ref()?;
         let endpoint = event.endpoint?;
-        if !event.http_ok() {
+        if !event.may_have_run() {
             return None;
         }
         let (guest, object) = match &event.object {
@@ -250,6 +250,7 @@ impl Pipeline {
             kinds: endpoint.task_types(),
             guest,
             object,
+            upid_len: event.upid_len(),
         };
         if let Some(task) = self.correlator.join(&claim, source) {
             return Some(task.clone());

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode;
 
+use crate::response;
 use crate::spool::SpoolEvent;
 use crate::task::{State, Task, Update};
 
@@ -48,6 +49,9 @@ pub(crate) struct Claim<'r> {
     pub(crate) guest: Option<&'r [u8]>,
     /// Another object id (storage, service, realm…), preferred when the task id names it.
     pub(crate) object: Option<&'r [u8]>,
+    /// The length the task's UPID has as a JSON string, when the logged answer can only have
+    /// been that UPID ([`crate::event::Event::upid_len`]).
+    pub(crate) upid_len: Option<usize>,
 }
 
 /// A task the correlator holds.
@@ -328,6 +332,9 @@ fn fits(claim: &Claim<'_>, task: &Task) -> bool {
         && upid.user.as_bytes() == claim.user
         && claim.node.is_none_or(|n| n == upid.node.as_bytes())
         && upid.start <= claim.time
+        && claim
+            .upid_len
+            .is_none_or(|len| response::json_string_len(upid.text.as_bytes()) == len)
 }
 
 /// Whether a task id names this guest: `100`, or `100` followed by a separator
@@ -427,6 +434,7 @@ mod tests {
             kinds,
             guest: Some(guest.as_bytes()),
             object: None,
+            upid_len: None,
         }
     }
 

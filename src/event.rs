@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::access::{self, Line};
 use crate::api::{self, Endpoint, PathMatch};
 use crate::request::{Class, Request};
+use crate::response;
 use crate::spool::{self, SpoolEvent};
 use crate::task::{self, State, Task};
 use crate::userid;
@@ -77,6 +78,8 @@ pub(crate) enum Outcome {
     Unknown,
     /// Its task is still running.
     Pending,
+    /// It never ran: pveproxy redirected it to HTTPS (301, 308).
+    NotExecuted,
 }
 
 impl Outcome {
@@ -86,6 +89,7 @@ impl Outcome {
             Outcome::Failure => "failure",
             Outcome::Unknown => "unknown",
             Outcome::Pending => "pending",
+            Outcome::NotExecuted => "not_executed",
         }
     }
 
@@ -136,6 +140,8 @@ pub(crate) struct Event<'a> {
     pub(crate) task: Option<Task>,
     /// The spool event that gave the parameters, for their JSON form (arrays, nested objects).
     pub(crate) body: Option<&'a SpoolEvent>,
+    /// Why running the pvesh form again would not do what the request did, if so.
+    pub(crate) not_replayable: Option<Cow<'static, str>>,
     /// The raw request line. It holds the query string with any secrets in it, so renderers
     /// show it only through [`Event::request_summary`].
     request: &'a [u8],
@@ -170,11 +176,13 @@ impl<'a> Event<'a> {
             outcome: Outcome::Unknown,
             task: None,
             body: None,
+            not_replayable: None,
             request: line.request,
             origin,
         };
         if req.is_api() {
             event.join_schema(req);
+            event.not_replayable = event.replay_obstacle();
         }
         event.outcome = event.judge_outcome();
         event
@@ -214,6 +222,9 @@ impl<'a> Event<'a> {
 
         let matched = api::match_path(segments);
         let method = self.method.unwrap_or_default();
+        // A template only counts with a handler for the method: otherwise PVE answers 501 and
+        // the request is as generic as a path the schema does not know.
+        let matched = matched.filter(|m| m.template.endpoint(method).is_some());
         if let Some(m) = &matched {
             self.template = Some(m.template.path());
             self.endpoint = m.template.endpoint(method);
@@ -256,17 +267,28 @@ impl<'a> Event<'a> {
             outcome: Outcome::Unknown,
             task: None,
             body: None,
+            not_replayable: None,
             request: b"",
             origin,
         };
         let mut line = body.method.as_bytes().to_vec();
         line.extend_from_slice(b" /api2/");
         line.extend_from_slice(format);
-        line.extend_from_slice(body.path.as_bytes());
+        // The spool has the decoded path: encoded again where the request line needs it, so
+        // that parsing it gives back the same path.
+        for &b in body.path.as_bytes() {
+            if b == b'%' || b == b'?' || b == b'#' || b <= b' ' {
+                line.extend_from_slice(format!("%{b:02X}").as_bytes());
+            } else {
+                line.push(b);
+            }
+        }
+        line.extend_from_slice(b" HTTP/1.1");
         let req = Request::parse(&line);
         event.class = req.class;
         event.join_path(&req.segments());
         event.attach_body(body);
+        event.not_replayable = event.replay_obstacle();
         event
     }
 
@@ -284,10 +306,7 @@ impl<'a> Event<'a> {
             class: Class::Task,
             template: None,
             endpoint: None,
-            object: (!upid.id.is_empty()).then_some(Object {
-                kind: "task",
-                id: Cow::Borrowed(upid.id.as_bytes()),
-            }),
+            object: task_object(upid),
             params: Vec::new(),
             params_source: ParamsSource::None,
             http_status: None,
@@ -295,6 +314,7 @@ impl<'a> Event<'a> {
             outcome: Outcome::of_task(task),
             task: Some(task.clone()),
             body: None,
+            not_replayable: None,
             request: b"",
             origin,
         }
@@ -321,25 +341,46 @@ impl<'a> Event<'a> {
         self.body = Some(body);
     }
 
-    /// Joins the task the request started: its outcome is the request's.
+    /// Joins the task the request started: its outcome is the request's, unless the request
+    /// was refused (the task is then someone else's and is not joined).
     pub(crate) fn attach_task(&mut self, task: Task) {
-        if self.http_ok() {
+        if self.may_have_run() {
             self.outcome = Outcome::of_task(&task);
         }
         self.task = Some(task);
     }
 
-    /// The node a task of this request runs on: the path's `{node}` when it has one.
+    /// The node a task of this request runs on: the path's `{node}` when it has one, except
+    /// `localhost`, which is the node that served the request (pve-manager `PVE/HTTPServer.pm`
+    /// does not proxy it; its tasks carry the real node name).
     pub(crate) fn task_node(&self) -> Option<&[u8]> {
         let path = self.path.as_deref()?;
         let rest = path.strip_prefix(b"/nodes/")?;
-        Some(rest.split(|&b| b == b'/').next().unwrap_or(rest))
+        let node = rest.split(|&b| b == b'/').next().unwrap_or(rest);
+        (node != b"localhost").then_some(node)
+    }
+
+    /// Whether the call may have run: answered, or left without an answer (a proxy timeout, a
+    /// client that went away), or it has no log line.
+    pub(crate) fn may_have_run(&self) -> bool {
+        match self.http_status {
+            None => true,
+            Some(status) => matches!(
+                response::status(status, self.bytes),
+                response::Status::Answered | response::Status::Unanswered
+            ),
+        }
     }
 
     fn judge_outcome(&self) -> Outcome {
-        // Anything but 1xx/2xx/304 failed or was not executed (a redirect).
-        if !self.http_ok() {
-            return Outcome::Failure;
+        let Some(status) = self.http_status else {
+            return Outcome::Unknown;
+        };
+        match response::status(status, self.bytes) {
+            response::Status::Redirected => return Outcome::NotExecuted,
+            response::Status::Unanswered => return Outcome::Unknown,
+            response::Status::Failed => return Outcome::Failure,
+            response::Status::Answered => {}
         }
         let errors_as_200 = matches!(self.api_format, Some(b"extjs" | b"htmljs"));
         // A task-starting call (even one that does not return its UPID, like vztemplate) has
@@ -347,10 +388,103 @@ impl<'a> Event<'a> {
         let result_in_task = self
             .endpoint
             .is_some_and(|e| e.returns_upid() || !e.task_types().is_empty());
-        if errors_as_200 || result_in_task {
-            Outcome::Unknown
-        } else {
-            Outcome::Success
+        if !errors_as_200 {
+            return if result_in_task {
+                Outcome::Unknown
+            } else {
+                Outcome::Success
+            };
+        }
+        self.judge_by_length(result_in_task)
+    }
+
+    /// An extjs/htmljs answer, always HTTP 200: its length tells success from error where the
+    /// endpoint's answer has a known shape (see [`response`]).
+    fn judge_by_length(&self, result_in_task: bool) -> Outcome {
+        let (Some(endpoint), Some(format), Some(length)) =
+            (self.endpoint, self.api_format, self.bytes)
+        else {
+            return Outcome::Unknown;
+        };
+        let Some((null_answer, _)) = response::success_shape(format) else {
+            return Outcome::Unknown;
+        };
+        if length > response::COMPRESSED_ABOVE {
+            return Outcome::Unknown;
+        }
+        match endpoint.returns() {
+            api::Returns::Null if length == null_answer => {
+                if result_in_task {
+                    Outcome::Unknown
+                } else {
+                    Outcome::Success
+                }
+            }
+            api::Returns::Null => Outcome::Failure,
+            // A UPID answer, or null (a call that waited for its task, which ended well).
+            api::Returns::Upid if length == null_answer => Outcome::Success,
+            api::Returns::Upid if self.upid_may_fit(length) => Outcome::Unknown,
+            api::Returns::Upid => Outcome::Failure,
+            api::Returns::UpidObject | api::Returns::Data | api::Returns::Unknown => {
+                Outcome::Unknown
+            }
+        }
+    }
+
+    /// The JSON string length the task's UPID must have for this answer, when the answer can
+    /// only be a UPID or an error before any task was forked: the join takes only a task whose
+    /// UPID fits. `None` where the length tells nothing, or the call may answer an error after
+    /// its task ran (a `delay`/`background_delay` parameter: the call waits for the task).
+    pub(crate) fn upid_len(&self) -> Option<usize> {
+        let endpoint = self.endpoint?;
+        if endpoint.returns() != api::Returns::Upid
+            || endpoint.param(b"delay").is_some()
+            || endpoint.param(b"background_delay").is_some()
+            || self.http_status != Some(200)
+        {
+            return None;
+        }
+        let length = self.bytes.filter(|&l| l <= response::COMPRESSED_ABOVE)?;
+        let (null_answer, overhead) = response::success_shape(self.api_format?)?;
+        if length == null_answer {
+            return None;
+        }
+        usize::try_from(length.checked_sub(overhead)?).ok()
+    }
+
+    /// Whether a UPID answer of `length` bytes can be one of this request's tasks: exactly,
+    /// when every task type it starts is named by the guest id of the path; else at least as
+    /// long as the shortest UPID of its node, types and user.
+    fn upid_may_fit(&self, length: u64) -> bool {
+        let (Some(endpoint), Some(format)) = (self.endpoint, self.api_format) else {
+            return true;
+        };
+        let Some((_, overhead)) = response::success_shape(format) else {
+            return true;
+        };
+        let Some(upid) = length
+            .checked_sub(overhead)
+            .and_then(|l| usize::try_from(l).ok())
+        else {
+            return false;
+        };
+        let user = self.user.unwrap_or_default();
+        let Some(node) = self.task_node().or(self.node.map(str::as_bytes)) else {
+            return true;
+        };
+        let guest = self
+            .object
+            .as_ref()
+            .filter(|o| matches!(o.kind, "qemu" | "lxc"))
+            .map(|o| o.id.as_ref());
+        let kinds = endpoint.task_types();
+        match guest {
+            Some(vmid) if !kinds.is_empty() && kinds.iter().all(|k| task_id_is_vmid(k)) => kinds
+                .iter()
+                .any(|k| response::upid_lengths(node, k, vmid, user).contains(&upid)),
+            _ => kinds
+                .iter()
+                .any(|k| upid >= response::upid_lengths(node, k, b"", user)[0]),
         }
     }
 
@@ -405,10 +539,55 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// Whether the HTTP status is one a successful call returns (or unknown: no log line).
-    pub(crate) fn http_ok(&self) -> bool {
-        self.http_status
-            .is_none_or(|s| matches!(s, 100..=299 | 304))
+    /// Why the pvesh form of this API call would not repeat it, if so.
+    fn replay_obstacle(&self) -> Option<Cow<'static, str>> {
+        let last = self
+            .path
+            .as_deref()
+            .and_then(|p| p.rsplit(|&b| b == b'/').next())
+            .unwrap_or_default();
+        if matches!(last, b"vncwebsocket" | b"mtunnelwebsocket") {
+            return Some("a websocket upgrade checks a ticket, it is no action".into());
+        }
+        if last == b"upload" && self.method == Some(b"POST") {
+            return Some("an upload needs the uploaded file".into());
+        }
+        let verb = self.pvesh_verb()?;
+        if self.endpoint.is_none() {
+            // A path without this method's handler, or unknown to the schema.
+            return Some(match api::match_path(&self.path_segments()) {
+                Some(_) => format!("no {verb} handler for this path in PVE 9").into(),
+                None => "no such path in the PVE 9 API".into(),
+            });
+        }
+        // pvesh takes these as its own output options, whatever the method's schema says
+        // (pve-common `src/PVE/JSONSchema.pm` `get_options`).
+        const OUTPUT_OPTIONS: [&[u8]; 5] = [
+            b"output-format",
+            b"noheader",
+            b"noborder",
+            b"quiet",
+            b"human-readable",
+        ];
+        self.params
+            .iter()
+            .find(|p| OUTPUT_OPTIONS.contains(&p.key.as_ref()))
+            .map(|p| {
+                format!(
+                    "pvesh takes --{} as its own output option",
+                    String::from_utf8_lossy(&p.key)
+                )
+                .into()
+            })
+    }
+
+    fn path_segments(&self) -> Vec<&[u8]> {
+        self.path
+            .as_deref()
+            .unwrap_or_default()
+            .split(|&b| b == b'/')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -430,14 +609,20 @@ fn repeats_path_value(matched: Option<&PathMatch<'_>>, key: &[u8], value: &[u8])
     matched.is_some_and(|m| {
         m.values
             .iter()
-            .any(|(name, v)| name.as_bytes() == key && *v == value)
+            .any(|(name, v)| name.as_bytes() == key && v.as_ref() == value)
     })
 }
 
 /// What a template acts on. A guest is the object wherever its vmid is in the path (the
-/// type is the `qemu`/`lxc` segment before it); otherwise the last template variable, named after
-/// the variable (`storage`, `userid`, `node`, …).
-fn object_of<'p>(m: &PathMatch<'p>) -> Option<(&'static str, &'p [u8])> {
+/// type is the `qemu`/`lxc` segment before it); a user's TFA entries belong to the user;
+/// otherwise the last template variable, named after the variable (`storage`, `userid`,
+/// `node`, …).
+fn object_of<'m>(m: &'m PathMatch<'_>) -> Option<(&'static str, &'m [u8])> {
+    if m.template.path().starts_with("/access/tfa/") {
+        if let Some((name, user)) = m.values.iter().find(|(name, _)| *name == "userid") {
+            return Some((name, user));
+        }
+    }
     if let Some((_, vmid)) = m.values.iter().find(|(name, _)| *name == "vmid") {
         let mut kind = "vmid";
         for segment in m.template.path().split('/') {
@@ -450,5 +635,58 @@ fn object_of<'p>(m: &PathMatch<'p>) -> Option<(&'static str, &'p [u8])> {
         }
         return Some((kind, vmid));
     }
-    m.values.last().map(|(name, value)| (*name, *value))
+    m.values.last().map(|(name, value)| (*name, value.as_ref()))
+}
+
+/// Task types whose id is the guest's vmid alone (pve-formats.md §2.6).
+fn task_id_is_vmid(kind: &str) -> bool {
+    let guest = (kind.starts_with("qm") && kind != "qmmove") || kind.starts_with("vz");
+    guest
+        || matches!(
+            kind,
+            "hastart" | "hastop" | "hamigrate" | "vncproxy" | "spiceproxy"
+        )
+}
+
+/// What a task acts on, from its type and id (pve-formats.md §2.6), for a task no request
+/// started: a guest for `qm*`/`vz*` and the guest tasks, a storage for `imgdel` and
+/// `prunebackups` (`<vmid>@<storage>`), the file for `download`, a service, a disk, a realm; the
+/// node for node-level tasks (and whatever has no id).
+fn task_object<'a>(upid: &'a task::Upid) -> Option<Object<'a>> {
+    let kind = upid.kind.as_str();
+    let id = upid.id.as_bytes();
+    let vmid = id.iter().take_while(|b| b.is_ascii_digit()).count();
+    let object = |kind: &'static str, id: &'a [u8]| {
+        Some(Object {
+            kind,
+            id: Cow::Borrowed(id),
+        })
+    };
+    let node = || object("node", upid.node.as_bytes());
+    if id.is_empty() {
+        return node();
+    }
+    let after_at = |id: &'a [u8]| match memchr::memrchr(b'@', id) {
+        Some(at) => &id[at + 1..],
+        None => id,
+    };
+    match kind {
+        k if k.starts_with("qm") && vmid > 0 => object("qemu", &id[..vmid]),
+        k if k.starts_with("vz") && vmid > 0 && k != "vzdump" => object("lxc", &id[..vmid]),
+        "move_volume" if vmid > 0 => object("lxc", &id[..vmid]),
+        "vzdump" | "resize" | "hastart" | "hastop" | "hamigrate" | "vncproxy" | "spiceproxy"
+            if vmid > 0 =>
+        {
+            object("vmid", &id[..vmid])
+        }
+        "imgdel" | "prunebackups" | "imgcopy" | "dircreate" | "dirremove" | "lvmcreate"
+        | "lvmremove" | "lvmthincreate" | "lvmthinremove" | "zfscreate" | "zfsremove" => {
+            object("storage", after_at(id))
+        }
+        "download" | "ociregistrypull" => object("file", id),
+        "srvstart" | "srvstop" | "srvrestart" | "srvreload" => object("service", id),
+        "diskinit" | "wipedisk" => object("disk", id),
+        "auth-realm-sync" | "auth-realm-sync-test" => object("realm", id),
+        _ => object("task", id),
+    }
 }

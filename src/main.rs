@@ -19,6 +19,7 @@ mod messages;
 mod output;
 mod render;
 mod request;
+mod response;
 mod spool;
 mod task;
 mod time;

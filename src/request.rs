@@ -321,11 +321,10 @@ impl<'a> Request<'a> {
 
     fn api_class(&self, method: &[u8]) -> Class {
         let segments = self.segments();
-        let is_auth = match segments.as_slice() {
-            [b"access", b"ticket" | b"vncticket"] => true,
-            [b"access", b"openid", _, ..] => true,
-            _ => false,
-        };
+        let is_auth = matches!(
+            segments.as_slice(),
+            [b"access", b"ticket" | b"vncticket"] | [b"access", b"openid", _, ..]
+        );
         if is_auth {
             return Class::Auth;
         }
@@ -775,7 +774,7 @@ mod tests {
             let mut i = 0;
             while i < s.len() {
                 if s[i] == b'%'
-                    && i + 2 < s.len() + 0
+                    && i + 2 < s.len()
                     && s[i + 1].is_ascii_hexdigit()
                     && s[i + 2].is_ascii_hexdigit()
                 {

@@ -45,6 +45,9 @@ struct Record<'a> {
     task: Option<TaskRecord<'a>>,
     pvesh: Option<String>,
     argv: Option<Vec<Cow<'a, str>>>,
+    /// Why the pvesh form would not repeat the request (a websocket's ticket check, an upload,
+    /// a path or handler PVE 9 does not have, a pvesh output option); null when it would.
+    not_replayable: Option<&'a str>,
     /// The request line of requests outside the API (static files, CONNECT, unparsable lines),
     /// where it is the only record; null for API calls, which method, path and params describe.
     request: Option<Cow<'a, str>>,
@@ -259,6 +262,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         outcome: event.outcome.name(),
         task: event.task.as_ref().map(TaskRecord::new),
         pvesh: pvesh_line,
+        not_replayable: event.not_replayable.as_deref(),
         argv,
         request: (event.api_format.is_none() && event.class != Class::Task)
             .then(|| Cow::Owned(text(&event.request_summary()).into_owned())),

@@ -11,6 +11,7 @@ use crate::correlate::Ended;
 use crate::event::{Event, Outcome};
 use crate::render::quote;
 use crate::request::Class;
+use crate::response;
 use crate::task::{State, Task};
 
 /// One word of a pvesh command line.
@@ -108,14 +109,30 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     if event.body_missing() {
         notes.push("body not recorded".to_string());
     }
-    match event.http_status {
-        Some(status) if !event.http_ok() => notes.push(format!("HTTP {status}")),
+    match event
+        .http_status
+        .map(|s| (s, response::status(s, event.bytes)))
+    {
+        Some((status, response::Status::Redirected)) => {
+            notes.push(format!("not executed: HTTP {status}, a redirect to HTTPS"));
+        }
+        Some((status, response::Status::Unanswered)) => {
+            notes.push(format!("HTTP {status}: no answer, the call may have run"));
+        }
+        Some((status, response::Status::Failed)) => notes.push(format!("HTTP {status}")),
+        Some((_, response::Status::Answered))
+            if event.outcome == Outcome::Failure && event.task.is_none() =>
+        {
+            let bytes = event.bytes.unwrap_or_default();
+            notes.push(format!("failed: an error answer ({bytes} bytes)"));
+        }
+        Some((_, response::Status::Answered)) => {}
         None if event.method.is_some() => notes.push("no access.log line".to_string()),
-        _ => {}
+        None => {}
     }
     if let Some(task) = &event.task {
         match event.outcome {
-            Outcome::Failure if event.http_ok() => {
+            Outcome::Failure if event.may_have_run() => {
                 notes.push(format!("failed: {}", status(task)));
             }
             Outcome::Pending => notes.push(format!("running: {}", task.upid.text)),
@@ -170,6 +187,16 @@ pub(crate) fn push_notes(out: &mut Vec<u8>, notes: &[String]) {
 /// to print (a request without pvesh form while comments are off).
 pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, comments: bool) {
     match argv(event) {
+        Some(words) if comments && event.not_replayable.is_some() => {
+            out.extend_from_slice(b"# not replayable, ");
+            let reason = event.not_replayable.as_deref().unwrap_or_default();
+            quote::push_comment_text(out, reason.as_bytes());
+            out.extend_from_slice(b": ");
+            let mut command = Vec::new();
+            push_command(&mut command, &words, show_secrets);
+            quote::push_comment_text(out, &command);
+        }
+        Some(_) if event.not_replayable.is_some() => return,
         Some(words) if replayable(&words, show_secrets) => push_command(out, &words, show_secrets),
         Some(words) if comments => {
             out.extend_from_slice(b"# not replayable, an argument holds a NUL byte: ");

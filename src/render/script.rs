@@ -39,11 +39,17 @@ pub(crate) fn push_event(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: boo
     let replay = words
         .as_deref()
         .filter(|w| pvesh::replayable(w, show_secrets));
+    let obstacle = event
+        .not_replayable
+        .as_deref()
+        .map(|reason| format!("not replayable: {reason}"));
     let disabled = match (&replay, event.outcome) {
+        _ if obstacle.is_some() => obstacle.as_deref(),
         (None, _) if words.is_some() => Some("not replayed: an argument holds a NUL byte"),
         (None, _) if event.class == Class::Task => Some("a task no logged request started"),
         (None, _) => Some("no pvesh form"),
         (Some(_), Outcome::Failure) => Some("not replayed: it failed"),
+        (Some(_), Outcome::NotExecuted) => Some("not replayed: it never ran"),
         _ => None,
     };
     // The HTTP status is already in the header; only the missing body is worth a note here.

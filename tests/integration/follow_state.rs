@@ -678,7 +678,9 @@ fn call(args: &[&[u8]]) -> Vec<u8> {
 #[test]
 fn hostile_bytes_are_quoted() {
     let hostile_value: &[u8] = b"$(touch pwned) `touch pwned2` ';touch x;' \"q\" \x1b[31m\xff\xfe";
-    let hostile_vmid: &[u8] = b"1$(touch${IFS}p)`touch q`\x1b[2J";
+    // No white space in the vmid: pveproxy would not read a raw space as part of the target,
+    // and `{vmid}` matches `\S+` only.
+    let hostile_vmid: &[u8] = b"1$(touch${IFS}p)`touch${IFS}q`\x1b[2J";
     let request = |target: &[u8]| -> Vec<u8> {
         let mut l =
             b"::ffff:192.168.10.23 - alice@pve [24/06/2026:14:03:14 +0200] \"POST ".to_vec();
@@ -689,7 +691,16 @@ fn hostile_bytes_are_quoted() {
     let mut hostile = request(
         &[
             &b"/api2/json/nodes/pve1/qemu/100/config?description="[..],
-            hostile_value,
+            // Spaces go as `%20` (a raw one would end the target for pveproxy), `;` as `%3B`
+            // (it separates query pairs like `&`).
+            &hostile_value
+                .iter()
+                .flat_map(|&b| match b {
+                    b' ' => b"%20".to_vec(),
+                    b';' => b"%3B".to_vec(),
+                    _ => vec![b],
+                })
+                .collect::<Vec<u8>>(),
         ]
         .concat(),
     );

@@ -61,10 +61,10 @@ fn log_time_is_the_access_log_form() {
 }
 
 /// An access.log line (with its newline) of `user` calling `METHOD /api2/extjs<path>` at `t`,
-/// answered with 200.
-fn logged(t: i64, user: &str, method: &str, path: &str) -> String {
+/// answered with 200 and `length` bytes (25: `{"data":null,"success":1}`).
+fn logged(t: i64, user: &str, method: &str, path: &str, length: usize) -> String {
     format!(
-        "::ffff:192.168.1.5 - {user} [{}] \"{method} /api2/extjs{path} HTTP/1.1\" 200 81\n",
+        "::ffff:192.168.1.5 - {user} [{}] \"{method} /api2/extjs{path} HTTP/1.1\" 200 {length}\n",
         log_time(t)
     )
 }
@@ -76,6 +76,8 @@ fn vm_start(t: i64, vmid: u32) -> String {
         "alice@pve",
         "POST",
         &format!("/nodes/{NODE}/qemu/{vmid}/status/start"),
+        // The extjs answer of a started task: `{"data":"<UPID>","success":1}`.
+        qmstart(0, t, vmid).len() + 23,
     )
 }
 
@@ -86,6 +88,7 @@ fn vm_config(t: i64) -> String {
         "alice@pve",
         "PUT",
         &format!("/nodes/{NODE}/qemu/100/config"),
+        25,
     )
 }
 
@@ -397,7 +400,7 @@ fn spool_body_becomes_options() {
             );
             append(
                 node.log(),
-                &(vm_config(t) + &logged(t, "alice@pve", "POST", "/access/users")),
+                &(vm_config(t) + &logged(t, "alice@pve", "POST", "/access/users", 25)),
             );
             let set = format!("pvesh set {config} --delete ide2 --memory 4096");
             let create = "pvesh create /access/users --password \"${PVE_SECRET_PASSWORD:?redacted}\" \

@@ -21,14 +21,21 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(tricky_byte(), 0..max)
 }
 
-/// Percent-encodes what cannot stand raw in a logged target (`/`, `?`, `&`, `=`, `%`, `+`,
-/// `#`, newline, NUL) and, at random, other bytes too; leaves the rest raw, as an attacker may.
+/// Percent-encodes what cannot stand raw in a logged target (`/`, `?`, `&`, `;`, `=`, `%`, `+`,
+/// `#`, white space, NUL, URI.pm's wrapper characters) and, at random, other bytes too; leaves
+/// the rest raw, as an attacker may.
 fn encode(raw: &[u8], all: bool, in_query: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for &b in raw {
-        let must = matches!(b, b'/' | b'?' | b'&' | b'=' | b'%' | b'#' | b'\n' | 0)
+        // White space would end the target for pveproxy, `;` separates query pairs like `&`,
+        // `<` and `"` at the ends would be taken as URI.pm's wrappers.
+        let must = matches!(
+            b,
+            b'/' | b'?' | b'&' | b';' | b'=' | b'%' | b'#' | b'<' | b'"' | 0
+        ) || b.is_ascii_whitespace()
+            || b == 0x0b
             || (in_query && b == b'+');
-        if must || (all && !b.is_ascii_alphanumeric()) || b == b' ' && in_query {
+        if must || (all && !b.is_ascii_alphanumeric()) {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
         } else {
             out.push(b);
@@ -42,12 +49,22 @@ proptest! {
 
     #[test]
     fn pvesh_line_round_trips_through_bash(
-        segments in proptest::collection::vec(bytes(12).prop_filter("non-empty", |s| !s.is_empty()), 1..4),
-        params in proptest::collection::vec((bytes(8).prop_filter("usable key", |k| !k.is_empty() && k != b"_dc"), bytes(16)), 0..4),
+        // A `{param}` matches `\S+`: segments hold no white space (nor `/`, which splits).
+        segments in proptest::collection::vec(bytes(12).prop_filter("a `\\S+` segment", |s| {
+            !s.is_empty() && !s.iter().any(|&b| b == b'/' || b.is_ascii_whitespace() || b == 0x0b)
+        }), 1..4),
+        // An empty value is absent (`decode_urlencoded`), a repeated key is one array.
+        params in proptest::collection::btree_map(
+            bytes(8).prop_filter("usable key", |k| !k.is_empty() && k != b"_dc"),
+            bytes(16).prop_filter("a value", |v| !v.is_empty()),
+            0..4,
+        ),
         encode_all in any::<bool>(),
-        method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"]),
+        // The IP set entry takes the rest of the path as its `{cidr}` (fragmentDelimiter ''), so
+        // any segments are one real endpoint, which has these three methods.
+        method in prop::sample::select(vec!["GET", "PUT", "DELETE"]),
     ) {
-        let mut target = b"/api2/json/fuzz".to_vec();
+        let mut target = b"/api2/json/cluster/firewall/ipset/fuzz".to_vec();
         for s in &segments {
             target.push(b'/');
             target.extend(encode(s, encode_all, false));
@@ -78,7 +95,7 @@ proptest! {
         prop_assert!(run.status.success(), "{:?}", String::from_utf8_lossy(&run.stderr));
 
         let verb = match method { "GET" => "get", "POST" => "create", "PUT" => "set", _ => "delete" };
-        let mut path = b"/fuzz".to_vec();
+        let mut path = b"/cluster/firewall/ipset/fuzz".to_vec();
         for s in &segments {
             path.push(b'/');
             path.extend_from_slice(s);

@@ -291,7 +291,7 @@ fn outcome_filter_keeps_what_worked_or_what_failed() {
         .iter()
         .map(|r| r["source"]["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, [1, 3, 5, 8, 10]);
+    assert_eq!(lines, [1, 3, 5, 7, 8, 10, 12]);
     let failure = fixture_records(&["--outcome", "failure"]);
     let lines: Vec<u64> = failure
         .iter()
