@@ -1,7 +1,9 @@
 //! Logs of PVE before 2017, whose time field has the month spelt by glibc's `%b` in the locale
 //! pveproxy ran under (see `src/access.rs`). The month names are not typed in here: each test
 //! compiles glibc's own locale sources (`/usr/share/i18n/locales`, package `locales`) with
-//! `localedef`, in UTF-8 and the locale's 8-bit charsets, and has `date +%b` spell them.
+//! `localedef`, in UTF-8 and the locale's 8-bit charsets, and has `date +%b` spell them. The
+//! spellings of older glibc releases (pt, ru changed theirs) are compiled from today's source
+//! with the old `abmon` put back, so glibc still does the encoding.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,7 +24,8 @@ fn require_locales(locales: &[(&str, &str)]) {
         "localedef does not run; {INSTALL}"
     );
     for (locale, charset) in locales {
-        let source = Path::new(SOURCES).join(locale);
+        let base = locale.split_once('@').map_or(*locale, |(base, _)| base);
+        let source = Path::new(SOURCES).join(base);
         assert!(
             source.is_file(),
             "{} is missing; {INSTALL}",
@@ -38,11 +41,81 @@ fn require_locales(locales: &[(&str, &str)]) {
     }
 }
 
+/// Month abbreviations of older glibc releases, as their `localedata/locales/*` had them: a
+/// test names `LOCALE@RELEASE` to have today's locale source compiled with this `abmon`.
+const OLD_ABMON: &[(&str, &str)] = &[
+    // glibc before 2.24 (Debian jessie has 2.19): capitalised.
+    (
+        "pt_PT@glibc-2.19",
+        "Jan Fev Mar Abr Mai Jun Jul Ago Set Out Nov Dez",
+    ),
+    (
+        "pt_BR@glibc-2.19",
+        "Jan Fev Mar Abr Mai Jun Jul Ago Set Out Nov Dez",
+    ),
+    // glibc 2.13 (Debian wheezy, PVE 3) and before; ru_UA (KOI8-U) until 2.26.
+    (
+        "ru_RU@glibc-2.13",
+        "Янв Фев Мар Апр Май Июн Июл Авг Сен Окт Ноя Дек",
+    ),
+    // glibc 2.14 to 2.16: genitive, with dots.
+    (
+        "ru_RU@glibc-2.15",
+        "янв. февр. марта апр. мая июня июля авг. сент. окт. нояб. дек.",
+    ),
+    // glibc 2.17 to 2.26 (Debian jessie, stretch: PVE 4, 5): nominative May.
+    (
+        "ru_RU@glibc-2.24",
+        "янв фев мар апр май июн июл авг сен окт ноя дек",
+    ),
+];
+
+/// The locale source to compile for `locale` (`de_DE`, or `ru_RU@glibc-2.24` for today's source
+/// with [`OLD_ABMON`]), written into `dir` when it is a modified one.
+fn locale_source(dir: &Path, locale: &str) -> std::path::PathBuf {
+    let Some((base, _)) = locale.split_once('@') else {
+        return Path::new(SOURCES).join(locale);
+    };
+    let abmon = OLD_ABMON
+        .iter()
+        .find(|(l, _)| *l == locale)
+        .unwrap_or_else(|| panic!("no OLD_ABMON for {locale}"))
+        .1;
+    let today = std::fs::read_to_string(Path::new(SOURCES).join(base)).unwrap();
+    // Replace the `abmon` keyword and its `/`-continued lines.
+    let mut source = String::new();
+    let mut replaced = 0;
+    let mut lines = today.lines();
+    while let Some(line) = lines.next() {
+        if line.split_whitespace().next() == Some("abmon") {
+            let mut last = line;
+            while last.trim_end().ends_with('/') {
+                last = lines.next().unwrap();
+            }
+            let names: Vec<String> = abmon.split(' ').map(|n| format!("\"{n}\"")).collect();
+            source.push_str(&format!("abmon {}\n", names.join(";")));
+            replaced += 1;
+        } else {
+            source.push_str(line);
+            source.push('\n');
+        }
+    }
+    assert_eq!(replaced, 1, "one abmon in {SOURCES}/{base}");
+    let file = dir.join(format!("source-{locale}"));
+    std::fs::write(&file, source).unwrap();
+    file
+}
+
 /// glibc's `%b` for January..December of 2016 in `locale`.`charset`, compiled into `dir`.
 fn glibc_month_names(dir: &Path, locale: &str, charset: &str) -> Vec<Vec<u8>> {
-    let name = format!("{locale}.{charset}");
+    let name = match locale.split_once('@') {
+        Some((base, release)) => format!("{base}.{charset}@{release}"),
+        None => format!("{locale}.{charset}"),
+    };
     let out = Command::new("localedef")
-        .args(["-i", locale, "-f", charset])
+        .arg("-i")
+        .arg(locale_source(dir, locale))
+        .args(["-f", charset])
         .arg(dir.join(&name))
         .output()
         .expect("localedef runs");
@@ -71,9 +144,24 @@ fn glibc_month_names(dir: &Path, locale: &str, charset: &str) -> Vec<Vec<u8>> {
         charset.as_bytes(),
         "{name} did not load"
     );
-    (1..=12)
+    let names: Vec<Vec<u8>> = (1..=12)
         .map(|month| glibc(&["date", "-d", &format!("2016-{month:02}-15"), "+%b"]))
-        .collect()
+        .collect();
+    // That an old release's names are the ones in effect (glibc's iconv reads them back).
+    if let Some((_, abmon)) = OLD_ABMON.iter().find(|(l, _)| *l == locale) {
+        let mut iconv = Command::new("iconv")
+            .args(["-f", charset, "-t", "UTF-8"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("iconv runs");
+        let mut input = iconv.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, &names.join(&b' ')).unwrap();
+        drop(input);
+        let out = iconv.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), *abmon, "{name}");
+    }
+    names
 }
 
 /// For each `(locale, charset)`: one access.log line per month with glibc's spelling, through
@@ -201,6 +289,8 @@ fn portuguese() {
         ("pt_PT", "ISO-8859-1"),
         ("pt_BR", "UTF-8"),
         ("pt_BR", "ISO-8859-1"),
+        ("pt_PT@glibc-2.19", "UTF-8"),
+        ("pt_BR@glibc-2.19", "ISO-8859-1"),
     ]);
 }
 
@@ -217,5 +307,16 @@ fn russian() {
         ("ru_RU", "KOI8-R"),
         ("ru_RU", "CP1251"),
         ("ru_UA", "KOI8-U"),
+        ("ru_RU@glibc-2.13", "UTF-8"),
+        ("ru_RU@glibc-2.13", "KOI8-R"),
+        ("ru_RU@glibc-2.13", "KOI8-U"),
+        ("ru_RU@glibc-2.15", "UTF-8"),
+        ("ru_RU@glibc-2.15", "ISO-8859-5"),
+        ("ru_RU@glibc-2.15", "KOI8-R"),
+        ("ru_RU@glibc-2.15", "CP1251"),
+        ("ru_RU@glibc-2.24", "UTF-8"),
+        ("ru_RU@glibc-2.24", "ISO-8859-5"),
+        ("ru_RU@glibc-2.24", "KOI8-R"),
+        ("ru_RU@glibc-2.24", "CP1251"),
     ]);
 }
