@@ -14,8 +14,9 @@
 //! # The time field
 //!
 //! PVE writes `24/06/2026:14:03:14 +0200`: a numeric month, 25 bytes, checked in place. Before
-//! April 2017 the month was a name: pve-http-server's `log_request` (`PVE/APIServer/AnyEvent.pm`,
-//! and pve-manager's `PVE/HTTPServer.pm` before it) wrote
+//! April 2017 the month was a name: pve-http-server's `log_request`
+//! (`src/PVE/APIServer/AnyEvent.pm`, then without `src/`; pve-manager's `PVE/HTTPServer.pm`
+//! before January 2017) wrote
 //! `strftime("%d/%b/%Y:%H:%M:%S %z", localtime())` until commit 2fd728c "avoid locale specific
 //! time stamps" changed `%b` to `%m`. glibc's `%b` is the locale's `abmon`, so a node running
 //! pveproxy under, say, `LANG=de_DE.UTF-8` logged `17/Mär/2016:…`, and one under
