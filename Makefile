@@ -16,7 +16,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test lint fmt man completions schema install uninstall bench bench-follow join-rate clean
+.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-follow join-rate clean
 
 all: release
 
@@ -44,8 +44,17 @@ demo: release
 	  timeout -s TERM 1.5 $(RELEASE) follow --access-log $$d/access.log --since 2026-06-01 --node pve1 2>/dev/null; \
 	  status=$$?; rm -rf $$d; [ $$status -eq 124 ] || [ $$status -eq 0 ]
 
-test: lint
+test: lint test-deps
 	$(CARGO) nextest run --locked --no-fail-fast
+
+# What the tests need beyond cargo: glibc's locale sources and localedef (Debian package
+# `locales`), for the old-log month names of tests/integration/locales.rs. Silent when present.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+test-deps:
+	@{ test -d /usr/share/i18n/locales && command -v localedef >/dev/null; } || { \
+	  echo 'make: installing the locales package (localedef, /usr/share/i18n/locales) for the tests' >&2; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null; }
 
 lint:
 	$(CARGO) fmt --check

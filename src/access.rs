@@ -10,6 +10,25 @@
 //! This runs for every line of a log that may hold hundreds of millions of them, so it does no
 //! allocation and converts nothing it does not have to: the time is only validated here and turned
 //! into a [`jiff::Timestamp`] on demand.
+//!
+//! # The time field
+//!
+//! PVE writes `24/06/2026:14:03:14 +0200`: a numeric month, 25 bytes, checked in place. Before
+//! April 2017 the month was a name: pve-http-server's `log_request`
+//! (`src/PVE/APIServer/AnyEvent.pm`, then without `src/`; pve-manager's `PVE/HTTPServer.pm`
+//! before January 2017) wrote
+//! `strftime("%d/%b/%Y:%H:%M:%S %z", localtime())` until commit 2fd728c "avoid locale specific
+//! time stamps" changed `%b` to `%m`. glibc's `%b` is the locale's `abmon`, so a node running
+//! pveproxy under, say, `LANG=de_DE.UTF-8` logged `17/Mär/2016:…`, and one under
+//! `fr_FR.ISO-8859-1` logged `f\xe9vr.` as one byte per letter. Those names are matched exactly,
+//! as bytes, against [`months::MONTH_NAMES`]: glibc's spellings for de, fr, it, es, nl, pt, pl and
+//! ru over the releases old nodes ran (they changed: pt went lower case in glibc 2.24, ru has
+//! been capitalised, genitive with dots, nominative and genitive again), each in UTF-8 and the
+//! locale's 8-bit charsets. English is matched ignoring ASCII case. The name is 3 to
+//! [`MAX_MONTH_NAME`] bytes, so the month-name time field ends within a few bytes of where it
+//! starts, and `]` is looked for only there: the request line after it may hold anything.
+
+mod months;
 
 use jiff::Timestamp;
 
@@ -107,11 +126,16 @@ fn fields(line: &[u8]) -> Result<Line<'_>, Malformed> {
         return Err(Malformed::NoUser);
     }
     let rest = rest[sp..].strip_prefix(b" [").ok_or(Malformed::NoTime)?;
-    // The time field has a fixed width: 25 bytes, 26 in the old month-name form.
-    let close = match (rest.get(25), rest.get(26)) {
-        (Some(b']'), _) => 25,
-        (_, Some(b']')) => 26,
-        _ => return Err(Malformed::NoTime),
+    // The time field is 25 bytes, or 26 to 33 in the old month-name form (see the module doc).
+    // No byte of a valid time field is `]`, so the first one is its end.
+    let close = if rest.get(25) == Some(&b']') {
+        25
+    } else {
+        let window = &rest[..rest.len().min(NAMED_TIME_MAX + 1)];
+        match window.iter().skip(NAMED_TIME_MIN).position(|&b| b == b']') {
+            Some(i) => NAMED_TIME_MIN + i,
+            None => return Err(Malformed::NoTime),
+        }
     };
     let time = &rest[..close];
     let request = rest[close..]
@@ -166,6 +190,39 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
+/// The longest month name in [`months::MONTH_NAMES`] (`марта` in UTF-8, glibc 2.14 to 2.16).
+const MAX_MONTH_NAME: usize = {
+    let mut max = 3;
+    let mut i = 0;
+    while i < months::MONTH_NAMES.len() {
+        if months::MONTH_NAMES[i].0.len() > max {
+            max = months::MONTH_NAMES[i].0.len();
+        }
+        i += 1;
+    }
+    max
+};
+
+/// `dd/` before the month name and `/yyyy:HH:MM:SS +zzzz` after it.
+const TIME_FIXED: usize = 3 + 20;
+/// The shortest and longest month-name time field.
+const NAMED_TIME_MIN: usize = TIME_FIXED + 3;
+const NAMED_TIME_MAX: usize = TIME_FIXED + MAX_MONTH_NAME;
+
+/// The month (1..=12) that `name` spells: English in any ASCII case, else exactly a spelling of
+/// [`months::MONTH_NAMES`].
+fn month_number(name: &[u8]) -> Option<u8> {
+    if name.len() == 3 {
+        if let Some(m) = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name)) {
+            return Some(m as u8 + 1);
+        }
+    }
+    months::MONTH_NAMES
+        .iter()
+        .find(|(spelling, _)| *spelling == name)
+        .map(|&(_, month)| month)
+}
+
 /// The parts of a time field, still in the log's local offset.
 struct TimeParts {
     year: i16,
@@ -177,14 +234,14 @@ struct TimeParts {
     offset_seconds: i32,
 }
 
-/// Splits `dd/mm/yyyy:HH:MM:SS +zzzz` (PVE) or `dd/Mon/yyyy:HH:MM:SS +zzzz` (PVE before 2015).
+/// Splits `dd/mm/yyyy:HH:MM:SS +zzzz` (PVE) or `dd/Mon/yyyy:HH:MM:SS +zzzz` (PVE before 2017,
+/// `Mon` in the node's locale).
 fn time_parts(time: &[u8]) -> Option<TimeParts> {
     let (month, rest) = match time.len() {
         25 => (two_digits(&time[3..5])?, &time[5..]),
-        26 => {
-            let name = &time[3..6];
-            let m = MONTHS.iter().position(|m| m.as_slice() == name)?;
-            (m as u8 + 1, &time[6..])
+        NAMED_TIME_MIN..=NAMED_TIME_MAX => {
+            let split = time.len() - 20;
+            (month_number(&time[3..split])?, &time[split..])
         }
         _ => return None,
     };
@@ -384,6 +441,165 @@ mod tests {
         assert_eq!(l.timestamp().unwrap().to_string(), "2014-07-29T18:32:26Z");
     }
 
+    /// The UTC time of a line whose time field is `dd/NAME/yyyy:14:32:26 -0400`.
+    fn named(day: &str, name: &[u8], year: &str) -> Result<String, Malformed> {
+        let mut line = b"127.0.0.1 - root@pam [".to_vec();
+        line.extend_from_slice(format!("{day}/").as_bytes());
+        line.extend_from_slice(name);
+        line.extend_from_slice(
+            format!("/{year}:14:32:26 -0400] \"GET / HTTP/1.1\" 200 80").as_bytes(),
+        );
+        let l = parse(&line)?;
+        Ok(l.timestamp().expect("in range").to_string())
+    }
+
+    #[test]
+    fn english_month_names_ignore_ascii_case() {
+        for name in ["Jul", "JUL", "jul", "jUl"] {
+            assert_eq!(
+                named("29", name.as_bytes(), "2014").unwrap(),
+                "2014-07-29T18:32:26Z"
+            );
+        }
+        assert_eq!(named("01", b"Dec", "2015").unwrap(), "2015-12-01T18:32:26Z");
+    }
+
+    #[test]
+    fn locale_month_names() {
+        let cases: &[(&[u8], &str)] = &[
+            // de (UTF-8, ISO-8859-1), de_AT
+            ("Mär".as_bytes(), "03"),
+            (b"M\xe4r", "03"),
+            (b"Mai", "05"),
+            (b"Okt", "10"),
+            (b"Dez", "12"),
+            ("Jän".as_bytes(), "01"),
+            (b"J\xe4n", "01"),
+            // fr_FR, and the three-letter forms of fr_BE/CA/CH/LU
+            (b"janv.", "01"),
+            ("févr.".as_bytes(), "02"),
+            (b"f\xe9vr.", "02"),
+            (b"avril", "04"),
+            (b"juil.", "07"),
+            ("août".as_bytes(), "08"),
+            (b"ao\xfbt", "08"),
+            ("déc.".as_bytes(), "12"),
+            (b"d\xe9c.", "12"),
+            (b"jui", "07"),
+            ("aoû".as_bytes(), "08"),
+            // it
+            (b"gen", "01"),
+            (b"mag", "05"),
+            (b"giu", "06"),
+            (b"ott", "10"),
+            (b"dic", "12"),
+            // es
+            (b"ene", "01"),
+            (b"abr", "04"),
+            (b"ago", "08"),
+            // nl
+            (b"mrt", "03"),
+            (b"mei", "05"),
+            (b"okt", "10"),
+            // pt: capitalised before glibc 2.24, lower case after
+            (b"Fev", "02"),
+            (b"fev", "02"),
+            (b"Out", "10"),
+            (b"out", "10"),
+            (b"dez", "12"),
+            // pl (UTF-8, ISO-8859-2)
+            (b"sty", "01"),
+            (b"kwi", "04"),
+            (b"wrz", "09"),
+            ("paź".as_bytes(), "10"),
+            (b"pa\xbc", "10"),
+            // ru: nominative and genitive May; UTF-8, ISO-8859-5, KOI8-R, CP1251
+            ("май".as_bytes(), "05"),
+            ("мая".as_bytes(), "05"),
+            ("Май".as_bytes(), "05"),
+            ("марта".as_bytes(), "03"),
+            ("нояб.".as_bytes(), "11"),
+            (b"\xdc\xd0\xef", "05"), // мая, ISO-8859-5
+            (b"\xcd\xc1\xca", "05"), // май, KOI8-R
+            (b"\xc4\xc5\xcb", "12"), // дек, KOI8-R
+            (b"\xec\xe0\xff", "05"), // мая, CP1251
+        ];
+        for (name, month) in cases {
+            assert_eq!(
+                named("15", name, "2016"),
+                Ok(format!("2016-{month}-15T18:32:26Z")),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn month_names_are_exact() {
+        // Not a spelling glibc wrote: wrong case outside English, a missing dot, UTF-8 cut short.
+        for name in [
+            &b"MAI"[..],
+            b"Okt.",
+            b"janv",
+            b"JANV.",
+            b"f\xc3vr.",
+            "Мая".as_bytes(),
+            b"Ja",
+            b"xyz",
+        ] {
+            assert_eq!(
+                named("15", name, "2016"),
+                Err(Malformed::BadTime),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        // Longer than any name, or none: the time field's end is not looked for there.
+        assert_eq!(named("15", b"septiembre.", "2016"), Err(Malformed::NoTime));
+        assert_eq!(named("15", b"septiembre", "2016"), Err(Malformed::BadTime));
+        assert_eq!(named("15", b"", "2016"), Err(Malformed::NoTime));
+    }
+
+    #[test]
+    fn month_name_table_is_consistent() {
+        assert_eq!(MAX_MONTH_NAME, "марта".len());
+        for (i, &(name, month)) in months::MONTH_NAMES.iter().enumerate() {
+            let shown = String::from_utf8_lossy(name);
+            assert!((1..=12).contains(&month), "{shown}");
+            assert!((3..=MAX_MONTH_NAME).contains(&name.len()), "{shown}");
+            // Nothing that could end the field or be mistaken for its separators.
+            assert!(
+                !name
+                    .iter()
+                    .any(|b| b"]/ \"[:\r\n".contains(b) || b.is_ascii_digit()),
+                "{shown}"
+            );
+            assert!(
+                months::MONTH_NAMES[..i].iter().all(|&(n, _)| n != name),
+                "{shown} twice"
+            );
+            if let Some(m) = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name)) {
+                assert_eq!(m as u8 + 1, month, "{shown} is also English");
+            }
+        }
+    }
+
+    #[test]
+    fn a_named_time_field_ends_at_its_own_bracket() {
+        // The request line holds `] "` and brackets; the field is found all the same.
+        for req in [r#"GET /a] "b HTTP/1.1"#, "]", r#"] "] ""#] {
+            let line = format!(r#"1.2.3.4 - - [01/févr./2016:00:00:00 +0100] "{req}" 200 1"#);
+            let l = ok(&line);
+            assert_eq!(l.request, req.as_bytes());
+            assert_eq!(l.timestamp().unwrap().to_string(), "2016-01-31T23:00:00Z");
+        }
+        // An early `]` is not the end of a named field.
+        assert_eq!(
+            parse(br#"1.2.3.4 - - [01/Feb]2016:00:00:00 +0100] "GET / HTTP/1.1" 200 1"#).err(),
+            Some(Malformed::BadTime)
+        );
+    }
+
     #[test]
     fn request_line_with_quotes_and_spaces_is_taken_whole() {
         let l =
@@ -492,6 +708,28 @@ mod tests {
             prop_assert_eq!(l.status, status);
             prop_assert_eq!(l.length, len);
             prop_assert_eq!(l.user, b"alice@pve!tok");
+        }
+
+        /// Every spelling in the table, in a whole line, reads as its month, on any day.
+        #[test]
+        fn every_month_name_parses(i in 0..months::MONTH_NAMES.len(), day in 1u8..=28, year in 1970u16..2100,
+                                   hour in 0u8..24, offset in -840i32..=840) {
+            let (name, month) = months::MONTH_NAMES[i];
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (oh, om) = (offset.abs() / 60, offset.abs() % 60); // offset in minutes
+            let mut line = b"::ffff:10.0.0.1 - root@pam [".to_vec();
+            line.extend_from_slice(format!("{day:02}/").as_bytes());
+            line.extend_from_slice(name);
+            line.extend_from_slice(format!("/{year}:{hour:02}:04:05 {sign}{oh:02}{om:02}] \"GET /] \" HTTP/1.1\" 200 -").as_bytes());
+            let l = parse(&line).unwrap();
+            prop_assert_eq!(l.request, b"GET /] \" HTTP/1.1");
+            let want = jiff::civil::date(year as i16, month as i8, day as i8)
+                .at(hour as i8, 4, 5, 0)
+                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(0)))
+                .unwrap()
+                .timestamp()
+                - jiff::SignedDuration::from_secs(i64::from(offset) * 60);
+            prop_assert_eq!(l.timestamp(), Some(want));
         }
 
         /// No input panics.

@@ -8,6 +8,7 @@ mod convert;
 mod errors;
 mod follower;
 mod inputs;
+mod locales;
 mod quoting;
 mod tasks;
 
