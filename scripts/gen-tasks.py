@@ -50,6 +50,20 @@ Output (OUTDIR):
                       pve1, also when it fell out of the index (why
                       "lost-from-index"). why: joined | proxied | rejected |
                       no-task-endpoint | lost-from-index.
+                      Also "length" (as logged: bytes or "-"), "format" (extjs, json),
+                      "started" (the call started a task, here or on pve2),
+                      "unknown_status" (595-599 or 500 -: the answer never arrived; a task
+                      started behind it still joins), and "outcome": what the log plus
+                      the task files can tell (success | failure | pending | unknown, or
+                      null when nothing can: a task on pve2 or lost from the index, an extjs
+                      object answer) with "outcome_from": task | status | length | null.
+
+Response lengths are those of the body pveproxy would send, built as Perl's JSON
+encodes it (Formatter/Standard.pm prepare_response_data): extjs {"data":…,"success":1}
+or {"data":null,"message":…,"status":N,"success":0[,"errors":{…}]} in an HTTP 200, json
+{"data":…} or {"data":null} with the error's HTTP code; a started task answers its UPID
+(len(UPID) + 23 in extjs, + 11 in json); bodies over 1024 bytes (ticket, spiceproxy,
+resource lists) are gzip-compressed, so their length is drawn, not computed.
   truth-tasks.jsonl   one object per task in the task files that no access.log line
                       started: {"upid", "why": cli|scheduler|ha, "where", "in_log_span",
                       "note"}; in_log_span: it started between the first and the last
