@@ -50,6 +50,20 @@ Output (OUTDIR):
                       pve1, also when it fell out of the index (why
                       "lost-from-index"). why: joined | proxied | rejected |
                       no-task-endpoint | lost-from-index.
+                      Also "length" (as logged: bytes or "-"), "format" (extjs, json),
+                      "started" (the call started a task, here or on pve2),
+                      "unknown_status" (595-599 or 500 -: the answer never arrived; a task
+                      started behind it still joins), and "outcome": what the log plus
+                      the task files can tell (success | failure | pending | unknown, or
+                      null when nothing can: a task on pve2 or lost from the index, an extjs
+                      object answer) with "outcome_from": task | status | length | null.
+
+Response lengths are those of the body pveproxy would send, built as Perl's JSON
+encodes it (Formatter/Standard.pm prepare_response_data): extjs {"data":…,"success":1}
+or {"data":null,"message":…,"status":N,"success":0[,"errors":{…}]} in an HTTP 200, json
+{"data":…} or {"data":null} with the error's HTTP code; a started task answers its UPID
+(len(UPID) + 23 in extjs, + 11 in json); bodies over 1024 bytes (ticket, spiceproxy,
+resource lists) are gzip-compressed, so their length is drawn, not computed.
   truth-tasks.jsonl   one object per task in the task files that no access.log line
                       started: {"upid", "why": cli|scheduler|ha, "where", "in_log_span",
                       "note"}; in_log_span: it started between the first and the last
@@ -159,7 +173,7 @@ class Task:
 
 class Line:
     __slots__ = ("t", "seq", "ip", "user", "method", "target", "status", "length",
-                 "task", "why", "ttype", "ref", "no")
+                 "task", "why", "ttype", "ref", "no", "outcome", "started")
 
     def __init__(self, seq, t, ip, user, method, target, status, length, task, why, ttype):
         self.seq, self.t, self.ip, self.user = seq, t, ip, user
@@ -167,6 +181,8 @@ class Line:
         self.task, self.why, self.ttype = task, why, ttype
         self.ref = None                   # a task whose UPID is in the path (status polls)
         self.no = None
+        self.outcome = None               # what the response itself tells (see line_outcome)
+        self.started = False              # the response carries the UPID of a started task
 
     def render(self, stamp) -> str:
         target = self.target() if callable(self.target) else self.target
@@ -182,6 +198,52 @@ def enc(upid: str) -> str:
 
 def js(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
+
+
+# Response bodies as pve-http-server's Formatter/Standard.pm prepare_response_data builds them
+# and Perl's JSON encodes them (compact, `success` and `status` as numbers, strings escaped like
+# JSON::XS: for ASCII text the same bytes as json.dumps). Key order is Perl's hash order, which
+# varies; the byte length does not, so the lengths below are right by construction.
+#   extjs/htmljs: {"data":D,"success":1}   error: {"data":null,"message":M,"status":N,"success":0}
+#                 (plus "errors":{...} for parameter errors), always HTTP 200
+#   json:         {"data":D}               error: {"data":null} (plus "errors"), the message goes
+#                 into the HTTP status line, the code into the status
+EXTJS = ("extjs", "htmljs")
+
+
+def body_ok(fmt, data=None) -> str:
+    if fmt in EXTJS:
+        return js({"data": data, "success": 1})
+    return js({"data": data})
+
+
+def body_err(fmt, code, msg, errors=None) -> str:
+    """An API error: `msg` as PVE::Exception has it (ending in a newline)."""
+    if fmt in EXTJS:
+        body = {"data": None, "message": msg, "status": code, "success": 0}
+    else:
+        body = {"data": None}
+    if errors:
+        body["errors"] = errors
+    return js(body)
+
+
+def err_status(fmt, code) -> int:
+    """The HTTP status logged for an API error: extjs/htmljs turn every error into 200."""
+    return 200 if fmt in EXTJS else code
+
+
+def is_unknown_status(status, length) -> bool:
+    """595-599 (AnyEvent::HTTP's pseudo-codes of a proxied call) or 500 without a body (the
+    client went away, log_aborted_request): the outcome of the call is unknown."""
+    return 595 <= status <= 599 or (status == 500 and length == "-")
+
+
+def task_outcome(status, running) -> str:
+    """pverec's reading of a task's end status (README, Outcomes and bodies)."""
+    if running:
+        return "pending"
+    return "success" if status == "OK" or status.startswith("WARNINGS") else "failure"
 
 
 # --------------------------------------------------------------------------- the world
@@ -214,9 +276,11 @@ class World:
         return self.seq
 
     def add(self, t, ip, user, method, target, status, length, task=None, why=None,
-            ttype=None, ref=None) -> Line:
+            ttype=None, ref=None, outcome=None, started=False) -> Line:
         ln = Line(self.nseq(), t, ip, user, method, target, status, length, task, why, ttype)
         ln.ref = ref
+        ln.outcome = outcome
+        ln.started = started or task is not None
         if task is not None:
             task.line = ln
         self.lines.append(ln)
@@ -237,13 +301,24 @@ class World:
 
     @staticmethod
     def ok_len(fmt, tk):
-        if fmt == "extjs":
-            return lambda: len('{"data":"%s","success":1}' % tk.upid())
-        return lambda: len('{"data":"%s"}' % tk.upid())
+        """A started task's answer: its UPID as the data (len(UPID) + 23 in extjs, + 11 in json)."""
+        return lambda: len(body_ok(fmt, tk.upid()))
 
     @staticmethod
     def null_len(fmt):
-        return 25 if fmt == "extjs" else 13
+        return len(body_ok(fmt, None))          # 25 in extjs, 13 in json
+
+    def unknown_status(self, t, tk):
+        """A task-starting call whose answer never reached the client, though pvedaemon forked
+        the task: pveproxy's proxied call to pvedaemon (localhost:85) timed out waiting for
+        the response (596, logged 30 s after the request, or 597 while reading the body) or
+        the client went away first (500, no length). Returns (log time, status)."""
+        r = self.rng.random()
+        if r < 0.55:
+            return t + 30, 596
+        if r < 0.65:
+            return t + 30, 597
+        return t + self.rng.randint(1, 8), 500
 
     def treq(self, t, ip, user, method, path, ttype, tid, dur, status="OK", fmt="extjs",
              bg=None, length=None):
@@ -251,52 +326,65 @@ class World:
         tk = self.task(t, ttype, tid, user, dur, status)
         wait = 0 if bg is None else min(tk.dur, bg)
         if length is None:
+            # background_delay: a task that ended within the delay answers null
             length = self.ok_len(fmt, tk) if (bg is None or tk.dur > bg) else self.null_len(fmt)
+        if bg is None and self.rng.random() < 0.02:
+            at, code = self.unknown_status(t, tk)
+            self.add(at, ip, user, method, f"/api2/{fmt}{path}", code, "-", task=tk,
+                     ttype=ttype)
+            return tk
         self.add(t + wait + self.lag(), ip, user, method, f"/api2/{fmt}{path}", 200, length,
                  task=tk, ttype=ttype)
         return tk
 
-    def notask(self, t, ip, user, method, path, fmt="extjs", length=None, status=200):
-        if length is None:
-            length = self.null_len(fmt)
-        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", status, length,
-                 why="no-task-endpoint")
+    def notask(self, t, ip, user, method, path, fmt="extjs", data=None, error=None):
+        """A write that starts no task. `data`: what it returns on success (null for most);
+        `error`: (code, message[, errors]) when it fails."""
+        if error is not None:
+            code, msg = error[0], error[1]
+            body = body_err(fmt, code, msg, error[2] if len(error) > 2 else None)
+            self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}",
+                     err_status(fmt, code), len(body), why="no-task-endpoint",
+                     outcome="failure")
+            return
+        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", 200,
+                 len(body_ok(fmt, data)), why="no-task-endpoint", outcome="success")
 
-    def reject(self, t, ip, user, method, path, msg, code=403, fmt="extjs", ttype=None):
+    def reject(self, t, ip, user, method, path, msg, code=403, fmt="extjs", ttype=None,
+               errors=None):
         """An API error before any fork: extjs says so in a 200, json in the status code."""
-        if fmt == "extjs":
-            body = js({"data": None, "message": msg + "\n", "status": code, "success": 0})
-            status = 200
-        else:
-            body = js({"data": None, "message": msg + "\n"})
-            status = code
-        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", status, len(body),
-                 why="rejected", ttype=ttype)
+        body = body_err(fmt, code, msg + "\n", errors)
+        self.add(t + self.lag(), ip, user, method, f"/api2/{fmt}{path}", err_status(fmt, code),
+                 len(body), why="rejected", ttype=ttype, outcome="failure")
 
     def aborted(self, t, ip, user, method, path, fmt="extjs", ttype=None):
         """The client went away before the request was handled: 500 and no length."""
         self.add(t + self.rng.randint(0, 2), ip, user, method, f"/api2/{fmt}{path}", 500, "-",
-                 why="rejected", ttype=ttype)
+                 why="rejected", ttype=ttype, outcome="unknown")
 
     def proxied(self, t, ip, user, method, path, ttype, tid, dur, fmt="extjs"):
         """A call for pve2 logged on pve1: the task is in pve2's index, or pve2 is down."""
         if self.rng.random() < 0.06:
             self.add(t + self.rng.randint(0, 3), ip, user, method, f"/api2/{fmt}{path}",
-                     self.rng.choice([595, 596]), "-", why="proxied", ttype=ttype)
+                     self.rng.choice([595, 596]), "-", why="proxied", ttype=ttype,
+                     outcome="unknown")
             return None
         tk = self.task(t, ttype, tid, user, dur, node="pve2")
         self.add(t + self.lag() + self.rng.randint(0, 1), ip, user, method,
-                 f"/api2/{fmt}{path}", 200, self.ok_len(fmt, tk), why="proxied", ttype=ttype)
+                 f"/api2/{fmt}{path}", 200, self.ok_len(fmt, tk), why="proxied", ttype=ttype,
+                 started=True)
         return tk
 
     # ---- GETs
 
-    def get(self, t, ip, user, target, lo, hi, ref=None):
+    def get(self, t, ip, user, target, lo, hi, ref=None, length=None):
+        """A GET: 200 with a body of lo..hi bytes (or `length`, a callable computing the real
+        one), sometimes 403 (json: {"data":null}) or 500 without a body (client gone)."""
         r = self.rng.random()
         if r < 0.988:
-            status, length = 200, self.rng.randint(lo, hi)
+            status, length = 200, (length if length is not None else self.rng.randint(lo, hi))
         elif r < 0.994:
-            status, length = 403, self.rng.randint(60, 120)
+            status, length = 403, len(body_err("json", 403, "Permission check failed\n"))
         else:
             status, length = 500, "-"
         self.add(t, ip, user, "GET", target, status, length, ref=ref)
@@ -310,11 +398,11 @@ class World:
             if raw:
                 self.get(at, ip, user,
                          lambda tk=tk: f"/api2/json/nodes/{node}/tasks/{tk.upid()}/status",
-                         180, 260, ref=tk)
+                         0, 0, ref=tk, length=lambda tk=tk, at=at: status_len(tk, at))
             else:
                 self.get(at, ip, user,
                          lambda tk=tk: f"/api2/json/nodes/{node}/tasks/{enc(tk.upid())}/status",
-                         250, 400, ref=tk)
+                         0, 0, ref=tk, length=lambda tk=tk, at=at: status_len(tk, at))
                 if rng.random() < 0.8:
                     self.get(at, ip, user,
                              lambda tk=tk: (f"/api2/json/nodes/{node}/tasks/{enc(tk.upid())}"
@@ -463,8 +551,15 @@ class World:
         if msg:
             self.reject(t, ip, user, "POST", path + verb, msg, ttype=ttype)
             return t + 2
-        if rng.random() < 0.006:
+        if rng.random() < 0.01:
             self.aborted(t, ip, user, "POST", path + verb, ttype=ttype)
+            return t + 2
+        if verb in ("shutdown", "reboot", "suspend") and not ttype.startswith("ha") \
+                and rng.random() < 0.03:
+            # a stale view: the guest stopped meanwhile; checked before the fork
+            self.reject(t, ip, user, "POST", path + verb, f"VM {vmid} not running", code=500,
+                        ttype=ttype)
+            self.running.discard(vmid)
             return t + 2
         dur = {"qmstart": (1, 8), "qmshutdown": (4, 70), "qmstop": (1, 4), "qmreboot": (10, 60),
                "qmpause": (0, 1), "hastart": (0, 1), "hastop": (0, 1)}[ttype]
@@ -526,10 +621,19 @@ class World:
             path = f"/nodes/pve1/qemu/{rng.choice(self.q_here)}/config"
         else:
             path = f"/nodes/pve1/lxc/{rng.choice(self.ct_here)}/config"
-        if rng.random() < 0.05:
-            body = js({"data": None, "message": "VM is locked (backup)\n", "status": 500,
-                       "success": 0})
-            self.notask(t, ip, user, "PUT", path, length=len(body))
+        r = rng.random()
+        if r < 0.04:
+            self.notask(t, ip, user, "PUT", path, error=(500, "VM is locked (backup)\n"))
+        elif r < 0.07:           # a typo in an edit window: raise_param_exc, with `errors`
+            key, why = rng.choice([
+                ("memory", "value must have a minimum value of 16"),
+                ("net0", "invalid format - format error\nnet0.model: property is missing "
+                         "and it is not optional\n"),
+                ("cores", "type check ('integer') failed - got 'four'"),
+                ("hostname", "value does not match the regex pattern"),
+            ])
+            self.notask(t, ip, user, "PUT", path,
+                        error=(400, "Parameter verification failed.\n", {key: why}))
         else:
             self.notask(t, ip, user, "PUT", path)
         return t + 3
@@ -658,11 +762,9 @@ class World:
                         "Permission check failed (/vms/%d, VM.Allocate)" % vmid, ttype="qmcreate")
             return t + 2
         if rng.random() < 0.05:
-            body = js({"data": None, "errors": {"scsi0": "invalid format - unable to parse "
-                       "drive options"}, "message": "Parameter verification failed.\n",
-                       "status": 400, "success": 0})
-            self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/qemu", 200,
-                     len(body), why="rejected", ttype="qmcreate")
+            self.reject(t, ip, user, "POST", "/nodes/pve1/qemu", "Parameter verification failed.",
+                        code=400, ttype="qmcreate",
+                        errors={"scsi0": "invalid format - unable to parse drive options"})
             return t + 3
         self.next_vmid += 1
         if rng.random() < 0.12:
@@ -692,7 +794,7 @@ class World:
             t2 = t + tk.dur + rng.randint(20, 60)
             tk2 = self.task(t2, "vztemplate", ct, user, rng.randint(1, 5))
             self.add(t2 + self.lag(), ip, user, "POST",
-                     f"/api2/extjs/nodes/pve1/lxc/{ct}/template", 200, 25, task=tk2,
+                     f"/api2/extjs/nodes/pve1/lxc/{ct}/template", 200, self.null_len("extjs"), task=tk2,
                      ttype="vztemplate")
             self.ct_here.remove(ct)
             return t2 + 2
@@ -853,9 +955,23 @@ class World:
         ]
         method, path, _ = GAL.weighted(rng, choices)
         if user != "root@pam" and path.startswith(("/access", "/cluster", "/pools", "/nodes/pve1/dns")):
-            body = js({"data": None, "message": "Permission check failed (/access, "
-                       "Permissions.Modify)\n", "status": 403, "success": 0})
-            self.notask(t, ip, user, method, path, length=len(body))
+            where = ("/access" if path.startswith("/access/acl") else "/access/groups"
+                     if path.startswith("/access/users") else "/pool" if path == "/pools"
+                     else "/nodes/pve1" if path.startswith("/nodes") else "/")
+            priv = {"/access": "Permissions.Modify", "/access/groups": "User.Modify",
+                    "/pool": "Pool.Allocate", "/nodes/pve1": "Sys.Modify", "/": "Sys.Modify"}
+            self.notask(t, ip, user, method, path,
+                        error=(403, f"Permission check failed ({where}, {priv[where]})\n"))
+        elif path.endswith(("/agent/ping", "/sendkey")) and vmid not in self.running:
+            self.notask(t, ip, user, method, path, error=(500, f"VM {vmid} not running\n"))
+        elif path.endswith("/agent/ping"):
+            if rng.random() < 0.3:
+                self.notask(t, ip, user, method, path,
+                            error=(500, "QEMU guest agent is not running\n"))
+            else:                # returns an object: {"result": {}}
+                self.notask(t, ip, user, method, path, data={"result": {}})
+        elif method == "POST" and path == "/pools" and rng.random() < 0.3:
+            self.notask(t, ip, user, method, path, error=(500, "pool 'dev' already exists\n"))
         else:
             self.notask(t, ip, user, method, path)
         return t + 2
@@ -874,8 +990,9 @@ class World:
 
     def a_spice(self, t, ip, user):
         vmid = self.rng.choice(self.q_here)
-        self.notask(t, ip, user, "POST", f"/nodes/pve1/qemu/{vmid}/spiceproxy",
-                    length=self.rng.randint(2100, 2300))
+        # an object of ~2.5 KiB (the .vv settings): gzip-compressed, the length tells nothing
+        self.add(t + self.lag(), ip, user, "POST", f"/api2/extjs/nodes/pve1/qemu/{vmid}/spiceproxy",
+                 200, self.rng.randint(1100, 1300), why="no-task-endpoint")
         return t + 2
 
     def a_stoptask(self, t, ip, user):
@@ -886,8 +1003,8 @@ class World:
             return self.a_console(t, ip, user)
         tk = live[-1]
         self.add(t + self.lag(), ip, user, "DELETE",
-                 lambda tk=tk: f"/api2/extjs/nodes/pve1/tasks/{enc(tk.upid())}", 200, 25,
-                 why="no-task-endpoint", ref=tk)
+                 lambda tk=tk: f"/api2/extjs/nodes/pve1/tasks/{enc(tk.upid())}", 200,
+                 self.null_len("extjs"), why="no-task-endpoint", ref=tk, outcome="success")
         tk.exit = t + self.rng.randint(0, 2)
         tk.dur = tk.exit - tk.start
         tk.status = "received interrupt"
@@ -957,7 +1074,8 @@ class World:
             t += 2
         if rng.random() < 0.015:
             self.add(t + 1, ip, user, "POST", f"/api2/json/nodes/pve1/qemu/{n}/status/start",
-                     500, rng.randint(40, 90), why="rejected", ttype="qmstart")
+                     500, len(body_err("json", 500, f"VM {n} is locked (clone)\n")),
+                     why="rejected", ttype="qmstart")
             t += 5
         tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{n}/status/start", "qmstart", n,
                        rng.randint(1, 6), fmt="json")
@@ -1068,8 +1186,8 @@ class World:
         self.task(t - 400, "qmmove", 102, "root@pam", 1200, why="cli",
                   note="qm disk move 102 scsi1 ceph-vm")
         ip, user = "::ffff:192.168.10.23", "root@pam"
-        self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/status", 200, 25,
-                 why="no-task-endpoint")
+        self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/status", 200,
+                 self.null_len("extjs"), why="no-task-endpoint", outcome="success")
         ts = t + 3
         self.task(ts, "stopall", "", "root@pam", 40, why="cli",
                   note="pve-guests.service stop: pvesh create /nodes/localhost/stopall")
@@ -1116,7 +1234,7 @@ class World:
         for i in range(10):
             self.get(tc - 299 + i, ip, user,
                      lambda tk=tk: f"/api2/json/nodes/pve1/tasks/{enc(tk.upid())}/status",
-                     250, 400, ref=tk)
+                     0, 0, ref=tk, length=lambda tk=tk, at=tc - 299 + i: status_len(tk, at))
         self.task(tc - 200, "vzdump", 104, "root@pam", 3000, why="cli", note="vzdump 104")
         n = self.next_ci                                       # a CI clone, 400 s
         tk = self.treq(tc - 40, CI_IP, CI_USER, "POST",
@@ -1125,13 +1243,29 @@ class World:
         for i in range(19):
             self.get(tc - 39 + 2 * i, CI_IP, CI_USER,
                      lambda tk=tk: f"/api2/json/nodes/pve1/tasks/{tk.upid()}/status",
-                     180, 260, ref=tk)
+                     0, 0, ref=tk, length=lambda tk=tk, at=tc - 39 + 2 * i: status_len(tk, at))
         self.treq(tc - 8, ip, user, "POST", "/nodes/pve1/qemu/101/status/reboot", "qmreboot",
                   101, 45)
         assert len(self.lines) - n0 == ENDGAME_LINES
 
 
 ENDGAME_LINES = 35
+
+
+def status_len(tk, at) -> int:
+    """GET .../tasks/{upid}/status (pve-manager PVE/API2/Tasks.pm read_task_status): the
+    decoded UPID plus `upid`, `status` (running/stopped) and, once stopped, `exitstatus`; a
+    token's UPID user is split into `user` and `tokenid`. Numbers are JSON numbers."""
+    data = {"id": tk.id, "node": tk.node, "pid": tk.pid, "pstart": tk.pstart,
+            "starttime": tk.start, "type": tk.type, "upid": tk.upid(), "user": tk.user}
+    if "!" in tk.user:
+        data["user"], data["tokenid"] = tk.user.split("!", 1)
+    if at < tk.exit:
+        data["status"] = "running"
+    else:
+        data["status"] = "stopped"
+        data["exitstatus"] = tk.status
+    return len(body_ok("json", data))
 
 
 def rng_len(tk) -> int:
@@ -1441,8 +1575,14 @@ def generate(n: int, seed: int):
         else:
             rec = {"line": no, "upid": None, "why": ln.why or "no-task-endpoint",
                    "task": None, "where": None}
+        length = ln.length() if callable(ln.length) else ln.length
+        outcome, how = line_outcome(ln, target, length, tk, snap)
         rec.update({"method": ln.method, "path": target, "user": ln.user,
-                    "status": ln.status, "type": tk.type if tk else ln.ttype})
+                    "status": ln.status, "type": tk.type if tk else ln.ttype,
+                    "length": length, "format": api_format(target),
+                    "started": ln.started,
+                    "unknown_status": is_unknown_status(ln.status, length),
+                    "outcome": outcome, "outcome_from": how})
         truth.append(js(rec) + "\n")
     truth_tasks = []
     for tk in sorted(tasks, key=lambda x: (x.start, x.seq)):
@@ -1474,6 +1614,40 @@ def generate(n: int, seed: int):
     for why in ("proxied", "rejected", "no-task-endpoint"):
         stats[why] = sum(1 for x in truth if f'"why":"{why}"' in x)
     return files, stats
+
+
+def api_format(target: str) -> str | None:
+    m = re.match(r"^/api2/+([a-z][a-z0-9]+)(/|$)", target)
+    return m.group(1) if m else None
+
+
+def line_outcome(ln, target, length, tk, snap):
+    """The outcome a reader of access.log and the task files can know for a write line, and
+    from what: ("success"|"failure"|"pending"|"unknown", "task"|"status"|"length"), or
+    (None, None) when neither tells it (a task started elsewhere or lost from the index; an
+    extjs answer that is not null or a UPID, such as a gzip-compressed object).
+
+    - a joined task (also behind a 596/597/500 -: pvedaemon forked it): the task's end
+      status, `pending` while it runs;
+    - 595-599 and 500 without a length: `unknown`;
+    - any other 4xx/5xx: `failure`; a json/html 200: `success` (unless it started a task);
+    - an extjs/htmljs 200: what the generator built the body from (null data: 25 bytes is
+      success, an error body failure)."""
+    if tk is not None and tk.where is not None:
+        running = tk.endtime is None or tk.endtime > snap
+        return task_outcome(tk.status, running), "task"
+    if is_unknown_status(ln.status, length):
+        return "unknown", "status"
+    if ln.status >= 400:
+        return "failure", "status"
+    if ln.started:
+        return None, None
+    fmt = api_format(target)
+    if fmt in EXTJS and ln.status == 200:
+        return (ln.outcome, "length") if ln.outcome is not None else (None, None)
+    if 200 <= ln.status < 300:
+        return "success", "status"
+    return None, None
 
 
 def write(outdir: Path, files):
@@ -1649,6 +1823,51 @@ def check(outdir: Path, n: int, seed: int, files) -> list[str]:
             if any(mm.get("task_types") for mm in hits):
                 err(f"truth line {r['line']}: no-task-endpoint, but the schema lists "
                     f"task types for {req.group(1)} {path}")
+    # 3b. lengths and outcomes: what the schema's return type says a length means (pve-sources
+    # §1 "The length tells the outcome of an extjs call") agrees with the truth's outcome
+    rtype = {}
+    for r in truth:
+        m, req = parsed[r["line"] - 1]
+        length = None if m["len"] == "-" else int(m["len"])
+        if r["length"] != (m["len"] if length is None else length):
+            err(f"truth line {r['line']}: length {r['length']} vs log {m['len']}")
+        if r["outcome"] not in (None, "success", "failure", "pending", "unknown"):
+            err(f"truth line {r['line']}: outcome {r['outcome']}")
+        if (r["outcome"] is None) != (r["outcome_from"] is None):
+            err(f"truth line {r['line']}: outcome/outcome_from mismatch")
+        if length is None and m["status"] == "200":
+            err(f"truth line {r['line']}: 200 without a length")
+        if r["unknown_status"] != (595 <= int(m["status"]) <= 599
+                                   or (m["status"] == "500" and length is None)):
+            err(f"truth line {r['line']}: unknown_status is wrong")
+        if r["unknown_status"] and r["outcome"] not in ("unknown",) and r["outcome_from"] != "task":
+            err(f"truth line {r['line']}: unknown status, outcome {r['outcome']}")
+        if m["status"] != "200" or length is None or methods is None:
+            continue
+        path = re.sub(r"^/api2/[a-z][a-z0-9]+", "", req.group(2).split("?", 1)[0])
+        key = (req.group(1), path)
+        if key not in rtype:
+            hits = [mm for meth, rx, mm in methods if meth == req.group(1) and rx.match(path)]
+            rtype[key] = hits[0] if hits else None
+        mm = rtype[key]
+        if mm is None:
+            err(f"truth line {r['line']}: {req.group(1)} {path} is not in the schema")
+            continue
+        extjs = r["format"] in ("extjs", "htmljs")
+        if mm.get("returns_type") == "null" and extjs:
+            want = "success" if length == 25 else "failure"
+            if r["outcome_from"] == "length" and r["outcome"] != want:
+                err(f"truth line {r['line']}: null return, {length} bytes, outcome {r['outcome']}")
+            if r["outcome_from"] is None and r["task"] is None:
+                err(f"truth line {r['line']}: null return in extjs, but no outcome")
+        if mm.get("returns_upid") == "yes" and r["task"] is not None:
+            ok = len(r["task"]) + (23 if extjs else 11)
+            null_ok = r["type"] == "qmconfig" and length == (25 if extjs else 13)
+            if length != ok and not null_ok:
+                err(f"truth line {r['line']}: started {r['task']} but {length} bytes, not {ok}")
+        if mm.get("returns_upid") == "yes" and r["task"] is None and r["why"] != "proxied" \
+                and extjs and r["outcome"] != "failure":
+            err(f"truth line {r['line']}: no task, yet not a failure")
     for r in tt:
         if r["upid"] not in upids:
             err(f"truth-tasks: {r['upid']} in no task file")

@@ -22,12 +22,21 @@ What it reports:
   - a UPID joined to more than one request;
   - tasks without a request: those in truth-tasks.jsonl that pverec reported as
     class "task", missed, and class "task" records that are not in that list (the
-    task of a request, or a UPID in no truth file).
+    task of a request, or a UPID in no truth file);
+  - outcomes: shown records per `outcome` value (success/failure/unknown/pending and
+    whatever else pverec prints, all records and writes only), writes pverec calls
+    `unknown`, and wrong outcomes: writes whose outcome differs from the truth's
+    `outcome` where the truth knows it (from the task, the HTTP status or the extjs
+    length), by where the truth has it and as want->got. Writes whose truth outcome is
+    null (a task on pve2 or lost from the index, a compressed extjs object) are not
+    scored, only counted.
 
-Exit status: 0 when there is no wrong and no false join, 1 when there is, 2 when
+Exit status: 0 when there is no wrong and no false join, 1 when there is (wrong
+outcomes are reported but do not fail the run: the outcome rules are work in
+progress; --strict-outcomes makes them count), 2 when
 pverec cannot be run (missing, no --tasks option yet, failed, unreadable output).
 
-Usage: join-rate.py OUTDIR [--pverec PATH] [--json] [--examples N]
+Usage: join-rate.py OUTDIR [--pverec PATH] [--json] [--examples N] [--strict-outcomes]
   --pverec  default target/release/pverec (from the current directory, else from
             the repository root; $CARGO_TARGET_DIR/release/pverec when that is set)
   --json    print the figures as one JSON object instead of the table
@@ -76,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--examples", type=int, default=3, metavar="N",
                     help="show N example lines per failure kind on stderr (default 3)")
+    ap.add_argument("--strict-outcomes", action="store_true",
+                    help="exit 1 when an outcome contradicts the truth, too")
     args = ap.parse_args(argv)
 
     out = Path(args.outdir)
@@ -116,6 +127,8 @@ def main(argv=None) -> int:
     all_lines = sum(1 for _ in (out / "access.log").open("rb"))
 
     joined_at: dict[int, str | None] = {}     # access.log line -> upid pverec joined
+    outcome_at: dict[int, str] = {}           # access.log line -> outcome pverec showed
+    outcomes_all = Counter()                  # every shown record, by outcome
     task_records: list[str] = []
     bad = 0
     for i, text in enumerate(proc.stdout.decode("utf-8", "replace").splitlines(), 1):
@@ -123,6 +136,9 @@ def main(argv=None) -> int:
             continue
         try:
             rec = json.loads(text)
+            outcome = rec.get("outcome")
+            outcome = outcome if isinstance(outcome, str) else json.dumps(outcome)
+            outcomes_all[outcome] += 1
             task = rec.get("task")
             upid = task.get("upid") if isinstance(task, dict) else None
             if rec.get("class") == "task":
@@ -143,6 +159,7 @@ def main(argv=None) -> int:
                       file=sys.stderr)
             continue
         joined_at[line] = upid
+        outcome_at[line] = outcome
     if bad:
         return fail(f"{bad} output record(s) could not be read (see above)")
 
@@ -225,6 +242,37 @@ def main(argv=None) -> int:
             example("class task with unknown UPID", u)
     dup_task_records = sum(c - 1 for c in reported.values() if c > 1)
 
+    # outcomes of the writes against the truth's
+    outcomes_writes = Counter()
+    wrong_outcome_by_from = Counter()
+    wrong_outcome_pairs = Counter()
+    scored = unscored = 0
+    for n, r in truth.items():
+        got = outcome_at.get(n)
+        if got is None:
+            continue                      # no record: counted as "no record" above
+        outcomes_writes[got] += 1
+        want = r.get("outcome")
+        if want is None:
+            unscored += 1
+            continue
+        scored += 1
+        if got != want:
+            wrong_outcome_by_from[r.get("outcome_from")] += 1
+            wrong_outcome_pairs[f"{want}->{got}"] += 1
+            example("wrong outcome", f"line {n}: {r['method']} {r['path']} {r['status']} "
+                                     f"{r.get('length')} ({r['why']}, from "
+                                     f"{r.get('outcome_from')}): want {want}, got {got}")
+    wrong_outcomes = sum(wrong_outcome_by_from.values())
+    unknown_writes = outcomes_writes.get("unknown", 0)
+    unknown_writes_knowable = sum(1 for n, r in truth.items()
+                                  if outcome_at.get(n) == "unknown"
+                                  and r.get("outcome") not in (None, "unknown"))
+    unknown_status_writes = [n for n, r in truth.items() if r.get("unknown_status")]
+    unknown_status_joinable = [n for n in unknown_status_writes if truth[n]["upid"]]
+    unknown_status_joined = sum(1 for n in unknown_status_joinable
+                                if joined_at.get(n) == truth[n]["upid"])
+
     figures = {
         "access_log_lines": all_lines,
         "records": len(joined_at) + len(task_records),
@@ -250,7 +298,21 @@ def main(argv=None) -> int:
         "class_task_records_duplicate": dup_task_records,
         "class_task_for_request_task": extra_request,
         "class_task_unknown_upid": extra_unknown,
-        "pass": wrong == 0 and false_joins == 0,
+        "outcomes_all_records": dict(outcomes_all.most_common()),
+        "outcomes_write_requests": dict(outcomes_writes.most_common()),
+        "unknown_write_requests": unknown_writes,
+        "unknown_write_requests_where_truth_knows": unknown_writes_knowable,
+        "outcomes_scored": scored,
+        "outcomes_unscored": unscored,
+        "wrong_outcomes": wrong_outcomes,
+        "wrong_outcomes_by_truth_source": dict(sorted((str(k), v) for k, v in
+                                                      wrong_outcome_by_from.items())),
+        "wrong_outcomes_want_got": dict(wrong_outcome_pairs.most_common()),
+        "unknown_status_writes": len(unknown_status_writes),
+        "unknown_status_writes_with_task": len(unknown_status_joinable),
+        "unknown_status_writes_joined": unknown_status_joined,
+        "pass": wrong == 0 and false_joins == 0 and (not args.strict_outcomes
+                                                     or wrong_outcomes == 0),
     }
 
     for kind, lines in examples.items():
@@ -280,12 +342,27 @@ def main(argv=None) -> int:
              else ""),
             ("class task records, other", extra_request + extra_unknown,
              f"request's task {extra_request}, unknown UPID {extra_unknown}"),
+            ("595-599 / 500 - writes (task joins anyway)", len(unknown_status_writes),
+             f"{len(unknown_status_joinable)} with a task, {unknown_status_joined} joined"),
+            ("outcomes, all records", sum(outcomes_all.values()),
+             " ".join(f"{k} {v}" for k, v in outcomes_all.most_common())),
+            ("outcomes, write requests", sum(outcomes_writes.values()),
+             " ".join(f"{k} {v}" for k, v in outcomes_writes.most_common())),
+            ("  unknown", unknown_writes,
+             f"{unknown_writes_knowable} where the truth knows the outcome"),
+            ("  scored against the truth", scored, f"{unscored} not knowable, not scored"),
+            ("  wrong outcome", wrong_outcomes,
+             ", ".join(f"{k} {v}" for k, v in wrong_outcome_pairs.most_common())),
+            ("    by truth source", wrong_outcomes,
+             ", ".join(f"{k} {v}" for k, v in sorted(wrong_outcome_by_from.items(), key=str))),
         ]
         print(f"pverec join rate on {out} ({all_lines} access.log lines, "
               f"{len(joined_at)} request records, {len(task_records)} task records)")
         for label, n, note in rows:
             print(f"  {label:<44} {n:>7}  {note}".rstrip())
-        print("  result: " + ("PASS" if figures["pass"] else "FAIL (wrong or false joins)"))
+        print("  result: " + ("PASS" if figures["pass"] else
+                              "FAIL (wrong or false joins" +
+                              (", or wrong outcomes)" if args.strict_outcomes else ")")))
     return 0 if figures["pass"] else 1
 
 
