@@ -19,6 +19,7 @@ mod messages;
 mod output;
 mod render;
 mod request;
+mod secret;
 mod spool;
 mod task;
 mod time;
