@@ -697,4 +697,183 @@ mod tests {
         assert_eq!(redact_json(&key, "<>").unwrap(), "<>");
         assert_eq!(redact_json(&serde_json::json!({"a": "b"}), "<>"), None);
     }
+
+    mod rendered {
+        //! Every output format, fed through the binary's own path from an access.log line
+        //! (the value percent-encoded in the query) and from a spool event (the value in the
+        //! body, top level and nested), shows no byte of the secret part.
+
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        use crate::cli::Format;
+        use crate::event::{Event, Origin};
+        use crate::render::Renderer;
+        use crate::request::Request;
+        use crate::{access, spool};
+
+        /// Every format, comments on: (secrets hidden, secrets shown).
+        fn render_all(event: &Event<'_>) -> (String, String) {
+            let render = |show_secrets| {
+                let mut out = Vec::new();
+                for format in [Format::Pvesh, Format::Json, Format::Script] {
+                    let renderer = Renderer {
+                        format,
+                        show_secrets,
+                        comments: true,
+                    };
+                    renderer.event(&mut out, event);
+                }
+                String::from_utf8_lossy(&out).into_owned()
+            };
+            (render(false), render(true))
+        }
+
+        fn percent_encode(text: &str) -> String {
+            text.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+
+        /// Renders a query-string event and a spool event of `name` = `value`.
+        fn outputs(path: &str, name: &str, value: &str) -> Vec<(String, String)> {
+            let mut outs = Vec::new();
+            let line = format!(
+                "::ffff:10.0.0.7 - alice@pve [24/06/2026:14:00:05 +0200] \
+                 \"POST /api2/json{path}?{}={} HTTP/1.1\" 200 81",
+                percent_encode(name),
+                percent_encode(value)
+            );
+            let parsed = access::parse(line.as_bytes()).expect("a log line");
+            let request = Request::parse(parsed.request);
+            let time = parsed.timestamp().expect("a time");
+            let origin = Origin {
+                file: "access.log",
+                line: 1,
+            };
+            let event = Event::from_request(&parsed, time, &request, None, origin);
+            outs.push(render_all(&event));
+            for params in [
+                serde_json::json!({ name: value }),
+                serde_json::json!({ name: [value, "x"] }),
+                serde_json::json!({ name: {"k": value, "n": [1, value]} }),
+            ] {
+                let body = serde_json::json!({
+                    "method": "POST", "path": path, "params": params,
+                    "userid": "alice@pve", "format": "json",
+                });
+                let body = spool::parse_event(body.to_string().as_bytes()).expect("an event");
+                let mut joined = Event::from_request(&parsed, time, &request, None, origin);
+                joined.attach_body(&body);
+                outs.push(render_all(&joined));
+                let alone = Event::from_spool(&body, time, None, origin);
+                outs.push(render_all(&alone));
+            }
+            outs
+        }
+
+        /// ASCII case flipped where `flips` says so.
+        fn flip_case(text: &str, flips: &[bool]) -> String {
+            text.chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, &f)| {
+                    if f {
+                        if c.is_ascii_uppercase() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            c.to_ascii_uppercase()
+                        }
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        }
+
+        /// A secret value of one of the shapes: (the whole credential, its secret part).
+        fn shaped() -> impl Strategy<Value = (String, String)> {
+            let secret = "[A-Za-z0-9]{16,32}";
+            let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+            let shapes = prop_oneof![
+                secret.prop_map(|s| (format!("PVEAPIToken=root@pam!mig={s}"), s)),
+                secret.prop_map(|s| (format!("PVEAPIToken=ci@pve!t-1:{s}"), s)),
+                uuid.prop_map(|s| (format!("root@pam!mig={s}"), s)),
+                secret.prop_map(|s| (format!("PVE:root@pam:65A1B2C3::{s}"), s)),
+                secret.prop_map(|s| (format!("PVEVNC::65A1B2C3::{s}"), s)),
+                secret.prop_map(|s| (format!("PVETUNNEL:root@pam:65A1B2C3::{s}"), s)),
+                secret.prop_map(|s| (format!("PVEAuthCookie=PVE:u@pam:65A1B2C3::{s}"), s)),
+                secret.prop_map(|s| (format!("https://user:{s}@host/x.iso"), s)),
+                secret.prop_map(|s| (format!("https://{s}@host/x.iso"), s)),
+            ];
+            (shapes, prop::collection::vec(any::<bool>(), 1..8), 0..3u8).prop_map(
+                |((whole, secret), flips, encode)| {
+                    // Case tricks on the shape's own letters, never on the secret.
+                    let shape = whole.strip_suffix(&secret).map(str::to_string);
+                    let whole = match shape {
+                        Some(shape) => flip_case(&shape, &flips) + &secret,
+                        None => whole,
+                    };
+                    // Percent-encoded inside the value, once or twice: all but the secret
+                    // (a UUID's `-` would change, and the secret is to be found as it is).
+                    let marked = whole.replace(&secret, "\0");
+                    let encoded = match encode {
+                        1 => percent_encode(&marked),
+                        2 => percent_encode(&percent_encode(&marked)),
+                        _ => marked.clone(),
+                    };
+                    let mark = ["\0", "%00", "%2500"][usize::from(encode)];
+                    let whole = encoded.replace(mark, &secret);
+                    (whole, secret)
+                },
+            )
+        }
+
+        fn surrounding() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                Just("host=10.0.0.5,apitoken=".to_string()),
+                Just(",fingerprint=AA:BB:CC".to_string()),
+                "[ -~]{0,12}",
+                "\\PC{0,8}",
+            ]
+        }
+
+        fn config() -> Config {
+            Config {
+                cases: 128,
+                failure_persistence: None,
+                ..Config::default()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn prop_no_secret_byte_in_any_output(
+                name in prop_oneof![Just("target-endpoint".to_string()), "[a-z][a-z0-9_-]{0,10}", "\\PC{1,6}"],
+                path in prop::sample::select(vec![
+                    "/nodes/pve1/qemu/100/remote_migrate",
+                    "/nodes/pve1/storage/local/download-url",
+                    "/cluster/custom/hook",
+                ]),
+                (whole, secret) in shaped(),
+                prefix in surrounding(),
+                suffix in surrounding(),
+            ) {
+                let value = format!("{prefix}{whole}{suffix}");
+                for (hidden, shown) in outputs(path, &name, &value) {
+                    prop_assert!(!hidden.contains(&secret), "{secret} in {hidden}");
+                    // The test means something: the value is there when secrets are shown.
+                    prop_assert!(name == "_dc" || shown.contains(&secret), "{secret} not in {shown}");
+                }
+            }
+        }
+    }
 }
