@@ -9,6 +9,7 @@ mod errors;
 mod follower;
 mod inputs;
 mod quoting;
+mod secrets;
 mod tasks;
 
 mod follow;
