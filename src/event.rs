@@ -422,8 +422,9 @@ impl<'a> Event<'a> {
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line
-    /// itself for requests outside the API, method and path without the query for API calls,
-    /// whose query may hold secrets (`vncticket`, `password`).
+    /// itself for requests outside the API (its secrets redacted: [`secret::redact_request_line`]),
+    /// method and path without the query for API calls, whose query may hold secrets
+    /// (`vncticket`, `password`).
     pub(crate) fn request_summary(&self) -> Cow<'a, [u8]> {
         match (self.api_format, self.method, &self.path) {
             (Some(format), Some(method), Some(path)) => {
@@ -433,7 +434,7 @@ impl<'a> Event<'a> {
                 line.extend_from_slice(path);
                 Cow::Owned(line)
             }
-            _ => Cow::Borrowed(self.request),
+            _ => secret::redact_request_line(self.request),
         }
     }
 

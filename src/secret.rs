@@ -379,6 +379,34 @@ fn is_uuid(d: &[u8]) -> bool {
     true
 }
 
+/// A request line outside the API, shown where it is the only record, with its secrets
+/// redacted: the shapes above, and the query values of secret-looking names, `code` and `state`
+/// included (the OpenID provider redirects the browser to the UI, `GET /?state=…&code=…`).
+pub(crate) fn redact_request_line(line: &[u8]) -> Cow<'_, [u8]> {
+    let mut spans = scan(line);
+    if let Some(q) = memchr::memchr(b'?', line) {
+        let end = memchr::memchr(b' ', &line[q..]).map_or(line.len(), |n| q + n);
+        let mut at = q + 1;
+        for pair in line[q + 1..end].split(|&b| b == b'&' || b == b';') {
+            if let Some(eq) = memchr::memchr(b'=', pair) {
+                let key = &pair[..eq];
+                let key = percent_decode(key).map_or_else(|| key.to_vec(), |(k, _)| k);
+                if crate::api::secret_by_name(&key)
+                    || key.eq_ignore_ascii_case(b"code")
+                    || key.eq_ignore_ascii_case(b"state")
+                {
+                    spans.push(at + eq + 1..at + pair.len());
+                }
+            }
+            at += pair.len() + 1;
+        }
+    }
+    match Redaction::from_spans(merge(spans)) {
+        Redaction::None => Cow::Borrowed(line),
+        r => Cow::Owned(r.apply(line, b"<redacted>").into_owned()),
+    }
+}
+
 /// The compact JSON text of a nested spool value (exactly its `Display`, as the pvesh option
 /// shows it) with how much of it to redact: the secret parts of its strings, or all of it when
 /// an object key has a secret shape.
@@ -663,6 +691,21 @@ mod tests {
             assert_eq!(redact(text), text);
             assert_eq!(Redaction::of_value(text.as_bytes()), Redaction::None);
         }
+    }
+
+    #[test]
+    fn request_lines_outside_the_api() {
+        let line = b"GET /?state=af0ifjsl&session_state=x&c%6Fde=Splx HTTP/1.1";
+        assert_eq!(
+            redact_request_line(line).as_ref(),
+            b"GET /?state=<redacted>&session_state=x&c%6Fde=<redacted> HTTP/1.1"
+        );
+        assert_eq!(
+            redact_request_line(b"GET /x?t=PVE:u@pam:65A1::sig HTTP/1.1").as_ref(),
+            b"GET /x?t=PVE:u@pam:65A1::<redacted> HTTP/1.1"
+        );
+        let plain = b"GET /pve2/ext6/ext-all.js?ver=7.0.0 HTTP/1.1";
+        assert_eq!(redact_request_line(plain).as_ref(), plain);
     }
 
     #[test]

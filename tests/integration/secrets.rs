@@ -287,3 +287,21 @@ fn openid_login_code_and_state() {
         );
     }
 }
+
+#[test]
+fn openid_redirect_to_the_ui_outside_the_api() {
+    let target = "/?state=af0ifjsldkj8f3bc5d2e&session_state=s1&code=SplxlOBeZQQYbYS6WxSbIA";
+    let log = [log_line("GET", target, 200)];
+    for secret in ["af0ifjsldkj8f3bc5d2e", "SplxlOBeZQQYbYS6WxSbIA"] {
+        let outs = convert(&log, None, &[]);
+        for out in &outs {
+            assert!(!out.contains(secret), "{secret} shown: {out}");
+            assert!(out.contains("session_state=s1"), "{out}");
+        }
+    }
+    let [_, json, _] = convert(&log, None, &[]);
+    assert_eq!(
+        record(&json)["request"],
+        "GET /?state=<redacted>&session_state=s1&code=<redacted> HTTP/1.1"
+    );
+}
