@@ -26,7 +26,10 @@
 //!   accepts it only if the signature verifies over everything before `::`. The plain part (user,
 //!   time) is no credential: without the signature nothing can be forged from it. Redacted: from
 //!   the first `::` after the prefix (and after the empty data of a VNC ticket) to the end of the
-//!   word, any further colons included. `PVE: my cluster` has no `::` and is left alone.
+//!   word, any further colons included. `PVE: my cluster` has no `::` and is left alone. The
+//!   SPICE proxy ticket that a client sends as its `CONNECT` target
+//!   (`pvespiceproxy:HEXTIME:VMID:NODE:PORT::DIGEST:PORT`, `assemble_spice_ticket` in the same
+//!   file) has the same shape: its digest and the port after it are redacted.
 //! * **Auth cookie** (`PVEAuthCookie=<ticket>`, as pasted from a `Cookie` header): the ticket
 //!   rule applies to the value; a value that is not a well-formed ticket is redacted whole.
 //! * **Credentials in a URL** (`scheme://user:pass@host/…`, RFC 3986 userinfo): redacted is the
