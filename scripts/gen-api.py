@@ -121,11 +121,20 @@ def returns_of(m):
     return "Returns::Data"
 
 
-def param_flags(p):
+# Parameters the extract's heuristic does not flag but that are credentials on one endpoint:
+# the OpenID authorization `code` and its `state` (pve-access-control `src/PVE/API2/OpenId.pm`
+# `login`): whoever has both can finish the login. The names are too common to be secret
+# everywhere, hence by path.
+PATH_SECRETS = {
+    ("/access/openid/login", "POST"): {"code", "state"},
+}
+
+
+def param_flags(p, secret=False):
     flags = []
     if p.get("in_path"):
         flags.append("IN_PATH")
-    if p.get("secret"):
+    if p.get("secret") or secret:
         flags.append("SECRET")
     if p.get("type") == "boolean":
         flags.append("BOOLEAN")
@@ -230,12 +239,22 @@ def main():
             fail(f"duplicate endpoint {method} {path}")
         eps[method] = entry
 
+    for key, names in PATH_SECRETS.items():
+        found = {
+            p["name"]
+            for m in schema["methods"]
+            if (m["path"], m["method"]) == key
+            for p in m["params"]
+        }
+        if not names <= found:
+            fail(f"PATH_SECRETS: {sorted(names - found)} not parameters of {key[1]} {key[0]}")
     for m in schema["methods"]:
         params = {}
+        path_secrets = PATH_SECRETS.get((m["path"], m["method"]), set())
         for p in m["params"]:
             if p["name"] in params:
                 fail(f"duplicate parameter {p['name']} in {m['method']} {m['path']}")
-            params[p["name"]] = param_flags(p)
+            params[p["name"]] = param_flags(p, p["name"] in path_secrets)
         path_vars = [var_name(s) for s in segments(m["path"])]
         in_path = sorted(n for n, fl in params.items() if "IN_PATH" in fl)
         if in_path != sorted(v for v in path_vars if v is not None):
@@ -402,9 +421,7 @@ def main():
         "//!",
         f"//! {len(paths)} path templates, {len(ep_elems)} endpoints, {len(param_elems)} parameters.",
         "",
-        "use super::{",
-        "    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t,",
-        "};",
+        "use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t};",
         "",
     ]
     out += render_static(

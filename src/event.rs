@@ -15,6 +15,7 @@ use crate::access::{self, Line};
 use crate::api::{self, Endpoint, PathMatch};
 use crate::request::{Class, Request};
 use crate::response;
+use crate::secret::{self, Redaction};
 use crate::spool::{self, SpoolEvent};
 use crate::task::{self, State, Task};
 use crate::userid;
@@ -31,19 +32,32 @@ pub(crate) struct Origin<'a> {
 pub(crate) struct Param<'a> {
     pub(crate) key: Cow<'a, [u8]>,
     pub(crate) value: Cow<'a, [u8]>,
-    /// The value is a secret (schema flag, or a secret-looking name off-schema).
-    pub(crate) secret: bool,
+    /// What of the value is secret: all of it (schema flag, or a secret-looking name
+    /// off-schema), or the parts that have a secret's shape ([`secret`]).
+    pub(crate) redaction: Redaction,
 }
 
 impl<'a> Param<'a> {
     /// A parameter of this endpoint (or of an unknown one), its secrecy judged by the schema
-    /// first and by its name otherwise.
+    /// first and by its name otherwise, then by the shape of its value.
     fn new(endpoint: Option<&Endpoint>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) -> Param<'a> {
-        let secret = match endpoint.and_then(|e| e.param(&key)) {
-            Some(p) => p.is_secret(),
-            None => api::secret_by_name(&key),
+        let redaction = if Param::secret_by_name(endpoint, &key) {
+            Redaction::Whole
+        } else {
+            Redaction::of_value(&value)
         };
-        Param { key, value, secret }
+        Param {
+            key,
+            value,
+            redaction,
+        }
+    }
+
+    fn secret_by_name(endpoint: Option<&Endpoint>, key: &[u8]) -> bool {
+        match endpoint.and_then(|e| e.param(key)) {
+            Some(p) => p.is_secret(),
+            None => api::secret_by_name(key),
+        }
     }
 }
 
@@ -327,14 +341,30 @@ impl<'a> Event<'a> {
         self.params = spool::options(&body.params)
             .into_iter()
             .map(|(key, value, json)| {
-                let nested = json && body.params.get(&key).is_some_and(holds_secret);
-                let mut param = Param::new(
-                    endpoint,
-                    Cow::Owned(key.into_bytes()),
-                    Cow::Owned(value.into_bytes()),
-                );
-                param.secret |= nested;
-                param
+                if !json || Param::secret_by_name(endpoint, key.as_bytes()) {
+                    return Param::new(
+                        endpoint,
+                        Cow::Owned(key.into_bytes()),
+                        Cow::Owned(value.into_bytes()),
+                    );
+                }
+                // A nested value: its strings are scanned one by one (their JSON escapes would
+                // hide a secret's shape), and a secret-looking key anywhere redacts it whole.
+                let nested = body.params.get(&key).is_some_and(holds_secret);
+                let (text, redaction) = match serde_json::from_str(&value) {
+                    Ok(parsed) => secret::scan_json(&parsed),
+                    Err(_) => (value.clone(), Redaction::Whole),
+                };
+                let redaction = if nested || text != value {
+                    Redaction::Whole
+                } else {
+                    redaction
+                };
+                Param {
+                    key: Cow::Owned(key.into_bytes()),
+                    value: Cow::Owned(value.into_bytes()),
+                    redaction,
+                }
             })
             .collect();
         self.params_source = ParamsSource::Spool;
@@ -524,8 +554,9 @@ impl<'a> Event<'a> {
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line
-    /// itself for requests outside the API, method and path without the query for API calls,
-    /// whose query may hold secrets (`vncticket`, `password`).
+    /// itself for requests outside the API (its secrets redacted: [`secret::redact_request_line`]),
+    /// method and path without the query for API calls, whose query may hold secrets
+    /// (`vncticket`, `password`).
     pub(crate) fn request_summary(&self) -> Cow<'a, [u8]> {
         match (self.api_format, self.method, &self.path) {
             (Some(format), Some(method), Some(path)) => {
@@ -535,7 +566,7 @@ impl<'a> Event<'a> {
                 line.extend_from_slice(path);
                 Cow::Owned(line)
             }
-            _ => Cow::Borrowed(self.request),
+            _ => secret::redact_request_line(self.request),
         }
     }
 

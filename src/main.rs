@@ -20,6 +20,7 @@ mod output;
 mod render;
 mod request;
 mod response;
+mod secret;
 mod spool;
 mod task;
 mod time;

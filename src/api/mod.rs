@@ -482,6 +482,10 @@ mod tests {
             [("userid", &b"alice@pve"[..]), ("id", &b"totp1"[..])].to_vec()
         );
         assert!(param("/access/tfa/alice@pve/totp1", "DELETE", "password").is_secret());
+        // By path (scripts/gen-api.py PATH_SECRETS): the OpenID code and state.
+        assert!(param("/access/openid/login", "POST", "code").is_secret());
+        assert!(param("/access/openid/login", "POST", "state").is_secret());
+        assert!(!param("/access/openid/login", "POST", "redirect-url").is_secret());
     }
 
     #[test]
@@ -733,10 +737,11 @@ mod tests {
         println!("heuristic secret, schema not: {extra:#?}");
         // Secret only on particular paths (ACME plugin `data` holds DNS API
         // credentials, TFA `value` a TOTP/WebAuthn response, user `keys` the
-        // legacy OTP keys); as bare names they are far too common to redact.
+        // legacy OTP keys, OpenID login `code` and `state` by the generator's
+        // PATH_SECRETS); as bare names they are far too common to redact.
         assert_eq!(
             missed.keys().copied().collect::<Vec<_>>(),
-            ["data", "keys", "value"]
+            ["code", "data", "keys", "state", "value"]
         );
         // `key` of PUT .../qemu/{vmid}/sendkey is a key stroke, but `key` is
         // a secret elsewhere (subscription key, TLS private key, DNS API key),

@@ -5564,8 +5564,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("realm", 0),
     p("redirect-url", 0),
     // 108: POST /access/openid/login
-    p("code", 0),
-    p("state", 0),
+    p("code", SECRET),
+    p("state", SECRET),
     p("redirect-url", 0),
     // 111: PUT /access/password
     p("userid", 0),

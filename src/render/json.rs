@@ -15,6 +15,7 @@ use crate::correlate::Ended;
 use crate::event::{Event, Outcome, Param};
 use crate::render::{pvesh, quote};
 use crate::request::Class;
+use crate::secret::{self, Redaction};
 use crate::task::{State, Task};
 use crate::time::utc;
 
@@ -160,12 +161,19 @@ impl Serialize for Params<'_> {
         let mut map = serializer.serialize_map(None)?;
         if let Some(body) = self.body {
             for (key, value) in body {
-                let secret = self
+                let mut redactions = self
                     .params
                     .iter()
-                    .any(|p| p.secret && p.key.as_ref() == key.as_bytes());
-                if secret && !self.show_secrets {
+                    .filter(|p| p.key.as_ref() == key.as_bytes())
+                    .map(|p| &p.redaction);
+                if self.show_secrets {
+                    map.serialize_entry(key, value)?;
+                } else if redactions.clone().any(|r| *r == Redaction::Whole) {
                     map.serialize_entry(key, REDACTED)?;
+                } else if redactions.any(Redaction::any) {
+                    // The secret parts of its strings, in the body's own JSON shape.
+                    let redacted = secret::redact_json(value, REDACTED);
+                    map.serialize_entry(key, redacted.as_ref().unwrap_or(value))?;
                 } else {
                     map.serialize_entry(key, value)?;
                 }
@@ -180,12 +188,11 @@ impl Serialize for Params<'_> {
             let values: Vec<Cow<'_, str>> = all[i..]
                 .iter()
                 .filter(|q| q.key == p.key)
-                .map(|q| {
-                    if q.secret && !self.show_secrets {
-                        Cow::Borrowed(REDACTED)
-                    } else {
-                        text(&q.value)
-                    }
+                .map(|q| match &q.redaction {
+                    Redaction::None => text(&q.value),
+                    _ if self.show_secrets => text(&q.value),
+                    Redaction::Whole => Cow::Borrowed(REDACTED),
+                    r => Cow::Owned(text(&r.apply(&q.value, REDACTED.as_bytes())).into_owned()),
                 })
                 .collect();
             if values.len() == 1 {
@@ -219,7 +226,9 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             .map(|word| match word {
                 pvesh::Word::Literal(b) => text(b),
                 pvesh::Word::Secret { value, .. } if show_secrets => text(value),
-                pvesh::Word::Secret { .. } => Cow::Borrowed(REDACTED),
+                pvesh::Word::Secret {
+                    value, redaction, ..
+                } => Cow::Owned(text(&redaction.apply(value, REDACTED.as_bytes())).into_owned()),
             })
             .collect()
     });
@@ -249,7 +258,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             Vec::new()
         } else {
             let mut names: Vec<Cow<'_, str>> = Vec::new();
-            for p in event.params.iter().filter(|p| p.secret) {
+            for p in event.params.iter().filter(|p| p.redaction.any()) {
                 let name = text(&p.key);
                 if !names.contains(&name) {
                     names.push(name);

@@ -12,25 +12,35 @@ use crate::event::{Event, Outcome};
 use crate::render::quote;
 use crate::request::Class;
 use crate::response;
+use crate::secret::Redaction;
 use crate::task::{State, Task};
 
 /// One word of a pvesh command line.
 #[derive(Debug, Clone)]
 pub(crate) enum Word<'a> {
     Literal(Cow<'a, [u8]>),
-    /// The value of the parameter named here, redacted.
+    /// The value of the parameter named here, redacted whole or in part.
     Secret {
         key: &'a [u8],
         value: &'a [u8],
+        redaction: &'a Redaction,
     },
 }
 
 impl Word<'_> {
-    fn bytes(&self, show_secrets: bool) -> Option<&[u8]> {
+    /// The bytes that are shown of the word: all of it, or its pieces that are not secret.
+    fn shown(&self, show_secrets: bool) -> Vec<&[u8]> {
         match self {
-            Word::Literal(b) => Some(b),
-            Word::Secret { value, .. } if show_secrets => Some(value),
-            Word::Secret { .. } => None,
+            Word::Literal(b) => vec![b],
+            Word::Secret { value, .. } if show_secrets => vec![value],
+            Word::Secret {
+                value, redaction, ..
+            } => redaction
+                .pieces(value)
+                .into_iter()
+                .filter(|(_, secret)| !secret)
+                .map(|(piece, _)| piece)
+                .collect(),
         }
     }
 }
@@ -49,10 +59,11 @@ pub(crate) fn argv<'e>(event: &'e Event<'_>) -> Option<Vec<Word<'e>>> {
         option.extend_from_slice(b"--");
         option.extend_from_slice(&p.key);
         words.push(Word::Literal(Cow::Owned(option)));
-        words.push(if p.secret {
+        words.push(if p.redaction.any() {
             Word::Secret {
                 key: &p.key,
                 value: &p.value,
+                redaction: &p.redaction,
             }
         } else {
             Word::Literal(Cow::Borrowed(&p.value))
@@ -66,7 +77,7 @@ pub(crate) fn argv<'e>(event: &'e Event<'_>) -> Option<Vec<Word<'e>>> {
 pub(crate) fn replayable(words: &[Word<'_>], show_secrets: bool) -> bool {
     words
         .iter()
-        .all(|w| w.bytes(show_secrets).is_none_or(|b| !b.contains(&0)))
+        .all(|w| w.shown(show_secrets).iter().all(|b| !b.contains(&0)))
 }
 
 /// Appends the quoted command line (no newline, no note).
@@ -78,16 +89,43 @@ pub(crate) fn push_command(out: &mut Vec<u8>, words: &[Word<'_>], show_secrets: 
         match word {
             Word::Literal(bytes) => quote::push_word(out, bytes),
             Word::Secret { value, .. } if show_secrets => quote::push_word(out, value),
-            Word::Secret { key, .. } => push_secret_reference(out, key),
+            Word::Secret {
+                key,
+                value,
+                redaction,
+            } => push_redacted_word(out, key, value, redaction),
+        }
+    }
+}
+
+/// A partly secret value as one shell word: its readable pieces quoted as words of their own
+/// (each self-delimiting: bare, `'…'` or `$'…'`) and each secret piece as a reference, all
+/// adjacent, so the shell joins them: `'host=x,apitoken=PVEAPIToken=root@pam!mig='"${…}"`. The
+/// first secret piece of a value is `PVE_SECRET_<NAME>`, the next ones `PVE_SECRET_<NAME>_2`…
+fn push_redacted_word(out: &mut Vec<u8>, key: &[u8], value: &[u8], redaction: &Redaction) {
+    let pieces = redaction.pieces(value);
+    if pieces.is_empty() {
+        quote::push_word(out, b"");
+    }
+    let mut n = 0;
+    for (piece, secret) in pieces {
+        if secret {
+            n += 1;
+            push_secret_reference(out, key, n);
+        } else {
+            quote::push_word(out, piece);
         }
     }
 }
 
 /// `"${PVE_SECRET_PASSWORD:?redacted}"`: runs only when the admin exports the value, fails with
-/// a clear message otherwise. POSIX sh reads it too.
-fn push_secret_reference(out: &mut Vec<u8>, key: &[u8]) {
+/// a clear message otherwise. POSIX sh reads it too. `n` > 1 adds `_<n>` to the name.
+fn push_secret_reference(out: &mut Vec<u8>, key: &[u8], n: usize) {
     out.extend_from_slice(b"\"${");
     push_secret_variable(out, key);
+    if n > 1 {
+        out.extend_from_slice(format!("_{n}").as_bytes());
+    }
     out.extend_from_slice(b":?redacted}\"");
 }
 

@@ -41,7 +41,7 @@ fn samples_all_classes_as_pvesh() {
             "# no pvesh form: GET /pve2/ext6/ext-all.js?ver=7.0.0 HTTP/1.1",
             "pvesh get /cluster/resources  # HTTP 401",
             "pvesh create /nodes/pve2/qemu/200/status/start  # body not recorded",
-            "# no pvesh form: CONNECT pvespiceproxy:6a3bc8b0:100:pve1:61000::8d0c9e6f55e0a13bcd0b1e2f3a4b5c6d7e8f9a0b:61000 HTTP/1.1",
+            "# no pvesh form: CONNECT pvespiceproxy:6a3bc8b0:100:pve1:61000::<redacted> HTTP/1.1",
         ]
     );
 }

@@ -10,6 +10,7 @@ mod follower;
 mod inputs;
 mod locales;
 mod quoting;
+mod secrets;
 mod tasks;
 
 mod follow;
