@@ -47,14 +47,10 @@ demo: release
 test: lint test-deps
 	$(CARGO) nextest run --locked --no-fail-fast
 
-# What the tests need beyond cargo: glibc's locale sources and localedef (Debian package
-# `locales`), for the old-log month names of tests/integration/locales.rs. Silent when present.
-SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+# What the tests need beyond cargo (logrotate, glibc's locale sources, …): installed with
+# apt-get when missing, silent when present (scripts/test-deps.sh).
 test-deps:
-	@{ test -d /usr/share/i18n/locales && command -v localedef >/dev/null; } || { \
-	  echo 'make: installing the locales package (localedef, /usr/share/i18n/locales) for the tests' >&2; \
-	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null; }
+	@bash scripts/test-deps.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -9,6 +9,7 @@ mod errors;
 mod follower;
 mod inputs;
 mod locales;
+mod pveproxy;
 mod quoting;
 mod secrets;
 mod tasks;
