@@ -186,7 +186,7 @@ fn request_lines_as_pveproxy_reads_them() {
     let stop = "/api2/json/nodes/pve/qemu/100/status/stop";
     let requests = [
         format!("GARBAGE POST {stop} HTTP/1.1"),
-        format!("X\tDELETE /api2/json/nodes/pve/qemu/100 HTTP/1.1"),
+        "X\tDELETE /api2/json/nodes/pve/qemu/100 HTTP/1.1".to_string(),
         format!("POST {stop} HTTP/1.1 junk"),
         format!("POST http://pve:8006{stop} HTTP/1.1"),
         // A line that starts like the UI's polling but is a POST for pveproxy.
