@@ -156,7 +156,7 @@ fn fields(line: &[u8]) -> Result<Line<'_>, Malformed> {
 
 /// The first space in a short field (client, user): eight bytes at a time, which beats both a
 /// byte loop and a vectorised search's set-up for fields of 3 to 40 bytes.
-fn find_space(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_space(bytes: &[u8]) -> Option<usize> {
     const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
     const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);

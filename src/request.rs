@@ -102,23 +102,69 @@ pub(crate) fn possible_classes(request_line: &[u8]) -> ClassSet {
     const CHANGE: ClassSet =
         ClassSet::of(&[Class::Write, Class::Auth, Class::Console, Class::Other]);
     const ANY: ClassSet = ClassSet::of(&Class::ALL);
-    let (set, method_len) = match request_line.first() {
-        Some(b'G') if request_line.starts_with(b"GET ") => (GET, 3),
-        Some(b'P') if request_line.starts_with(b"POST ") => (CHANGE, 4),
-        Some(b'P') if request_line.starts_with(b"PUT ") => (CHANGE, 3),
-        Some(b'D') if request_line.starts_with(b"DELETE ") => (CHANGE, 6),
-        _ => return ANY,
-    };
-    let Some(target) = request_line
-        .strip_suffix(b" HTTP/1.1")
-        .or_else(|| request_line.strip_suffix(b" HTTP/1.0"))
-        .and_then(|rest| rest.get(method_len + 1..))
-    else {
+    if !matches!(request_line.first(), Some(b'G' | b'P' | b'D')) {
         return ANY;
+    }
+    match plain_shape(request_line) {
+        Some((b"GET", _)) => GET,
+        Some((b"POST" | b"PUT" | b"DELETE", _)) => CHANGE,
+        _ => ANY,
+    }
+}
+
+/// `METHOD URL HTTP/1.x` with exactly two spaces: the method and URL. In such a line pveproxy's pattern (see [`request_parts`]) can only match at its
+/// start, with this method and URL, or not at all (a tab or other control byte inside a word
+/// leaves no second place where two single spaces could separate three words), so a caller that
+/// accepts "unparsable" as a possible outcome may take the split without looking at each byte.
+fn plain_shape(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    // ` HTTP/1.1` or ` HTTP/1.0`, compared as one word and a byte (no memcmp call).
+    let split = line.len().checked_sub(9)?;
+    let (rest, version) = line.split_at(split);
+    let word: [u8; 8] = version[..8].try_into().ok()?;
+    if u64::from_ne_bytes(word) != u64::from_ne_bytes(*b" HTTP/1.")
+        || !matches!(version[8], b'0' | b'1')
+    {
+        return None;
+    }
+    // The method is short: word-at-a-time; the URL in blocks (memchr's set-up costs more than
+    // the search on strings this short).
+    let sp = crate::access::find_space(rest)?;
+    let url = &rest[sp + 1..];
+    (sp > 0 && !url.is_empty() && !has_space(url)).then(|| (&rest[..sp], url))
+}
+
+/// Whether `bytes` holds a space, sixteen bytes at a time (SSE2, part of every x86_64 CPU).
+#[cfg(target_arch = "x86_64")]
+fn has_space(bytes: &[u8]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
-    // No byte up to the space in the target: one branch-free pass the compiler vectorises.
-    let odd = target.iter().fold(false, |odd, &b| odd | (b <= b' '));
-    if odd || target.is_empty() { ANY } else { set }
+    if bytes.len() < 16 {
+        return bytes.contains(&b' ');
+    }
+    let block_has_space = |at: usize| {
+        // SAFETY: SSE2 is in every x86_64 CPU; `at + 16 <= bytes.len()` at every call below,
+        // and the load is unaligned.
+        unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b' ' as i8))) != 0
+        }
+    };
+    let last = bytes.len() - 16;
+    let mut at = 0;
+    while at < last {
+        if block_has_space(at) {
+            return true;
+        }
+        at += 16;
+    }
+    // The end as one block, overlapping the one before.
+    block_has_space(last)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_space(bytes: &[u8]) -> bool {
+    bytes.contains(&b' ')
 }
 
 /// Perl's `\s` on a byte string: space, `\t`, `\n`, vertical tab, form feed, `\r`.
@@ -143,6 +189,12 @@ fn run_end(line: &[u8], i: usize) -> usize {
 /// the same continuation), and each `\S+` then takes its whole run (the byte after it must be a
 /// space, which `\S` cannot be), so trying each run in turn finds Perl's match.
 pub(crate) fn request_parts(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    if let Some((method, url)) = plain_shape(line) {
+        // Exact only when neither word holds another white-space byte.
+        if !method.iter().chain(url).any(|&b| is_space(b)) {
+            return Some((method, url));
+        }
+    }
     let mut i = 0;
     while i < line.len() {
         if is_space(line[i]) {
@@ -205,8 +257,9 @@ fn url_parts(url: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
         url = &url[1..url.len() - 1];
     }
     let end_of = |s: &[u8], stops: &[u8]| s.iter().position(|b| stops.contains(b));
-    // The scheme: `[^:/?#]+:`.
-    if let Some(colon) = end_of(url, b":/?#") {
+    let is_path = url.first() == Some(&b'/') && url.get(1) != Some(&b'/');
+    // The scheme: `[^:/?#]+:` (none before a leading `/`).
+    if let Some(colon) = end_of(url, b":/?#").filter(|_| !is_path) {
         if colon > 0 && url[colon] == b':' {
             url = &url[colon + 1..];
         }
@@ -215,7 +268,7 @@ fn url_parts(url: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     if let Some(rest) = url.strip_prefix(b"//") {
         url = &rest[end_of(rest, b"/?#").unwrap_or(rest.len())..];
     }
-    let path_end = end_of(url, b"?#").unwrap_or(url.len());
+    let path_end = memchr::memchr2(b'?', b'#', url).unwrap_or(url.len());
     let path = &url[..path_end];
     let query = match url.get(path_end) {
         Some(b'?') => {
@@ -320,15 +373,23 @@ impl<'a> Request<'a> {
     }
 
     fn api_class(&self, method: &[u8]) -> Class {
-        let segments = self.segments();
+        // Without collecting the segments: this runs for every API line a filter may want.
+        let mut segments = self.path.split(|&b| b == b'/').filter(|s| !s.is_empty());
+        let first = [segments.next(), segments.next(), segments.next()];
         let is_auth = matches!(
-            segments.as_slice(),
-            [b"access", b"ticket" | b"vncticket"] | [b"access", b"openid", _, ..]
+            first,
+            [Some(b"access"), Some(b"ticket" | b"vncticket"), None]
+                | [Some(b"access"), Some(b"openid"), Some(_)]
         );
         if is_auth {
             return Class::Auth;
         }
-        let last = segments.last().copied().unwrap_or_default();
+        let last = segments
+            .next_back()
+            .or(first[2])
+            .or(first[1])
+            .or(first[0])
+            .unwrap_or_default();
         if CONSOLE_ENDPOINTS.contains(&last) || last.starts_with(b"mtunnel") {
             return Class::Console;
         }
@@ -844,6 +905,12 @@ mod tests {
         fn possible_classes_are_a_superset(line in "(GET |POST |PUT |DELETE |X)?[ -~\\t]{0,30}( HTTP/1\\.[01])?") {
             let class = Request::parse(line.as_bytes()).class;
             proptest::prop_assert!(possible_classes(line.as_bytes()).contains(class), "{:?} {:?}", line, class);
+        }
+
+        /// The block search is the obvious one.
+        #[test]
+        fn has_space_is_contains(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..70)) {
+            proptest::prop_assert_eq!(has_space(&bytes), bytes.contains(&b' '));
         }
 
         /// No request line panics the parser.

@@ -58,6 +58,14 @@ fn push_hex_byte(out: &mut Vec<u8>, b: u8) {
 /// Copy `bytes`, keeping printable UTF-8 raw, writing `\` as `\\`, `'` as
 /// `\'` if `escape_quote`, and every other byte as `\xHH`.
 fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], escape_quote: bool) {
+    // Most text (notes, commands) is printable ASCII without a backslash or quote: copied whole.
+    if bytes
+        .iter()
+        .all(|&b| (b' '..0x7f).contains(&b) && b != b'\\' && b != b'\'')
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let mut buf = [0; 4];
