@@ -48,6 +48,17 @@ fn line(t: i64, user: &str, request: &str, status: u16, length: Option<usize>) -
     )
 }
 
+/// A line before the tasks start: a task is shown on its own only within the span of the log.
+fn early_line() -> String {
+    line(
+        T0 - 1,
+        "root@pam",
+        "GET /api2/json/version HTTP/1.1",
+        200,
+        Some(80),
+    )
+}
+
 /// A scene: access.log and a task index in a temporary directory.
 struct Scene {
     dir: tempfile::TempDir,
@@ -279,13 +290,7 @@ fn outcomes_from_the_status_and_the_length() {
     let options = "PUT /api2/extjs/cluster/options HTTP/1.1";
     let log = [
         // 0: the log starts before the tasks (a task is shown alone only within the log's span).
-        line(
-            T0 - 1,
-            "root@pam",
-            "GET /api2/json/version HTTP/1.1",
-            200,
-            Some(80),
-        ),
+        early_line(),
         // 1-3: a null-returning write: success, an error answer, a (maybe compressed) big one.
         line(T0 + 1, "alice@pve", options, 200, Some(EXTJS_NULL)),
         line(
@@ -426,13 +431,7 @@ fn every_event_has_its_object() {
         ),
     ];
     let log = [
-        line(
-            T0 - 1,
-            "root@pam",
-            "GET /api2/json/version HTTP/1.1",
-            200,
-            Some(80),
-        ),
+        early_line(),
         line(
             T0 + 1,
             "alice@pve",
