@@ -237,7 +237,17 @@ impl<'a> Event<'a> {
         let matched = api::match_path(segments);
         let method = self.method.unwrap_or_default();
         // A template only counts with a handler for the method: otherwise PVE answers 501 and
-        // the request is as generic as a path the schema does not know.
+        // the request is as generic as a path the schema does not know. Either way its pvesh
+        // form would fail, which is said here, where the match is known.
+        if let Some(verb) = self.pvesh_verb() {
+            self.not_replayable = match &matched {
+                Some(m) if m.template.endpoint(method).is_none() => {
+                    Some(format!("no {verb} handler for this path in PVE 9").into())
+                }
+                None => Some("no such path in the PVE 9 API".into()),
+                Some(_) => None,
+            };
+        }
         let matched = matched.filter(|m| m.template.endpoint(method).is_some());
         if let Some(m) = &matched {
             self.template = Some(m.template.path());
@@ -583,13 +593,10 @@ impl<'a> Event<'a> {
         if last == b"upload" && self.method == Some(b"POST") {
             return Some("an upload needs the uploaded file".into());
         }
-        let verb = self.pvesh_verb()?;
         if self.endpoint.is_none() {
-            // A path without this method's handler, or unknown to the schema.
-            return Some(match api::match_path(&self.path_segments()) {
-                Some(_) => format!("no {verb} handler for this path in PVE 9").into(),
-                None => "no such path in the PVE 9 API".into(),
-            });
+            // A path without this method's handler, or unknown to the schema: said by
+            // `join_path`, which matched it.
+            return self.not_replayable.clone();
         }
         // pvesh takes these as its own output options, whatever the method's schema says
         // (pve-common `src/PVE/JSONSchema.pm` `get_options`).
@@ -610,15 +617,6 @@ impl<'a> Event<'a> {
                 )
                 .into()
             })
-    }
-
-    fn path_segments(&self) -> Vec<&[u8]> {
-        self.path
-            .as_deref()
-            .unwrap_or_default()
-            .split(|&b| b == b'/')
-            .filter(|s| !s.is_empty())
-            .collect()
     }
 }
 
