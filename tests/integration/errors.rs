@@ -195,7 +195,7 @@ fn progress_only_on_a_terminal() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     // stderr a terminal (script(1) gives a pty), stdout a file: a progress display.
     let cmd = format!("{} convert {} > /dev/null", bin().display(), log.display());
-    let out = Command::new("script")
+    let out = Command::new(require_tool("script"))
         .args(["-qec", &cmd, "/dev/null"])
         .stdin(Stdio::null())
         .output()

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::follower::{
     BACKENDS, Backend, Follower, Scene, append, command, commands, line, lines, writer,
 };
-use super::util::data;
+use super::util::{data, require_tool};
 
 /// The request number of the line that closes a test: once its command is out, every line
 /// written before it has been looked at, so a duplicate would show.
@@ -254,12 +254,8 @@ fn pve_logrotate(log: &Path, reloads: &Path) -> String {
     conf
 }
 
-fn logrotate_bin() -> &'static str {
-    if Path::new("/usr/sbin/logrotate").exists() {
-        "/usr/sbin/logrotate"
-    } else {
-        "logrotate"
-    }
+fn logrotate_bin() -> PathBuf {
+    require_tool("logrotate")
 }
 
 fn gunzip(path: &Path) -> String {

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::util::{data, pverec, stdout_of};
+use crate::util::{data, pverec, require_tool, stdout_of};
 
 /// JSON records of the fixture, with the tasks and the spool, plus extra arguments.
 fn fixture_records(extra: &[&str]) -> Vec<Value> {
@@ -410,7 +410,7 @@ fn no_tasks_means_no_join() {
 fn a_generated_log_joins_every_task_it_still_has() {
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new("python3")
+    let status = std::process::Command::new(require_tool("python3"))
         .arg(root.join("scripts/gen-tasks.py"))
         .arg(dir.path())
         .args(["--requests", "20000", "--seed", "7"])

@@ -63,3 +63,26 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
 }
+
+/// The path of `program`, a tool a test runs (logrotate, script, groff, …), looked up in PATH
+/// and in /usr/sbin and /sbin, where Debian puts logrotate and a user's PATH does not reach.
+/// A missing tool fails the test with what to do, never a bare "No such file" panic: the tests'
+/// tools are listed and installed by `make test-deps` (scripts/test-deps.sh).
+pub(crate) fn require_tool(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]);
+    for dir in dirs {
+        let candidate = dir.join(program);
+        let executable = std::fs::metadata(&candidate).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        });
+        if executable {
+            return candidate;
+        }
+    }
+    panic!(
+        "{program} is not installed, and this test runs it: run `make test-deps` \
+         (scripts/test-deps.sh installs what the tests need, or names it)"
+    );
+}
