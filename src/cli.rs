@@ -34,11 +34,12 @@ pub(crate) struct Cli {
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
-  pverec convert                          writes on this node, from /var/log/pveproxy/access.log
-  pverec convert --rotated --user alice@pve --since 7d
-  pverec convert -f json --all access.log.2.gz | jq .
+  pverec convert                                        # today's writes on this node
+  pverec convert --rotated --user alice@pve --since 7d  # a week of alice and her tokens
+  pverec convert /var/log/pveproxy/access.log.2.gz      # an older generation (gzip)
+  pverec convert --rotated -f json --all | jq 'select(.outcome == \"failure\")'
   pverec convert -f script --since '2026-06-24 14:00' > replay.sh
-  pverec follow --user alice@pve          alice's writes, live, until Ctrl-C
+  pverec follow --user alice@pve                        # alice's writes, live, until Ctrl-C
   pverec follow -f json --all --state /var/lib/pverec/state | logger -t pverec
 
 Exit status: 0 on success (malformed lines are reported on stderr and skipped), 1 on a fatal
@@ -124,7 +125,8 @@ pub(crate) struct FollowArgs {
     pub(crate) poll: bool,
 
     /// How long a rotated log is still read after it last grew, e.g. 30s, 5m, 1h.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration,
+          value_hint = clap::ValueHint::Other)]
     pub(crate) rotate_wait: Duration,
 
     /// The request recorder's spool directory [default: /run/pve-api-record, when it exists].
@@ -173,7 +175,7 @@ pub(crate) struct SelectArgs {
     ///
     /// "alice@pve" matches that user and all of its API tokens ("alice@pve!ci"); "alice@pve!ci"
     /// matches only that token.
-    #[arg(short, long = "user", value_name = "USER")]
+    #[arg(short, long = "user", value_name = "USER", value_hint = clap::ValueHint::Other)]
     pub(crate) users: Vec<String>,
 
     /// Classes of requests to show (comma-separated) [default: write].
@@ -188,11 +190,13 @@ pub(crate) struct SelectArgs {
     ///
     /// TIME is RFC 3339 (2026-06-24T12:00:00Z), "YYYY-MM-DD[ HH:MM[:SS]]" in local time, or an
     /// age such as 90s, 30m, 2h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg,
+          value_hint = clap::ValueHint::Other)]
     pub(crate) since: Option<jiff::Timestamp>,
 
     /// Only requests logged before TIME (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg,
+          value_hint = clap::ValueHint::Other)]
     pub(crate) until: Option<jiff::Timestamp>,
 
     /// Only requests that ended so: "success" is what worked (replay it), "failure" what did not.
@@ -223,7 +227,7 @@ pub(crate) struct OutputArgs {
     pub(crate) format: Format,
 
     /// Node name recorded in events [default: this host's name when reading the default log].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub(crate) node: Option<String>,
 
     /// Print secret parameter values (passwords, tickets, keys) instead of redacting them.

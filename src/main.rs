@@ -8,6 +8,7 @@
 mod access;
 mod api;
 mod cli;
+mod completions;
 mod convert;
 mod correlate;
 mod event;
@@ -63,9 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             follow::run(&args, pipeline)
         }
         Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "pverec", &mut out);
-            io::stdout().write_all(&out)?;
+            io::stdout().write_all(&completions::render(shell))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
