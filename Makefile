@@ -5,7 +5,8 @@ DESTDIR ?=
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
-ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+# Where Debian's zsh looks: site-functions for local installs, vendor-completions for packages.
+ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
 CARGO ?= cargo
@@ -44,11 +45,12 @@ demo: release
 	  timeout -s TERM 1.5 $(RELEASE) follow --access-log $$d/access.log --since 2026-06-01 --node pve1 2>/dev/null; \
 	  status=$$?; rm -rf $$d; [ $$status -eq 124 ] || [ $$status -eq 0 ]
 
-test: lint test-deps
+test: test-deps lint
 	$(CARGO) nextest run --locked --no-fail-fast
 
 # What the tests need beyond cargo (logrotate, glibc's locale sources, …): installed with
-# apt-get when missing, silent when present (scripts/test-deps.sh).
+# apt-get when missing, silent when present; what apt cannot give (cargo-nextest) stops the run,
+# named (scripts/test-deps.sh).
 test-deps:
 	@bash scripts/test-deps.sh
 
@@ -71,7 +73,10 @@ completions: release
 schema:
 	python3 scripts/gen-api.py > src/api/schema.rs
 
-install: static
+# Installs the binary `make static` built, as it is: run as root, this builds nothing (a build
+# as root would leave root-owned files in the tree and the cargo cache).
+install:
+	@test -f $(STATIC) || { echo "make install: no static build at $(STATIC): run make static first" >&2; exit 1; }
 	install -Dm755 $(STATIC) $(BINDIR)/pverec
 	install -Dm644 man/pverec.1 $(MANDIR)/pverec.1
 	install -Dm644 completions/pverec.bash $(BASHDIR)/pverec
