@@ -14,12 +14,28 @@ use crate::cli::Cli;
 /// An option with known values, perhaps a comma-separated list of them.
 struct ValueOption {
     long: String,
+    /// Its visible aliases (`--output-format` of `--format`), completed alike.
+    aliases: Vec<String>,
     short: Option<char>,
     value_name: String,
     /// Each value and its help.
     values: Vec<(String, String)>,
     /// Whether the value is a comma-separated list of them.
     list: bool,
+}
+
+impl ValueOption {
+    /// The option's long names, its own first.
+    fn longs(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.long.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    /// Its names as the shell word: `--class`, `--output-format`, `-f`.
+    fn flags(&self) -> Vec<String> {
+        let mut flags: Vec<String> = self.longs().map(|l| format!("--{l}")).collect();
+        flags.extend(self.short.map(|s| format!("-{s}")));
+        flags
+    }
 }
 
 /// The completion script for `shell`.
@@ -65,6 +81,12 @@ fn list_options(command: &clap::Command) -> Vec<ValueOption> {
                 .map_or_else(|| long.to_uppercase(), ToString::to_string);
             lists.push(ValueOption {
                 long: long.to_string(),
+                aliases: arg
+                    .get_visible_aliases()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 short: arg.get_short(),
                 value_name,
                 values,
@@ -82,22 +104,24 @@ fn bash(mut script: String, lists: &[ValueOption]) -> String {
         let words: Vec<&str> = list.values.iter().map(|(v, _)| v.as_str()).collect();
         let words = words.join(" ");
         let clap_line = format!("COMPREPLY=($(compgen -W \"{words}\" -- \"${{cur}}\"))");
-        let arm = format!("--{})\n", list.long);
-        let mut rewritten = String::with_capacity(script.len());
-        let mut rest = script.as_str();
-        while let Some(at) = rest.find(&arm) {
-            let (head, tail) = rest.split_at(at + arm.len());
-            rewritten.push_str(head);
-            rest = tail;
-            let indent = rest.len() - rest.trim_start_matches(' ').len();
-            if rest[indent..].starts_with(&clap_line) {
-                rewritten.push_str(&rest[..indent]);
-                rewritten.push_str(&format!("_pverec_list \"{words}\""));
-                rest = &rest[indent + clap_line.len()..];
+        for flag in list.flags() {
+            let arm = format!(" {flag})\n");
+            let mut rewritten = String::with_capacity(script.len());
+            let mut rest = script.as_str();
+            while let Some(at) = rest.find(&arm) {
+                let (head, tail) = rest.split_at(at + arm.len());
+                rewritten.push_str(head);
+                rest = tail;
+                let indent = rest.len() - rest.trim_start_matches(' ').len();
+                if rest[indent..].starts_with(&clap_line) {
+                    rewritten.push_str(&rest[..indent]);
+                    rewritten.push_str(&format!("_pverec_list \"{words}\""));
+                    rest = &rest[indent + clap_line.len()..];
+                }
             }
+            rewritten.push_str(rest);
+            script = rewritten;
         }
-        rewritten.push_str(rest);
-        script = rewritten;
     }
     const LIST: &str = r#"# Completes the last item of a comma-separated list (pverec: --class write,r -> write,read):
 # the items already typed stay in front, and only values not yet in the list are offered.
@@ -158,10 +182,10 @@ fn zsh(mut script: String, options: &[ValueOption]) -> String {
                 .collect();
             format!("(({}))", items.join("\n"))
         };
-        let mut specs = vec![
-            format!("'--{}=[", option.long),
-            format!("'*--{}=[", option.long),
-        ];
+        let mut specs: Vec<String> = option
+            .longs()
+            .flat_map(|l| [format!("'--{l}=["), format!("'*--{l}=[")])
+            .collect();
         if let Some(short) = option.short {
             specs.push(format!("'-{short}+["));
             specs.push(format!("'*-{short}+["));
@@ -232,7 +256,7 @@ fn fish(script: String, lists: &[ValueOption]) -> String {
     for chunk in chunks {
         let option = lists
             .iter()
-            .find(|o| chunk.contains(&format!(" -l {} ", o.long)));
+            .find(|o| o.longs().any(|l| chunk.contains(&format!(" -l {l} "))));
         match (option, chunk.find(" -a \"")) {
             (Some(option), Some(at)) if chunk.starts_with("complete ") => {
                 out.push_str(&chunk[..at]);
@@ -274,5 +298,60 @@ mod tests {
         for shell in <Shell as clap::ValueEnum>::value_variants() {
             assert!(!render(*shell).is_empty());
         }
+    }
+
+    /// An alias (`-o/--output-format` of `--format`, issue 10) completes like its option.
+    #[test]
+    fn aliases_complete_alike() {
+        use clap::builder::PossibleValue;
+        let values = [
+            PossibleValue::new("pvesh").help("with a \"# note\""),
+            PossibleValue::new("json").help("JSON"),
+        ];
+        let mut command = clap::Command::new("pverec").subcommand(
+            clap::Command::new("convert")
+                .arg(
+                    clap::Arg::new("format")
+                        .long("format")
+                        .short('f')
+                        .visible_alias("output-format")
+                        .value_parser(clap::builder::PossibleValuesParser::new(values.clone())),
+                )
+                .arg(
+                    clap::Arg::new("class")
+                        .long("class")
+                        .visible_alias("classes")
+                        .value_delimiter(',')
+                        .action(clap::ArgAction::Append)
+                        .value_parser(clap::builder::PossibleValuesParser::new(values)),
+                ),
+        );
+        let options = list_options(&command);
+        let generate = |shell, command: &mut clap::Command| {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, command, "pverec", &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let zsh = zsh(generate(Shell::Zsh, &mut command), &options);
+        // -f, --format, --output-format, and the two names of the list.
+        assert_eq!(zsh.matches("\\\"# note\\\"").count(), 5, "{zsh}");
+        assert!(!zsh.contains("a \"# note"), "{zsh}");
+        assert_eq!(zsh.matches("_values -s ,").count(), 2, "{zsh}");
+        let bash = bash(generate(Shell::Bash, &mut command), &options);
+        assert_eq!(
+            bash.matches("_pverec_list \"pvesh json\"").count(),
+            2,
+            "{bash}"
+        );
+        let fish = fish(generate(Shell::Fish, &mut command), &options);
+        assert!(!fish.contains("-a \"pvesh"), "{fish}");
+        assert!(
+            fish.contains("-a \"(__fish_pverec_values_format)\""),
+            "{fish}"
+        );
+        assert!(
+            fish.contains("-a \"(__fish_pverec_values_class)\""),
+            "{fish}"
+        );
     }
 }
