@@ -101,8 +101,14 @@ fn locale_source(dir: &Path, locale: &str) -> std::path::PathBuf {
         }
     }
     assert_eq!(replaced, 1, "one abmon in {SOURCES}/{base}");
+    // The charsets of one locale are compiled in parallel from this one file: each thread
+    // writes its own copy and renames it into place, so that no localedef reads the file
+    // while another thread has it truncated (localedef then says "cannot open locale
+    // definition file").
     let file = dir.join(format!("source-{locale}"));
-    std::fs::write(&file, source).unwrap();
+    let own = dir.join(format!("source-{locale}.{:?}", std::thread::current().id()));
+    std::fs::write(&own, source).unwrap();
+    std::fs::rename(&own, &file).unwrap();
     file
 }
 
