@@ -529,6 +529,9 @@ fn sparse_hole_after_truncate() {
         f.expect_output(&commands(0..4));
         let mut n = 4;
         for _ in 0..2 {
+            // Both followers have read what the truncation throws away (what a follower had
+            // not read by then is gone, and rightly not shown).
+            json.wait_lines(n);
             OpenOptions::new()
                 .write(true)
                 .open(&log)
