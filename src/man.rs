@@ -342,6 +342,9 @@ When set and not empty, \fB\-\-help\fR and usage errors are printed without colo
 terminal too. The output formats and messages never use colour.
 "#;
 
+/// The files pverec reads and writes. /etc/logrotate.d/pve is pve-manager's
+/// `configs/pve.logrotate` (installed there by `configs/Makefile`): daily, 7 generations,
+/// `delaycompress`, hence `access.log.1` plain and the older ones gzip.
 const FILES: &str = r#".SH FILES
 .TP
 \fB/var/log/pveproxy/access.log\fR, \fBaccess.log.1\fR, \fBaccess.log.\fR\fIN\fR\fB.gz\fR
