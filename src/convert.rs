@@ -300,6 +300,10 @@ impl Pipeline {
         if text.is_empty() || text == b"\r" {
             return Ok(());
         }
+        if text.len() > input::MAX_LINE {
+            messages::malformed(file, number, &input::Overlong);
+            return Ok(());
+        }
         let line = match access::parse(text) {
             Ok(line) => line,
             Err(reason) => {

@@ -22,6 +22,20 @@ use memmap2::Mmap;
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
 
+/// The longest access.log line read, by `convert` and `follow` alike (without its newline).
+/// pveproxy's own lines are a few hundred bytes; a longer one is skipped and reported as
+/// [`Overlong`], never cut short, since a cut line could still parse as another request.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// Why a line longer than [`MAX_LINE`] is skipped: the same words in convert and follow.
+pub(crate) struct Overlong;
+
+impl std::fmt::Display for Overlong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line longer than {MAX_LINE} bytes (1 MiB)")
+    }
+}
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
 /// How often a mapped file reports progress and releases what it has read.
@@ -338,7 +352,8 @@ impl Lines {
             }
             Kind::Stream(reader) => {
                 self.line.clear();
-                let n = reader.read_until(b'\n', &mut self.line)?;
+                // One byte more than a line may have, so that an overlong one is seen as such.
+                let n = read_line_bounded(reader.as_mut(), &mut self.line, MAX_LINE + 1)?;
                 if self.line.last() == Some(&b'\n') {
                     self.line.pop();
                 }
@@ -357,6 +372,39 @@ impl Lines {
         match &self.kind {
             Kind::Mapped { map, .. } => &map[self.current.clone()],
             Kind::Stream(_) => &self.line[self.current.clone()],
+        }
+    }
+}
+
+/// Reads up to and including the next `\n` into `line`, keeping at most `keep` bytes of it (the
+/// rest of a longer line is read and dropped, so memory stays bounded on a stream without
+/// newlines); returns how many bytes were consumed, 0 at the end.
+fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    keep: usize,
+) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = keep.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        reader.consume(used);
+        total += used;
+        if done {
+            return Ok(total);
         }
     }
 }
@@ -390,6 +438,22 @@ pub(crate) fn total_size(groups: &[Vec<Source>]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_line_reads_keep_at_most_keep_bytes_and_consume_whole_lines() {
+        // A tiny buffer, so that lines span several fill_buf calls.
+        let data: &[u8] = b"abc\n0123456789\nlast";
+        let mut reader = BufReader::with_capacity(3, data);
+        let mut line = Vec::new();
+        let mut read = |line: &mut Vec<u8>| {
+            line.clear();
+            read_line_bounded(&mut reader, line, 5).unwrap()
+        };
+        assert_eq!((read(&mut line), line.as_slice()), (4, &b"abc\n"[..]));
+        assert_eq!((read(&mut line), line.as_slice()), (11, &b"01234"[..]));
+        assert_eq!((read(&mut line), line.as_slice()), (4, &b"last"[..]));
+        assert_eq!(read(&mut line), 0);
+    }
 
     #[test]
     fn split_lines_are_numbered_and_overlong_ones_dropped_whole() {
