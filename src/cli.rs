@@ -108,14 +108,29 @@ pub(crate) struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FollowArgs {
+    /// The log to follow, as with --access-log (like tail -F FILE).
+    #[arg(value_name = "FILE", conflicts_with = "access_log", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) file: Option<PathBuf>,
+
     /// The log to follow (a symlink is followed to its current target).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_LOG, value_hint = clap::ValueHint::FilePath)]
     pub(crate) access_log: PathBuf,
 
+    /// First show the last N selected events of the log's current file, then go on live.
+    ///
+    /// Like tail -n: the events counted are those the selection options show (lines of other
+    /// classes or users are not counted). With --since, the last N of the events since then. A
+    /// state file that is resumed takes precedence: all that was logged meanwhile is shown.
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 0)]
+    pub(crate) lines: usize,
+
     /// Record progress in FILE and resume from it when FILE exists.
     ///
-    /// Written atomically (mode 0600) after the output it covers has been flushed. A state file
-    /// takes precedence over --since; a corrupt one is reported and ignored.
+    /// Written atomically (mode 0600) after the output it covers has been flushed; missing
+    /// directories of FILE are created (mode 0700). A state file takes precedence over --since
+    /// and -n; a corrupt one is reported and ignored. A restart reads what was logged while
+    /// pverec was stopped, rotated generations included, and joins it with its tasks as convert
+    /// does.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) state: Option<PathBuf>,
 
@@ -146,6 +161,13 @@ pub(crate) struct FollowArgs {
 
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+impl FollowArgs {
+    /// The log to follow: FILE, else --access-log.
+    pub(crate) fn log(&self) -> &std::path::Path {
+        self.file.as_deref().unwrap_or(&self.access_log)
+    }
 }
 
 /// Where the task index is: shared by every command that reads logs.

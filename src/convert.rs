@@ -47,8 +47,8 @@ pub(crate) struct Pipeline {
     pub(crate) tasks: Option<TaskDir>,
     pub(crate) correlator: Correlator,
     /// Tasks that started before this are not shown as tasks without a request: their request
-    /// may be in a log that was not read. Set by the first timed line (convert) or at start
-    /// (follow).
+    /// may be in a log that was not read. Set by the first timed line (convert, and the history
+    /// follow replays) or when follow goes live without history (its start).
     pub(crate) task_floor: Option<i64>,
     /// The latest log time seen.
     last_time: Option<i64>,
@@ -106,13 +106,21 @@ impl Pipeline {
     /// tasks whose request was shown, held lines whose task ended, and tasks that no request
     /// claimed in time (as of `now`, in seconds).
     pub(crate) fn refresh_tasks(&mut self, now: i64) -> io::Result<()> {
+        self.read_tasks()?;
+        self.show_unclaimed(now)
+    }
+
+    /// Reads what changed in the task directory and shows the end of the tasks that ended,
+    /// without handing out unclaimed tasks by the clock: while follow replays history, the join
+    /// window moves with the log's time, as in convert.
+    pub(crate) fn read_tasks(&mut self) -> io::Result<()> {
         if let Some(tasks) = &mut self.tasks {
             let update = tasks.refresh();
             for ended in self.correlator.update(update) {
                 self.task_ended(ended)?;
             }
         }
-        self.show_unclaimed(now)
+        Ok(())
     }
 
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {

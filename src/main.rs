@@ -58,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Follow(args) => {
-            let default_log = args.access_log.as_os_str() == input::DEFAULT_LOG;
+            let default_log = args.log().as_os_str() == input::DEFAULT_LOG;
             let pipeline = pipeline(&args.select, &args.output, default_log);
             follow::run(&args, pipeline)
         }

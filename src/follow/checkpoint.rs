@@ -160,6 +160,21 @@ impl Checkpoint {
     }
 }
 
+/// Creates the missing directories of the state file `path`, mode 0700 (the state says which
+/// logs are read and how far), so that `--state /var/lib/pverec/state` works on a node where
+/// /var/lib/pverec does not exist yet.
+pub(crate) fn make_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = input::directory(path);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 fn entry(t: &Tracked, current: bool) -> io::Result<Entry> {
     let size = t.file.metadata()?.len();
     let head_len = size.min(HEAD);

@@ -11,9 +11,14 @@
 //! the loop; the next task to fall out of the join window and the oldest spool event still
 //! waiting for its line are deadlines of the wait.
 //!
-//! SIGINT and SIGTERM only set a flag and write a byte to a pipe that the wait watches, so they
-//! are handled between two looks: the output is flushed and the state saved before exiting
-//! (130 after SIGINT, as shells expect, 0 after SIGTERM, a requested stop).
+//! History (`--since`, `-n`, or what was logged while a `--state` run was stopped) is read
+//! whole before the first look by the clock, so that it is joined with its tasks by log time
+//! exactly as `convert` joins it; only then does the loop go live.
+//!
+//! SIGINT, SIGTERM and SIGHUP only set a flag and write a byte to a pipe that the wait watches,
+//! so they are handled between two looks: the output is flushed and the state saved before
+//! exiting (130 after SIGINT, as shells expect, 0 after SIGTERM or SIGHUP, a requested stop, as
+//! for `tail -F` when its terminal goes away). Under nohup, SIGHUP stays ignored.
 
 mod checkpoint;
 mod tail;
@@ -53,14 +58,19 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     let (wake_read, wake_write) = UnixStream::pair().context("cannot create the signal pipe")?;
     wake_read.set_nonblocking(true)?;
     wake_write.set_nonblocking(true)?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // Under nohup, SIGHUP is ignored, and stays so.
+        if sig == SIGHUP && ignored(sig) {
+            continue;
+        }
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
         signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
     }
 
-    let log = args.access_log.as_path();
+    let log = args.log();
     let since = args.select.since;
-    let start = if since.is_some() {
+    let start = if since.is_some() || args.lines > 0 {
         Start::Beginning
     } else {
         Start::End
@@ -73,8 +83,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     pipeline.output.commit()?;
 
     let default_log = log.as_os_str() == input::DEFAULT_LOG;
-    // Tasks that started before now (or --since) had their request before the start point.
-    pipeline.task_floor = Some(since.unwrap_or_else(jiff::Timestamp::now).as_second());
+    let started = jiff::Timestamp::now().as_second();
     pipeline.live = true;
     convert::open_tasks(&mut pipeline, &args.tasks, default_log);
     pipeline.recorder = register(args, &pipeline, default_log)?;
@@ -86,6 +95,12 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
+        checkpoint::make_dir(state).with_context(|| {
+            format!(
+                "cannot create the directory of the state file {}",
+                state.display()
+            )
+        })?;
         let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
         let (cp, entries) = Checkpoint::load(state, log);
         if let Some(entries) = entries {
@@ -99,9 +114,28 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         checkpoint = Some(cp);
     }
 
+    // -n N: of the history read before going live, only the last N events are shown.
+    let last_only = args.lines > 0 && !resumed;
+    if last_only {
+        pipeline.output.keep_last(args.lines)?;
+    }
     if let (Some(since), false) = (since, resumed) {
         replay_history(&mut pipeline, &mut tailer, since, &signal)?;
     }
+    if since.is_some() || resumed || last_only {
+        // The history (from --since, -n, or what was logged while pverec was stopped) is read
+        // to its end before any clock-driven look: its requests join their tasks by log time,
+        // and tasks become ones without a request as the log's time passes them, as in
+        // convert. Handing tasks out by the clock first would take from the history every task
+        // older than a minute.
+        read_history(&mut pipeline, &mut tailer)?;
+    }
+    if last_only {
+        pipeline.output.release()?;
+    }
+    // Without history, tasks that started before now had their request before the start point;
+    // with it, the floor is the first line read (as in convert), or now if none was.
+    pipeline.task_floor.get_or_insert(started);
 
     let mut waker = Waker::new(args.poll, wake_read);
     if let Some(tasks) = &pipeline.tasks {
@@ -198,6 +232,25 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
             Ok(None)
         }
     }
+}
+
+/// Whether `sig` is ignored (as nohup leaves SIGHUP).
+fn ignored(sig: libc::c_int) -> bool {
+    // SAFETY: with a null new action, sigaction(2) only writes the current disposition of `sig`
+    // into `old`, a zeroed sigaction that lives across the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The first look, when there is history to read: the spool and the task files, then every
+/// line the log's files hold now, joined by log time (no task is handed out by the clock).
+fn read_history(pipeline: &mut Pipeline, tailer: &mut Tailer) -> Result<()> {
+    pipeline.read_spool();
+    pipeline.read_tasks()?;
+    tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+    Ok(())
 }
 
 /// When the loop must look again even if nothing is written: a rotated log to let go of, a
