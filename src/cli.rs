@@ -240,8 +240,15 @@ pub(crate) enum OutcomeFilter {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub(crate) struct OutputArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Pvesh)]
+    /// Output format (-o/--output-format as pvesh spells it).
+    #[arg(
+        short,
+        long,
+        value_enum,
+        default_value_t = Format::Pvesh,
+        visible_short_alias = 'o',
+        visible_alias = "output-format"
+    )]
     pub(crate) format: Format,
 
     /// Node name recorded in events [default: this host's name when reading the default log].
@@ -252,24 +259,70 @@ pub(crate) struct OutputArgs {
     #[arg(long)]
     pub(crate) show_secrets: bool,
 
-    /// pvesh format: print only commands, without "# …" notes and comment lines.
+    /// pvesh format only: print only commands, without "# …" notes and comment lines.
+    ///
+    /// A command that failed or never ran is still printed, commented out as "# failed: pvesh
+    /// …" or "# not executed: pvesh …", so that the output piped to a shell runs only what may
+    /// have worked. With another format it is a usage error.
     #[arg(long)]
     pub(crate) no_comments: bool,
 }
 
+impl OutputArgs {
+    /// The checks clap cannot express: `--no-comments` only means something for `-f pvesh`
+    /// (JSON has no comments; a script without its comments would hide why a command is not
+    /// run and what each secret variable stands for).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.no_comments && self.format != Format::Pvesh {
+            let format = self
+                .format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "the argument '--no-comments' cannot be used with '--format {format}': \
+                 it applies only to the pvesh format"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// one pvesh command per request, with a trailing "# note" where something is missing
+    /// one pvesh command per request, with a trailing "# note" where something is missing and
+    /// a "# time user from client" line where the user or client changes
     Pvesh,
     /// one JSON audit record per line (JSON Lines)
     Json,
-    /// a bash script: a commented header per command, failed requests commented out
+    /// the JSON records pretty-printed, one after the other (as pvesh's json-pretty; jq reads
+    /// them)
+    JsonPretty,
+    /// a bash script: a header with counts and secret variables, a commented header per command,
+    /// commands that failed or lack a required parameter commented out
     Script,
 }
 
 impl Cli {
     pub(crate) fn command() -> clap::Command {
         <Cli as clap::CommandFactory>::command()
+    }
+
+    /// What clap cannot check while parsing, as a clap usage error (exit status 2).
+    pub(crate) fn check(&self) -> Result<(), clap::Error> {
+        let (name, output) = match &self.command {
+            Command::Convert(args) => ("convert", &args.output),
+            Command::Follow(args) => ("follow", &args.output),
+            Command::Completions { .. } | Command::Man => return Ok(()),
+        };
+        output.check().map_err(|message| {
+            let mut cli = Cli::command();
+            cli.build();
+            match cli.find_subcommand_mut(name) {
+                Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+                None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),
+            }
+        })
     }
 }
 

@@ -497,6 +497,7 @@ pub(crate) fn run(args: &ConvertArgs, mut pipeline: Pipeline) -> Result<bool> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     pipeline.finish(events_name.as_deref())?;
+    pipeline.renderer.finish(pipeline.output.buf());
     pipeline.output.flush()?;
     messages::finish();
     Ok(!messages::errored())

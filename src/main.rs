@@ -35,6 +35,9 @@ use cli::{Cli, Command, OutputArgs, SelectArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(usage) = cli.check() {
+        usage.exit();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -86,11 +89,7 @@ fn pipeline(select: &SelectArgs, output: &OutputArgs, default_log: bool) -> conv
         .or_else(|| if default_log { this_node() } else { None });
     convert::Pipeline::new(
         filter::Filter::new(select),
-        render::Renderer {
-            format: output.format,
-            show_secrets: output.show_secrets,
-            comments: !output.no_comments,
-        },
+        render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
         node,
     )
 }

@@ -84,6 +84,14 @@ pub(crate) fn utc(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The instant as a person reads it on this node: local time (the `TZ` environment variable,
+/// else the system's zone) with its offset, `2026-06-24 14:03:14+02:00`. JSON keeps [`utc`].
+pub(crate) fn local_in(ts: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    ts.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S%:z")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +137,17 @@ mod tests {
         assert_eq!(t("7d").unwrap(), "2026-06-17T12:00:00Z");
         assert_eq!(t("90s").unwrap(), "2026-06-24T11:58:30Z");
         assert_eq!(t("2w").unwrap(), "2026-06-10T12:00:00Z");
+    }
+
+    #[test]
+    fn local_times_carry_their_offset() {
+        let ts: Timestamp = "2026-06-24T12:03:14Z".parse().unwrap();
+        let berlin = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        assert_eq!(local_in(ts, &berlin), "2026-06-24 14:03:14+02:00");
+        assert_eq!(
+            local_in(ts, &jiff::tz::TimeZone::UTC),
+            "2026-06-24 12:03:14+00:00"
+        );
     }
 
     #[test]

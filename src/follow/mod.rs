@@ -77,6 +77,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     };
     let mut tailer = Tailer::new(log, start, args.rotate_wait);
     let name = log.to_string_lossy().into_owned();
+    pipeline.renderer.stream();
     pipeline
         .renderer
         .header(pipeline.output.buf(), std::slice::from_ref(&name));
@@ -183,6 +184,10 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
             continue;
         }
     }
+    // The script's trailer (its counts); after the state was saved, it is not part of what a
+    // restart resumes from.
+    pipeline.renderer.finish(pipeline.output.buf());
+    pipeline.output.flush()?;
     messages::finish();
     Ok(
         if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
