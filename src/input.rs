@@ -7,20 +7,72 @@
 //!
 //! A rotated set (`--rotated`) is opened as a group: its files are read together and merged by
 //! time, because old pveproxy workers keep appending to `access.log.1` after a rotation
-//! (pve-formats.md §1.5).
+//! (pve-formats.md §1.5). `--since` on the node's own log reaches into as many generations as it
+//! needs ([`generations_since`]), in convert as in follow.
+//!
+//! Which log is the node's own decides whether this host's task index, spool and name are used:
+//! a file in the node's log directory, however it is spelled ([`is_node_log`]). The node's
+//! default paths all go through [`system_path`], so that tests can stand a temp directory in for
+//! `/` (the undocumented `PVEREC_SYSROOT`), without touching the real `/var/log`.
 
 use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
+use crate::{access, messages};
+
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
+
+/// The directory of the node's own logs (pveproxy's `PVE::Service::pveproxy`, and the
+/// `/var/log/pveproxy/access.log` stanza of its logrotate file, tests/data/pve.logrotate).
+pub(crate) const NODE_LOG_DIR: &str = "/var/log/pveproxy";
+
+/// Test seam: a directory that stands for `/` in the node's default paths (the log, the task
+/// index, the spool, the host name). Not for users: a node has one root.
+const SYSROOT_ENV: &str = "PVEREC_SYSROOT";
+
+/// One of the node's default paths (absolute), under `PVEREC_SYSROOT` when that is set.
+pub(crate) fn system_path(path: &str) -> PathBuf {
+    match std::env::var_os(SYSROOT_ENV) {
+        Some(root) if !root.is_empty() => Path::new(&root).join(path.trim_start_matches('/')),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Whether `path` is one of the node's own logs: a file in the node's log directory. The
+/// directories are compared canonicalized, so `./access.log` in that directory, a symlinked
+/// directory, or a symlink to a file there all count. Standard input never does.
+pub(crate) fn is_node_log(path: &Path) -> bool {
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    let Ok(node_dir) = system_path(NODE_LOG_DIR).canonicalize() else {
+        return false;
+    };
+    let in_node_dir = |p: &Path| directory(p).canonicalize().is_ok_and(|d| d == node_dir);
+    in_node_dir(path) || path.canonicalize().is_ok_and(|target| in_node_dir(&target))
+}
+
+/// Whether standard input has something to read: a pipe, a socket or a file, not a terminal or
+/// a character device such as /dev/null (ripgrep's rule, `grep_cli::is_readable_stdin`), so
+/// that `zcat access.log.2.gz | pverec convert` reads the pipe and a cron job does not wait.
+pub(crate) fn stdin_is_readable() -> bool {
+    let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() else {
+        return false; // fd 0 is closed
+    };
+    File::from(fd).metadata().is_ok_and(|meta| {
+        let kind = meta.file_type();
+        kind.is_file() || kind.is_fifo() || kind.is_socket()
+    })
+}
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
@@ -142,12 +194,6 @@ impl Source {
 /// The groups of files to read, in order. Each group is merged by time; without `--rotated`
 /// every file is a group of its own.
 pub(crate) fn groups(files: &[PathBuf], rotated: bool) -> io::Result<Vec<Vec<Source>>> {
-    let default = [PathBuf::from(DEFAULT_LOG)];
-    let files = if files.is_empty() {
-        &default[..]
-    } else {
-        files
-    };
     if !rotated {
         return Ok(files.iter().map(|f| vec![Source::new(f.clone())]).collect());
     }
@@ -175,7 +221,7 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![path.to_path_buf()]),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+        Err(e) => return Err(io::Error::new(e.kind(), messages::os_error(dir, &e))),
     };
     for entry in entries {
         let entry = entry?;
@@ -197,6 +243,42 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
     let mut set: Vec<PathBuf> = generations.into_iter().map(|(_, p)| p).collect();
     set.push(path.to_path_buf());
     Ok(set)
+}
+
+/// The older generations of `log` that a reader starting at `since` needs, oldest first (`log`
+/// itself not included): newest first, a generation is needed while the one after it starts
+/// after `since`. A generation whose first time cannot be read is taken (better one file too
+/// many than a day lost).
+pub(crate) fn generations_since(log: &Path, since: jiff::Timestamp) -> Vec<PathBuf> {
+    let Ok(set) = rotated_set(log) else {
+        return Vec::new();
+    };
+    let mut needed: Vec<PathBuf> = Vec::new();
+    let mut newer = log.to_path_buf();
+    for older in set.iter().rev().skip(1) {
+        if first_time(&newer).is_some_and(|t| t <= since) {
+            break;
+        }
+        needed.push(older.clone());
+        newer = older.clone();
+    }
+    needed.reverse();
+    needed
+}
+
+/// The time of the first well-formed line of a file (plain or gzip), looked for in its first
+/// 1,000 lines.
+pub(crate) fn first_time(path: &Path) -> Option<jiff::Timestamp> {
+    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
+    for _ in 0..1000 {
+        if !lines.advance().ok()? {
+            return None;
+        }
+        if let Some(t) = access::parse(lines.line()).ok().and_then(|l| l.timestamp()) {
+            return Some(t);
+        }
+    }
+    None
 }
 
 /// The directory that holds `path` (`.` for a bare file name).

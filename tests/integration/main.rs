@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod convert;
+mod day_one_inputs;
 mod errors;
 mod follower;
 mod inputs;
