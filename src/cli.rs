@@ -52,7 +52,8 @@ pub(crate) enum Command {
     /// Files are read in the order given; plain files are memory-mapped, gzip files (recognised
     /// by their magic bytes, not their name) are decompressed on the fly, "-" reads standard
     /// input. Without FILE, standard input is read when it is a pipe or a file (zcat
-    /// access.log.2.gz | pverec convert), else /var/log/pveproxy/access.log.
+    /// access.log.2.gz | pverec convert), else /var/log/pveproxy/access.log; under cron, which
+    /// gives a pipe, name the log.
     ///
     /// A file in /var/log/pveproxy (however it is spelled) is this node's own log: this host's
     /// task index and name go with it, and --since reaches back into its rotated generations.

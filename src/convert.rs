@@ -489,6 +489,9 @@ pub(crate) struct Plan {
     pub(crate) files: Vec<PathBuf>,
     /// Every file is one of the node's own logs: this host's task index, spool and name apply.
     pub(crate) node_log: bool,
+    /// Standard input is read because it is a pipe and no FILE was given: if it turns out empty,
+    /// it was probably not meant as input (cron attaches one), which is worth a word.
+    implied_pipe: bool,
 }
 
 impl Plan {
@@ -497,17 +500,20 @@ impl Plan {
             return Plan {
                 files: files.to_vec(),
                 node_log: files.iter().all(|f| input::is_node_log(f)),
+                implied_pipe: false,
             };
         }
-        if input::stdin_is_readable() {
+        if let Some(stdin) = input::readable_stdin() {
             return Plan {
                 files: vec![PathBuf::from("-")],
                 node_log: false,
+                implied_pipe: stdin == input::StdinInput::Stream,
             };
         }
         Plan {
             files: vec![input::system_path(input::DEFAULT_LOG)],
             node_log: true,
+            implied_pipe: false,
         }
     }
 }
@@ -539,6 +545,13 @@ pub(crate) fn run(args: &ConvertArgs, plan: &Plan, mut pipeline: Pipeline) -> Re
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if plan.implied_pipe && progress.get() == 0 {
+        messages::message(&format!(
+            "standard input was empty: without FILE, pverec reads standard input when it is a \
+             pipe, as under cron and in CI too; name the log to read, e.g. {}",
+            input::system_path(input::DEFAULT_LOG).display()
+        ));
     }
     let events_name = args
         .events

@@ -13,7 +13,7 @@
 //! Which log is the node's own decides whether this host's task index, spool and name are used:
 //! a file in the node's log directory, however it is spelled ([`is_node_log`]). The node's
 //! default paths all go through [`system_path`], so that tests can stand a temp directory in for
-//! `/` (the undocumented `PVEREC_SYSROOT`), without touching the real `/var/log`.
+//! `/` (`PVEREC_SYSROOT`, a testing aid), without touching the real `/var/log`.
 
 use std::cell::Cell;
 use std::fs::{File, Metadata};
@@ -31,8 +31,9 @@ use crate::{access, messages};
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
 
-/// The directory of the node's own logs (pveproxy's `PVE::Service::pveproxy`, and the
-/// `/var/log/pveproxy/access.log` stanza of its logrotate file, tests/data/pve.logrotate).
+/// The directory of the node's own logs: pve-manager's `PVE/Service/pveproxy.pm` and
+/// `spiceproxy.pm` log to `/var/log/pveproxy/access.log`, its Makefile creates the directory, and
+/// `configs/pve.logrotate` (tests/data/pve.logrotate) rotates the log there.
 pub(crate) const NODE_LOG_DIR: &str = "/var/log/pveproxy";
 
 /// Test seam: a directory that stands for `/` in the node's default paths (the log, the task
@@ -61,17 +62,30 @@ pub(crate) fn is_node_log(path: &Path) -> bool {
     in_node_dir(path) || path.canonicalize().is_ok_and(|target| in_node_dir(&target))
 }
 
+/// What standard input is, when it has something to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StdinInput {
+    /// A redirected file (`< saved.log`).
+    File,
+    /// A pipe or a socket (`zcat access.log.2.gz |`, but also what cron, CI runners and editors
+    /// may attach without meaning it as input).
+    Stream,
+}
+
 /// Whether standard input has something to read: a pipe, a socket or a file, not a terminal or
 /// a character device such as /dev/null (ripgrep's rule, `grep_cli::is_readable_stdin`), so
-/// that `zcat access.log.2.gz | pverec convert` reads the pipe and a cron job does not wait.
-pub(crate) fn stdin_is_readable() -> bool {
-    let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() else {
-        return false; // fd 0 is closed
-    };
-    File::from(fd).metadata().is_ok_and(|meta| {
-        let kind = meta.file_type();
-        kind.is_file() || kind.is_fifo() || kind.is_socket()
-    })
+/// that `zcat access.log.2.gz | pverec convert` reads the pipe.
+pub(crate) fn readable_stdin() -> Option<StdinInput> {
+    // fd 0 may be closed: then there is nothing to read.
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let kind = File::from(fd).metadata().ok()?.file_type();
+    if kind.is_file() {
+        Some(StdinInput::File)
+    } else if kind.is_fifo() || kind.is_socket() {
+        Some(StdinInput::Stream)
+    } else {
+        None
+    }
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -246,9 +260,9 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// The older generations of `log` that a reader starting at `since` needs, oldest first (`log`
-/// itself not included): newest first, a generation is needed while the one after it starts
-/// after `since`. A generation whose first time cannot be read is taken (better one file too
-/// many than a day lost).
+/// itself not included): going back from `log`, a generation is needed while the next newer one
+/// starts after `since`. A newer one whose first time cannot be read (empty, no access.log line
+/// in its head) does not stop the search: better one file too many than a day lost.
 pub(crate) fn generations_since(log: &Path, since: jiff::Timestamp) -> Vec<PathBuf> {
     let Ok(set) = rotated_set(log) else {
         return Vec::new();

@@ -273,7 +273,25 @@ fn a_pipe_or_a_file_on_stdin_is_read_instead_of_the_default_log() {
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "pvesh set /nodes/pve9/qemu/999/config\n");
 
-    // An empty file on stdin is an empty log, not the default one.
+    // An empty pipe (what cron attaches) is read too, but pverec says how to read the log.
+    let out = Command::new(bin())
+        .env("PVEREC_SYSROOT", &node.root)
+        .arg("convert")
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "pverec: standard input was empty: without FILE, pverec reads standard input when it \
+             is a pipe, as under cron and in CI too; name the log to read, e.g. {}\n",
+            node.log().display()
+        )
+    );
+
+    // An empty file on stdin is an empty log, not the default one, and nothing to say.
     let empty = node.dir.path().join("empty.log");
     fs::write(&empty, "").unwrap();
     let out = Command::new(bin())
@@ -284,6 +302,7 @@ fn a_pipe_or_a_file_on_stdin_is_read_instead_of_the_default_log() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
 }
 
 #[test]
