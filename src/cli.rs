@@ -51,7 +51,12 @@ pub(crate) enum Command {
     ///
     /// Files are read in the order given; plain files are memory-mapped, gzip files (recognised
     /// by their magic bytes, not their name) are decompressed on the fly, "-" reads standard
-    /// input. Without FILE, /var/log/pveproxy/access.log is read.
+    /// input. Without FILE, standard input is read when it is a pipe or a file (zcat
+    /// access.log.2.gz | pverec convert), else /var/log/pveproxy/access.log; under cron, which
+    /// gives a pipe, name the log.
+    ///
+    /// A file in /var/log/pveproxy (however it is spelled) is this node's own log: this host's
+    /// task index and name go with it, and --since reaches back into its rotated generations.
     #[command(after_long_help = EXAMPLES)]
     Convert(ConvertArgs),
     /// Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM.
@@ -77,14 +82,16 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
-    /// access.log files to read ("-" for standard input).
+    /// access.log files to read ("-" for standard input) [default: standard input when it is a
+    /// pipe or a file, else /var/log/pveproxy/access.log].
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) files: Vec<PathBuf>,
 
     /// Read each FILE's rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE.
     ///
     /// Lines of the set are merged by time, since pveproxy workers that outlive a rotation keep
-    /// appending to FILE.1 for a while.
+    /// appending to FILE.1 for a while. Without --rotated, --since on the node's own log still
+    /// reads the generations it reaches back to; on another FILE it says which exist.
     #[arg(long)]
     pub(crate) rotated: bool,
 
@@ -142,7 +149,8 @@ pub(crate) struct FollowArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub(crate) rotate_wait: Duration,
 
-    /// The request recorder's spool directory [default: /run/pve-api-record, when it exists].
+    /// The request recorder's spool directory [default: /run/pve-api-record, when it exists and
+    /// the node's own log is followed].
     ///
     /// pverec registers there as a recorder (PID.req, locked while it runs, removed on exit) and
     /// takes each request's parameters from PID.events.
@@ -175,7 +183,7 @@ impl FollowArgs {
 #[command(next_help_heading = "Sources")]
 pub(crate) struct TaskArgs {
     /// The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the
-    /// default access.log is read].
+    /// node's own log, in /var/log/pveproxy, is read].
     ///
     /// Each task-starting request is joined with its task: the outcome and the UPID come from
     /// there, and tasks that no logged request started can be shown as class "task".
@@ -251,7 +259,7 @@ pub(crate) struct OutputArgs {
     )]
     pub(crate) format: Format,
 
-    /// Node name recorded in events [default: this host's name when reading the default log].
+    /// Node name recorded in events [default: this host's name when reading the node's own log].
     #[arg(long, value_name = "NAME")]
     pub(crate) node: Option<String>,
 

@@ -25,7 +25,7 @@ mod tail;
 mod watch;
 
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,7 +34,6 @@ use anyhow::{Context, Result};
 
 use std::time::{Duration, Instant};
 
-use crate::access;
 use crate::cli::FollowArgs;
 use crate::convert::{self, Pipeline};
 use crate::correlate::BODY_WAIT;
@@ -83,7 +82,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         .header(pipeline.output.buf(), std::slice::from_ref(&name));
     pipeline.output.commit()?;
 
-    let default_log = log.as_os_str() == input::DEFAULT_LOG;
+    let default_log = input::is_node_log(log);
     let started = jiff::Timestamp::now().as_second();
     pipeline.live = true;
     convert::open_tasks(&mut pipeline, &args.tasks, default_log);
@@ -223,16 +222,15 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
         .any(|c| filter.wants_class(c));
     match Recorder::register(&dir, userid, all) {
         Ok(recorder) => Ok(Some(recorder)),
-        Err(e) if explicit => Err(e).with_context(|| {
-            format!(
-                "cannot register with the request recorder in {}",
-                dir.display()
-            )
-        }),
+        // The recorder's errors name the file or directory they are about.
+        Err(e) if explicit => Err(anyhow::anyhow!(
+            "cannot register with the request recorder: {e}{}",
+            messages::hint_suffix(&dir, &e)
+        )),
         Err(e) => {
             messages::message(&format!(
-                "{}: cannot register with the request recorder ({e}); request bodies are not recorded",
-                dir.display()
+                "cannot register with the request recorder: {e}{}; request bodies are not recorded",
+                messages::hint_suffix(&dir, &e)
             ));
             Ok(None)
         }
@@ -281,21 +279,9 @@ fn replay_history(
     signal: &AtomicUsize,
 ) -> Result<()> {
     let log = tailer.path().to_path_buf();
-    let Ok(set) = input::rotated_set(&log) else {
-        return Ok(());
-    };
-    // Newest first: a generation is needed while the one after it starts after `since`.
-    let mut needed: Vec<PathBuf> = Vec::new();
-    let mut newer = log.clone();
-    for older in set.iter().rev().skip(1) {
-        if first_time(&newer).is_some_and(|t| t <= since) {
-            break;
-        }
-        needed.push(older.clone());
-        newer = older.clone();
-    }
+    let needed = input::generations_since(&log, since);
     let mut old = Vec::new();
-    for path in needed.iter().rev() {
+    for path in &needed {
         if *path == input::generation(&log, 1) {
             let name = path.to_string_lossy().into_owned();
             match std::fs::File::open(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
@@ -347,18 +333,4 @@ fn replay_file(
         }
     }
     Ok(())
-}
-
-/// The time of the first well-formed line of a file (plain or gzip), if any.
-fn first_time(path: &Path) -> Option<jiff::Timestamp> {
-    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
-    for _ in 0..1000 {
-        if !lines.advance().ok()? {
-            return None;
-        }
-        if let Some(t) = access::parse(lines.line()).ok().and_then(|l| l.timestamp()) {
-            return Some(t);
-        }
-    }
-    None
 }

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod convert;
 mod day_one_follow;
+mod day_one_inputs;
 mod day_one_render;
 mod errors;
 mod follower;
