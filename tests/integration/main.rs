@@ -7,6 +7,7 @@ mod cli;
 mod convert;
 mod day_one_follow;
 mod day_one_render;
+mod day_one_select;
 mod errors;
 mod follower;
 mod inputs;
