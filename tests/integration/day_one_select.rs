@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::follower::{BACKENDS, Follower, Scene, append};
+use super::follower::{BACKENDS, Backend, Follower, Scene, append};
 use crate::util::{convert_lines, data, pverec, records, stdout_of};
 
 /// JSON records of the task fixture (tests/data/tasks/), joined with its task index, plus
@@ -472,77 +472,147 @@ fn path_globs_match_the_path_or_its_template() {
     );
 }
 
+/// follow with a task directory: alice starts VMs 100 and 101 (both tasks running), then
+/// [`MARKER`] is logged; both tasks end well, then [`MARKER`] again. Returns every record
+/// pverec printed (`-f json` and `extra`, which must show the marker).
+fn two_starts(backend: Backend, extra: &[&str]) -> Vec<Value> {
+    let scene = Scene::new(backend);
+    let tasks = scene.dir.path().join("tasks");
+    fs::create_dir(&tasks).unwrap();
+    fs::write(tasks.join("index"), "").unwrap();
+    fs::write(tasks.join("active"), "").unwrap();
+    fs::write(&scene.log, "").unwrap();
+    let mut args = vec![
+        "-f",
+        "json",
+        "--node",
+        "pve1",
+        "--tasks",
+        tasks.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut f = Follower::start(scene.dir.path(), &scene.log, backend, &args);
+    let now = jiff::Timestamp::now();
+    let t = now.as_second();
+    let upid = |pid: u32, vmid: u32| {
+        format!("UPID:pve1:{pid:08X}:01A2B3C4:{t:08X}:qmstart:{vmid}:alice@pve:")
+    };
+    let (a, b) = (upid(0x1000, 100), upid(0x1001, 101));
+    fs::write(tasks.join("active"), format!("{a} 0\n{b} 0\n")).unwrap();
+    let time = now.strftime("%d/%m/%Y:%H:%M:%S +0000").to_string();
+    let start = |vmid: u32| {
+        format!(
+            "::ffff:192.168.1.5 - alice@pve [{time}] \"POST \
+             /api2/extjs/nodes/pve1/qemu/{vmid}/status/start HTTP/1.1\" 200 {}\n",
+            a.len() + 23
+        )
+    };
+    let marker = format!("{}\n", MARKER.replace("TIME", &time));
+    let markers = |f: &Follower| {
+        f.output()
+            .iter()
+            .filter(|l| l.contains("/qemu/999"))
+            .count()
+    };
+    // The marker, shown by every filter here, comes out once both starts are read.
+    append(&scene.log, &(start(100) + &start(101) + &marker));
+    f.wait_until("the first marker", || markers(&f) == 1);
+    // Both tasks end (index first, then active replaced, as PVE writes them).
+    let end = t + 1;
+    fs::write(
+        tasks.join("index"),
+        format!("{a} {end:08X} OK\n{b} {end:08X} OK\n"),
+    )
+    .unwrap();
+    let tmp = tasks.join("active.tmp");
+    fs::write(&tmp, format!("{a} 1 {end:08X} OK\n{b} 1 {end:08X} OK\n")).unwrap();
+    fs::rename(&tmp, tasks.join("active")).unwrap();
+    // The tasks are read before the log in each look: the second marker comes after their ends.
+    append(&scene.log, &marker);
+    f.wait_until("the second marker", || markers(&f) == 2);
+    f.stop();
+    f.output()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// alice's DELETE of VM 999 (JSON API, a task-starting call without its task: outcome unknown).
+const MARKER: &str = "::ffff:192.168.1.5 - alice@pve [TIME] \"DELETE /api2/json/nodes/pve1/qemu/999 \
+                      HTTP/1.1\" 200 80";
+
+fn summary(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| match r["event"].as_str() {
+            Some("task_end") => format!("end {}", r["task"]["id"].as_str().unwrap_or("-")),
+            _ => format!(
+                "{} {}",
+                r["path"].as_str().unwrap_or("-"),
+                r["outcome"].as_str().unwrap_or("-")
+            ),
+        })
+        .collect()
+}
+
 /// follow: a request that --vmid does not show is not shown when its task ends either, and one
 /// it shows gets its task_end.
 #[test]
 fn follow_filters_by_vmid_and_hides_the_end_of_tasks_not_shown() {
     for backend in BACKENDS {
-        let scene = Scene::new(backend);
-        let tasks = scene.dir.path().join("tasks");
-        fs::create_dir(&tasks).unwrap();
-        fs::write(tasks.join("index"), "").unwrap();
-        fs::write(tasks.join("active"), "").unwrap();
-        fs::write(&scene.log, "").unwrap();
-        let args = [
-            "-f",
-            "json",
-            "--node",
-            "pve1",
-            "--tasks",
-            tasks.to_str().unwrap(),
-            "--vmid",
-            "101",
-        ];
-        let mut f = Follower::start(scene.dir.path(), &scene.log, backend, &args);
-        let now = jiff::Timestamp::now();
-        let t = now.as_second();
-        let upid = |pid: u32, vmid: u32| {
-            format!("UPID:pve1:{pid:08X}:01A2B3C4:{t:08X}:qmstart:{vmid}:alice@pve:")
-        };
-        let (a, b) = (upid(0x1000, 100), upid(0x1001, 101));
-        fs::write(tasks.join("active"), format!("{a} 0\n{b} 0\n")).unwrap();
-        let time = now.strftime("%d/%m/%Y:%H:%M:%S +0000").to_string();
-        let start = |vmid: u32| {
-            format!(
-                "::ffff:192.168.1.5 - alice@pve [{time}] \"POST /api2/extjs/nodes/pve1/qemu/{vmid}/status/start HTTP/1.1\" 200 {}\n",
-                a.len() + 23
-            )
-        };
-        append(&scene.log, &(start(100) + &start(101)));
-        let out = f.wait_lines(1);
-        let first: Value = serde_json::from_str(&out[0]).unwrap();
+        let out = two_starts(backend, &["--vmid", "101,999"]);
         assert_eq!(
-            first["path"], "/nodes/pve1/qemu/101/status/start",
+            summary(&out),
+            [
+                "/nodes/pve1/qemu/101/status/start pending",
+                "/nodes/pve1/qemu/999 unknown",
+                "end 101",
+                "/nodes/pve1/qemu/999 unknown",
+            ],
             "{backend:?}"
         );
-        assert_eq!(first["outcome"], "pending", "{backend:?}");
+    }
+}
 
-        // Both end; only 101's end is shown.
-        let end = t + 1;
-        fs::write(
-            tasks.join("index"),
-            format!("{a} {end:08X} OK\n{b} {end:08X} OK\n"),
-        )
-        .unwrap();
-        let tmp = tasks.join("active.tmp");
-        fs::write(&tmp, format!("{a} 1 {end:08X} OK\n{b} 1 {end:08X} OK\n")).unwrap();
-        fs::rename(&tmp, tasks.join("active")).unwrap();
-        let out = f.wait_lines(2);
-        let second: Value = serde_json::from_str(&out[1]).unwrap();
-        assert_eq!(second["event"], "task_end", "{backend:?}: {second}");
-        assert_eq!(second["upid"], b.as_str(), "{backend:?}: {second}");
-        // A marker line after the ends: once it is out, nothing else came before it.
-        append(
-            &scene.log,
-            &start(101)
-                .replace("status/start", "config")
-                .replace("POST", "PUT"),
+/// follow and the new --outcome values: "pending" in the list shows a running task's request at
+/// once (its end follows); without pending or a task outcome there is nothing to hold, and
+/// the end of what is not shown is not shown either.
+#[test]
+fn follow_outcome_lists_and_pending_requests() {
+    for backend in BACKENDS {
+        let out = two_starts(backend, &["--outcome", "failure,pending,unknown"]);
+        assert_eq!(
+            summary(&out),
+            [
+                "/nodes/pve1/qemu/100/status/start pending",
+                "/nodes/pve1/qemu/101/status/start pending",
+                "/nodes/pve1/qemu/999 unknown",
+                "end 100",
+                "end 101",
+                "/nodes/pve1/qemu/999 unknown",
+            ],
+            "{backend:?}"
         );
-        let out = f.wait_lines(3);
-        f.stop();
-        let out_now = f.output();
-        assert_eq!(out_now.len(), 3, "{backend:?}: {out_now:?}");
-        let third: Value = serde_json::from_str(&out[2]).unwrap();
-        assert_eq!(third["path"], "/nodes/pve1/qemu/101/config", "{backend:?}");
+        let out = two_starts(backend, &["--outcome", "unknown"]);
+        assert_eq!(
+            summary(&out),
+            [
+                "/nodes/pve1/qemu/999 unknown",
+                "/nodes/pve1/qemu/999 unknown"
+            ],
+            "{backend:?}"
+        );
+        // Held until the end, then shown by the task's outcome.
+        let out = two_starts(backend, &["--outcome", "success,unknown"]);
+        assert_eq!(
+            summary(&out),
+            [
+                "/nodes/pve1/qemu/999 unknown",
+                "/nodes/pve1/qemu/100/status/start success",
+                "/nodes/pve1/qemu/101/status/start success",
+                "/nodes/pve1/qemu/999 unknown",
+            ],
+            "{backend:?}"
+        );
     }
 }
