@@ -423,6 +423,38 @@ mod tests {
     }
 
     #[test]
+    fn selection_lists_and_checks() {
+        let cli = Cli::try_parse_from([
+            "pverec",
+            "convert",
+            "--user",
+            "alice,bob@pam",
+            "--outcome",
+            "failure,not_executed",
+            "--vmid",
+            "100,999999999",
+            "--since",
+            "-2h",
+            "--until",
+            "-3h",
+        ])
+        .unwrap();
+        let Command::Convert(args) = cli.command else {
+            panic!("not convert")
+        };
+        assert_eq!(args.select.users, ["alice", "bob@pam"]);
+        assert_eq!(
+            args.select.outcome,
+            [OutcomeFilter::Failure, OutcomeFilter::NotExecuted]
+        );
+        assert_eq!(args.select.vmid, ["100", "999999999"]);
+        assert!(args.select.check().unwrap_err().contains("is not before"));
+        for bad in ["99", "0100", "1000000000", "1e3", ""] {
+            assert!(parse_vmid(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn all_conflicts_with_class() {
         assert!(Cli::try_parse_from(["pverec", "convert", "--all", "--class", "read"]).is_err());
     }
