@@ -196,14 +196,18 @@ pub(crate) struct TaskArgs {
 }
 
 /// Which requests to show: shared by every command that reads logs.
+///
+/// The options combine with "and"; the values of one repeated option with "or".
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Selection")]
 pub(crate) struct SelectArgs {
-    /// Only requests by USER (repeatable).
+    /// Only requests by USER (repeatable, or a comma-separated list).
     ///
     /// "alice@pve" matches that user and all of its API tokens ("alice@pve!ci"); "alice@pve!ci"
-    /// matches only that token.
-    #[arg(short, long = "user", value_name = "USER")]
+    /// matches only that token; "alice" (no realm) matches alice in every realm, and their
+    /// tokens. A USER that no line of the input names is reported on stderr with the nearest
+    /// users seen (at the end of convert, when follow stops).
+    #[arg(short, long = "user", value_name = "USER", value_delimiter = ',')]
     pub(crate) users: Vec<String>,
 
     /// Classes of requests to show (comma-separated) [default: write].
@@ -216,22 +220,76 @@ pub(crate) struct SelectArgs {
 
     /// Only requests logged at or after TIME.
     ///
-    /// TIME is RFC 3339 (2026-06-24T12:00:00Z), "YYYY-MM-DD[ HH:MM[:SS]]" in local time, or an
-    /// age such as 90s, 30m, 2h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    /// TIME is taken as journalctl takes it (systemd.time(7)): a local date and time
+    /// ("YYYY-MM-DD[ HH:MM[:SS]]", "HH:MM" today), optionally followed by "UTC", an offset or a
+    /// zone name; RFC 3339 (2026-06-24T12:00:00Z); "now", "today", "yesterday", "tomorrow";
+    /// "-2h", "+1h", "2 hours ago", "2h ago"; a bare age such as 90s, 30m, 1h30m, 7d, 2w (that
+    /// long ago); "@1782302594" (seconds since 1970). --since must be before --until.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true)]
     pub(crate) since: Option<jiff::Timestamp>,
 
     /// Only requests logged before TIME (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true)]
     pub(crate) until: Option<jiff::Timestamp>,
 
-    /// Only requests that ended so: "success" is what worked (replay it), "failure" what did not.
+    /// Only requests that ended so (repeatable, or a comma-separated list) [default: any].
     ///
-    /// The outcome comes from the request's task when it has one, else from the HTTP status
-    /// (/api2/extjs calls answer 200 even on errors: their outcome is "unknown" without a task).
-    /// In follow, a request whose task still runs is held back until the task ends.
-    #[arg(long, value_enum, value_name = "OUTCOME", default_value_t = OutcomeFilter::Any)]
-    pub(crate) outcome: OutcomeFilter,
+    /// "success" is what worked (replay it), "failure" what did not, "unknown" what the sources
+    /// cannot tell, "pending" a task still running, "not_executed" a request redirected to
+    /// HTTPS. The outcome comes from the request's task when it has one, else from the HTTP
+    /// status (/api2/extjs calls answer 200 even on errors: their outcome is "unknown" without
+    /// a task). In follow, when "pending" is not asked for, a request whose task still runs is
+    /// held back until the task ends, then shown or not by the task's outcome.
+    #[arg(long, value_enum, value_name = "OUTCOME", value_delimiter = ',')]
+    pub(crate) outcome: Vec<OutcomeFilter>,
+
+    /// Only requests about guest ID (repeatable, or a comma-separated list).
+    ///
+    /// A request is about a guest when the guest is its object, when the path names it
+    /// (/nodes/pve1/qemu/ID/…, /nodes/pve1/lxc/ID/…), when its "vmid" parameter names it, or
+    /// when its task is the guest's (UPID id of a qm*, vz* or HA task); a task without a request
+    /// likewise.
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = parse_vmid)]
+    pub(crate) vmid: Vec<String>,
+
+    /// Only requests whose API path, or its schema template, matches PATTERN (repeatable).
+    ///
+    /// PATTERN is a glob over the path's segments, matched whole: "*" matches within one
+    /// segment, "**" any number of whole segments (none included), "?" one character, a
+    /// backslash quotes the next; anything else, "{" included, stands for itself. The path is
+    /// the one pvesh takes (decoded, without /api2/FORMAT; a leading /api2/FORMAT in PATTERN is
+    /// ignored); the template is the schema's ("/nodes/{node}/qemu/{vmid}/config"). E.g.
+    /// --path '/nodes/*/qemu/*/config', --path '/access/**'.
+    #[arg(long = "path", value_name = "PATTERN")]
+    pub(crate) paths: Vec<String>,
+}
+
+impl SelectArgs {
+    /// What clap cannot check one option at a time: a time window that ends before it starts.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if since >= until => Err(format!(
+                "--since {} is not before --until {}: no request can be in that window",
+                crate::time::local_in(since, &jiff::tz::TimeZone::system()),
+                crate::time::local_in(until, &jiff::tz::TimeZone::system())
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A guest id as PVE takes one: 100 to 999999999 (pve-common `src/PVE/JSONSchema.pm`,
+/// `pve_verify_vmid`: `^[1-9][0-9]{2,8}$`).
+fn parse_vmid(arg: &str) -> Result<String, String> {
+    let arg = arg.trim();
+    let digits = arg.bytes().all(|b| b.is_ascii_digit());
+    if digits && (3..=9).contains(&arg.len()) && !arg.starts_with('0') {
+        Ok(arg.to_string())
+    } else {
+        Err(format!(
+            "'{arg}' is not a guest id: PVE's VM and container ids are 100 to 999999999"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -240,7 +298,14 @@ pub(crate) enum OutcomeFilter {
     Success,
     /// requests (and tasks) that failed
     Failure,
-    /// every outcome, unknown and pending included
+    /// requests whose outcome the sources cannot tell
+    Unknown,
+    /// requests whose task still runs
+    Pending,
+    /// requests that never ran (redirected to HTTPS)
+    #[value(name = "not_executed", alias = "not-executed")]
+    NotExecuted,
+    /// every outcome
     Any,
 }
 
@@ -363,6 +428,38 @@ mod tests {
         assert_eq!(args.select.class, [Class::Write, Class::Auth]);
         assert_eq!(args.select.users, ["a@pve", "b@pam!t"]);
         assert_eq!(args.files, [PathBuf::from("x.log")]);
+    }
+
+    #[test]
+    fn selection_lists_and_checks() {
+        let cli = Cli::try_parse_from([
+            "pverec",
+            "convert",
+            "--user",
+            "alice,bob@pam",
+            "--outcome",
+            "failure,not_executed",
+            "--vmid",
+            "100,999999999",
+            "--since",
+            "-2h",
+            "--until",
+            "-3h",
+        ])
+        .unwrap();
+        let Command::Convert(args) = cli.command else {
+            panic!("not convert")
+        };
+        assert_eq!(args.select.users, ["alice", "bob@pam"]);
+        assert_eq!(
+            args.select.outcome,
+            [OutcomeFilter::Failure, OutcomeFilter::NotExecuted]
+        );
+        assert_eq!(args.select.vmid, ["100", "999999999"]);
+        assert!(args.select.check().unwrap_err().contains("is not before"));
+        for bad in ["99", "0100", "1000000000", "1e3", ""] {
+            assert!(parse_vmid(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

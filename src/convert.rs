@@ -21,7 +21,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 
 use crate::access;
-use crate::cli::{ConvertArgs, OutcomeFilter};
+use crate::cli::ConvertArgs;
 use crate::correlate::{Claim, Correlator, Ended};
 use crate::event::{Event, Origin, Outcome};
 use crate::filter::Filter;
@@ -161,6 +161,7 @@ impl Pipeline {
     }
 
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
+        self.filter.note_user(Some(task.upid.user.as_bytes()));
         if self.task_floor.is_none_or(|floor| task.upid.start < floor)
             || !self.filter.wants_class(Class::Task)
             || !self.filter.wants_user(Some(task.upid.user.as_bytes()))
@@ -179,7 +180,10 @@ impl Pipeline {
                 line: 0,
             },
         );
-        if !self.filter.wants_time(event.time) || !self.filter.wants_outcome(event.outcome) {
+        if !self.filter.wants_time(event.time)
+            || !self.filter.wants_outcome(event.outcome)
+            || !self.filter.wants_event(&event)
+        {
             return Ok(());
         }
         self.renderer.event(self.output.buf(), &event);
@@ -216,9 +220,11 @@ impl Pipeline {
             ));
             let event =
                 Event::from_spool(body, time, self.node.as_deref(), Origin { file, line: 0 });
+            self.filter.note_user(event.user);
             if self.filter.wants_class(event.class)
                 && self.filter.wants_user(event.user)
                 && self.filter.wants_outcome(event.outcome)
+                && self.filter.wants_event(&event)
             {
                 self.renderer.event(self.output.buf(), &event);
                 self.output.commit()?;
@@ -350,6 +356,7 @@ impl Pipeline {
                 self.note_time(time.as_second())?;
             }
         }
+        self.filter.note_user(line.user());
         // The cheapest test first: most lines are UI polling that the class alone rejects.
         let wanted = (every_time
             || self
@@ -419,7 +426,11 @@ impl Pipeline {
             event.attach_task(task);
         }
         self.tell_no_tasks(&event);
-        if event.outcome == Outcome::Pending && self.filter.outcome != OutcomeFilter::Any {
+        if !self.filter.wants_event(&event) {
+            self.not_shown(&event);
+            return Ok(());
+        }
+        if event.outcome == Outcome::Pending && self.filter.holds_pending() {
             // Its outcome is not known yet: shown (or not) when the task ends.
             if let Some(task) = &event.task {
                 self.held.insert(
@@ -435,10 +446,18 @@ impl Pipeline {
             return Ok(());
         }
         if !self.filter.wants_outcome(event.outcome) {
+            self.not_shown(&event);
             return Ok(());
         }
         self.renderer.event(self.output.buf(), &event);
         self.output.commit()
+    }
+
+    /// A joined request that the filter does not show: the end of its task is not shown either.
+    fn not_shown(&mut self, event: &Event<'_>) {
+        if let Some(task) = &event.task {
+            self.correlator.unwatch_end(&task.upid.text);
+        }
     }
 }
 
@@ -572,6 +591,7 @@ pub(crate) fn run(args: &ConvertArgs, plan: &Plan, mut pipeline: Pipeline) -> Re
     pipeline.finish(events_name.as_deref())?;
     pipeline.renderer.finish(pipeline.output.buf());
     pipeline.output.flush()?;
+    pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(!messages::errored())
 }

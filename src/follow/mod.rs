@@ -187,6 +187,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     // restart resumes from.
     pipeline.renderer.finish(pipeline.output.buf());
     pipeline.output.flush()?;
+    pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(
         if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
@@ -212,8 +213,9 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
         return Ok(None);
     };
     let users = &args.select.users;
+    // pveproxy takes one exact user id: a name without a realm is no user id.
     let userid = match users.as_slice() {
-        [one] => Some(one.as_str()),
+        [one] if one.contains('@') => Some(one.as_str()),
         _ => None,
     };
     let filter = &pipeline.filter;

@@ -243,7 +243,7 @@ fn a_pipe_or_a_file_on_stdin_is_read_instead_of_the_default_log() {
     // `zcat access.log.2.gz | pverec convert`: a pipe (here of gzip itself, also recognised).
     let mut child = Command::new(bin())
         .env("PVEREC_SYSROOT", &node.root)
-        .args(["convert", "--no-comments", "-f", "json"])
+        .args(["convert", "-f", "json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -8,6 +8,7 @@ mod convert;
 mod day_one_follow;
 mod day_one_inputs;
 mod day_one_render;
+mod day_one_select;
 mod errors;
 mod follower;
 mod inputs;
