@@ -374,7 +374,10 @@ impl Pipeline {
                 if let Some(time) = early_time {
                     let origin = Origin { file, line: number };
                     let event = Event::from_request(&line, time, &request, node.as_deref(), origin);
-                    self.join(&event, (file, number));
+                    if let Some(task) = self.join(&event, (file, number)) {
+                        // Nor is the end of a task whose request is not shown.
+                        self.correlator.unwatch_end(&task.upid.text);
+                    }
                 }
             }
             return Ok(());
