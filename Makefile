@@ -31,9 +31,10 @@ static:
 
 demo: release
 	@echo '== pverec convert --rotated tests/data/access.log   (writes, as pvesh commands)'
+	@echo '   (line 20 of the sample log is malformed on purpose: the "not an access.log line" report on stderr is expected)'
 	@$(RELEASE) convert --rotated tests/data/access.log
 	@echo
-	@echo '== pverec convert -f json --user alice@pve tests/data/access.log   (JSON audit records)'
+	@echo '== pverec convert -f json --user alice@pve tests/data/access.log   (JSON audit records; the same deliberate malformed line)'
 	@$(RELEASE) convert -f json --user alice@pve tests/data/access.log
 	@echo
 	@echo '== pverec convert --tasks DIR --events FILE   (joined with the task index and a saved recorder spool: outcomes, bodies)'

@@ -15,8 +15,8 @@ the committed file passes `cargo fmt --check`; the unit test
 
 Only what pverec needs is kept: per path template its `{var}` positions and
 per HTTP method the handler name, whether a task UPID is returned, the task
-types it may start and the parameter names with four flags (IN_PATH, SECRET,
-BOOLEAN, LIST). Descriptions, formats, enums, `pvesh` verbs etc. are dropped.
+types it may start and the parameter names with five flags (IN_PATH, SECRET,
+BOOLEAN, LIST, REQUIRED). Descriptions, formats, enums, `pvesh` verbs etc. are dropped.
 """
 
 import json
@@ -140,6 +140,10 @@ def param_flags(p, secret=False):
         flags.append("BOOLEAN")
     if p.get("type") == "array" or p.get("list_format"):
         flags.append("LIST")
+    # The schema's own rule (pve-common `src/PVE/JSONSchema.pm` `validate`): a property without
+    # `optional => 1` must be given. Path parameters always are, by the path.
+    if not p.get("optional") and not p.get("in_path"):
+        flags.append("REQUIRED")
     return " | ".join(flags) if flags else "0"
 
 
@@ -421,7 +425,9 @@ def main():
         "//!",
         f"//! {len(paths)} path templates, {len(ep_elems)} endpoints, {len(param_elems)} parameters.",
         "",
-        "use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t};",
+        "use super::{",
+        "    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, Template, e, n, p, t,",
+        "};",
         "",
     ]
     out += render_static(

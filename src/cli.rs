@@ -52,7 +52,12 @@ pub(crate) enum Command {
     ///
     /// Files are read in the order given; plain files are memory-mapped, gzip files (recognised
     /// by their magic bytes, not their name) are decompressed on the fly, "-" reads standard
-    /// input. Without FILE, /var/log/pveproxy/access.log is read.
+    /// input. Without FILE, standard input is read when it is a pipe or a file (zcat
+    /// access.log.2.gz | pverec convert), else /var/log/pveproxy/access.log; under cron, which
+    /// gives a pipe, name the log.
+    ///
+    /// A file in /var/log/pveproxy (however it is spelled) is this node's own log: this host's
+    /// task index and name go with it, and --since reaches back into its rotated generations.
     #[command(after_long_help = EXAMPLES)]
     Convert(ConvertArgs),
     /// Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM.
@@ -78,14 +83,16 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
-    /// access.log files to read ("-" for standard input).
+    /// access.log files to read ("-" for standard input) [default: standard input when it is a
+    /// pipe or a file, else /var/log/pveproxy/access.log].
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) files: Vec<PathBuf>,
 
     /// Read each FILE's rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE.
     ///
     /// Lines of the set are merged by time, since pveproxy workers that outlive a rotation keep
-    /// appending to FILE.1 for a while.
+    /// appending to FILE.1 for a while. Without --rotated, --since on the node's own log still
+    /// reads the generations it reaches back to; on another FILE it says which exist.
     #[arg(long)]
     pub(crate) rotated: bool,
 
@@ -109,14 +116,30 @@ pub(crate) struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FollowArgs {
+    /// The log to follow, as with --access-log (like tail -F FILE).
+    #[arg(value_name = "FILE", conflicts_with = "access_log", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) file: Option<PathBuf>,
+
     /// The log to follow (a symlink is followed to its current target).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_LOG, value_hint = clap::ValueHint::FilePath)]
     pub(crate) access_log: PathBuf,
 
+    /// First show the last N selected events of the log's current file, then go on live.
+    ///
+    /// Like tail -n: the events counted are those the selection options show (lines of other
+    /// classes or users are not counted). With --since, the last N of the events since then. A
+    /// state file that is resumed takes precedence: all that was logged meanwhile is shown.
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 0,
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) lines: usize,
+
     /// Record progress in FILE and resume from it when FILE exists.
     ///
-    /// Written atomically (mode 0600) after the output it covers has been flushed. A state file
-    /// takes precedence over --since; a corrupt one is reported and ignored.
+    /// Written atomically (mode 0600) after the output it covers has been flushed; missing
+    /// directories of FILE are created (mode 0700). A state file takes precedence over --since
+    /// and -n; a corrupt one is reported and ignored. A restart reads what was logged while
+    /// pverec was stopped, rotated generations included, and joins it with its tasks as convert
+    /// does.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) state: Option<PathBuf>,
 
@@ -129,7 +152,8 @@ pub(crate) struct FollowArgs {
           value_hint = clap::ValueHint::Other)]
     pub(crate) rotate_wait: Duration,
 
-    /// The request recorder's spool directory [default: /run/pve-api-record, when it exists].
+    /// The request recorder's spool directory [default: /run/pve-api-record, when it exists and
+    /// the node's own log is followed].
     ///
     /// pverec registers there as a recorder (PID.req, locked while it runs, removed on exit) and
     /// takes each request's parameters from PID.events.
@@ -150,12 +174,19 @@ pub(crate) struct FollowArgs {
     pub(crate) output: OutputArgs,
 }
 
+impl FollowArgs {
+    /// The log to follow: FILE, else --access-log.
+    pub(crate) fn log(&self) -> &std::path::Path {
+        self.file.as_deref().unwrap_or(&self.access_log)
+    }
+}
+
 /// Where the task index is: shared by every command that reads logs.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Sources")]
 pub(crate) struct TaskArgs {
     /// The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the
-    /// default access.log is read].
+    /// node's own log, in /var/log/pveproxy, is read].
     ///
     /// Each task-starting request is joined with its task: the outcome and the UPID come from
     /// there, and tasks that no logged request started can be shown as class "task".
@@ -168,14 +199,19 @@ pub(crate) struct TaskArgs {
 }
 
 /// Which requests to show: shared by every command that reads logs.
+///
+/// The options combine with "and"; the values of one repeated option with "or".
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Selection")]
 pub(crate) struct SelectArgs {
-    /// Only requests by USER (repeatable).
+    /// Only requests by USER (repeatable, or a comma-separated list).
     ///
     /// "alice@pve" matches that user and all of its API tokens ("alice@pve!ci"); "alice@pve!ci"
-    /// matches only that token.
-    #[arg(short, long = "user", value_name = "USER", value_hint = clap::ValueHint::Other)]
+    /// matches only that token; "alice" (no realm) matches alice in every realm, and their
+    /// tokens. A USER that no line of the input names is reported on stderr with the nearest
+    /// users seen (at the end of convert, when follow stops).
+    #[arg(short, long = "user", value_name = "USER", value_delimiter = ',',
+          value_hint = clap::ValueHint::Other)]
     pub(crate) users: Vec<String>,
 
     /// Classes of requests to show (comma-separated) [default: write].
@@ -188,24 +224,79 @@ pub(crate) struct SelectArgs {
 
     /// Only requests logged at or after TIME.
     ///
-    /// TIME is RFC 3339 (2026-06-24T12:00:00Z), "YYYY-MM-DD[ HH:MM[:SS]]" in local time, or an
-    /// age such as 90s, 30m, 2h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg,
+    /// TIME is taken as journalctl takes it (systemd.time(7)): a local date and time
+    /// ("YYYY-MM-DD[ HH:MM[:SS]]", "HH:MM" today), optionally followed by "UTC", an offset or a
+    /// zone name; RFC 3339 (2026-06-24T12:00:00Z); "now", "today", "yesterday", "tomorrow";
+    /// "-2h", "+1h", "2 hours ago", "2h ago"; a bare age such as 90s, 30m, 1h30m, 7d, 2w (that
+    /// long ago); "@1782302594" (seconds since 1970). --since must be before --until.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true,
           value_hint = clap::ValueHint::Other)]
     pub(crate) since: Option<jiff::Timestamp>,
 
     /// Only requests logged before TIME (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg,
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true,
           value_hint = clap::ValueHint::Other)]
     pub(crate) until: Option<jiff::Timestamp>,
 
-    /// Only requests that ended so: "success" is what worked (replay it), "failure" what did not.
+    /// Only requests that ended so (repeatable, or a comma-separated list) [default: any].
     ///
-    /// The outcome comes from the request's task when it has one, else from the HTTP status
-    /// (/api2/extjs calls answer 200 even on errors: their outcome is "unknown" without a task).
-    /// In follow, a request whose task still runs is held back until the task ends.
-    #[arg(long, value_enum, value_name = "OUTCOME", default_value_t = OutcomeFilter::Any)]
-    pub(crate) outcome: OutcomeFilter,
+    /// "success" is what worked (replay it), "failure" what did not, "unknown" what the sources
+    /// cannot tell, "pending" a task still running, "not_executed" a request redirected to
+    /// HTTPS. The outcome comes from the request's task when it has one, else from the HTTP
+    /// status (/api2/extjs calls answer 200 even on errors: their outcome is "unknown" without
+    /// a task). In follow, when "pending" is not asked for, a request whose task still runs is
+    /// held back until the task ends, then shown or not by the task's outcome.
+    #[arg(long, value_enum, value_name = "OUTCOME", value_delimiter = ',')]
+    pub(crate) outcome: Vec<OutcomeFilter>,
+
+    /// Only requests about guest ID (repeatable, or a comma-separated list).
+    ///
+    /// A request is about a guest when the guest is its object, when the path names it
+    /// (/nodes/pve1/qemu/ID/…, /nodes/pve1/lxc/ID/…), when its "vmid" parameter names it, or
+    /// when its task is the guest's (UPID id of a qm*, vz* or HA task); a task without a request
+    /// likewise.
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = parse_vmid,
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) vmid: Vec<String>,
+
+    /// Only requests whose API path, or its schema template, matches PATTERN (repeatable).
+    ///
+    /// PATTERN is a glob over the path's segments, matched whole: "*" matches within one
+    /// segment, "**" any number of whole segments (none included), "?" one character, a
+    /// backslash quotes the next; anything else, "{" included, stands for itself. The path is
+    /// the one pvesh takes (decoded, without /api2/FORMAT; a leading /api2/FORMAT in PATTERN is
+    /// ignored); the template is the schema's ("/nodes/{node}/qemu/{vmid}/config"). E.g.
+    /// --path '/nodes/*/qemu/*/config', --path '/access/**'.
+    #[arg(long = "path", value_name = "PATTERN", value_hint = clap::ValueHint::Other)]
+    pub(crate) paths: Vec<String>,
+}
+
+impl SelectArgs {
+    /// What clap cannot check one option at a time: a time window that ends before it starts.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if since >= until => Err(format!(
+                "--since {} is not before --until {}: no request can be in that window",
+                crate::time::local_in(since, &jiff::tz::TimeZone::system()),
+                crate::time::local_in(until, &jiff::tz::TimeZone::system())
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A guest id as PVE takes one: 100 to 999999999 (pve-common `src/PVE/JSONSchema.pm`,
+/// `pve_verify_vmid`: `^[1-9][0-9]{2,8}$`).
+fn parse_vmid(arg: &str) -> Result<String, String> {
+    let arg = arg.trim();
+    let digits = arg.bytes().all(|b| b.is_ascii_digit());
+    if digits && (3..=9).contains(&arg.len()) && !arg.starts_with('0') {
+        Ok(arg.to_string())
+    } else {
+        Err(format!(
+            "'{arg}' is not a guest id: PVE's VM and container ids are 100 to 999999999"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,7 +305,14 @@ pub(crate) enum OutcomeFilter {
     Success,
     /// requests (and tasks) that failed
     Failure,
-    /// every outcome, unknown and pending included
+    /// requests whose outcome the sources cannot tell
+    Unknown,
+    /// requests whose task still runs
+    Pending,
+    /// requests that never ran (redirected to HTTPS)
+    #[value(name = "not_executed", alias = "not-executed")]
+    NotExecuted,
+    /// every outcome
     Any,
 }
 
@@ -222,11 +320,18 @@ pub(crate) enum OutcomeFilter {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub(crate) struct OutputArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Pvesh)]
+    /// Output format (-o/--output-format as pvesh spells it).
+    #[arg(
+        short,
+        long,
+        value_enum,
+        default_value_t = Format::Pvesh,
+        visible_short_alias = 'o',
+        visible_alias = "output-format"
+    )]
     pub(crate) format: Format,
 
-    /// Node name recorded in events [default: this host's name when reading the default log].
+    /// Node name recorded in events [default: this host's name when reading the node's own log].
     #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub(crate) node: Option<String>,
 
@@ -234,24 +339,70 @@ pub(crate) struct OutputArgs {
     #[arg(long)]
     pub(crate) show_secrets: bool,
 
-    /// pvesh format: print only commands, without "# …" notes and comment lines.
+    /// pvesh format only: print only commands, without "# …" notes and comment lines.
+    ///
+    /// A command that failed or never ran is still printed, commented out as "# failed: pvesh
+    /// …" or "# not executed: pvesh …", so that the output piped to a shell runs only what may
+    /// have worked. With another format it is a usage error.
     #[arg(long)]
     pub(crate) no_comments: bool,
 }
 
+impl OutputArgs {
+    /// The checks clap cannot express: `--no-comments` only means something for `-f pvesh`
+    /// (JSON has no comments; a script without its comments would hide why a command is not
+    /// run and what each secret variable stands for).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.no_comments && self.format != Format::Pvesh {
+            let format = self
+                .format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "the argument '--no-comments' cannot be used with '--format {format}': \
+                 it applies only to the pvesh format"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// one pvesh command per request, with a trailing "# note" where something is missing
+    /// one pvesh command per request, with a trailing "# note" where something is missing and
+    /// a "# time user from client" line where the user or client changes
     Pvesh,
     /// one JSON audit record per line (JSON Lines)
     Json,
-    /// a bash script: a commented header per command, failed requests commented out
+    /// the JSON records pretty-printed, one after the other (as pvesh's json-pretty; jq reads
+    /// them)
+    JsonPretty,
+    /// a bash script: a header with counts and secret variables, a commented header per command,
+    /// commands that failed or lack a required parameter commented out
     Script,
 }
 
 impl Cli {
     pub(crate) fn command() -> clap::Command {
         <Cli as clap::CommandFactory>::command()
+    }
+
+    /// What clap cannot check while parsing, as a clap usage error (exit status 2).
+    pub(crate) fn check(&self) -> Result<(), clap::Error> {
+        let (name, output) = match &self.command {
+            Command::Convert(args) => ("convert", &args.output),
+            Command::Follow(args) => ("follow", &args.output),
+            Command::Completions { .. } | Command::Man => return Ok(()),
+        };
+        output.check().map_err(|message| {
+            let mut cli = Cli::command();
+            cli.build();
+            match cli.find_subcommand_mut(name) {
+                Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+                None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),
+            }
+        })
     }
 }
 
@@ -284,6 +435,38 @@ mod tests {
         assert_eq!(args.select.class, [Class::Write, Class::Auth]);
         assert_eq!(args.select.users, ["a@pve", "b@pam!t"]);
         assert_eq!(args.files, [PathBuf::from("x.log")]);
+    }
+
+    #[test]
+    fn selection_lists_and_checks() {
+        let cli = Cli::try_parse_from([
+            "pverec",
+            "convert",
+            "--user",
+            "alice,bob@pam",
+            "--outcome",
+            "failure,not_executed",
+            "--vmid",
+            "100,999999999",
+            "--since",
+            "-2h",
+            "--until",
+            "-3h",
+        ])
+        .unwrap();
+        let Command::Convert(args) = cli.command else {
+            panic!("not convert")
+        };
+        assert_eq!(args.select.users, ["alice", "bob@pam"]);
+        assert_eq!(
+            args.select.outcome,
+            [OutcomeFilter::Failure, OutcomeFilter::NotExecuted]
+        );
+        assert_eq!(args.select.vmid, ["100", "999999999"]);
+        assert!(args.select.check().unwrap_err().contains("is not before"));
+        for bad in ["99", "0100", "1000000000", "1e3", ""] {
+            assert!(parse_vmid(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 
 use crate::access;
-use crate::cli::{ConvertArgs, OutcomeFilter};
+use crate::cli::ConvertArgs;
 use crate::correlate::{Claim, Correlator, Ended};
 use crate::event::{Event, Origin, Outcome};
 use crate::filter::Filter;
@@ -47,8 +47,8 @@ pub(crate) struct Pipeline {
     pub(crate) tasks: Option<TaskDir>,
     pub(crate) correlator: Correlator,
     /// Tasks that started before this are not shown as tasks without a request: their request
-    /// may be in a log that was not read. Set by the first timed line (convert) or at start
-    /// (follow).
+    /// may be in a log that was not read. Set by the first timed line (convert, and the history
+    /// follow replays) or when follow goes live without history (its start).
     pub(crate) task_floor: Option<i64>,
     /// The latest log time seen.
     last_time: Option<i64>,
@@ -60,6 +60,8 @@ pub(crate) struct Pipeline {
     deferred: Vec<Ended>,
     /// follow: the registration with the request recorder, read like the task files.
     pub(crate) recorder: Option<Recorder>,
+    /// Whether the run was told that without a task index outcomes stay unknown (said once).
+    told_no_tasks: bool,
 }
 
 /// A line held back until its task ends.
@@ -90,6 +92,24 @@ impl Pipeline {
             live: false,
             deferred: Vec::new(),
             recorder: None,
+            told_no_tasks: false,
+        }
+    }
+
+    /// Without a task index, the outcome of a call that starts a task is rarely known (the
+    /// answer only says that the task was started): said once, with how to give the index,
+    /// the first time such a call is left `unknown`.
+    fn tell_no_tasks(&mut self, event: &Event<'_>) {
+        if self.tasks.is_some() || self.told_no_tasks || event.outcome != Outcome::Unknown {
+            return;
+        }
+        if event.endpoint.is_some_and(|e| !e.task_types().is_empty()) && event.may_have_run() {
+            self.told_no_tasks = true;
+            messages::message(
+                "no task index is read, so the outcomes of task-starting calls (start, create, \
+                 migrate, backup...) stay unknown; --tasks DIR reads one (/var/log/pve/tasks on \
+                 the node that wrote the log)",
+            );
         }
     }
 
@@ -106,13 +126,21 @@ impl Pipeline {
     /// tasks whose request was shown, held lines whose task ended, and tasks that no request
     /// claimed in time (as of `now`, in seconds).
     pub(crate) fn refresh_tasks(&mut self, now: i64) -> io::Result<()> {
+        self.read_tasks()?;
+        self.show_unclaimed(now)
+    }
+
+    /// Reads what changed in the task directory and shows the end of the tasks that ended,
+    /// without handing out unclaimed tasks by the clock: while follow replays history, the join
+    /// window moves with the log's time, as in convert.
+    pub(crate) fn read_tasks(&mut self) -> io::Result<()> {
         if let Some(tasks) = &mut self.tasks {
             let update = tasks.refresh();
             for ended in self.correlator.update(update) {
                 self.task_ended(ended)?;
             }
         }
-        self.show_unclaimed(now)
+        Ok(())
     }
 
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
@@ -133,6 +161,7 @@ impl Pipeline {
     }
 
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
+        self.filter.note_user(Some(task.upid.user.as_bytes()));
         if self.task_floor.is_none_or(|floor| task.upid.start < floor)
             || !self.filter.wants_class(Class::Task)
             || !self.filter.wants_user(Some(task.upid.user.as_bytes()))
@@ -151,7 +180,10 @@ impl Pipeline {
                 line: 0,
             },
         );
-        if !self.filter.wants_time(event.time) || !self.filter.wants_outcome(event.outcome) {
+        if !self.filter.wants_time(event.time)
+            || !self.filter.wants_outcome(event.outcome)
+            || !self.filter.wants_event(&event)
+        {
             return Ok(());
         }
         self.renderer.event(self.output.buf(), &event);
@@ -188,9 +220,11 @@ impl Pipeline {
             ));
             let event =
                 Event::from_spool(body, time, self.node.as_deref(), Origin { file, line: 0 });
+            self.filter.note_user(event.user);
             if self.filter.wants_class(event.class)
                 && self.filter.wants_user(event.user)
                 && self.filter.wants_outcome(event.outcome)
+                && self.filter.wants_event(&event)
             {
                 self.renderer.event(self.output.buf(), &event);
                 self.output.commit()?;
@@ -300,6 +334,10 @@ impl Pipeline {
         if text.is_empty() || text == b"\r" {
             return Ok(());
         }
+        if text.len() > input::MAX_LINE {
+            messages::malformed(file, number, &input::Overlong);
+            return Ok(());
+        }
         let line = match access::parse(text) {
             Ok(line) => line,
             Err(reason) => {
@@ -318,6 +356,7 @@ impl Pipeline {
                 self.note_time(time.as_second())?;
             }
         }
+        self.filter.note_user(line.user());
         // The cheapest test first: most lines are UI polling that the class alone rejects.
         let wanted = (every_time
             || self
@@ -335,7 +374,10 @@ impl Pipeline {
                 if let Some(time) = early_time {
                     let origin = Origin { file, line: number };
                     let event = Event::from_request(&line, time, &request, node.as_deref(), origin);
-                    self.join(&event, (file, number));
+                    if let Some(task) = self.join(&event, (file, number)) {
+                        // Nor is the end of a task whose request is not shown.
+                        self.correlator.unwatch_end(&task.upid.text);
+                    }
                 }
             }
             return Ok(());
@@ -386,7 +428,12 @@ impl Pipeline {
         if let Some(task) = task {
             event.attach_task(task);
         }
-        if event.outcome == Outcome::Pending && self.filter.outcome != OutcomeFilter::Any {
+        self.tell_no_tasks(&event);
+        if !self.filter.wants_event(&event) {
+            self.not_shown(&event);
+            return Ok(());
+        }
+        if event.outcome == Outcome::Pending && self.filter.holds_pending() {
             // Its outcome is not known yet: shown (or not) when the task ends.
             if let Some(task) = &event.task {
                 self.held.insert(
@@ -402,10 +449,18 @@ impl Pipeline {
             return Ok(());
         }
         if !self.filter.wants_outcome(event.outcome) {
+            self.not_shown(&event);
             return Ok(());
         }
         self.renderer.event(self.output.buf(), &event);
         self.output.commit()
+    }
+
+    /// A joined request that the filter does not show: the end of its task is not shown either.
+    fn not_shown(&mut self, event: &Event<'_>) {
+        if let Some(task) = &event.task {
+            self.correlator.unwatch_end(&task.upid.text);
+        }
     }
 }
 
@@ -413,39 +468,45 @@ impl Pipeline {
 pub(crate) fn load_events(pipeline: &mut Pipeline, path: &std::path::Path) {
     match spool::read_events_file(path) {
         Ok(events) => pipeline.add_bodies(events),
-        Err(e) => messages::input_error(&format!("{}: {e}", path.display())),
+        Err(e) => messages::input_error(&messages::os_error(path, &e)),
     }
 }
 
 /// The directory of another source (the task index, the recorder spool): the one given
-/// (`true`: explicit, so a failure to use it is an error), else `default` when the default log is
-/// read and the directory exists (a host's sources belong to its own log); none when disabled.
+/// (`true`: explicit, so a failure to use it is an error), else the node's `default` when the
+/// node's own log is read and the directory exists (a host's sources belong to its own log); none
+/// when disabled.
 pub(crate) fn source_dir(
     given: Option<&PathBuf>,
     disabled: bool,
     default: &str,
-    default_log: bool,
+    node_log: bool,
 ) -> Option<(PathBuf, bool)> {
+    let default = input::system_path(default);
     match given {
         _ if disabled => None,
         Some(dir) => Some((dir.clone(), true)),
-        None if default_log && Path::new(default).is_dir() => Some((PathBuf::from(default), false)),
+        None if node_log && default.is_dir() => Some((default, false)),
         None => None,
     }
 }
 
 /// Opens the task directory into the pipeline; an explicit one that cannot be read is an input
 /// error (exit status 2), the run goes on without tasks.
-pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, default_log: bool) {
+pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, node_log: bool) {
     let dir = source_dir(
         args.tasks.as_ref(),
         args.no_tasks,
         DEFAULT_TASK_DIR,
-        default_log,
+        node_log,
     );
     if let Some((dir, explicit)) = dir {
         if let Err(e) = pipeline.open_tasks(dir.clone()) {
-            let text = format!("{}: cannot read the task directory: {e}", dir.display());
+            let text = format!(
+                "{}: cannot read the task directory: {e}{}",
+                dir.display(),
+                messages::hint_suffix(&dir, &e)
+            );
             if explicit {
                 messages::input_error(&text);
             } else {
@@ -455,19 +516,58 @@ pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, d
     }
 }
 
+/// What a convert run reads, decided before the pipeline is made (the node name depends on it).
+pub(crate) struct Plan {
+    /// The files named, else standard input when it has something to read, else the node's
+    /// default log.
+    pub(crate) files: Vec<PathBuf>,
+    /// Every file is one of the node's own logs: this host's task index, spool and name apply.
+    pub(crate) node_log: bool,
+    /// Standard input is read because it is a pipe and no FILE was given: if it turns out empty,
+    /// it was probably not meant as input (cron attaches one), which is worth a word.
+    implied_pipe: bool,
+}
+
+impl Plan {
+    pub(crate) fn new(files: &[PathBuf]) -> Plan {
+        if !files.is_empty() {
+            return Plan {
+                files: files.to_vec(),
+                node_log: files.iter().all(|f| input::is_node_log(f)),
+                implied_pipe: false,
+            };
+        }
+        if let Some(stdin) = input::readable_stdin() {
+            return Plan {
+                files: vec![PathBuf::from("-")],
+                node_log: false,
+                implied_pipe: stdin == input::StdinInput::Stream,
+            };
+        }
+        Plan {
+            files: vec![input::system_path(input::DEFAULT_LOG)],
+            node_log: true,
+            implied_pipe: false,
+        }
+    }
+}
+
 /// Runs `convert`; `Ok(true)` when every input was read.
-pub(crate) fn run(args: &ConvertArgs, mut pipeline: Pipeline) -> Result<bool> {
-    let groups = match input::groups(&args.files, args.rotated) {
+pub(crate) fn run(args: &ConvertArgs, plan: &Plan, mut pipeline: Pipeline) -> Result<bool> {
+    let mut groups = match input::groups(&plan.files, args.rotated) {
         Ok(groups) => groups,
         Err(e) => {
             messages::input_error(&format!("{e}"));
             Vec::new()
         }
     };
+    if let (Some(since), false) = (args.select.since, args.rotated) {
+        reach_back(&mut groups, plan, since);
+    }
     let sources: Vec<String> = groups.iter().flatten().map(|s| s.name.clone()).collect();
     pipeline.renderer.header(pipeline.output.buf(), &sources);
     pipeline.output.commit()?;
-    open_tasks(&mut pipeline, &args.tasks, args.files.is_empty());
+    open_tasks(&mut pipeline, &args.tasks, plan.node_log);
     if let Some(events) = &args.events {
         load_events(&mut pipeline, events);
     }
@@ -480,14 +580,92 @@ pub(crate) fn run(args: &ConvertArgs, mut pipeline: Pipeline) -> Result<bool> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if plan.implied_pipe && progress.get() == 0 {
+        messages::message(&format!(
+            "standard input was empty: without FILE, pverec reads standard input when it is a \
+             pipe, as under cron and in CI too; name the log to read, e.g. {}",
+            input::system_path(input::DEFAULT_LOG).display()
+        ));
+    }
     let events_name = args
         .events
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     pipeline.finish(events_name.as_deref())?;
+    pipeline.renderer.finish(pipeline.output.buf());
     pipeline.output.flush()?;
+    pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(!messages::errored())
+}
+
+/// `--since` without `--rotated`: the node's own log is read back into its rotated generations
+/// as far as `since` asks (as follow does), merged with it by time; a generation also named on
+/// the command line is not read twice. Any other file is read alone, but when `since` is before
+/// its first line and older generations of it exist, the run says so once per file.
+fn reach_back(groups: &mut [Vec<Source>], plan: &Plan, since: Timestamp) {
+    let named: Vec<PathBuf> = plan
+        .files
+        .iter()
+        .filter_map(|f| f.canonicalize().ok())
+        .collect();
+    for group in groups.iter_mut() {
+        let [source] = group.as_slice() else {
+            continue;
+        };
+        if source.path.as_os_str() == "-" {
+            continue;
+        }
+        let log = source.path.clone();
+        if plan.node_log {
+            let older: Vec<Source> = input::generations_since(&log, since)
+                .into_iter()
+                .filter(|g| g.canonicalize().is_ok_and(|c| !named.contains(&c)))
+                .map(Source::new)
+                .collect();
+            group.splice(0..0, older);
+            continue;
+        }
+        let Some(first) = input::first_time(&log) else {
+            continue;
+        };
+        if first <= since {
+            continue;
+        }
+        let Ok(mut older) = input::rotated_set(&log) else {
+            continue;
+        };
+        older.pop(); // the file itself
+        if older.is_empty() {
+            continue;
+        }
+        older.reverse(); // newest first, as an admin counts them
+        let mut names: Vec<String> = older
+            .iter()
+            .take(8)
+            .map(|p| {
+                p.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            })
+            .collect();
+        if older.len() > 8 {
+            names.push(format!("and {} more", older.len() - 8));
+        }
+        messages::message(&format!(
+            "{} begins at {}, after --since; older generations are beside it ({}): --rotated \
+             reads them",
+            source.name,
+            local_time(first),
+            names.join(", ")
+        ));
+    }
+}
+
+/// A time for people: local, with its offset.
+fn local_time(time: Timestamp) -> String {
+    time.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S%:z")
+        .to_string()
 }
 
 /// An open input with its current line and that line's time (for merging).
@@ -498,6 +676,18 @@ struct Head<'s> {
     /// Merge key of the current line: its time in seconds; malformed lines sort first so that
     /// they are reported where they stand.
     key: i64,
+    /// Until the first access.log line: the first line that is not one (number, text).
+    kind: FileKind,
+}
+
+/// Whether a file is an access.log at all, as far as it was read.
+enum FileKind {
+    /// No line with anything in it yet (an empty file is a fine log).
+    Empty,
+    /// Only lines that are not access.log lines so far: the first of them.
+    Foreign(u64, Vec<u8>),
+    /// At least one access.log line: the file is a log, malformed lines are only skipped.
+    Log,
 }
 
 impl<'s> Head<'s> {
@@ -507,10 +697,19 @@ impl<'s> Head<'s> {
             Ok(true) => {
                 self.number += 1;
                 if merging {
-                    self.key = access::parse(self.lines.line())
+                    let parsed = access::parse(self.lines.line());
+                    self.key = parsed
+                        .as_ref()
                         .ok()
                         .and_then(|l| l.timestamp())
                         .map_or(i64::MIN, |t| t.as_second());
+                    if !matches!(self.kind, FileKind::Log) {
+                        self.judge(parsed.is_ok());
+                    }
+                } else if !matches!(self.kind, FileKind::Log) {
+                    // One parse more per file: only until its first access.log line.
+                    let ok = access::parse(self.lines.line()).is_ok();
+                    self.judge(ok);
                 }
                 true
             }
@@ -522,6 +721,32 @@ impl<'s> Head<'s> {
                 ));
                 false
             }
+        }
+    }
+
+    fn judge(&mut self, access_line: bool) {
+        let line = self.lines.line();
+        if access_line {
+            self.kind = FileKind::Log;
+        } else if matches!(self.kind, FileKind::Empty) && !line.is_empty() && line != b"\r" {
+            self.kind = FileKind::Foreign(self.number, line.to_vec());
+        }
+    }
+
+    /// The end of the file: one in which no line is an access.log line was most likely named
+    /// by mistake (syslog for access.log): an input error with its first line, not a quiet
+    /// success.
+    fn finish(&self) {
+        if let FileKind::Foreign(number, line) = &self.kind {
+            const SHOWN: usize = 100;
+            let mut quoted = String::from_utf8_lossy(&line[..line.len().min(SHOWN)]).into_owned();
+            if line.len() > SHOWN {
+                quoted.push_str("...");
+            }
+            messages::input_error(&format!(
+                "{}: not an access.log: no line is one; line {number} is \"{quoted}\"",
+                self.source.name
+            ));
         }
     }
 }
@@ -543,12 +768,15 @@ fn read_group(
                     lines,
                     number: 0,
                     key: 0,
+                    kind: FileKind::Empty,
                 };
                 if head.advance(merging) {
                     heads.push(head);
                 }
             }
-            Err(e) => messages::input_error(&format!("{}: {e}", source.name)),
+            Err(e) => {
+                messages::input_error(&messages::os_error_named(&source.name, &source.path, &e))
+            }
         }
     }
     let mut since_tick = 0u32;
@@ -564,6 +792,7 @@ fn read_group(
         let head = &mut heads[i];
         pipeline.line(head.lines.line(), &head.source.name, head.number)?;
         if !head.advance(merging) {
+            head.finish();
             heads.remove(i);
         }
         since_tick += 1;

@@ -222,6 +222,13 @@ impl Correlator {
         }
     }
 
+    /// Asks for no [`Ended`] of this task: its request was joined but is not shown.
+    pub(crate) fn unwatch_end(&mut self, upid: &str) {
+        if let Some(&i) = self.by_upid.get(upid) {
+            self.slots[i].wants_end = false;
+        }
+    }
+
     /// When the next task falls out of the window (for follow's sleep), in log seconds.
     pub(crate) fn next_due(&self) -> Option<i64> {
         self.order

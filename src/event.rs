@@ -681,7 +681,7 @@ fn task_id_is_vmid(kind: &str) -> bool {
 /// started: a guest for `qm*`/`vz*` and the guest tasks, a storage for `imgdel` and
 /// `prunebackups` (`<vmid>@<storage>`), the file for `download`, a service, a disk, a realm; the
 /// node for node-level tasks (and whatever has no id).
-fn task_object<'a>(upid: &'a task::Upid) -> Option<Object<'a>> {
+pub(crate) fn task_object<'a>(upid: &'a task::Upid) -> Option<Object<'a>> {
     let kind = upid.kind.as_str();
     let id = upid.id.as_bytes();
     let vmid = id.iter().take_while(|b| b.is_ascii_digit()).count();

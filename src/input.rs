@@ -7,20 +7,100 @@
 //!
 //! A rotated set (`--rotated`) is opened as a group: its files are read together and merged by
 //! time, because old pveproxy workers keep appending to `access.log.1` after a rotation
-//! (pve-formats.md §1.5).
+//! (pve-formats.md §1.5). `--since` on the node's own log reaches into as many generations as it
+//! needs ([`generations_since`]), in convert as in follow.
+//!
+//! Which log is the node's own decides whether this host's task index, spool and name are used:
+//! a file in the node's log directory, however it is spelled ([`is_node_log`]). The node's
+//! default paths all go through [`system_path`], so that tests can stand a temp directory in for
+//! `/` (`PVEREC_SYSROOT`, a testing aid), without touching the real `/var/log`.
 
 use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
+use crate::{access, messages};
+
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
+
+/// The longest access.log line read, by `convert` and `follow` alike (without its newline).
+/// pveproxy's own lines are a few hundred bytes; a longer one is skipped and reported as
+/// [`Overlong`], never cut short, since a cut line could still parse as another request.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// Why a line longer than [`MAX_LINE`] is skipped: the same words in convert and follow.
+pub(crate) struct Overlong;
+
+impl std::fmt::Display for Overlong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line longer than {MAX_LINE} bytes (1 MiB)")
+    }
+}
+
+/// The directory of the node's own logs: pve-manager's `PVE/Service/pveproxy.pm` and
+/// `spiceproxy.pm` log to `/var/log/pveproxy/access.log`, its Makefile creates the directory, and
+/// `configs/pve.logrotate` (tests/data/pve.logrotate) rotates the log there.
+pub(crate) const NODE_LOG_DIR: &str = "/var/log/pveproxy";
+
+/// Test seam: a directory that stands for `/` in the node's default paths (the log, the task
+/// index, the spool, the host name). Not for users: a node has one root.
+const SYSROOT_ENV: &str = "PVEREC_SYSROOT";
+
+/// One of the node's default paths (absolute), under `PVEREC_SYSROOT` when that is set.
+pub(crate) fn system_path(path: &str) -> PathBuf {
+    match std::env::var_os(SYSROOT_ENV) {
+        Some(root) if !root.is_empty() => Path::new(&root).join(path.trim_start_matches('/')),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Whether `path` is one of the node's own logs: a file in the node's log directory. The
+/// directories are compared canonicalized, so `./access.log` in that directory, a symlinked
+/// directory, or a symlink to a file there all count. Standard input never does.
+pub(crate) fn is_node_log(path: &Path) -> bool {
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    let Ok(node_dir) = system_path(NODE_LOG_DIR).canonicalize() else {
+        return false;
+    };
+    let in_node_dir = |p: &Path| directory(p).canonicalize().is_ok_and(|d| d == node_dir);
+    in_node_dir(path) || path.canonicalize().is_ok_and(|target| in_node_dir(&target))
+}
+
+/// What standard input is, when it has something to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StdinInput {
+    /// A redirected file (`< saved.log`).
+    File,
+    /// A pipe or a socket (`zcat access.log.2.gz |`, but also what cron, CI runners and editors
+    /// may attach without meaning it as input).
+    Stream,
+}
+
+/// Whether standard input has something to read: a pipe, a socket or a file, not a terminal or
+/// a character device such as /dev/null (ripgrep's rule, `grep_cli::is_readable_stdin`), so
+/// that `zcat access.log.2.gz | pverec convert` reads the pipe.
+pub(crate) fn readable_stdin() -> Option<StdinInput> {
+    // fd 0 may be closed: then there is nothing to read.
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let kind = File::from(fd).metadata().ok()?.file_type();
+    if kind.is_file() {
+        Some(StdinInput::File)
+    } else if kind.is_fifo() || kind.is_socket() {
+        Some(StdinInput::Stream)
+    } else {
+        None
+    }
+}
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
@@ -142,12 +222,6 @@ impl Source {
 /// The groups of files to read, in order. Each group is merged by time; without `--rotated`
 /// every file is a group of its own.
 pub(crate) fn groups(files: &[PathBuf], rotated: bool) -> io::Result<Vec<Vec<Source>>> {
-    let default = [PathBuf::from(DEFAULT_LOG)];
-    let files = if files.is_empty() {
-        &default[..]
-    } else {
-        files
-    };
     if !rotated {
         return Ok(files.iter().map(|f| vec![Source::new(f.clone())]).collect());
     }
@@ -175,7 +249,7 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![path.to_path_buf()]),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+        Err(e) => return Err(io::Error::new(e.kind(), messages::os_error(dir, &e))),
     };
     for entry in entries {
         let entry = entry?;
@@ -197,6 +271,42 @@ pub(crate) fn rotated_set(path: &Path) -> io::Result<Vec<PathBuf>> {
     let mut set: Vec<PathBuf> = generations.into_iter().map(|(_, p)| p).collect();
     set.push(path.to_path_buf());
     Ok(set)
+}
+
+/// The older generations of `log` that a reader starting at `since` needs, oldest first (`log`
+/// itself not included): going back from `log`, a generation is needed while the next newer one
+/// starts after `since`. A newer one whose first time cannot be read (empty, no access.log line
+/// in its head) does not stop the search: better one file too many than a day lost.
+pub(crate) fn generations_since(log: &Path, since: jiff::Timestamp) -> Vec<PathBuf> {
+    let Ok(set) = rotated_set(log) else {
+        return Vec::new();
+    };
+    let mut needed: Vec<PathBuf> = Vec::new();
+    let mut newer = log.to_path_buf();
+    for older in set.iter().rev().skip(1) {
+        if first_time(&newer).is_some_and(|t| t <= since) {
+            break;
+        }
+        needed.push(older.clone());
+        newer = older.clone();
+    }
+    needed.reverse();
+    needed
+}
+
+/// The time of the first well-formed line of a file (plain or gzip), looked for in its first
+/// 1,000 lines.
+pub(crate) fn first_time(path: &Path) -> Option<jiff::Timestamp> {
+    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
+    for _ in 0..1000 {
+        if !lines.advance().ok()? {
+            return None;
+        }
+        if let Some(t) = access::parse(lines.line()).ok().and_then(|l| l.timestamp()) {
+            return Some(t);
+        }
+    }
+    None
 }
 
 /// The directory that holds `path` (`.` for a bare file name).
@@ -338,7 +448,8 @@ impl Lines {
             }
             Kind::Stream(reader) => {
                 self.line.clear();
-                let n = reader.read_until(b'\n', &mut self.line)?;
+                // One byte more than a line may have, so that an overlong one is seen as such.
+                let n = read_line_bounded(reader.as_mut(), &mut self.line, MAX_LINE + 1)?;
                 if self.line.last() == Some(&b'\n') {
                     self.line.pop();
                 }
@@ -357,6 +468,39 @@ impl Lines {
         match &self.kind {
             Kind::Mapped { map, .. } => &map[self.current.clone()],
             Kind::Stream(_) => &self.line[self.current.clone()],
+        }
+    }
+}
+
+/// Reads up to and including the next `\n` into `line`, keeping at most `keep` bytes of it (the
+/// rest of a longer line is read and dropped, so memory stays bounded on a stream without
+/// newlines); returns how many bytes were consumed, 0 at the end.
+fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    keep: usize,
+) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = keep.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        reader.consume(used);
+        total += used;
+        if done {
+            return Ok(total);
         }
     }
 }
@@ -390,6 +534,22 @@ pub(crate) fn total_size(groups: &[Vec<Source>]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_line_reads_keep_at_most_keep_bytes_and_consume_whole_lines() {
+        // A tiny buffer, so that lines span several fill_buf calls.
+        let data: &[u8] = b"abc\n0123456789\nlast";
+        let mut reader = BufReader::with_capacity(3, data);
+        let mut line = Vec::new();
+        let mut read = |line: &mut Vec<u8>| {
+            line.clear();
+            read_line_bounded(&mut reader, line, 5).unwrap()
+        };
+        assert_eq!((read(&mut line), line.as_slice()), (4, &b"abc\n"[..]));
+        assert_eq!((read(&mut line), line.as_slice()), (11, &b"01234"[..]));
+        assert_eq!((read(&mut line), line.as_slice()), (4, &b"last"[..]));
+        assert_eq!(read(&mut line), 0);
+    }
 
     #[test]
     fn split_lines_are_numbered_and_overlong_ones_dropped_whole() {

@@ -36,6 +36,9 @@ use cli::{Cli, Command, OutputArgs, SelectArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(usage) = cli.check() {
+        usage.exit();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -50,17 +53,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Convert(args) => {
-            let pipeline = pipeline(&args.select, &args.output, args.files.is_empty());
-            let all_read = convert::run(&args, pipeline)?;
+            let plan = convert::Plan::new(&args.files);
+            let pipeline = pipeline(&args.select, &args.output, plan.node_log);
+            let all_read = convert::run(&args, &plan, pipeline)?;
             Ok(if all_read {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(2)
             })
         }
-        Command::Follow(args) => {
-            let default_log = args.access_log.as_os_str() == input::DEFAULT_LOG;
-            let pipeline = pipeline(&args.select, &args.output, default_log);
+        Command::Follow(mut args) => {
+            if args.file.is_none() && args.access_log.as_os_str() == input::DEFAULT_LOG {
+                args.access_log = input::system_path(input::DEFAULT_LOG);
+            }
+            let node_log = input::is_node_log(args.log());
+            let pipeline = pipeline(&args.select, &args.output, node_log);
             follow::run(&args, pipeline)
         }
         Command::Completions { shell } => {
@@ -77,26 +84,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
-/// the default log is read.
-fn pipeline(select: &SelectArgs, output: &OutputArgs, default_log: bool) -> convert::Pipeline {
+/// the node's own log is read.
+fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> convert::Pipeline {
+    if let Err(e) = select.check() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit();
+    }
     let node = output
         .node
         .clone()
-        .or_else(|| if default_log { this_node() } else { None });
+        .or_else(|| if node_log { this_node() } else { None });
     convert::Pipeline::new(
         filter::Filter::new(select),
-        render::Renderer {
-            format: output.format,
-            show_secrets: output.show_secrets,
-            comments: !output.no_comments,
-        },
+        render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
         node,
     )
 }
 
 /// This host's short name, as PVE names nodes.
 fn this_node() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = std::fs::read_to_string(input::system_path("/proc/sys/kernel/hostname")).ok()?;
     let short = name.trim().split('.').next()?.to_string();
     (!short.is_empty()).then_some(short)
 }

@@ -762,13 +762,17 @@ mod tests {
         fn render_all(event: &Event<'_>) -> (String, String) {
             let render = |show_secrets| {
                 let mut out = Vec::new();
-                for format in [Format::Pvesh, Format::Json, Format::Script] {
-                    let renderer = Renderer {
-                        format,
-                        show_secrets,
-                        comments: true,
-                    };
+                for format in [
+                    Format::Pvesh,
+                    Format::Json,
+                    Format::JsonPretty,
+                    Format::Script,
+                ] {
+                    let mut renderer = Renderer::new(format, show_secrets, true);
                     renderer.event(&mut out, event);
+                    // The script holds its events until the end (its header has the list of
+                    // secret variables).
+                    renderer.finish(&mut out);
                 }
                 String::from_utf8_lossy(&out).into_owned()
             };

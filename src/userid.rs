@@ -17,11 +17,24 @@ pub(crate) fn split(id: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
+/// The name of a user id, without its realm: `alice@pve!ci` -> `alice`, `a@b@pam` -> `a@b`.
+pub(crate) fn name(id: &[u8]) -> &[u8] {
+    let user = split(id).0;
+    match memchr::memrchr(b'@', user) {
+        Some(at) => &user[..at],
+        None => user,
+    }
+}
+
 /// Whether a logged user or token id is selected by `want`: a user selects itself and all its
-/// tokens, a token id only itself.
+/// tokens, a token id only itself, a name without a realm (no `@`, which every user id has)
+/// that name in every realm, tokens included.
 pub(crate) fn selects(want: &[u8], id: &[u8]) -> bool {
     if id == want {
         return true;
+    }
+    if memchr::memchr(b'@', want).is_none() {
+        return memchr::memchr(b'@', id).is_some() && name(id) == want;
     }
     match split(want) {
         (_, Some(_)) => false,
@@ -63,6 +76,20 @@ mod tests {
         assert!(!selects(b"bang", b"bang!user@pve"));
         assert!(!selects(b"alice@pve", b"alice@pvex"));
         assert!(!selects(b"alice@pve", b"bob@pve!alice"));
+    }
+
+    #[test]
+    fn a_name_without_realm_selects_it_in_every_realm() {
+        assert!(selects(b"alice", b"alice@pve"));
+        assert!(selects(b"alice", b"alice@pam"));
+        assert!(selects(b"alice", b"alice@pve!ci"));
+        assert!(!selects(b"alice", b"alicex@pve"));
+        assert!(!selects(b"alice", b"bob@pve!alice"));
+        assert!(!selects(b"alice", b"xalice@pve"));
+        assert!(selects(b"bang!user", b"bang!user@pve"));
+        assert!(!selects(b"bang", b"bang!user@pve"));
+        assert_eq!(name(b"a@b@pam!t"), b"a@b");
+        assert_eq!(name(b"alice@pve"), b"alice");
     }
 
     proptest! {

@@ -40,6 +40,9 @@ const SECRET: u8 = 2;
 const BOOLEAN: u8 = 4;
 /// [`Param`] flag: an array or a comma-joinable `*-list` format.
 const LIST: u8 = 8;
+/// [`Param`] flag: the schema does not mark it `optional` (and it is not in the path): a call
+/// without it is refused (pve-common `src/PVE/JSONSchema.pm` `validate`).
+const REQUIRED: u8 = 16;
 
 /// What an endpoint answers, as its schema declares it: what the length of an `/api2/extjs`
 /// answer can tell (pve-http-server `Formatter/Standard.pm` `prepare_response_data`).
@@ -191,6 +194,16 @@ impl Endpoint {
     /// Task types (`qmstart`, `vzdump`, ...) this endpoint may start.
     pub(crate) fn task_types(&self) -> &'static [&'static str] {
         self.task_types
+    }
+
+    /// The names of the parameters a call must give besides the path's (not `optional` in the
+    /// schema), in the table's order.
+    pub(crate) fn required_params(&self) -> impl Iterator<Item = &'static str> {
+        let params: &'static [Param] = self.params;
+        params
+            .iter()
+            .filter(|p| p.flags & REQUIRED != 0)
+            .map(|p| p.name)
     }
 
     /// The parameter called `name`. An indexed name such as `net0` finds the

@@ -8,7 +8,9 @@
 //!
 //! 439 path templates, 661 endpoints, 2965 parameters.
 
-use super::{BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, Returns, SECRET, Template, e, n, p, t};
+use super::{
+    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, Template, e, n, p, t,
+};
 
 /// Path trie, root first: `n(template, variable child, literal children)` with the
 /// literal children sorted by length, then bytes.
@@ -5445,8 +5447,8 @@ pub(super) static ENDPOINTS: [Endpoint; 661] = [
 /// `p(name, flags)`.
 pub(super) static PARAMS: [Param; 2965] = [
     // 0: PUT /access/acl
-    p("path", 0),
-    p("roles", LIST),
+    p("path", REQUIRED),
+    p("roles", LIST | REQUIRED),
     p("users", LIST),
     p("delete", BOOLEAN),
     p("groups", LIST),
@@ -5457,8 +5459,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("cert", 0),
     p("mode", 0),
     p("port", 0),
-    p("type", 0),
-    p("realm", 0),
+    p("type", REQUIRED),
+    p("realm", REQUIRED),
     p("capath", 0),
     p("domain", 0),
     p("filter", 0),
@@ -5552,7 +5554,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("remove-vanished", 0),
     // 100: POST /access/groups
     p("comment", 0),
-    p("groupid", 0),
+    p("groupid", REQUIRED),
     // 102: DELETE /access/groups/{groupid}
     p("groupid", IN_PATH),
     // 103: GET /access/groups/{groupid}
@@ -5561,22 +5563,22 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("comment", 0),
     p("groupid", IN_PATH),
     // 106: POST /access/openid/auth-url
-    p("realm", 0),
-    p("redirect-url", 0),
+    p("realm", REQUIRED),
+    p("redirect-url", REQUIRED),
     // 108: POST /access/openid/login
-    p("code", SECRET),
-    p("state", SECRET),
-    p("redirect-url", 0),
+    p("code", SECRET | REQUIRED),
+    p("state", SECRET | REQUIRED),
+    p("redirect-url", REQUIRED),
     // 111: PUT /access/password
-    p("userid", 0),
-    p("password", SECRET),
+    p("userid", REQUIRED),
+    p("password", SECRET | REQUIRED),
     p("confirmation-password", SECRET),
     // 114: GET /access/permissions
     p("path", 0),
     p("userid", 0),
     // 116: POST /access/roles
     p("privs", LIST),
-    p("roleid", 0),
+    p("roleid", REQUIRED),
     // 118: DELETE /access/roles/{roleid}
     p("roleid", IN_PATH),
     // 119: GET /access/roles/{roleid}
@@ -5589,7 +5591,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("userid", IN_PATH),
     // 124: POST /access/tfa/{userid}
     p("totp", SECRET),
-    p("type", 0),
+    p("type", REQUIRED),
     p("value", SECRET),
     p("userid", IN_PATH),
     p("password", SECRET),
@@ -5613,8 +5615,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("path", 0),
     p("privs", LIST),
     p("realm", 0),
-    p("password", SECRET),
-    p("username", 0),
+    p("password", SECRET | REQUIRED),
+    p("username", REQUIRED),
     p("new-format", BOOLEAN),
     p("tfa-challenge", SECRET),
     // 149: GET /access/users
@@ -5626,7 +5628,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("enable", BOOLEAN),
     p("expire", 0),
     p("groups", LIST),
-    p("userid", 0),
+    p("userid", REQUIRED),
     p("comment", 0),
     p("lastname", 0),
     p("password", SECRET),
@@ -5673,14 +5675,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 191: PUT /access/users/{userid}/unlock-tfa
     p("userid", IN_PATH),
     // 192: POST /access/vncticket
-    p("path", 0),
+    p("path", REQUIRED),
     p("port", 0),
-    p("privs", LIST),
-    p("authid", 0),
-    p("vncticket", SECRET),
+    p("privs", LIST | REQUIRED),
+    p("authid", REQUIRED),
+    p("vncticket", SECRET | REQUIRED),
     // 197: POST /cluster/acme/account
     p("name", 0),
-    p("contact", LIST),
+    p("contact", LIST | REQUIRED),
     p("eab-kid", 0),
     p("tos_url", 0),
     p("directory", 0),
@@ -5697,10 +5699,10 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 208: GET /cluster/acme/plugins
     p("type", 0),
     // 209: POST /cluster/acme/plugins
-    p("id", 0),
+    p("id", REQUIRED),
     p("api", 0),
     p("data", SECRET),
-    p("type", 0),
+    p("type", REQUIRED),
     p("nodes", LIST),
     p("disable", BOOLEAN),
     p("validation-delay", 0),
@@ -5809,7 +5811,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 309: POST /cluster/bulk-action/guest/migrate
     p("vms", LIST),
     p("online", BOOLEAN),
-    p("target", 0),
+    p("target", REQUIRED),
     p("maxworkers", 0),
     p("max-workers", 0),
     p("with-local-disks", BOOLEAN),
@@ -5846,14 +5848,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("flag", IN_PATH),
     // 341: PUT /cluster/ceph/flags/{flag}
     p("flag", IN_PATH),
-    p("value", BOOLEAN),
+    p("value", BOOLEAN | REQUIRED),
     // 343: GET /cluster/ceph/metadata
     p("scope", 0),
     // 344: POST /cluster/config
     p("votes", 0),
     p("nodeid", 0),
     p("link[n]", 0),
-    p("clustername", 0),
+    p("clustername", REQUIRED),
     p("token-coefficient", 0),
     // 349: GET /cluster/config/join
     p("node", 0),
@@ -5862,9 +5864,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("votes", 0),
     p("nodeid", 0),
     p("link[n]", 0),
-    p("hostname", 0),
-    p("password", SECRET),
-    p("fingerprint", 0),
+    p("hostname", REQUIRED),
+    p("password", SECRET | REQUIRED),
+    p("fingerprint", REQUIRED),
     // 357: DELETE /cluster/config/nodes/{node}
     p("node", IN_PATH),
     // 358: POST /cluster/config/nodes/{node}
@@ -5876,8 +5878,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("apiversion", 0),
     p("new_node_ip", 0),
     // 365: POST /cluster/firewall/aliases
-    p("cidr", 0),
-    p("name", 0),
+    p("cidr", REQUIRED),
+    p("name", REQUIRED),
     p("comment", 0),
     // 368: DELETE /cluster/firewall/aliases/{name}
     p("name", IN_PATH),
@@ -5885,13 +5887,13 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 370: GET /cluster/firewall/aliases/{name}
     p("name", IN_PATH),
     // 371: PUT /cluster/firewall/aliases/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("digest", 0),
     p("rename", 0),
     p("comment", 0),
     // 376: POST /cluster/firewall/groups
-    p("group", 0),
+    p("group", REQUIRED),
     p("digest", 0),
     p("rename", 0),
     p("comment", 0),
@@ -5903,14 +5905,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("log", 0),
     p("pos", 0),
     p("dest", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("dport", 0),
     p("group", IN_PATH),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -5943,7 +5945,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("comment", 0),
     p("icmp-type", 0),
     // 421: POST /cluster/firewall/ipset
-    p("name", 0),
+    p("name", REQUIRED),
     p("digest", 0),
     p("rename", 0),
     p("comment", 0),
@@ -5953,7 +5955,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 427: GET /cluster/firewall/ipset/{name}
     p("name", IN_PATH),
     // 428: POST /cluster/firewall/ipset/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("comment", 0),
     p("nomatch", BOOLEAN),
@@ -5985,13 +5987,13 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("log", 0),
     p("pos", 0),
     p("dest", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("dport", 0),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -6022,8 +6024,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("icmp-type", 0),
     // 486: POST /cluster/ha/groups
     p("type", 0),
-    p("group", 0),
-    p("nodes", LIST),
+    p("group", REQUIRED),
+    p("nodes", LIST | REQUIRED),
     p("comment", 0),
     p("nofailback", BOOLEAN),
     p("restricted", BOOLEAN),
@@ -6042,7 +6044,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 501: GET /cluster/ha/resources
     p("type", 0),
     // 502: POST /cluster/ha/resources
-    p("sid", 0),
+    p("sid", REQUIRED),
     p("type", 0),
     p("group", 0),
     p("state", 0),
@@ -6067,29 +6069,29 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("max_relocate", 0),
     // 522: POST /cluster/ha/resources/{sid}/migrate
     p("sid", IN_PATH),
-    p("node", 0),
+    p("node", REQUIRED),
     // 524: POST /cluster/ha/resources/{sid}/relocate
     p("sid", IN_PATH),
-    p("node", 0),
+    p("node", REQUIRED),
     // 526: GET /cluster/ha/rules
     p("type", 0),
     p("resource", 0),
     // 528: POST /cluster/ha/rules
-    p("rule", 0),
-    p("type", 0),
+    p("rule", REQUIRED),
+    p("type", REQUIRED),
     p("nodes", LIST),
     p("strict", BOOLEAN),
     p("comment", 0),
     p("disable", BOOLEAN),
     p("affinity", 0),
-    p("resources", LIST),
+    p("resources", LIST | REQUIRED),
     // 536: DELETE /cluster/ha/rules/{rule}
     p("rule", IN_PATH),
     // 537: GET /cluster/ha/rules/{rule}
     p("rule", IN_PATH),
     // 538: PUT /cluster/ha/rules/{rule}
     p("rule", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("nodes", LIST),
     p("delete", LIST),
     p("digest", 0),
@@ -6099,7 +6101,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("affinity", 0),
     p("resources", LIST),
     // 548: POST /cluster/ha/status/disarm-ha
-    p("resource-mode", 0),
+    p("resource-mode", REQUIRED),
     // 549: DELETE /cluster/jobs/realm-sync/{id}
     p("id", IN_PATH),
     // 550: GET /cluster/jobs/realm-sync/{id}
@@ -6110,7 +6112,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("scope", 0),
     p("comment", 0),
     p("enabled", BOOLEAN),
-    p("schedule", 0),
+    p("schedule", REQUIRED),
     p("enable-new", BOOLEAN),
     p("remove-vanished", 0),
     // 559: PUT /cluster/jobs/realm-sync/{id}
@@ -6119,11 +6121,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("delete", LIST),
     p("comment", 0),
     p("enabled", BOOLEAN),
-    p("schedule", 0),
+    p("schedule", REQUIRED),
     p("enable-new", BOOLEAN),
     p("remove-vanished", 0),
     // 567: GET /cluster/jobs/schedule-analyze
-    p("schedule", 0),
+    p("schedule", REQUIRED),
     p("starttime", 0),
     p("iterations", 0),
     // 570: GET /cluster/log
@@ -6131,8 +6133,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 571: GET /cluster/mapping/dir
     p("check-node", 0),
     // 572: POST /cluster/mapping/dir
-    p("id", 0),
-    p("map", LIST),
+    p("id", REQUIRED),
+    p("map", LIST | REQUIRED),
     p("description", 0),
     // 575: DELETE /cluster/mapping/dir/{id}
     p("id", IN_PATH),
@@ -6147,8 +6149,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 582: GET /cluster/mapping/pci
     p("check-node", 0),
     // 583: POST /cluster/mapping/pci
-    p("id", 0),
-    p("map", LIST),
+    p("id", REQUIRED),
+    p("map", LIST | REQUIRED),
     p("mdev", BOOLEAN),
     p("description", 0),
     p("live-migration-capable", BOOLEAN),
@@ -6167,8 +6169,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 597: GET /cluster/mapping/usb
     p("check-node", 0),
     // 598: POST /cluster/mapping/usb
-    p("id", 0),
-    p("map", LIST),
+    p("id", REQUIRED),
+    p("map", LIST | REQUIRED),
     p("description", 0),
     // 601: DELETE /cluster/mapping/usb/{id}
     p("id", IN_PATH),
@@ -6176,7 +6178,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("id", IN_PATH),
     // 603: PUT /cluster/mapping/usb/{id}
     p("id", IN_PATH),
-    p("map", LIST),
+    p("map", LIST | REQUIRED),
     p("delete", LIST),
     p("digest", 0),
     p("description", 0),
@@ -6193,12 +6195,12 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("id", IN_PATH),
     p("mtu", 0),
     p("path", 0),
-    p("port", 0),
-    p("type", 0),
+    p("port", REQUIRED),
+    p("type", REQUIRED),
     p("proto", 0),
     p("token", SECRET),
     p("bucket", 0),
-    p("server", 0),
+    p("server", REQUIRED),
     p("disable", BOOLEAN),
     p("timeout", 0),
     p("otel-path", 0),
@@ -6218,13 +6220,13 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("id", IN_PATH),
     p("mtu", 0),
     p("path", 0),
-    p("port", 0),
+    p("port", REQUIRED),
     p("proto", 0),
     p("token", SECRET),
     p("bucket", 0),
     p("delete", LIST),
     p("digest", 0),
-    p("server", 0),
+    p("server", REQUIRED),
     p("disable", BOOLEAN),
     p("timeout", 0),
     p("otel-path", 0),
@@ -6243,9 +6245,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 663: GET /cluster/nextid
     p("vmid", 0),
     // 664: POST /cluster/notifications/endpoints/gotify
-    p("name", 0),
-    p("token", SECRET),
-    p("server", 0),
+    p("name", REQUIRED),
+    p("token", SECRET | REQUIRED),
+    p("server", REQUIRED),
     p("comment", 0),
     p("disable", BOOLEAN),
     // 669: DELETE /cluster/notifications/endpoints/gotify/{name}
@@ -6261,7 +6263,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("comment", 0),
     p("disable", BOOLEAN),
     // 678: POST /cluster/notifications/endpoints/sendmail
-    p("name", 0),
+    p("name", REQUIRED),
     p("author", 0),
     p("mailto", LIST),
     p("comment", 0),
@@ -6284,17 +6286,17 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("from-address", 0),
     // 696: POST /cluster/notifications/endpoints/smtp
     p("mode", 0),
-    p("name", 0),
+    p("name", REQUIRED),
     p("port", 0),
     p("author", 0),
     p("mailto", LIST),
-    p("server", 0),
+    p("server", REQUIRED),
     p("comment", 0),
     p("disable", BOOLEAN),
     p("password", SECRET),
     p("username", 0),
     p("mailto-user", LIST),
-    p("from-address", 0),
+    p("from-address", REQUIRED),
     // 708: DELETE /cluster/notifications/endpoints/smtp/{name}
     p("name", IN_PATH),
     // 709: GET /cluster/notifications/endpoints/smtp/{name}
@@ -6315,11 +6317,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("mailto-user", LIST),
     p("from-address", 0),
     // 724: POST /cluster/notifications/endpoints/webhook
-    p("url", 0),
+    p("url", REQUIRED),
     p("body", 0),
-    p("name", 0),
+    p("name", REQUIRED),
     p("header", LIST),
-    p("method", 0),
+    p("method", REQUIRED),
     p("secret", SECRET | LIST),
     p("comment", 0),
     p("disable", BOOLEAN),
@@ -6340,7 +6342,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("disable", BOOLEAN),
     // 744: POST /cluster/notifications/matchers
     p("mode", 0),
-    p("name", 0),
+    p("name", REQUIRED),
     p("target", LIST),
     p("comment", 0),
     p("disable", BOOLEAN),
@@ -6392,11 +6394,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("user-tag-access", 0),
     p("migration_unsecure", BOOLEAN),
     // 791: POST /cluster/replication
-    p("id", 0),
+    p("id", REQUIRED),
     p("rate", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("source", 0),
-    p("target", 0),
+    p("target", REQUIRED),
     p("comment", 0),
     p("disable", BOOLEAN),
     p("schedule", 0),
@@ -6430,12 +6432,12 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("asn", 0),
     p("ebgp", BOOLEAN),
     p("node", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("peers", LIST),
     p("fabric", 0),
     p("isis-net", 0),
     p("loopback", 0),
-    p("controller", 0),
+    p("controller", REQUIRED),
     p("lock-token", 0),
     p("isis-domain", 0),
     p("isis-ifaces", LIST),
@@ -6467,11 +6469,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 853: GET /cluster/sdn/dns
     p("type", 0),
     // 854: POST /cluster/sdn/dns
-    p("dns", 0),
-    p("key", SECRET),
+    p("dns", REQUIRED),
+    p("key", SECRET | REQUIRED),
     p("ttl", 0),
-    p("url", 0),
-    p("type", 0),
+    p("url", REQUIRED),
+    p("type", REQUIRED),
     p("lock-token", 0),
     p("fingerprint", 0),
     p("reversemaskv6", 0),
@@ -6492,7 +6494,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("fingerprint", 0),
     p("reversemaskv6", 0),
     // 875: GET /cluster/sdn/dry-run
-    p("node", 0),
+    p("node", REQUIRED),
     // 876: GET /cluster/sdn/fabrics/all
     p("pending", BOOLEAN),
     p("running", BOOLEAN),
@@ -6500,10 +6502,10 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pending", BOOLEAN),
     p("running", BOOLEAN),
     // 880: POST /cluster/sdn/fabrics/fabric
-    p("id", 0),
+    p("id", REQUIRED),
     p("area", 0),
     p("digest", 0),
-    p("protocol", 0),
+    p("protocol", REQUIRED),
     p("ip_prefix", 0),
     p("ip6_prefix", 0),
     p("lock-token", 0),
@@ -6516,9 +6518,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 891: PUT /cluster/sdn/fabrics/fabric/{id}
     p("id", IN_PATH),
     p("area", 0),
-    p("delete", LIST),
+    p("delete", LIST | REQUIRED),
     p("digest", 0),
-    p("protocol", 0),
+    p("protocol", REQUIRED),
     p("ip_prefix", 0),
     p("ip6_prefix", 0),
     p("lock-token", 0),
@@ -6535,10 +6537,10 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("ip", 0),
     p("ip6", 0),
     p("digest", 0),
-    p("node_id", 0),
-    p("protocol", 0),
+    p("node_id", REQUIRED),
+    p("protocol", REQUIRED),
     p("fabric_id", IN_PATH),
-    p("interfaces", LIST),
+    p("interfaces", LIST | REQUIRED),
     p("lock-token", 0),
     // 914: DELETE /cluster/sdn/fabrics/node/{fabric_id}/{node_id}
     p("node_id", IN_PATH),
@@ -6552,16 +6554,16 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("delete", LIST),
     p("digest", 0),
     p("node_id", IN_PATH),
-    p("protocol", 0),
+    p("protocol", REQUIRED),
     p("fabric_id", IN_PATH),
-    p("interfaces", LIST),
+    p("interfaces", LIST | REQUIRED),
     p("lock-token", 0),
     // 927: GET /cluster/sdn/ipams
     p("type", 0),
     // 928: POST /cluster/sdn/ipams
     p("url", 0),
-    p("ipam", 0),
-    p("type", 0),
+    p("ipam", REQUIRED),
+    p("type", REQUIRED),
     p("token", SECRET),
     p("section", 0),
     p("lock-token", 0),
@@ -6596,8 +6598,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 954: POST /cluster/sdn/vnets
     p("tag", 0),
     p("type", 0),
-    p("vnet", 0),
-    p("zone", 0),
+    p("vnet", REQUIRED),
+    p("zone", REQUIRED),
     p("alias", 0),
     p("vlanaware", BOOLEAN),
     p("lock-token", 0),
@@ -6636,14 +6638,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("log", 0),
     p("pos", 0),
     p("dest", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("vnet", IN_PATH),
     p("dport", 0),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -6676,30 +6678,30 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("comment", 0),
     p("icmp-type", 0),
     // 1024: DELETE /cluster/sdn/vnets/{vnet}/ips
-    p("ip", 0),
+    p("ip", REQUIRED),
     p("mac", 0),
     p("vnet", IN_PATH),
-    p("zone", 0),
+    p("zone", REQUIRED),
     // 1028: POST /cluster/sdn/vnets/{vnet}/ips
-    p("ip", 0),
+    p("ip", REQUIRED),
     p("mac", 0),
     p("vnet", IN_PATH),
-    p("zone", 0),
+    p("zone", REQUIRED),
     // 1032: PUT /cluster/sdn/vnets/{vnet}/ips
-    p("ip", 0),
+    p("ip", REQUIRED),
     p("mac", 0),
     p("vmid", 0),
     p("vnet", IN_PATH),
-    p("zone", 0),
+    p("zone", REQUIRED),
     // 1037: GET /cluster/sdn/vnets/{vnet}/subnets
     p("vnet", IN_PATH),
     p("pending", BOOLEAN),
     p("running", BOOLEAN),
     // 1040: POST /cluster/sdn/vnets/{vnet}/subnets
     p("snat", BOOLEAN),
-    p("type", 0),
+    p("type", REQUIRED),
     p("vnet", IN_PATH),
-    p("subnet", 0),
+    p("subnet", REQUIRED),
     p("gateway", 0),
     p("dhcp-range", LIST),
     p("lock-token", 0),
@@ -6736,8 +6738,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("tag", 0),
     p("dhcp", 0),
     p("ipam", 0),
-    p("type", 0),
-    p("zone", 0),
+    p("type", REQUIRED),
+    p("zone", REQUIRED),
     p("dp-id", 0),
     p("nodes", LIST),
     p("peers", LIST),
@@ -6799,26 +6801,26 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     // 1131: POST /nodes/{node}/aplinfo
     p("node", IN_PATH),
-    p("storage", 0),
-    p("template", 0),
+    p("storage", REQUIRED),
+    p("template", REQUIRED),
     // 1134: GET /nodes/{node}/apt
     p("node", IN_PATH),
     // 1135: GET /nodes/{node}/apt/changelog
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("version", 0),
     // 1138: GET /nodes/{node}/apt/repositories
     p("node", IN_PATH),
     // 1139: POST /nodes/{node}/apt/repositories
     p("node", IN_PATH),
-    p("path", 0),
-    p("index", 0),
+    p("path", REQUIRED),
+    p("index", REQUIRED),
     p("digest", 0),
     p("enabled", BOOLEAN),
     // 1144: PUT /nodes/{node}/apt/repositories
     p("node", IN_PATH),
     p("digest", 0),
-    p("handle", 0),
+    p("handle", REQUIRED),
     // 1147: GET /nodes/{node}/apt/update
     p("node", IN_PATH),
     // 1148: POST /nodes/{node}/apt/update
@@ -6852,12 +6854,12 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     // 1165: GET /nodes/{node}/ceph/cfg/value
     p("node", IN_PATH),
-    p("config-keys", 0),
+    p("config-keys", REQUIRED),
     // 1167: GET /nodes/{node}/ceph/cmd-safety
-    p("id", 0),
+    p("id", REQUIRED),
     p("node", IN_PATH),
-    p("action", 0),
-    p("service", 0),
+    p("action", REQUIRED),
+    p("service", REQUIRED),
     // 1171: GET /nodes/{node}/ceph/crush
     p("node", IN_PATH),
     // 1172: GET /nodes/{node}/ceph/fs
@@ -6908,7 +6910,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1204: GET /nodes/{node}/ceph/osd
     p("node", IN_PATH),
     // 1205: POST /nodes/{node}/ceph/osd
-    p("dev", 0),
+    p("dev", REQUIRED),
     p("node", IN_PATH),
     p("db_dev", 0),
     p("wal_dev", 0),
@@ -6944,7 +6946,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1231: GET /nodes/{node}/ceph/pool
     p("node", IN_PATH),
     // 1232: POST /nodes/{node}/ceph/pool
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("size", 0),
     p("pg_num", 0),
@@ -7015,7 +7017,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("force", BOOLEAN),
     p("restart", BOOLEAN),
-    p("certificates", 0),
+    p("certificates", REQUIRED),
     // 1288: GET /nodes/{node}/certificates/info
     p("node", IN_PATH),
     // 1289: GET /nodes/{node}/config
@@ -7036,9 +7038,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1301: GET /nodes/{node}/disks/directory
     p("node", IN_PATH),
     // 1302: POST /nodes/{node}/disks/directory
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
-    p("device", 0),
+    p("device", REQUIRED),
     p("filesystem", 0),
     p("add_storage", BOOLEAN),
     // 1307: DELETE /nodes/{node}/disks/directory/{name}
@@ -7047,7 +7049,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("cleanup-disks", BOOLEAN),
     p("cleanup-config", BOOLEAN),
     // 1311: POST /nodes/{node}/disks/initgpt
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
     p("uuid", 0),
     // 1314: GET /nodes/{node}/disks/list
@@ -7058,9 +7060,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1318: GET /nodes/{node}/disks/lvm
     p("node", IN_PATH),
     // 1319: POST /nodes/{node}/disks/lvm
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
-    p("device", 0),
+    p("device", REQUIRED),
     p("add_storage", BOOLEAN),
     // 1323: DELETE /nodes/{node}/disks/lvm/{name}
     p("name", IN_PATH),
@@ -7070,31 +7072,31 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1327: GET /nodes/{node}/disks/lvmthin
     p("node", IN_PATH),
     // 1328: POST /nodes/{node}/disks/lvmthin
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
-    p("device", 0),
+    p("device", REQUIRED),
     p("add_storage", BOOLEAN),
     // 1332: DELETE /nodes/{node}/disks/lvmthin/{name}
     p("name", IN_PATH),
     p("node", IN_PATH),
-    p("volume-group", 0),
+    p("volume-group", REQUIRED),
     p("cleanup-disks", BOOLEAN),
     p("cleanup-config", BOOLEAN),
     // 1337: GET /nodes/{node}/disks/smart
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
     p("healthonly", BOOLEAN),
     // 1340: PUT /nodes/{node}/disks/wipedisk
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
     // 1342: GET /nodes/{node}/disks/zfs
     p("node", IN_PATH),
     // 1343: POST /nodes/{node}/disks/zfs
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("ashift", 0),
-    p("devices", LIST),
-    p("raidlevel", 0),
+    p("devices", LIST | REQUIRED),
+    p("raidlevel", REQUIRED),
     p("add_storage", BOOLEAN),
     p("compression", 0),
     p("draid-config", 0),
@@ -7113,10 +7115,10 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("dns2", 0),
     p("dns3", 0),
     p("node", IN_PATH),
-    p("search", 0),
+    p("search", REQUIRED),
     // 1363: POST /nodes/{node}/execute
     p("node", IN_PATH),
-    p("commands", 0),
+    p("commands", REQUIRED),
     // 1365: GET /nodes/{node}/firewall
     p("node", IN_PATH),
     // 1366: GET /nodes/{node}/firewall/log
@@ -7157,13 +7159,13 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pos", 0),
     p("dest", 0),
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("dport", 0),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -7212,7 +7214,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1443: GET /nodes/{node}/hosts
     p("node", IN_PATH),
     // 1444: POST /nodes/{node}/hosts
-    p("data", 0),
+    p("data", REQUIRED),
     p("node", IN_PATH),
     p("digest", 0),
     // 1447: GET /nodes/{node}/journal
@@ -7233,7 +7235,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pool", 0),
     p("swap", 0),
     p("tags", LIST),
-    p("vmid", 0),
+    p("vmid", REQUIRED),
     p("cmode", 0),
     p("cores", 0),
     p("debug", BOOLEAN),
@@ -7264,7 +7266,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("ha-managed", BOOLEAN),
     p("hookscript", 0),
     p("nameserver", LIST),
-    p("ostemplate", 0),
+    p("ostemplate", REQUIRED),
     p("protection", BOOLEAN),
     p("description", 0),
     p("searchdomain", LIST),
@@ -7285,7 +7287,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("pool", 0),
     p("vmid", IN_PATH),
-    p("newid", 0),
+    p("newid", REQUIRED),
     p("target", 0),
     p("bwlimit", 0),
     p("storage", 0),
@@ -7338,7 +7340,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1559: GET /nodes/{node}/lxc/{vmid}/feature
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("feature", 0),
+    p("feature", REQUIRED),
     p("snapname", 0),
     // 1563: GET /nodes/{node}/lxc/{vmid}/firewall
     p("node", IN_PATH),
@@ -7347,8 +7349,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 1567: POST /nodes/{node}/lxc/{vmid}/firewall/aliases
-    p("cidr", 0),
-    p("name", 0),
+    p("cidr", REQUIRED),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("comment", 0),
@@ -7362,7 +7364,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 1579: PUT /nodes/{node}/lxc/{vmid}/firewall/aliases/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -7373,7 +7375,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 1588: POST /nodes/{node}/lxc/{vmid}/firewall/ipset
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("digest", 0),
@@ -7389,7 +7391,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 1601: POST /nodes/{node}/lxc/{vmid}/firewall/ipset/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -7451,14 +7453,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pos", 0),
     p("dest", 0),
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("vmid", IN_PATH),
     p("dport", 0),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -7504,7 +7506,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("online", BOOLEAN),
-    p("target", 0),
+    p("target", REQUIRED),
     p("bwlimit", 0),
     p("restart", BOOLEAN),
     p("timeout", 0),
@@ -7514,7 +7516,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("vmid", IN_PATH),
     p("delete", BOOLEAN),
     p("digest", 0),
-    p("volume", 0),
+    p("volume", REQUIRED),
     p("bwlimit", 0),
     p("storage", 0),
     p("target-vmid", 0),
@@ -7528,8 +7530,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1720: GET /nodes/{node}/lxc/{vmid}/mtunnelwebsocket
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("socket", 0),
-    p("ticket", SECRET),
+    p("socket", REQUIRED),
+    p("ticket", SECRET | REQUIRED),
     // 1724: GET /nodes/{node}/lxc/{vmid}/pending
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -7542,33 +7544,33 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("restart", BOOLEAN),
     p("timeout", 0),
     p("target-vmid", 0),
-    p("target-bridge", LIST),
-    p("target-storage", LIST),
-    p("target-endpoint", 0),
+    p("target-bridge", LIST | REQUIRED),
+    p("target-storage", LIST | REQUIRED),
+    p("target-endpoint", REQUIRED),
     // 1737: PUT /nodes/{node}/lxc/{vmid}/resize
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
-    p("size", 0),
+    p("size", REQUIRED),
     p("vmid", IN_PATH),
     p("digest", 0),
     // 1742: GET /nodes/{node}/lxc/{vmid}/rrd
     p("cf", 0),
-    p("ds", LIST),
+    p("ds", LIST | REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 1747: GET /nodes/{node}/lxc/{vmid}/rrddata
     p("cf", 0),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 1751: GET /nodes/{node}/lxc/{vmid}/snapshot
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 1753: POST /nodes/{node}/lxc/{vmid}/snapshot
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("snapname", 0),
+    p("snapname", REQUIRED),
     p("description", 0),
     // 1757: DELETE /nodes/{node}/lxc/{vmid}/snapshot/{snapname}
     p("node", IN_PATH),
@@ -7642,13 +7644,13 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("websocket", BOOLEAN),
     // 1810: GET /nodes/{node}/lxc/{vmid}/vncwebsocket
     p("node", IN_PATH),
-    p("port", 0),
+    p("port", REQUIRED),
     p("vmid", IN_PATH),
-    p("vncticket", SECRET),
+    p("vncticket", SECRET | REQUIRED),
     // 1814: POST /nodes/{node}/migrateall
     p("vms", LIST),
     p("node", IN_PATH),
-    p("target", 0),
+    p("target", REQUIRED),
     p("maxworkers", 0),
     p("max-workers", 0),
     p("with-local-disks", BOOLEAN),
@@ -7663,9 +7665,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("mtu", 0),
     p("cidr", 0),
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("cidr6", 0),
-    p("iface", 0),
+    p("iface", REQUIRED),
     p("slaves", LIST),
     p("address", 0),
     p("gateway", 0),
@@ -7702,7 +7704,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("mtu", 0),
     p("cidr", 0),
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("cidr6", 0),
     p("iface", IN_PATH),
     p("delete", LIST),
@@ -7750,7 +7752,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pool", 0),
     p("rng0", 0),
     p("tags", LIST),
-    p("vmid", 0),
+    p("vmid", REQUIRED),
     p("agent", 0),
     p("cdrom", 0),
     p("cores", 0),
@@ -7841,29 +7843,29 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 1993: POST /nodes/{node}/qemu/{vmid}/agent
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("command", 0),
+    p("command", REQUIRED),
     // 1996: POST /nodes/{node}/qemu/{vmid}/agent/exec
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("command", LIST),
+    p("command", LIST | REQUIRED),
     p("input-data", 0),
     // 2000: GET /nodes/{node}/qemu/{vmid}/agent/exec-status
-    p("pid", 0),
+    p("pid", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 2003: GET /nodes/{node}/qemu/{vmid}/agent/file-read
-    p("file", 0),
+    p("file", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("count", 0),
     p("decode", BOOLEAN),
     p("offset", 0),
     // 2009: POST /nodes/{node}/qemu/{vmid}/agent/file-write
-    p("file", 0),
+    p("file", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("encode", BOOLEAN),
-    p("content", 0),
+    p("content", REQUIRED),
     // 2014: POST /nodes/{node}/qemu/{vmid}/agent/fsfreeze-freeze
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -7916,8 +7918,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("crypted", BOOLEAN),
-    p("password", SECRET),
-    p("username", 0),
+    p("password", SECRET | REQUIRED),
+    p("username", REQUIRED),
     // 2051: POST /nodes/{node}/qemu/{vmid}/agent/shutdown
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -7936,7 +7938,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("pool", 0),
     p("vmid", IN_PATH),
-    p("newid", 0),
+    p("newid", REQUIRED),
     p("format", 0),
     p("target", 0),
     p("bwlimit", 0),
@@ -7951,7 +7953,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("vmid", IN_PATH),
     // 2075: GET /nodes/{node}/qemu/{vmid}/cloudinit/dump
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("vmid", IN_PATH),
     // 2078: GET /nodes/{node}/qemu/{vmid}/config
     p("node", IN_PATH),
@@ -8141,11 +8143,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 2260: POST /nodes/{node}/qemu/{vmid}/dbus-vmstate
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("action", 0),
+    p("action", REQUIRED),
     // 2263: GET /nodes/{node}/qemu/{vmid}/feature
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("feature", 0),
+    p("feature", REQUIRED),
     p("snapname", 0),
     // 2267: GET /nodes/{node}/qemu/{vmid}/firewall
     p("node", IN_PATH),
@@ -8154,8 +8156,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 2271: POST /nodes/{node}/qemu/{vmid}/firewall/aliases
-    p("cidr", 0),
-    p("name", 0),
+    p("cidr", REQUIRED),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("comment", 0),
@@ -8169,7 +8171,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 2283: PUT /nodes/{node}/qemu/{vmid}/firewall/aliases/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -8180,7 +8182,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 2292: POST /nodes/{node}/qemu/{vmid}/firewall/ipset
-    p("name", 0),
+    p("name", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("digest", 0),
@@ -8196,7 +8198,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     // 2305: POST /nodes/{node}/qemu/{vmid}/firewall/ipset/{name}
-    p("cidr", 0),
+    p("cidr", REQUIRED),
     p("name", IN_PATH),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -8258,14 +8260,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("pos", 0),
     p("dest", 0),
     p("node", IN_PATH),
-    p("type", 0),
+    p("type", REQUIRED),
     p("vmid", IN_PATH),
     p("dport", 0),
     p("iface", 0),
     p("macro", 0),
     p("proto", 0),
     p("sport", 0),
-    p("action", 0),
+    p("action", REQUIRED),
     p("digest", 0),
     p("enable", 0),
     p("source", 0),
@@ -8309,7 +8311,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("vmid", IN_PATH),
     p("force", BOOLEAN),
     p("online", BOOLEAN),
-    p("target", 0),
+    p("target", REQUIRED),
     p("bwlimit", 0),
     p("targetstorage", LIST),
     p("migration_type", 0),
@@ -8319,9 +8321,9 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 2411: POST /nodes/{node}/qemu/{vmid}/monitor
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("command", 0),
+    p("command", REQUIRED),
     // 2414: POST /nodes/{node}/qemu/{vmid}/move_disk
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("delete", BOOLEAN),
@@ -8340,8 +8342,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 2429: GET /nodes/{node}/qemu/{vmid}/mtunnelwebsocket
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("socket", 0),
-    p("ticket", SECRET),
+    p("socket", REQUIRED),
+    p("ticket", SECRET | REQUIRED),
     // 2433: GET /nodes/{node}/qemu/{vmid}/pending
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -8352,29 +8354,29 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("online", BOOLEAN),
     p("bwlimit", 0),
     p("target-vmid", 0),
-    p("target-bridge", LIST),
-    p("target-storage", LIST),
-    p("target-endpoint", 0),
+    p("target-bridge", LIST | REQUIRED),
+    p("target-storage", LIST | REQUIRED),
+    p("target-endpoint", REQUIRED),
     // 2444: PUT /nodes/{node}/qemu/{vmid}/resize
-    p("disk", 0),
+    p("disk", REQUIRED),
     p("node", IN_PATH),
-    p("size", 0),
+    p("size", REQUIRED),
     p("vmid", IN_PATH),
     p("digest", 0),
     p("skiplock", BOOLEAN),
     // 2450: GET /nodes/{node}/qemu/{vmid}/rrd
     p("cf", 0),
-    p("ds", LIST),
+    p("ds", LIST | REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2455: GET /nodes/{node}/qemu/{vmid}/rrddata
     p("cf", 0),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2459: PUT /nodes/{node}/qemu/{vmid}/sendkey
-    p("key", 0),
+    p("key", REQUIRED),
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("skiplock", BOOLEAN),
@@ -8385,7 +8387,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("vmstate", BOOLEAN),
-    p("snapname", 0),
+    p("snapname", REQUIRED),
     p("description", 0),
     // 2470: DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}
     p("node", IN_PATH),
@@ -8480,7 +8482,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("force", BOOLEAN),
-    p("idlist", LIST),
+    p("idlist", LIST | REQUIRED),
     // 2546: POST /nodes/{node}/qemu/{vmid}/vncproxy
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -8488,14 +8490,14 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("generate-password", BOOLEAN),
     // 2550: GET /nodes/{node}/qemu/{vmid}/vncwebsocket
     p("node", IN_PATH),
-    p("port", 0),
+    p("port", REQUIRED),
     p("vmid", IN_PATH),
-    p("vncticket", SECRET),
+    p("vncticket", SECRET | REQUIRED),
     // 2554: GET /nodes/{node}/query-oci-repo-tags
     p("node", IN_PATH),
-    p("reference", 0),
+    p("reference", REQUIRED),
     // 2556: GET /nodes/{node}/query-url-metadata
-    p("url", 0),
+    p("url", REQUIRED),
     p("node", IN_PATH),
     p("verify-certificates", BOOLEAN),
     // 2559: GET /nodes/{node}/replication
@@ -8519,38 +8521,38 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     // 2572: GET /nodes/{node}/rrd
     p("cf", 0),
-    p("ds", LIST),
+    p("ds", LIST | REQUIRED),
     p("node", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2576: GET /nodes/{node}/rrddata
     p("cf", 0),
     p("node", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2579: GET /nodes/{node}/scan
     p("node", IN_PATH),
     // 2580: GET /nodes/{node}/scan/cifs
     p("node", IN_PATH),
     p("domain", 0),
-    p("server", 0),
+    p("server", REQUIRED),
     p("password", SECRET),
     p("username", 0),
     // 2585: GET /nodes/{node}/scan/iscsi
     p("node", IN_PATH),
-    p("portal", 0),
+    p("portal", REQUIRED),
     // 2587: GET /nodes/{node}/scan/lvm
     p("node", IN_PATH),
     // 2588: GET /nodes/{node}/scan/lvmthin
-    p("vg", 0),
+    p("vg", REQUIRED),
     p("node", IN_PATH),
     // 2590: GET /nodes/{node}/scan/nfs
     p("node", IN_PATH),
-    p("server", 0),
+    p("server", REQUIRED),
     // 2592: GET /nodes/{node}/scan/pbs
     p("node", IN_PATH),
     p("port", 0),
-    p("server", 0),
-    p("password", SECRET),
-    p("username", 0),
+    p("server", REQUIRED),
+    p("password", SECRET | REQUIRED),
+    p("username", REQUIRED),
     p("fingerprint", 0),
     // 2598: GET /nodes/{node}/scan/zfs
     p("node", IN_PATH),
@@ -8622,7 +8624,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     // 2643: POST /nodes/{node}/status
     p("node", IN_PATH),
-    p("command", 0),
+    p("command", REQUIRED),
     // 2645: POST /nodes/{node}/stopall
     p("vms", LIST),
     p("node", IN_PATH),
@@ -8646,11 +8648,11 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("storage", IN_PATH),
     // 2662: POST /nodes/{node}/storage/{storage}/content
     p("node", IN_PATH),
-    p("size", 0),
-    p("vmid", 0),
+    p("size", REQUIRED),
+    p("vmid", REQUIRED),
     p("format", 0),
     p("storage", IN_PATH),
-    p("filename", 0),
+    p("filename", REQUIRED),
     // 2668: DELETE /nodes/{node}/storage/{storage}/content/{volume}
     p("node", IN_PATH),
     p("delay", 0),
@@ -8662,7 +8664,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("storage", IN_PATH),
     // 2675: POST /nodes/{node}/storage/{storage}/content/{volume}
     p("node", IN_PATH),
-    p("target", 0),
+    p("target", REQUIRED),
     p("volume", IN_PATH),
     p("storage", IN_PATH),
     p("target_node", 0),
@@ -8673,35 +8675,35 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("storage", IN_PATH),
     p("protected", BOOLEAN),
     // 2685: POST /nodes/{node}/storage/{storage}/download-url
-    p("url", 0),
+    p("url", REQUIRED),
     p("node", IN_PATH),
-    p("content", 0),
+    p("content", REQUIRED),
     p("storage", IN_PATH),
     p("checksum", 0),
-    p("filename", 0),
+    p("filename", REQUIRED),
     p("compression", 0),
     p("checksum-algorithm", 0),
     p("verify-certificates", BOOLEAN),
     // 2694: GET /nodes/{node}/storage/{storage}/file-restore/download
     p("tar", BOOLEAN),
     p("node", IN_PATH),
-    p("volume", 0),
+    p("volume", REQUIRED),
     p("storage", IN_PATH),
-    p("filepath", 0),
+    p("filepath", REQUIRED),
     // 2699: GET /nodes/{node}/storage/{storage}/file-restore/list
     p("node", IN_PATH),
-    p("volume", 0),
+    p("volume", REQUIRED),
     p("storage", IN_PATH),
-    p("filepath", 0),
+    p("filepath", REQUIRED),
     // 2703: GET /nodes/{node}/storage/{storage}/import-metadata
     p("node", IN_PATH),
-    p("volume", 0),
+    p("volume", REQUIRED),
     p("storage", IN_PATH),
     // 2706: POST /nodes/{node}/storage/{storage}/oci-registry-pull
     p("node", IN_PATH),
     p("storage", IN_PATH),
     p("filename", 0),
-    p("reference", 0),
+    p("reference", REQUIRED),
     // 2710: DELETE /nodes/{node}/storage/{storage}/prunebackups
     p("node", IN_PATH),
     p("type", 0),
@@ -8716,24 +8718,24 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("prune-backups", 0),
     // 2720: GET /nodes/{node}/storage/{storage}/rrd
     p("cf", 0),
-    p("ds", LIST),
+    p("ds", LIST | REQUIRED),
     p("node", IN_PATH),
     p("storage", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2725: GET /nodes/{node}/storage/{storage}/rrddata
     p("cf", 0),
     p("node", IN_PATH),
     p("storage", IN_PATH),
-    p("timeframe", 0),
+    p("timeframe", REQUIRED),
     // 2729: GET /nodes/{node}/storage/{storage}/status
     p("node", IN_PATH),
     p("storage", IN_PATH),
     // 2731: POST /nodes/{node}/storage/{storage}/upload
     p("node", IN_PATH),
-    p("content", 0),
+    p("content", REQUIRED),
     p("storage", IN_PATH),
     p("checksum", 0),
-    p("filename", 0),
+    p("filename", REQUIRED),
     p("tmpfilename", 0),
     p("checksum-algorithm", 0),
     // 2738: DELETE /nodes/{node}/subscription
@@ -8744,7 +8746,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("force", BOOLEAN),
     // 2742: PUT /nodes/{node}/subscription
-    p("key", SECRET),
+    p("key", SECRET | REQUIRED),
     p("node", IN_PATH),
     // 2744: POST /nodes/{node}/suspendall
     p("vms", LIST),
@@ -8792,7 +8794,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     // 2779: PUT /nodes/{node}/time
     p("node", IN_PATH),
-    p("timezone", 0),
+    p("timezone", REQUIRED),
     // 2781: GET /nodes/{node}/version
     p("node", IN_PATH),
     // 2782: POST /nodes/{node}/vncshell
@@ -8804,8 +8806,8 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("websocket", BOOLEAN),
     // 2788: GET /nodes/{node}/vncwebsocket
     p("node", IN_PATH),
-    p("port", 0),
-    p("vncticket", SECRET),
+    p("port", REQUIRED),
+    p("vncticket", SECRET | REQUIRED),
     // 2791: POST /nodes/{node}/vzdump
     p("all", BOOLEAN),
     p("mode", 0),
@@ -8846,21 +8848,21 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("storage", 0),
     // 2827: GET /nodes/{node}/vzdump/extractconfig
     p("node", IN_PATH),
-    p("volume", 0),
+    p("volume", REQUIRED),
     // 2829: POST /nodes/{node}/wakeonlan
     p("node", IN_PATH),
     // 2830: DELETE /pools
-    p("poolid", 0),
+    p("poolid", REQUIRED),
     // 2831: GET /pools
     p("type", 0),
     p("poolid", 0),
     // 2833: POST /pools
-    p("poolid", 0),
+    p("poolid", REQUIRED),
     p("comment", 0),
     // 2835: PUT /pools
     p("vms", LIST),
     p("delete", BOOLEAN),
-    p("poolid", 0),
+    p("poolid", REQUIRED),
     p("comment", 0),
     p("storage", LIST),
     p("allow-move", BOOLEAN),
@@ -8885,7 +8887,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("path", 0),
     p("pool", 0),
     p("port", 0),
-    p("type", 0),
+    p("type", REQUIRED),
     p("mkdir", BOOLEAN),
     p("nocow", BOOLEAN),
     p("nodes", LIST),
@@ -8908,7 +8910,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("lio_tpg", 0),
     p("monhost", LIST),
     p("options", 0),
-    p("storage", 0),
+    p("storage", REQUIRED),
     p("password", SECRET),
     p("thinpool", 0),
     p("username", 0),

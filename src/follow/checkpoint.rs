@@ -160,6 +160,21 @@ impl Checkpoint {
     }
 }
 
+/// Creates the missing directories of the state file `path`, mode 0700 (the state says which
+/// logs are read and how far), so that `--state /var/lib/pverec/state` works on a node where
+/// /var/lib/pverec does not exist yet.
+pub(crate) fn make_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = input::directory(path);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 fn entry(t: &Tracked, current: bool) -> io::Result<Entry> {
     let size = t.file.metadata()?.len();
     let head_len = size.min(HEAD);
@@ -235,7 +250,7 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
             ino: e.ino,
         };
         let Some((path, file, at_log)) = find(log, id) else {
-            gone.push(e);
+            gone.push((e, false));
             continue;
         };
         let name = path.to_string_lossy().into_owned();
@@ -247,16 +262,14 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
             file.read_exact_at(&mut head, 0).is_ok() && crc(&head) == e.head_crc
         };
         if !same_head {
-            if at_log {
-                messages::message(&format!(
-                    "{name}: not the file of the checkpoint any more (rewritten or replaced); \
-                     reading it from the start"
-                ));
-            }
             // Its inode is another file's now: the checkpointed file is gone (perhaps
-            // compressed).
-            gone.push(e);
+            // compressed, and its inode reused by the new log: logrotate's `delaycompress`
+            // frees the old `.1` just before it creates the new log), or rewritten in place.
+            gone.push((e, at_log));
             continue;
+        }
+        if e.current && !at_log {
+            rotation_message(log, &name, e.line);
         }
         let same_mark = size >= e.offset && {
             let start = e.offset - e.mark_len.min(e.offset);
@@ -288,9 +301,34 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
         replay: Vec::new(),
     };
     if !gone.is_empty() {
-        catch_up(&gone, log, &mut resumed);
+        let entries: Vec<Entry> = gone.iter().map(|(e, _)| e.clone()).collect();
+        let found = catch_up(&entries, log, &mut resumed);
+        for ((e, at_log), found) in gone.iter().zip(found) {
+            match found {
+                Some(path) if e.current => {
+                    rotation_message(log, &path.to_string_lossy(), e.line);
+                }
+                Some(_) => {}
+                None if *at_log && e.current => messages::message(&format!(
+                    "{}: not the file of the checkpoint any more (rewritten or replaced); \
+                     reading it from the start",
+                    log.display()
+                )),
+                None => {}
+            }
+        }
     }
     resumed
+}
+
+/// Says that the file the log's path named at the checkpoint has been rotated since (to `now`,
+/// where it is read on after line `line`), so that the new log is read from its start.
+fn rotation_message(log: &Path, now: &str, line: u64) {
+    messages::message(&format!(
+        "{}: resuming after a rotation: the checkpointed file is now {now}, read on after line \
+         {line}; the new log is read from its start",
+        log.display()
+    ));
 }
 
 /// What a restart goes on with: whole generations to read first (compressed ones, and the
@@ -310,14 +348,17 @@ pub(crate) struct Resumed {
 /// after the newest of them was never read and is read whole (the plain `access.log.1` as a
 /// rotated file, since old pveproxy workers may still write to it). A file found nowhere is
 /// reported: what it got after the checkpoint is lost.
-fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) {
+///
+/// Returns, for each entry of `gone`, the generation it was found in.
+fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<PathBuf>> {
+    let mut where_found = vec![None; gone.len()];
     let Ok(set) = input::rotated_set(log) else {
-        return;
+        return where_found;
     };
     // The log itself (last in the set) is followed anyway.
     let generations = &set[..set.len().saturating_sub(1)];
     let mut newest = None;
-    for e in gone {
+    for (e, where_found) in gone.iter().zip(&mut where_found) {
         let found = generations
             .iter()
             .position(|p| gzip_head(p, e.head_len).is_some_and(|head| crc(&head) == e.head_crc));
@@ -325,14 +366,18 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) {
             Some(i) => {
                 resumed.replay.push((generations[i].clone(), e.line));
                 newest = newest.max(Some(i));
+                *where_found = Some(generations[i].clone());
             }
             None => messages::message(&format!(
-                "{}: gone since the checkpoint (compressed or deleted, and not found among its                  rotated generations); lines logged to it after line {} are not read",
+                "{}: gone since the checkpoint (compressed or deleted, and not found among its \
+                 rotated generations); lines logged to it after line {} are not read",
                 e.name, e.line
             )),
         }
     }
-    let Some(newest) = newest else { return };
+    let Some(newest) = newest else {
+        return where_found;
+    };
     let followed: Vec<Identity> = resumed
         .old
         .iter()
@@ -351,6 +396,7 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) {
             resumed.old.insert(0, tracked);
         }
     }
+    where_found
 }
 
 /// The first `len` decompressed bytes of a gzip file; `None` when it is not gzip or shorter.

@@ -11,16 +11,21 @@
 //! the loop; the next task to fall out of the join window and the oldest spool event still
 //! waiting for its line are deadlines of the wait.
 //!
-//! SIGINT and SIGTERM only set a flag and write a byte to a pipe that the wait watches, so they
-//! are handled between two looks: the output is flushed and the state saved before exiting
-//! (130 after SIGINT, as shells expect, 0 after SIGTERM, a requested stop).
+//! History (`--since`, `-n`, or what was logged while a `--state` run was stopped) is read
+//! whole before the first look by the clock, so that it is joined with its tasks by log time
+//! exactly as `convert` joins it; only then does the loop go live.
+//!
+//! SIGINT, SIGTERM and SIGHUP only set a flag and write a byte to a pipe that the wait watches,
+//! so they are handled between two looks: the output is flushed and the state saved before
+//! exiting (130 after SIGINT, as shells expect, 0 after SIGTERM or SIGHUP, a requested stop, as
+//! for `tail -F` when its terminal goes away). Under nohup, SIGHUP stays ignored.
 
 mod checkpoint;
 mod tail;
 mod watch;
 
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +34,6 @@ use anyhow::{Context, Result};
 
 use std::time::{Duration, Instant};
 
-use crate::access;
 use crate::cli::FollowArgs;
 use crate::convert::{self, Pipeline};
 use crate::correlate::BODY_WAIT;
@@ -53,28 +57,33 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     let (wake_read, wake_write) = UnixStream::pair().context("cannot create the signal pipe")?;
     wake_read.set_nonblocking(true)?;
     wake_write.set_nonblocking(true)?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // Under nohup, SIGHUP is ignored, and stays so.
+        if sig == SIGHUP && ignored(sig) {
+            continue;
+        }
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
         signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
     }
 
-    let log = args.access_log.as_path();
+    let log = args.log();
     let since = args.select.since;
-    let start = if since.is_some() {
+    let start = if since.is_some() || args.lines > 0 {
         Start::Beginning
     } else {
         Start::End
     };
     let mut tailer = Tailer::new(log, start, args.rotate_wait);
     let name = log.to_string_lossy().into_owned();
+    pipeline.renderer.stream();
     pipeline
         .renderer
         .header(pipeline.output.buf(), std::slice::from_ref(&name));
     pipeline.output.commit()?;
 
-    let default_log = log.as_os_str() == input::DEFAULT_LOG;
-    // Tasks that started before now (or --since) had their request before the start point.
-    pipeline.task_floor = Some(since.unwrap_or_else(jiff::Timestamp::now).as_second());
+    let default_log = input::is_node_log(log);
+    let started = jiff::Timestamp::now().as_second();
     pipeline.live = true;
     convert::open_tasks(&mut pipeline, &args.tasks, default_log);
     pipeline.recorder = register(args, &pipeline, default_log)?;
@@ -86,6 +95,12 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
+        checkpoint::make_dir(state).with_context(|| {
+            format!(
+                "cannot create the directory of the state file {}",
+                state.display()
+            )
+        })?;
         let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
         let (cp, entries) = Checkpoint::load(state, log);
         if let Some(entries) = entries {
@@ -99,9 +114,28 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         checkpoint = Some(cp);
     }
 
+    // -n N: of the history read before going live, only the last N events are shown.
+    let last_only = args.lines > 0 && !resumed;
+    if last_only {
+        pipeline.output.keep_last(args.lines)?;
+    }
     if let (Some(since), false) = (since, resumed) {
         replay_history(&mut pipeline, &mut tailer, since, &signal)?;
     }
+    if since.is_some() || resumed || last_only {
+        // The history (from --since, -n, or what was logged while pverec was stopped) is read
+        // to its end before any clock-driven look: its requests join their tasks by log time,
+        // and tasks become ones without a request as the log's time passes them, as in
+        // convert. Handing tasks out by the clock first would take from the history every task
+        // older than a minute.
+        read_history(&mut pipeline, &mut tailer)?;
+    }
+    if last_only {
+        pipeline.output.release()?;
+    }
+    // Without history, tasks that started before now had their request before the start point;
+    // with it, the floor is the first line read (as in convert), or now if none was.
+    pipeline.task_floor.get_or_insert(started);
 
     let mut waker = Waker::new(args.poll, wake_read);
     if let Some(tasks) = &pipeline.tasks {
@@ -149,6 +183,11 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
             continue;
         }
     }
+    // The script's trailer (its counts); after the state was saved, it is not part of what a
+    // restart resumes from.
+    pipeline.renderer.finish(pipeline.output.buf());
+    pipeline.output.flush()?;
+    pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(
         if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
@@ -174,8 +213,9 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
         return Ok(None);
     };
     let users = &args.select.users;
+    // pveproxy takes one exact user id: a name without a realm is no user id.
     let userid = match users.as_slice() {
-        [one] => Some(one.as_str()),
+        [one] if one.contains('@') => Some(one.as_str()),
         _ => None,
     };
     let filter = &pipeline.filter;
@@ -184,20 +224,38 @@ fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result
         .any(|c| filter.wants_class(c));
     match Recorder::register(&dir, userid, all) {
         Ok(recorder) => Ok(Some(recorder)),
-        Err(e) if explicit => Err(e).with_context(|| {
-            format!(
-                "cannot register with the request recorder in {}",
-                dir.display()
-            )
-        }),
+        // The recorder's errors name the file or directory they are about.
+        Err(e) if explicit => Err(anyhow::anyhow!(
+            "cannot register with the request recorder: {e}{}",
+            messages::hint_suffix(&dir, &e)
+        )),
         Err(e) => {
             messages::message(&format!(
-                "{}: cannot register with the request recorder ({e}); request bodies are not recorded",
-                dir.display()
+                "cannot register with the request recorder: {e}{}; request bodies are not recorded",
+                messages::hint_suffix(&dir, &e)
             ));
             Ok(None)
         }
     }
+}
+
+/// Whether `sig` is ignored (as nohup leaves SIGHUP).
+fn ignored(sig: libc::c_int) -> bool {
+    // SAFETY: with a null new action, sigaction(2) only writes the current disposition of `sig`
+    // into `old`, a zeroed sigaction that lives across the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The first look, when there is history to read: the spool and the task files, then every
+/// line the log's files hold now, joined by log time (no task is handed out by the clock).
+fn read_history(pipeline: &mut Pipeline, tailer: &mut Tailer) -> Result<()> {
+    pipeline.read_spool();
+    pipeline.read_tasks()?;
+    tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+    Ok(())
 }
 
 /// When the loop must look again even if nothing is written: a rotated log to let go of, a
@@ -223,21 +281,9 @@ fn replay_history(
     signal: &AtomicUsize,
 ) -> Result<()> {
     let log = tailer.path().to_path_buf();
-    let Ok(set) = input::rotated_set(&log) else {
-        return Ok(());
-    };
-    // Newest first: a generation is needed while the one after it starts after `since`.
-    let mut needed: Vec<PathBuf> = Vec::new();
-    let mut newer = log.clone();
-    for older in set.iter().rev().skip(1) {
-        if first_time(&newer).is_some_and(|t| t <= since) {
-            break;
-        }
-        needed.push(older.clone());
-        newer = older.clone();
-    }
+    let needed = input::generations_since(&log, since);
     let mut old = Vec::new();
-    for path in needed.iter().rev() {
+    for path in &needed {
         if *path == input::generation(&log, 1) {
             let name = path.to_string_lossy().into_owned();
             match std::fs::File::open(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
@@ -289,18 +335,4 @@ fn replay_file(
         }
     }
     Ok(())
-}
-
-/// The time of the first well-formed line of a file (plain or gzip), if any.
-fn first_time(path: &Path) -> Option<jiff::Timestamp> {
-    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
-    for _ in 0..1000 {
-        if !lines.advance().ok()? {
-            return None;
-        }
-        if let Some(t) = access::parse(lines.line()).ok().and_then(|l| l.timestamp()) {
-            return Some(t);
-        }
-    }
-    None
 }

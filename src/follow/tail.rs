@@ -24,12 +24,10 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::input;
 pub(crate) use crate::input::Identity;
+use crate::input::{self, MAX_LINE};
 use crate::messages;
 
-/// Lines longer than this are skipped with a warning (pveproxy lines are a few hundred bytes).
-pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// How many bytes before the read position are compared to notice a rewritten file.
 pub(crate) const MARK: usize = 64;
 const CHUNK: usize = 64 * 1024;
@@ -214,11 +212,7 @@ impl Tracked {
     }
 
     fn report_overlong(&self) {
-        messages::malformed(
-            &self.name,
-            self.line,
-            &format_args!("line longer than {MAX_LINE} bytes"),
-        );
+        messages::malformed(&self.name, self.line, &input::Overlong);
     }
 
     /// The last look at a file that is let go: an incomplete last line is converted as it is

@@ -23,6 +23,9 @@ const REDACTED: &str = "<redacted>";
 
 #[derive(Serialize)]
 struct Record<'a> {
+    /// What the record is about: `request` (a logged request, or a spool event alone), `task` (a
+    /// task no logged request started); the follow-up records say `task_end`.
+    event: &'static str,
     time: String,
     node: Option<&'a str>,
     source_ip: Option<Cow<'a, str>>,
@@ -119,8 +122,21 @@ struct TaskEndRecord<'a> {
     request: Option<SourceRecord<'a>>,
 }
 
+/// Appends a serialized record, escaped for a terminal, and a newline; `pretty`: indented over
+/// several lines, as pvesh's `json-pretty` (a stream of JSON values that jq reads as well).
+fn push_json<T: Serialize>(out: &mut Vec<u8>, record: &T, pretty: bool) {
+    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
+    let json = if pretty {
+        serde_json::to_vec_pretty(record)
+    } else {
+        serde_json::to_vec(record)
+    };
+    quote::escape_json_line(&json.unwrap_or_default(), out);
+    out.push(b'\n');
+}
+
 /// Appends the `task_end` record of a task that ended after it was shown.
-pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
+pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended, pretty: bool) {
     let task = &ended.task;
     let (user, token) = match task.upid.user.split_once('!') {
         Some((user, token)) => (user, Some(token)),
@@ -141,9 +157,7 @@ pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended) {
             line: Some(*line),
         }),
     };
-    let json = serde_json::to_vec(&record).unwrap_or_default();
-    quote::escape_json_line(&json, out);
-    out.push(b'\n');
+    push_json(out, &record, pretty);
 }
 
 /// Parameters as a JSON object; a key given more than once becomes an array of its values, in
@@ -210,7 +224,7 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 /// Appends the event's JSON record and a newline.
-pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
+pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, pretty: bool) {
     let (user, token) = event.user_and_token();
     let words = pvesh::argv(event);
     let replayable = words
@@ -233,6 +247,11 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             .collect()
     });
     let record = Record {
+        event: if event.class == Class::Task {
+            "task"
+        } else {
+            "request"
+        },
         time: utc(event.time),
         node: event.node,
         source_ip: event.client.map(text),
@@ -280,8 +299,5 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             line: (event.origin.line > 0).then_some(event.origin.line),
         },
     };
-    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
-    let json = serde_json::to_vec(&record).unwrap_or_default();
-    quote::escape_json_line(&json, out);
-    out.push(b'\n');
+    push_json(out, &record, pretty);
 }

@@ -12,37 +12,79 @@ use crate::cli::Format;
 use crate::correlate::Ended;
 use crate::event::Event;
 
-/// The chosen output format with its options.
+/// The chosen output format with its options, and what the stateful formats remember: the
+/// last "who and when" line of the pvesh format, the script's counts and variables.
 pub(crate) struct Renderer {
     pub(crate) format: Format,
     pub(crate) show_secrets: bool,
     pub(crate) comments: bool,
+    /// The zone human-read times are shown in (`TZ`, else the system's).
+    zone: jiff::tz::TimeZone,
+    who: pvesh::Who,
+    script: script::Script,
 }
 
 impl Renderer {
-    /// What comes before the first event (the script's shebang and settings).
-    pub(crate) fn header(&self, out: &mut Vec<u8>, sources: &[String]) {
+    pub(crate) fn new(format: Format, show_secrets: bool, comments: bool) -> Renderer {
+        Renderer {
+            format,
+            show_secrets,
+            comments,
+            zone: jiff::tz::TimeZone::system(),
+            who: pvesh::Who::default(),
+            script: script::Script::new(false),
+        }
+    }
+
+    /// Output goes out as it comes (follow), so a script cannot be held until the end: its
+    /// counts come in a trailer.
+    pub(crate) fn stream(&mut self) {
+        self.script.streaming = true;
+    }
+
+    /// What comes before the first event (the script's shebang and settings, which convert
+    /// holds until [`Renderer::finish`], when its counts are known).
+    pub(crate) fn header(&mut self, out: &mut Vec<u8>, sources: &[String]) {
         if self.format == Format::Script {
-            script::push_header(out, sources);
+            self.script.start(out, sources);
         }
     }
 
     /// Appends one event, newline included (or nothing, when the format has no line for it).
-    pub(crate) fn event(&self, out: &mut Vec<u8>, event: &Event<'_>) {
+    pub(crate) fn event(&mut self, out: &mut Vec<u8>, event: &Event<'_>) {
         match self.format {
-            Format::Pvesh => pvesh::push_line(out, event, self.show_secrets, self.comments),
-            Format::Json => json::push_record(out, event, self.show_secrets),
-            Format::Script => script::push_event(out, event, self.show_secrets),
+            Format::Pvesh => {
+                if self.comments {
+                    self.who.push(out, event, &self.zone);
+                }
+                pvesh::push_line(out, event, self.show_secrets, self.comments);
+            }
+            Format::Json => json::push_record(out, event, self.show_secrets, false),
+            Format::JsonPretty => json::push_record(out, event, self.show_secrets, true),
+            Format::Script => self.script.event(out, event, self.show_secrets, &self.zone),
         }
     }
 
     /// Appends what follows a shown event whose task has just ended: a `task_end` record, or
-    /// a `# task <upid>: <status>` note line.
-    pub(crate) fn task_end(&self, out: &mut Vec<u8>, ended: &Ended) {
+    /// a `# task <upid> <status>` note line.
+    pub(crate) fn task_end(&mut self, out: &mut Vec<u8>, ended: &Ended) {
         match self.format {
-            Format::Json => json::push_task_end(out, ended),
-            Format::Pvesh | Format::Script if self.comments => pvesh::push_task_end(out, ended),
-            Format::Pvesh | Format::Script => {}
+            Format::Json => json::push_task_end(out, ended, false),
+            Format::JsonPretty => json::push_task_end(out, ended, true),
+            Format::Pvesh if self.comments => pvesh::push_task_end(out, ended),
+            Format::Pvesh => {}
+            Format::Script => {
+                let mut note = Vec::new();
+                pvesh::push_task_end(&mut note, ended);
+                self.script.note(out, &note);
+            }
+        }
+    }
+
+    /// What comes after the last event: the whole script in convert, its trailer in follow.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.format == Format::Script {
+            self.script.finish(out);
         }
     }
 }

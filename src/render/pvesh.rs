@@ -82,6 +82,26 @@ pub(crate) fn replayable(words: &[Word<'_>], show_secrets: bool) -> bool {
 
 /// Appends the quoted command line (no newline, no note).
 pub(crate) fn push_command(out: &mut Vec<u8>, words: &[Word<'_>], show_secrets: bool) {
+    push_command_named(out, words, show_secrets, &mut |out, key, n| {
+        push_secret_variable(out, key);
+        if n > 1 {
+            out.extend_from_slice(format!("_{n}").as_bytes());
+        }
+    });
+}
+
+/// Names the variable of a secret piece: appends it, given the parameter name and the piece's
+/// number within its value (1 for the first).
+pub(crate) type NameSecret<'n> = dyn FnMut(&mut Vec<u8>, &[u8], usize) + 'n;
+
+/// Appends the quoted command line, each secret piece as a reference to the variable that
+/// `name` appends (`PVE_SECRET_<NAME>` in the pvesh format, numbered ones in the script).
+pub(crate) fn push_command_named(
+    out: &mut Vec<u8>,
+    words: &[Word<'_>],
+    show_secrets: bool,
+    name: &mut NameSecret<'_>,
+) {
     for (i, word) in words.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
@@ -93,16 +113,23 @@ pub(crate) fn push_command(out: &mut Vec<u8>, words: &[Word<'_>], show_secrets: 
                 key,
                 value,
                 redaction,
-            } => push_redacted_word(out, key, value, redaction),
+            } => push_redacted_word(out, key, value, redaction, name),
         }
     }
 }
 
 /// A partly secret value as one shell word: its readable pieces quoted as words of their own
 /// (each self-delimiting: bare, `'…'` or `$'…'`) and each secret piece as a reference, all
-/// adjacent, so the shell joins them: `'host=x,apitoken=PVEAPIToken=root@pam!mig='"${…}"`. The
-/// first secret piece of a value is `PVE_SECRET_<NAME>`, the next ones `PVE_SECRET_<NAME>_2`…
-fn push_redacted_word(out: &mut Vec<u8>, key: &[u8], value: &[u8], redaction: &Redaction) {
+/// adjacent, so the shell joins them: `'host=x,apitoken=PVEAPIToken=root@pam!mig='"${…}"`. In
+/// the pvesh format the first secret piece of a value is `PVE_SECRET_<NAME>`, the next ones
+/// `PVE_SECRET_<NAME>_2`…
+fn push_redacted_word(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: &[u8],
+    redaction: &Redaction,
+    name: &mut NameSecret<'_>,
+) {
     let pieces = redaction.pieces(value);
     if pieces.is_empty() {
         quote::push_word(out, b"");
@@ -111,22 +138,15 @@ fn push_redacted_word(out: &mut Vec<u8>, key: &[u8], value: &[u8], redaction: &R
     for (piece, secret) in pieces {
         if secret {
             n += 1;
-            push_secret_reference(out, key, n);
+            // `"${PVE_SECRET_PASSWORD:?redacted}"`: runs only when the admin exports the value,
+            // fails with a clear message otherwise. POSIX sh reads it too.
+            out.extend_from_slice(b"\"${");
+            name(out, key, n);
+            out.extend_from_slice(b":?redacted}\"");
         } else {
             quote::push_word(out, piece);
         }
     }
-}
-
-/// `"${PVE_SECRET_PASSWORD:?redacted}"`: runs only when the admin exports the value, fails with
-/// a clear message otherwise. POSIX sh reads it too. `n` > 1 adds `_<n>` to the name.
-fn push_secret_reference(out: &mut Vec<u8>, key: &[u8], n: usize) {
-    out.extend_from_slice(b"\"${");
-    push_secret_variable(out, key);
-    if n > 1 {
-        out.extend_from_slice(format!("_{n}").as_bytes());
-    }
-    out.extend_from_slice(b":?redacted}\"");
 }
 
 /// `PVE_SECRET_` and the parameter name in upper case, anything but letters and digits as `_`.
@@ -194,9 +214,13 @@ pub(crate) fn status(task: &Task) -> &str {
     }
 }
 
-/// Appends `<upid>: <status>`, made printable, for a comment.
+/// Appends `<upid>: <status>`, made printable, for a comment. A UPID ends with its own `:`
+/// (pve-common `src/PVE/Tools.pm` `upid_encode`: `…:$id:$user:`), which then serves as the
+/// separator: `UPID:pve1:…:qmstart:100:root@pam: OK`, not `…root@pam:: OK`.
 pub(crate) fn push_task_summary(out: &mut Vec<u8>, task: &Task) {
-    let text = format!("{}: {}", task.upid.text, status(task));
+    let upid = &task.upid.text;
+    let separator = if upid.ends_with(':') { " " } else { ": " };
+    let text = format!("{upid}{separator}{}", status(task));
     quote::push_comment_text(out, text.as_bytes());
 }
 
@@ -221,6 +245,59 @@ pub(crate) fn push_notes(out: &mut Vec<u8>, notes: &[String]) {
     }
 }
 
+/// Whether the request may have done what it asked: not when it failed or never ran.
+pub(crate) fn may_have_worked(event: &Event<'_>) -> bool {
+    !matches!(event.outcome, Outcome::Failure | Outcome::NotExecuted)
+}
+
+/// After how long without a shown request the next one gets its "who and when" line again,
+/// even from the same user and client: a pause this long starts another session of work.
+const SESSION_GAP: i64 = 10 * 60;
+
+/// The "who and when" lines of the pvesh format: `# 2026-06-24 14:03:14+02:00 alice@pve from
+/// 192.168.10.23` before a request whose user or client differs from the last one shown, or
+/// that comes on another (local) day or after a pause of more than [`SESSION_GAP`].
+#[derive(Default)]
+pub(crate) struct Who {
+    last: Option<(Vec<u8>, Vec<u8>, jiff::Timestamp, jiff::civil::Date)>,
+}
+
+impl Who {
+    /// Appends the line for `event` if it is due (newline included).
+    pub(crate) fn push(&mut self, out: &mut Vec<u8>, event: &Event<'_>, zone: &jiff::tz::TimeZone) {
+        let user = event.user.unwrap_or(b"-");
+        let client = event.client.unwrap_or_default();
+        let local = event.time.to_zoned(zone.clone());
+        let day = local.date();
+        let due = match &self.last {
+            None => true,
+            Some((u, c, time, d)) => {
+                u.as_slice() != user
+                    || c.as_slice() != client
+                    || *d != day
+                    || (event.time.as_second() - time.as_second()).abs() > SESSION_GAP
+            }
+        };
+        if !due {
+            if let Some(last) = &mut self.last {
+                last.2 = event.time;
+            }
+            return;
+        }
+        let mut text = crate::time::local_in(event.time, zone).into_bytes();
+        text.push(b' ');
+        text.extend_from_slice(user);
+        if !client.is_empty() {
+            text.extend_from_slice(b" from ");
+            text.extend_from_slice(client);
+        }
+        out.extend_from_slice(b"# ");
+        quote::push_comment_text(out, &text);
+        out.push(b'\n');
+        self.last = Some((user.to_vec(), client.to_vec(), event.time, day));
+    }
+}
+
 /// Appends the pvesh output line of an event, newline included; nothing when there is nothing
 /// to print (a request without pvesh form while comments are off).
 pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, comments: bool) {
@@ -235,6 +312,17 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
             quote::push_comment_text(out, &command);
         }
         Some(_) if event.not_replayable.is_some() => return,
+        // Without notes a failed command must not look like one that worked: it is commented
+        // out behind the shortest word that says why.
+        Some(words) if !comments && replayable(&words, show_secrets) && !may_have_worked(event) => {
+            out.extend_from_slice(match event.outcome {
+                Outcome::NotExecuted => b"# not executed: ".as_slice(),
+                _ => b"# failed: ".as_slice(),
+            });
+            let mut command = Vec::new();
+            push_command(&mut command, &words, show_secrets);
+            quote::push_comment_text(out, &command);
+        }
         Some(words) if replayable(&words, show_secrets) => push_command(out, &words, show_secrets),
         Some(words) if comments => {
             out.extend_from_slice(b"# not replayable, an argument holds a NUL byte: ");

@@ -96,7 +96,7 @@ fn help_answers() {
 #[test]
 fn usage_errors_exit_2_with_a_message() {
     for args in [
-        &["convert", "--since", "yesterday"][..],
+        &["convert", "--since", "the day before"][..],
         &["convert", "--class", "bogus"],
         &["convert", "--format", "xml"],
         &["frobnicate"],

@@ -22,8 +22,11 @@ fn samples_default_shows_writes_only() {
     assert_eq!(
         convert_lines(&SAMPLES, &[]),
         [
+            "# 2026-06-24 12:03:14+00:00 root@pam from 192.168.10.23",
             "pvesh create /nodes/pve1/qemu/100/status/start  # body not recorded",
+            "# 2026-06-24 12:05:02+00:00 automation@pve!ci from 192.168.10.40",
             "pvesh delete /nodes/pve1/qemu/105 --purge 1 --destroy-unreferenced-disks 1",
+            "# 2026-06-24 12:06:40+00:00 root@pam from 10.0.0.11",
             "pvesh create /nodes/pve2/qemu/200/status/start  # body not recorded",
         ]
     );
@@ -34,13 +37,22 @@ fn samples_all_classes_as_pvesh() {
     assert_eq!(
         convert_lines(&SAMPLES, &["--all"]),
         [
+            "# 2026-06-24 12:02:51+00:00 - from 192.168.10.23",
             "pvesh create /access/ticket  # body not recorded",
+            "# 2026-06-24 12:03:14+00:00 root@pam from 192.168.10.23",
             "pvesh create /nodes/pve1/qemu/100/status/start  # body not recorded",
+            "# 2026-06-24 12:05:02+00:00 automation@pve!ci from 192.168.10.40",
             "pvesh delete /nodes/pve1/qemu/105 --purge 1 --destroy-unreferenced-disks 1",
+            "# 2026-06-24 12:03:20+00:00 root@pam from 192.168.10.23",
             r#"# not replayable, a websocket upgrade checks a ticket, it is no action: pvesh get /nodes/pve1/qemu/100/vncwebsocket --port 5900 --vncticket "${PVE_SECRET_VNCTICKET:?redacted}""#,
+            "# 2026-06-24 12:02:50+00:00 - from 192.168.10.23",
             "# no pvesh form: GET /pve2/ext6/ext-all.js?ver=7.0.0 HTTP/1.1",
+            // Over ten minutes later: a new session, although the same user and client.
+            "# 2026-06-24 14:10:03+00:00 - from 192.168.10.23",
             "pvesh get /cluster/resources  # HTTP 401",
+            "# 2026-06-24 12:06:40+00:00 root@pam from 10.0.0.11",
             "pvesh create /nodes/pve2/qemu/200/status/start  # body not recorded",
+            "# 2026-06-24 12:07:12+00:00 - from 192.168.10.23",
             "# no pvesh form: CONNECT pvespiceproxy:6a3bc8b0:100:pve1:61000::<redacted> HTTP/1.1",
         ]
     );
@@ -54,7 +66,8 @@ fn samples_all_classes_no_comments() {
             "pvesh create /access/ticket",
             "pvesh create /nodes/pve1/qemu/100/status/start",
             "pvesh delete /nodes/pve1/qemu/105 --purge 1 --destroy-unreferenced-disks 1",
-            "pvesh get /cluster/resources",
+            // HTTP 401: it failed, so even without notes it is no command.
+            "# failed: pvesh get /cluster/resources",
             "pvesh create /nodes/pve2/qemu/200/status/start",
         ]
     );
@@ -68,6 +81,7 @@ fn samples_as_json_records() {
     assert_eq!(
         *start,
         json!({
+            "event": "request",
             "time": "2026-06-24T12:03:14Z", "node": "pve1", "source_ip": "192.168.10.23",
             "user": "root@pam", "token": null, "method": "POST",
             "path": "/nodes/pve1/qemu/100/status/start", "api_format": "extjs", "class": "write",
@@ -281,7 +295,7 @@ fn every_api_format_and_status() {
         recs.iter()
             .all(|r| r["pvesh"] == "pvesh create /nodes/pve1/qemu/100/status/reset")
     );
-    let notes = convert_lines(&lines, &[]);
+    let notes = without_who(&convert_lines(&lines, &[]).join("\n"));
     assert_eq!(
         notes[2],
         "pvesh create /nodes/pve1/qemu/100/status/reset  # body not recorded; not executed: HTTP 308, a redirect to HTTPS"
@@ -331,7 +345,8 @@ fn path_decoding_and_query_parameters() {
     assert_eq!(
         out,
         [
-            "pvesh delete /nodes/pve1/storage/local/content/local:iso/debian-12.iso --delay 5",
+            // An extjs error answer (5 bytes): a failure, commented out.
+            "# failed: pvesh delete /nodes/pve1/storage/local/content/local:iso/debian-12.iso --delay 5",
             "pvesh set /cluster/options --keyboard de --description 'a b+c' --tag x --tag y",
             // Values of one key stay together (pveproxy decodes into a hash of arrays).
             "pvesh create /nodes/pve1/qemu/100/status/start --vmid 101 --timeout 5",
@@ -517,10 +532,10 @@ fn script_format_is_a_runnable_audit_trail() {
     assert!(out.starts_with(expected_start), "{out}");
     assert!(out.contains("\nset -euo pipefail\n"));
     assert!(out.contains(
-        "\n# 2026-06-24T12:03:14Z root@pam from 192.168.10.23: HTTP 200, outcome unknown; body not recorded\npvesh create /nodes/pve1/qemu/100/status/start\n"
+        "\n# 2026-06-24 12:03:14+00:00 root@pam from 192.168.10.23: HTTP 200, outcome unknown; body not recorded\npvesh create /nodes/pve1/qemu/100/status/start\n"
     ), "{out}");
     assert!(out.contains(
-        "\n# 2026-06-24T12:05:40Z alice@pve from 192.168.10.31: HTTP 403, outcome failure; not replayed: it failed\n# pvesh delete /nodes/pve1/storage/local/content/local:iso/debian-12.iso\n"
+        "\n# 2026-06-24 12:05:40+00:00 alice@pve from 192.168.10.31: HTTP 403, outcome failure; not replayed: it failed\n# pvesh delete /nodes/pve1/storage/local/content/local:iso/debian-12.iso\n"
     ), "{out}");
     // Run it with a pvesh that records its arguments: every active command runs, in order.
     let fake = dir.path().join("pvesh");
@@ -543,7 +558,7 @@ fn script_format_is_a_runnable_audit_trail() {
         .arg(&script)
         .env("PATH", path)
         .env("PVESH_LOG", &log)
-        .env("PVE_SECRET_PASSWORD", "pw")
+        .env("PVE_SECRET_1_PASSWORD", "pw")
         .output()
         .unwrap();
     assert!(

@@ -92,7 +92,12 @@ fn default_log_missing_is_named() {
     if std::path::Path::new("/var/log/pveproxy/access.log").exists() {
         return; // on a PVE node the default log exists; covered by the temp-file tests
     }
-    let out = pverec().arg("convert").output().unwrap();
+    // Standard input must not be a pipe: it would be read instead.
+    let out = Command::new(bin())
+        .arg("convert")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)

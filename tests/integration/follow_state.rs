@@ -575,7 +575,7 @@ fn partial_line_at_end_of_rotated_file() {
     }
 }
 
-/// Scenario 34, a 1 MiB line: skipped with `FILE:LINE: line longer than 65536 bytes`, the next
+/// Scenario 34, a line over 1 MiB: skipped with `FILE:LINE: line longer than 1048576 bytes`, the next
 /// lines convert, and the checkpoint is past the whole line (a restart does not see it again).
 #[test]
 fn overlong_line_is_skipped_whole() {
@@ -594,7 +594,7 @@ fn overlong_line_is_skipped_whole() {
         append(&log, &lines(1..3));
         f.expect_output(&commands(0..3));
         f.wait_stderr(&format!(
-            "{}:2: line longer than 65536 bytes",
+            "{}:2: line longer than 1048576 bytes",
             log.display()
         ));
         wait_checkpoint(&f, &state, &log, size(&log));

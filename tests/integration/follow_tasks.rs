@@ -70,6 +70,15 @@ fn logged(t: i64, user: &str, method: &str, path: &str, length: usize) -> String
 }
 
 /// alice's `POST …/qemu/<vmid>/status/start` at `t`.
+/// The pvesh format's "who and when" line before alice's first request at `t` (TZ=UTC).
+fn who(t: i64) -> String {
+    let time = jiff::Timestamp::from_second(t).unwrap();
+    format!(
+        "# {} alice@pve from 192.168.1.5",
+        time.strftime("%Y-%m-%d %H:%M:%S+00:00")
+    )
+}
+
 fn vm_start(t: i64, vmid: u32) -> String {
     logged(
         t,
@@ -364,15 +373,16 @@ fn pvesh_note_when_the_task_ends() {
         let pending = format!(
             "pvesh create /nodes/{NODE}/qemu/100/status/start  # body not recorded; running: {task}"
         );
-        f.expect_output(std::slice::from_ref(&pending));
+        f.expect_output(&[who(t), pending.clone()]);
 
         node.finish(&task, t + 1, "VM 100 failed - x", &[]);
-        let end = format!("# task {task}: VM 100 failed - x");
-        f.expect_output(&[pending.clone(), end.clone()]);
+        // The UPID's own final `:` separates it from the status.
+        let end = format!("# task {task} VM 100 failed - x");
+        f.expect_output(&[who(t), pending.clone(), end.clone()]);
 
         append(node.log(), &vm_config(t));
         let config = format!("pvesh set /nodes/{NODE}/qemu/100/config  # body not recorded");
-        f.expect_output(&[pending, end, config]);
+        f.expect_output(&[who(t), pending, end, config]);
     }
 }
 
@@ -611,7 +621,7 @@ fn outcome_success_holds_pending_requests() {
         assert_eq!(upids, [&done, &good, &last], "{backend:?}: {out:?}");
         assert!(
             out.iter()
-                .all(|r| r["event"].is_null() && r["outcome"] == "success"),
+                .all(|r| r["event"] == "request" && r["outcome"] == "success"),
             "{backend:?}: {out:?}"
         );
     }
@@ -635,10 +645,12 @@ fn a_symlink_planted_as_events_is_not_followed() {
         std::os::unix::fs::symlink(&outside, &events).unwrap();
         f.wait_stderr(&format!("{}: a symbolic link", events.display()));
 
-        append(node.log(), &vm_config(now()));
-        f.expect_output(&[format!(
-            "pvesh set /nodes/{NODE}/qemu/100/config  # body not recorded"
-        )]);
+        let t = now();
+        append(node.log(), &vm_config(t));
+        f.expect_output(&[
+            who(t),
+            format!("pvesh set /nodes/{NODE}/qemu/100/config  # body not recorded"),
+        ]);
         f.stop();
         assert_eq!(fs::read_to_string(&outside).unwrap(), body, "{backend:?}");
         assert!(fs::symlink_metadata(&events).is_err(), "{backend:?}");

@@ -19,14 +19,30 @@ pub(crate) enum Backend {
     Poll,
 }
 
+/// Whether `--no-comments` goes with `args`: only in the pvesh format (with another format it
+/// is a usage error).
+fn takes_no_comments(args: &[&str]) -> bool {
+    let format = args
+        .windows(2)
+        .find_map(|w| matches!(w[0], "-f" | "--format" | "-o" | "--output-format").then_some(w[1]));
+    let inline = args.iter().find_map(|a| {
+        a.strip_prefix("--format=")
+            .or_else(|| a.strip_prefix("--output-format="))
+    });
+    format.or(inline).is_none_or(|f| f == "pvesh")
+}
+
 pub(crate) const BACKENDS: [Backend; 2] = [Backend::Inotify, Backend::Poll];
 
 /// An access.log line for request number `n`: a VM start by alice, rendered by pverec as
-/// `pvesh create /nodes/pve1/qemu/<n>/status/start`.
+/// `pvesh create /nodes/pve1/qemu/<n>/status/start`. Its length is that of the answer
+/// carrying the task's UPID, which grows with the digits of the VM id (a shorter one is an
+/// error answer, a failure, shown commented out even with `--no-comments`).
 pub(crate) fn line(n: usize) -> String {
+    let length = 81.max(80 + n.to_string().len());
     format!(
         "::ffff:192.168.10.23 - alice@pve [24/06/2026:14:03:14 +0200] \
-         \"POST /api2/extjs/nodes/pve1/qemu/{n}/status/start HTTP/1.1\" 200 81\n"
+         \"POST /api2/extjs/nodes/pve1/qemu/{n}/status/start HTTP/1.1\" 200 {length}\n"
     )
 }
 
@@ -124,7 +140,7 @@ impl Follower {
             .arg("follow")
             .arg("--access-log")
             .arg(log)
-            .arg("--no-comments")
+            .args(takes_no_comments(args).then_some("--no-comments"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())

@@ -72,7 +72,7 @@ const OLD_ABMON: &[(&str, &str)] = &[
 
 /// The locale source to compile for `locale` (`de_DE`, or `ru_RU@glibc-2.24` for today's source
 /// with [`OLD_ABMON`]), written into `dir` when it is a modified one.
-fn locale_source(dir: &Path, locale: &str) -> std::path::PathBuf {
+fn locale_source(dir: &Path, locale: &str, charset: &str) -> std::path::PathBuf {
     let Some((base, _)) = locale.split_once('@') else {
         return Path::new(SOURCES).join(locale);
     };
@@ -101,14 +101,10 @@ fn locale_source(dir: &Path, locale: &str) -> std::path::PathBuf {
         }
     }
     assert_eq!(replaced, 1, "one abmon in {SOURCES}/{base}");
-    // The charsets of one locale are compiled in parallel from this one file: each thread
-    // writes its own copy and renames it into place, so that no localedef reads the file
-    // while another thread has it truncated (localedef then says "cannot open locale
-    // definition file").
-    let file = dir.join(format!("source-{locale}"));
-    let own = dir.join(format!("source-{locale}.{:?}", std::thread::current().id()));
-    std::fs::write(&own, source).unwrap();
-    std::fs::rename(&own, &file).unwrap();
+    // One file per run: the runs of a test compile in parallel threads, and several charsets of
+    // one locale must not rewrite a source another localedef is reading.
+    let file = dir.join(format!("source-{locale}.{charset}"));
+    std::fs::write(&file, source).unwrap();
     file
 }
 
@@ -120,7 +116,7 @@ fn glibc_month_names(dir: &Path, locale: &str, charset: &str) -> Vec<Vec<u8>> {
     };
     let out = Command::new("localedef")
         .arg("-i")
-        .arg(locale_source(dir, locale))
+        .arg(locale_source(dir, locale, charset))
         .args(["-f", charset])
         .arg(dir.join(&name))
         .output()

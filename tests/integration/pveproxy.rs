@@ -506,7 +506,7 @@ fn lines_that_cannot_be_replayed_say_so() {
         .collect();
     let scene = Scene::new(&log, &[]);
     let recs = scene.records(&["--all"]);
-    let pvesh: Vec<String> = scene.run(&["--all"]).lines().map(str::to_string).collect();
+    let pvesh = without_who(&scene.run(&["--all"]));
     let script = scene.run(&["--all", "-f", "script"]);
     for (i, (_, _, reason)) in cases.iter().enumerate() {
         assert_eq!(recs[i]["not_replayable"], *reason);

@@ -120,14 +120,21 @@ fn remote_migrate_target_endpoint_in_a_spool_body() {
         serde_json::json!({"target-endpoint": endpoint(), "target-vmid": 200}),
     );
     let [pvesh, json, script] = check(&log, Some(&body), TOKEN, &ENDPOINT_REST);
-    let word = "'host=10.0.0.5,apitoken=PVEAPIToken=root@pam!mig='\
-                \"${PVE_SECRET_TARGET_ENDPOINT:?redacted}\",fingerprint=AA:BB:CC";
+    let word = |name: &str| {
+        format!(
+            "'host=10.0.0.5,apitoken=PVEAPIToken=root@pam!mig='\
+             \"${{{name}:?redacted}}\",fingerprint=AA:BB:CC"
+        )
+    };
+    let pvesh_word = word("PVE_SECRET_TARGET_ENDPOINT");
     assert!(
-        pvesh.contains(&format!("--target-endpoint {word}")),
+        pvesh.contains(&format!("--target-endpoint {pvesh_word}")),
         "{pvesh}"
     );
+    // The script numbers its secret variables.
+    let script_word = word("PVE_SECRET_1_TARGET_ENDPOINT");
     assert!(
-        script.contains(&format!("--target-endpoint {word}")),
+        script.contains(&format!("--target-endpoint {script_word}")),
         "{script}"
     );
     let record = record(&json);
@@ -138,7 +145,7 @@ fn remote_migrate_target_endpoint_in_a_spool_body() {
     assert_eq!(record["params"]["target-vmid"], 200);
     assert_eq!(record["redacted"], serde_json::json!(["target-endpoint"]));
     // One shell word: it fails without the secret, and is the whole value with it.
-    let line = pvesh.lines().next().unwrap();
+    let line = pvesh.lines().find(|l| l.starts_with("pvesh ")).unwrap();
     assert_eq!(bash_argv(line, &[]), None);
     let argv = bash_argv(line, &[("PVE_SECRET_TARGET_ENDPOINT", TOKEN)]).unwrap();
     assert_eq!(

@@ -100,7 +100,7 @@ fn pvesh_notes_say_why_a_task_failed() {
         ".",
         "access.log",
     ]));
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = crate::util::without_who(&text);
     assert_eq!(
         lines[5],
         "pvesh delete /nodes/pve1/qemu/105  # failed: VM 105 is running - destroy failed"
@@ -493,15 +493,16 @@ fn a_task_without_a_request_in_script_and_pvesh_formats() {
     let script = run("script");
     assert!(
         script.contains(&format!(
-            "# 2026-06-24T12:02:00Z root@pam from -: not in access.log, outcome success; a task no logged request started\n# task {upid}: OK\n"
+            "# 2026-06-24 12:02:00+00:00 root@pam from -: not in access.log, outcome success; not replayed: a task no logged request started\n# task {upid} OK\n"
         )),
         "{script}"
     );
     // Nothing in the script runs for it.
     assert!(!script.lines().any(|l| l.starts_with("pvesh")), "{script}");
+    // The UPID ends with its own `:`, which separates it from the status: no `::`.
     assert_eq!(
         run("pvesh"),
-        format!("# task without a request: {upid}: OK\n")
+        format!("# 2026-06-24 12:02:00+00:00 root@pam\n# task without a request: {upid} OK\n")
     );
 }
 

@@ -86,3 +86,27 @@ pub(crate) fn require_tool(program: &str) -> PathBuf {
          (scripts/test-deps.sh installs what the tests need, or names it)"
     );
 }
+
+/// Whether `line` is one of the pvesh format's "who and when" lines:
+/// `# 2026-06-24 14:03:14+02:00 alice@pve from 192.168.10.23`.
+pub(crate) fn is_who_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("# ") else {
+        return false;
+    };
+    let shape = b"dddd-dd-dd dd:dd:dd+dd:dd ";
+    rest.len() > shape.len()
+        && rest.bytes().zip(shape).all(|(b, &s)| match s {
+            b'd' => b.is_ascii_digit(),
+            b'+' => b == b'+' || b == b'-',
+            _ => b == s,
+        })
+}
+
+/// The lines of pvesh-format output without its "who and when" lines, for tests about the
+/// other lines.
+pub(crate) fn without_who(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !is_who_line(l))
+        .map(str::to_string)
+        .collect()
+}
