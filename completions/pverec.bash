@@ -96,7 +96,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__convert)
-            opts="-u -a -f -h --rotated --events --tasks --no-tasks --user --class --all --since --until --outcome --format --node --show-secrets --no-comments --help"
+            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,15 +157,37 @@ _pverec() {
                     return 0
                     ;;
                 --outcome)
-                    COMPREPLY=($(compgen -W "success failure any" -- "${cur}"))
+                    _pverec_list "success failure unknown pending not_executed any"
+                    return 0
+                    ;;
+                --vmid)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "pvesh json script" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
+                    return 0
+                    ;;
+                --output-format)
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "pvesh json script" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
                     return 0
                     ;;
                 --node)
@@ -183,7 +205,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-u -a -f -h --access-log --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --user --class --all --since --until --outcome --format --node --show-secrets --no-comments --help"
+            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +223,20 @@ _pverec() {
                     fi
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --lines)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
                     fi
                     return 0
                     ;;
@@ -273,15 +309,37 @@ _pverec() {
                     return 0
                     ;;
                 --outcome)
-                    COMPREPLY=($(compgen -W "success failure any" -- "${cur}"))
+                    _pverec_list "success failure unknown pending not_executed any"
+                    return 0
+                    ;;
+                --vmid)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "pvesh json script" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
+                    return 0
+                    ;;
+                --output-format)
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "pvesh json script" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script" -- "${cur}"))
                     return 0
                     ;;
                 --node)

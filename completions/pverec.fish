@@ -4,16 +4,16 @@ function __fish_pverec_values_class
     printf '%s\t%s\n' $prefix'write' 'POST, PUT, DELETE under /api2/ (not auth or console)' $prefix'read' 'GET under /api2/ (not auth or console): the web UI\'s polling' $prefix'auth' 'logins and tickets: /access/ticket, /access/vncticket, /access/openid/*' $prefix'console' 'console plumbing: vncproxy, termproxy, spiceproxy, websockets, mtunnel, spiceproxy CONNECT' $prefix'other' 'everything not under /api2/: static files, /, unparsable request lines' $prefix'task' 'a task that no logged request started (CLI, scheduler, HA, another node); JSON and script'
 end
 
-# The values of --outcome.
+# The values of --outcome, a comma-separated list: after success, each value is offered as success,VALUE.
 function __fish_pverec_values_outcome
-    set -l prefix ''
-    printf '%s\t%s\n' $prefix'success' 'requests (and tasks) that succeeded' $prefix'failure' 'requests (and tasks) that failed' $prefix'any' 'every outcome, unknown and pending included'
+    set -l prefix (string match -r -- '^.*,' (commandline -ct)); or set prefix ''
+    printf '%s\t%s\n' $prefix'success' 'requests (and tasks) that succeeded' $prefix'failure' 'requests (and tasks) that failed' $prefix'unknown' 'requests whose outcome the sources cannot tell' $prefix'pending' 'requests whose task still runs' $prefix'not_executed' 'requests that never ran (redirected to HTTPS)' $prefix'any' 'every outcome'
 end
 
 # The values of --format.
 function __fish_pverec_values_format
     set -l prefix ''
-    printf '%s\t%s\n' $prefix'pvesh' 'one pvesh command per request, with a trailing "# note" where something is missing' $prefix'json' 'one JSON audit record per line (JSON Lines)' $prefix'script' 'a bash script: a commented header per command, failed requests commented out'
+    printf '%s\t%s\n' $prefix'pvesh' 'one pvesh command per request, with a trailing "# note" where something is missing and a "# time user from client" line where the user or client changes' $prefix'json' 'one JSON audit record per line (JSON Lines)' $prefix'json-pretty' 'the JSON records pretty-printed, one after the other (as pvesh\'s json-pretty; jq reads them)' $prefix'script' 'a bash script: a header with counts and secret variables, a commented header per command, commands that failed or lack a required parameter commented out'
 end
 
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
@@ -50,38 +50,43 @@ complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Prin
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l events -d 'Take request bodies from FILE, a saved recorder spool events file (JSON lines)' -r -F
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the default access.log is read]' -r -f -a "(__fish_complete_directories)"
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l since -d 'Only requests logged at or after TIME' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l until -d 'Only requests logged before TIME (same forms as --since)' -r -f
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -l outcome -d 'Only requests that ended so: "success" is what worked (replay it), "failure" what did not' -r -f -a "(__fish_pverec_values_outcome)"
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -s f -l format -d 'Output format' -r -f -a "(__fish_pverec_values_format)"
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -l node -d 'Node name recorded in events [default: this host\'s name when reading the default log]' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l outcome -d 'Only requests that ended so (repeatable, or a comma-separated list) [default: any]' -r -f -a "(__fish_pverec_values_outcome)"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l vmid -d 'Only requests about guest ID (repeatable, or a comma-separated list)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l path -d 'Only requests whose API path, or its schema template, matches PATTERN (repeatable)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -s f -s o -l format -l output-format -d 'Output format (-o/--output-format as pvesh spells it)' -r -f -a "(__fish_pverec_values_format)"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l node -d 'Node name recorded in events [default: this host\'s name when reading the node\'s own log]' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l rotated -d 'Read each FILE\'s rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-tasks -d 'Do not read the task directory'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
-complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format: print only commands, without "# …" notes and comment lines'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l access-log -d 'The log to follow (a symlink is followed to its current target)' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s n -l lines -d 'First show the last N selected events of the log\'s current file, then go on live' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l state -d 'Record progress in FILE and resume from it when FILE exists' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l rotate-wait -d 'How long a rotated log is still read after it last grew, e.g. 30s, 5m, 1h' -r -f
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -l spool -d 'The request recorder\'s spool directory [default: /run/pve-api-record, when it exists]' -r -f -a "(__fish_complete_directories)"
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the default access.log is read]' -r -f -a "(__fish_complete_directories)"
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l spool -d 'The request recorder\'s spool directory [default: /run/pve-api-record, when it exists and the node\'s own log is followed]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l since -d 'Only requests logged at or after TIME' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l until -d 'Only requests logged before TIME (same forms as --since)' -r -f
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -l outcome -d 'Only requests that ended so: "success" is what worked (replay it), "failure" what did not' -r -f -a "(__fish_pverec_values_outcome)"
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -s f -l format -d 'Output format' -r -f -a "(__fish_pverec_values_format)"
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -l node -d 'Node name recorded in events [default: this host\'s name when reading the default log]' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l outcome -d 'Only requests that ended so (repeatable, or a comma-separated list) [default: any]' -r -f -a "(__fish_pverec_values_outcome)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l vmid -d 'Only requests about guest ID (repeatable, or a comma-separated list)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l path -d 'Only requests whose API path, or its schema template, matches PATTERN (repeatable)' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s f -s o -l format -l output-format -d 'Output format (-o/--output-format as pvesh spells it)' -r -f -a "(__fish_pverec_values_format)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l node -d 'Node name recorded in events [default: this host\'s name when reading the node\'s own log]' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l poll -d 'Check the log every 0.2 s instead of waiting for inotify events (for NFS and the like)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-spool -d 'Do not register with the request recorder'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-tasks -d 'Do not read the task directory'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format: print only commands, without "# …" notes and comment lines'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'

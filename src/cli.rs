@@ -44,7 +44,8 @@ Examples:
 
 Exit status: 0 on success (malformed lines are reported on stderr and skipped), 1 on a fatal
 error, 2 on a usage error or when some input could not be read (the rest is still converted).
-follow runs until SIGINT (exit 130) or SIGTERM (exit 0); both flush and save --state first.";
+follow runs until SIGINT (exit 130), SIGTERM or SIGHUP (exit 0); each flushes and saves --state
+first.";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -16,7 +16,8 @@ struct ValueOption {
     long: String,
     /// Its visible aliases (`--output-format` of `--format`), completed alike.
     aliases: Vec<String>,
-    short: Option<char>,
+    /// Its short name and visible short aliases (`-f`, `-o`).
+    shorts: Vec<char>,
     value_name: String,
     /// Each value and its help.
     values: Vec<(String, String)>,
@@ -33,7 +34,7 @@ impl ValueOption {
     /// Its names as the shell word: `--class`, `--output-format`, `-f`.
     fn flags(&self) -> Vec<String> {
         let mut flags: Vec<String> = self.longs().map(|l| format!("--{l}")).collect();
-        flags.extend(self.short.map(|s| format!("-{s}")));
+        flags.extend(self.shorts.iter().map(|s| format!("-{s}")));
         flags
     }
 }
@@ -87,7 +88,11 @@ fn list_options(command: &clap::Command) -> Vec<ValueOption> {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
-                short: arg.get_short(),
+                shorts: arg
+                    .get_short()
+                    .into_iter()
+                    .chain(arg.get_visible_short_aliases().unwrap_or_default())
+                    .collect(),
                 value_name,
                 values,
                 list: arg.get_value_delimiter() == Some(','),
@@ -186,7 +191,7 @@ fn zsh(mut script: String, options: &[ValueOption]) -> String {
             .longs()
             .flat_map(|l| [format!("'--{l}=["), format!("'*--{l}=[")])
             .collect();
-        if let Some(short) = option.short {
+        for short in &option.shorts {
             specs.push(format!("'-{short}+["));
             specs.push(format!("'*-{short}+["));
         }
@@ -314,6 +319,7 @@ mod tests {
                     clap::Arg::new("format")
                         .long("format")
                         .short('f')
+                        .visible_short_alias('o')
                         .visible_alias("output-format")
                         .value_parser(clap::builder::PossibleValuesParser::new(values.clone())),
                 )
@@ -333,8 +339,8 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         let zsh = zsh(generate(Shell::Zsh, &mut command), &options);
-        // -f, --format, --output-format, and the two names of the list.
-        assert_eq!(zsh.matches("\\\"# note\\\"").count(), 5, "{zsh}");
+        // -f, -o, --format, --output-format, and the two names of the list.
+        assert_eq!(zsh.matches("\\\"# note\\\"").count(), 6, "{zsh}");
         assert!(!zsh.contains("a \"# note"), "{zsh}");
         assert_eq!(zsh.matches("_values -s ,").count(), 2, "{zsh}");
         let bash = bash(generate(Shell::Bash, &mut command), &options);

@@ -210,7 +210,8 @@ Failed requests, and requests that cannot be replayed as they stand, are kept as
 .SS "JSON fields"
 .TP
 \fBevent\fR
-\fB"request"\fR for a request (or a lone task); \fB"task_end"\fR for the record follow writes
+\fB"request"\fR for a request, \fB"task"\fR for a task that no logged request started
+(class \fBtask\fR); \fB"task_end"\fR for the record follow writes
 when the task of a request it has shown ends (with \fBupid\fR, \fBoutcome\fR, \fBtask\fR and
 \fBrequest\fR, the \fBsource\fR of that request).
 .TP
@@ -295,10 +296,11 @@ const SOURCES: &str = r#".SH SOURCES
 .TP
 \fB/var/log/pveproxy/access.log\fR
 pveproxy's request log, one line per API request: read when no \fIFILE\fR is given (and
-standard input is a terminal), and followed by \fBfollow\fR.
+standard input is a terminal or /dev/null), and followed by \fBfollow\fR.
 With \fB\-\-rotated\fR, each \fIFILE\fR stands for its rotated set, oldest first
 (\fIFILE\fR\fB.7.gz\fR ... \fIFILE\fR\fB.2.gz\fR, \fIFILE\fR\fB.1\fR, \fIFILE\fR), merged by
-time; \fBfollow \-\-since\fR replays as far back into that set as \fITIME\fR reaches.
+time; \fB\-\-since\fR on the node's own log (and \fBfollow \-\-since\fR) reads as far back
+into that set as \fITIME\fR reaches.
 Gzip files are recognised by their content, not their name.
 .TP
 \fBstandard input\fR
@@ -308,7 +310,8 @@ file (\fBzcat access.log.2.gz | pverec convert\fR).
 \fB/var/log/pve/tasks\fR (\fB\-\-tasks\fR \fIDIR\fR)
 The task index (\fBindex\fR, \fBindex.1\fR, \fBactive\fR), read with the node's own logs or
 with \fB\-\-tasks\fR: each task\-starting request is joined with the task it started, which
-gives its UPID and its outcome. Without it those requests' outcomes stay unknown.
+gives its UPID and its outcome. Without it those requests' outcomes stay unknown (said once
+on stderr).
 \fBfollow\fR watches the directory and reports tasks as they end.
 \fB\-\-no\-tasks\fR leaves it out.
 .TP
@@ -358,7 +361,8 @@ follow's registration with the request recorder (locked while it runs, removed o
 the events pveproxy writes for it.
 .TP
 \fB\-\-state\fR \fIFILE\fR, \fIFILE\fR\fB.tmp\fR
-follow's checkpoint (mode 0600), replaced atomically through \fIFILE\fR\fB.tmp\fR.
+follow's checkpoint (mode 0600), replaced atomically through \fIFILE\fR\fB.tmp\fR; missing
+directories are created (mode 0700).
 "#;
 
 const SEE_ALSO: &str = r#".SH "SEE ALSO"

@@ -223,7 +223,7 @@ fn man_page_has_every_section_and_every_option() {
         "pverec convert",
         "[--since TIME]",
         "[-u|--user USER]...",
-        "[-f|--format pvesh|json|script]",
+        "[-f|--format pvesh|json|json-pretty|script]",
         "[FILE]...",
         "pverec follow",
         "[--state FILE]",
@@ -358,7 +358,7 @@ fn not_files() -> Vec<String> {
         .map(|o| format!("--{o}"))
         .collect();
     for sub in ["convert", "follow"] {
-        for extra in ["vmid", "path", "rotate-wait"] {
+        for extra in ["vmid", "path", "lines", "rotate-wait"] {
             let option = format!("--{extra}");
             if long_options(sub).contains(extra) && !options.contains(&option) {
                 options.push(option);
@@ -452,7 +452,7 @@ fn fish_completes_lists_values_and_no_file_names() {
     // Values whose help holds a double quote ("# note") complete too.
     assert_eq!(
         fish_complete(dir.path(), "pverec convert -f "),
-        ["json", "pvesh", "script"]
+        ["json", "json-pretty", "pvesh", "script"]
     );
     for option in not_files() {
         let offered = fish_complete(dir.path(), &format!("pverec follow {option} "));
@@ -541,7 +541,7 @@ fn zsh_completes_lists_values_and_no_file_names() {
     );
     assert_eq!(
         zsh_complete(dir.path(), "pverec convert -f "),
-        ["pvesh", "json", "script"]
+        ["pvesh", "json", "json-pretty", "script"]
     );
     for option in not_files() {
         let offered = zsh_complete(dir.path(), &format!("pverec follow {option} a"));
