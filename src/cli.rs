@@ -61,9 +61,10 @@ pub(crate) enum Command {
     /// task index and name go with it, and --since reaches back into its rotated generations.
     #[command(after_long_help = EXAMPLES)]
     Convert(ConvertArgs),
-    /// Print requests live as pveproxy logs them, across log rotation, until SIGINT or SIGTERM.
+    /// Print requests live as pveproxy logs them, across log rotation, until a signal stops it.
     ///
-    /// Starts at the end of the log (or replays from --since, then goes on live). A rotated log
+    /// Starts at the end of the log (or replays from --since, the last -n events or a --state,
+    /// joined with the task index as convert joins it, then goes on live), like tail -F. A rotated log
     /// (renamed to access.log.1) is still read for --rotate-wait, since old pveproxy workers keep
     /// writing to it; the new access.log is read from its first byte. With --state, pverec
     /// records how far it got and resumes there: nothing is lost across a restart, and at most
