@@ -392,12 +392,12 @@ impl Cli {
 
     /// What clap cannot check while parsing, as a clap usage error (exit status 2).
     pub(crate) fn check(&self) -> Result<(), clap::Error> {
-        let (name, output) = match &self.command {
-            Command::Convert(args) => ("convert", &args.output),
-            Command::Follow(args) => ("follow", &args.output),
+        let (name, select, output) = match &self.command {
+            Command::Convert(args) => ("convert", &args.select, &args.output),
+            Command::Follow(args) => ("follow", &args.select, &args.output),
             Command::Completions { .. } | Command::Man => return Ok(()),
         };
-        output.check().map_err(|message| {
+        select.check().and_then(|()| output.check()).map_err(|message| {
             let mut cli = Cli::command();
             cli.build();
             match cli.find_subcommand_mut(name) {

@@ -86,11 +86,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
 /// the node's own log is read.
 fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> convert::Pipeline {
-    if let Err(e) = select.check() {
-        Cli::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, e)
-            .exit();
-    }
     let node = output
         .node
         .clone()

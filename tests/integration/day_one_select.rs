@@ -319,6 +319,11 @@ fn since_after_until_is_a_usage_error_in_local_time() {
             stderr.contains(&format!("--since {since} is not before --until")),
             "{command}: {stderr}"
         );
+        // The usage line is the subcommand's, as for clap's own errors.
+        assert!(
+            stderr.contains(&format!("Usage: pverec {command} ")),
+            "{command}: {stderr}"
+        );
     }
     let out = pverec()
         .args(["convert", "--since", "now", "--until", "-1h", "x.log"])
