@@ -397,14 +397,17 @@ impl Cli {
             Command::Follow(args) => ("follow", &args.select, &args.output),
             Command::Completions { .. } | Command::Man => return Ok(()),
         };
-        select.check().and_then(|()| output.check()).map_err(|message| {
-            let mut cli = Cli::command();
-            cli.build();
-            match cli.find_subcommand_mut(name) {
-                Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
-                None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),
-            }
-        })
+        select
+            .check()
+            .and_then(|()| output.check())
+            .map_err(|message| {
+                let mut cli = Cli::command();
+                cli.build();
+                match cli.find_subcommand_mut(name) {
+                    Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+                    None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),
+                }
+            })
     }
 }
 
