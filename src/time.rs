@@ -440,10 +440,27 @@ pub(crate) fn utc(ts: Timestamp) -> String {
 
 /// The instant as a person reads it on this node: local time (the `TZ` environment variable,
 /// else the system's zone) with its offset, `2026-06-24 14:03:14+02:00`. JSON keeps [`utc`].
+///
+/// Written by hand rather than with `strftime`: the pvesh format prints one for every change of
+/// user or client, which on a busy log is every other request, and jiff's formatter costed a
+/// tenth of `convert`'s time there.
 pub(crate) fn local_in(ts: Timestamp, zone: &jiff::tz::TimeZone) -> String {
-    ts.to_zoned(zone.clone())
-        .strftime("%Y-%m-%d %H:%M:%S%:z")
-        .to_string()
+    let offset = zone.to_offset(ts);
+    let t = offset.to_datetime(ts);
+    let seconds = offset.seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let abs = seconds.unsigned_abs();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        abs / 3600,
+        abs % 3600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -596,6 +613,22 @@ mod tests {
             let ts = parse_time(&format!("@{n}"), &now()).unwrap();
             prop_assert_eq!(ts.as_second(), n);
             prop_assert_eq!(ts.subsec_nanosecond(), 0);
+        }
+
+        /// The hand-written local form is jiff's `%Y-%m-%d %H:%M:%S%:z`, in zones east and west,
+        /// with and without summer time.
+        #[test]
+        fn local_form_is_strftimes(n in 0i64..=Timestamp::MAX.as_second(), zone in 0usize..4) {
+            let zones = [
+                TimeZone::UTC,
+                TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+                TimeZone::posix("NST3:30NDT,M3.2.0,M11.1.0").unwrap(),
+                TimeZone::fixed(Offset::constant(-11)),
+            ];
+            let ts = Timestamp::from_second(n).unwrap();
+            let zone = &zones[zone];
+            let want = ts.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M:%S%:z").to_string();
+            prop_assert_eq!(local_in(ts, zone), want);
         }
 
         /// What pverec prints as UTC or as local time with offset is read back as the same instant.

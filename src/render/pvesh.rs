@@ -267,8 +267,7 @@ impl Who {
     pub(crate) fn push(&mut self, out: &mut Vec<u8>, event: &Event<'_>, zone: &jiff::tz::TimeZone) {
         let user = event.user.unwrap_or(b"-");
         let client = event.client.unwrap_or_default();
-        let local = event.time.to_zoned(zone.clone());
-        let day = local.date();
+        let day = zone.to_offset(event.time).to_datetime(event.time).date();
         let due = match &self.last {
             None => true,
             Some((u, c, time, d)) => {
