@@ -392,7 +392,7 @@ impl Tailer {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return self.odd_path(Odd::Missing, sink, buf);
             }
-            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
+            Err(e) => return self.odd_path(Odd::Unreadable(unreadable(&self.path, &e)), sink, buf),
         };
         let id = Identity::of(&meta);
         if self.current.as_ref().is_some_and(|c| c.id == id) {
@@ -437,7 +437,7 @@ impl Tailer {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return self.odd_path(Odd::Missing, sink, buf);
             }
-            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
+            Err(e) => return self.odd_path(Odd::Unreadable(unreadable(&self.path, &e)), sink, buf),
         };
         let first = self.current.is_none() && self.odd.is_none();
         let start = std::mem::replace(&mut self.start, Start::Beginning);
@@ -449,7 +449,7 @@ impl Tailer {
         // A read error here is the log's, not the output's: wait and try again.
         let tracked = match tracked {
             Ok(tracked) => tracked,
-            Err(e) => return self.odd_path(Odd::Unreadable(e.to_string()), sink, buf),
+            Err(e) => return self.odd_path(Odd::Unreadable(unreadable(&self.path, &e)), sink, buf),
         };
         if let Some(previous) = self.current.take() {
             self.rotated(previous, tracked.id, sink, buf)?;
@@ -567,7 +567,13 @@ impl Tailer {
         }
         if self.odd.as_ref() != Some(&odd) {
             let what = match &odd {
-                Odd::Missing => "does not exist".to_string(),
+                Odd::Missing => {
+                    let missing = io::Error::from(io::ErrorKind::NotFound);
+                    format!(
+                        "does not exist{}",
+                        messages::hint_suffix(&self.path, &missing)
+                    )
+                }
                 Odd::NotRegular => "is not a regular file".to_string(),
                 Odd::Unreadable(e) => format!("cannot be read ({e})"),
             };
@@ -582,6 +588,11 @@ impl Tailer {
             messages::message(&format!("{} has appeared; following it", self.name));
         }
     }
+}
+
+/// Why the log cannot be read, with what to do about it on a PVE path (run as root, …).
+fn unreadable(path: &Path, err: &io::Error) -> String {
+    format!("{err}{}", messages::hint_suffix(path, err))
 }
 
 #[cfg(test)]

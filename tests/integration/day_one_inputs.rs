@@ -457,6 +457,11 @@ fn since_on_another_file_says_which_older_generations_exist() {
 /// Runs `pverec ARGS` as an unprivileged user (nobody, no groups): directly when the tests
 /// are not root, else through setpriv(1) (util-linux), else runuser(1).
 fn unprivileged(root: &Path, args: &[&std::ffi::OsStr]) -> Output {
+    unprivileged_command(root, args).output().unwrap()
+}
+
+/// [`unprivileged`], not yet run.
+fn unprivileged_command(root: &Path, args: &[&std::ffi::OsStr]) -> Command {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
     let mut cmd = if euid != 0 {
@@ -476,9 +481,8 @@ fn unprivileged(root: &Path, args: &[&std::ffi::OsStr]) -> Output {
         .env("LC_ALL", "C")
         .args(args)
         .current_dir("/")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    cmd
 }
 
 fn which(program: &str) -> bool {
@@ -703,4 +707,75 @@ fn make_demo_says_its_malformed_line_is_deliberate() {
         .find("malformed on purpose")
         .expect("the demo says that it is deliberate");
     assert!(said < malformed, "said before it is shown:\n{all}");
+}
+
+/// Runs follow until its stderr has a line containing `want` (10 s at most), then stops it with
+/// SIGTERM; returns that stderr line.
+fn follow_says(mut cmd: Command, want: &str) -> String {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if send.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(want) => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let line = found.unwrap_or_else(|| panic!("no {want:?} on stderr: {seen:#?}"));
+    assert_eq!(status.code(), Some(0), "SIGTERM ends follow with 0");
+    line
+}
+
+/// follow names a log it cannot read or that is missing with the same hints as convert, and
+/// waits for it.
+#[test]
+fn follow_says_what_to_do_about_an_unreadable_or_missing_default_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = Node::new();
+    fs::set_permissions(node.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(node.log_dir(), fs::Permissions::from_mode(0o700)).unwrap();
+    let cmd = unprivileged_command(&node.root, &["follow".as_ref(), "--no-tasks".as_ref()]);
+    let line = follow_says(cmd, "waiting for it");
+    assert_eq!(
+        line,
+        format!(
+            "pverec: {}: cannot be read (Permission denied (os error 13) (run as root, or as \
+             user www-data: sudo -u www-data pverec ...)); waiting for it",
+            node.log().display()
+        )
+    );
+
+    let bare = Node::bare();
+    let mut cmd = Command::new(bin());
+    cmd.env("PVEREC_SYSROOT", &bare.root)
+        .args(["follow", "--no-spool"])
+        .stdin(Stdio::null());
+    let line = follow_says(cmd, "waiting for it");
+    assert_eq!(
+        line,
+        format!(
+            "pverec: {}: does not exist (is this a Proxmox VE node? give the access.log to \
+             read as FILE); waiting for it",
+            bare.root.join("var/log/pveproxy/access.log").display()
+        )
+    );
 }
