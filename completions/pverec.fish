@@ -67,7 +67,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l access-log -d 'The log to follow (a symlink is followed to its current target)' -r -F
-complete -c pverec -n "__fish_pverec_using_subcommand follow" -s n -l lines -d 'First show the last N selected events of the log\'s current file, then go on live' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -s n -l lines -d 'First show the last N selected events of the log (and of FILE.1), then go on live' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l state -d 'Record progress in FILE and resume from it when FILE exists' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l rotate-wait -d 'How long a rotated log is still read after it last grew, e.g. 30s, 5m, 1h' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l spool -d 'The request recorder\'s spool directory [default: /run/pve-api-record, when it exists and the node\'s own log is followed]' -r -f -a "(__fish_complete_directories)"

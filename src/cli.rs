@@ -126,10 +126,11 @@ pub(crate) struct FollowArgs {
     #[arg(long, value_name = "PATH", default_value = DEFAULT_LOG, value_hint = clap::ValueHint::FilePath)]
     pub(crate) access_log: PathBuf,
 
-    /// First show the last N selected events of the log's current file, then go on live.
+    /// First show the last N selected events of the log (and of FILE.1), then go on live.
     ///
     /// Like tail -n: the events counted are those the selection options show (lines of other
-    /// classes or users are not counted). With --since, the last N of the events since then. A
+    /// classes or users are not counted). FILE.1 is read too, so that the last events are there
+    /// just after a rotation. With --since, the last N of the events since then. A
     /// state file that is resumed takes precedence: all that was logged meanwhile is shown.
     #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 0,
           value_hint = clap::ValueHint::Other)]

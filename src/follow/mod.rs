@@ -119,7 +119,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     if last_only {
         pipeline.output.keep_last(args.lines)?;
     }
-    if let (Some(since), false) = (since, resumed) {
+    if !resumed && (since.is_some() || last_only) {
         replay_history(&mut pipeline, &mut tailer, since, &signal)?;
     }
     if since.is_some() || resumed || last_only {
@@ -274,14 +274,24 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
 /// oldest first. `access.log.1` is handed to the tailer as a rotated file (it may still get late
 /// writes); older, compressed ones are read like `convert` reads them. The log itself is read
 /// from its first byte by the tailer, which then goes on live without a seam.
+///
+/// `-n N` without `--since` reads `access.log.1` too, so that the last N events are there just
+/// after a rotation as well (logrotate rotates PVE's log daily: the current file may hold
+/// minutes).
 fn replay_history(
     pipeline: &mut Pipeline,
     tailer: &mut Tailer,
-    since: jiff::Timestamp,
+    since: Option<jiff::Timestamp>,
     signal: &AtomicUsize,
 ) -> Result<()> {
     let log = tailer.path().to_path_buf();
-    let needed = input::generations_since(&log, since);
+    let needed = match since {
+        Some(since) => input::generations_since(&log, since),
+        None => Some(input::generation(&log, 1))
+            .filter(|one| one.is_file())
+            .into_iter()
+            .collect(),
+    };
     let mut old = Vec::new();
     for path in &needed {
         if *path == input::generation(&log, 1) {

@@ -310,6 +310,18 @@ fn last_n_selected_events_then_live() {
     run.wait_ready(&log);
     append(&log, &line(6));
     assert_eq!(run.output_of(1), [command(6)]);
+
+    // Just after a rotation the last events are in access.log.1: -n reaches into it.
+    fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    append(&log, &line(7));
+    let mut run = Run::start(dir.path(), &["--no-comments", "-n", "3", s(&log)]);
+    run.wait_ready(&log);
+    run.wait_until("the last three events", || run.output().len() >= 3);
+    append(&log, &line(8));
+    assert_eq!(
+        run.output_of(4),
+        [command(5), command(6), command(7), command(8)]
+    );
 }
 
 /// Item 11: SIGHUP ends follow as SIGTERM does: what is there is read and flushed, the state
