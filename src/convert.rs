@@ -655,17 +655,10 @@ fn reach_back(groups: &mut [Vec<Source>], plan: &Plan, since: Timestamp) {
             "{} begins at {}, after --since; older generations are beside it ({}): --rotated \
              reads them",
             source.name,
-            local_time(first),
+            crate::time::local_in(first, &jiff::tz::TimeZone::system()),
             names.join(", ")
         ));
     }
-}
-
-/// A time for people: local, with its offset.
-fn local_time(time: Timestamp) -> String {
-    time.to_zoned(jiff::tz::TimeZone::system())
-        .strftime("%Y-%m-%d %H:%M:%S%:z")
-        .to_string()
 }
 
 /// An open input with its current line and that line's time (for merging).
