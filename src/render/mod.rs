@@ -18,8 +18,10 @@ pub(crate) struct Renderer {
     pub(crate) format: Format,
     pub(crate) show_secrets: bool,
     pub(crate) comments: bool,
-    /// The zone human-read times are shown in (`TZ`, else the system's).
-    zone: jiff::tz::TimeZone,
+    /// The zone human-read times are shown in (`TZ`, else the system's), looked up when first
+    /// needed: jiff reads the zone database for it, a start-up cost a run that prints no time
+    /// (JSON, or nothing selected) need not pay.
+    zone: std::cell::OnceCell<jiff::tz::TimeZone>,
     who: pvesh::Who,
     script: script::Script,
 }
@@ -30,7 +32,7 @@ impl Renderer {
             format,
             show_secrets,
             comments,
-            zone: jiff::tz::TimeZone::system(),
+            zone: std::cell::OnceCell::new(),
             who: pvesh::Who::default(),
             script: script::Script::new(false),
         }
@@ -55,13 +57,17 @@ impl Renderer {
         match self.format {
             Format::Pvesh => {
                 if self.comments {
-                    self.who.push(out, event, &self.zone);
+                    let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
+                    self.who.push(out, event, zone);
                 }
                 pvesh::push_line(out, event, self.show_secrets, self.comments);
             }
             Format::Json => json::push_record(out, event, self.show_secrets, false),
             Format::JsonPretty => json::push_record(out, event, self.show_secrets, true),
-            Format::Script => self.script.event(out, event, self.show_secrets, &self.zone),
+            Format::Script => {
+                let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
+                self.script.event(out, event, self.show_secrets, zone);
+            }
         }
     }
 
