@@ -913,6 +913,42 @@ mod tests {
             proptest::prop_assert_eq!(has_space(&bytes), bytes.contains(&b' '));
         }
 
+        /// A hidden action is still seen (issue 11, finding 2): whatever junk stands before the
+        /// request (pveproxy's match is unanchored: `AnyEvent.pm` `(\S+)\040(\S+)\040HTTP/…`),
+        /// whichever bytes of `/api2/json/PATH` are percent-encoded (`/%61pi2`, `%6Ason`,
+        /// `api2%2Fjson`, `106%2Fstatus`: pveproxy decodes the whole path before routing), in
+        /// origin or absolute form, with junk after the version, the line is the API call
+        /// METHOD PATH.
+        #[test]
+        fn a_call_is_seen_however_it_is_hidden(
+            junk in "([!-~]{1,8}[ \t]){0,2}",
+            method in "(POST|PUT|DELETE)",
+            segments in proptest::collection::vec("[a-z0-9:.-]{1,6}", 1..5),
+            encode in proptest::collection::vec(proptest::prelude::any::<bool>(), 64),
+            absolute in proptest::prelude::any::<bool>(),
+            trailer in "( [ -~]{0,10})?",
+        ) {
+            let path = format!("/{}", segments.join("/"));
+            let target = format!("/api2/json{path}");
+            let mut encoded = String::new();
+            for (i, c) in target.chars().enumerate() {
+                // The first `/` stays: it is what makes the target a path.
+                if i > 0 && encode.get(i).copied().unwrap_or(false) {
+                    encoded.push_str(&format!("%{:02X}", c as u32));
+                } else {
+                    encoded.push(c);
+                }
+            }
+            let host = if absolute { "https://pve1:8006" } else { "" };
+            let line = format!("{junk}{method} {host}{encoded} HTTP/1.1{trailer}");
+            let request = Request::parse(line.as_bytes());
+            proptest::prop_assert_eq!(request.method, Some(method.as_bytes()), "{}", line);
+            proptest::prop_assert_eq!(request.api_format, Some(&b"json"[..]), "{}", line);
+            proptest::prop_assert_eq!(request.class, Class::Write, "{}", line);
+            let want: Vec<&[u8]> = segments.iter().map(|s| s.as_bytes()).collect();
+            proptest::prop_assert_eq!(request.segments(), want, "{}", line);
+        }
+
         /// No request line panics the parser.
         #[test]
         fn parse_never_panics(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {

@@ -203,6 +203,7 @@ fn request_lines_as_pveproxy_reads_them() {
         // A line that starts like the UI's polling but is a POST for pveproxy.
         format!("GET x POST {stop} HTTP/1.1"),
         "POST /%61pi2/%6Ason/nodes/pve/qemu/106%2Fstatus%2Fstop HTTP/1.1".to_string(),
+        "POST /api2%2Fjson/nodes/pve/qemu/107/status/stop HTTP/1.1".to_string(),
         // Never served: no version, HTTP/2, an @ before the first slash.
         "POST /api2/json/nodes/pve/qemu/100/status/stop".to_string(),
         format!("POST {stop} HTTP/2.0"),
@@ -224,10 +225,11 @@ fn request_lines_as_pveproxy_reads_them() {
             "pvesh create /nodes/pve/qemu/100/status/stop",
             "pvesh create /nodes/pve/qemu/100/status/stop",
             "pvesh create /nodes/pve/qemu/106/status/stop",
+            "pvesh create /nodes/pve/qemu/107/status/stop",
         ]
     );
     let recs = scene.records(&["--all"]);
-    for r in &recs[6..] {
+    for r in &recs[7..] {
         assert_eq!(r["class"], "other", "{r}");
         assert!(r["pvesh"].is_null());
     }
