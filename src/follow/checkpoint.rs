@@ -385,7 +385,9 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
         .map(|t| t.id)
         .collect();
     for path in &generations[newest + 1..] {
-        let Ok(file) = File::open(path) else { continue };
+        let Ok(file) = input::open_regular(path) else {
+            continue;
+        };
         let Ok(meta) = file.metadata() else { continue };
         if followed.contains(&Identity::of(&meta)) {
             continue;
@@ -399,17 +401,17 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
     where_found
 }
 
-/// The first `len` decompressed bytes of a gzip file; `None` when it is not gzip or shorter.
+/// The first `len` decompressed bytes of a gzip file; `None` when it is not a regular gzip
+/// file or shorter.
 fn gzip_head(path: &Path, len: u64) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut file = File::open(path).ok()?;
+    let file = input::open_regular(path).ok()?;
     let mut magic = [0u8; 2];
-    file.read_exact(&mut magic).ok()?;
+    file.read_exact_at(&mut magic, 0).ok()?;
     if magic != [0x1f, 0x8b] {
         return None;
     }
-    let file = File::open(path).ok()?;
-    let mut head = vec![0; len as usize];
+    let mut head = vec![0; usize::try_from(len).ok()?];
     flate2::read::MultiGzDecoder::new(file)
         .read_exact(&mut head)
         .ok()?;
@@ -430,7 +432,7 @@ fn find(log: &Path, id: Identity) -> Option<(PathBuf, File, bool)> {
                 .find(|(_, sibling)| *sibling == id)
                 .map(|(p, _)| p)?
         };
-        if let Ok(file) = File::open(&path) {
+        if let Ok(file) = input::open_regular(&path) {
             if file.metadata().is_ok_and(|m| Identity::of(&m) == id) {
                 return Some((path, file, at_log));
             }
