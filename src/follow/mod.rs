@@ -162,14 +162,13 @@ fn follow(
                 state.display()
             )
         })?;
-        let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
-        let (cp, entries) = Checkpoint::load(state, log);
-        if let Some(entries) = entries {
-            let resumed_files = checkpoint::resume(entries, log);
+        let (cp, loaded) = Checkpoint::load(state, log);
+        if let Some(loaded) = loaded {
+            let resumed_files = checkpoint::resume(loaded.entries, log);
             for (path, skip) in &resumed_files.replay {
-                replay_file(&mut pipeline, path, *skip, &signal)?;
+                replay_file(&mut pipeline, path, *skip, signal)?;
             }
-            tailer.resume(resumed_files.current, resumed_files.old, saved);
+            tailer.resume(resumed_files.current, resumed_files.old, loaded.saved);
             resumed = true;
         }
         checkpoint = Some(cp);

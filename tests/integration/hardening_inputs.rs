@@ -208,3 +208,166 @@ fn blocked_stdout_does_not_outlast_a_signal() {
     }
 }
 
+/// Runs follow with a state once, over lines 2..4 (0..2 were there before), then appends 4..6
+/// while it is stopped: a restart that believes the state outputs 4..6 first.
+fn checkpointed(scene: &Scene) {
+    let Scene { dir, log, state } = scene;
+    append(log, &lines(0..2));
+    let mut f = Follower::start(dir.path(), log, BACKENDS[0], &["--state", s(state)]);
+    append(log, &lines(2..4));
+    f.expect_output(&commands(2..4));
+    f.wait_until("a checkpoint", || {
+        fs::read(state)
+            .ok()
+            .and_then(|t| serde_json::from_slice::<Value>(&t).ok())
+            .is_some_and(|j| j["files"][0]["line"].as_u64() == Some(4))
+    });
+    f.stop();
+    append(log, &lines(4..6));
+}
+
+/// Restarts follow on the checkpointed scene and checks a fresh start: a warning naming the
+/// state file and `reason`, then only what is logged from now on.
+fn expect_fresh_start(scene: &Scene, reason: &str) {
+    let Scene { dir, log, state } = scene;
+    let mut f = Follower::start(dir.path(), log, BACKENDS[0], &["--state", s(state)]);
+    f.wait_stderr(reason);
+    let said = f.stderr();
+    let line = said
+        .lines()
+        .find(|l| l.contains(reason))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("pverec: {}: ", state.display()))
+            && line.ends_with("; starting afresh"),
+        "the warning names the state file and says what follows: {said}"
+    );
+    append(log, &lines(6..7));
+    f.expect_output(&[command(6)]);
+    let status = f.stop_within(libc::SIGTERM, DEADLINE);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", f.stderr());
+    // The next save replaced whatever was there with a state of our own.
+    let meta = fs::symlink_metadata(state).unwrap();
+    assert!(
+        meta.is_file(),
+        "{reason}: the state is a regular file again"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+/// Rewrites the first entry of the state file with `edit`.
+fn edit_state(state: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut json: Value = serde_json::from_slice(&fs::read(state).unwrap()).unwrap();
+    edit(&mut json["files"][0]);
+    fs::write(state, serde_json::to_vec(&json).unwrap()).unwrap();
+}
+
+/// The reference for the rejections below: an intact state is resumed from (4..6 come out
+/// first).
+#[test]
+fn intact_state_file_is_resumed_from() {
+    let scene = Scene::new(BACKENDS[0]);
+    checkpointed(&scene);
+    let mut f = Follower::start(
+        scene.dir.path(),
+        &scene.log,
+        BACKENDS[0],
+        &["--state", s(&scene.state)],
+    );
+    f.expect_output(&commands(4..6));
+    f.stop();
+}
+
+/// Checkpoints, tampers with the state file, and expects the restart to refuse it for
+/// `reason` and start afresh.
+fn refused(reason: &str, tamper: impl FnOnce(&Scene)) -> Scene {
+    let scene = Scene::new(BACKENDS[0]);
+    checkpointed(&scene);
+    tamper(&scene);
+    expect_fresh_start(&scene, reason);
+    scene
+}
+
+/// A symlink is not followed (the link's target, a good state elsewhere, is neither believed
+/// nor written).
+#[test]
+fn state_file_symlink_is_refused() {
+    let scene = refused("a symbolic link, not a regular file", |scene| {
+        let elsewhere = scene.dir.path().join("elsewhere.json");
+        fs::rename(&scene.state, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &scene.state).unwrap();
+    });
+    let target = fs::read(scene.dir.path().join("elsewhere.json")).unwrap();
+    let json: Value = serde_json::from_slice(&target).unwrap();
+    assert_eq!(json["files"][0]["line"].as_u64(), Some(4));
+}
+
+/// A FIFO does not block the start.
+#[test]
+fn state_file_fifo_is_refused_without_blocking() {
+    refused("a FIFO, not a regular file", |scene| {
+        fs::remove_file(&scene.state).unwrap();
+        mkfifo(&scene.state);
+    });
+}
+
+/// A state of another owner (here nobody's, as the tests run as root) is not believed.
+#[test]
+fn state_file_of_another_owner_is_refused() {
+    refused(
+        "owned by uid 65534, not by the user running pverec",
+        |scene| {
+            let c = CString::new(scene.state.as_os_str().as_bytes()).unwrap();
+            // SAFETY: chown(2) with a valid NUL-terminated path (the tests run as root).
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        },
+    );
+}
+
+/// A state others may have written is not believed.
+#[test]
+fn group_writable_state_file_is_refused() {
+    refused("writable by others than its owner (mode 0620)", |scene| {
+        fs::set_permissions(&scene.state, fs::Permissions::from_mode(0o620)).unwrap();
+    });
+}
+
+/// A state over 1 MiB (here a good one padded with blanks) is not read.
+#[test]
+fn oversized_state_file_is_refused() {
+    refused("bytes, larger than a state file can be", |scene| {
+        let mut text = fs::read(&scene.state).unwrap();
+        text.extend(std::iter::repeat_n(b' ', 2 << 20));
+        fs::write(&scene.state, text).unwrap();
+    });
+}
+
+/// A huge `head_len` made every restart abort ("capacity overflow") when a compressed
+/// generation was there to look for the file's head in.
+#[test]
+fn huge_head_len_is_refused() {
+    refused("not a state pverec wrote (head_len", |scene| {
+        fs::write(suffixed(&scene.log, ".2.gz"), gzip(b"old\n")).unwrap();
+        edit_state(&scene.state, |e| e["head_len"] = Value::from(u64::MAX));
+    });
+}
+
+/// Other numbers are range-checked too.
+#[test]
+fn out_of_range_mark_len_is_refused() {
+    refused("not a state pverec wrote (mark_len", |scene| {
+        edit_state(&scene.state, |e| e["mark_len"] = Value::from(1u64 << 40));
+    });
+}
+
+/// A symlink planted at STATE.tmp is not written through by a save.
+#[test]
+fn planted_tmp_symlink_is_not_written_through() {
+    let scene = Scene::new(BACKENDS[0]);
+    let victim = scene.dir.path().join("victim");
+    fs::write(&victim, b"keep").unwrap();
+    std::os::unix::fs::symlink(&victim, suffixed(&scene.state, ".tmp")).unwrap();
+    checkpointed(&scene);
+    assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    assert!(fs::symlink_metadata(&scene.state).unwrap().is_file());
+}
