@@ -621,7 +621,7 @@ fn reach_back(groups: &mut [Vec<Source>], plan: &Plan, since: Timestamp) {
             let older: Vec<Source> = input::generations_since(&log, since)
                 .into_iter()
                 .filter(|g| g.canonicalize().is_ok_and(|c| !named.contains(&c)))
-                .map(Source::new)
+                .map(Source::found)
                 .collect();
             group.splice(0..0, older);
             continue;

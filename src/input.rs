@@ -196,12 +196,54 @@ impl LineSplitter {
     }
 }
 
-/// A file to read, as named on the command line (`-` is standard input).
+/// Opens a file that pverec found by itself (a rotated generation, a checkpointed file), only
+/// if it is a regular file: opened `O_NONBLOCK`, so that a FIFO or a device there cannot block
+/// the open (on a regular file the flag changes nothing), then what was opened is checked with
+/// fstat, so no rename between a look and the open can slip another file in.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        Ok(file)
+    } else {
+        Err(not_regular(kind))
+    }
+}
+
+/// The error for a file that must be a regular file and is not, saying what it is.
+pub(crate) fn not_regular(kind: std::fs::FileType) -> io::Error {
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file; skipped"),
+    )
+}
+
+/// A file to read, as named on the command line (`-` is standard input), or found by pverec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Source {
     pub(crate) path: PathBuf,
     /// How messages and JSON records name it.
     pub(crate) name: String,
+    /// Found by pverec, not named by the user (a rotated generation): read only if it is a
+    /// regular file.
+    found: bool,
 }
 
 impl Source {
@@ -211,7 +253,19 @@ impl Source {
         } else {
             path.to_string_lossy().into_owned()
         };
-        Source { path, name }
+        Source {
+            path,
+            name,
+            found: false,
+        }
+    }
+
+    /// A rotated generation or another file pverec found by itself: regular files only.
+    pub(crate) fn found(path: PathBuf) -> Source {
+        Source {
+            found: true,
+            ..Source::new(path)
+        }
     }
 
     fn is_stdin(&self) -> bool {
@@ -231,7 +285,11 @@ pub(crate) fn groups(files: &[PathBuf], rotated: bool) -> io::Result<Vec<Vec<Sou
             if f.as_os_str() == "-" {
                 Ok(vec![Source::new(f.clone())])
             } else {
-                rotated_set(f).map(|set| set.into_iter().map(Source::new).collect())
+                // The generations are found; the file itself (last) is the one named.
+                rotated_set(f).map(|mut set| {
+                    let named = set.pop().map(Source::new);
+                    set.into_iter().map(Source::found).chain(named).collect()
+                })
             }
         })
         .collect()
@@ -295,9 +353,10 @@ pub(crate) fn generations_since(log: &Path, since: jiff::Timestamp) -> Vec<PathB
 }
 
 /// The time of the first well-formed line of a file (plain or gzip), looked for in its first
-/// 1,000 lines.
+/// 1,000 lines. Only a regular file is looked into: reading the head of a FIFO would block, or
+/// take its lines from the reader that comes after.
 pub(crate) fn first_time(path: &Path) -> Option<jiff::Timestamp> {
-    let mut lines = Lines::open(&Source::new(path.to_path_buf()), Progress::default()).ok()?;
+    let mut lines = Lines::open(&Source::found(path.to_path_buf()), Progress::default()).ok()?;
     for _ in 0..1000 {
         if !lines.advance().ok()? {
             return None;
@@ -366,7 +425,11 @@ impl Lines {
                 progress: progress.clone(),
             }))?
         } else {
-            let file = File::open(&source.path)?;
+            let file = if source.found {
+                open_regular(&source.path)?
+            } else {
+                File::open(&source.path)?
+            };
             let meta = file.metadata()?;
             if meta.is_dir() {
                 return Err(io::Error::new(

@@ -4,12 +4,62 @@
 //!
 //! `follow -n N` keeps only the last N records of the history it reads before going live, like
 //! `tail -n`: while [`Output::keep_last`] is on, each committed record goes to a ring instead.
+//!
+//! `follow` must stop on SIGINT, SIGTERM and SIGHUP even when nobody reads its output (a pager
+//! that stopped reading, a stuck pipe): a plain `write(2)` on a full pipe sleeps until the
+//! reader reads, and with `SA_RESTART` a signal does not end that sleep. So in follow the
+//! output is written by [`Output::interruptible`]'s rule: wait in `poll(2)` for standard output
+//! to take more or for the signal pipe, then write at most `PIPE_BUF` bytes, which a pipe that
+//! polls writable takes without sleeping. Once a stop was asked for, a standard output that
+//! takes nothing for [`STOP_GRACE`] is given up: the write fails with [`Stopped`], and follow
+//! exits without saving a state past what was written.
 
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Flush at this size when block-buffered.
 const BLOCK: usize = 64 * 1024;
+
+/// After a stop signal, how long a standard output that takes nothing is waited for.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// The most written at once in [`Output::interruptible`] mode: what a pipe that polls writable
+/// takes whole, without sleeping (Linux: a free page in its ring).
+const PIPE_CHUNK: usize = libc::PIPE_BUF;
+
+/// The error of a write given up because a stop signal came while standard output took nothing.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped by a signal while standard output was blocked")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Whether `err` (or one of its causes) is [`Stopped`].
+pub(crate) fn is_stopped(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<Stopped>()
+            || cause
+                .downcast_ref::<io::Error>()
+                .and_then(|e| e.get_ref())
+                .is_some_and(|inner| inner.is::<Stopped>())
+    })
+}
+
+/// What makes writes interruptible: the flag the signal handlers set and the read end of the
+/// signal pipe they write to.
+struct Interrupt {
+    signal: Arc<AtomicUsize>,
+    pipe: OwnedFd,
+}
 
 pub(crate) struct Output {
     stdout: io::Stdout,
@@ -17,6 +67,7 @@ pub(crate) struct Output {
     line_buffered: bool,
     /// `follow -n N`: the last records committed, at most N, held until [`Output::release`].
     kept: Option<(usize, VecDeque<Vec<u8>>)>,
+    interrupt: Option<Interrupt>,
 }
 
 impl Output {
@@ -28,7 +79,15 @@ impl Output {
             buf: Vec::with_capacity(BLOCK + 4096),
             line_buffered,
             kept: None,
+            interrupt: None,
         }
+    }
+
+    /// From now on, writes wait in `poll(2)` on standard output and on `pipe` (the signal pipe,
+    /// which is only watched, never read), and are given up once `signal` is set and standard
+    /// output has taken nothing for [`STOP_GRACE`] (see the module docs).
+    pub(crate) fn interruptible(&mut self, signal: Arc<AtomicUsize>, pipe: OwnedFd) {
+        self.interrupt = Some(Interrupt { signal, pipe });
     }
 
     /// From now on, keeps only the last `n` records committed, until [`Output::release`].
@@ -79,13 +138,89 @@ impl Output {
     }
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let mut out = self.stdout.lock();
-            out.write_all(&self.buf)?;
-            out.flush()?;
-            self.buf.clear();
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        let mut out = self.stdout.lock();
+        match &self.interrupt {
+            None => out.write_all(&self.buf)?,
+            Some(interrupt) => {
+                // Anything buffered in `out` goes first (nothing is: only this writes stdout).
+                out.flush()?;
+                let written = interrupt.write_all(&self.buf);
+                // What was written is not written again, even when the rest is given up.
+                self.buf
+                    .drain(..written.as_ref().map_or_else(|(n, _)| *n, |n| *n));
+                written.map_err(|(_, e)| e)?;
+            }
+        }
+        out.flush()?;
+        self.buf.clear();
         Ok(())
+    }
+}
+
+impl Interrupt {
+    /// Writes `bytes` to fd 1 as the module docs say; the count written, with the error that
+    /// ended the write early.
+    fn write_all(&self, bytes: &[u8]) -> Result<usize, (usize, io::Error)> {
+        let mut done = 0;
+        while done < bytes.len() {
+            let stopping = self.signal.load(Ordering::Relaxed) != 0;
+            let mut fds = [
+                libc::pollfd {
+                    fd: libc::STDOUT_FILENO,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.pipe.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // Stopping: only stdout, for at most the grace (the pipe may stay readable until
+            // the wait of the follow loop drains it). Else stdout or a signal, without limit.
+            let (count, timeout) = if stopping {
+                (1, STOP_GRACE.as_millis() as libc::c_int)
+            } else {
+                (2, -1)
+            };
+            // SAFETY: `fds` is a valid array of at least `count` pollfd structs that lives
+            // across the call; poll(2) only writes their `revents`.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), count, timeout) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err((done, e));
+            }
+            if fds[0].revents == 0 {
+                if stopping && n == 0 {
+                    return Err((done, io::Error::new(io::ErrorKind::Interrupted, Stopped)));
+                }
+                // The signal pipe: look at the flag again.
+                continue;
+            }
+            let end = bytes.len().min(done + PIPE_CHUNK);
+            let chunk = &bytes[done..end];
+            // SAFETY: `chunk` is valid for reads of `chunk.len()` bytes during the call.
+            let n = unsafe { libc::write(libc::STDOUT_FILENO, chunk.as_ptr().cast(), chunk.len()) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    // A signal, or an O_NONBLOCK stdout that filled up: poll again.
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => continue,
+                    _ => return Err((done, e)),
+                }
+            }
+            if n == 0 {
+                return Err((done, io::Error::from(io::ErrorKind::WriteZero)));
+            }
+            done += n as usize;
+        }
+        Ok(done)
     }
 }
 

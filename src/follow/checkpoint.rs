@@ -14,18 +14,24 @@
 //! start); the next save replaces it.
 
 use std::fs::{self, File, OpenOptions};
+use std::io::Read;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::tail::{Identity, Tailer, Tracked};
+use super::tail::{Identity, MARK, Tailer, Tracked};
 use crate::input;
 use crate::messages;
 
 /// How many first bytes of a file identify it.
 const HEAD: u64 = 256;
+/// The largest state file read: one pverec writes lists a few files, in a few KiB.
+const MAX_STATE: u64 = 1 << 20;
+/// The largest offset believed: far beyond any log (2^62 bytes), yet no sum with it overflows.
+const MAX_OFFSET: u64 = 1 << 62;
 const VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +61,36 @@ pub(crate) struct Entry {
     current: bool,
 }
 
+/// A state file that can be resumed from.
+pub(crate) struct Loaded {
+    pub(crate) entries: Vec<Entry>,
+    /// When it was written (files rotated away after it and never opened are read too).
+    pub(crate) saved: Option<SystemTime>,
+}
+
+impl Entry {
+    /// Why a number of the entry is none that pverec writes, if one is not: a state file is
+    /// input like any other (a huge `head_len` once made every restart abort on allocation).
+    /// Offsets are checked against the file itself when it is found again ([`resume`]).
+    fn out_of_range(&self) -> Option<String> {
+        let bad = |field: &str, value: u64| Some(format!("{field} {value} is out of range"));
+        if self.head_len > HEAD {
+            return bad("head_len", self.head_len);
+        }
+        if self.mark_len > MARK as u64 || self.mark_len > self.offset {
+            return bad("mark_len", self.mark_len);
+        }
+        // Every line counted ends with a newline before the offset.
+        if self.line > self.offset {
+            return bad("line", self.line);
+        }
+        if self.offset > MAX_OFFSET {
+            return bad("offset", self.offset);
+        }
+        None
+    }
+}
+
 pub(crate) struct Checkpoint {
     path: PathBuf,
     log: PathBuf,
@@ -67,8 +103,8 @@ pub(crate) struct Checkpoint {
 
 impl Checkpoint {
     /// Reads the state file; the entries are `None` when there is none or it cannot be used
-    /// (reported: pverec then starts as without a state).
-    pub(crate) fn load(path: &Path, log: &Path) -> (Checkpoint, Option<Vec<Entry>>) {
+    /// (reported: pverec then starts as without a state), with the time the state was saved.
+    pub(crate) fn load(path: &Path, log: &Path) -> (Checkpoint, Option<Loaded>) {
         let checkpoint = Checkpoint {
             path: path.to_path_buf(),
             log: log.to_path_buf(),
@@ -84,36 +120,40 @@ impl Checkpoint {
                 tmp.display()
             ));
         }
-        let text = match fs::read(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (checkpoint, None),
-            Err(e) => {
-                messages::message(&format!(
-                    "{}: cannot read the state ({e}); starting afresh",
-                    path.display()
-                ));
+        let refuse = |why: &dyn std::fmt::Display| {
+            messages::message(&format!("{}: {why}; starting afresh", path.display()));
+        };
+        let (text, saved) = match read_state(path) {
+            Ok(Some(read)) => read,
+            Ok(None) => return (checkpoint, None),
+            Err(why) => {
+                refuse(&why);
                 return (checkpoint, None);
             }
         };
         let state: StateFile = match serde_json::from_slice(&text) {
             Ok(state) => state,
             Err(e) => {
-                messages::message(&format!(
-                    "{}: not a pverec state file ({e}); starting afresh",
-                    path.display()
-                ));
+                refuse(&format_args!("not a pverec state file ({e})"));
                 return (checkpoint, None);
             }
         };
         if state.version != VERSION || state.log != log {
-            messages::message(&format!(
-                "{}: state of another log ({}) or version; starting afresh",
-                path.display(),
+            refuse(&format_args!(
+                "state of another log ({}) or version",
                 state.log.display()
             ));
             return (checkpoint, None);
         }
-        (checkpoint, Some(state.files))
+        if let Some(why) = state.files.iter().find_map(Entry::out_of_range) {
+            refuse(&format_args!("not a state pverec wrote ({why})"));
+            return (checkpoint, None);
+        }
+        let loaded = Loaded {
+            entries: state.files,
+            saved,
+        };
+        (checkpoint, Some(loaded))
     }
 
     /// The state file.
@@ -201,6 +241,66 @@ fn crc(bytes: &[u8]) -> u32 {
     crc.sum()
 }
 
+/// The bytes of a state file, and when it was written.
+type StateText = (Vec<u8>, Option<SystemTime>);
+
+/// Reads the state file, if there is one, and when it was written. The state decides which
+/// lines are skipped at a restart, so only a file this user wrote is believed: opened
+/// `O_NOFOLLOW | O_NONBLOCK` (a symlink is refused, a FIFO cannot block the open), then, on what
+/// was opened, a regular file owned by the effective user, not writable by group or others, and
+/// at most [`MAX_STATE`] bytes. Otherwise the reason, for a warning and a fresh start.
+fn read_state(path: &Path) -> Result<Option<StateText>, String> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("a symbolic link, not a regular file".to_owned());
+        }
+        Err(e) => return Err(format!("cannot read the state ({e})")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read the state ({e})"))?;
+    if !meta.is_file() {
+        return Err(input::not_regular(meta.file_type()).to_string());
+    }
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != euid {
+        return Err(format!(
+            "owned by uid {}, not by the user running pverec (uid {euid})",
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "writable by others than its owner (mode {:04o})",
+            mode & 0o7777
+        ));
+    }
+    if meta.len() > MAX_STATE {
+        return Err(format!(
+            "{} bytes, larger than a state file can be ({MAX_STATE})",
+            meta.len()
+        ));
+    }
+    let mut text = Vec::new();
+    file.take(MAX_STATE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("cannot read the state ({e})"))?;
+    if text.len() as u64 > MAX_STATE {
+        return Err(format!(
+            "larger than a state file can be ({MAX_STATE} bytes)"
+        ));
+    }
+    Ok(Some((text, meta.modified().ok())))
+}
+
 /// The temporary file a save writes before renaming it over `path`: `path` + `.tmp`.
 fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
@@ -228,7 +328,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path)?;
     // Makes the rename itself durable; where a directory cannot be synced (some network file
     // systems), the state is still correct, only perhaps older after a power cut.
-    if let Ok(dir) = File::open(input::directory(path)) {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(input::directory(path));
+    if let Ok(dir) = dir {
         let _ = dir.sync_all();
     }
     Ok(())
@@ -385,7 +489,9 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
         .map(|t| t.id)
         .collect();
     for path in &generations[newest + 1..] {
-        let Ok(file) = File::open(path) else { continue };
+        let Ok(file) = input::open_regular(path) else {
+            continue;
+        };
         let Ok(meta) = file.metadata() else { continue };
         if followed.contains(&Identity::of(&meta)) {
             continue;
@@ -399,17 +505,17 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
     where_found
 }
 
-/// The first `len` decompressed bytes of a gzip file; `None` when it is not gzip or shorter.
+/// The first `len` decompressed bytes of a gzip file; `None` when it is not a regular gzip
+/// file or shorter.
 fn gzip_head(path: &Path, len: u64) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut file = File::open(path).ok()?;
+    let file = input::open_regular(path).ok()?;
     let mut magic = [0u8; 2];
-    file.read_exact(&mut magic).ok()?;
+    file.read_exact_at(&mut magic, 0).ok()?;
     if magic != [0x1f, 0x8b] {
         return None;
     }
-    let file = File::open(path).ok()?;
-    let mut head = vec![0; len as usize];
+    let mut head = vec![0; usize::try_from(len).ok()?];
     flate2::read::MultiGzDecoder::new(file)
         .read_exact(&mut head)
         .ok()?;
@@ -430,7 +536,7 @@ fn find(log: &Path, id: Identity) -> Option<(PathBuf, File, bool)> {
                 .find(|(_, sibling)| *sibling == id)
                 .map(|(p, _)| p)?
         };
-        if let Ok(file) = File::open(&path) {
+        if let Ok(file) = input::open_regular(&path) {
             if file.metadata().is_ok_and(|m| Identity::of(&m) == id) {
                 return Some((path, file, at_log));
             }

@@ -19,11 +19,19 @@
 //! so they are handled between two looks: the output is flushed and the state saved before
 //! exiting (130 after SIGINT, as shells expect, 0 after SIGTERM or SIGHUP, a requested stop, as
 //! for `tail -F` when its terminal goes away). Under nohup, SIGHUP stays ignored.
+//!
+//! No wait may outlast those signals: the handlers are installed without `SA_RESTART`, files
+//! pverec finds by itself are opened only if they are regular files (a FIFO planted as a rotated
+//! generation cannot block), and the output waits in `poll(2)` on the signal pipe as well
+//! ([`crate::output::Output::interruptible`]): once a stop was asked for, a stdout that takes
+//! nothing is given up, and pverec exits with its usual status without saving past what was
+//! written.
 
 mod checkpoint;
 mod tail;
 mod watch;
 
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +47,7 @@ use crate::convert::{self, Pipeline};
 use crate::correlate::BODY_WAIT;
 use crate::input::{self, Lines, Progress, Source};
 use crate::messages;
+use crate::output;
 use crate::request::Class;
 use crate::spool::Recorder;
 
@@ -65,8 +74,60 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         }
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
         signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
+        no_restart(sig)?;
     }
+    // Writes to a standard output nobody reads must not outlast a stop signal.
+    pipeline
+        .output
+        .interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
+    match follow(args, pipeline, &signal, wake_read) {
+        Err(e) if output::is_stopped(&e) => {
+            // Standard output took nothing after the signal: what was not written is dropped,
+            // and the state (saved only after a flush) does not cover it.
+            messages::finish();
+            Ok(exit_status(&signal))
+        }
+        other => other,
+    }
+}
 
+/// The exit status after a stop: 130 after SIGINT, as shells expect, else 0.
+fn exit_status(signal: &AtomicUsize) -> ExitCode {
+    if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Takes `SA_RESTART` off the handler signal-hook installed for `sig`: a `write(2)` to a
+/// terminal that cannot take more (stopped with ^S) then ends with `EINTR` when the signal
+/// comes, instead of being restarted and sleeping on; every read and wait of follow already
+/// goes round again on `EINTR`.
+fn no_restart(sig: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: sigaction(2) with a null new action only fills `action`, a zeroed sigaction that
+    // lives across the call; the second call installs that same action (handler, mask and
+    // flags as signal-hook set them) with one flag less.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut action) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        action.sa_flags &= !libc::SA_RESTART;
+        if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The follow itself, once the signals are caught.
+fn follow(
+    args: &FollowArgs,
+    mut pipeline: Pipeline,
+    signal: &Arc<AtomicUsize>,
+    wake_read: UnixStream,
+) -> Result<ExitCode> {
     let log = args.log();
     let since = args.select.since;
     let start = if since.is_some() || args.lines > 0 {
@@ -101,14 +162,13 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
                 state.display()
             )
         })?;
-        let saved = std::fs::metadata(state).and_then(|m| m.modified()).ok();
-        let (cp, entries) = Checkpoint::load(state, log);
-        if let Some(entries) = entries {
-            let resumed_files = checkpoint::resume(entries, log);
+        let (cp, loaded) = Checkpoint::load(state, log);
+        if let Some(loaded) = loaded {
+            let resumed_files = checkpoint::resume(loaded.entries, log);
             for (path, skip) in &resumed_files.replay {
-                replay_file(&mut pipeline, path, *skip, &signal)?;
+                replay_file(&mut pipeline, path, *skip, signal)?;
             }
-            tailer.resume(resumed_files.current, resumed_files.old, saved);
+            tailer.resume(resumed_files.current, resumed_files.old, loaded.saved);
             resumed = true;
         }
         checkpoint = Some(cp);
@@ -120,7 +180,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         pipeline.output.keep_last(args.lines)?;
     }
     if !resumed && (since.is_some() || last_only) {
-        replay_history(&mut pipeline, &mut tailer, since, &signal)?;
+        replay_history(&mut pipeline, &mut tailer, since, signal)?;
     }
     if since.is_some() || resumed || last_only {
         // The history (from --since, -n, or what was logged while pverec was stopped) is read
@@ -189,13 +249,7 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     pipeline.output.flush()?;
     pipeline.filter.report_unmatched_users();
     messages::finish();
-    Ok(
-        if signal.load(Ordering::Relaxed) == signal_hook::consts::SIGINT as usize {
-            ExitCode::from(130)
-        } else {
-            ExitCode::SUCCESS
-        },
-    )
+    Ok(exit_status(signal))
 }
 
 /// Registers with the request recorder: at `--spool DIR` (an error if that fails), or at the
@@ -296,7 +350,7 @@ fn replay_history(
     for path in &needed {
         if *path == input::generation(&log, 1) {
             let name = path.to_string_lossy().into_owned();
-            match std::fs::File::open(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
+            match input::open_regular(path).and_then(|file| Tracked::new(file, name, 0, 0)) {
                 Ok(tracked) => old.push(tracked),
                 Err(e) => messages::message(&format!("{}: {e}", path.display())),
             }
@@ -309,14 +363,15 @@ fn replay_history(
 }
 
 /// Reads a whole file (plain or gzip) through the pipeline, passing over its first `skip`
-/// lines (already converted before a checkpoint). A signal ends it early.
+/// lines (already converted before a checkpoint). A signal ends it early. The file is a
+/// generation pverec found, so it is read only if it is a regular file.
 fn replay_file(
     pipeline: &mut Pipeline,
     path: &Path,
     skip: u64,
     signal: &AtomicUsize,
 ) -> Result<()> {
-    let source = Source::new(path.to_path_buf());
+    let source = Source::found(path.to_path_buf());
     let mut lines = match Lines::open(&source, Progress::default()) {
         Ok(lines) => lines,
         Err(e) => {

@@ -511,8 +511,9 @@ impl Tailer {
             if !meta.is_file() {
                 continue;
             }
-            // What is opened is judged, not what was stat-ed: a rename can come in between.
-            let Ok(file) = File::open(&path) else {
+            // What is opened is judged, not what was stat-ed: a rename can come in between
+            // (and a FIFO put there meanwhile must not block the open).
+            let Ok(file) = input::open_regular(&path) else {
                 continue;
             };
             let Ok(meta) = file.metadata() else { continue };

@@ -269,6 +269,25 @@ impl Follower {
         child.wait().expect("pverec exits")
     }
 
+    /// Sends `signal` and waits for the exit, at most `within`; `None` if pverec is still
+    /// running then (it is killed when the follower is dropped).
+    pub(crate) fn stop_within(&mut self, signal: i32, within: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("still running");
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(2);
+        while start.elapsed() < within {
+            if let Some(status) = child.try_wait().expect("waitpid works") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGTERM, then the exit status must be 0.
     pub(crate) fn stop(&mut self) {
         let status = self.stop_with(libc::SIGTERM);

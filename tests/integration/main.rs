@@ -25,3 +25,4 @@ mod follow_rotation;
 mod follow_soak;
 mod follow_state;
 mod follow_tasks;
+mod hardening_inputs;
