@@ -379,6 +379,10 @@ impl<'a> Event<'a> {
             .collect();
         self.params_source = ParamsSource::Spool;
         self.body = Some(body);
+        // What stands in the way of a replay depends on the parameters, now the body's.
+        if self.api_format.is_some() {
+            self.not_replayable = self.replay_obstacle();
+        }
     }
 
     /// Joins the task the request started: its outcome is the request's, unless the request
@@ -607,16 +611,97 @@ impl<'a> Event<'a> {
             b"quiet",
             b"human-readable",
         ];
-        self.params
+        if let Some(p) = self
+            .params
             .iter()
             .find(|p| OUTPUT_OPTIONS.contains(&p.key.as_ref()))
-            .map(|p| {
+        {
+            return Some(
                 format!(
                     "pvesh takes --{} as its own output option",
                     String::from_utf8_lossy(&p.key)
                 )
-                .into()
-            })
+                .into(),
+            );
+        }
+        let endpoint = self.endpoint?;
+        self.params.iter().find_map(|p| {
+            let key = String::from_utf8_lossy(&p.key);
+            match endpoint.param(&p.key) {
+                Some(param) if param.is_boolean() => {
+                    let from_json = self
+                        .body
+                        .and_then(|b| b.params.get(key.as_ref()))
+                        .is_some_and(serde_json::Value::is_boolean);
+                    let read = pvesh_boolean(&p.value).filter(|_| !from_json)?;
+                    let value = String::from_utf8_lossy(&p.value);
+                    Some(
+                        format!(
+                            "pvesh reads --{key}={value:?} as {read}, the API takes only 0 or 1"
+                        )
+                        .into(),
+                    )
+                }
+                Some(_) => None,
+                None => {
+                    let names: Vec<&str> = endpoint
+                        .option_names()
+                        .chain(PVESH_OPTIONS)
+                        .chain(
+                            OUTPUT_OPTIONS
+                                .iter()
+                                .filter_map(|o| std::str::from_utf8(o).ok()),
+                        )
+                        .collect();
+                    let other = getopt_match(&names, &p.key)?;
+                    Some(format!("pvesh reads --{key} as --{other}, not in the schema").into())
+                }
+            }
+        })
+    }
+}
+
+/// pvesh's own options besides the method's (pve-manager `PVE/CLI/pvesh.pm`
+/// `$our_properties`).
+const PVESH_OPTIONS: [&str; 2] = ["api_path", "noproxy"];
+
+/// What pvesh makes of a boolean option's value when it differs from what the API takes
+/// (exactly `0` or `1`, pve-common `src/PVE/JSONSchema.pm` `check_type`): an empty value is 1,
+/// `on`/`yes`/`true` and `off`/`no`/`false` in any case are 1 and 0 (`get_options`,
+/// `parse_boolean`). `None` when it is the same, or when pvesh refuses the value too.
+fn pvesh_boolean(value: &[u8]) -> Option<u8> {
+    if value.is_empty() {
+        return Some(1);
+    }
+    let is = |words: [&[u8]; 3]| words.iter().any(|w| value.eq_ignore_ascii_case(w));
+    if is([b"on", b"yes", b"true"]) {
+        Some(1)
+    } else if is([b"off", b"no", b"false"]) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// The option Getopt::Long (as pvesh configures it: `ignore_case` and `auto_abbrev` on, the
+/// defaults) takes `--key` for, when that is not `key` itself: one spelled the same in another
+/// case, else the one option that starts with it.
+fn getopt_match<'n>(names: &[&'n str], key: &[u8]) -> Option<&'n str> {
+    if names.iter().any(|n| n.as_bytes() == key) {
+        return None;
+    }
+    if let Some(n) = names
+        .iter()
+        .find(|n| n.as_bytes().eq_ignore_ascii_case(key))
+    {
+        return Some(n);
+    }
+    let mut prefixed = names
+        .iter()
+        .filter(|n| n.len() > key.len() && n.as_bytes()[..key.len()].eq_ignore_ascii_case(key));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(n), None) if !key.is_empty() => Some(*n),
+        _ => None,
     }
 }
 

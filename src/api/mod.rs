@@ -196,6 +196,16 @@ impl Endpoint {
         self.task_types
     }
 
+    /// The names of the parameters that are options of the method's pvesh command: all but
+    /// the path's (pve-manager `PVE/CLI/pvesh.pm` removes those from its schema).
+    pub(crate) fn option_names(&self) -> impl Iterator<Item = &'static str> {
+        let params: &'static [Param] = self.params;
+        params
+            .iter()
+            .filter(|p| p.flags & IN_PATH == 0)
+            .map(|p| p.name)
+    }
+
     /// The names of the parameters a call must give besides the path's (not `optional` in the
     /// schema), in the table's order.
     pub(crate) fn required_params(&self) -> impl Iterator<Item = &'static str> {
@@ -236,7 +246,6 @@ impl Param {
     }
 
     /// A boolean parameter (`0`/`1`).
-    #[allow(dead_code)] // checked by the tests now; the spool renderer reads it
     pub(crate) fn is_boolean(&self) -> bool {
         self.flags & BOOLEAN != 0
     }

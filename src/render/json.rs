@@ -237,12 +237,9 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
     });
     let argv = words.as_deref().map(|w| {
         w.iter()
-            .map(|word| match word {
-                pvesh::Word::Literal(b) => text(b),
-                pvesh::Word::Secret { value, .. } if show_secrets => text(value),
-                pvesh::Word::Secret {
-                    value, redaction, ..
-                } => Cow::Owned(text(&redaction.apply(value, REDACTED.as_bytes())).into_owned()),
+            .map(|word| match word.text(show_secrets, REDACTED.as_bytes()) {
+                Cow::Borrowed(b) => text(b),
+                Cow::Owned(b) => Cow::Owned(text(&b).into_owned()),
             })
             .collect()
     });
