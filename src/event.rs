@@ -43,6 +43,11 @@ impl<'a> Param<'a> {
     fn new(endpoint: Option<&Endpoint>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) -> Param<'a> {
         let redaction = if Param::secret_by_name(endpoint, &key) {
             Redaction::Whole
+        } else if endpoint
+            .and_then(|e| e.param(&key))
+            .is_some_and(|p| p.has_secret_parts())
+        {
+            secret::of_secret_parts(&value)
         } else {
             Redaction::of_value(&value)
         };
@@ -570,8 +575,8 @@ impl<'a> Event<'a> {
     /// What to show of the request line where it is the only record (no pvesh form): the line
     /// itself for requests outside the API (its secrets redacted: [`secret::redact_request_line`]),
     /// method and path without the query for API calls, whose query may hold secrets
-    /// (`vncticket`, `password`).
-    pub(crate) fn request_summary(&self) -> Cow<'a, [u8]> {
+    /// (`vncticket`, `password`). With `show_secrets` a line outside the API is shown as it is.
+    pub(crate) fn request_summary(&self, show_secrets: bool) -> Cow<'a, [u8]> {
         match (self.api_format, self.method, &self.path) {
             (Some(format), Some(method), Some(path)) => {
                 let mut line = method.to_vec();
@@ -580,6 +585,7 @@ impl<'a> Event<'a> {
                 line.extend_from_slice(path);
                 Cow::Owned(line)
             }
+            _ if show_secrets => Cow::Borrowed(self.request),
             _ => secret::redact_request_line(self.request),
         }
     }
@@ -685,24 +691,37 @@ fn pvesh_boolean(value: &[u8]) -> Option<u8> {
 
 /// The option Getopt::Long (as pvesh configures it: `ignore_case` and `auto_abbrev` on, the
 /// defaults) takes `--key` for, when that is not `key` itself: one spelled the same in another
-/// case, else the one option that starts with it.
-fn getopt_match<'n>(names: &[&'n str], key: &[u8]) -> Option<&'n str> {
-    if names.iter().any(|n| n.as_bytes() == key) {
+/// case, else the one option that starts with it. An indexed name (`net[n]`) stands for the
+/// options `net0`, `net1`…: it is matched with its index, and a prefix of it is ambiguous
+/// (which pvesh refuses, as the API refused the unknown name).
+fn getopt_match(names: &[&str], key: &[u8]) -> Option<String> {
+    if key.is_empty() || names.iter().any(|n| n.as_bytes() == key) {
         return None;
     }
-    if let Some(n) = names
-        .iter()
-        .find(|n| n.as_bytes().eq_ignore_ascii_case(key))
-    {
-        return Some(n);
+    let starts_ci = |text: &[u8], prefix: &[u8]| {
+        text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    let mut prefixed = 0;
+    let mut abbreviated = None;
+    for &n in names {
+        let name = n.as_bytes();
+        if let Some(base) = name.strip_suffix(b"[n]") {
+            let index = key.get(base.len()..).unwrap_or_default();
+            if starts_ci(key, base) && !index.is_empty() && index.iter().all(u8::is_ascii_digit) {
+                let index = String::from_utf8_lossy(index);
+                return Some(format!("{}{index}", String::from_utf8_lossy(base)));
+            }
+            if starts_ci(base, key) {
+                prefixed += 2;
+            }
+        } else if name.eq_ignore_ascii_case(key) {
+            return Some(n.to_string());
+        } else if starts_ci(name, key) {
+            prefixed += 1;
+            abbreviated = Some(n);
+        }
     }
-    let mut prefixed = names
-        .iter()
-        .filter(|n| n.len() > key.len() && n.as_bytes()[..key.len()].eq_ignore_ascii_case(key));
-    match (prefixed.next(), prefixed.next()) {
-        (Some(n), None) if !key.is_empty() => Some(*n),
-        _ => None,
-    }
+    abbreviated.filter(|_| prefixed == 1).map(str::to_string)
 }
 
 /// Whether a JSON body value holds a secret-looking key at any depth (`{"auth": {"password":

@@ -426,7 +426,7 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
         }
         None if comments => {
             out.extend_from_slice(b"# no pvesh form: ");
-            quote::push_comment_text(out, &event.request_summary());
+            quote::push_comment_text(out, &event.request_summary(show_secrets));
         }
         _ => return,
     }

@@ -215,6 +215,25 @@ fn options_pvesh_would_read_as_others_are_not_replayed() {
         let (out, _) = run(&log, None, "pvesh", &[]);
         assert!(out.contains("# not replayable, pvesh reads"), "{out}");
     }
+    // `tag` is no option of the cluster options, `tag-style` is: the replay would set it.
+    let log = [log_line("PUT", "/api2/json/cluster/options?tag=x")];
+    let reason = record(&log, None)["not_replayable"].clone();
+    assert_eq!(
+        reason,
+        "pvesh reads --tag as --tag-style, not in the schema"
+    );
+    // An indexed option in another case is that option; a prefix of one is ambiguous.
+    let log = [log_line(
+        "PUT",
+        "/api2/json/nodes/pve1/qemu/100/config?NET0=virtio",
+    )];
+    let reason = record(&log, None)["not_replayable"].clone();
+    assert_eq!(reason, "pvesh reads --NET0 as --net0, not in the schema");
+    let log = [log_line(
+        "PUT",
+        "/api2/json/nodes/pve1/qemu/100/config?virti=1",
+    )];
+    assert_eq!(record(&log, None)["not_replayable"], Value::Null);
     // A JSON `true` in a body is what the API takes too.
     let path = "/nodes/pve1/qemu/100";
     let body = spool_event("DELETE", path, serde_json::json!({"purge": true}));
@@ -223,4 +242,208 @@ fn options_pvesh_would_read_as_others_are_not_replayed() {
         Some(&body),
     );
     assert_eq!(record["not_replayable"], Value::Null, "{record}");
+}
+
+/// The formats every secret is looked for in.
+const FORMATS: [&str; 3] = ["pvesh", "json", "script"];
+
+/// Checks that `secret` is in no output (stdout and stderr, every format) of `log` (and
+/// `events`), and in every output with `--show-secrets`; returns the outputs of the formats.
+fn hidden(log: &[String], events: Option<&Value>, secret: &str, readable: &[&str]) -> Vec<String> {
+    let mut outs = Vec::new();
+    for format in FORMATS {
+        let (out, err) = run(log, events, format, &[]);
+        assert!(!out.contains(secret), "{secret} shown in {format}: {out}");
+        assert!(!err.contains(secret), "{secret} shown on stderr: {err}");
+        for part in readable {
+            assert!(out.contains(part), "{part} missing in {format}: {out}");
+        }
+        let (shown, _) = run(log, events, format, &["--show-secrets"]);
+        assert!(
+            shown.contains(secret),
+            "{secret} not shown in {format}: {shown}"
+        );
+        outs.push(out);
+    }
+    outs
+}
+
+/// `secret` hidden in `name` of `method path`, given in the query and in a spool body.
+fn hidden_in_param(
+    method: &str,
+    path: &str,
+    name: &str,
+    value: &str,
+    secret: &str,
+    readable: &[&str],
+) {
+    let query = format!("/api2/json{path}?{name}={}", encode(value));
+    hidden(&[log_line(method, &query)], None, secret, readable);
+    let log = [log_line(method, &format!("/api2/json{path}"))];
+    let body = spool_event(method, path, serde_json::json!({ name: value }));
+    hidden(&log, Some(&body), secret, readable);
+}
+
+#[test]
+fn api_token_inside_target_endpoint() {
+    let value =
+        "host=10.0.0.5,apitoken=PVEAPIToken=user@realm!id=Tok3nSecretValue,fingerprint=AA:BB";
+    let path = "/nodes/pve1/qemu/100/remote_migrate";
+    hidden_in_param(
+        "POST",
+        path,
+        "target-endpoint",
+        value,
+        "Tok3nSecretValue",
+        &["apitoken=PVEAPIToken=user@realm!id=", ",fingerprint=AA:BB"],
+    );
+}
+
+#[test]
+fn proxy_credentials_in_http_proxy() {
+    hidden_in_param(
+        "PUT",
+        "/cluster/options",
+        "http_proxy",
+        "http://puser:Pr0xyPassw0rd@proxy.example.com:3128",
+        "Pr0xyPassw0rd",
+        &["http://puser:", "@proxy.example.com:3128"],
+    );
+}
+
+#[test]
+fn webhook_url_header_and_secret() {
+    for (method, path) in [
+        ("POST", "/cluster/notifications/endpoints/webhook"),
+        ("PUT", "/cluster/notifications/endpoints/webhook/hook1"),
+    ] {
+        hidden_in_param(
+            method,
+            path,
+            "url",
+            "https://hooks.example.com/services/T000/B000/WebhookT0kenXYZ?x=1",
+            "WebhookT0kenXYZ",
+            &["https://hooks.example.com/"],
+        );
+        let header = "name=Authorization,value=QmVhcmVyIHNlY3JldA==";
+        hidden_in_param(
+            method,
+            path,
+            "header",
+            header,
+            "QmVhcmVyIHNlY3JldA",
+            &["name=Authorization,value="],
+        );
+        hidden_in_param(
+            method,
+            path,
+            "secret",
+            "name=token,value=c2VjcmV0VmFsdWU=",
+            "c2VjcmV0VmFsdWU",
+            &[],
+        );
+        // Several headers in a body: an array, each entry redacted in its place.
+        let log = [log_line(method, &format!("/api2/json{path}"))];
+        let body = spool_event(
+            method,
+            path,
+            serde_json::json!({"header": ["name=X-A,value=Rmlyc3RTZWNyZXQ=", "name=X-B,value=U2Vjb25kU2VjcmV0"]}),
+        );
+        for secret in ["Rmlyc3RTZWNyZXQ", "U2Vjb25kU2VjcmV0"] {
+            let outs = hidden(
+                &log,
+                Some(&body),
+                secret,
+                &["name=X-A,value=", "name=X-B,value="],
+            );
+            let record: Value = serde_json::from_str(outs[1].lines().next().unwrap()).unwrap();
+            assert_eq!(
+                record["params"]["header"],
+                serde_json::json!(["name=X-A,value=<redacted>", "name=X-B,value=<redacted>"])
+            );
+        }
+    }
+}
+
+#[test]
+fn url_credentials_of_download_url_and_query_url_metadata() {
+    for (method, path) in [
+        ("POST", "/nodes/pve1/storage/local/download-url"),
+        ("GET", "/nodes/pve1/query-url-metadata"),
+    ] {
+        hidden_in_param(
+            method,
+            path,
+            "url",
+            "https://mirror:D0wnl0adPass@downloads.example.com/x.iso",
+            "D0wnl0adPass",
+            &["https://mirror:", "@downloads.example.com/x.iso"],
+        );
+    }
+}
+
+#[test]
+fn guest_payloads() {
+    for (path, name, value, secret) in [
+        (
+            "/nodes/pve1/qemu/100/agent/file-write",
+            "content",
+            "root:Fil3Secret\n",
+            "Fil3Secret",
+        ),
+        (
+            "/nodes/pve1/qemu/100/agent/exec",
+            "input-data",
+            "Inpu7Secret",
+            "Inpu7Secret",
+        ),
+        (
+            "/nodes/pve1/qemu/100/monitor",
+            "command",
+            "set_password vnc M0nitorSecret",
+            "M0nitorSecret",
+        ),
+    ] {
+        hidden_in_param("POST", path, name, value, secret, &[&format!("--{name}")]);
+    }
+}
+
+#[test]
+fn openid_code_and_state() {
+    for (name, secret) in [("code", "C0deSplxlOBeZQQ"), ("state", "St4teaf0ifjsldkj")] {
+        hidden_in_param("POST", "/access/openid/login", name, secret, secret, &[]);
+    }
+}
+
+#[test]
+fn secrets_in_lines_that_are_not_api_calls() {
+    for (target, secret) in [
+        (
+            "//api2/json/access/ticket?username=root@pam&password=Passw0rdSlash",
+            "Passw0rdSlash",
+        ),
+        (
+            "/api2/JSON/access/ticket?username=root@pam&password=Passw0rdUpper",
+            "Passw0rdUpper",
+        ),
+        (
+            "/?console=kvm&novnc=1&vncticket=Vnct1cketRaw&vmid=100",
+            "Vnct1cketRaw",
+        ),
+        (
+            "/?console=kvm&vncticket=PVEVNC%3A6650A1B2%3A%3AVncS1gnature",
+            "VncS1gnature",
+        ),
+    ] {
+        for method in ["GET", "POST"] {
+            let outs = hidden(&[log_line(method, target)], None, secret, &[]);
+            let record: Value = serde_json::from_str(outs[1].lines().next().unwrap()).unwrap();
+            assert!(
+                record["request"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("<redacted>")),
+                "{record}"
+            );
+        }
+    }
 }
