@@ -15,8 +15,8 @@ the committed file passes `cargo fmt --check`; the unit test
 
 Only what pverec needs is kept: per path template its `{var}` positions and
 per HTTP method the handler name, whether a task UPID is returned, the task
-types it may start and the parameter names with five flags (IN_PATH, SECRET,
-BOOLEAN, LIST, REQUIRED). Descriptions, formats, enums, `pvesh` verbs etc. are dropped.
+types it may start and the parameter names with six flags (IN_PATH, SECRET,
+SECRET_PARTS, BOOLEAN, LIST, REQUIRED). Descriptions, formats, enums, `pvesh` verbs etc. are dropped.
 """
 
 import json
@@ -125,17 +125,36 @@ def returns_of(m):
 # the OpenID authorization `code` and its `state` (pve-access-control `src/PVE/API2/OpenId.pm`
 # `login`): whoever has both can finish the login. The names are too common to be secret
 # everywhere, hence by path.
+#
+# Payloads that carry whatever the caller had to hide, into the guest or its monitor (qemu-server
+# `PVE/API2/Qemu/Agent.pm` `file-write` `content`, `exec` `input-data`; `PVE/API2/Qemu.pm`
+# `monitor` `command`, e.g. `set_password vnc …`): the heuristic cannot tell them by name.
 PATH_SECRETS = {
     ("/access/openid/login", "POST"): {"code", "state"},
+    ("/nodes/{node}/qemu/{vmid}/agent/file-write", "POST"): {"content"},
+    ("/nodes/{node}/qemu/{vmid}/agent/exec", "POST"): {"input-data"},
+    ("/nodes/{node}/qemu/{vmid}/monitor", "POST"): {"command"},
+}
+
+# Parameters secret in part (flag SECRET_PARTS, src/secret.rs `of_secret_parts`): the webhook
+# notification target's `url` (its path and query are the credential of Slack, Discord, ntfy
+# style hooks) and its `header` entries `name=…,value=…` (the value, base64, is an
+# `Authorization` or API key header): pve-manager `PVE/API2/Cluster/Notifications.pm`, proxmox
+# `proxmox-notify` `endpoints/webhook.rs`. The host and the header name stay readable.
+PATH_SECRET_PARTS = {
+    ("/cluster/notifications/endpoints/webhook", "POST"): {"url", "header"},
+    ("/cluster/notifications/endpoints/webhook/{name}", "PUT"): {"url", "header"},
 }
 
 
-def param_flags(p, secret=False):
+def param_flags(p, secret=False, secret_parts=False):
     flags = []
     if p.get("in_path"):
         flags.append("IN_PATH")
     if p.get("secret") or secret:
         flags.append("SECRET")
+    elif secret_parts:
+        flags.append("SECRET_PARTS")
     if p.get("type") == "boolean":
         flags.append("BOOLEAN")
     if p.get("type") == "array" or p.get("list_format"):
@@ -243,7 +262,7 @@ def main():
             fail(f"duplicate endpoint {method} {path}")
         eps[method] = entry
 
-    for key, names in PATH_SECRETS.items():
+    for key, names in [*PATH_SECRETS.items(), *PATH_SECRET_PARTS.items()]:
         found = {
             p["name"]
             for m in schema["methods"]
@@ -255,10 +274,13 @@ def main():
     for m in schema["methods"]:
         params = {}
         path_secrets = PATH_SECRETS.get((m["path"], m["method"]), set())
+        path_secret_parts = PATH_SECRET_PARTS.get((m["path"], m["method"]), set())
         for p in m["params"]:
             if p["name"] in params:
                 fail(f"duplicate parameter {p['name']} in {m['method']} {m['path']}")
-            params[p["name"]] = param_flags(p, p["name"] in path_secrets)
+            params[p["name"]] = param_flags(
+                p, p["name"] in path_secrets, p["name"] in path_secret_parts
+            )
         path_vars = [var_name(s) for s in segments(m["path"])]
         in_path = sorted(n for n, fl in params.items() if "IN_PATH" in fl)
         if in_path != sorted(v for v in path_vars if v is not None):
@@ -426,7 +448,8 @@ def main():
         f"//! {len(paths)} path templates, {len(ep_elems)} endpoints, {len(param_elems)} parameters.",
         "",
         "use super::{",
-        "    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, Template, e, n, p, t,",
+        "    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, SECRET_PARTS,",
+        "    Template, e, n, p, t,",
         "};",
         "",
     ]

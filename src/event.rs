@@ -43,6 +43,11 @@ impl<'a> Param<'a> {
     fn new(endpoint: Option<&Endpoint>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) -> Param<'a> {
         let redaction = if Param::secret_by_name(endpoint, &key) {
             Redaction::Whole
+        } else if endpoint
+            .and_then(|e| e.param(&key))
+            .is_some_and(|p| p.has_secret_parts())
+        {
+            secret::of_secret_parts(&value)
         } else {
             Redaction::of_value(&value)
         };
@@ -379,6 +384,10 @@ impl<'a> Event<'a> {
             .collect();
         self.params_source = ParamsSource::Spool;
         self.body = Some(body);
+        // What stands in the way of a replay depends on the parameters, now the body's.
+        if self.api_format.is_some() {
+            self.not_replayable = self.replay_obstacle();
+        }
     }
 
     /// Joins the task the request started: its outcome is the request's, unless the request
@@ -566,8 +575,8 @@ impl<'a> Event<'a> {
     /// What to show of the request line where it is the only record (no pvesh form): the line
     /// itself for requests outside the API (its secrets redacted: [`secret::redact_request_line`]),
     /// method and path without the query for API calls, whose query may hold secrets
-    /// (`vncticket`, `password`).
-    pub(crate) fn request_summary(&self) -> Cow<'a, [u8]> {
+    /// (`vncticket`, `password`). With `show_secrets` a line outside the API is shown as it is.
+    pub(crate) fn request_summary(&self, show_secrets: bool) -> Cow<'a, [u8]> {
         match (self.api_format, self.method, &self.path) {
             (Some(format), Some(method), Some(path)) => {
                 let mut line = method.to_vec();
@@ -576,6 +585,7 @@ impl<'a> Event<'a> {
                 line.extend_from_slice(path);
                 Cow::Owned(line)
             }
+            _ if show_secrets => Cow::Borrowed(self.request),
             _ => secret::redact_request_line(self.request),
         }
     }
@@ -607,17 +617,111 @@ impl<'a> Event<'a> {
             b"quiet",
             b"human-readable",
         ];
-        self.params
+        if let Some(p) = self
+            .params
             .iter()
             .find(|p| OUTPUT_OPTIONS.contains(&p.key.as_ref()))
-            .map(|p| {
+        {
+            return Some(
                 format!(
                     "pvesh takes --{} as its own output option",
                     String::from_utf8_lossy(&p.key)
                 )
-                .into()
-            })
+                .into(),
+            );
+        }
+        let endpoint = self.endpoint?;
+        self.params.iter().find_map(|p| {
+            let key = String::from_utf8_lossy(&p.key);
+            match endpoint.param(&p.key) {
+                Some(param) if param.is_boolean() => {
+                    let from_json = self
+                        .body
+                        .and_then(|b| b.params.get(key.as_ref()))
+                        .is_some_and(serde_json::Value::is_boolean);
+                    let read = pvesh_boolean(&p.value).filter(|_| !from_json)?;
+                    let value = String::from_utf8_lossy(&p.value);
+                    Some(
+                        format!(
+                            "pvesh reads --{key}={value:?} as {read}, the API takes only 0 or 1"
+                        )
+                        .into(),
+                    )
+                }
+                Some(_) => None,
+                None => {
+                    let names: Vec<&str> = endpoint
+                        .option_names()
+                        .chain(PVESH_OPTIONS)
+                        .chain(
+                            OUTPUT_OPTIONS
+                                .iter()
+                                .filter_map(|o| std::str::from_utf8(o).ok()),
+                        )
+                        .collect();
+                    let other = getopt_match(&names, &p.key)?;
+                    Some(format!("pvesh reads --{key} as --{other}, not in the schema").into())
+                }
+            }
+        })
     }
+}
+
+/// pvesh's own options besides the method's (pve-manager `PVE/CLI/pvesh.pm`
+/// `$our_properties`).
+const PVESH_OPTIONS: [&str; 2] = ["api_path", "noproxy"];
+
+/// What pvesh makes of a boolean option's value when it differs from what the API takes
+/// (exactly `0` or `1`, pve-common `src/PVE/JSONSchema.pm` `check_type`): an empty value is 1,
+/// `on`/`yes`/`true` and `off`/`no`/`false` in any case are 1 and 0 (`get_options`,
+/// `parse_boolean`). `None` when it is the same, or when pvesh refuses the value too.
+fn pvesh_boolean(value: &[u8]) -> Option<u8> {
+    if value.is_empty() {
+        return Some(1);
+    }
+    let is = |words: [&[u8]; 3]| words.iter().any(|w| value.eq_ignore_ascii_case(w));
+    if is([b"on", b"yes", b"true"]) {
+        Some(1)
+    } else if is([b"off", b"no", b"false"]) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// The option Getopt::Long (as pvesh configures it: `ignore_case` and `auto_abbrev` on, the
+/// defaults) takes `--key` for, when that is not `key` itself: one spelled the same in another
+/// case, else the one option that starts with it. An indexed name (`net[n]`) stands for the
+/// options `net0`, `net1`…: it is matched with its index, and a prefix of it is ambiguous
+/// (which pvesh refuses, as the API refused the unknown name).
+fn getopt_match(names: &[&str], key: &[u8]) -> Option<String> {
+    if key.is_empty() || names.iter().any(|n| n.as_bytes() == key) {
+        return None;
+    }
+    let starts_ci = |text: &[u8], prefix: &[u8]| {
+        text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    let mut prefixed = 0;
+    let mut abbreviated = None;
+    for &n in names {
+        let name = n.as_bytes();
+        if let Some(base) = name.strip_suffix(b"[n]") {
+            let index = key.get(base.len()..).unwrap_or_default();
+            if starts_ci(key, base) && !index.is_empty() && index.iter().all(u8::is_ascii_digit) {
+                let index = String::from_utf8_lossy(index);
+                return Some(format!("{}{index}", String::from_utf8_lossy(base)));
+            }
+            if starts_ci(base, key) {
+                prefixed += 2;
+            }
+        } else if name.eq_ignore_ascii_case(key) {
+            return Some(n.to_string());
+        } else if starts_ci(name, key) {
+            prefixed += 1;
+            abbreviated = Some(n);
+        }
+    }
+    abbreviated.filter(|_| prefixed == 1).map(str::to_string)
 }
 
 /// Whether a JSON body value holds a secret-looking key at any depth (`{"auth": {"password":

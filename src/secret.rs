@@ -46,7 +46,20 @@
 //! values with one of them are scanned. When in doubt a rule redacts more.
 //!
 //! The OpenID `code` and `state` of `/access/openid/login` are secret by name on that path (the
-//! schema, see `scripts/gen-api.py`), not by shape.
+//! schema, see `scripts/gen-api.py`), not by shape, as are the payloads that go into a guest or
+//! its monitor (`agent/file-write` `content`, `agent/exec` `input-data`, `monitor` `command`).
+//!
+//! Some parameters are secret **in part by name** (the schema's SECRET_PARTS flag): the webhook
+//! notification target's `url` and `header`. Their secret parts ([`of_secret_parts`]) are found
+//! by the parameter's own format, on top of the shapes above:
+//!
+//! * a URL: everything after the host (path, query, fragment), where webhook services keep the
+//!   credential (`https://hooks.slack.com/services/T…/B…/SECRET`,
+//!   `…/api/webhooks/ID/TOKEN`, `?token=…`); the scheme and host stay readable;
+//! * a property string `name=…,value=…` (pve-manager `PVE/API2/Cluster/Notifications.pm`
+//!   webhook `header`, proxmox-notify `KeyAndBase64Val`): the `value`, up to the next `,`.
+//!
+//! A value in which neither is found is redacted whole.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -124,6 +137,44 @@ impl Redaction {
                 Cow::Owned(out)
             }
         }
+    }
+}
+
+/// The secret parts of a value that its parameter's name says holds some (the schema's
+/// SECRET_PARTS flag): those of its format (see the module documentation) and those of any
+/// shape; all of it when its format is not recognised.
+pub(crate) fn of_secret_parts(value: &[u8]) -> Redaction {
+    let mut spans = scan(value);
+    let before = spans.len();
+    if let Some(scheme) = memmem::find(value, b"://") {
+        let host = scheme + 3;
+        let end = value[host..]
+            .iter()
+            .position(|&b| ends_url(b))
+            .map_or(value.len(), |n| host + n);
+        if let Some(n) = value[host..end]
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        {
+            // The `/` (or `?`, `#`) itself stays: it shows there was more.
+            spans.push(host + n + 1..end);
+        }
+    } else {
+        let mut at = 0;
+        for item in value.split(|&b| b == b',') {
+            if let Some(v) = item.strip_prefix(b"value=") {
+                let start = at + b"value=".len();
+                spans.push(start..start + v.len());
+            }
+            at += item.len() + 1;
+        }
+    }
+    let found = spans.len() > before;
+    match Redaction::from_spans(merge(spans)) {
+        // A URL that ends at its host has nothing after it to hide.
+        _ if !found && memmem::find(value, b"://").is_some() => Redaction::of_value(value),
+        _ if !found => Redaction::Whole,
+        r => r,
     }
 }
 
@@ -679,6 +730,35 @@ mod tests {
         ] {
             assert_eq!(redact(text), text);
         }
+    }
+
+    #[test]
+    fn secret_parts_by_name() {
+        let redact = |value: &str| {
+            let r = of_secret_parts(value.as_bytes());
+            String::from_utf8(r.apply(value.as_bytes(), b"<>").into_owned()).unwrap()
+        };
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T0/B0/XyZ?a=b"),
+            "https://hooks.slack.com/<>"
+        );
+        assert_eq!(
+            redact("https://u:pw@ntfy.example.com:8443/topic"),
+            "https://u:<>@ntfy.example.com:8443/<>"
+        );
+        assert_eq!(redact("https://example.com"), "https://example.com");
+        assert_eq!(
+            redact("https://example.com?token=abc"),
+            "https://example.com?<>"
+        );
+        assert_eq!(
+            redact("name=Authorization,value=QmVhcmVy"),
+            "name=Authorization,value=<>"
+        );
+        assert_eq!(redact("value=QQ==,name=X"), "value=<>,name=X");
+        // Neither a URL nor a property string with a value: all of it.
+        assert_eq!(redact("hooks.example.com/x"), "<>");
+        assert_eq!(redact("name=X"), "<>");
     }
 
     #[test]

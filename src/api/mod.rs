@@ -43,6 +43,9 @@ const LIST: u8 = 8;
 /// [`Param`] flag: the schema does not mark it `optional` (and it is not in the path): a call
 /// without it is refused (pve-common `src/PVE/JSONSchema.pm` `validate`).
 const REQUIRED: u8 = 16;
+/// [`Param`] flag: parts of the value are secret by the parameter's name on this endpoint
+/// (`scripts/gen-api.py` PATH_SECRET_PARTS; which parts: [`crate::secret::of_secret_parts`]).
+const SECRET_PARTS: u8 = 32;
 
 /// What an endpoint answers, as its schema declares it: what the length of an `/api2/extjs`
 /// answer can tell (pve-http-server `Formatter/Standard.pm` `prepare_response_data`).
@@ -196,6 +199,16 @@ impl Endpoint {
         self.task_types
     }
 
+    /// The names of the parameters that are options of the method's pvesh command: all but
+    /// the path's (pve-manager `PVE/CLI/pvesh.pm` removes those from its schema).
+    pub(crate) fn option_names(&self) -> impl Iterator<Item = &'static str> {
+        let params: &'static [Param] = self.params;
+        params
+            .iter()
+            .filter(|p| p.flags & IN_PATH == 0)
+            .map(|p| p.name)
+    }
+
     /// The names of the parameters a call must give besides the path's (not `optional` in the
     /// schema), in the table's order.
     pub(crate) fn required_params(&self) -> impl Iterator<Item = &'static str> {
@@ -235,8 +248,12 @@ impl Param {
         self.flags & SECRET != 0
     }
 
+    /// Parts of the value must be redacted, whatever their shape.
+    pub(crate) fn has_secret_parts(&self) -> bool {
+        self.flags & SECRET_PARTS != 0
+    }
+
     /// A boolean parameter (`0`/`1`).
-    #[allow(dead_code)] // checked by the tests now; the spool renderer reads it
     pub(crate) fn is_boolean(&self) -> bool {
         self.flags & BOOLEAN != 0
     }
@@ -499,6 +516,25 @@ mod tests {
         assert!(param("/access/openid/login", "POST", "code").is_secret());
         assert!(param("/access/openid/login", "POST", "state").is_secret());
         assert!(!param("/access/openid/login", "POST", "redirect-url").is_secret());
+        // By path: what goes into a guest or its monitor.
+        assert!(param("/nodes/pve1/qemu/100/agent/file-write", "POST", "content").is_secret());
+        assert!(param("/nodes/pve1/qemu/100/agent/exec", "POST", "input-data").is_secret());
+        assert!(param("/nodes/pve1/qemu/100/monitor", "POST", "command").is_secret());
+        // In part, by path: the webhook target's URL and headers.
+        let webhook = "/cluster/notifications/endpoints/webhook";
+        for (path, method) in [
+            (webhook, "POST"),
+            ("/cluster/notifications/endpoints/webhook/w", "PUT"),
+        ] {
+            for name in ["url", "header"] {
+                let p = param(path, method, name);
+                assert!(
+                    p.has_secret_parts() && !p.is_secret(),
+                    "{method} {path} {name}"
+                );
+            }
+        }
+        assert!(!param("/nodes/pve1/storage/local/download-url", "POST", "url").has_secret_parts());
     }
 
     #[test]
@@ -750,11 +786,22 @@ mod tests {
         println!("heuristic secret, schema not: {extra:#?}");
         // Secret only on particular paths (ACME plugin `data` holds DNS API
         // credentials, TFA `value` a TOTP/WebAuthn response, user `keys` the
-        // legacy OTP keys, OpenID login `code` and `state` by the generator's
-        // PATH_SECRETS); as bare names they are far too common to redact.
+        // legacy OTP keys, OpenID login `code` and `state`, and the guest
+        // payloads `content`, `input-data` and monitor `command` by the
+        // generator's PATH_SECRETS); as bare names they are far too common to
+        // redact.
         assert_eq!(
             missed.keys().copied().collect::<Vec<_>>(),
-            ["code", "data", "keys", "state", "value"]
+            [
+                "code",
+                "command",
+                "content",
+                "data",
+                "input-data",
+                "keys",
+                "state",
+                "value"
+            ]
         );
         // `key` of PUT .../qemu/{vmid}/sendkey is a key stroke, but `key` is
         // a secret elsewhere (subscription key, TLS private key, DNS API key),

@@ -9,7 +9,8 @@
 //! 439 path templates, 661 endpoints, 2965 parameters.
 
 use super::{
-    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, Template, e, n, p, t,
+    BOOLEAN, Endpoint, IN_PATH, LIST, Node, Param, REQUIRED, Returns, SECRET, SECRET_PARTS,
+    Template, e, n, p, t,
 };
 
 /// Path trie, root first: `n(template, variable child, literal children)` with the
@@ -6317,10 +6318,10 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("mailto-user", LIST),
     p("from-address", 0),
     // 724: POST /cluster/notifications/endpoints/webhook
-    p("url", REQUIRED),
+    p("url", SECRET_PARTS | REQUIRED),
     p("body", 0),
     p("name", REQUIRED),
-    p("header", LIST),
+    p("header", SECRET_PARTS | LIST),
     p("method", REQUIRED),
     p("secret", SECRET | LIST),
     p("comment", 0),
@@ -6330,12 +6331,12 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 733: GET /cluster/notifications/endpoints/webhook/{name}
     p("name", IN_PATH),
     // 734: PUT /cluster/notifications/endpoints/webhook/{name}
-    p("url", 0),
+    p("url", SECRET_PARTS),
     p("body", 0),
     p("name", IN_PATH),
     p("delete", LIST),
     p("digest", 0),
-    p("header", LIST),
+    p("header", SECRET_PARTS | LIST),
     p("method", 0),
     p("secret", SECRET | LIST),
     p("comment", 0),
@@ -7848,7 +7849,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("command", LIST | REQUIRED),
-    p("input-data", 0),
+    p("input-data", SECRET),
     // 2000: GET /nodes/{node}/qemu/{vmid}/agent/exec-status
     p("pid", REQUIRED),
     p("node", IN_PATH),
@@ -7865,7 +7866,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     p("node", IN_PATH),
     p("vmid", IN_PATH),
     p("encode", BOOLEAN),
-    p("content", REQUIRED),
+    p("content", SECRET | REQUIRED),
     // 2014: POST /nodes/{node}/qemu/{vmid}/agent/fsfreeze-freeze
     p("node", IN_PATH),
     p("vmid", IN_PATH),
@@ -8321,7 +8322,7 @@ pub(super) static PARAMS: [Param; 2965] = [
     // 2411: POST /nodes/{node}/qemu/{vmid}/monitor
     p("node", IN_PATH),
     p("vmid", IN_PATH),
-    p("command", REQUIRED),
+    p("command", SECRET | REQUIRED),
     // 2414: POST /nodes/{node}/qemu/{vmid}/move_disk
     p("disk", REQUIRED),
     p("node", IN_PATH),

@@ -175,7 +175,7 @@ impl Serialize for Params<'_> {
         let mut map = serializer.serialize_map(None)?;
         if let Some(body) = self.body {
             for (key, value) in body {
-                let mut redactions = self
+                let redactions = self
                     .params
                     .iter()
                     .filter(|p| p.key.as_ref() == key.as_bytes())
@@ -184,10 +184,16 @@ impl Serialize for Params<'_> {
                     map.serialize_entry(key, value)?;
                 } else if redactions.clone().any(|r| *r == Redaction::Whole) {
                     map.serialize_entry(key, REDACTED)?;
-                } else if redactions.any(Redaction::any) {
-                    // The secret parts of its strings, in the body's own JSON shape.
-                    let redacted = secret::redact_json(value, REDACTED);
-                    map.serialize_entry(key, redacted.as_ref().unwrap_or(value))?;
+                } else if redactions.clone().any(Redaction::any) {
+                    if let Some(redacted) = redact_by_params(value, redactions) {
+                        // A string, or an array of strings: each as its option says (its
+                        // shapes, and the parts its name makes secret).
+                        map.serialize_entry(key, &redacted)?;
+                    } else {
+                        // The secret parts of its strings, in the body's own JSON shape.
+                        let redacted = secret::redact_json(value, REDACTED);
+                        map.serialize_entry(key, redacted.as_ref().unwrap_or(value))?;
+                    }
                 } else {
                     map.serialize_entry(key, value)?;
                 }
@@ -219,6 +225,34 @@ impl Serialize for Params<'_> {
     }
 }
 
+/// A body value that is a string, or an array of strings, with each string redacted as the
+/// option made of it says (the options of a key are its array's elements, in order:
+/// `spool::options`); `None` for other values, or when the options do not match it.
+fn redact_by_params<'r>(
+    value: &serde_json::Value,
+    redactions: impl Iterator<Item = &'r Redaction>,
+) -> Option<serde_json::Value> {
+    let redactions: Vec<&Redaction> = redactions.collect();
+    let redact = |s: &str, r: &Redaction| -> serde_json::Value {
+        serde_json::Value::String(text(&r.apply(s.as_bytes(), REDACTED.as_bytes())).into_owned())
+    };
+    match value {
+        serde_json::Value::String(s) if redactions.len() == 1 => Some(redact(s, redactions[0])),
+        serde_json::Value::Array(items)
+            if items.len() == redactions.len() && items.iter().all(|i| i.is_string()) =>
+        {
+            Some(serde_json::Value::Array(
+                items
+                    .iter()
+                    .zip(&redactions)
+                    .map(|(i, r)| redact(i.as_str().unwrap_or_default(), r))
+                    .collect(),
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn text(bytes: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
@@ -237,12 +271,9 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
     });
     let argv = words.as_deref().map(|w| {
         w.iter()
-            .map(|word| match word {
-                pvesh::Word::Literal(b) => text(b),
-                pvesh::Word::Secret { value, .. } if show_secrets => text(value),
-                pvesh::Word::Secret {
-                    value, redaction, ..
-                } => Cow::Owned(text(&redaction.apply(value, REDACTED.as_bytes())).into_owned()),
+            .map(|word| match word.text(show_secrets, REDACTED.as_bytes()) {
+                Cow::Borrowed(b) => text(b),
+                Cow::Owned(b) => Cow::Owned(text(&b).into_owned()),
             })
             .collect()
     });
@@ -293,7 +324,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         not_replayable: event.not_replayable.as_deref(),
         argv,
         request: (event.api_format.is_none() && event.class != Class::Task)
-            .then(|| Cow::Owned(text(&event.request_summary()).into_owned())),
+            .then(|| Cow::Owned(text(&event.request_summary(show_secrets)).into_owned())),
         source: SourceRecord {
             file: event.origin.file,
             line: (event.origin.line > 0).then_some(event.origin.line),

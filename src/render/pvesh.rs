@@ -4,6 +4,14 @@
 //! that came after them), the template values only from the path, and repeated options for
 //! repeated keys (pve-formats.md §3). Secrets become a word that fails when run unless the
 //! admin supplies the value through an environment variable, never a plausible value.
+//!
+//! A value that starts with `-` is written in the same word as its option, `--key=value`.
+//! pvesh parses its options with `Getopt::Long` (pve-common `src/PVE/JSONSchema.pm`
+//! `get_options`: `prefix_pattern=(--|-)`, a boolean as `key:s`, anything else as `key=s`), and
+//! an optional value (`:s`) that matches `^(--|-).+` or is `--` is pushed back and read as the
+//! next option: `--purge --skiplock` is two flags, where the request had `purge=--skiplock`. A
+//! value in the option's own word is taken as it is. An empty value stays a word of its own
+//! (`--key ''`): `--key=` is refused for a `=s` option ("requires an argument").
 
 use std::borrow::Cow;
 
@@ -19,9 +27,11 @@ use crate::task::{State, Task};
 #[derive(Debug, Clone)]
 pub(crate) enum Word<'a> {
     Literal(Cow<'a, [u8]>),
-    /// The value of the parameter named here, redacted whole or in part.
+    /// The value of the parameter named here, redacted whole or in part, after `prefix`
+    /// (`--key=` when the value is written in its option's word, else nothing).
     Secret {
         key: &'a [u8],
+        prefix: Cow<'a, [u8]>,
         value: &'a [u8],
         redaction: &'a Redaction,
     },
@@ -32,17 +42,57 @@ impl Word<'_> {
     fn shown(&self, show_secrets: bool) -> Vec<&[u8]> {
         match self {
             Word::Literal(b) => vec![b],
-            Word::Secret { value, .. } if show_secrets => vec![value],
+            Word::Secret { prefix, value, .. } if show_secrets => vec![prefix, value],
             Word::Secret {
-                value, redaction, ..
-            } => redaction
-                .pieces(value)
-                .into_iter()
-                .filter(|(_, secret)| !secret)
-                .map(|(piece, _)| piece)
+                prefix,
+                value,
+                redaction,
+                ..
+            } => std::iter::once(prefix.as_ref())
+                .chain(
+                    redaction
+                        .pieces(value)
+                        .into_iter()
+                        .filter(|(_, secret)| !secret)
+                        .map(|(piece, _)| piece),
+                )
                 .collect(),
         }
     }
+
+    /// The word as an argv element, each secret piece replaced by `mark` unless secrets are
+    /// shown.
+    pub(crate) fn text(&self, show_secrets: bool, mark: &[u8]) -> Cow<'_, [u8]> {
+        match self {
+            Word::Literal(b) => Cow::Borrowed(b),
+            Word::Secret {
+                prefix,
+                value,
+                redaction,
+                ..
+            } => {
+                let value = if show_secrets {
+                    Cow::Borrowed(*value)
+                } else {
+                    redaction.apply(value, mark)
+                };
+                if prefix.is_empty() {
+                    value
+                } else {
+                    Cow::Owned([prefix.as_ref(), &value].concat())
+                }
+            }
+        }
+    }
+}
+
+/// Whether pvesh's option parser could read `value`, given as the word after its option, as
+/// an option of its own (or as the end of the options): Getopt::Long pushes back an optional
+/// value matching `^(--|-).+` or equal to `--` (Getopt/Long.pm `FindOption`, with pve-common's
+/// `prefix_pattern=(--|-)`). A lone `-` is taken as a value, but is written in the option's
+/// word too: one rule, and `--key=-` reads the same for every option type.
+fn could_be_an_option(value: &[u8]) -> bool {
+    value.first() == Some(&b'-')
 }
 
 /// The argv of the pvesh command that repeats this request, or `None` when it has no pvesh
@@ -55,18 +105,48 @@ pub(crate) fn argv<'e>(event: &'e Event<'_>) -> Option<Vec<Word<'e>>> {
     words.push(Word::Literal(Cow::Borrowed(verb.as_bytes())));
     words.push(Word::Literal(Cow::Borrowed(path)));
     for p in &event.params {
-        let mut option = Vec::with_capacity(p.key.len() + 2);
+        let mut option = Vec::with_capacity(p.key.len() + 3 + p.value.len());
         option.extend_from_slice(b"--");
         option.extend_from_slice(&p.key);
-        words.push(Word::Literal(Cow::Owned(option)));
-        words.push(if p.redaction.any() {
-            Word::Secret {
-                key: &p.key,
-                value: &p.value,
-                redaction: &p.redaction,
+        // In the option's word: a value that could be read as an option, and a partly secret
+        // value whose first piece is secret (what it starts with is not to be told by the
+        // form). A wholly secret value is a string option's (`=s`, which takes the next word
+        // whatever it is: the schema has no secret boolean), and stays a word of its own.
+        let joined = match &p.redaction {
+            Redaction::None => could_be_an_option(&p.value),
+            Redaction::Whole => false,
+            Redaction::Parts(_) => {
+                could_be_an_option(&p.value)
+                    || p.redaction
+                        .pieces(&p.value)
+                        .first()
+                        .is_some_and(|(_, s)| *s)
             }
+        };
+        if joined {
+            option.push(b'=');
+        }
+        if !p.redaction.any() {
+            if joined {
+                option.extend_from_slice(&p.value);
+                words.push(Word::Literal(Cow::Owned(option)));
+            } else {
+                words.push(Word::Literal(Cow::Owned(option)));
+                words.push(Word::Literal(Cow::Borrowed(&p.value)));
+            }
+            continue;
+        }
+        let prefix = if joined {
+            Cow::Owned(option)
         } else {
-            Word::Literal(Cow::Borrowed(&p.value))
+            words.push(Word::Literal(Cow::Owned(option)));
+            Cow::Borrowed(&b""[..])
+        };
+        words.push(Word::Secret {
+            key: &p.key,
+            prefix,
+            value: &p.value,
+            redaction: &p.redaction,
         });
     }
     Some(words)
@@ -108,12 +188,19 @@ pub(crate) fn push_command_named(
         }
         match word {
             Word::Literal(bytes) => quote::push_word(out, bytes),
-            Word::Secret { value, .. } if show_secrets => quote::push_word(out, value),
+            Word::Secret { .. } if show_secrets => quote::push_word(out, &word.text(true, b"")),
             Word::Secret {
                 key,
+                prefix,
                 value,
                 redaction,
-            } => push_redacted_word(out, key, value, redaction, name),
+            } => {
+                // Self-delimiting pieces, adjacent: the shell joins them into one word.
+                if !prefix.is_empty() {
+                    quote::push_word(out, prefix);
+                }
+                push_redacted_word(out, key, value, redaction, name);
+            }
         }
     }
 }
@@ -339,7 +426,7 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
         }
         None if comments => {
             out.extend_from_slice(b"# no pvesh form: ");
-            quote::push_comment_text(out, &event.request_summary());
+            quote::push_comment_text(out, &event.request_summary(show_secrets));
         }
         _ => return,
     }

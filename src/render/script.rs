@@ -262,7 +262,7 @@ impl Script {
                         out.extend_from_slice(b"task ");
                         pvesh::push_task_summary(out, task);
                     }
-                    _ => quote::push_comment_text(out, &event.request_summary()),
+                    _ => quote::push_comment_text(out, &event.request_summary(show_secrets)),
                 }
             }
         }

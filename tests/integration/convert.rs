@@ -337,7 +337,7 @@ fn path_decoding_and_query_parameters() {
     let out = convert_lines(
         &[
             r#"::1 - root@pam [24/06/2026:14:03:14 +0200] "DELETE /api2/extjs/nodes/pve1/storage/local/content/local:iso%2Fdebian-12.iso?_dc=1719230000&delay=5 HTTP/1.1" 200 5"#,
-            r#"::1 - root@pam [24/06/2026:14:03:14 +0200] "PUT /api2//json//cluster/options/?keyboard=de&description=a+b%2Bc&tag=x&tag=y HTTP/1.1" 200 5"#,
+            r#"::1 - root@pam [24/06/2026:14:03:14 +0200] "PUT /api2//json//cluster/options/?keyboard=de&description=a+b%2Bc&tags=x&tags=y HTTP/1.1" 200 5"#,
             r#"::1 - root@pam [24/06/2026:14:03:14 +0200] "POST /api2/json/nodes/pve1/qemu/100/status/start?node=pve1&vmid=100&timeout=5&vmid=101 HTTP/1.1" 200 5"#,
         ],
         &["--no-comments"],
@@ -347,7 +347,7 @@ fn path_decoding_and_query_parameters() {
         [
             // An extjs error answer (5 bytes): a failure, commented out.
             "# failed: pvesh delete /nodes/pve1/storage/local/content/local:iso/debian-12.iso --delay 5",
-            "pvesh set /cluster/options --keyboard de --description 'a b+c' --tag x --tag y",
+            "pvesh set /cluster/options --keyboard de --description 'a b+c' --tags x --tags y",
             // Values of one key stay together (pveproxy decodes into a hash of arrays).
             "pvesh create /nodes/pve1/qemu/100/status/start --vmid 101 --timeout 5",
         ]
@@ -427,7 +427,7 @@ fn a_redacted_command_fails_when_run_and_works_with_the_variable() {
 
 #[test]
 fn hostile_request_lines_never_reach_shell_or_terminal_raw() {
-    let line = b"::1 - root@pam [24/06/2026:14:03:14 +0200] \"PUT /api2/json/nodes/$(reboot)/qemu/x';rm${IFS}-rf${IFS}~;'/config?q=%1b%5b2J%07&v=%C2%9B31m&w=\xff\xfe\x1b[1m HTTP/1.1\" 200 5\n";
+    let line = b"::1 - root@pam [24/06/2026:14:03:14 +0200] \"PUT /api2/json/nodes/$(reboot)/qemu/x';rm${IFS}-rf${IFS}~;'/config?q1=%1b%5b2J%07&v1=%C2%9B31m&w1=\xff\xfe\x1b[1m HTTP/1.1\" 200 5\n";
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     std::fs::write(&log, line).unwrap();
@@ -464,11 +464,11 @@ fn hostile_request_lines_never_reach_shell_or_terminal_raw() {
         [
             &b"set"[..],
             b"/nodes/$(reboot)/qemu/x';rm${IFS}-rf${IFS}~;'/config",
-            b"--q",
+            b"--q1",
             b"\x1b[2J\x07",
-            b"--v",
+            b"--v1",
             "\u{9b}31m".as_bytes(),
-            b"--w",
+            b"--w1",
             b"\xff\xfe\x1b[1m",
         ]
     );

@@ -55,7 +55,7 @@ proptest! {
         }), 1..4),
         // An empty value is absent (`decode_urlencoded`), a repeated key is one array.
         params in proptest::collection::btree_map(
-            bytes(8).prop_filter("usable key", |k| !k.is_empty() && k != b"_dc"),
+            bytes(8).prop_filter("usable key", |k| !k.is_empty() && k != b"_dc" && !abbreviates_an_option(k)),
             bytes(16).prop_filter("a value", |v| !v.is_empty()),
             0..4,
         ),
@@ -102,13 +102,38 @@ proptest! {
         }
         let mut want: Vec<Vec<u8>> = vec![verb.into(), path];
         for (k, v) in &params {
-            want.push([b"--".as_slice(), k].concat());
-            want.push(v.clone());
+            // A value that starts with `-` goes in its option's word (src/render/pvesh.rs).
+            if v.first() == Some(&b'-') {
+                want.push([b"--".as_slice(), k, b"=", v].concat());
+            } else {
+                want.push([b"--".as_slice(), k].concat());
+                want.push(v.clone());
+            }
         }
         let got: Vec<Vec<u8>> = run.stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
         let got = &got[..got.len() - 1];
         prop_assert_eq!(got, &want[..]);
     }
+}
+
+/// Whether pvesh's Getopt::Long would read `--KEY` as one of the options of the IP set entry's
+/// commands (a prefix in any case): such a call is not replayed (src/event.rs).
+fn abbreviates_an_option(key: &[u8]) -> bool {
+    const OPTIONS: [&str; 10] = [
+        "api_path",
+        "noproxy",
+        "output-format",
+        "noheader",
+        "noborder",
+        "quiet",
+        "human-readable",
+        "comment",
+        "digest",
+        "nomatch",
+    ];
+    OPTIONS
+        .iter()
+        .any(|o| o.len() >= key.len() && o.as_bytes()[..key.len()].eq_ignore_ascii_case(key))
 }
 
 /// `OsStr::from_encoded_bytes_unchecked` without unsafe: on Unix any bytes are an OsStr.
