@@ -18,6 +18,8 @@ mod correlate;
 mod event;
 mod filter;
 mod follow;
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod man;
 mod messages;
