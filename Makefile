@@ -17,7 +17,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-follow join-rate clean
+.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-follow join-rate fuzz clean
 
 all: release
 
@@ -54,6 +54,12 @@ test: test-deps lint
 # named (scripts/test-deps.sh).
 test-deps:
 	@bash scripts/test-deps.sh
+
+# Every fuzz target under fuzz/ for FUZZ_SECONDS each (cargo-fuzz, libFuzzer, the nightly
+# toolchain), seeded from tests/data; prints execs/s and findings per target (scripts/fuzz.py).
+FUZZ_SECONDS ?= 60
+fuzz:
+	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS)
 
 lint:
 	$(CARGO) fmt --check

@@ -273,7 +273,7 @@ fn suggest(want: &str, seen: &HashSet<Vec<u8>>) -> String {
 /// holds `{braces}` that globset would take as alternatives, and `*`, `**`, `?` and a backslash
 /// are all that a path needs.
 #[derive(Debug, Clone)]
-struct PathGlob {
+pub(crate) struct PathGlob {
     segments: Vec<GlobSegment>,
 }
 
@@ -295,7 +295,7 @@ enum GlobByte {
 }
 
 impl PathGlob {
-    fn new(pattern: &str) -> PathGlob {
+    pub(crate) fn new(pattern: &str) -> PathGlob {
         let mut segments: Vec<GlobSegment> = Vec::new();
         let mut current: Vec<GlobByte> = Vec::new();
         let mut quoted = false;
@@ -340,7 +340,7 @@ impl PathGlob {
         PathGlob { segments }
     }
 
-    fn matches(&self, path: &[u8]) -> bool {
+    pub(crate) fn matches(&self, path: &[u8]) -> bool {
         let parts: Vec<&[u8]> = path
             .split(|&b| b == b'/')
             .filter(|s| !s.is_empty())

@@ -33,6 +33,18 @@ pub(crate) fn parse_time_arg(arg: &str) -> Result<Timestamp, String> {
 
 fn parse_time(arg: &str, now: &Zoned) -> Result<Timestamp, String> {
     let text = arg.trim();
+    let time = parse_any(text, now)?;
+    // jiff reaches back to year -9999; a log's times, and what pverec prints, are years 1-9999.
+    if time < Timestamp::from_second(FIRST_SECOND).unwrap_or(Timestamp::MIN) {
+        return Err(format!("'{text}' is before the year 1"));
+    }
+    Ok(time)
+}
+
+/// 0001-01-01T00:00:00Z.
+const FIRST_SECOND: i64 = -62_135_596_800;
+
+fn parse_any(text: &str, now: &Zoned) -> Result<Timestamp, String> {
     relative(text, now)
         .or_else(|| absolute(text, now))
         .or_else(|| text.parse::<Timestamp>().ok().map(Ok))
@@ -544,6 +556,11 @@ mod tests {
         assert_eq!(t("1.5h ago").unwrap(), "2026-06-24T10:30:00Z");
         assert_eq!(t("@1782302594").unwrap(), "2026-06-24T12:03:14Z");
         assert_eq!(t("@0").unwrap(), "1970-01-01T00:00:00Z");
+        // Found by fuzzing: an age back before the year 1 (jiff reaches -9999) is no time a
+        // log holds, nor one pverec can print.
+        assert!(t("162072w").is_err());
+        assert!(t("2100y ago").is_err());
+        assert!(t("2000y ago").is_ok());
         assert_eq!(t("14:03").unwrap(), "2026-06-24T12:03:00Z");
         assert_eq!(t("14:03:14.5").map(|_| ()), Ok(()));
         assert_eq!(t("26-06-24 14:03").unwrap(), "2026-06-24T12:03:00Z");

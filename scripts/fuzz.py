@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""`make fuzz`: seed each fuzz target's corpus from the fixtures, run every target for a set
+time with cargo-fuzz (libFuzzer, nightly), and print execs/s and findings per target.
+
+    scripts/fuzz.py [--seconds N] [TARGET ...]
+
+The corpus (fuzz/corpus/TARGET/) is seeded from tests/data each run (seeds are named by their
+hash, so re-seeding adds nothing twice) and keeps what libFuzzer finds between runs; crashes go to
+fuzz/artifacts/TARGET/. Exit status 1 when a target found a crash (or failed to run).
+"""
+
+import argparse
+import gzip
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ = ROOT / "fuzz"
+DATA = ROOT / "tests" / "data"
+
+TIME_FORMS = [
+    "now", "today", "yesterday", "tomorrow", "-2h", "+1h", "1h30m", "@1782302594", "2 hours ago",
+    "2h ago", "5s left", "2026-06-24", "2026-06-24 14:00", "2026-06-24 14:00:05", "26-06-24",
+    "14:00", "Wed 2026-06-24 14:00", "2026-06-24 14:00 UTC", "2026-06-24 14:00 +02:00",
+    "2026-06-24 14:00 Europe/Vienna", "2026-06-24T12:00:00Z", "2026-06-24T14:00:00+02:00",
+    "Jun 24 14:00:05", "90s", "30m", "7d", "2w", "1.5h ago", "5m", "30s",
+]
+GLOBS = [
+    "/nodes/*/qemu/*/config\n/nodes/pve1/qemu/100/config",
+    "/nodes/{node}/qemu/{vmid}/config\n/nodes/{node}/qemu/{vmid}/config",
+    "/access/**\n/access/users/alice@pve",
+    "/api2/json/nodes/?ve1/**\n/nodes/pve1/storage/local/content/local:iso/x.iso",
+    "/nodes/\\*\n/nodes/*",
+]
+
+
+def log_lines():
+    """Every line of the access.log fixtures, as bytes."""
+    for path in sorted(DATA.rglob("access.log*")) + [DATA / "odd-forms.log"]:
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        yield from (line for line in raw.split(b"\n") if line)
+
+
+def seeds():
+    """(target, seed bytes) pairs from the fixtures."""
+    users = set()
+    for line in log_lines():
+        yield "access_line", line
+        m = re.search(rb'"(.*)" \d{3} ', line)
+        if m:
+            request = m.group(1)
+            yield "request_line", request
+            target = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+            if b"?" in target:
+                yield "query", target.split(b"?", 1)[1]
+        m = re.match(rb"\S+ - (\S+) \[", line)
+        if m:
+            users.add(m.group(1))
+    for user in sorted(users):
+        yield "user_id", user
+    tasks = DATA / "tasks"
+    for name, target in [("index", "task_index_line"), ("index.1", "task_index_line"),
+                         ("active", "task_active_line")]:
+        path = tasks / name
+        if path.is_file():
+            for line in path.read_bytes().split(b"\n"):
+                if line:
+                    yield target, line
+                    yield "upid", line.split(b" ")[0]
+    events = tasks / "spool.events"
+    if events.is_file():
+        for line in events.read_bytes().split(b"\n"):
+            if line:
+                yield "spool_event", line
+    for path in sorted(DATA.glob("access.log*")) + [tasks / "access.log"]:
+        yield "input_file", path.read_bytes()
+    for form in TIME_FORMS:
+        yield "time_arg", form.encode()
+    for glob in GLOBS:
+        yield "path_glob", glob.encode()
+
+
+def seed_corpus(targets):
+    for target, data in seeds():
+        if target not in targets:
+            continue
+        directory = FUZZ / "corpus" / target
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / ("seed-" + hashlib.sha1(data).hexdigest())).write_bytes(data)
+
+
+def run(target, seconds):
+    """Runs one target; returns (runs, seconds, execs/s, corpus size, crashed)."""
+    corpus = FUZZ / "corpus" / target
+    artifacts = FUZZ / "artifacts" / target
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "cargo", "+nightly", "fuzz", "run", "--release", target, str(corpus), "--",
+        f"-max_total_time={seconds}", "-rss_limit_mb=2048", "-max_len=65536",
+        f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
+    ]
+    proc = subprocess.run(cmd, cwd=FUZZ, capture_output=True, text=True, errors="replace")
+    log = proc.stderr
+    (FUZZ / "artifacts" / f"{target}.log").write_text(log)
+    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
+    secs = re.search(r"Done \d+ runs in (\d+) second", log)
+    execs = re.search(r"stat::average_exec_per_sec:\s*(\d+)", log)
+    size = len(list(corpus.iterdir())) if corpus.is_dir() else 0
+    crashed = proc.returncode != 0
+    return (int(runs.group(1)) if runs else 0, int(secs.group(1)) if secs else 0,
+            int(execs.group(1)) if execs else 0, size, crashed)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "60")))
+    parser.add_argument("targets", nargs="*")
+    args = parser.parse_args()
+    every = sorted(p.stem for p in (FUZZ / "fuzz_targets").glob("*.rs"))
+    targets = args.targets or every
+    unknown = set(targets) - set(every)
+    if unknown:
+        sys.exit(f"fuzz: no such target: {', '.join(sorted(unknown))} (targets: {', '.join(every)})")
+    seed_corpus(set(targets))
+    build = subprocess.run(["cargo", "+nightly", "fuzz", "build", "--release"], cwd=FUZZ)
+    if build.returncode != 0:
+        sys.exit("fuzz: the targets do not build (cargo +nightly fuzz build)")
+    print(f"{'target':<18} {'runs':>12} {'s':>6} {'execs/s':>9} {'corpus':>7}  result")
+    failed = []
+    for target in targets:
+        runs, secs, execs, size, crashed = run(target, args.seconds)
+        result = f"CRASH: see fuzz/artifacts/{target}/ and {target}.log" if crashed else "ok"
+        print(f"{target:<18} {runs:>12} {secs:>6} {execs:>9} {size:>7}  {result}", flush=True)
+        if crashed:
+            failed.append(target)
+    if failed:
+        sys.exit(f"fuzz: {len(failed)} target(s) crashed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

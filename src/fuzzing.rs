@@ -1,0 +1,135 @@
+//! What the fuzz targets under `fuzz/` call: one function per parser, fed arbitrary bytes.
+//!
+//! Each runs the parser on the input and checks what must hold whatever the input: no panic,
+//! no unbounded line, and the properties the rest of pverec relies on (the class pre-check never
+//! rules out the class the full parse finds; a parsed UPID reads back the same). A failed check
+//! panics, which libFuzzer reports as a crash. Not an API: `#[doc(hidden)]`, for `fuzz/` only.
+
+use crate::access;
+use crate::api;
+use crate::filter::PathGlob;
+use crate::input::{Lines, MAX_LINE, Progress, Source};
+use crate::request::{self, Request};
+use crate::{spool, task, time, userid};
+
+/// One access.log line, as convert reads it, through to its request.
+pub fn access_line(data: &[u8]) {
+    if let Ok(line) = access::parse(data) {
+        let _ = (line.timestamp(), line.user());
+        request_line(line.request);
+    }
+}
+
+/// A request line (`METHOD TARGET HTTP/x.y`, as logged): method, class, path, query, route.
+pub fn request_line(data: &[u8]) {
+    let request = Request::parse(data);
+    assert!(
+        request::possible_classes(data).contains(request.class),
+        "the pre-check ruled out {:?} for {:?}",
+        request.class,
+        String::from_utf8_lossy(data)
+    );
+    let segments = request.segments();
+    let _ = (request.query_params(), request.plain_path());
+    if request.is_api() {
+        let _ = api::match_path(&segments);
+    }
+}
+
+/// A query string, as pveproxy's `decode_urlencoded` reads it.
+pub fn query(data: &[u8]) {
+    for param in request::decode_urlencoded(data) {
+        let _ = param;
+    }
+}
+
+/// A UPID: what parses reads back the same.
+pub fn upid(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(upid) = task::parse_upid(text) {
+        assert_eq!(task::parse_upid(&upid.text), Ok(upid.clone()), "{text:?}");
+    }
+}
+
+/// A line of the task index (`index`, `index.1`).
+pub fn task_index_line(data: &[u8]) {
+    if let Ok(task) = task::parse_index_line(data) {
+        upid(task.upid.text.as_bytes());
+    }
+}
+
+/// A line of the task list `active`.
+pub fn task_active_line(data: &[u8]) {
+    if let Ok((task, _)) = task::parse_active_line(data) {
+        upid(task.upid.text.as_bytes());
+    }
+}
+
+/// A line of the recorder spool's events file.
+pub fn spool_event(data: &[u8]) {
+    let _ = spool::parse_event(data);
+}
+
+/// A whole input file (plain or gzip, told by its magic bytes; the fuzz target writes the bytes
+/// to `path`), split into lines as convert splits it: no line longer than the cap comes out,
+/// whatever the input expands to.
+pub fn input_file(path: &std::path::Path) {
+    let Ok(mut lines) = Lines::open(&Source::new(path.to_path_buf()), Progress::default()) else {
+        return;
+    };
+    while let Ok(true) = lines.advance() {
+        assert!(lines.line().len() <= MAX_LINE + 1, "a line past the cap");
+    }
+}
+
+/// `--since`/`--until` and `--rotate-wait` values, as a user types them.
+pub fn time_arg(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(ts) = time::parse_time_arg(text) {
+        let zone = jiff::tz::TimeZone::UTC;
+        let printed = time::local_in(ts, &zone);
+        // Printed to the second, rounded down (as_second rounds toward zero before 1970).
+        let floor = ts.as_second() - i64::from(ts.subsec_nanosecond() < 0);
+        assert_eq!(
+            time::parse_time_arg(&printed).map(|t| t.as_second()),
+            Ok(floor),
+            "{text:?} printed as {printed:?}"
+        );
+    }
+    let _ = time::parse_duration(text);
+}
+
+/// A `--path` glob (the first line) against a path (the rest).
+pub fn path_glob(data: &[u8]) {
+    let (pattern, path) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let Ok(pattern) = std::str::from_utf8(pattern) else {
+        return;
+    };
+    let glob = PathGlob::new(pattern);
+    let _ = glob.matches(path);
+    // A pattern without wildcards or escapes matches the path it spells.
+    // A pattern without wildcards or escapes matches the path it spells, unless it starts with
+    // `/api2/…`, which the glob drops (a path copied from access.log) and a path never has.
+    let api2 = pattern.split('/').find(|s| !s.is_empty()) == Some("api2");
+    if !pattern.contains(['*', '?', '\\']) && !api2 {
+        assert!(
+            glob.matches(pattern.as_bytes()),
+            "{pattern:?} does not match itself"
+        );
+    }
+}
+
+/// A user id, as `--user` and the log give it: user and token, the realm-less name.
+pub fn user_id(data: &[u8]) {
+    let (user, token) = userid::split(data);
+    assert!(user.len() + token.map_or(0, |t| t.len() + 1) == data.len() || token.is_none());
+    let _ = userid::name(data);
+    assert!(userid::selects(data, data) || data.is_empty());
+}

@@ -1,0 +1,121 @@
+//! pverec: what was done through the Proxmox VE API, as pvesh commands, JSON audit records or a
+//! replayable script, read from the logs a node already writes.
+//!
+//! The program is this library; `src/main.rs` only calls [`main`]. It is a library so that the
+//! fuzz targets under `fuzz/` reach the parsers ([`fuzzing`]); nothing else is public, and it
+//! is not an API for other programs.
+//!
+//! [`main`] only parses the command line, runs the chosen command and maps the result to an
+//! exit status: 0 success, 1 a fatal error, 2 a usage error or input that could not be read. A
+//! closed stdout (`pverec convert | head -1`) is a normal end, not an error.
+
+mod access;
+mod api;
+mod cli;
+mod completions;
+mod convert;
+mod correlate;
+mod event;
+mod filter;
+mod follow;
+#[doc(hidden)]
+pub mod fuzzing;
+mod input;
+mod man;
+mod messages;
+mod output;
+mod render;
+mod request;
+mod response;
+mod secret;
+mod spool;
+mod task;
+mod time;
+mod userid;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, OutputArgs, SelectArgs};
+
+/// The whole program: what `pverec` does and the status it exits with.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(usage) = cli.check() {
+        usage.exit();
+    }
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            messages::message(&format!("{err:#}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a command and says how it ended.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Convert(args) => {
+            let plan = convert::Plan::new(&args.files);
+            let pipeline = pipeline(&args.select, &args.output, plan.node_log);
+            let all_read = convert::run(&args, &plan, pipeline)?;
+            Ok(if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Follow(mut args) => {
+            if args.file.is_none() && args.access_log.as_os_str() == input::DEFAULT_LOG {
+                args.access_log = input::system_path(input::DEFAULT_LOG);
+            }
+            let node_log = input::is_node_log(args.log());
+            let pipeline = pipeline(&args.select, &args.output, node_log);
+            follow::run(&args, pipeline)
+        }
+        Command::Completions { shell } => {
+            io::stdout().write_all(&completions::render(shell))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            man::render(&mut out)?;
+            io::stdout().write_all(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
+/// the node's own log is read.
+fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> convert::Pipeline {
+    let node = output
+        .node
+        .clone()
+        .or_else(|| if node_log { this_node() } else { None });
+    convert::Pipeline::new(
+        filter::Filter::new(select),
+        render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
+        node,
+    )
+}
+
+/// This host's short name, as PVE names nodes.
+fn this_node() -> Option<String> {
+    let name = std::fs::read_to_string(input::system_path("/proc/sys/kernel/hostname")).ok()?;
+    let short = name.trim().split('.').next()?.to_string();
+    (!short.is_empty()).then_some(short)
+}
+
+/// Rust ignores SIGPIPE, so a closed stdout shows up as an EPIPE error somewhere in the chain.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
