@@ -14,8 +14,10 @@ import gzip
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +90,46 @@ def seeds():
         yield "path_glob", glob.encode()
 
 
+# The state_file target's log: the same path and line as fuzz/fuzz_targets/state_file.rs.
+STATE_DIR = FUZZ / "state-dir"
+STATE_LINE = b'::1 - root@pam [24/06/2026:14:00:00 +0200] "GET /api2/json/version HTTP/1.1" 200 80\n'
+
+
+def state_seeds():
+    """States a real `pverec follow --state` writes for the state_file target's log: after
+    reading the whole log, and after reading part of it."""
+    STATE_DIR.mkdir(exist_ok=True)
+    log = STATE_DIR / "access.log"
+    (STATE_DIR / "access.log.1").write_bytes(STATE_LINE * 2)
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    pverec = target_dir / "release" / "pverec"
+    states = []
+    for lines in (1, 3):
+        log.write_bytes(STATE_LINE * lines)
+        state = STATE_DIR / f"seed-state-{lines}"
+        state.unlink(missing_ok=True)
+        follow = subprocess.Popen(
+            [str(pverec), "follow", "--no-spool", "--no-tasks", "--state", str(state), "--since",
+             "2026-06-01", str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        follow.send_signal(signal.SIGTERM)
+        follow.wait(timeout=10)
+        if state.exists():
+            states.append(state.read_bytes())
+            state.unlink()
+    log.write_bytes(STATE_LINE * 3)
+    return states
+
+
 def seed_corpus(targets):
+    if "state_file" in targets:
+        for data in state_seeds():
+            directory = FUZZ / "corpus" / "state_file"
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / ("seed-" + hashlib.sha1(data).hexdigest())).write_bytes(data)
     for target, data in seeds():
         if target not in targets:
             continue
@@ -129,6 +170,16 @@ def main():
     unknown = set(targets) - set(every)
     if unknown:
         sys.exit(f"fuzz: no such target: {', '.join(sorted(unknown))} (targets: {', '.join(every)})")
+    for check, install in [
+        (["rustup", "run", "nightly", "rustc", "--version"], "rustup toolchain install nightly"),
+        (["cargo", "+nightly", "fuzz", "--version"], "cargo install --locked cargo-fuzz"),
+    ]:
+        try:
+            ok = subprocess.run(check, capture_output=True).returncode == 0
+        except FileNotFoundError:
+            ok = False
+        if not ok:
+            sys.exit(f"fuzz: `{' '.join(check)}` does not run; install it: {install}")
     seed_corpus(set(targets))
     build = subprocess.run(["cargo", "+nightly", "fuzz", "build", "--release"], cwd=FUZZ)
     if build.returncode != 0:

@@ -133,3 +133,18 @@ pub fn user_id(data: &[u8]) {
     let _ = userid::name(data);
     assert!(userid::selects(data, data) || data.is_empty());
 }
+
+/// A `--state` file (the fuzz target writes the bytes to `state`, mode 0600, beside `log`):
+/// loaded as a restart loads it, and resumed from when it is taken, against the files beside it.
+pub fn state_file(state: &std::path::Path, log: &std::path::Path) {
+    use crate::follow::checkpoint::{self, Checkpoint};
+    let (_, loaded) = Checkpoint::load(state, log);
+    if let Some(loaded) = loaded {
+        let resumed = checkpoint::resume(loaded.entries, log);
+        let _ = (
+            resumed.replay.len(),
+            resumed.old.len(),
+            resumed.current.is_some(),
+        );
+    }
+}

@@ -27,7 +27,7 @@
 //! nothing is given up, and pverec exits with its usual status without saving past what was
 //! written.
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod tail;
 mod watch;
 
