@@ -367,10 +367,27 @@ mod tests {
         use crate::render::invisible::INVISIBLE;
         assert!(INVISIBLE.iter().all(|&(lo, hi)| lo <= hi));
         assert!(INVISIBLE.windows(2).all(|w| w[0].1 < w[1].0));
-        for c in ['\0', '\u{1f}', '\u{7f}', '\u{9f}', '\u{ad}', '\u{2029}', '\u{e0fff}'] {
+        for c in [
+            '\0',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{9f}',
+            '\u{ad}',
+            '\u{2029}',
+            '\u{e0fff}',
+        ] {
             assert!(is_invisible(c), "{c:?}");
         }
-        for c in [' ', '~', '\u{a0}', '\u{ae}', 'é', '\u{2030}', '\u{fffd}', '\u{e1000}'] {
+        for c in [
+            ' ',
+            '~',
+            '\u{a0}',
+            '\u{ae}',
+            'é',
+            '\u{2030}',
+            '\u{fffd}',
+            '\u{e1000}',
+        ] {
             assert!(!is_invisible(c), "{c:?}");
         }
     }
