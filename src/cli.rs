@@ -402,7 +402,8 @@ impl Cli {
             .check()
             .and_then(|()| output.check())
             .map_err(|message| {
-                let mut cli = Cli::command();
+                // Plain: the message is printed through pverec's own escaping (main.rs).
+                let mut cli = Cli::command().styles(clap::builder::Styles::plain());
                 cli.build();
                 match cli.find_subcommand_mut(name) {
                     Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),

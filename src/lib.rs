@@ -42,10 +42,10 @@ use cli::{Cli, Command, OutputArgs, SelectArgs};
 
 /// The whole program: what `pverec` does and the status it exits with.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(usage) = cli.check() {
-        usage.exit();
-    }
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -53,6 +53,42 @@ pub fn main() -> ExitCode {
             messages::message(&format!("{err:#}"));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The command line, or how pverec ends when it is a usage error, `--help` or `--version`.
+///
+/// A usage error quotes the argument that was wrong, and an argument is anyone's bytes (a
+/// pasted command line, a script fed a log value): the error is rendered with clap's styles
+/// off, so that the only escape sequences in it are the argument's own, and printed through
+/// the escaping of every message ([`messages::usage_error`]). Help and version hold no
+/// argument: clap prints them as always, in colour on a terminal.
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::FromArgMatches;
+    use clap::error::ErrorKind;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let plain = Cli::command().styles(clap::builder::Styles::plain());
+    let parsed = plain
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .and_then(|cli| cli.check().map(|()| cli));
+    match parsed {
+        Ok(cli) => Ok(cli),
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            // Parsed again with the styles on, clap prints the help and exits as it always did.
+            match Cli::try_parse_from(&args) {
+                Err(styled) => styled.exit(),
+                Ok(cli) => Ok(cli),
+            }
+        }
+        Err(err) => Err(messages::usage_error(&err)),
     }
 }
 

@@ -32,6 +32,23 @@ pub(crate) fn message(text: &str) {
     let _ = std::io::stderr().lock().write_all(&line);
 }
 
+/// Prints a clap usage error, rendered without styles, and gives clap's exit status for it (2).
+///
+/// clap's own `Error::exit` prints the error as is, and a usage error quotes the argument that
+/// was wrong: `pverec convert --since $'\e]0;x\a'` would put that escape sequence on the
+/// terminal (and clap's plain rendering strips what looks like one, eating the message with
+/// it). So it is printed line by line through the same escaping as every other message.
+pub(crate) fn usage_error(err: &clap::Error) -> std::process::ExitCode {
+    let rendered = err.render().ansi().to_string();
+    let mut text = Vec::with_capacity(rendered.len());
+    for line in rendered.lines() {
+        quote::push_comment_text(&mut text, line.as_bytes());
+        text.push(b'\n');
+    }
+    let _ = std::io::stderr().lock().write_all(&text);
+    std::process::ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
+
 /// Reports an error that kept some input from being read; the run goes on, the exit status
 /// becomes 2.
 pub(crate) fn input_error(text: &str) {

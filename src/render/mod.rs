@@ -3,6 +3,7 @@
 //! All three read the same [`Event`]; none of them touches the sources. Everything that goes
 //! out passes through [`quote`], which decides how attacker-controlled bytes may appear.
 
+pub(crate) mod invisible;
 pub(crate) mod json;
 pub(crate) mod pvesh;
 pub(crate) mod quote;

@@ -11,10 +11,21 @@
 //!   with no expansion of `$`, backticks, globs, braces, tildes or history;
 //! * it never reaches the terminal *raw*: no C0/C1 control (escape sequences
 //!   can rewrite the screen, set the window title or worse), no DEL, no invalid
-//!   UTF-8, and no invisible bidi/zero-width/tag characters that make what the
+//!   UTF-8, and no invisible character (Unicode categories Cf, Zl, Zp and the
+//!   default-ignorable code points: bidi controls, zero-width chars, soft
+//!   hyphens, Hangul fillers, variation selectors, tags) that makes what the
 //!   admin sees differ from what the shell runs ("Trojan Source").
 //!
 //! Everything that is not plainly printable is therefore written as `\xHH`.
+//!
+//! Both must hold in every locale bash runs in, not only UTF-8: bash splits its input into
+//! characters with the locale's charset (`mbrtowc`), and in the double-byte charsets glibc
+//! offers (GBK, GB18030, BIG5, BIG5-HKSCS, Shift-JIS, ...) a byte ≥ 0x80 and the byte after
+//! it, which may be `\` (0x5C), are one character. So inside `$'…'`, where `\` matters, every
+//! byte that is not printable ASCII is a `\xHH` escape; in `'…'`, where only `'` (0x27) matters,
+//! raw UTF-8 is safe because no charset has 0x27 as a trail byte (see [`push_word`]).
+
+use super::invisible::INVISIBLE;
 
 /// Lowercase hex digits, used by both `\xHH` and JSON `\uHHHH` escapes.
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -24,26 +35,28 @@ fn is_bare_safe(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b)
 }
 
-/// Invisible characters that can reorder or hide text on screen: zero-width
-/// chars, bidi marks/embeddings/overrides/isolates, line/paragraph separators,
-/// the BOM and the Unicode tag block. U+061C (ARABIC LETTER MARK) is included
-/// because it is the one bidi mark outside the U+2xxx blocks.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}'
-            | '\u{E0000}'..='\u{E007F}'
-    )
+/// Whether `c` is one of the characters a terminal shows as nothing or lets reorder or hide the
+/// text around it: Unicode general categories Cc (C0, DEL, C1), Cf (bidi controls, zero-width
+/// chars, the soft hyphen, tags, ...), Zl, Zp, and every Default_Ignorable_Code_Point (Hangul
+/// fillers, variation selectors, the reserved ignorable blocks). The table is generated from the
+/// Unicode Character Database by `scripts/gen-invisible.py`.
+pub(crate) fn is_invisible(c: char) -> bool {
+    INVISIBLE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
-/// A char that may be shown on a terminal as is. `char::is_control` is
-/// exactly C0 (U+0000–U+001F), DEL and C1 (U+0080–U+009F).
+/// A char that may be shown on a terminal as is.
 fn is_printable(c: char) -> bool {
-    !c.is_control() && !is_invisible(c)
+    !is_invisible(c)
 }
 
 fn push_hex_byte(out: &mut Vec<u8>, b: u8) {
@@ -55,29 +68,21 @@ fn push_hex_byte(out: &mut Vec<u8>, b: u8) {
     ]);
 }
 
-/// Copy `bytes`, keeping printable UTF-8 raw, writing `\` as `\\`, `'` as
-/// `\'` if `escape_quote`, and every other byte as `\xHH`.
-fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], escape_quote: bool) {
-    // Most text (notes, commands) is printable ASCII without a backslash or quote: copied whole.
-    if bytes
-        .iter()
-        .all(|&b| (b' '..0x7f).contains(&b) && b != b'\\' && b != b'\'')
-    {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            let mut buf = [0; 4];
-            let encoded = c.encode_utf8(&mut buf).as_bytes();
-            match c {
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\'' if escape_quote => out.extend_from_slice(b"\\'"),
-                c if is_printable(c) => out.extend_from_slice(encoded),
-                _ => encoded.iter().for_each(|&b| push_hex_byte(out, b)),
-            }
+/// Copy `bytes` for the inside of bash's `$'…'`: printable ASCII raw, `\` as `\\`, `'` as `\'`,
+/// and every other byte, all of non-ASCII included, as `\xHH`.
+///
+/// Non-ASCII is never raw here because bash reads the word in the locale's charset: in GBK,
+/// GB18030, BIG5, BIG5-HKSCS and Shift-JIS a byte ≥ 0x80 followed by `\` (0x5C) is one
+/// character, so a raw byte before `\'` would eat the backslash, the `'` would end the word and
+/// the rest would run as shell code. With only ASCII inside, every locale reads the same word.
+fn push_ansi_c(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\'' => out.extend_from_slice(b"\\'"),
+            b' '..0x7f => out.push(b),
+            _ => push_hex_byte(out, b),
         }
-        chunk.invalid().iter().for_each(|&b| push_hex_byte(out, b));
     }
 }
 
@@ -86,7 +91,31 @@ fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], escape_quote: bool) {
 ///
 /// Output is bare when only [`is_bare_safe`] bytes occur, `'…'` when the
 /// word is printable UTF-8 (valid for POSIX `sh` too), and bash's `$'…'`
-/// otherwise. A NUL cannot be passed in argv; it is written as `\x00`
+/// with only ASCII inside otherwise (see [`push_ansi_c`]).
+///
+/// Why raw UTF-8 in `'…'` is safe in every locale: inside single quotes only
+/// the byte `'` ends the word (`\` is literal), so a word is misread only if
+/// the locale's charset could take a `'` as the trail byte of a multi-byte
+/// character. None can. The trail bytes, from glibc's charmaps
+/// (`localedata/charmaps/*`, installed as `/usr/share/i18n/charmaps`) and
+/// the charsets' standards:
+/// - GBK (CP936): lead 0x81–0xFE, trail 0x40–0x7E, 0x80–0xFE;
+/// - GB18030: as GBK for two bytes; four bytes are lead 0x81–0xFE,
+///   0x30–0x39, 0x81–0xFE, 0x30–0x39;
+/// - BIG5 and BIG5-HKSCS: lead 0x81–0xFE, trail 0x40–0x7E, 0xA1–0xFE;
+/// - Shift-JIS: lead 0x81–0x9F, 0xE0–0xFC, trail 0x40–0x7E, 0x80–0xFC;
+/// - EUC-JP, EUC-KR, EUC-TW, GB2312: every byte of a multi-byte character is
+///   ≥ 0x80 (0xA1–0xFE, after 0x8E/0x8F for EUC-JP and EUC-TW);
+/// - UHC (CP949) trail 0x41–0x5A, 0x61–0x7A, 0x81–0xFE; JOHAB trail
+///   0x31–0x7E, 0x91–0xFE.
+///
+/// The lowest trail byte of any of them is 0x30, above 0x27 (`'`); several
+/// include 0x5C (`\`), which is why `$'…'` holds ASCII only. A unit test
+/// checks this against every multi-byte charmap installed, and the bash
+/// round-trip property runs under UTF-8, GBK, GB18030, BIG5, BIG5-HKSCS and
+/// Shift-JIS locales.
+///
+/// A NUL cannot be passed in argv; it is written as `\x00`
 /// (which bash truncates at), so callers must deal with NUL themselves.
 pub(crate) fn push_word(out: &mut Vec<u8>, word: &[u8]) {
     if word.is_empty() {
@@ -110,7 +139,7 @@ pub(crate) fn push_word(out: &mut Vec<u8>, word: &[u8]) {
                 // bash reads at most two hex digits after `\x`, so a hex digit
                 // right after an escape is not swallowed by it.
                 out.extend_from_slice(b"$'");
-                push_escaped(out, word, true);
+                push_ansi_c(out, word);
                 out.push(b'\'');
             }
         }
@@ -122,14 +151,35 @@ pub(crate) fn push_word(out: &mut Vec<u8>, word: &[u8]) {
 /// including `\n`/`\r`/`\t`, DEL, invalid UTF-8, invisible chars) becomes
 /// `\xHH`, so the original bytes can be recovered unambiguously.
 pub(crate) fn push_comment_text(out: &mut Vec<u8>, text: &[u8]) {
-    push_escaped(out, text, false);
+    // Most text (notes, commands) is printable ASCII without a backslash: copied whole.
+    if text
+        .iter()
+        .all(|&b| (b' '..0x7f).contains(&b) && b != b'\\')
+    {
+        out.extend_from_slice(text);
+        return;
+    }
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut buf = [0; 4];
+            let encoded = c.encode_utf8(&mut buf).as_bytes();
+            match c {
+                '\\' => out.extend_from_slice(b"\\\\"),
+                c if is_printable(c) => out.extend_from_slice(encoded),
+                _ => encoded.iter().for_each(|&b| push_hex_byte(out, b)),
+            }
+        }
+        chunk.invalid().iter().for_each(|&b| push_hex_byte(out, b));
+    }
 }
 
 /// Copy one line of serde_json output to `out`, replacing each raw DEL, C1
 /// control and invisible char (which serde_json leaves raw inside strings) by
 /// its JSON `\uHHHH` escape, using a surrogate pair above U+FFFF. The result
 /// decodes to the same values. Such chars can only occur inside JSON strings,
-/// so escaping them there is always valid.
+/// so escaping them there is always valid. JSON readers decode them back, so
+/// the escapes change nothing for jq or a SIEM; they are there for the JSON
+/// that is read on a terminal (`pverec convert -f json | less`).
 ///
 /// Input that is not valid UTF-8 (serde_json never produces it) has each bad
 /// sequence replaced by U+FFFD so the output is still safe to print.
@@ -192,6 +242,72 @@ mod tests {
         }
     }
 
+    /// The locales the bash round trips run in: UTF-8 and the glibc charsets in which a byte
+    /// ≥ 0x80 can take a following `\` (0x5C) as its trail byte.
+    const CJK_LOCALES: &[(&str, &str, &str)] = &[
+        ("zh_CN", "GBK", "zh_CN.GBK"),
+        ("zh_CN", "GB18030", "zh_CN.GB18030"),
+        ("zh_TW", "BIG5", "zh_TW.BIG5"),
+        ("zh_HK", "BIG5-HKSCS", "zh_HK.BIG5-HKSCS"),
+        ("ja_JP", "SHIFT_JIS", "ja_JP.SJIS"),
+    ];
+
+    /// A `LOCPATH` holding [`CJK_LOCALES`], compiled with `localedef` (package `locales`) once
+    /// per test run: nextest runs each test in its own process, so they are built into one
+    /// directory under the temp dir, each locale renamed into place when complete. Every use
+    /// checks with `locale charmap` that the locale loads. Fails, never skips.
+    fn locpath() -> &'static std::path::Path {
+        static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = std::env::temp_dir().join("pverec-test-locales-1");
+            std::fs::create_dir_all(&dir).expect("create the locale dir");
+            std::thread::scope(|s| {
+                for &(source, charset, name) in CJK_LOCALES {
+                    let dir = &dir;
+                    s.spawn(move || {
+                        let done = dir.join(name);
+                        if !done.exists() {
+                            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+                            let out = Command::new("localedef")
+                                .args(["--no-warnings=ascii", "-i", source, "-f", charset])
+                                .arg(&tmp)
+                                .output()
+                                .expect("localedef runs (apt-get install locales)");
+                            assert!(
+                                out.status.success(),
+                                "localedef -i {source} -f {charset}: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            );
+                            // Another test process may have won the race: either copy is good.
+                            if std::fs::rename(&tmp, &done).is_err() {
+                                let _ = std::fs::remove_dir_all(&tmp);
+                            }
+                        }
+                        let out = Command::new("locale")
+                            .arg("charmap")
+                            .env("LOCPATH", dir)
+                            .env("LC_ALL", name)
+                            .output()
+                            .expect("locale runs");
+                        assert_eq!(
+                            String::from_utf8_lossy(&out.stdout).trim(),
+                            charset,
+                            "{name} does not load"
+                        );
+                    });
+                }
+            });
+            dir
+        })
+    }
+
+    /// Every locale of [`CJK_LOCALES`] plus C and C.UTF-8.
+    fn all_locales() -> impl Iterator<Item = &'static str> {
+        ["C", "C.UTF-8"]
+            .into_iter()
+            .chain(CJK_LOCALES.iter().map(|&(_, _, name)| name))
+    }
+
     /// Run `printf '%s\0' <quoted words>` in `shell` and return stdout.
     fn shell_printf(shell: &str, locale: &str, words: &[Vec<u8>]) -> Vec<u8> {
         let mut script = b"printf '%s\\0'".to_vec();
@@ -203,6 +319,7 @@ mod tests {
             .arg("-c")
             .arg(OsStr::from_bytes(&script))
             .env("LC_ALL", locale)
+            .env("LOCPATH", locpath())
             .output()
             .expect("spawn shell");
         assert!(
@@ -243,6 +360,36 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn invisible_table_is_sorted_and_disjoint() {
+        use crate::render::invisible::INVISIBLE;
+        assert!(INVISIBLE.iter().all(|&(lo, hi)| lo <= hi));
+        assert!(INVISIBLE.windows(2).all(|w| w[0].1 < w[1].0));
+        for c in [
+            '\0',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{9f}',
+            '\u{ad}',
+            '\u{2029}',
+            '\u{e0fff}',
+        ] {
+            assert!(is_invisible(c), "{c:?}");
+        }
+        for c in [
+            ' ',
+            '~',
+            '\u{a0}',
+            '\u{ae}',
+            'é',
+            '\u{2030}',
+            '\u{fffd}',
+            '\u{e1000}',
+        ] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
     }
 
     #[test]
@@ -307,10 +454,30 @@ mod tests {
         assert_eq!(word("ab\u{202e}cd".as_bytes()), br"$'ab\xe2\x80\xaecd'");
         assert_eq!(word("\u{feff}".as_bytes()), br"$'\xef\xbb\xbf'");
         assert_eq!(word("\u{e0041}".as_bytes()), br"$'\xf3\xa0\x81\x81'");
-        assert_eq!(
-            word("é\u{200b}".as_bytes()),
-            "$'é\\xe2\\x80\\x8b'".as_bytes()
-        );
+        assert_eq!(word("é\u{200b}".as_bytes()), br"$'\xc3\xa9\xe2\x80\x8b'");
+        // Default-ignorable and format characters beyond the bidi controls.
+        for c in [
+            '\u{ad}',
+            '\u{34f}',
+            '\u{115f}',
+            '\u{180e}',
+            '\u{2064}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{ffa0}',
+            '\u{fff9}',
+            '\u{fffb}',
+            '\u{1d173}',
+            '\u{e0fff}',
+            '\u{600}',
+        ] {
+            let quoted = word(c.to_string().as_bytes());
+            assert!(quoted.starts_with(b"$'\\x"), "{c:?}: {quoted:?}");
+            assert!(quoted.is_ascii(), "{c:?}");
+            let mut text = "x".to_string();
+            text.push(c);
+            assert!(comment(text.as_bytes()).is_ascii(), "{c:?}");
+        }
     }
 
     #[test]
@@ -367,7 +534,95 @@ mod tests {
         ]
         .map(<[u8]>::to_vec)
         .to_vec();
-        assert_eq!(shell_printf("bash", "C", &words), nul_terminated(&words));
+        for locale in all_locales() {
+            assert_eq!(
+                shell_printf("bash", locale, &words),
+                nul_terminated(&words),
+                "in {locale}"
+            );
+        }
+    }
+
+    /// The case of issue 11: `\xe3\x81\x81` before a `'` was a GBK character (0xe3 0x81) and a
+    /// lead byte 0x81 that took the `\` of `\'` as its trail byte, so the `'` ended the word.
+    #[test]
+    fn cjk_lead_byte_before_an_escaped_quote() {
+        let words = [
+            b"\x01\xe3\x81\x81'; echo INJECTED".to_vec(),
+            b"\x01\x81\\'; echo INJECTED".to_vec(),
+            b"\x81'\x81\\x".to_vec(),
+            "\u{e3}\u{81}'\\".as_bytes().to_vec(),
+            "あ'\\".as_bytes().to_vec(),
+        ];
+        for w in &words {
+            assert!(word(w).is_ascii() || !word(w).starts_with(b"$'"), "{w:?}");
+        }
+        for locale in all_locales() {
+            assert_eq!(
+                shell_printf("bash", locale, &words),
+                nul_terminated(&words),
+                "in {locale}"
+            );
+        }
+    }
+
+    /// The proof that raw UTF-8 in `'…'` is safe in any locale (see [`push_word`]): no
+    /// multi-byte character of any charmap glibc ships has `'` (0x27) after its first byte.
+    #[test]
+    fn no_charmap_has_a_quote_as_trail_byte() {
+        use std::io::Read;
+        let dir = std::path::Path::new("/usr/share/i18n/charmaps");
+        let entries = std::fs::read_dir(dir).expect("glibc charmaps (apt-get install locales)");
+        let mut multi_byte = Vec::new();
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let raw = std::fs::read(&path).unwrap();
+            let mut text = Vec::new();
+            if path.extension().is_some_and(|e| e == "gz") {
+                flate2::read::GzDecoder::new(&raw[..])
+                    .read_to_end(&mut text)
+                    .unwrap();
+            } else {
+                text = raw;
+            }
+            let mut trail_bytes = std::collections::BTreeSet::new();
+            for line in text.split(|&b| b == b'\n') {
+                // `<U4E02>     /x81/x40 <CJK>`, or a `<U..>..<U..>` range.
+                let Some(line) = line.strip_prefix(b"<U") else {
+                    continue;
+                };
+                let mut fields = line
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|f| !f.is_empty());
+                let Some(bytes) = fields.nth(1) else { continue };
+                let bytes: Vec<u8> = bytes
+                    .split(|&b| b == b'/')
+                    .filter_map(|h| h.strip_prefix(b"x"))
+                    .filter_map(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+                    .collect();
+                trail_bytes.extend(bytes.iter().skip(1).copied());
+            }
+            if !trail_bytes.is_empty() {
+                assert!(
+                    !trail_bytes.contains(&b'\''),
+                    "{} has 0x27 as a trail byte",
+                    path.display()
+                );
+                multi_byte.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        for charset in [
+            "GBK.gz",
+            "GB18030.gz",
+            "BIG5.gz",
+            "BIG5-HKSCS.gz",
+            "SHIFT_JIS.gz",
+        ] {
+            assert!(
+                multi_byte.iter().any(|c| c == charset),
+                "{charset} not read: {multi_byte:?}"
+            );
+        }
     }
 
     /// Characters worth hitting often: quoting syntax, expansions,
@@ -467,8 +722,9 @@ mod tests {
         #[test]
         fn prop_bash_round_trips_words(words in prop::collection::vec(arb_word(), 1..16)) {
             let expected = nul_terminated(&words);
-            prop_assert_eq!(shell_printf("bash", "C", &words), expected.clone());
-            prop_assert_eq!(shell_printf("bash", "C.UTF-8", &words), expected);
+            for locale in all_locales() {
+                prop_assert_eq!(shell_printf("bash", locale, &words), expected.clone(), "in {}", locale);
+            }
         }
 
         #[test]

@@ -12,6 +12,7 @@ mod day_one_render;
 mod day_one_select;
 mod errors;
 mod follower;
+mod hardening_quote;
 mod hardening_replay;
 mod inputs;
 mod locales;

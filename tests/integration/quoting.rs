@@ -1,5 +1,6 @@
 //! The acceptance property: for any request target (any bytes), the pvesh line, run through
-//! bash, yields exactly the intended argv, and never holds a raw control byte.
+//! bash in C, UTF-8 and the CJK locales, yields exactly the intended argv, and never holds a raw
+//! control byte.
 
 use std::process::Command;
 
@@ -91,8 +92,6 @@ proptest! {
         prop_assert!(command.starts_with(b"pvesh "));
 
         let script = [b"printf '%s\\0'".as_slice(), &command[5..]].concat();
-        let run = Command::new("bash").arg("-c").arg(std::ffi::OsStr::from_encoded_bytes_unchecked_safe(&script)).output().unwrap();
-        prop_assert!(run.status.success(), "{:?}", String::from_utf8_lossy(&run.stderr));
 
         let verb = match method { "GET" => "get", "POST" => "create", "PUT" => "set", _ => "delete" };
         let mut path = b"/cluster/firewall/ipset/fuzz".to_vec();
@@ -110,9 +109,20 @@ proptest! {
                 want.push(v.clone());
             }
         }
-        let got: Vec<Vec<u8>> = run.stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
-        let got = &got[..got.len() - 1];
-        prop_assert_eq!(got, &want[..]);
+        // In C and in every locale whose charset bash reads differently (issue 11, finding 1).
+        for locale in std::iter::once("C").chain(crate::hardening_quote::locales()) {
+            let run = Command::new("bash")
+                .arg("-c")
+                .arg(std::ffi::OsStr::from_encoded_bytes_unchecked_safe(&script))
+                .env("LOCPATH", crate::hardening_quote::locpath())
+                .env("LC_ALL", locale)
+                .output()
+                .unwrap();
+            prop_assert!(run.status.success() && run.stderr.is_empty(), "in {}: {:?}", locale, String::from_utf8_lossy(&run.stderr));
+            let got: Vec<Vec<u8>> = run.stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+            let got = &got[..got.len() - 1];
+            prop_assert_eq!(got, &want[..], "in {}", locale);
+        }
     }
 }
 
