@@ -86,6 +86,16 @@ fn push_ansi_c(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Whether a `'` written into or after `word` (each inner `'` becomes `'\''`, and the closing
+/// quote follows the last byte) comes two bytes after a byte ≥ 0x80. glibc's GB18030 decoder,
+/// fed a byte at a time as bash feeds it, answers "incomplete" for a lead byte, a digit and any
+/// third byte, `'` included, and EUC-TW's for 0x8E, a plane byte and any third byte; bash then
+/// takes that `'` as part of a character. Such a word is written as `$'…'` (ASCII only) instead.
+fn quote_may_be_swallowed(word: &[u8]) -> bool {
+    let at = |i: usize| i >= 2 && word[i - 2] >= 0x80;
+    at(word.len()) || word.iter().enumerate().any(|(i, &b)| b == b'\'' && at(i))
+}
+
 /// Append `word` as a single shell word: `bash -c` reads it back as exactly
 /// the bytes of `word` in one argv element.
 ///
@@ -109,6 +119,11 @@ fn push_ansi_c(out: &mut Vec<u8>, bytes: &[u8]) {
 /// - UHC (CP949) trail 0x41–0x5A, 0x61–0x7A, 0x81–0xFE; JOHAB trail
 ///   0x31–0x7E, 0x91–0xFE.
 ///
+/// One exception, found by the round-trip property: glibc's GB18030 and EUC-TW
+/// decoders, fed byte by byte as bash does, take any third byte as pending
+/// after a valid first two, so a `'` two bytes after a byte ≥ 0x80 may be
+/// swallowed; such words use `$'…'` ([`quote_may_be_swallowed`]).
+///
 /// The lowest trail byte of any of them is 0x30, above 0x27 (`'`); several
 /// include 0x5C (`\`), which is why `$'…'` holds ASCII only. A unit test
 /// checks this against every multi-byte charmap installed, and the bash
@@ -124,7 +139,7 @@ pub(crate) fn push_word(out: &mut Vec<u8>, word: &[u8]) {
         out.extend_from_slice(word);
     } else {
         match std::str::from_utf8(word) {
-            Ok(s) if s.chars().all(is_printable) => {
+            Ok(s) if s.chars().all(is_printable) && !quote_may_be_swallowed(word) => {
                 out.push(b'\'');
                 for &b in s.as_bytes() {
                     if b == b'\'' {
@@ -553,6 +568,10 @@ mod tests {
             b"\x81'\x81\\x".to_vec(),
             "\u{e3}\u{81}'\\".as_bytes().to_vec(),
             "あ'\\".as_bytes().to_vec(),
+            // GB18030: a lead byte and a digit take the next byte, `'` too, as pending.
+            "€9".as_bytes().to_vec(),
+            "€9'x".as_bytes().to_vec(),
+            b"\xac9".to_vec(),
         ];
         for w in &words {
             assert!(word(w).is_ascii() || !word(w).starts_with(b"$'"), "{w:?}");
