@@ -31,6 +31,10 @@ TIME_FORMS = [
     "2026-06-24 14:00 Europe/Vienna", "2026-06-24T12:00:00Z", "2026-06-24T14:00:00+02:00",
     "Jun 24 14:00:05", "90s", "30m", "7d", "2w", "1.5h ago", "5m", "30s",
 ]
+QUOTE_WORDS = [
+    b"\x01\xe3\x81\x81'; echo INJECTED", b"\x81\\'x", b"\xa2\xe39'", b"caf\xc3\xa9", b"\x1b[31m",
+    b"it's", b"--skiplock", b"a b", b"$(id)", b"`id`", b"\u00ad", "\u202e".encode(), b"\xff\xfe",
+]
 GLOBS = [
     "/nodes/*/qemu/*/config\n/nodes/pve1/qemu/100/config",
     "/nodes/{node}/qemu/{vmid}/config\n/nodes/{node}/qemu/{vmid}/config",
@@ -84,6 +88,12 @@ def seeds():
                 yield "spool_event", line
     for path in sorted(DATA.glob("access.log*")) + [tasks / "access.log"]:
         yield "input_file", path.read_bytes()
+    for word in QUOTE_WORDS:
+        yield "quote_word", word
+    for line in log_lines():
+        for part in re.split(rb"[ ?&=]", line):
+            if part and b"\0" not in part:
+                yield "quote_word", part[:64]
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

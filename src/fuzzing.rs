@@ -148,3 +148,25 @@ pub fn state_file(state: &std::path::Path, log: &std::path::Path) {
         );
     }
 }
+
+/// A word as pverec writes it into a command (`word` without NUL bytes, which no argv holds):
+/// returned for the fuzz target to read back with bash. What holds in any locale is checked
+/// here: no control byte is written raw, `$'…'` holds only ASCII, and a comment line is one
+/// line.
+pub fn quote_word(word: &[u8]) -> Vec<u8> {
+    use crate::render::quote;
+    let mut out = Vec::new();
+    quote::push_word(&mut out, word);
+    assert!(
+        !out.iter().any(|&b| b < 0x20 || b == 0x7f),
+        "a control byte raw in {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    if out.starts_with(b"$'") {
+        assert!(out.is_ascii(), "non-ASCII in $'...': {out:?}");
+    }
+    let mut comment = Vec::new();
+    quote::push_comment_text(&mut comment, word);
+    assert!(!comment.contains(&b'\n') && !comment.contains(&b'\r'));
+    out
+}
