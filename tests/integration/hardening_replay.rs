@@ -7,26 +7,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{data, pverec, require_tool};
+use crate::util::{data, percent_encode_all, pverec, require_tool};
 
 /// A log line of root's from 10.0.0.7.
 fn log_line(method: &str, target: &str) -> String {
     format!(
         "::ffff:10.0.0.7 - root@pam [24/06/2026:14:00:05 +0200] \"{method} {target} HTTP/1.1\" 200 81"
     )
-}
-
-/// Every byte but letters and digits as `%XX`.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn spool_event(method: &str, path: &str, params: Value) -> Value {
@@ -172,7 +159,7 @@ fn replay_reads_back_as_the_logged_parameters() {
 fn a_value_like_an_option_is_written_in_the_option_word() {
     let target = format!(
         "/api2/json/nodes/pve1/qemu/100?purge={}",
-        encode("--skiplock")
+        percent_encode_all("--skiplock")
     );
     let (out, _) = run(&[log_line("DELETE", &target)], None, "pvesh", &[]);
     assert!(
@@ -277,7 +264,7 @@ fn hidden_in_param(
     secret: &str,
     readable: &[&str],
 ) {
-    let query = format!("/api2/json{path}?{name}={}", encode(value));
+    let query = format!("/api2/json{path}?{name}={}", percent_encode_all(value));
     hidden(&[log_line(method, &query)], None, secret, readable);
     let log = [log_line(method, &format!("/api2/json{path}"))];
     let body = spool_event(method, path, serde_json::json!({ name: value }));

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{pverec, stdout_of};
+use crate::util::{percent_encode_all, pverec, stdout_of};
 
 const TOKEN: &str = "0b8a5a57-2d2c-4b4e-9f83-1e6d2b7a9c01";
 const ENDPOINT_REST: [&str; 3] = [
@@ -24,19 +24,6 @@ fn log_line(method: &str, target: &str, status: u16) -> String {
     format!(
         "::ffff:10.0.0.7 - alice@pve [24/06/2026:14:00:05 +0200] \"{method} {target} HTTP/1.1\" {status} 81"
     )
-}
-
-/// Every byte but letters and digits as `%XX`.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The outputs of `convert` on `log` (and `events`, a spool events file, when given):
@@ -164,7 +151,10 @@ fn remote_migrate_target_endpoint_in_a_spool_body() {
 #[test]
 fn remote_migrate_target_endpoint_in_the_query_and_nested() {
     let path = "/nodes/pve1/qemu/100/remote_migrate";
-    let query = format!("/api2/json{path}?target-endpoint={}", encode(&endpoint()));
+    let query = format!(
+        "/api2/json{path}?target-endpoint={}",
+        percent_encode_all(&endpoint())
+    );
     check(
         &[log_line("POST", &query, 200)],
         None,
@@ -207,7 +197,10 @@ fn download_url_with_credentials() {
         "https://mirror:<redacted>@downloads.example.com/isos/debian.iso"
     );
     // In the query too (an API client that sends it there).
-    let query = format!("/api2/json{path}?content=iso&url={}", encode(url));
+    let query = format!(
+        "/api2/json{path}?content=iso&url={}",
+        percent_encode_all(url)
+    );
     check(
         &[log_line("POST", &query, 200)],
         None,
@@ -216,7 +209,7 @@ fn download_url_with_credentials() {
     );
     // No credentials: untouched.
     let plain = "https://downloads.example.com/isos/debian.iso";
-    let query = format!("/api2/json{path}?url={}", encode(plain));
+    let query = format!("/api2/json{path}?url={}", percent_encode_all(plain));
     let [pvesh, json, _] = convert(&[log_line("POST", &query, 200)], None, &[]);
     assert!(pvesh.contains(&format!("--url {plain}")), "{pvesh}");
     assert!(record(&json).get("redacted").is_none(), "{json}");
@@ -227,7 +220,7 @@ fn vncwebsocket_ticket_in_the_query() {
     let ticket = "PVEVNC:6650A1B2::c2lnbmF0dXJlT2ZUaGVWbmNUaWNrZXQ+/x==";
     let target = format!(
         "/api2/json/nodes/pve1/qemu/100/vncwebsocket?port=5900&vncticket={}",
-        encode(ticket)
+        percent_encode_all(ticket)
     );
     let [pvesh, json, _] = check(
         &[log_line("GET", &target, 101)],
@@ -244,7 +237,7 @@ fn vncwebsocket_ticket_in_the_query() {
     // The same ticket in a parameter that says nothing: only its signature goes.
     let target = format!(
         "/api2/json/nodes/pve1/qemu/100/vncwebsocket?port=5900&note={}",
-        encode(&encode(ticket))
+        percent_encode_all(&percent_encode_all(ticket))
     );
     let [_, json, _] = check(
         &[log_line("GET", &target, 101)],

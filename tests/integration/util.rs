@@ -110,3 +110,16 @@ pub(crate) fn without_who(text: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Every byte but letters and digits as `%XX`: a value as the UI's requests may carry it.
+pub(crate) fn percent_encode_all(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
