@@ -22,7 +22,7 @@ use jiff::Timestamp;
 
 use crate::access;
 use crate::cli::ConvertArgs;
-use crate::correlate::{Claim, Correlator, Ended};
+use crate::correlate::{self, Claim, Correlator, Ended};
 use crate::event::{Event, Origin, Outcome};
 use crate::filter::Filter;
 use crate::input::{self, Lines, Progress, Source};
@@ -154,10 +154,15 @@ impl Pipeline {
 
     /// Shows the tasks no request took that are now past the join window.
     fn show_unclaimed(&mut self, now: i64) -> io::Result<()> {
-        for task in self.correlator.unclaimed(now) {
-            self.show_task(&task)?;
+        loop {
+            let tasks = self.correlator.unclaimed(now);
+            if tasks.is_empty() {
+                return Ok(());
+            }
+            for task in &tasks {
+                self.show_task(task)?;
+            }
         }
-        Ok(())
     }
 
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
@@ -237,10 +242,9 @@ impl Pipeline {
     /// the spool events that matched no line.
     pub(crate) fn finish(&mut self, events_file: Option<&str>) -> io::Result<()> {
         let last = self.last_time;
-        for task in self.correlator.rest() {
-            if last.is_some_and(|l| task.upid.start <= l) {
-                self.show_task(&task)?;
-            }
+        if let Some(last) = last {
+            // Those that started by the last line's time: later ones are not of these logs.
+            self.show_unclaimed(last.saturating_add(correlate::WINDOW + 1))?;
         }
         let ambiguous = self.correlator.ambiguous;
         if ambiguous > 0 {

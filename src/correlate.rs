@@ -27,7 +27,7 @@ use percent_encoding::percent_decode;
 
 use crate::response;
 use crate::spool::SpoolEvent;
-use crate::task::{State, Task, Update};
+use crate::task::{Archive, State, Task, Update};
 
 /// How long before its log line a request's task may have started: `background_delay` is at
 /// most 30 s, and a slow call may take longer before it answers.
@@ -35,6 +35,13 @@ pub(crate) const WINDOW: i64 = 60;
 
 /// How long a spool event waits for its log line in `follow` before it is shown alone.
 pub(crate) const BODY_WAIT: Duration = Duration::from_secs(120);
+
+/// Most tasks [`Correlator::unclaimed`] hands out at a time, so that a log whose first line
+/// comes after a long index does not bring all of it into memory at once.
+const BATCH: usize = 1024;
+
+/// Below this many tasks held, [`Correlator::prune`] does not bother.
+const PRUNE_AT: usize = 8192;
 
 /// What a request offers for a join.
 pub(crate) struct Claim<'r> {
@@ -92,37 +99,69 @@ pub(crate) struct Correlator {
     /// The latest time given to [`Correlator::unclaimed`]: tasks that started more than the
     /// window before it have all been handed out or joined.
     horizon: Option<i64>,
+    /// The first look's tasks not yet taken in: they come in as the log reaches their time.
+    archive: Archive,
+    /// Tasks of the archive that ended after they were shown (reported with the next update).
+    ended: Vec<Ended>,
+    /// How many tasks the last prune kept: the next one waits until there are twice as many.
+    kept: usize,
 }
 
 impl Correlator {
     /// Takes in what the task files said; returns the shown tasks that have ended since.
     pub(crate) fn update(&mut self, update: Update) -> Vec<Ended> {
-        let mut ended = Vec::new();
+        if let Some(archive) = update.archive {
+            self.archive = archive;
+        }
+        let mut ended = std::mem::take(&mut self.ended);
         for task in update.running.into_iter().chain(update.finished) {
-            match self.by_upid.get(&task.upid.text) {
-                Some(&i) => {
-                    let slot = &mut self.slots[i];
-                    if slot.task.state == State::Running && task.state != State::Running {
-                        slot.task.state = task.state;
-                        if slot.wants_end {
-                            slot.wants_end = false;
-                            ended.push(Ended {
-                                task: slot.task.clone(),
-                                request: slot.request.clone(),
-                            });
-                        }
-                    }
-                }
-                // Past the window already when first seen: history, not a new task. This is
-                // how a task forgotten by `prune` but still listed in `active` (its 25 latest
-                // finished tasks) stays forgotten instead of coming back as one without a request.
-                None if self
-                    .horizon
-                    .is_some_and(|h| task.upid.start < h.saturating_sub(WINDOW)) => {}
-                None => self.insert(task),
-            }
+            // Past the window already when first seen: history, not a new task. This is how a
+            // task forgotten by `prune` but still listed in `active` (its 25 latest finished
+            // tasks) stays forgotten instead of coming back as one without a request.
+            let history = self
+                .horizon
+                .is_some_and(|h| task.upid.start < h.saturating_sub(WINDOW));
+            ended.extend(self.take_in(task, history));
         }
         ended
+    }
+
+    /// A task read: news of one held (its end, when it ended), else a new one unless `history`.
+    fn take_in(&mut self, task: Task, history: bool) -> Option<Ended> {
+        let Some(&i) = self.by_upid.get(&task.upid.text) else {
+            if !history {
+                self.insert(task);
+            }
+            return None;
+        };
+        let slot = &mut self.slots[i];
+        if slot.task.state == State::Running && task.state != State::Running {
+            slot.task.state = task.state;
+            if slot.wants_end {
+                slot.wants_end = false;
+                return Some(Ended {
+                    task: slot.task.clone(),
+                    request: slot.request.clone(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Takes in the archived tasks that started at or before `until`, at most `most` of them;
+    /// how many were taken. They were read at the first look, so they are no history however
+    /// old: each is joined or handed out like any task.
+    fn release(&mut self, until: i64, most: usize) -> usize {
+        let mut taken = 0;
+        while taken < most {
+            let Some(task) = self.archive.take(until) else {
+                break;
+            };
+            taken += 1;
+            let ended = self.take_in(task, false);
+            self.ended.extend(ended);
+        }
+        taken
     }
 
     fn insert(&mut self, task: Task) {
@@ -149,6 +188,7 @@ impl Correlator {
         if claim.kinds.is_empty() {
             return None;
         }
+        self.release(claim.time, usize::MAX);
         let end = self
             .order
             .partition_point(|&j| self.slots[j].task.upid.start <= claim.time);
@@ -192,26 +232,30 @@ impl Correlator {
 
     /// Tasks that started more than [`WINDOW`] before `now` and that no request took: no later
     /// request can take them any more. Each is handed out once.
+    ///
+    /// At most about [`BATCH`] at a time from the archive: call again until nothing comes.
     pub(crate) fn unclaimed(&mut self, now: i64) -> Vec<Task> {
         self.horizon = self.horizon.max(Some(now));
+        let limit = now.saturating_sub(WINDOW);
         let mut out = Vec::new();
-        while let Some(&i) = self.order.get(self.due) {
-            let slot = &mut self.slots[i];
-            if slot.task.upid.start >= now - WINDOW {
-                break;
+        loop {
+            let released = self.release(limit.saturating_sub(1), BATCH);
+            while let Some(&i) = self.order.get(self.due) {
+                let slot = &mut self.slots[i];
+                if slot.task.upid.start >= limit {
+                    break;
+                }
+                self.due += 1;
+                if slot.request.is_none() && !slot.shown_alone {
+                    slot.shown_alone = true;
+                    out.push(slot.task.clone());
+                }
             }
-            self.due += 1;
-            if slot.request.is_none() && !slot.shown_alone {
-                slot.shown_alone = true;
-                out.push(slot.task.clone());
+            self.prune();
+            if !out.is_empty() || released == 0 {
+                return out;
             }
         }
-        out
-    }
-
-    /// Every task not yet handed out or joined, for the end of a batch run.
-    pub(crate) fn rest(&mut self) -> Vec<Task> {
-        self.unclaimed(i64::MAX)
     }
 
     /// Asks for an [`Ended`] when this task (shown alone, still running) ends.
@@ -231,14 +275,22 @@ impl Correlator {
 
     /// When the next task falls out of the window (for follow's sleep), in log seconds.
     pub(crate) fn next_due(&self) -> Option<i64> {
-        self.order
+        let held = self
+            .order
             .get(self.due)
-            .map(|&i| self.slots[i].task.upid.start + WINDOW + 1)
+            .map(|&i| self.slots[i].task.upid.start);
+        let archived = self.archive.next_start();
+        held.into_iter()
+            .chain(archived)
+            .min()
+            .map(|start| start.saturating_add(WINDOW + 1))
     }
 
-    /// Forgets tasks that can no longer matter, so a follow that runs for months stays small.
+    /// Forgets tasks that can no longer matter, so a follow that runs for months, or a convert
+    /// of a long index, stays small. Cheap when there is nothing to do: it waits until twice as
+    /// many tasks are held as the last one kept.
     pub(crate) fn prune(&mut self) {
-        if self.slots.len() < 8192 {
+        if self.slots.len() < PRUNE_AT.max(2 * self.kept) {
             return;
         }
         let keep: Vec<bool> = (0..self.slots.len())
@@ -272,6 +324,7 @@ impl Correlator {
             .enumerate()
             .map(|(i, s)| (s.task.upid.text.clone(), i))
             .collect();
+        self.kept = self.slots.len();
     }
 
     /// Queues spool events, in the order they were written.
@@ -424,6 +477,7 @@ mod tests {
         c.update(Update {
             finished: tasks,
             running: Vec::new(),
+            ..Update::default()
         });
         c
     }
@@ -618,7 +672,7 @@ mod tests {
             )
             .is_some()
         );
-        assert!(c.rest().is_empty());
+        assert!(c.unclaimed(i64::MAX).is_empty());
     }
 
     #[test]
@@ -634,6 +688,7 @@ mod tests {
         c.update(Update {
             finished: old.clone(),
             running: vec![task(running, State::Running)],
+            ..Update::default()
         });
         assert!(
             c.join(&claim(START, "alice@pve", &["qmstart"], "101"), ("log", 1))
@@ -650,6 +705,7 @@ mod tests {
         let ended = c.update(Update {
             finished: vec![old[8999].clone(), task(running, done("OK"))],
             running: Vec::new(),
+            ..Update::default()
         });
         assert_eq!(ended.len(), 1);
         assert!(c.unclaimed(START + 2 * WINDOW).is_empty());
@@ -663,6 +719,7 @@ mod tests {
         c.update(Update {
             finished: Vec::new(),
             running: vec![task(upid, State::Running)],
+            ..Update::default()
         });
         assert!(
             c.join(&claim(START, "alice@pve", &["qmstart"], "100"), ("log", 7))
@@ -671,12 +728,14 @@ mod tests {
         let ended = c.update(Update {
             finished: vec![task(upid, done("OK"))],
             running: Vec::new(),
+            ..Update::default()
         });
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].request, Some(("log".to_string(), 7)));
         let again = c.update(Update {
             finished: vec![task(upid, done("OK"))],
             running: Vec::new(),
+            ..Update::default()
         });
         assert!(again.is_empty());
     }

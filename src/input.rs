@@ -135,10 +135,15 @@ pub(crate) struct LineSplitter {
     line: u64,
     /// The line being read is too long: its bytes are dropped up to its newline.
     overlong: bool,
+    /// Bytes fed so far, and where in them the line being read starts.
+    fed: u64,
+    line_start: u64,
 }
 
 /// Where [`LineSplitter`] hands its lines: `(number, Some(line) | None when overlong)`.
 pub(crate) type EachLine<'a> = dyn FnMut(u64, Option<&[u8]>) + 'a;
+/// [`EachLine`] with the offset of the line's first byte: `(number, offset, line)`.
+pub(crate) type EachLineAt<'a> = dyn FnMut(u64, u64, Option<&[u8]>) + 'a;
 
 impl LineSplitter {
     pub(crate) fn new(max: usize) -> LineSplitter {
@@ -147,23 +152,33 @@ impl LineSplitter {
             partial: Vec::new(),
             line: 0,
             overlong: false,
+            fed: 0,
+            line_start: 0,
         }
     }
 
-    pub(crate) fn feed(&mut self, mut bytes: &[u8], each: &mut EachLine<'_>) {
+    pub(crate) fn feed(&mut self, bytes: &[u8], each: &mut EachLine<'_>) {
+        self.feed_at(bytes, &mut |number, _, line| each(number, line));
+    }
+
+    /// [`Self::feed`], also saying where in the bytes fed each line starts (its offset in the
+    /// file, when the file is fed from its first byte).
+    pub(crate) fn feed_at(&mut self, mut bytes: &[u8], each: &mut EachLineAt<'_>) {
         while let Some(i) = memchr::memchr(b'\n', bytes) {
             let head = &bytes[..i];
             bytes = &bytes[i + 1..];
+            self.fed += i as u64 + 1;
+            let start = std::mem::replace(&mut self.line_start, self.fed);
             self.line += 1;
             if self.overlong || self.partial.len() + head.len() > self.max {
                 self.overlong = false;
                 self.partial = Vec::new();
-                each(self.line, None);
+                each(self.line, start, None);
             } else if self.partial.is_empty() {
-                each(self.line, Some(head));
+                each(self.line, start, Some(head));
             } else {
                 self.partial.extend_from_slice(head);
-                each(self.line, Some(&self.partial));
+                each(self.line, start, Some(&self.partial));
                 if self.partial.capacity() > 64 * 1024 {
                     self.partial = Vec::new(); // one long line need not keep its memory
                 } else {
@@ -171,6 +186,7 @@ impl LineSplitter {
                 }
             }
         }
+        self.fed += bytes.len() as u64;
         if self.overlong {
             return;
         }
@@ -190,8 +206,13 @@ impl LineSplitter {
 
     /// The input ended: an incomplete last line is handed on as it is.
     pub(crate) fn finish(&mut self, each: &mut EachLine<'_>) {
+        self.finish_at(&mut |number, _, line| each(number, line));
+    }
+
+    /// [`Self::finish`] with offsets, as [`Self::feed_at`].
+    pub(crate) fn finish_at(&mut self, each: &mut EachLineAt<'_>) {
         if self.overlong || !self.partial.is_empty() {
-            self.feed(b"\n", each);
+            self.feed_at(b"\n", each);
         }
     }
 }
@@ -612,6 +633,32 @@ mod tests {
         assert_eq!((read(&mut line), line.as_slice()), (11, &b"01234"[..]));
         assert_eq!((read(&mut line), line.as_slice()), (4, &b"last"[..]));
         assert_eq!(read(&mut line), 0);
+    }
+
+    #[test]
+    fn split_lines_say_where_they_start_across_feeds_and_overlong_lines() {
+        let data: &[u8] = b"abc\n0123456789\n\nok\ntail";
+        for cut in 0..data.len() {
+            let mut lines = LineSplitter::new(8);
+            let mut got = Vec::new();
+            let mut each =
+                |n: u64, at: u64, line: Option<&[u8]>| got.push((n, at, line.map(<[u8]>::to_vec)));
+            lines.feed_at(&data[..cut], &mut each);
+            lines.feed_at(&data[cut..], &mut each);
+            lines.finish_at(&mut each);
+            let line = |s: &[u8]| Some(s.to_vec());
+            assert_eq!(
+                got,
+                [
+                    (1, 0, line(b"abc")),
+                    (2, 4, None),
+                    (3, 15, line(b"")),
+                    (4, 16, line(b"ok")),
+                    (5, 19, line(b"tail")),
+                ],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -319,6 +319,124 @@ pub(crate) struct Update {
     pub(crate) finished: Vec<Task>,
     /// Entries of `active` that are still running.
     pub(crate) running: Vec<Task>,
+    /// The first look: what `index.1` and `index` held then, known by start time and place
+    /// only, to be read back as the log reaches them.
+    pub(crate) archive: Option<Archive>,
+}
+
+/// The bits of [`Spot::at`] that hold the offset; the file's number is above them.
+const OFFSET_BITS: u32 = 48;
+
+/// Where one task line of the first look is, and when its task started: 24 bytes, where the
+/// task itself takes about a kilobyte once parsed.
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    start: i64,
+    pid: u32,
+    len: u32,
+    /// The file's number in [`Archive::files`] above [`OFFSET_BITS`], the line's offset below.
+    at: u64,
+}
+
+/// The finished tasks that `index.1` and `index` held at the first look, in start order, read
+/// back from their files when the log gets to their time.
+///
+/// A node's index is small (PVE renames it at 50,000 bytes and keeps one old generation), but
+/// nothing stops a directory from holding half a million lines, and a parsed task costs a
+/// kilobyte. Only where each line is and when its task started is kept (24 bytes a task, the
+/// files stay open), so that a join holds tasks for its time window only
+/// ([`crate::correlate::Correlator`]) and memory stays small however long the index is.
+/// Both files are stable under an open handle: PVE only appends to `index` and renames it to
+/// `index.1`; a line that reads back otherwise than it did is reported and passed over.
+#[derive(Debug, Default)]
+pub(crate) struct Archive {
+    /// The files the lines are in, with the names messages give them.
+    files: Vec<(File, String)>,
+    /// In start order (then pid: fork order); [`Self::next`] is the first one not yet taken.
+    spots: Vec<Spot>,
+    next: usize,
+    /// Whether a line that read back wrong was reported (once is enough).
+    told_changed: bool,
+    /// Tasks of a file that could not be kept open to be read back (no descriptor left).
+    parsed: Vec<Task>,
+}
+
+impl Archive {
+    /// Adds a file; its number for [`Spot::at`], none when there are too many (never: two).
+    fn add_file(&mut self, file: &File, name: &str) -> Option<u64> {
+        let number = self.files.len() as u64;
+        if number >= 1 << (64 - OFFSET_BITS) {
+            return None;
+        }
+        let file = file.try_clone().ok()?;
+        self.files.push((file, name.to_string()));
+        Some(number)
+    }
+
+    fn add(&mut self, file: u64, offset: u64, line: &[u8], task: &Task) {
+        if offset >= 1 << OFFSET_BITS {
+            return;
+        }
+        self.spots.push(Spot {
+            start: task.upid.start,
+            pid: task.upid.pid,
+            len: line.len() as u32,
+            at: file << OFFSET_BITS | offset,
+        });
+    }
+
+    /// Puts the spots in start order, once everything of the first look is in.
+    fn sort(&mut self) {
+        self.spots.sort_by_key(|s| (s.start, s.pid));
+    }
+
+    /// When the next task not yet taken started.
+    pub(crate) fn next_start(&self) -> Option<i64> {
+        self.spots.get(self.next).map(|s| s.start)
+    }
+
+    /// The next task, read back from its file, if it started at or before `until`.
+    pub(crate) fn take(&mut self, until: i64) -> Option<Task> {
+        while let Some(&spot) = self.spots.get(self.next).filter(|s| s.start <= until) {
+            self.next += 1;
+            if self.next == self.spots.len() {
+                // All taken: the files and the spots are let go.
+                self.spots = Vec::new();
+                self.next = 0;
+            }
+            match self.read_back(spot) {
+                Some(task) => return Some(task),
+                None if !self.told_changed => {
+                    self.told_changed = true;
+                    let number = (spot.at >> OFFSET_BITS) as usize;
+                    let name = self.files.get(number).map_or("index", |(_, n)| n.as_str());
+                    messages::input_error(&format!(
+                        "{name}: changed while it was read; tasks of it may be missing"
+                    ));
+                }
+                None => {}
+            }
+        }
+        if self.spots.is_empty() {
+            self.files = Vec::new();
+        }
+        None
+    }
+
+    fn read_back(&self, spot: Spot) -> Option<Task> {
+        let (file, _) = self.files.get((spot.at >> OFFSET_BITS) as usize)?;
+        let mut line = vec![0; spot.len as usize];
+        file.read_exact_at(&mut line, spot.at & ((1 << OFFSET_BITS) - 1))
+            .ok()?;
+        let task = parse_index_line(&line).ok()?;
+        (task.upid.start == spot.start && task.upid.pid == spot.pid).then_some(task)
+    }
+}
+
+/// Where an index reader hands its tasks: parsed, or as places in the archive.
+enum Sink<'a> {
+    Tasks(&'a mut Vec<Task>),
+    Archive(&'a mut Archive),
 }
 
 /// Which of the three files, for reporting each failure once.
@@ -410,6 +528,8 @@ struct IndexReader {
     /// How far the file has been read, the unfinished line included.
     read_pos: u64,
     lines: LineSplitter,
+    /// Its number in the archive, once it gave lines to one.
+    archived: Option<u64>,
 }
 
 impl IndexReader {
@@ -421,20 +541,26 @@ impl IndexReader {
             which,
             read_pos: 0,
             lines: LineSplitter::new(MAX_LINE),
+            archived: None,
         }
     }
 
     /// Reads what the file has gained; its complete lines go to `out`. `false` on a read error
     /// (reported; the next call tries again from where this one stopped).
-    fn pump(&mut self, buf: &mut [u8], reported: &mut Reported, out: &mut Vec<Task>) -> bool {
+    fn pump(&mut self, buf: &mut [u8], reported: &mut Reported, out: &mut Sink<'_>) -> bool {
+        if let Sink::Archive(archive) = out {
+            if self.archived.is_none() {
+                self.archived = archive.add_file(&self.file, &self.name);
+            }
+        }
         loop {
             match self.file.read_at(buf, self.read_pos) {
                 Ok(0) => return true,
                 Ok(n) => {
                     self.read_pos += n as u64;
-                    let name = &self.name;
-                    self.lines.feed(&buf[..n], &mut |number, line| {
-                        take_line(name, number, line, out)
+                    let (name, archived) = (&self.name, self.archived);
+                    self.lines.feed_at(&buf[..n], &mut |number, at, line| {
+                        take_line(name, (number, at), line, archived, out)
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -450,29 +576,42 @@ impl IndexReader {
     /// Reads the file to its end, an unfinished last line included: it will not grow any more
     /// (PVE only appends to the file named `index`, and writes whole lines under a lock, so such
     /// a line is a damaged one and says so if it is).
-    fn finish(mut self, buf: &mut [u8], reported: &mut Reported, out: &mut Vec<Task>) {
+    fn finish(mut self, buf: &mut [u8], reported: &mut Reported, out: &mut Sink<'_>) {
         if self.pump(buf, reported, out) {
-            let name = &self.name;
-            self.lines
-                .finish(&mut |number, line| take_line(name, number, line, out));
+            let (name, archived) = (&self.name, self.archived);
+            self.lines.finish_at(&mut |number, at, line| {
+                take_line(name, (number, at), line, archived, out)
+            });
         }
     }
 
-    /// Forgets everything read: the file is read again from its first byte.
+    /// Forgets everything read: the file is read again from its first byte (as new tasks: the
+    /// places archived in it are not its lines any more, and read back as changed).
     fn restart(&mut self) {
         self.read_pos = 0;
         self.lines = LineSplitter::new(MAX_LINE);
+        self.archived = None;
     }
 }
 
-/// One complete line of an index file (`None`: longer than [`MAX_LINE`]); empty lines are passed
-/// over.
-fn take_line(name: &str, number: u64, line: Option<&[u8]>, out: &mut Vec<Task>) {
+/// One complete line of an index file (`None`: longer than [`MAX_LINE`]) at `(number, offset)`;
+/// empty lines are passed over. Into the archive it goes by its place (`archived`: the file's
+/// number there), or parsed when the file could not be added to it.
+fn take_line(
+    name: &str,
+    (number, at): (u64, u64),
+    line: Option<&[u8]>,
+    archived: Option<u64>,
+    out: &mut Sink<'_>,
+) {
     match line {
         Some([]) => {}
-        Some(line) => match parse_index_line(line) {
-            Ok(task) => out.push(task),
-            Err(reason) => messages::malformed(name, number, &reason),
+        Some(line) => match (parse_index_line(line), out, archived) {
+            (Ok(task), Sink::Archive(archive), Some(file)) => archive.add(file, at, line, &task),
+            // No descriptor left to read it back with: kept parsed, as later lines are.
+            (Ok(task), Sink::Archive(archive), None) => archive.parsed.push(task),
+            (Ok(task), Sink::Tasks(tasks), _) => tasks.push(task),
+            (Err(reason), _, _) => messages::malformed(name, number, &reason),
         },
         None => messages::malformed(
             name,
@@ -536,11 +675,18 @@ impl TaskDir {
     pub(crate) fn refresh(&mut self) -> Update {
         let mut update = Update::default();
         let mut buf = vec![0; CHUNK];
-        if !self.started {
+        if self.started {
+            self.refresh_index(&mut buf, &mut Sink::Tasks(&mut update.finished));
+        } else {
             self.started = true;
-            self.first_index(&mut buf, &mut update.finished);
+            let mut archive = Archive::default();
+            let mut sink = Sink::Archive(&mut archive);
+            self.first_index(&mut buf, &mut sink);
+            self.refresh_index(&mut buf, &mut sink);
+            archive.sort();
+            update.finished = std::mem::take(&mut archive.parsed);
+            update.archive = Some(archive);
         }
-        self.refresh_index(&mut buf, &mut update.finished);
         self.refresh_active(&mut update);
         update
     }
@@ -548,7 +694,7 @@ impl TaskDir {
     /// The first look: `index.1`, then `index` is taken as the file to follow (read by
     /// [`Self::refresh_index`] right after). `index` is opened first: should PVE rename it to
     /// `index.1` in between, it is the same file and is read once, under its open handle.
-    fn first_index(&mut self, buf: &mut [u8], out: &mut Vec<Task>) {
+    fn first_index(&mut self, buf: &mut [u8], out: &mut Sink<'_>) {
         let index = self.open_file("index", Which::Index);
         if let Some((file, meta)) = self.open_file("index.1", Which::Index1) {
             let id = Identity::of(&meta);
@@ -568,7 +714,7 @@ impl TaskDir {
     }
 
     /// Reads on in `index`; after a rename, the rest of the old file, then the new one.
-    fn refresh_index(&mut self, buf: &mut [u8], out: &mut Vec<Task>) {
+    fn refresh_index(&mut self, buf: &mut [u8], out: &mut Sink<'_>) {
         let (file, meta) = match open_regular(&self.dir.join("index")) {
             Opened::File(file, meta) => (file, meta),
             Opened::Missing => {
@@ -612,7 +758,7 @@ impl TaskDir {
     }
 
     /// Reads an index that PVE renamed away to its end, naming it where it is now.
-    fn let_go(&mut self, mut old: IndexReader, buf: &mut [u8], out: &mut Vec<Task>) {
+    fn let_go(&mut self, mut old: IndexReader, buf: &mut [u8], out: &mut Sink<'_>) {
         let moved =
             fs::metadata(self.dir.join("index.1")).is_ok_and(|meta| Identity::of(&meta) == old.id);
         if moved {
@@ -669,6 +815,21 @@ mod tests {
     use proptest::prelude::*;
     use proptest::test_runner::Config;
     use std::io::Write;
+
+    /// A refresh, with the archive of the first look read back into `finished` (before the
+    /// finished entries of `active`).
+    fn refresh(dir: &mut TaskDir) -> Update {
+        let mut update = dir.refresh();
+        if let Some(mut archive) = update.archive.take() {
+            let mut all = Vec::new();
+            while let Some(task) = archive.take(i64::MAX) {
+                all.push(task);
+            }
+            all.append(&mut update.finished);
+            update.finished = all;
+        }
+        update
+    }
 
     fn upid(s: &str) -> Upid {
         parse_upid(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -1152,9 +1313,9 @@ mod tests {
     fn taskdir_missing_files_give_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let mut dir = TaskDir::open(tmp.path()).unwrap();
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert!(u.finished.is_empty() && u.running.is_empty());
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert!(u.finished.is_empty() && u.running.is_empty());
         assert!(dir.reported.0.is_empty());
     }
@@ -1175,13 +1336,13 @@ mod tests {
             ),
         );
         let mut dir = TaskDir::open(d).unwrap();
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert_eq!(pids(&u.finished), [1, 2, 3, 4, 4, 6]);
         assert_eq!(u.finished[5].state, finished(0x6A3B_C790, None));
         assert_eq!(pids(&u.running), [5]);
         assert_eq!(u.running[0].state, State::Running);
         // Nothing changed: nothing new.
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert!(u.finished.is_empty() && u.running.is_empty());
     }
 
@@ -1190,12 +1351,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let mut dir = TaskDir::open(d).unwrap();
-        assert!(dir.refresh().finished.is_empty());
+        assert!(refresh(&mut dir).finished.is_empty());
         append(&d.join("index"), &index_line(1));
-        assert_eq!(pids(&dir.refresh().finished), [1]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [1]);
         append(&d.join("index"), &(index_line(2) + &index_line(3)));
-        assert_eq!(pids(&dir.refresh().finished), [2, 3]);
-        assert!(dir.refresh().finished.is_empty());
+        assert_eq!(pids(&refresh(&mut dir).finished), [2, 3]);
+        assert!(refresh(&mut dir).finished.is_empty());
     }
 
     #[test]
@@ -1206,12 +1367,12 @@ mod tests {
         let (head, tail) = line.split_at(30);
         fs::write(d.join("index"), index_line(1) + head).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1]);
-        assert!(dir.refresh().finished.is_empty());
+        assert_eq!(pids(&refresh(&mut dir).finished), [1]);
+        assert!(refresh(&mut dir).finished.is_empty());
         append(&d.join("index"), &tail[..tail.len() - 1]);
-        assert!(dir.refresh().finished.is_empty());
+        assert!(refresh(&mut dir).finished.is_empty());
         append(&d.join("index"), "\n");
-        assert_eq!(pids(&dir.refresh().finished), [2]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [2]);
     }
 
     #[test]
@@ -1221,16 +1382,16 @@ mod tests {
         fs::write(d.join("index.1"), index_line(1)).unwrap();
         fs::write(d.join("index"), index_line(2)).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1, 2]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [1, 2]);
         // PVE appends, then finds the file too big and renames it; the next append creates a
         // new index.
         append(&d.join("index"), &(index_line(3) + &index_line(4)));
         fs::rename(d.join("index"), d.join("index.1")).unwrap();
         append(&d.join("index"), &index_line(5));
-        assert_eq!(pids(&dir.refresh().finished), [3, 4, 5]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [3, 4, 5]);
         append(&d.join("index"), &index_line(6));
-        assert_eq!(pids(&dir.refresh().finished), [6]);
-        assert!(dir.refresh().finished.is_empty());
+        assert_eq!(pids(&refresh(&mut dir).finished), [6]);
+        assert!(refresh(&mut dir).finished.is_empty());
     }
 
     #[test]
@@ -1239,13 +1400,13 @@ mod tests {
         let d = tmp.path();
         fs::write(d.join("index"), index_line(1)).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [1]);
         append(&d.join("index"), &index_line(2));
         fs::rename(d.join("index"), d.join("index.1")).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [2]);
-        assert!(dir.refresh().finished.is_empty());
+        assert_eq!(pids(&refresh(&mut dir).finished), [2]);
+        assert!(refresh(&mut dir).finished.is_empty());
         append(&d.join("index"), &index_line(3));
-        assert_eq!(pids(&dir.refresh().finished), [3]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [3]);
     }
 
     #[test]
@@ -1257,8 +1418,8 @@ mod tests {
         fs::write(d.join("index"), index_line(1) + &index_line(2)).unwrap();
         fs::hard_link(d.join("index"), d.join("index.1")).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1, 2]);
-        assert!(dir.refresh().finished.is_empty());
+        assert_eq!(pids(&refresh(&mut dir).finished), [1, 2]);
+        assert!(refresh(&mut dir).finished.is_empty());
     }
 
     #[test]
@@ -1267,7 +1428,7 @@ mod tests {
         let d = tmp.path();
         fs::write(d.join("index"), index_line(1) + &index_line(2)).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1, 2]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [1, 2]);
         // Truncated in place (same inode) and written again, shorter.
         let f = fs::OpenOptions::new()
             .write(true)
@@ -1276,7 +1437,7 @@ mod tests {
             .unwrap();
         drop(f);
         append(&d.join("index"), &index_line(7));
-        assert_eq!(pids(&dir.refresh().finished), [7]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [7]);
     }
 
     #[test]
@@ -1285,31 +1446,31 @@ mod tests {
         let d = tmp.path();
         replace_active(d, &format!("{} 0\n", upid_n(1)));
         let mut dir = TaskDir::open(d).unwrap();
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert_eq!(pids(&u.running), [1]);
-        assert!(dir.refresh().running.is_empty());
+        assert!(refresh(&mut dir).running.is_empty());
         // Same size, same content even: another file.
         replace_active(d, &format!("{} 0\n", upid_n(1)));
-        assert_eq!(pids(&dir.refresh().running), [1]);
+        assert_eq!(pids(&refresh(&mut dir).running), [1]);
         replace_active(
             d,
             &format!("{} 0 6A3BC790 OK\n{} 0\n", upid_n(1), upid_n(2)),
         );
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert_eq!(pids(&u.finished), [1]);
         assert_eq!(pids(&u.running), [2]);
         // Emptied: nothing running, nothing to say.
         replace_active(d, "");
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert!(u.finished.is_empty() && u.running.is_empty());
         // Rewritten in place.
         fs::write(d.join("active"), format!("{} 1\n", upid_n(3))).unwrap();
-        assert_eq!(pids(&dir.refresh().running), [3]);
+        assert_eq!(pids(&refresh(&mut dir).running), [3]);
         // Removed, then back.
         fs::remove_file(d.join("active")).unwrap();
-        assert!(dir.refresh().running.is_empty());
+        assert!(refresh(&mut dir).running.is_empty());
         replace_active(d, &format!("{} 1\n", upid_n(3)));
-        assert_eq!(pids(&dir.refresh().running), [3]);
+        assert_eq!(pids(&refresh(&mut dir).running), [3]);
     }
 
     #[test]
@@ -1326,7 +1487,7 @@ mod tests {
             &format!("{} 0\nnot a line\n{} 0\n", upid_n(4), upid_n(5)),
         );
         let mut dir = TaskDir::open(d).unwrap();
-        let u = dir.refresh();
+        let u = refresh(&mut dir);
         assert_eq!(pids(&u.finished), [1, 2, 3]);
         assert_eq!(pids(&u.running), [4, 5]);
         // Line numbers count every line, malformed and empty ones too.
@@ -1340,9 +1501,9 @@ mod tests {
         let long = "x".repeat(MAX_LINE + 10);
         fs::write(d.join("index"), index_line(1) + &long).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert_eq!(pids(&dir.refresh().finished), [1]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [1]);
         append(&d.join("index"), &(long + "\n" + &index_line(2)));
-        assert_eq!(pids(&dir.refresh().finished), [2]);
+        assert_eq!(pids(&refresh(&mut dir).finished), [2]);
         assert_eq!(dir.index.as_ref().map(|r| r.lines.count()), Some(3));
     }
 
@@ -1352,7 +1513,7 @@ mod tests {
         let d = tmp.path();
         fs::create_dir(d.join("index")).unwrap();
         let mut dir = TaskDir::open(d).unwrap();
-        assert!(dir.refresh().finished.is_empty());
+        assert!(refresh(&mut dir).finished.is_empty());
         assert!(
             dir.reported
                 .0
