@@ -28,3 +28,4 @@ mod follow_soak;
 mod follow_state;
 mod follow_tasks;
 mod hardening_inputs;
+mod hardening_memory;

@@ -1,0 +1,201 @@
+//! Issue 11, finding 6: memory stays bounded on hostile or merely huge inputs.
+//!
+//! Each test runs the real binary and reads its peak resident set from the kernel
+//! (`getrusage(RUSAGE_CHILDREN)`: nextest runs every test in a process of its own, so the only
+//! children are the ones the test waited for). The budgets are the issue's: 32 MB for a gzip
+//! bomb and for `/dev/zero`, 64 MB for a 500,000-line task index. Before the fixes these runs
+//! took hundreds of megabytes (or aborted on allocation).
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::util::{bin, pverec};
+
+const MB: u64 = 1000 * 1000;
+
+/// The largest peak resident set of the children waited for so far, in bytes.
+fn children_peak_rss() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    // SAFETY: initialised by the successful call above.
+    let usage = unsafe { usage.assume_init() };
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// One gzip member of `len` zero bytes and no newline: a few hundred KiB on disk.
+fn zeros_gz(len: usize) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..len / chunk.len() {
+        enc.write_all(&chunk).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+#[test]
+fn gzip_bomb_is_read_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("access.log.2.gz");
+    // 128 MiB of zeros in one line (a run without a line cap holds all of it), then a real
+    // line that must still be read.
+    let mut data = zeros_gz(128 << 20);
+    data.extend(crate::util::gzip(
+        b"\n::1 - root@pam [24/06/2026:14:00:00 +0200] \"DELETE /api2/json/nodes/pve1/qemu/100 HTTP/1.1\" 200 80\n",
+    ));
+    fs::write(&bomb, &data).unwrap();
+    let out = pverec()
+        .args(["convert", "-f", "json"])
+        .arg(&bomb)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:1: line longer than 1048576 bytes",
+            bomb.display()
+        )),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"DELETE\""),
+        "the line after the bomb is read: {stdout}"
+    );
+    let peak = children_peak_rss();
+    assert!(peak < 32 * MB, "peak RSS {} MB", peak / MB);
+}
+
+/// How many bytes a process has read so far (`rchar` of /proc/PID/io).
+fn bytes_read(pid: u32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn dev_zero_is_read_in_bounded_memory_until_stopped() {
+    let mut child = std::process::Command::new(bin())
+        .args(["convert", "/dev/zero"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until it has read 96 MiB (one endless line), then stop it: a run without a line cap
+    // holds all of it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while bytes_read(child.id()) < 96 << 20 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "convert /dev/zero ended by itself"
+        );
+        assert!(Instant::now() < deadline, "convert /dev/zero reads nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let peak = children_peak_rss();
+    assert!(peak < 32 * MB, "peak RSS {} MB", peak / MB);
+}
+
+/// A task index of `count` finished tasks, one every 6 s from `start`, and an access.log with a
+/// line every 600 s over the same time, so that every task is in the time the log covers.
+fn big_task_index(dir: &std::path::Path, count: i64, start: i64) {
+    let kinds = ["qmstart", "vzdump", "qmstop", "aptupdate", "qmconfig"];
+    let users = ["root@pam", "alice@pve", "automation@pve!ci"];
+    let mut index = String::with_capacity(count as usize * 80);
+    for i in 0..count {
+        let t = start + i * 6;
+        let kind = kinds[i as usize % kinds.len()];
+        let id = if kind == "aptupdate" {
+            String::new()
+        } else {
+            (100 + i % 50).to_string()
+        };
+        let user = users[i as usize % users.len()];
+        let pid = 1000 + i % 60000;
+        index.push_str(&format!(
+            "UPID:pve1:{pid:08X}:{:08X}:{t:08X}:{kind}:{id}:{user}: {:08X} OK\n",
+            (i * 37) % 0xffff_ffff,
+            t + 5
+        ));
+    }
+    fs::write(dir.join("index"), index).unwrap();
+    fs::write(dir.join("active"), "").unwrap();
+}
+
+/// Unix seconds as access.log writes them, in UTC (`24/06/2026:14:00:00 +0000`).
+fn access_time(t: i64) -> String {
+    // Days to a civil date: Howard Hinnant's `civil_from_days`.
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{month:02}/{year}:{:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn access_time_is_the_logs_form() {
+    assert_eq!(access_time(1_782_302_400), "24/06/2026:12:00:00 +0000");
+    assert_eq!(access_time(951_782_400), "29/02/2000:00:00:00 +0000");
+}
+
+#[test]
+fn half_a_million_task_lines_are_joined_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tasks = tmp.path().join("tasks");
+    fs::create_dir(&tasks).unwrap();
+    let count = 500_000;
+    let start = 1_779_000_000;
+    big_task_index(&tasks, count, start);
+    let mut log = String::new();
+    let mut t = start;
+    while t <= start + count * 6 {
+        let stamp = access_time(t);
+        log.push_str(&format!(
+            "::1 - root@pam [{stamp}] \"GET /api2/json/version HTTP/1.1\" 200 80\n"
+        ));
+        t += 600;
+    }
+    let access = tmp.path().join("access.log");
+    fs::write(&access, log).unwrap();
+    // The tasks are counted as they come (a million lines).
+    let mut child = std::process::Command::new(bin())
+        .args(["convert", "--all", "--tasks"])
+        .arg(&tasks)
+        .arg(&access)
+        .env("TZ", "UTC")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = 0;
+    for line in std::io::BufRead::split(stdout, b'\n') {
+        let line = line.unwrap();
+        if line.starts_with(b"# task without a request: UPID:pve1:") {
+            shown += 1;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(shown, count, "every task is shown once");
+    let peak = children_peak_rss();
+    assert!(peak < 64 * MB, "peak RSS {} MB", peak / MB);
+}
