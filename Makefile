@@ -17,7 +17,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-follow join-rate fuzz clean
+.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow join-rate fuzz clean
 
 all: release
 
@@ -101,6 +101,9 @@ bench: static
 join-rate: release
 	python3 scripts/gen-tasks.py $(TARGET_DIR)/join-rate --check
 	python3 scripts/join-rate.py $(TARGET_DIR)/join-rate --pverec $(RELEASE)
+
+bench-memory: static
+	python3 scripts/bench-memory.py --pverec $(STATIC)
 
 bench-follow: static
 	python3 scripts/bench-follow.py --pverec $(STATIC)
