@@ -12,13 +12,15 @@
 //! to take more or for the signal pipe, then write at most `PIPE_BUF` bytes, which a pipe that
 //! polls writable takes without sleeping. Once a stop was asked for, a standard output that
 //! takes nothing for [`STOP_GRACE`] is given up: the write fails with [`Stopped`], and follow
-//! exits without saving a state past what was written.
+//! exits without saving a state past what was written. Standard error is written the same way
+//! once [`stderr_interruptible`] was called ([`write_stderr`], used by every message): `2>&1 |
+//! less` blocks both.
 
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Flush at this size when block-buffered.
@@ -59,6 +61,38 @@ pub(crate) fn is_stopped(err: &anyhow::Error) -> bool {
 struct Interrupt {
     signal: Arc<AtomicUsize>,
     pipe: OwnedFd,
+}
+
+/// How standard error is written once [`stderr_interruptible`] was called.
+static STDERR: OnceLock<Interrupt> = OnceLock::new();
+/// A message was given up after a stop signal: the ones after it are not waited for either.
+static STDERR_GAVE_UP: AtomicBool = AtomicBool::new(false);
+
+/// From now on, [`write_stderr`] waits in `poll(2)` like [`Output::interruptible`]'s writes,
+/// and gives a message up once a stop was asked for and standard error takes nothing.
+pub(crate) fn stderr_interruptible(signal: Arc<AtomicUsize>, pipe: OwnedFd) {
+    let _ = STDERR.set(Interrupt { signal, pipe });
+}
+
+/// Writes `bytes` to standard error (whole, or given up as [`stderr_interruptible`] says).
+pub(crate) fn write_stderr(bytes: &[u8]) -> io::Result<()> {
+    match STDERR.get() {
+        None => io::stderr().lock().write_all(bytes),
+        Some(_) if STDERR_GAVE_UP.load(Ordering::Relaxed) => {
+            Err(io::Error::new(io::ErrorKind::Interrupted, Stopped))
+        }
+        Some(interrupt) => {
+            let err = io::stderr().lock();
+            let written = interrupt.write_all(libc::STDERR_FILENO, bytes);
+            drop(err);
+            written.map(drop).map_err(|(_, e)| {
+                if e.get_ref().is_some_and(|inner| inner.is::<Stopped>()) {
+                    STDERR_GAVE_UP.store(true, Ordering::Relaxed);
+                }
+                e
+            })
+        }
+    }
 }
 
 pub(crate) struct Output {
@@ -147,7 +181,7 @@ impl Output {
             Some(interrupt) => {
                 // Anything buffered in `out` goes first (nothing is: only this writes stdout).
                 out.flush()?;
-                let written = interrupt.write_all(&self.buf);
+                let written = interrupt.write_all(libc::STDOUT_FILENO, &self.buf);
                 // What was written is not written again, even when the rest is given up.
                 self.buf
                     .drain(..written.as_ref().map_or_else(|(n, _)| *n, |n| *n));
@@ -161,15 +195,15 @@ impl Output {
 }
 
 impl Interrupt {
-    /// Writes `bytes` to fd 1 as the module docs say; the count written, with the error that
-    /// ended the write early.
-    fn write_all(&self, bytes: &[u8]) -> Result<usize, (usize, io::Error)> {
+    /// Writes `bytes` to `fd` (1 or 2) as the module docs say; the count written, with the
+    /// error that ended the write early.
+    fn write_all(&self, fd: libc::c_int, bytes: &[u8]) -> Result<usize, (usize, io::Error)> {
         let mut done = 0;
         while done < bytes.len() {
             let stopping = self.signal.load(Ordering::Relaxed) != 0;
             let mut fds = [
                 libc::pollfd {
-                    fd: libc::STDOUT_FILENO,
+                    fd,
                     events: libc::POLLOUT,
                     revents: 0,
                 },
@@ -179,7 +213,7 @@ impl Interrupt {
                     revents: 0,
                 },
             ];
-            // Stopping: only stdout, for at most the grace (the pipe may stay readable until
+            // Stopping: only the output, for at most the grace (the pipe may stay readable until
             // the wait of the follow loop drains it). Else stdout or a signal, without limit.
             let (count, timeout) = if stopping {
                 (1, STOP_GRACE.as_millis() as libc::c_int)
@@ -206,7 +240,7 @@ impl Interrupt {
             let end = bytes.len().min(done + PIPE_CHUNK);
             let chunk = &bytes[done..end];
             // SAFETY: `chunk` is valid for reads of `chunk.len()` bytes during the call.
-            let n = unsafe { libc::write(libc::STDOUT_FILENO, chunk.as_ptr().cast(), chunk.len()) };
+            let n = unsafe { libc::write(fd, chunk.as_ptr().cast(), chunk.len()) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.kind() {

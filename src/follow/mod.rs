@@ -80,6 +80,8 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
     pipeline
         .output
         .interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
+    // And messages to a standard error nobody reads (`2>&1 | less`).
+    crate::output::stderr_interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
     match follow(args, pipeline, &signal, wake_read) {
         Err(e) if output::is_stopped(&e) => {
             // Standard output took nothing after the signal: what was not written is dropped,

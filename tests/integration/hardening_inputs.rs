@@ -208,6 +208,57 @@ fn blocked_stdout_does_not_outlast_a_signal() {
     }
 }
 
+/// Bytes a process has read so far (`rchar` of /proc/PID/io: pread(2) counts too).
+fn bytes_read(pid: u32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Fills the pipe whose write end is `fd` to the brim (O_NONBLOCK only while filling).
+fn fill_pipe(fd: &OwnedFd) {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl(2) and write(2) on a descriptor we own, from a buffer that outlives them.
+    unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let chunk = [b'x'; 4096];
+        while libc::write(raw, chunk.as_ptr().cast(), chunk.len()) > 0 {}
+        while libc::write(raw, chunk.as_ptr().cast(), 1) > 0 {}
+        libc::fcntl(raw, libc::F_SETFL, flags);
+    }
+}
+
+/// The same with standard error a full pipe nobody reads (`2>&1 | less` stopped): follow reads
+/// a malformed line, sleeps in the message about it, and SIGTERM still stops it. Before, the
+/// message's write(2) ended with EINTR and was tried again, for good.
+#[test]
+fn blocked_stderr_does_not_outlast_a_signal() {
+    for backend in BACKENDS {
+        let Scene { dir, log, .. } = Scene::new(backend);
+        fs::write(&log, "").unwrap();
+        let (_read, write) = pipe();
+        fill_pipe(&write);
+        let mut f = Follower::spawn_with(dir.path(), &log, backend, &[], |cmd| {
+            cmd.stderr(Stdio::from(write));
+        });
+        f.wait_ready();
+        let read_before = bytes_read(f.pid());
+        let malformed = "this is not an access.log line\n";
+        append(&log, malformed);
+        f.wait_until("pverec to read the line and block in its message", || {
+            bytes_read(f.pid()) >= read_before + malformed.len() as u64 && f.is_sleeping()
+        });
+        let status = f.stop_within(libc::SIGTERM, Duration::from_secs(10));
+        let Some(status) = status else {
+            panic!("pverec did not exit after SIGTERM with stderr blocked ({backend:?})");
+        };
+        assert!(status.code().is_some(), "exited, not killed: {status:?}");
+    }
+}
+
 /// Runs follow with a state once, over lines 2..4 (0..2 were there before), then appends 4..6
 /// while it is stopped: a restart that believes the state outputs 4..6 first.
 fn checkpointed(scene: &Scene) {
