@@ -28,6 +28,7 @@ mod render;
 mod request;
 mod response;
 mod secret;
+mod source;
 mod spool;
 mod task;
 mod time;
