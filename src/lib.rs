@@ -21,6 +21,7 @@ mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod input;
+mod join;
 mod man;
 mod messages;
 mod output;

@@ -10,10 +10,16 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use jiff::Timestamp;
 use serde_json::Value;
+
+use super::said;
+use crate::input::{self, LineSplitter};
+use crate::messages;
 
 /// The programs whose entries are read (`SYSLOG_IDENTIFIER`, pve-sources.md §2): the daemons
 /// that serve the API and the CLI tools that change things.
@@ -310,6 +316,213 @@ pub(crate) fn journalctl_args(query: &Query) -> Vec<OsString> {
 /// A path for messages.
 pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// The entries of interest of one run, oldest first: those of the PVE programs whose message
+/// [`said::parse`] knows. A week of a busy node's journal has a few thousand of them.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Whether an entry is kept: one of the PVE programs, saying something of interest.
+fn of_interest(entry: &Entry) -> bool {
+    PROGRAMS.contains(&entry.program.as_str())
+        && said::parse(&entry.program, &entry.message).is_some()
+}
+
+impl Journal {
+    fn take(&mut self, entry: Entry) {
+        if of_interest(&entry) {
+            self.entries.push(entry);
+        }
+    }
+
+    /// Puts the entries in time order (journalctl gives them so; files merged may not).
+    pub(crate) fn sort(&mut self) {
+        self.entries.sort_by_key(|e| e.time_us);
+    }
+
+    /// Reads the system's journal through journalctl. A journalctl that cannot be run or
+    /// fails is reported once (naming it, with its own first words of complaint) and the run
+    /// goes on without it.
+    pub(crate) fn read_system(&mut self, journalctl: &Path, query: &Query) {
+        self.run_journalctl(journalctl, query, "the journal");
+    }
+
+    /// Reads a `--journal-file`: a binary journal through `journalctl --file`, a JSON export
+    /// or syslog text (plain or gzip) here.
+    pub(crate) fn read_file(&mut self, path: &Path, query: &Query, zone: &jiff::tz::TimeZone) {
+        let name = display(path);
+        let head = match file_head(path) {
+            Ok(head) => head,
+            Err(e) => {
+                messages::input_error(&messages::os_error(path, &e));
+                return;
+            }
+        };
+        match sniff(&head) {
+            FileKind::Journal => match journalctl() {
+                Some(program) => {
+                    let query = Query {
+                        file: Some(path.to_path_buf()),
+                        ..query.clone()
+                    };
+                    self.run_journalctl(&program, &query, &name);
+                }
+                None => messages::input_error(&format!(
+                    "{name}: a journal file, and journalctl (which reads it) is not installed; \
+                     apt install systemd, or export it elsewhere with journalctl -o json"
+                )),
+            },
+            kind => self.read_text(path, kind, query, zone),
+        }
+    }
+
+    fn read_text(&mut self, path: &Path, kind: FileKind, query: &Query, zone: &jiff::tz::TimeZone) {
+        let source = input::Source::new(path.to_path_buf());
+        let name = source.name.clone();
+        let mut lines = match input::Lines::open(&source, Default::default()) {
+            Ok(lines) => lines,
+            Err(e) => {
+                messages::input_error(&messages::os_error(path, &e));
+                return;
+            }
+        };
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok())
+            .unwrap_or_else(Timestamp::now);
+        let years = Years::new(modified, zone.clone());
+        let in_range = |e: &Entry| {
+            query.since.is_none_or(|s| e.time_us >= s.as_microsecond() as i64)
+                && query
+                    .until
+                    .is_none_or(|u| e.time_us < (u.as_second() + 1) * 1_000_000)
+        };
+        let mut number = 0u64;
+        loop {
+            match lines.advance() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    messages::input_error(&format!("{name}: read error: {e}"));
+                    break;
+                }
+            }
+            number += 1;
+            let line = lines.line();
+            if line.is_empty() || line == b"\r" {
+                continue;
+            }
+            if line.len() > input::MAX_LINE {
+                messages::malformed(&name, number, &input::Overlong);
+                continue;
+            }
+            let parsed = match kind {
+                FileKind::Json => parse_json(line),
+                _ => parse_syslog(line, &years),
+            };
+            match parsed {
+                Ok(entry) if in_range(&entry) => self.take(entry),
+                Ok(_) => {}
+                // Syslog files hold every program's lines; only those of PVE programs that
+                // are not syslog lines at all are worth a report.
+                Err(reason) => messages::malformed(&name, number, &reason),
+            }
+        }
+    }
+
+    fn run_journalctl(&mut self, program: &Path, query: &Query, what: &str) {
+        let mut child = match Command::new(program)
+            .args(journalctl_args(query))
+            .env("SYSTEMD_COLORS", "0")
+            .env("SYSTEMD_PAGER", "")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                messages::input_error(&format!(
+                    "{what}: cannot run {}: {e}; read on without it",
+                    program.display()
+                ));
+                return;
+            }
+        };
+        // Its complaints are read beside its output, so that neither pipe fills up.
+        let stderr = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = (&mut err).take(64 * 1024).read_to_end(&mut text);
+                let _ = io::copy(&mut err, &mut io::sink());
+                text
+            })
+        });
+        let name = format!("{what} (journalctl)");
+        if let Some(stdout) = child.stdout.take() {
+            let mut lines = LineSplitter::new(input::MAX_LINE);
+            let mut reader = stdout;
+            let mut buf = vec![0; 64 * 1024];
+            let mut take = |number: u64, line: Option<&[u8]>| match line {
+                Some([]) => {}
+                Some(line) => match parse_json(line) {
+                    Ok(entry) => self.take(entry),
+                    Err(reason) => messages::malformed(&name, number, &reason),
+                },
+                None => messages::malformed(&name, number, &input::Overlong),
+            };
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => lines.feed(&buf[..n], &mut take),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        messages::input_error(&format!("{name}: read error: {e}"));
+                        break;
+                    }
+                }
+            }
+            lines.finish(&mut take);
+        }
+        let status = child.wait();
+        let complaint = stderr
+            .and_then(|t| t.join().ok())
+            .map(|t| String::from_utf8_lossy(&t).trim().to_string())
+            .unwrap_or_default();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                let first = complaint.lines().next().unwrap_or("no message");
+                messages::input_error(&format!(
+                    "{what}: journalctl failed ({status}): {first}; read on without it"
+                ));
+            }
+            Err(e) => messages::input_error(&format!("{what}: journalctl: {e}")),
+        }
+    }
+}
+
+/// The first bytes of a file, decompressed when it is gzip, to tell its kind.
+fn file_head(path: &Path) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
+    }
+    let mut head = Vec::with_capacity(4096);
+    (&file).take(4096).read_to_end(&mut head)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::with_capacity(4096);
+        let file = std::fs::File::open(path)?;
+        flate2::read::MultiGzDecoder::new(file)
+            .take(4096)
+            .read_to_end(&mut plain)?;
+        return Ok(plain);
+    }
+    Ok(head)
 }
 
 #[cfg(test)]
