@@ -27,4 +27,5 @@ mod follow_rotation;
 mod follow_soak;
 mod follow_state;
 mod follow_tasks;
+mod hardening_follow;
 mod hardening_inputs;
