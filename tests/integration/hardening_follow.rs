@@ -292,3 +292,33 @@ fn copytruncate_of_a_rotated_file_still_read() {
         settle(&f, &log, &mut expected);
     }
 }
+
+/// Finding 9 (b) across a restart: pverec is stopped, lines are logged, logrotate's
+/// copytruncate runs (`.1` shifted to `.2`, the log copied to `.1`, truncated) and more lines
+/// are logged. The restart reads the copy on from the checkpoint (not whole, not at all), then
+/// the truncated log from its start.
+#[test]
+fn copytruncate_while_stopped_reads_the_copy_on() {
+    for backend in BACKENDS {
+        let Scene { dir, log, state } = Scene::new(backend);
+        fs::write(suffixed(&log, ".1"), lines(0..3)).unwrap();
+        let mut w = writer(&log);
+        w.write_all(lines(10..12).as_bytes()).unwrap();
+        let args = ["--state", s(&state)];
+        let mut f = Follower::start(dir.path(), &log, backend, &args);
+        let mut expected = Vec::new();
+        put(&mut w, 12..14, &mut expected);
+        f.expect_output(&expected);
+        f.stop();
+
+        let mut expected = Vec::new();
+        put(&mut w, 14..16, &mut expected);
+        fs::rename(suffixed(&log, ".1"), suffixed(&log, ".2")).unwrap();
+        fs::copy(&log, suffixed(&log, ".1")).unwrap();
+        truncate(&log);
+        put(&mut w, 16..19, &mut expected);
+        let f = Follower::start(dir.path(), &log, backend, &args);
+        f.expect_output(&expected);
+        settle(&f, &log, &mut expected);
+    }
+}
