@@ -7,11 +7,18 @@
 //! the path names now with what is open:
 //!
 //! - same file: read on, unless it shrank or the bytes before the read position changed
-//!   (truncated, or truncated and regrown past the old offset): then it is read again from 0;
+//!   (truncated, or truncated and regrown past the old offset): then it is read again from 0,
+//!   after what a copy of it has past the read position (copytruncate: the copy is the
+//!   generation whose content fingerprint is the file's, see [`truncated`]). Every open file is
+//!   checked so, the rotated ones too;
 //! - another file (rename + create rotation, delete + recreate, symlink retargeted): the old file
 //!   is read to its end and kept for `--rotate-wait` after it last grew, because old pveproxy
 //!   workers keep appending to it; the new one is read from its first byte;
 //! - nothing, or no regular file: what is open is still drained, and pverec waits, saying so once.
+//!
+//! Generations are told by their content as well as by their inode: a file's fingerprint is
+//! its first bytes ([`identifies`]), decompressed for gzip, so a copy or a compressed
+//! generation of a file that was read is never read as a new one.
 //!
 //! Only complete lines are handed on; a partial last line waits for its newline. The position of
 //! the end of the last complete line (`offset`) is what a checkpoint records, so a restart never
