@@ -27,5 +27,6 @@ mod follow_rotation;
 mod follow_soak;
 mod follow_state;
 mod follow_tasks;
+mod hardening_follow;
 mod hardening_inputs;
 mod hardening_memory;
