@@ -384,9 +384,6 @@ pub(crate) struct Held {
     dropped: u64,
     first: Option<(u64, String)>,
     last: Option<(u64, String)>,
-    /// Dropped in all, for the tests.
-    #[cfg_attr(not(test), allow(dead_code))]
-    total: u64,
 }
 
 impl Default for Held {
@@ -405,7 +402,6 @@ impl Held {
             dropped: 0,
             first: None,
             last: None,
-            total: 0,
         }
     }
 
@@ -431,7 +427,6 @@ impl Held {
             self.first = Some(what.clone());
         }
         self.dropped += 1;
-        self.total += 1;
         self.last = Some(what);
         false
     }
@@ -461,12 +456,6 @@ impl Held {
             self.dropped
         ));
         self.dropped = 0;
-    }
-
-    /// Events dropped in all.
-    #[cfg(test)]
-    pub(crate) fn total_dropped(&self) -> u64 {
-        self.total
     }
 }
 
@@ -1464,6 +1453,122 @@ mod tests {
         drop(rec);
         assert!(fs::symlink_metadata(&req).is_err());
         assert!(fs::symlink_metadata(&events).is_err());
+    }
+
+    fn refusal(line: &str, method: &str, target_query: &str) -> Option<Refusal> {
+        let event = parse_event(line.as_bytes()).unwrap();
+        let query = crate::request::decode_urlencoded(target_query.as_bytes());
+        let logged = Logged {
+            method: method.as_bytes(),
+            path: b"/nodes/pve1/qemu/100/config",
+            format: Some(b"extjs"),
+            query: &query,
+        };
+        disagreement(&event, &logged).map(|(cause, _)| cause)
+    }
+
+    #[test]
+    fn disagreeing_events_are_refused_by_cause() {
+        let put = |params: &str| {
+            format!(
+                r#"{{"method":"PUT","path":"/nodes/pve1/qemu/100/config","format":"extjs","userid":"root@pam","params":{params}}}"#
+            )
+        };
+        assert_eq!(refusal(&put(r#"{"memory":"1"}"#), "PUT", ""), None);
+        assert_eq!(
+            refusal(
+                &put(r#"{"memory":"1","digest":"abc"}"#),
+                "PUT",
+                "digest=abc"
+            ),
+            None
+        );
+        assert_eq!(refusal(&put(r#"{"a":["1","2"]}"#), "PUT", "a=1&a=2"), None);
+        // Not UTF-8 in the query: only its presence counts.
+        assert_eq!(refusal(&put(r#"{"b":"�"}"#), "PUT", "b=%FF"), None);
+        assert_eq!(
+            refusal(&put(r#"{"digest":"xyz"}"#), "PUT", "digest=abc"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put("{}"), "PUT", "digest=abc"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put(r#"{"a":["2","1"]}"#), "PUT", "a=1&a=2"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put(r#"{"memory":"1"}"#), "DELETE", ""),
+            Some(Refusal::Method)
+        );
+        assert_eq!(refusal(&put(r#"{"purge":"1"}"#), "DELETE", "purge=1"), None);
+        // A key without a value: pveproxy's undef, null in the event.
+        assert_eq!(refusal(&put(r#"{"c":null}"#), "GET", "c"), None);
+        let no_format = r#"{"method":"PUT","path":"/nodes/pve1/qemu/100/config","params":{}}"#;
+        assert_eq!(refusal(no_format, "PUT", ""), Some(Refusal::Format));
+        let json_format =
+            r#"{"method":"PUT","path":"/nodes/pve1/qemu/100/config","format":"json"}"#;
+        assert_eq!(refusal(json_format, "PUT", ""), Some(Refusal::Format));
+        let encoded = r#"{"method":"PUT","path":"/nodes/pve1/qemu/10%30/config","format":"extjs"}"#;
+        assert_eq!(refusal(encoded, "PUT", ""), Some(Refusal::Path));
+        let slashes =
+            r#"{"method":"PUT","path":"//nodes/pve1//qemu/100/config/","format":"extjs"}"#;
+        assert_eq!(refusal(slashes, "PUT", ""), None);
+    }
+
+    #[test]
+    fn held_events_are_capped_by_count_and_bytes() {
+        let event = parse_event(event_line("/a").as_bytes()).unwrap();
+        let mut held = Held::with_caps(2, 1 << 20);
+        assert!(held.admit("f", &event));
+        assert!(held.admit("f", &event));
+        assert!(!held.admit("f", &event));
+        assert_eq!(held.dropped, 1);
+        held.release(&event);
+        assert!(held.admit("f", &event));
+        // The run of drops was reported when room came back.
+        assert_eq!(held.dropped, 0);
+        let mut held = Held::with_caps(100, event.bytes * 2);
+        assert!(held.admit("f", &event));
+        assert!(held.admit("f", &event));
+        assert!(!held.admit("f", &event));
+        held.report("f");
+        assert_eq!((held.dropped, held.first.is_none()), (0, true));
+    }
+
+    #[test]
+    fn read_frees_what_it_read_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        let line = format!("{}\n", event_line(&format!("/{}", "p".repeat(1000))));
+        append(&events, line.repeat(200).as_bytes());
+        let mut held = Held::default();
+        assert_eq!(rec.read(&mut held).len(), 200);
+        let meta = fs::metadata(&events).unwrap();
+        assert_eq!(meta.len(), (line.len() * 200) as u64);
+        assert!(meta.blocks() * 512 < 16 * 1024, "{} blocks", meta.blocks());
+        append(&events, format!("{}\n", event_line("/after")).as_bytes());
+        assert_eq!(paths(&rec.read(&mut held)), ["/after"]);
+    }
+
+    #[test]
+    fn a_removed_request_file_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), Some("alice@pve"), false).unwrap();
+        let req = dir.path().join(format!("{}.req", std::process::id()));
+        let filter = fs::read(&req).unwrap();
+        fs::remove_file(&req).unwrap();
+        assert!(rec.read(&mut Held::default()).is_empty());
+        assert_eq!(fs::read(&req).unwrap(), filter);
+        assert!(!try_lock(&File::open(&req).unwrap()).unwrap());
+        // Replaced by a file of someone else: the same.
+        fs::remove_file(&req).unwrap();
+        fs::write(&req, b"{}").unwrap();
+        rec.read(&mut Held::default());
+        assert_eq!(fs::read(&req).unwrap(), filter);
+        assert!(!try_lock(&File::open(&req).unwrap()).unwrap());
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {

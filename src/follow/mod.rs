@@ -251,6 +251,8 @@ fn follow(
             continue;
         }
     }
+    // Spool events dropped for want of room until the end: how many.
+    pipeline.spool_held.report(&events_name);
     // The script's trailer (its counts); after the state was saved, it is not part of what a
     // restart resumes from.
     pipeline.renderer.finish(pipeline.output.buf());
