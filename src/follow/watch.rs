@@ -58,6 +58,9 @@ struct Watching {
     spool: Option<(WatchDescriptor, Vec<OsString>)>,
     /// The open events file of the spool, watched as a file.
     spool_file: Option<(Identity, WatchDescriptor)>,
+    /// The watches of the other directories ([`Waker::watch_other`]): when the spool directory
+    /// is one of them (or the log's), its watch is theirs too and every name in it counts.
+    others: Vec<WatchDescriptor>,
     buffer: Vec<u8>,
 }
 
@@ -84,6 +87,7 @@ impl Waker {
                     files: HashMap::new(),
                     spool: None,
                     spool_file: None,
+                    others: Vec::new(),
                     buffer: vec![0; 16 * 1024],
                 }),
                 Err(e) => {
@@ -108,13 +112,16 @@ impl Waker {
             return;
         };
         let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO;
-        if let Err(e) = watching.inotify.watches().add(dir, mask) {
-            messages::message(&format!(
-                "{}: cannot watch ({e}); checking it every {} ms",
-                dir.display(),
-                POLL_INTERVAL.as_millis()
-            ));
-            self.others_unwatched = true;
+        match watching.inotify.watches().add(dir, mask) {
+            Ok(wd) => watching.others.push(wd),
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: cannot watch ({e}); checking it every {} ms",
+                    dir.display(),
+                    POLL_INTERVAL.as_millis()
+                ));
+                self.others_unwatched = true;
+            }
         }
     }
 
@@ -127,7 +134,13 @@ impl Waker {
         };
         let mask =
             WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE;
-        match watching.inotify.watches().add(dir, mask) {
+        // IN_MASK_ADD: a directory watched already (the task directory, the log's) keeps what
+        // its watch reports.
+        match watching
+            .inotify
+            .watches()
+            .add(dir, mask | WatchMask::MASK_ADD)
+        {
             Ok(wd) => watching.spool = Some((wd, names)),
             Err(e) => {
                 messages::message(&format!(
@@ -370,8 +383,12 @@ impl Watching {
             let mut any = false;
             for event in events {
                 any = true;
+                let shared = |wd: &WatchDescriptor| {
+                    self.others.contains(wd) || self.dir.as_ref().is_some_and(|(_, d)| d == wd)
+                };
                 let someone_elses = self.spool.as_ref().is_some_and(|(wd, names)| {
                     *wd == event.wd
+                        && !shared(wd)
                         && !event.mask.contains(EventMask::Q_OVERFLOW)
                         && !event.mask.contains(EventMask::IGNORED)
                         && event
