@@ -14,6 +14,7 @@ mod errors;
 mod follower;
 mod hardening_quote;
 mod hardening_replay;
+mod hardening_spool;
 mod inputs;
 mod locales;
 mod pveproxy;
