@@ -62,6 +62,12 @@ pub(crate) struct Pipeline {
     pub(crate) recorder: Option<Recorder>,
     /// Whether the run was told that without a task index outcomes stay unknown (said once).
     told_no_tasks: bool,
+    /// What the correlator holds of the spool, bounded ([`spool::Held`]).
+    pub(crate) spool_held: spool::Held,
+    /// The spool's events file as messages name it.
+    pub(crate) spool_name: String,
+    /// Spool events refused as the body of their line, by cause ([`spool::Refusal`]).
+    refused: [u64; 4],
 }
 
 /// A line held back until its task ends.
@@ -93,6 +99,9 @@ impl Pipeline {
             deferred: Vec::new(),
             recorder: None,
             told_no_tasks: false,
+            spool_held: spool::Held::default(),
+            spool_name: "spool".to_owned(),
+            refused: [0; 4],
         }
     }
 
@@ -201,8 +210,68 @@ impl Pipeline {
     /// Queues what the recorder wrote since the last read.
     pub(crate) fn read_spool(&mut self) {
         if let Some(recorder) = &mut self.recorder {
-            let events = recorder.read();
+            let events = recorder.read(&mut self.spool_held);
             self.correlator.add_bodies(events, Instant::now());
+        }
+    }
+
+    /// Spool events that waited longer than `wait` for their log line, no longer held.
+    pub(crate) fn stale_bodies(
+        &mut self,
+        now: Instant,
+        wait: std::time::Duration,
+    ) -> Vec<SpoolEvent> {
+        let stale = self.correlator.stale_bodies(now, wait);
+        for body in &stale {
+            self.spool_held.release(body);
+        }
+        stale
+    }
+
+    /// The first waiting spool event for this request, taken, unless it disagrees with what
+    /// the log line shows of the request ([`spool::disagreement`]): then it is refused, with a
+    /// warning, and the request is shown as if no body was recorded.
+    fn take_body(
+        &mut self,
+        logged: &spool::Logged<'_>,
+        user: Option<&[u8]>,
+        origin: (&str, u64),
+    ) -> Option<SpoolEvent> {
+        let (method, path, format) = (logged.method, logged.path, logged.format);
+        let mut taken = self.correlator.take_body(method, path, format, user);
+        if let (None, Some(recorder)) = (&taken, &mut self.recorder) {
+            // Its event may have been written after the last read of the spool.
+            self.correlator
+                .add_bodies(recorder.read(&mut self.spool_held), Instant::now());
+            taken = self.correlator.take_body(method, path, format, user);
+        }
+        let body = taken?;
+        self.spool_held.release(&body);
+        let Some((cause, why)) = spool::disagreement(&body, logged) else {
+            return Some(body);
+        };
+        self.refuse(cause, &why, &body, origin);
+        None
+    }
+
+    /// Reports a refused spool event: the first of each cause in full, then how many so far at
+    /// 10, 100, 1000… of that cause (a forger cannot flood stderr), the totals at the end.
+    fn refuse(&mut self, cause: spool::Refusal, why: &str, body: &SpoolEvent, origin: (&str, u64)) {
+        let n = &mut self.refused[cause.index()];
+        *n += 1;
+        let n = *n;
+        if n == 1 {
+            messages::message(&format!(
+                "{}:{}: spool event refused as the body of {}:{} ({} {}): {why}; the request \
+                 is shown as if no body was recorded (further events refused for this reason \
+                 are counted)",
+                self.spool_name, body.line, origin.0, origin.1, body.method, body.path
+            ));
+        } else if 10u64.pow(n.ilog10()) == n {
+            messages::message(&format!(
+                "{}: {n} spool events refused so far as the body of their line, like line {}: {why}",
+                self.spool_name, body.line
+            ));
         }
     }
 
@@ -253,9 +322,17 @@ impl Pipeline {
                  another type or id started in the same second, so the match was ambiguous"
             ));
         }
-        let left = self
-            .correlator
-            .stale_bodies(Instant::now(), std::time::Duration::ZERO);
+        let total: u64 = self.refused.iter().sum();
+        if total > 1 {
+            messages::message(&format!(
+                "{}: {total} spool events refused in all as the body of their line; their \
+                 requests are shown as if no body was recorded",
+                self.spool_name
+            ));
+        }
+        let name = events_file.unwrap_or("spool").to_owned();
+        self.spool_held.report(&name);
+        let left = self.stale_bodies(Instant::now(), std::time::Duration::ZERO);
         let time = last
             .and_then(|l| Timestamp::from_second(l).ok())
             .unwrap_or_else(Timestamp::now);
@@ -411,14 +488,14 @@ impl Pipeline {
                 if event.api_format.is_some()
                     && (self.correlator.has_bodies() || self.recorder.is_some()) =>
             {
-                let (format, user) = (event.api_format, event.user);
-                let mut taken = self.correlator.take_body(method, path, format, user);
-                if let (None, Some(recorder)) = (&taken, &mut self.recorder) {
-                    // Its event may have been written after the last read of the spool.
-                    self.correlator.add_bodies(recorder.read(), Instant::now());
-                    taken = self.correlator.take_body(method, path, format, user);
-                }
-                taken
+                let query = request.query_params();
+                let logged = spool::Logged {
+                    method,
+                    path,
+                    format: event.api_format,
+                    query: &query,
+                };
+                self.take_body(&logged, event.user, (file, number))
             }
             _ => None,
         };
@@ -470,10 +547,13 @@ impl Pipeline {
 
 /// Reads a saved spool events file into the pipeline (`convert --events`).
 pub(crate) fn load_events(pipeline: &mut Pipeline, path: &std::path::Path) {
-    match spool::read_events_file(path) {
+    pipeline.spool_name = path.to_string_lossy().into_owned();
+    match spool::read_events_file(path, &mut pipeline.spool_held) {
         Ok(events) => pipeline.add_bodies(events),
         Err(e) => messages::input_error(&messages::os_error(path, &e)),
     }
+    let name = pipeline.spool_name.clone();
+    pipeline.spool_held.report(&name);
 }
 
 /// The directory of another source (the task index, the recorder spool): the one given

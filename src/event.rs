@@ -345,7 +345,7 @@ impl<'a> Event<'a> {
         };
         event.join_line_path(body.method.as_bytes(), format, body.path.as_bytes());
         event.attach_body(body);
-        event.not_replayable = event.replay_obstacle();
+        event.not_replayable = event.replay_obstacle().or_else(|| event.unknown_obstacle());
         event
     }
 
@@ -553,8 +553,45 @@ impl<'a> Event<'a> {
         self.body = Some(body);
         // What stands in the way of a replay depends on the parameters, now the body's.
         if self.api_format.is_some() {
-            self.not_replayable = self.replay_obstacle();
+            self.not_replayable = self.replay_obstacle().or_else(|| self.unknown_obstacle());
         }
+    }
+
+    /// The parameters of the spool body that the endpoint's schema does not have, in the
+    /// body's (sorted) order; none when the body is not from the spool or the schema does not
+    /// know the endpoint. pveproxy refuses a parameter its schema lacks (HTTP 400, pve-common
+    /// `src/PVE/JSONSchema.pm` `validate`: "property is not defined in schema"), so a body that
+    /// has one belongs to a newer PVE than pverec's schema or was forged in the spool (which
+    /// www-data writes): it is kept and shown, marked (`unknown_params` in JSON), and never
+    /// replayed ([`Event::unknown_obstacle`]).
+    pub(crate) fn unknown_params(&self) -> Vec<&'a str> {
+        let (Some(body), Some(endpoint)) = (self.body, self.endpoint) else {
+            return Vec::new();
+        };
+        if endpoint.action().is_none() {
+            return Vec::new();
+        }
+        body.params
+            .keys()
+            .filter(|key| endpoint.param(key.as_bytes()).is_none())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Why a spool body with parameters off the schema is not replayed.
+    fn unknown_obstacle(&self) -> Option<Cow<'static, str>> {
+        let unknown = self.unknown_params();
+        if unknown.is_empty() {
+            return None;
+        }
+        Some(
+            format!(
+                "the spool body has parameters that are not in the PVE 9 schema of this call \
+                 ({}): a newer PVE, or a forged event",
+                unknown.join(", ")
+            )
+            .into(),
+        )
     }
 
     /// Joins the task the request started: its outcome is the request's, unless the request

@@ -65,9 +65,29 @@ pub fn task_active_line(data: &[u8]) {
     }
 }
 
-/// A line of the recorder spool's events file.
+/// A line of the recorder spool's events file: parsed, rendered as options, and checked
+/// against logged requests of each shape the refusal looks at (a body method with a query, a
+/// method without a body, another format).
 pub fn spool_event(data: &[u8]) {
-    let _ = spool::parse_event(data);
+    let Ok(event) = spool::parse_event(data) else {
+        return;
+    };
+    let _ = spool::options(&event.params);
+    let path = crate::correlate::normal_path(event.path.as_bytes());
+    let query = request::decode_urlencoded(b"digest=abc&a=1&a=2&b=%FF&c");
+    for (method, format) in [
+        (b"PUT".as_slice(), Some(b"extjs".as_slice())),
+        (b"DELETE", Some(b"json")),
+        (b"GET", None),
+    ] {
+        let logged = spool::Logged {
+            method,
+            path: &path,
+            format,
+            query: &query,
+        };
+        let _ = spool::disagreement(&event, &logged);
+    }
 }
 
 /// A whole input file (plain or gzip, told by its magic bytes; the fuzz target writes the bytes

@@ -615,6 +615,39 @@ pub(crate) fn total_size(groups: &[Vec<Source>]) -> u64 {
         .sum()
 }
 
+/// The first `len` bytes of what `file` holds: decompressed if it is gzip (by its magic bytes),
+/// as they are otherwise; fewer if it holds fewer. Read with `pread(2)` from the start, so the
+/// file's position is untouched. This is what follow tells a generation by: the same file
+/// fingerprints the same plain, copied or compressed (follow-scenarios.md 40).
+pub(crate) fn content_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
+    /// Reads `file` from `pos` on, with `pread(2)`.
+    struct At<'a> {
+        file: &'a File,
+        pos: u64,
+    }
+    impl Read for At<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            use std::os::unix::fs::FileExt;
+            let n = self.file.read_at(buf, self.pos)?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+    let mut magic = Vec::with_capacity(2);
+    At { file, pos: 0 }.take(2).read_to_end(&mut magic)?;
+    let mut head = Vec::with_capacity(len.min(1 << 16));
+    let limit = u64::try_from(len).unwrap_or(u64::MAX);
+    if magic == GZIP_MAGIC {
+        let reader = BufReader::new(At { file, pos: 0 });
+        MultiGzDecoder::new(reader)
+            .take(limit)
+            .read_to_end(&mut head)?;
+    } else {
+        At { file, pos: 0 }.take(limit).read_to_end(&mut head)?;
+    }
+    Ok(head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +752,31 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         assert!(lines_of(&empty).is_empty());
         assert!(lines_of(Path::new("/dev/null")).is_empty());
+    }
+
+    #[test]
+    fn content_head_is_the_same_plain_and_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"first line\nsecond line\n";
+        let plain = dir.path().join("plain");
+        let gz = dir.path().join("gz");
+        std::fs::write(&plain, text).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, text).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        for path in [&plain, &gz] {
+            let file = File::open(path).unwrap();
+            assert_eq!(content_head(&file, 10).unwrap(), b"first line");
+            assert_eq!(content_head(&file, 1000).unwrap(), text);
+        }
+        std::fs::write(&plain, b"").unwrap();
+        assert!(
+            content_head(&File::open(&plain).unwrap(), 10)
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::write(&gz, b"\x1f\x8bnot gzip").unwrap();
+        assert!(content_head(&File::open(&gz).unwrap(), 10).is_err());
     }
 
     #[test]

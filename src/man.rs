@@ -248,6 +248,11 @@ The parameters (a key given more than once maps to an array; secrets as
 \fB"<redacted>"\fR); where they came from, \fB"query"\fR, \fB"spool"\fR or \fB"none"\fR; and
 the names of the redacted ones (present only when something was redacted).
 .TP
+\fBunknown_params\fR
+The parameters of a spool body that the endpoint's PVE 9 schema does not have (a newer PVE,
+or a forged event); they stay in \fBparams\fR, and the call is not replayable. Present only
+when there are some.
+.TP
 \fBhttp_status\fR, \fBbytes\fR
 The logged status and response length; null when not logged.
 .TP

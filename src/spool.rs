@@ -54,6 +54,10 @@ pub(crate) struct SpoolEvent {
     pub(crate) client_ip: Option<String>,
     /// Query and body parameters as pveproxy decoded them (`_dc` removed by the server).
     pub(crate) params: Map<String, Value>,
+    /// Its line in the events file (1 for the first), for messages; 0 when not read from one.
+    pub(crate) line: u64,
+    /// The length of its line: what it costs to hold it ([`Held`]).
+    pub(crate) bytes: usize,
 }
 
 /// Why a spool line is not an event. Shown to the user as `FILE:LINE: reason`.
@@ -109,6 +113,8 @@ pub(crate) fn parse_event(line: &[u8]) -> Result<SpoolEvent, Malformed> {
         userid: optional_string(&mut object, "userid"),
         client_ip: optional_string(&mut object, "client_ip"),
         params,
+        line: 0,
+        bytes: line.len(),
     })
 }
 
@@ -173,18 +179,18 @@ fn option_value(value: &Value) -> (String, bool) {
     }
 }
 
-/// Reads a saved events file (`convert --events FILE`): every good event, in order. Blank lines
-/// are skipped silently, malformed ones reported as `FILE:LINE` and skipped; a last line without
-/// its newline counts. `-` is a file name like any other. An error opening or reading the file is
-/// returned.
-pub(crate) fn read_events_file(path: &Path) -> io::Result<Vec<SpoolEvent>> {
+/// Reads a saved events file (`convert --events FILE`): every good event, in order, as far as
+/// `held` has room (the rest is dropped and reported, see [`Held`]). Blank lines are skipped
+/// silently, malformed ones reported as `FILE:LINE` and skipped; a last line without its newline
+/// counts. `-` is a file name like any other. An error opening or reading the file is returned.
+pub(crate) fn read_events_file(path: &Path, held: &mut Held) -> io::Result<Vec<SpoolEvent>> {
     let mut file = File::open(path)?;
     let name = path.to_string_lossy();
     let mut lines = LineSplitter::new(MAX_LINE);
     let mut events = Vec::new();
     let mut buf = vec![0; CHUNK];
     let mut each = |line: u64, piece: Option<&[u8]>| {
-        take_line(&name, line, piece, &mut events);
+        take_line(&name, line, piece, &mut events, held);
     };
     loop {
         let n = match file.read(&mut buf) {
@@ -199,9 +205,15 @@ pub(crate) fn read_events_file(path: &Path) -> io::Result<Vec<SpoolEvent>> {
     Ok(events)
 }
 
-/// Parses a complete line into `events`, or reports it (`None`: longer than [`MAX_LINE`]);
-/// blank lines are skipped silently.
-fn take_line(file: &str, line: u64, piece: Option<&[u8]>, events: &mut Vec<SpoolEvent>) {
+/// Parses a complete line into `events` when `held` has room for it, or reports it (`None`:
+/// longer than [`MAX_LINE`]); blank lines are skipped silently.
+fn take_line(
+    file: &str,
+    line: u64,
+    piece: Option<&[u8]>,
+    events: &mut Vec<SpoolEvent>,
+    held: &mut Held,
+) {
     let parsed = piece.ok_or(Malformed::TooLong).and_then(|bytes| {
         if bytes.trim_ascii().is_empty() {
             Ok(None)
@@ -210,9 +222,241 @@ fn take_line(file: &str, line: u64, piece: Option<&[u8]>, events: &mut Vec<Spool
         }
     });
     match parsed {
-        Ok(Some(event)) => events.push(event),
+        Ok(Some(mut event)) => {
+            event.line = line;
+            if held.admit(file, &event) {
+                events.push(event);
+            }
+        }
         Ok(None) => {}
         Err(reason) => messages::malformed(file, line, &reason),
+    }
+}
+
+/// Why a spool event is refused as the body of the log line it joined (the join itself matches
+/// method, path, user and format: [`crate::correlate`]). www-data writes the spool, so an event
+/// there may be forged to become the replayed parameters of a real request (a `hookscript` or
+/// `args` on an admin's config change); what the log line shows of the request must hold of its
+/// event too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No `format`: pveproxy always writes the one of the request (`/api2/<format>`).
+    Format,
+    /// A path that is not the logged one as written (percent escapes, which pveproxy decodes
+    /// before it writes the path, only match after the join's decoding).
+    Path,
+    /// Parameters that the method cannot carry: pveproxy reads a body only for POST and PUT
+    /// (pve-http-server `AnyEvent.pm` `extract_params`), so a GET's or DELETE's parameters are
+    /// exactly its logged query.
+    Method,
+    /// A logged query parameter missing from the event, or with another value: the query wins
+    /// over the body in `extract_params`, so the event must hold it as logged.
+    Query,
+}
+
+impl Refusal {
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The request as its log line shows it, for [`disagreement`].
+pub(crate) struct Logged<'l> {
+    pub(crate) method: &'l [u8],
+    /// The decoded, normalised path after `/api2/<format>`.
+    pub(crate) path: &'l [u8],
+    pub(crate) format: Option<&'l [u8]>,
+    /// The decoded query, `_dc` dropped ([`crate::request::Request::query_params`]).
+    pub(crate) query: &'l [crate::request::QueryParam<'l>],
+}
+
+/// What in `body` disagrees with the logged request it joined, with a word on what (key names
+/// as they are: messages are made printable when shown); `None` when it may be its body.
+pub(crate) fn disagreement(body: &SpoolEvent, logged: &Logged<'_>) -> Option<(Refusal, String)> {
+    match (body.format.as_deref(), logged.format) {
+        (None, _) => return Some((Refusal::Format, "the event names no format".to_owned())),
+        (Some(a), Some(b)) if a.as_bytes() != b => {
+            return Some((
+                Refusal::Format,
+                format!(
+                    "its format {a} is not the logged {}",
+                    String::from_utf8_lossy(b)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let mut literal = Vec::with_capacity(body.path.len() + 1);
+    for segment in body
+        .path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+    {
+        literal.push(b'/');
+        literal.extend_from_slice(segment);
+    }
+    if literal.is_empty() {
+        literal.push(b'/');
+    }
+    if literal != logged.path {
+        return Some((
+            Refusal::Path,
+            format!("its path {} is not the logged one as written", body.path),
+        ));
+    }
+    // The logged query, key by key: its values in order.
+    let mut query: Vec<(&[u8], Vec<&[u8]>)> = Vec::new();
+    for (key, value) in logged.query {
+        match query.iter_mut().find(|(k, _)| *k == key.as_ref()) {
+            Some((_, values)) => values.push(value.as_ref()),
+            None => query.push((key.as_ref(), vec![value.as_ref()])),
+        }
+    }
+    if !matches!(logged.method, b"POST" | b"PUT") {
+        let extra = body.params.iter().find(|(key, value)| {
+            !value.is_null() && !query.iter().any(|(k, _)| *k == key.as_bytes())
+        });
+        if let Some((key, _)) = extra {
+            return Some((
+                Refusal::Method,
+                format!(
+                    "it has \"{key}\", which is not in the logged query, and a {} has no body",
+                    String::from_utf8_lossy(logged.method)
+                ),
+            ));
+        }
+    }
+    for (key, values) in &query {
+        let name = String::from_utf8_lossy(key);
+        let Some(got) = body.params.get(name.as_ref()) else {
+            return Some((
+                Refusal::Query,
+                format!("the logged query parameter \"{name}\" is not in it"),
+            ));
+        };
+        // A value that is not UTF-8 was decoded by pveproxy with replacements; only its
+        // presence is checked then.
+        let texts: Option<Vec<&str>> = values.iter().map(|v| std::str::from_utf8(v).ok()).collect();
+        let Some(texts) = texts else { continue };
+        let same = match (got, texts.as_slice()) {
+            (Value::String(text), [one]) => text == one,
+            (Value::Array(items), many) if many.len() > 1 => {
+                items.len() == many.len()
+                    && items
+                        .iter()
+                        .zip(many)
+                        .all(|(item, want)| item.as_str() == Some(*want))
+            }
+            _ => false,
+        };
+        if !same {
+            return Some((
+                Refusal::Query,
+                format!("its \"{name}\" is not the logged query's value"),
+            ));
+        }
+    }
+    None
+}
+
+/// Most spool events held at once waiting for their access.log line (finding 6 of issue 11:
+/// every held event costs about 3.5 times its line in memory).
+pub(crate) const MAX_HELD_EVENTS: usize = 10_000;
+/// Most bytes of event lines held at once (a whole `convert` holding that much measured 19 MB
+/// of RSS).
+/// pveproxy takes request bodies up to 512 KiB (`$limit_max_post` in
+/// `PVE/APIServer/AnyEvent.pm`), so this still holds at least 16 of the largest.
+pub(crate) const MAX_HELD_BYTES: usize = 8 << 20;
+
+/// What the pipeline holds of the spool: events read and not yet joined to their log line (nor
+/// shown alone). Bounded by [`MAX_HELD_EVENTS`] and [`MAX_HELD_BYTES`]: www-data writes the
+/// spool, and a writer that never stops (or a huge saved events file) must not make pverec grow
+/// without end. An event that finds no room is dropped: its request then shows as if no body was
+/// recorded. The first drop of a run of them is reported at once, and the run, with its count
+/// and lines, when it ends (room again, or the end of the input).
+#[derive(Debug)]
+pub(crate) struct Held {
+    count: usize,
+    bytes: usize,
+    max_count: usize,
+    max_bytes: usize,
+    /// The current run of dropped events: how many, and the first and last (line, method path).
+    dropped: u64,
+    first: Option<(u64, String)>,
+    last: Option<(u64, String)>,
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held::with_caps(MAX_HELD_EVENTS, MAX_HELD_BYTES)
+    }
+}
+
+impl Held {
+    pub(crate) fn with_caps(max_count: usize, max_bytes: usize) -> Held {
+        Held {
+            count: 0,
+            bytes: 0,
+            max_count,
+            max_bytes,
+            dropped: 0,
+            first: None,
+            last: None,
+        }
+    }
+
+    /// Counts `event` as held when there is room; else counts it as dropped (reporting the first
+    /// of a run) and returns `false`. `file` names the events file in messages.
+    pub(crate) fn admit(&mut self, file: &str, event: &SpoolEvent) -> bool {
+        let bytes = event.bytes.max(1);
+        if self.count < self.max_count && self.bytes.saturating_add(bytes) <= self.max_bytes {
+            self.report(file);
+            self.count += 1;
+            self.bytes += bytes;
+            return true;
+        }
+        let what = (event.line, format!("{} {}", event.method, event.path));
+        if self.dropped == 0 {
+            messages::message(&format!(
+                "{file}:{}: spool event {} not kept: {} events ({} bytes) already wait for their \
+                 access.log line, the most pverec holds ({} events, {} bytes); until some are \
+                 taken, new spool events are dropped and their requests are shown as if no body \
+                 was recorded",
+                what.0, what.1, self.count, self.bytes, self.max_count, self.max_bytes
+            ));
+            self.first = Some(what.clone());
+        }
+        self.dropped += 1;
+        self.last = Some(what);
+        false
+    }
+
+    /// `event` is no longer held (joined to its line, or shown alone).
+    pub(crate) fn release(&mut self, event: &SpoolEvent) {
+        self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(event.bytes.max(1));
+    }
+
+    /// Reports the run of dropped events that ended, if any: how many, and which lines.
+    pub(crate) fn report(&mut self, file: &str) {
+        if self.dropped == 0 {
+            return;
+        }
+        let (first, last) = (self.first.take(), self.last.take());
+        let range = match (&first, &last) {
+            (Some((a, first)), Some((b, last))) if a != b => {
+                format!("lines {a} ({first}) to {b} ({last})")
+            }
+            (Some((a, first)), _) => format!("line {a} ({first})"),
+            _ => String::new(),
+        };
+        messages::message(&format!(
+            "{file}: {} spool events dropped for want of room ({range}): their requests are \
+             shown as if no body was recorded",
+            self.dropped
+        ));
+        self.dropped = 0;
     }
 }
 
@@ -227,9 +471,18 @@ pub(crate) struct Recorder {
     events_path: PathBuf,
     /// `events_path` as messages show it.
     events_name: String,
+    /// `<dir>/P.req` as messages show it.
+    req_name: String,
+    /// What `P.req` holds, and its group: to register again when it was replaced.
+    filter: Vec<u8>,
+    gid: Option<libc::gid_t>,
     /// `P.req`, open and exclusively locked: the lock is what tells pveproxy we are alive. Only
     /// held, never read: it is released when the recorder is dropped.
     _lock: File,
+    /// The identity of `lock`: the name `P.req` must still be this file.
+    req_id: Identity,
+    /// Registering again failed; said once until it works.
+    req_warned: bool,
     /// The events file being read, once pveproxy created it.
     spool: Option<Spool>,
     /// A problem with the events file was reported; not again until it is read fine.
@@ -245,6 +498,10 @@ struct Spool {
     /// How far the file was read (complete lines plus what `lines` holds of an incomplete one).
     pos: u64,
     lines: LineSplitter,
+    /// Opened for writing too, so that what was read can be freed ([`Spool::free_consumed`]).
+    writable: bool,
+    /// Up to where the file's blocks were freed.
+    freed: u64,
 }
 
 /// What the name `P.events` is now.
@@ -297,13 +554,19 @@ impl Recorder {
             unlink(&dir_fd, &req).map_err(|e| with_path(e, "cannot remove it"))?;
             match create_request(&dir_fd, &req, gid, filter.as_bytes()) {
                 Ok(Attempt::Done(lock)) => {
+                    let req_id = Identity::of(&lock.metadata()?);
                     return Ok(Recorder {
                         dir: dir_fd,
                         req,
                         events,
                         events_name: events_path.to_string_lossy().into_owned(),
                         events_path,
+                        req_name: req_path.to_string_lossy().into_owned(),
+                        filter: filter.into_bytes(),
+                        gid,
                         _lock: lock,
+                        req_id,
+                        req_warned: false,
                         spool: None,
                         warned: false,
                         buf: Vec::new(),
@@ -332,8 +595,12 @@ impl Recorder {
     ///
     /// pveproxy creates the file with the first matching request. A file replaced under the name
     /// is read to its end first, then the new one from its start; a file that shrank is read
-    /// again from its start.
-    pub(crate) fn read(&mut self) -> Vec<SpoolEvent> {
+    /// again from its start. What was read is freed in the file ([`Spool::free_consumed`]).
+    ///
+    /// Events are kept as far as `held` has room; the others are dropped (and reported there).
+    /// Each call first checks that `P.req` is still ours ([`Recorder::check_request`]).
+    pub(crate) fn read(&mut self, held: &mut Held) -> Vec<SpoolEvent> {
+        self.check_request();
         let mut events = Vec::new();
         let mut budget = MAX_READ;
         let named = self.named();
@@ -346,11 +613,12 @@ impl Recorder {
                     &mut self.buf,
                     &self.events_name,
                     &mut events,
+                    held,
                 ) {
                     Ok(true) => {
                         let name = &self.events_name;
                         spool.lines.finish(&mut |line, piece| {
-                            take_line(name, line, piece, &mut events);
+                            take_line(name, line, piece, &mut events, held);
                         });
                         self.spool = None;
                     }
@@ -390,8 +658,18 @@ impl Recorder {
                 &mut self.buf,
                 &self.events_name,
                 &mut events,
+                held,
             ) {
-                Ok(_) => self.warned = false,
+                Ok(_) => {
+                    self.warned = false;
+                    if let Err(e) = spool.free_consumed() {
+                        // Not worth a stop: the file only keeps its size, as without this.
+                        messages::message(&format!(
+                            "{}: cannot free what was read ({e}); the file keeps growing",
+                            self.events_name
+                        ));
+                    }
+                }
                 // Tried again from the same place at the next call.
                 Err(e) => self.warn(&format!("{}: cannot read: {e}", self.events_name)),
             }
@@ -402,6 +680,74 @@ impl Recorder {
     /// `<dir>/P.events`, for messages and for watching.
     pub(crate) fn events_path(&self) -> &Path {
         &self.events_path
+    }
+
+    /// The names in the spool directory that concern this registration (`P.events`, `P.req`):
+    /// a change to any other name there is someone else's.
+    pub(crate) fn names(&self) -> [&CStr; 2] {
+        [&self.events, &self.req]
+    }
+
+    /// The events file being read, once it is open (watched as a file, so that the writes to
+    /// the other files of the directory do not wake follow).
+    pub(crate) fn events_file(&self) -> Option<&File> {
+        self.spool.as_ref().map(|s| &s.file)
+    }
+
+    /// Makes sure that `P.req` is still the file we locked. www-data may write the directory:
+    /// a `P.req` removed or replaced (with another filter, or a file whose lock anyone can take,
+    /// which pveproxy then reaps) silently stops the recording. Then the request file is made
+    /// again, as [`Recorder::register`] makes it, with a warning; the events file is kept and
+    /// read on.
+    fn check_request(&mut self) {
+        let what = match stat_at(&self.dir, &self.req) {
+            Ok(meta) if Identity::of(&meta) == self.req_id => return,
+            Ok(_) => "replaced by another file",
+            Err(e) if e.kind() == io::ErrorKind::NotFound => "removed",
+            // Looked at again at the next call.
+            Err(_) => return,
+        };
+        let mut why = String::new();
+        for attempt in 0..REGISTER_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Err(e) = unlink(&self.dir, &self.req) {
+                why = format!("cannot remove it: {e}");
+                break;
+            }
+            match create_request(&self.dir, &self.req, self.gid, &self.filter) {
+                Ok(Attempt::Done(lock)) => match lock.metadata() {
+                    Ok(meta) => {
+                        // The old lock goes with the old file, once the new one is in place.
+                        self.req_id = Identity::of(&meta);
+                        self._lock = lock;
+                        self.req_warned = false;
+                        messages::message(&format!(
+                            "{}: the request file was {what}, so the recorder had stopped \
+                             recording for pverec; registered again (requests in between have \
+                             no body)",
+                            self.req_name
+                        ));
+                        return;
+                    }
+                    Err(e) => why = format!("cannot look at it: {e}"),
+                },
+                Ok(Attempt::Again(reason)) => why = reason.to_owned(),
+                Err(e) => {
+                    why = e.to_string();
+                    break;
+                }
+            }
+        }
+        if !self.req_warned {
+            self.req_warned = true;
+            messages::message(&format!(
+                "{}: the request file was {what} and cannot be made again ({why}); request \
+                 bodies are not recorded until it can",
+                self.req_name
+            ));
+        }
     }
 
     fn warn(&mut self, text: &str) {
@@ -426,8 +772,22 @@ impl Recorder {
     /// Opens the events file; `Ok(None)` when it is gone, `Err(why)` when it is refused.
     fn open_events(&self) -> Result<Option<Spool>, String> {
         // O_NONBLOCK: a FIFO put there meanwhile must not block the open (it is refused below).
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-        let file = match openat(&self.dir, &self.events, flags, 0) {
+        // Read-write when it can, to free what was read; read-only otherwise.
+        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let mut writable = true;
+        let opened = match openat(&self.dir, &self.events, flags | libc::O_RDWR, 0) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EACCES | libc::EROFS | libc::EPERM)
+                ) =>
+            {
+                writable = false;
+                openat(&self.dir, &self.events, flags | libc::O_RDONLY, 0)
+            }
+            other => other,
+        };
+        let file = match opened {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -451,6 +811,8 @@ impl Recorder {
             id: Identity::of(&meta),
             pos: 0,
             lines: LineSplitter::new(MAX_LINE),
+            writable,
+            freed: 0,
         }))
     }
 }
@@ -464,20 +826,66 @@ impl Drop for Recorder {
     }
 }
 
-/// Reads what `spool` gained, within `budget`, into `events`. `Ok(true)` when its end was
-/// reached.
+/// Frees the blocks of a file once this much more of it was read.
+const FREE_STEP: u64 = 64 * 1024;
+
+impl Spool {
+    /// Frees the part of the events file that was read, so that a long follow (`--all` on a
+    /// busy node) does not fill `/run`, a tmpfs in memory.
+    ///
+    /// Not by truncating: the protocol has no lock on `P.events`, and pveproxy appends to it
+    /// (`O_APPEND`, one write per line) whenever it likes; a line written between our last read
+    /// and a truncation would be lost, and one written after it would land at offset 0, behind
+    /// our read position. Instead the read part becomes a hole (`fallocate(2)`
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`, which tmpfs and the usual disk file systems
+    /// have): its memory or blocks are given back, while the size and every offset stay as they
+    /// were, so appends and our position are untouched and nothing can be lost. The file's
+    /// apparent size still grows; only what it holds is bounded. Only bytes before `pos` are
+    /// freed: all of them were read (an incomplete last line is kept in `lines`).
+    fn free_consumed(&mut self) -> io::Result<()> {
+        if !self.writable || self.pos < self.freed + FREE_STEP {
+            return Ok(());
+        }
+        let len = libc::off_t::try_from(self.pos).map_err(io::Error::other)?;
+        loop {
+            // SAFETY: fallocate(2) on a descriptor we own; no memory is passed.
+            let rc = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    0,
+                    len,
+                )
+            };
+            if rc == 0 {
+                self.freed = self.pos;
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                // Said once: the file is not freed again.
+                self.writable = false;
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Reads what `spool` gained, within `budget`, into `events` (as far as `held` has room).
+/// `Ok(true)` when its end was reached.
 fn drain(
     spool: &mut Spool,
     budget: &mut u64,
     buf: &mut Vec<u8>,
     name: &str,
     events: &mut Vec<SpoolEvent>,
+    held: &mut Held,
 ) -> io::Result<bool> {
     if buf.len() < CHUNK {
         buf.resize(CHUNK, 0);
     }
     let mut each = |line: u64, piece: Option<&[u8]>| {
-        take_line(name, line, piece, events);
+        take_line(name, line, piece, events, held);
     };
     loop {
         if *budget == 0 {
@@ -712,6 +1120,8 @@ mod tests {
                 userid: Some("alice@pve".into()),
                 client_ip: Some("::ffff:192.168.1.5".into()),
                 params: map(json!({"net0": "virtio,bridge=vmbr0", "delete": "ide2"})),
+                line: 0,
+                bytes: EXAMPLE.len(),
             }
         );
         // serde_json's map keeps the keys sorted.
@@ -861,11 +1271,11 @@ mod tests {
             event_line("/c")
         );
         fs::write(&path, text).unwrap();
-        let events = read_events_file(&path).unwrap();
+        let events = read_events_file(&path, &mut Held::default()).unwrap();
         assert_eq!(paths(&events), ["/a", "/b", "/c"]);
-        assert!(read_events_file(&dir.path().join("missing")).is_err());
+        assert!(read_events_file(&dir.path().join("missing"), &mut Held::default()).is_err());
         // A directory opens but cannot be read.
-        assert!(read_events_file(dir.path()).is_err());
+        assert!(read_events_file(dir.path(), &mut Held::default()).is_err());
     }
 
     #[test]
@@ -947,21 +1357,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut rec = Recorder::register(dir.path(), None, false).unwrap();
         let events = rec.events_path().to_path_buf();
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         let second = event_line("/b");
         let (head, tail) = second.split_at(10);
         append(
             &events,
             format!("{}\ngarbage\n{head}", event_line("/a")).as_bytes(),
         );
-        assert_eq!(paths(&rec.read()), ["/a"]);
-        assert!(rec.read().is_empty());
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/a"]);
+        assert!(rec.read(&mut Held::default()).is_empty());
         append(
             &events,
             format!("{tail}\n{}\n", event_line("/c")).as_bytes(),
         );
-        assert_eq!(paths(&rec.read()), ["/b", "/c"]);
-        assert!(rec.read().is_empty());
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/b", "/c"]);
+        assert!(rec.read(&mut Held::default()).is_empty());
     }
 
     #[test]
@@ -974,13 +1384,13 @@ mod tests {
         let mut rec = Recorder::register(dir.path(), None, false).unwrap();
         let events = rec.events_path().to_path_buf();
         symlink(&victim, &events).unwrap();
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         assert!(rec.warned);
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         // A regular file in its place is read.
         fs::remove_file(&events).unwrap();
         append(&events, format!("{}\n", event_line("/ok")).as_bytes());
-        assert_eq!(paths(&rec.read()), ["/ok"]);
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/ok"]);
         assert!(!rec.warned);
         drop(rec);
         assert_eq!(fs::read_to_string(&victim).unwrap(), content);
@@ -993,7 +1403,7 @@ mod tests {
         let name = CString::new(rec.events_path().as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         assert!(rec.open_events().is_err());
     }
 
@@ -1004,7 +1414,7 @@ mod tests {
         let other = dir.path().join("other");
         fs::write(&other, format!("{}\n", event_line("/secret"))).unwrap();
         fs::hard_link(&other, rec.events_path()).unwrap();
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         assert!(rec.warned);
     }
 
@@ -1014,7 +1424,7 @@ mod tests {
         let mut rec = Recorder::register(dir.path(), None, false).unwrap();
         let events = rec.events_path().to_path_buf();
         append(&events, format!("{}\n", event_line("/a")).as_bytes());
-        assert_eq!(paths(&rec.read()), ["/a"]);
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/a"]);
         // Replaced: the old file's last lines first, then the new file from its start.
         let old = dir.path().join("old");
         let mut keep = OpenOptions::new().append(true).open(&events).unwrap();
@@ -1022,15 +1432,15 @@ mod tests {
         keep.write_all(format!("{}\n", event_line("/b")).as_bytes())
             .unwrap();
         append(&events, format!("{}\n", event_line("/c")).as_bytes());
-        assert_eq!(paths(&rec.read()), ["/b", "/c"]);
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/b", "/c"]);
         // Truncated and written again, shorter: from the start.
         fs::write(&events, b"{\"method\":\"GET\",\"path\":\"/d\"}\n").unwrap();
-        assert_eq!(paths(&rec.read()), ["/d"]);
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/d"]);
         // Removed: nothing, then a new one.
         fs::remove_file(&events).unwrap();
-        assert!(rec.read().is_empty());
+        assert!(rec.read(&mut Held::default()).is_empty());
         append(&events, format!("{}\n", event_line("/e")).as_bytes());
-        assert_eq!(paths(&rec.read()), ["/e"]);
+        assert_eq!(paths(&rec.read(&mut Held::default())), ["/e"]);
     }
 
     #[test]
@@ -1044,6 +1454,122 @@ mod tests {
         drop(rec);
         assert!(fs::symlink_metadata(&req).is_err());
         assert!(fs::symlink_metadata(&events).is_err());
+    }
+
+    fn refusal(line: &str, method: &str, target_query: &str) -> Option<Refusal> {
+        let event = parse_event(line.as_bytes()).unwrap();
+        let query = crate::request::decode_urlencoded(target_query.as_bytes());
+        let logged = Logged {
+            method: method.as_bytes(),
+            path: b"/nodes/pve1/qemu/100/config",
+            format: Some(b"extjs"),
+            query: &query,
+        };
+        disagreement(&event, &logged).map(|(cause, _)| cause)
+    }
+
+    #[test]
+    fn disagreeing_events_are_refused_by_cause() {
+        let put = |params: &str| {
+            format!(
+                r#"{{"method":"PUT","path":"/nodes/pve1/qemu/100/config","format":"extjs","userid":"root@pam","params":{params}}}"#
+            )
+        };
+        assert_eq!(refusal(&put(r#"{"memory":"1"}"#), "PUT", ""), None);
+        assert_eq!(
+            refusal(
+                &put(r#"{"memory":"1","digest":"abc"}"#),
+                "PUT",
+                "digest=abc"
+            ),
+            None
+        );
+        assert_eq!(refusal(&put(r#"{"a":["1","2"]}"#), "PUT", "a=1&a=2"), None);
+        // Not UTF-8 in the query: only its presence counts.
+        assert_eq!(refusal(&put(r#"{"b":"�"}"#), "PUT", "b=%FF"), None);
+        assert_eq!(
+            refusal(&put(r#"{"digest":"xyz"}"#), "PUT", "digest=abc"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put("{}"), "PUT", "digest=abc"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put(r#"{"a":["2","1"]}"#), "PUT", "a=1&a=2"),
+            Some(Refusal::Query)
+        );
+        assert_eq!(
+            refusal(&put(r#"{"memory":"1"}"#), "DELETE", ""),
+            Some(Refusal::Method)
+        );
+        assert_eq!(refusal(&put(r#"{"purge":"1"}"#), "DELETE", "purge=1"), None);
+        // A key without a value: pveproxy's undef, null in the event.
+        assert_eq!(refusal(&put(r#"{"c":null}"#), "GET", "c"), None);
+        let no_format = r#"{"method":"PUT","path":"/nodes/pve1/qemu/100/config","params":{}}"#;
+        assert_eq!(refusal(no_format, "PUT", ""), Some(Refusal::Format));
+        let json_format =
+            r#"{"method":"PUT","path":"/nodes/pve1/qemu/100/config","format":"json"}"#;
+        assert_eq!(refusal(json_format, "PUT", ""), Some(Refusal::Format));
+        let encoded = r#"{"method":"PUT","path":"/nodes/pve1/qemu/10%30/config","format":"extjs"}"#;
+        assert_eq!(refusal(encoded, "PUT", ""), Some(Refusal::Path));
+        let slashes =
+            r#"{"method":"PUT","path":"//nodes/pve1//qemu/100/config/","format":"extjs"}"#;
+        assert_eq!(refusal(slashes, "PUT", ""), None);
+    }
+
+    #[test]
+    fn held_events_are_capped_by_count_and_bytes() {
+        let event = parse_event(event_line("/a").as_bytes()).unwrap();
+        let mut held = Held::with_caps(2, 1 << 20);
+        assert!(held.admit("f", &event));
+        assert!(held.admit("f", &event));
+        assert!(!held.admit("f", &event));
+        assert_eq!(held.dropped, 1);
+        held.release(&event);
+        assert!(held.admit("f", &event));
+        // The run of drops was reported when room came back.
+        assert_eq!(held.dropped, 0);
+        let mut held = Held::with_caps(100, event.bytes * 2);
+        assert!(held.admit("f", &event));
+        assert!(held.admit("f", &event));
+        assert!(!held.admit("f", &event));
+        held.report("f");
+        assert_eq!((held.dropped, held.first.is_none()), (0, true));
+    }
+
+    #[test]
+    fn read_frees_what_it_read_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), None, false).unwrap();
+        let events = rec.events_path().to_path_buf();
+        let line = format!("{}\n", event_line(&format!("/{}", "p".repeat(1000))));
+        append(&events, line.repeat(200).as_bytes());
+        let mut held = Held::default();
+        assert_eq!(rec.read(&mut held).len(), 200);
+        let meta = fs::metadata(&events).unwrap();
+        assert_eq!(meta.len(), (line.len() * 200) as u64);
+        assert!(meta.blocks() * 512 < 16 * 1024, "{} blocks", meta.blocks());
+        append(&events, format!("{}\n", event_line("/after")).as_bytes());
+        assert_eq!(paths(&rec.read(&mut held)), ["/after"]);
+    }
+
+    #[test]
+    fn a_removed_request_file_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::register(dir.path(), Some("alice@pve"), false).unwrap();
+        let req = dir.path().join(format!("{}.req", std::process::id()));
+        let filter = fs::read(&req).unwrap();
+        fs::remove_file(&req).unwrap();
+        assert!(rec.read(&mut Held::default()).is_empty());
+        assert_eq!(fs::read(&req).unwrap(), filter);
+        assert!(!try_lock(&File::open(&req).unwrap()).unwrap());
+        // Replaced by a file of someone else: the same.
+        fs::remove_file(&req).unwrap();
+        fs::write(&req, b"{}").unwrap();
+        rec.read(&mut Held::default());
+        assert_eq!(fs::read(&req).unwrap(), filter);
+        assert!(!try_lock(&File::open(&req).unwrap()).unwrap());
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {

@@ -1,8 +1,14 @@
 //! `--state FILE`: how far each followed file was read, so that a restart resumes there.
 //!
 //! A file is recorded by what survives a rename (device and inode), what tells a reused inode
-//! from the file that had it (a CRC-32 of its first bytes), and what tells a file rewritten in
-//! place (a CRC-32 of the bytes just before the offset). The offset is always the end of a
+//! from the file that had it and finds it again once copied or compressed (its content
+//! fingerprint: a CRC-32 of its first bytes, a whole line at least, see [`identifies`]), and
+//! what tells a file rewritten in place (a CRC-32 of the bytes just before the offset). A file
+//! that has no fingerprint yet (empty, or its first line incomplete, at the save) is matched by
+//! nothing but its device and inode; its place among the generations is kept instead, by the
+//! fingerprint of the newest generation beside it ([`Before`]), so that a restart reads whole
+//! the generations rotated after that one and no other (an empty head once matched every
+//! compressed generation, and the oldest was replayed whole). The offset is always the end of a
 //! complete line that was handed to the output, and the state is written only after that output
 //! was flushed: after a crash, nothing is lost and at most the last batch comes out again.
 //!
@@ -22,12 +28,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::tail::{Identity, MARK, Tailer, Tracked};
+use super::tail::{HEAD, Identity, MARK, Tailer, Tracked, identifies};
 use crate::input;
 use crate::messages;
 
-/// How many first bytes of a file identify it.
-const HEAD: u64 = 256;
 /// The largest state file read: one pverec writes lists a few files, in a few KiB.
 const MAX_STATE: u64 = 1 << 20;
 /// The largest offset believed: far beyond any log (2^62 bytes), yet no sum with it overflows.
@@ -59,6 +63,21 @@ pub(crate) struct Entry {
     mark_crc: u32,
     /// Whether the log's path named this file (else it is a rotated one still being read).
     current: bool,
+    /// For a file without a fingerprint (`head_len` 0): where it stood among the generations.
+    /// Absent in states of earlier versions (then such a file is matched by inode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<Before>,
+}
+
+/// The newest rotated generation beside the log when a file without a fingerprint was saved:
+/// every generation rotated after it was written after the save.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Before {
+    /// There was none.
+    Nothing,
+    /// That generation, by the CRC-32 of its first `head_len` (decompressed) bytes.
+    Generation { head_len: u64, head_crc: u32 },
 }
 
 /// A state file that can be resumed from.
@@ -74,8 +93,13 @@ impl Entry {
     /// Offsets are checked against the file itself when it is found again ([`resume`]).
     fn out_of_range(&self) -> Option<String> {
         let bad = |field: &str, value: u64| Some(format!("{field} {value} is out of range"));
-        if self.head_len > HEAD {
+        if self.head_len > HEAD as u64 {
             return bad("head_len", self.head_len);
+        }
+        if let Some(Before::Generation { head_len, .. }) = self.before {
+            if head_len == 0 || head_len > HEAD as u64 {
+                return bad("before.generation.head_len", head_len);
+            }
         }
         if self.mark_len > MARK as u64 || self.mark_len > self.offset {
             return bad("mark_len", self.mark_len);
@@ -166,7 +190,7 @@ impl Checkpoint {
         let current = tailer.current.as_ref().map(|t| t.id);
         let entries: Vec<Entry> = tailer
             .files()
-            .filter_map(|t| entry(t, Some(t.id) == current).ok())
+            .filter_map(|t| entry(t, Some(t.id) == current, &self.log).ok())
             .collect();
         if self.saved.as_ref() == Some(&entries) {
             return Ok(());
@@ -215,24 +239,53 @@ pub(crate) fn make_dir(path: &Path) -> io::Result<()> {
         .create(dir)
 }
 
-fn entry(t: &Tracked, current: bool) -> io::Result<Entry> {
-    let size = t.file.metadata()?.len();
-    let head_len = size.min(HEAD);
-    let mut head = vec![0; head_len as usize];
-    t.file.read_exact_at(&mut head, 0)?;
+fn entry(t: &Tracked, current: bool, log: &Path) -> io::Result<Entry> {
+    let mut head = input::content_head(&t.file, HEAD)?;
+    let before = if identifies(&head) {
+        None
+    } else {
+        head.clear();
+        newest_generation(log, t.id)
+    };
     let mark = t.bytes_before(t.offset)?;
     Ok(Entry {
         name: t.name.clone(),
         dev: t.id.dev,
         ino: t.id.ino,
-        head_len,
+        head_len: head.len() as u64,
         head_crc: crc(&head),
         offset: t.offset,
         line: t.line,
         mark_len: mark.len() as u64,
         mark_crc: crc(&mark),
         current,
+        before,
     })
+}
+
+/// The newest generation beside `log` that has a fingerprint, other than the file `own`
+/// ([`Before`]); `None` if the generations cannot be listed.
+fn newest_generation(log: &Path, own: Identity) -> Option<Before> {
+    let mut set = input::rotated_set(log).ok()?;
+    set.pop(); // the log itself
+    for path in set.iter().rev() {
+        let Ok(file) = input::open_regular(path) else {
+            continue;
+        };
+        if file.metadata().is_ok_and(|m| Identity::of(&m) == own) {
+            continue;
+        }
+        let Ok(head) = input::content_head(&file, HEAD) else {
+            continue;
+        };
+        if identifies(&head) {
+            return Some(Before::Generation {
+                head_len: head.len() as u64,
+                head_crc: crc(&head),
+            });
+        }
+    }
+    Some(Before::Nothing)
 }
 
 fn crc(bytes: &[u8]) -> u32 {
@@ -342,19 +395,30 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// (`access.log.1`, …). Returns the file the log's path named at the checkpoint, wherever it is
 /// now (if it was rotated meanwhile, the tailer's first look treats that as a rotation, which
 /// also picks up generations rotated in between), and the rotated ones to finish, oldest
-/// first. A file that changed in place since is read from its start; entries whose file is
-/// gone are dropped.
+/// first. A file that changed in place since is read from its start (and a copy of it, made by
+/// copytruncate, is read on from the checkpoint); entries whose file is gone are looked for by
+/// their content among the generations; a file that had no fingerprint at the save is matched
+/// by its inode only, and the generations rotated after the one it was saved beside are read
+/// whole.
 pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
     let mut current = None;
     let mut old = Vec::new();
     let mut gone = Vec::new();
+    let mut anchors = Vec::new();
     for e in entries {
         let id = Identity {
             dev: e.dev,
             ino: e.ino,
         };
+        // No fingerprint (empty at the save): an empty head would match any file.
+        let fingerprinted = e.head_len > 0;
+        if !fingerprinted {
+            anchors.push(e.clone());
+        }
         let Some((path, file, at_log)) = find(log, id) else {
-            gone.push((e, false));
+            if fingerprinted {
+                gone.push((e, Lost::Gone));
+            }
             continue;
         };
         let name = path.to_string_lossy().into_owned();
@@ -369,7 +433,8 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
             // Its inode is another file's now: the checkpointed file is gone (perhaps
             // compressed, and its inode reused by the new log: logrotate's `delaycompress`
             // frees the old `.1` just before it creates the new log), or rewritten in place.
-            gone.push((e, at_log));
+            let why = if at_log { Lost::Replaced } else { Lost::Gone };
+            gone.push((e, why));
             continue;
         }
         if e.current && !at_log {
@@ -388,6 +453,10 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
             messages::message(&format!(
                 "{name}: truncated or rewritten since the checkpoint; reading it from the start"
             ));
+            if fingerprinted {
+                // copytruncate while stopped: the copy has what it had after the checkpoint.
+                gone.push((e.clone(), Lost::Truncated));
+            }
             (0, 0)
         };
         let Ok(tracked) = Tracked::new(file, name, offset, line) else {
@@ -404,25 +473,36 @@ pub(crate) fn resume(entries: Vec<Entry>, log: &Path) -> Resumed {
         old,
         replay: Vec::new(),
     };
-    if !gone.is_empty() {
-        let entries: Vec<Entry> = gone.iter().map(|(e, _)| e.clone()).collect();
-        let found = catch_up(&entries, log, &mut resumed);
-        for ((e, at_log), found) in gone.iter().zip(found) {
-            match found {
-                Some(path) if e.current => {
+    if !gone.is_empty() || !anchors.is_empty() {
+        let found = catch_up(&gone, &anchors, log, &mut resumed);
+        for ((e, why), found) in gone.iter().zip(found) {
+            match (found, why) {
+                (_, Lost::Truncated) => {}
+                (Some(path), _) if e.current => {
                     rotation_message(log, &path.to_string_lossy(), e.line);
                 }
-                Some(_) => {}
-                None if *at_log && e.current => messages::message(&format!(
+                (Some(_), _) => {}
+                (None, Lost::Replaced) if e.current => messages::message(&format!(
                     "{}: not the file of the checkpoint any more (rewritten or replaced); \
                      reading it from the start",
                     log.display()
                 )),
-                None => {}
+                (None, _) => {}
             }
         }
     }
     resumed
+}
+
+/// Why a checkpointed file is looked for by its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// Its inode is nowhere beside the log, or is another file's (rotated) now.
+    Gone,
+    /// Its inode is under the log's name, with other first bytes.
+    Replaced,
+    /// Found, shrunk or rewritten before the offset: a copy of it may hold the rest.
+    Truncated,
 }
 
 /// Says that the file the log's path named at the checkpoint has been rotated since (to `now`,
@@ -447,31 +527,47 @@ pub(crate) struct Resumed {
 }
 
 /// Checkpointed files that are gone under their inode were compressed by logrotate while pverec
-/// was stopped (`access.log.1` -> `access.log.2.gz`): they are found again by the CRC of their
-/// first bytes, decompressed, and read on from the checkpointed line; every generation rotated
-/// after the newest of them was never read and is read whole (the plain `access.log.1` as a
-/// rotated file, since old pveproxy workers may still write to it). A file found nowhere is
-/// reported: what it got after the checkpoint is lost.
+/// was stopped (`access.log.1` -> `access.log.2.gz`), or copied away (copytruncate): they are
+/// found again by their content fingerprint (the CRC of their decompressed first bytes, in a
+/// file that is not theirs), and read on from the checkpointed line; every generation rotated
+/// after the newest of them, or after the generation a file without fingerprint was saved
+/// beside (`anchors`), was never read and is read whole (the plain `access.log.1` as a rotated
+/// file, since old pveproxy workers may still write to it). A file found nowhere is reported:
+/// what it got after the checkpoint is lost.
 ///
 /// Returns, for each entry of `gone`, the generation it was found in.
-fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<PathBuf>> {
+fn catch_up(
+    gone: &[(Entry, Lost)],
+    anchors: &[Entry],
+    log: &Path,
+    resumed: &mut Resumed,
+) -> Vec<Option<PathBuf>> {
     let mut where_found = vec![None; gone.len()];
     let Ok(set) = input::rotated_set(log) else {
         return where_found;
     };
     // The log itself (last in the set) is followed anyway.
     let generations = &set[..set.len().saturating_sub(1)];
-    let mut newest = None;
-    for (e, where_found) in gone.iter().zip(&mut where_found) {
-        let found = generations
-            .iter()
-            .position(|p| gzip_head(p, e.head_len).is_some_and(|head| crc(&head) == e.head_crc));
+    let heads: Vec<Option<Generation>> = generations.iter().map(|p| Generation::open(p)).collect();
+    // Every generation from this index on is read whole.
+    let mut from = None;
+    for ((e, why), where_found) in gone.iter().zip(&mut where_found) {
+        let own = Identity {
+            dev: e.dev,
+            ino: e.ino,
+        };
+        let found = heads.iter().position(|g| {
+            g.as_ref().is_some_and(|g| {
+                g.id != own && g.starts_with(e.head_len, e.head_crc) && g.holds_mark(e)
+            })
+        });
         match found {
             Some(i) => {
                 resumed.replay.push((generations[i].clone(), e.line));
-                newest = newest.max(Some(i));
+                from = from.max(Some(i + 1));
                 *where_found = Some(generations[i].clone());
             }
+            None if *why == Lost::Truncated => {}
             None => messages::message(&format!(
                 "{}: gone since the checkpoint (compressed or deleted, and not found among its \
                  rotated generations); lines logged to it after line {} are not read",
@@ -479,7 +575,29 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
             )),
         }
     }
-    let Some(newest) = newest else {
+    for e in anchors {
+        match &e.before {
+            Some(Before::Nothing) => from = from.max(Some(0)),
+            Some(Before::Generation { head_len, head_crc }) => {
+                let found = heads.iter().position(|g| {
+                    g.as_ref()
+                        .is_some_and(|g| g.starts_with(*head_len, *head_crc))
+                });
+                match found {
+                    Some(i) => from = from.max(Some(i + 1)),
+                    None => messages::message(&format!(
+                        "{}: the generation it was saved beside is gone, so the generations \
+                         rotated since the checkpoint cannot be told; lines logged to them are \
+                         not read",
+                        e.name
+                    )),
+                }
+            }
+            // A state of an earlier version: the file is matched by its inode only.
+            None => {}
+        }
+    }
+    let Some(from) = from else {
         return where_found;
     };
     let followed: Vec<Identity> = resumed
@@ -488,38 +606,71 @@ fn catch_up(gone: &[Entry], log: &Path, resumed: &mut Resumed) -> Vec<Option<Pat
         .chain(resumed.current.iter())
         .map(|t| t.id)
         .collect();
-    for path in &generations[newest + 1..] {
-        let Ok(file) = input::open_regular(path) else {
+    let replayed: Vec<PathBuf> = resumed.replay.iter().map(|(p, _)| p.clone()).collect();
+    let mut unread = Vec::new();
+    for (path, generation) in generations.iter().zip(heads).skip(from) {
+        let Some(generation) = generation else {
             continue;
         };
-        let Ok(meta) = file.metadata() else { continue };
-        if followed.contains(&Identity::of(&meta)) {
+        if followed.contains(&generation.id) || replayed.contains(path) {
             continue;
         }
-        if gzip_head(path, 0).is_some() {
+        if generation.gzip {
             resumed.replay.push((path.clone(), 0));
-        } else if let Ok(tracked) = Tracked::new(file, path.to_string_lossy().into_owned(), 0, 0) {
-            resumed.old.insert(0, tracked);
+        } else if let Ok(tracked) =
+            Tracked::new(generation.file, path.to_string_lossy().into_owned(), 0, 0)
+        {
+            unread.push(tracked);
         }
     }
+    // Older than the files found under their inode (rotated before them, or not read yet).
+    unread.append(&mut resumed.old);
+    resumed.old = unread;
     where_found
 }
 
-/// The first `len` decompressed bytes of a gzip file; `None` when it is not a regular gzip
-/// file or shorter.
-fn gzip_head(path: &Path, len: u64) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let file = input::open_regular(path).ok()?;
-    let mut magic = [0u8; 2];
-    file.read_exact_at(&mut magic, 0).ok()?;
-    if magic != [0x1f, 0x8b] {
-        return None;
+/// A rotated generation as a restart sees it: what it is and what it holds first.
+struct Generation {
+    file: File,
+    id: Identity,
+    gzip: bool,
+    /// Its first [`HEAD`] bytes, decompressed.
+    head: Vec<u8>,
+}
+
+impl Generation {
+    /// `None` when it is not a regular file or cannot be read.
+    fn open(path: &Path) -> Option<Generation> {
+        let file = input::open_regular(path).ok()?;
+        let id = Identity::of(&file.metadata().ok()?);
+        let mut magic = [0u8; 2];
+        let gzip = file.read_exact_at(&mut magic, 0).is_ok() && magic == [0x1f, 0x8b];
+        let head = input::content_head(&file, HEAD).ok()?;
+        Some(Generation {
+            file,
+            id,
+            gzip,
+            head,
+        })
     }
-    let mut head = vec![0; usize::try_from(len).ok()?];
-    flate2::read::MultiGzDecoder::new(file)
-        .read_exact(&mut head)
-        .ok()?;
-    Some(head)
+
+    /// Whether its first `len` bytes have the CRC `crc_of` (never for an empty head).
+    fn starts_with(&self, len: u64, crc_of: u32) -> bool {
+        len > 0
+            && usize::try_from(len)
+                .is_ok_and(|len| self.head.len() >= len && crc(&self.head[..len]) == crc_of)
+    }
+
+    /// Whether, for a plain file, the bytes before the entry's offset are the entry's: a copy
+    /// of the checkpointed file as it was read. (A compressed one is taken on its head.)
+    fn holds_mark(&self, e: &Entry) -> bool {
+        if self.gzip {
+            return true;
+        }
+        let start = e.offset - e.mark_len.min(e.offset);
+        let mut mark = vec![0; (e.offset - start) as usize];
+        self.file.read_exact_at(&mut mark, start).is_ok() && crc(&mark) == e.mark_crc
+    }
 }
 
 /// Opens the file `id` where it is now: under the log's name (`true`) or rotated beside it. A
@@ -584,6 +735,99 @@ mod tests {
         std::os::unix::fs::symlink(&victim, dir.path().join("state.tmp")).unwrap();
         write_atomically(&state, b"{}").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    }
+
+    /// An entry for a file that is gone, saved with `head_len` 0 and `before`.
+    fn empty_entry(before: Option<Before>) -> Entry {
+        Entry {
+            name: "access.log".into(),
+            dev: u64::MAX,
+            ino: u64::MAX,
+            head_len: 0,
+            head_crc: crc(b""),
+            offset: 0,
+            line: 0,
+            mark_len: 0,
+            mark_crc: crc(b""),
+            current: true,
+            before,
+        }
+    }
+
+    /// A log with generations `.3.gz`, `.2.gz` (old) and `.1` (newer).
+    fn generations(dir: &Path) -> PathBuf {
+        let log = dir.join("access.log");
+        let gz = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        fs::write(dir.join("access.log.3.gz"), gz(b"three\n")).unwrap();
+        fs::write(dir.join("access.log.2.gz"), gz(b"two\n")).unwrap();
+        fs::write(dir.join("access.log.1"), b"one\n").unwrap();
+        fs::write(&log, b"").unwrap();
+        log
+    }
+
+    #[test]
+    fn an_empty_head_matches_no_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = generations(dir.path());
+        let resumed = resume(vec![empty_entry(None)], &log);
+        assert!(resumed.replay.is_empty(), "{:?}", resumed.replay);
+        assert!(resumed.old.is_empty() && resumed.current.is_none());
+    }
+
+    #[test]
+    fn generations_after_the_one_saved_beside_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = generations(dir.path());
+        let two = Before::Generation {
+            head_len: 4,
+            head_crc: crc(b"two\n"),
+        };
+        let resumed = resume(vec![empty_entry(Some(two))], &log);
+        assert!(resumed.replay.is_empty(), "{:?}", resumed.replay);
+        let old: Vec<&str> = resumed.old.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(old, [dir.path().join("access.log.1").to_str().unwrap()]);
+
+        let resumed = resume(vec![empty_entry(Some(Before::Nothing))], &log);
+        let replay: Vec<(PathBuf, u64)> = ["access.log.3.gz", "access.log.2.gz"]
+            .iter()
+            .map(|g| (dir.path().join(g), 0))
+            .collect();
+        assert_eq!(resumed.replay, replay);
+        assert_eq!(resumed.old.len(), 1);
+    }
+
+    #[test]
+    fn a_file_without_a_fingerprint_is_saved_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = generations(dir.path());
+        for (text, fingerprinted) in [(&b""[..], false), (b"::ffff:19", false), (b"a\n", true)] {
+            fs::write(&log, text).unwrap();
+            let t = Tracked::new(File::open(&log).unwrap(), "access.log".into(), 0, 0).unwrap();
+            let e = entry(&t, true, &log).unwrap();
+            if fingerprinted {
+                assert_eq!((e.head_len, e.before), (text.len() as u64, None));
+            } else {
+                let one = Before::Generation {
+                    head_len: 4,
+                    head_crc: crc(b"one\n"),
+                };
+                assert_eq!((e.head_len, e.before), (0, Some(one)));
+            }
+        }
+        let mut bad = empty_entry(Some(Before::Generation {
+            head_len: 0,
+            head_crc: 0,
+        }));
+        assert!(bad.out_of_range().is_some());
+        bad.before = Some(Before::Generation {
+            head_len: HEAD as u64 + 1,
+            head_crc: 0,
+        });
+        assert!(bad.out_of_range().is_some());
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod tail;
 mod watch;
 
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
@@ -155,6 +156,7 @@ fn follow(
         .as_ref()
         .map(|r| r.events_path().to_string_lossy().into_owned())
         .unwrap_or_default();
+    pipeline.spool_name.clone_from(&events_name);
     let mut checkpoint = None;
     let mut resumed = false;
     if let Some(state) = &args.state {
@@ -204,7 +206,12 @@ fn follow(
         waker.watch_other(tasks.dir());
     }
     if let Some(recorder) = &pipeline.recorder {
-        waker.watch_other(input::directory(recorder.events_path()));
+        let names = recorder
+            .names()
+            .iter()
+            .map(|n| std::ffi::OsStr::from_bytes(n.to_bytes()).to_os_string())
+            .collect();
+        waker.watch_spool(input::directory(recorder.events_path()), names);
     }
     waker.sync(log, tailer.files());
     let mut first = true;
@@ -216,7 +223,7 @@ fn follow(
         // one without a request can no longer be joined.
         pipeline.refresh_tasks(jiff::Timestamp::now().as_second() - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
-        let stale = pipeline.correlator.stale_bodies(Instant::now(), BODY_WAIT);
+        let stale = pipeline.stale_bodies(Instant::now(), BODY_WAIT);
         pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
         pipeline.correlator.prune();
         pipeline.output.flush()?;
@@ -235,7 +242,8 @@ fn follow(
         if signal.load(Ordering::Relaxed) != 0 {
             break;
         }
-        if waker.sync(log, tailer.files()) {
+        let spool_file = pipeline.recorder.as_ref().and_then(|r| r.events_file());
+        if waker.sync(log, tailer.files()) | waker.sync_spool(spool_file) {
             // A file was opened since the last look: look once more, in case it grew before
             // its watch was in place.
             continue;
@@ -245,6 +253,8 @@ fn follow(
             continue;
         }
     }
+    // Spool events dropped for want of room until the end: how many.
+    pipeline.spool_held.report(&events_name);
     // The script's trailer (its counts); after the state was saved, it is not part of what a
     // restart resumes from.
     pipeline.renderer.finish(pipeline.output.buf());

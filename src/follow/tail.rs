@@ -7,11 +7,18 @@
 //! the path names now with what is open:
 //!
 //! - same file: read on, unless it shrank or the bytes before the read position changed
-//!   (truncated, or truncated and regrown past the old offset): then it is read again from 0;
+//!   (truncated, or truncated and regrown past the old offset): then it is read again from 0,
+//!   after what a copy of it has past the read position (copytruncate: the copy is the
+//!   generation whose content fingerprint is the file's, see [`truncated`]). Every open file is
+//!   checked so, the rotated ones too;
 //! - another file (rename + create rotation, delete + recreate, symlink retargeted): the old file
 //!   is read to its end and kept for `--rotate-wait` after it last grew, because old pveproxy
 //!   workers keep appending to it; the new one is read from its first byte;
 //! - nothing, or no regular file: what is open is still drained, and pverec waits, saying so once.
+//!
+//! Generations are told by their content as well as by their inode: a file's fingerprint is
+//! its first bytes ([`identifies`]), decompressed for gzip, so a copy or a compressed
+//! generation of a file that was read is never read as a new one.
 //!
 //! Only complete lines are handed on; a partial last line waits for its newline. The position of
 //! the end of the last complete line (`offset`) is what a checkpoint records, so a restart never
@@ -30,6 +37,9 @@ use crate::messages;
 
 /// How many bytes before the read position are compared to notice a rewritten file.
 pub(crate) const MARK: usize = 64;
+/// How many first bytes of a file identify it (its content fingerprint), wherever it is now:
+/// under its inode, copied (copytruncate) or compressed (decompressed, the same bytes).
+pub(crate) const HEAD: usize = 256;
 const CHUNK: usize = 64 * 1024;
 /// How many earlier generations (`access.log.1`, `.2`, …) are looked at for files that were
 /// rotated away before pverec ever opened them.
@@ -39,6 +49,14 @@ const LET_GO_MEMORY: usize = 2 * GENERATIONS as usize;
 
 /// Where complete lines go: `(text, file name, line number)`.
 pub(crate) type Sink<'a> = dyn FnMut(&[u8], &str, u64) -> io::Result<()> + 'a;
+
+/// Whether the first bytes `head` of a file tell it from every other generation of the log:
+/// a whole first line (an access.log line holds its time, to the second) or [`HEAD`] bytes.
+/// Never an empty head (an empty file is a prefix of every file), nor part of a first line
+/// (every line of a client starts the same).
+pub(crate) fn identifies(head: &[u8]) -> bool {
+    head.len() >= HEAD || head.contains(&b'\n')
+}
 
 /// An open log file and how far it has been read.
 pub(crate) struct Tracked {
@@ -58,6 +76,9 @@ pub(crate) struct Tracked {
     skipping: bool,
     /// The last bytes read (up to [`MARK`]), to notice the file rewritten under us.
     tail: Vec<u8>,
+    /// The first bytes read (up to [`HEAD`]): what the file held from its start, to find it
+    /// again once copied away (copytruncate) or compressed.
+    head: Vec<u8>,
     /// When the file last grew, for `--rotate-wait`.
     grew: Instant,
 }
@@ -76,10 +97,27 @@ impl Tracked {
             partial: Vec::new(),
             skipping: false,
             tail: Vec::new(),
+            head: Vec::new(),
             grew: Instant::now(),
         };
         tracked.tail = tracked.bytes_before(offset)?;
+        let mut head = vec![0; offset.min(HEAD as u64) as usize];
+        tracked.file.read_exact_at(&mut head, 0)?;
+        tracked.head = head;
         Ok(tracked)
+    }
+
+    /// The content fingerprint of what was read: its first bytes, if they identify it.
+    pub(crate) fn fingerprint(&self) -> Option<&[u8]> {
+        Some(self.head.as_slice()).filter(|head| identifies(head))
+    }
+
+    /// Whether `other` holds the bytes read last from this file where this file had them:
+    /// `other` is this file as it was when it was read (a copy of it).
+    fn held_by(&self, other: &File) -> bool {
+        let mut now = vec![0; self.tail.len()];
+        let start = self.read_pos - self.tail.len() as u64;
+        other.read_exact_at(&mut now, start).is_ok() && now == self.tail
     }
 
     /// Opens `path` positioned after its last complete line (the start point of a live follow).
@@ -123,6 +161,7 @@ impl Tracked {
         self.partial.clear();
         self.skipping = false;
         self.tail.clear();
+        self.head.clear();
     }
 
     /// Reads what the file has gained and hands on its complete lines; `true` if it grew.
@@ -152,6 +191,11 @@ impl Tracked {
     /// Splits bytes read at `read_pos` into lines.
     fn consume(&mut self, mut data: &[u8], sink: &mut Sink<'_>) -> io::Result<()> {
         remember_tail(&mut self.tail, data);
+        // `head` holds the bytes [0, min(HEAD, read_pos)).
+        if self.head.len() < HEAD && self.head.len() as u64 == self.read_pos {
+            let more = (HEAD - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..more]);
+        }
         while !data.is_empty() {
             if self.partial.is_empty() && !self.skipping {
                 // NUL bytes where a line should start are a sparse hole (a writer without
@@ -294,6 +338,52 @@ enum Odd {
     Unreadable(String),
 }
 
+/// A file that was read and let go, as it is recognised again: by identity and birth time (an
+/// inode number is reused at once, the pair names one file), or by its content fingerprint
+/// (a copy of it, or it compressed).
+struct LetGo {
+    id: Identity,
+    /// `None` on file systems without birth times: then only the content tells.
+    born: Option<SystemTime>,
+    /// Its fingerprint ([`Tracked::fingerprint`]), empty if it had none.
+    head: Vec<u8>,
+}
+
+impl LetGo {
+    fn of(t: &Tracked) -> LetGo {
+        LetGo {
+            id: t.id,
+            born: t.file.metadata().and_then(|m| m.created()).ok(),
+            head: t.fingerprint().map(<[u8]>::to_vec).unwrap_or_default(),
+        }
+    }
+
+    /// A generation read once (a copy, a compressed file), recognised by its own content.
+    fn of_file(file: &File) -> Option<LetGo> {
+        let meta = file.metadata().ok()?;
+        let head = input::content_head(file, HEAD).ok()?;
+        Some(LetGo {
+            id: Identity::of(&meta),
+            born: meta.created().ok(),
+            head: Some(head).filter(|h| identifies(h)).unwrap_or_default(),
+        })
+    }
+
+    /// Whether the generation `id`, `meta`, whose first bytes are `head`, is this file.
+    fn is(&self, id: Identity, meta: &Metadata, head: &[u8]) -> bool {
+        let same_file = self.born.is_some() && self.id == id && meta.created().ok() == self.born;
+        same_file || (!self.head.is_empty() && head.starts_with(&self.head))
+    }
+}
+
+/// Remembers `gone` among the files let go, forgetting the oldest past [`LET_GO_MEMORY`].
+fn remember(let_go: &mut VecDeque<LetGo>, gone: LetGo) {
+    if let_go.len() == LET_GO_MEMORY {
+        let_go.pop_front();
+    }
+    let_go.push_back(gone);
+}
+
 /// Follows one log by name.
 pub(crate) struct Tailer {
     path: PathBuf,
@@ -306,10 +396,9 @@ pub(crate) struct Tailer {
     odd: Option<Odd>,
     /// When the path was last found naming `current` (for files rotated away unseen).
     last_seen: SystemTime,
-    /// Rotated files let go lately, by identity and birth time (an inode number is reused at
-    /// once, the pair names one file): the scan for unseen generations stops at them, since
-    /// their ctime alone can pass for a rotation since the last look.
-    let_go: VecDeque<(Identity, SystemTime)>,
+    /// Rotated files let go lately (and copies read): the scan for unseen generations stops at
+    /// them, since their ctime alone can pass for a rotation since the last look.
+    let_go: VecDeque<LetGo>,
     /// Where the current file starts when it is opened for the first time.
     start: Start,
     buf: Vec<u8>,
@@ -374,8 +463,16 @@ impl Tailer {
 
     fn check_with(&mut self, sink: &mut Sink<'_>, buf: &mut [u8]) -> io::Result<()> {
         let now = Instant::now();
+        let open: Vec<Identity> = self.files().map(|t| t.id).collect();
         let mut i = 0;
         while i < self.old.len() {
+            let old = &mut self.old[i];
+            // A rotated file is checked like the current one: shrunk, or rewritten before the
+            // read position (copytruncate of `access.log.1`, or a copy and truncation that came
+            // just before the rotation that made it `.1`).
+            if old.file.metadata().is_ok_and(|m| old.rewritten(m.len())) {
+                truncated(&self.path, &open, &mut self.let_go, old, sink, buf)?;
+            }
             let old = &mut self.old[i];
             let grew = old.pump(sink, buf)?;
             if !grew && now.duration_since(old.grew) >= self.rotate_wait {
@@ -398,13 +495,10 @@ impl Tailer {
         if self.current.as_ref().is_some_and(|c| c.id == id) {
             self.last_seen = SystemTime::now();
             self.back_to_normal();
+            let open: Vec<Identity> = self.files().map(|t| t.id).collect();
             if let Some(current) = &mut self.current {
                 if current.rewritten(meta.len()) {
-                    messages::message(&format!(
-                        "{}: truncated or rewritten; reading it again from the start",
-                        current.name
-                    ));
-                    current.restart();
+                    truncated(&self.path, &open, &mut self.let_go, current, sink, buf)?;
                 }
                 current.pump(sink, buf)?;
                 return Ok(());
@@ -474,6 +568,24 @@ impl Tailer {
             self.remember_let_go(&old);
             old.finish(sink, buf)?;
         }
+        // Truncated (copytruncate) before it was replaced: what the copy has after the read
+        // position, then what was written to it since the truncation, which only this open
+        // file still has.
+        if previous
+            .file
+            .metadata()
+            .is_ok_and(|m| previous.rewritten(m.len()))
+        {
+            let open = [previous.id, new];
+            truncated(
+                &self.path,
+                &open,
+                &mut self.let_go,
+                &mut previous,
+                sink,
+                buf,
+            )?;
+        }
         previous.pump(sink, buf)?;
         previous.grew = Instant::now();
         // Its late lines are named where they are now: `access.log.1` after PVE's rotation.
@@ -481,7 +593,7 @@ impl Tailer {
         if fs::symlink_metadata(&first).is_ok_and(|m| Identity::of(&m) == previous.id) {
             previous.name = first.to_string_lossy().into_owned();
         }
-        let unseen = self.unseen_generations(previous.id, new);
+        let unseen = self.unseen_generations(&previous, new);
         self.old.push(previous);
         for (file, name) in unseen {
             let Ok(mut tracked) = Tracked::new(file, name, 0, 0) else {
@@ -498,7 +610,7 @@ impl Tailer {
     /// (the file just left or a rotated file let go lately: the scan stops there, older
     /// generations are older still), and renamed after the path was last seen naming the file
     /// just left. Oldest first.
-    fn unseen_generations(&self, previous: Identity, new: Identity) -> Vec<(File, String)> {
+    fn unseen_generations(&self, previous: &Tracked, new: Identity) -> Vec<(File, String)> {
         let since = self.last_seen - Duration::from_secs(1);
         let mut found = Vec::new();
         for n in 1..=GENERATIONS {
@@ -518,7 +630,11 @@ impl Tailer {
             };
             let Ok(meta) = file.metadata() else { continue };
             let id = Identity::of(&meta);
-            if id == previous || self.was_let_go(id, &meta) {
+            // By content too: a copy of a file read (copytruncate) is no unseen generation.
+            let head = input::content_head(&file, HEAD).unwrap_or_default();
+            let read =
+                |t: &Tracked| t.id == id || t.fingerprint().is_some_and(|h| head.starts_with(h));
+            if read(previous) || self.files().any(read) || self.was_let_go(id, &meta, &head) {
                 break;
             }
             let changed = SystemTime::UNIX_EPOCH
@@ -537,23 +653,18 @@ impl Tailer {
     }
 
     /// Notes that the rotated file `old` is no longer read. Without birth times (some file
-    /// systems) nothing is noted, and the ctime test alone decides.
+    /// systems) only its content fingerprint is noted, and with neither, the ctime test alone
+    /// decides.
     fn remember_let_go(&mut self, old: &Tracked) {
-        if let Ok(born) = old.file.metadata().and_then(|m| m.created()) {
-            if self.let_go.len() == LET_GO_MEMORY {
-                self.let_go.pop_front();
-            }
-            self.let_go.push_back((old.id, born));
-        }
+        remember(&mut self.let_go, LetGo::of(old));
     }
 
-    /// Whether the file `id`, `meta` is one that was read and let go. Two rotations over each
-    /// other (`mv access.log access.log.1` twice) unlink the file just left, so the scan of
-    /// [`Tailer::unseen_generations`] does not stop there and reaches older generations, whose
-    /// ctime can be less than a second older than the last look.
-    fn was_let_go(&self, id: Identity, meta: &Metadata) -> bool {
-        meta.created()
-            .is_ok_and(|born| self.let_go.contains(&(id, born)))
+    /// Whether the file `id`, `meta`, whose first bytes are `head`, is one that was read and let
+    /// go. Two rotations over each other (`mv access.log access.log.1` twice) unlink the file
+    /// just left, so the scan of [`Tailer::unseen_generations`] does not stop there and reaches
+    /// older generations, whose ctime can be less than a second older than the last look.
+    fn was_let_go(&self, id: Identity, meta: &Metadata, head: &[u8]) -> bool {
+        self.let_go.iter().any(|g| g.is(id, meta, head))
     }
 
     /// The path names nothing readable: drain what is open, and say so once.
@@ -587,6 +698,163 @@ impl Tailer {
     fn back_to_normal(&mut self) {
         if self.odd.take().is_some() {
             messages::message(&format!("{} has appeared; following it", self.name));
+        }
+    }
+}
+
+/// `t` no longer holds what was read from it (it shrank, or the bytes before the read position
+/// changed). copytruncate (logrotate: shift `.1` to `.2`, copy the log to `.1`, truncate it)
+/// leaves what it held in a generation beside the log: the one whose content fingerprint is
+/// `t`'s (decompressed, if it was compressed meanwhile), neither a file in `open` nor `t`.
+/// That copy is read on from `t`'s position (the lines logged between the last look and the
+/// copy), then the generations copied after it, whole, oldest first (more copytruncates
+/// before this look); then `t` is read again from its start. Without such a copy (a
+/// truncation, a shorter rewrite), only that.
+fn truncated(
+    log: &Path,
+    open: &[Identity],
+    let_go: &mut VecDeque<LetGo>,
+    t: &mut Tracked,
+    sink: &mut Sink<'_>,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    let copy = t
+        .fingerprint()
+        .and_then(|head| find_copy(log, open, t.id, head));
+    let Some((n, path, file)) = copy else {
+        messages::message(&format!(
+            "{}: truncated or rewritten; reading it again from the start",
+            t.name
+        ));
+        t.restart();
+        return Ok(());
+    };
+    let name = path.to_string_lossy().into_owned();
+    messages::message(&format!(
+        "{}: truncated after a copy to {name} (copytruncate); the copy is read on after line \
+         {}, then {} again from its start",
+        t.name, t.line, t.name
+    ));
+    let mut read = Vec::new();
+    read_generation(file, name, Some(&*t), sink, buf, &mut read)?;
+    for m in (1..n).rev() {
+        for path in [input::generation(log, m), gz(&input::generation(log, m))] {
+            let Ok(file) = input::open_regular(&path) else {
+                continue;
+            };
+            let id = file.metadata().map(|m| Identity::of(&m));
+            if id.is_ok_and(|id| open.contains(&id) || id == t.id) {
+                continue;
+            }
+            let name = path.to_string_lossy().into_owned();
+            read_generation(file, name, None, sink, buf, &mut read)?;
+        }
+    }
+    for gone in read {
+        remember(let_go, gone);
+    }
+    t.restart();
+    Ok(())
+}
+
+/// `path` + `.gz`.
+fn gz(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
+}
+
+/// The generation `access.log.N` (or `.N.gz`), newest first, whose content starts with
+/// `head`, and that is neither `own` nor a file in `open`: a copy of the file `head` is of.
+fn find_copy(
+    log: &Path,
+    open: &[Identity],
+    own: Identity,
+    head: &[u8],
+) -> Option<(u32, PathBuf, File)> {
+    for n in 1..=GENERATIONS {
+        for path in [input::generation(log, n), gz(&input::generation(log, n))] {
+            let Ok(file) = input::open_regular(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            let id = Identity::of(&meta);
+            if id == own || open.contains(&id) {
+                continue;
+            }
+            if input::content_head(&file, head.len()).is_ok_and(|h| h == head) {
+                return Some((n, path, file));
+            }
+        }
+    }
+    None
+}
+
+/// Reads a generation found beside the log to its end, once (nobody writes to a copy or a
+/// compressed file): after the line `after` was read up to, when it is a copy of `after`
+/// (checked, for a plain copy, by the bytes before that position), else whole. What was read
+/// is added to `read`, to be recognised by the scans for unseen generations.
+fn read_generation(
+    file: File,
+    name: String,
+    after: Option<&Tracked>,
+    sink: &mut Sink<'_>,
+    buf: &mut [u8],
+    read: &mut Vec<LetGo>,
+) -> io::Result<()> {
+    read.extend(LetGo::of_file(&file));
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact_at(&mut magic, 0).is_ok() && magic == [0x1f, 0x8b];
+    if gzip {
+        let skip = after.map_or(0, |t| t.line);
+        return read_compressed(&name, skip, sink);
+    }
+    let size = file.metadata().map_or(0, |m| m.len());
+    let (offset, line) = match after {
+        // Copied before the last look: it holds nothing that was not read.
+        Some(t) if size <= t.read_pos => return Ok(()),
+        Some(t) if !t.held_by(&file) => {
+            messages::message(&format!(
+                "{name}: not a copy of {} as it was read (its bytes before line {} differ); \
+                 not read",
+                t.name, t.line
+            ));
+            return Ok(());
+        }
+        Some(t) => (t.offset, t.line),
+        None => (0, 0),
+    };
+    let Ok(copy) = Tracked::new(file, name, offset, line) else {
+        return Ok(());
+    };
+    copy.finish(sink, buf)
+}
+
+/// A compressed generation (found by pverec: regular files only), its lines after the first
+/// `skip`.
+fn read_compressed(name: &str, skip: u64, sink: &mut Sink<'_>) -> io::Result<()> {
+    let source = input::Source::found(PathBuf::from(name));
+    let mut lines = match input::Lines::open(&source, input::Progress::default()) {
+        Ok(lines) => lines,
+        Err(e) => {
+            messages::message(&format!("{name}: {e}"));
+            return Ok(());
+        }
+    };
+    let mut number = 0;
+    loop {
+        match lines.advance() {
+            Ok(true) => {
+                number += 1;
+                if number > skip {
+                    sink(lines.line(), name, number)?;
+                }
+            }
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                messages::message(&format!("{name}: read error after line {number}: {e}"));
+                return Ok(());
+            }
         }
     }
 }
@@ -629,6 +897,34 @@ mod tests {
         assert_eq!(t.offset, 25);
         assert!(!t.rewritten(25));
         assert!(t.rewritten(10));
+    }
+
+    #[test]
+    fn the_fingerprint_is_a_whole_first_line_or_head_bytes() {
+        assert!(!identifies(b""));
+        assert!(!identifies(b"::ffff:192.168.10.23 - alice@pve"));
+        assert!(identifies(b"a\n"));
+        assert!(identifies(&[b'x'; HEAD]));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = File::create(&path).unwrap();
+        let mut t = Tracked::new(File::open(&path).unwrap(), "log".into(), 0, 0).unwrap();
+        assert_eq!(t.fingerprint(), None);
+        w.write_all(b"one").unwrap();
+        collect(&mut t);
+        assert_eq!(t.fingerprint(), None);
+        w.write_all(b"\ntwo\n").unwrap();
+        collect(&mut t);
+        assert_eq!(t.fingerprint(), Some(&b"one\ntwo\n"[..]));
+        w.write_all(&[b'x'; 2 * HEAD]).unwrap();
+        collect(&mut t);
+        assert_eq!(t.fingerprint().map(<[u8]>::len), Some(HEAD));
+        // Resumed in the middle: the same first bytes, read from the file.
+        let resumed = Tracked::new(File::open(&path).unwrap(), "log".into(), 8, 2).unwrap();
+        assert_eq!(resumed.fingerprint(), Some(&b"one\ntwo\n"[..]));
+        t.restart();
+        assert_eq!(t.fingerprint(), None);
     }
 
     #[test]

@@ -12,8 +12,16 @@
 //! appends in a row queue one in all: the kernel merges an event with the same one queued just
 //! before it. The directory watch is re-added when the directory is recreated; while it is
 //! missing, pverec polls.
+//!
+//! The recorder spool is shared with every other client of the recorder, and www-data writes it:
+//! its directory is watched for names only (created, moved, deleted: no writes), and an event
+//! about a name that is not ours (`P.events`, `P.req`) wakes nothing; our events file is watched
+//! as a file once it is open. So a burst of writes to other files there, however long, costs no
+//! look at all, and one of creations or renames costs wake-ups that end in the wait, not looks.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
@@ -46,6 +54,13 @@ struct Watching {
     /// kernel cannot merge, and could wake pverec twice.
     dir_writes: bool,
     files: HashMap<Identity, WatchDescriptor>,
+    /// The spool directory's watch and the names in it that concern us.
+    spool: Option<(WatchDescriptor, Vec<OsString>)>,
+    /// The open events file of the spool, watched as a file.
+    spool_file: Option<(Identity, WatchDescriptor)>,
+    /// The watches of the other directories ([`Waker::watch_other`]): when the spool directory
+    /// is one of them (or the log's), its watch is theirs too and every name in it counts.
+    others: Vec<WatchDescriptor>,
     buffer: Vec<u8>,
 }
 
@@ -70,6 +85,9 @@ impl Waker {
                     dir: None,
                     dir_writes: false,
                     files: HashMap::new(),
+                    spool: None,
+                    spool_file: None,
+                    others: Vec::new(),
                     buffer: vec![0; 16 * 1024],
                 }),
                 Err(e) => {
@@ -94,13 +112,76 @@ impl Waker {
             return;
         };
         let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO;
-        if let Err(e) = watching.inotify.watches().add(dir, mask) {
-            messages::message(&format!(
-                "{}: cannot watch ({e}); checking it every {} ms",
-                dir.display(),
-                POLL_INTERVAL.as_millis()
-            ));
-            self.others_unwatched = true;
+        match watching.inotify.watches().add(dir, mask) {
+            Ok(wd) => watching.others.push(wd),
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: cannot watch ({e}); checking it every {} ms",
+                    dir.display(),
+                    POLL_INTERVAL.as_millis()
+                ));
+                self.others_unwatched = true;
+            }
+        }
+    }
+
+    /// Also wakes when one of `names` (ours: `P.events`, `P.req`) in the spool directory `dir`
+    /// is created, renamed or removed; writes to the events file are watched with
+    /// [`Waker::sync_spool`] once it is open. Changes to other names there wake nothing.
+    pub(crate) fn watch_spool(&mut self, dir: &Path, names: Vec<OsString>) {
+        let Some(watching) = &mut self.watching else {
+            return;
+        };
+        let mask =
+            WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE;
+        // IN_MASK_ADD: a directory watched already (the task directory, the log's) keeps what
+        // its watch reports.
+        match watching
+            .inotify
+            .watches()
+            .add(dir, mask | WatchMask::MASK_ADD)
+        {
+            Ok(wd) => watching.spool = Some((wd, names)),
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: cannot watch ({e}); checking it every {} ms",
+                    dir.display(),
+                    POLL_INTERVAL.as_millis()
+                ));
+                self.others_unwatched = true;
+            }
+        }
+    }
+
+    /// Watches the spool's open events file (`None` before pveproxy created it); `true` when it
+    /// got a new watch (it may have grown before the watch was in place). Without a watch of
+    /// its own (no /proc), the wait polls.
+    pub(crate) fn sync_spool(&mut self, file: Option<&File>) -> bool {
+        let Some(watching) = &mut self.watching else {
+            return false;
+        };
+        let id = file
+            .and_then(|f| f.metadata().ok())
+            .map(|m| Identity::of(&m));
+        if watching.spool_file.as_ref().map(|(i, _)| *i) == id {
+            return false;
+        }
+        if let Some((_, wd)) = watching.spool_file.take() {
+            let _ = watching.inotify.watches().remove(wd);
+        }
+        let (Some(file), Some(id)) = (file, id) else {
+            return false;
+        };
+        let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match watching.inotify.watches().add(&proc, WatchMask::MODIFY) {
+            Ok(wd) => {
+                watching.spool_file = Some((id, wd));
+                true
+            }
+            Err(_) => {
+                self.others_unwatched = true;
+                true
+            }
         }
     }
 
@@ -127,6 +208,16 @@ impl Waker {
 
     /// Waits until something may have changed, a signal arrives, or `deadline` passes.
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Wake> {
+        loop {
+            if let Some(wake) = self.wait_once(deadline)? {
+                return Ok(wake);
+            }
+        }
+    }
+
+    /// One wait; `None` when it only brought changes to names in the spool that are not ours
+    /// (the wait goes on, with what is left of it until `deadline`).
+    fn wait_once(&mut self, deadline: Option<Instant>) -> io::Result<Option<Wake>> {
         let polling = self.watching.is_none() || self.dir_missing || self.others_unwatched;
         let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if polling {
@@ -156,7 +247,7 @@ impl Waker {
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(Wake::Look)
+                Ok(Some(Wake::Look))
             } else {
                 Err(e)
             };
@@ -164,15 +255,22 @@ impl Waker {
         if fds[0].revents != 0 {
             let mut sink = [0u8; 64];
             let _ = (&self.signals).read(&mut sink);
-            return Ok(Wake::Signal);
+            return Ok(Some(Wake::Signal));
         }
-        if fds.get(1).is_some_and(|f| f.revents != 0) {
-            if let Some(Err(e)) = self.watching.as_mut().map(Watching::drain) {
-                polling_warning(&e);
-                self.watching = None;
+        if n > 0 && fds.get(1).is_some_and(|f| f.revents != 0) {
+            match self.watching.as_mut().map(Watching::drain) {
+                Some(Err(e)) => {
+                    polling_warning(&e);
+                    self.watching = None;
+                }
+                Some(Ok(false)) if !polling => {
+                    // Only someone else's files in the spool: not worth a look.
+                    return Ok(None);
+                }
+                _ => {}
             }
         }
-        Ok(Wake::Look)
+        Ok(Some(Wake::Look))
     }
 }
 
@@ -270,12 +368,14 @@ impl Watching {
     }
 
     /// Reads and drops the pending events; a dead directory watch is forgotten so that the next
-    /// sync re-adds it.
-    fn drain(&mut self) -> io::Result<()> {
+    /// sync re-adds it. `Ok(true)` when one of them may matter: anything but a change to a name
+    /// in the spool directory that is not ours.
+    fn drain(&mut self) -> io::Result<bool> {
+        let mut relevant = false;
         loop {
             let events = match self.inotify.read_events(&mut self.buffer) {
                 Ok(events) => events,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(relevant),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // Anything else would leave the descriptor readable and the wait spinning.
                 Err(e) => return Err(e),
@@ -283,6 +383,19 @@ impl Watching {
             let mut any = false;
             for event in events {
                 any = true;
+                let shared = |wd: &WatchDescriptor| {
+                    self.others.contains(wd) || self.dir.as_ref().is_some_and(|(_, d)| d == wd)
+                };
+                let someone_elses = self.spool.as_ref().is_some_and(|(wd, names)| {
+                    *wd == event.wd
+                        && !shared(wd)
+                        && !event.mask.contains(EventMask::Q_OVERFLOW)
+                        && !event.mask.contains(EventMask::IGNORED)
+                        && event
+                            .name
+                            .is_some_and(|n| !names.iter().any(|ours| ours == n))
+                });
+                relevant |= !someone_elses;
                 if event.mask.contains(EventMask::Q_OVERFLOW) {
                     messages::message(
                         "inotify event queue overflowed; looking at every file again",
@@ -295,7 +408,7 @@ impl Watching {
                 }
             }
             if !any {
-                return Ok(());
+                return Ok(relevant);
             }
         }
     }

@@ -42,6 +42,10 @@ struct Record<'a> {
     params_source: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     redacted: Vec<Cow<'a, str>>,
+    /// Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer
+    /// PVE, or a forged event): kept in `params`, listed here, and the call is not replayable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unknown_params: Vec<&'a str>,
     http_status: Option<u16>,
     bytes: Option<u64>,
     outcome: &'static str,
@@ -337,6 +341,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             }
             names
         },
+        unknown_params: event.unknown_params(),
         http_status: event.http_status,
         bytes: event.bytes,
         outcome: event.outcome.name(),

@@ -123,7 +123,16 @@ fn replay_reads_back_as_the_logged_parameters() {
         for option in spec.split(',') {
             let (name, kind) = option.split_once(':').unwrap();
             for value in HOSTILE {
-                let target = format!("/api2/json{path}");
+                // A DELETE has no body: its spool event holds the logged query, where an empty
+                // value cannot be written (`name=` is pveproxy's undef), so it is not tried.
+                if method == "DELETE" && value.is_empty() {
+                    continue;
+                }
+                let target = if method == "DELETE" {
+                    format!("/api2/json{path}?{name}={}", percent_encode_all(value))
+                } else {
+                    format!("/api2/json{path}")
+                };
                 let log = [log_line(method, &target)];
                 let body = spool_event(method, path, serde_json::json!({ name: value }));
                 let record = record(&log, Some(&body));
@@ -266,7 +275,13 @@ fn hidden_in_param(
 ) {
     let query = format!("/api2/json{path}?{name}={}", percent_encode_all(value));
     hidden(&[log_line(method, &query)], None, secret, readable);
-    let log = [log_line(method, &format!("/api2/json{path}"))];
+    // A GET or DELETE has no body: its spool event holds the logged query (hardening_spool).
+    let target = if matches!(method, "GET" | "DELETE") {
+        query
+    } else {
+        format!("/api2/json{path}")
+    };
+    let log = [log_line(method, &target)];
     let body = spool_event(method, path, serde_json::json!({ name: value }));
     hidden(&log, Some(&body), secret, readable);
 }
