@@ -773,7 +773,7 @@ impl<'a> Event<'a> {
     pub(crate) fn body_missing(&self) -> bool {
         matches!(self.method, Some(b"POST" | b"PUT"))
             && self.api_format.is_some()
-            && self.params_source != ParamsSource::Spool
+            && !matches!(self.params_source, ParamsSource::Spool | ParamsSource::Journal)
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line

@@ -272,8 +272,20 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
             notes.push(format!("failed: an error answer ({bytes} bytes)"));
         }
         Some((_, response::Status::Answered)) => {}
+        None if event.via == Some(crate::event::Via::Cli) => notes.push(format!(
+            "on the shell: {}, from the journal",
+            event.program.as_deref().unwrap_or("a CLI program")
+        )),
         None if event.method.is_some() => notes.push("no access.log line".to_string()),
         None => {}
+    }
+    if let Some(auth) = &event.auth {
+        match (&auth.reason, auth.kind) {
+            (Some(reason), "ticket") => notes.push(format!("ticket refused: {reason}")),
+            (Some(reason), _) => notes.push(format!("{} failed: {reason}", auth.kind)),
+            (None, "renewal") => notes.push("ticket renewal".to_string()),
+            (None, _) => {}
+        }
     }
     if let Some(task) = &event.task {
         match event.outcome {
