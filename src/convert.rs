@@ -23,16 +23,16 @@ use jiff::Timestamp;
 use crate::access;
 use crate::cli::ConvertArgs;
 use crate::correlate::{self, Claim, Correlator, Ended};
-use crate::join::journal::{self as journal_join, JournalJoin, Wants};
-use crate::source::journal::{self as journal_source, Entry, Journal};
-use crate::source::said::{self, Said};
-use crate::event::{Auth, Event, Origin, Outcome, ParamsSource, Process, Via};
+use crate::event::{Auth, Event, Origin, Outcome, ParamsSource, Process, Told, Via};
 use crate::filter::Filter;
 use crate::input::{self, Lines, Progress, Source};
+use crate::join::journal::{self as journal_join, JournalJoin, Wants};
 use crate::messages;
 use crate::output::Output;
 use crate::render::Renderer;
 use crate::request::{self, Class, Request};
+use crate::source::journal::{self as journal_source, Entry, Journal};
+use crate::source::said::{self, Said};
 use crate::spool::{self, Recorder, SpoolEvent};
 use crate::task::{Task, TaskDir};
 
@@ -544,7 +544,11 @@ impl Pipeline {
         if let Some(login) = &login {
             self.attach_login(&mut event, login);
         } else if line.status == 401 {
-            if let Some(reason) = self.journal.as_mut().and_then(|j| j.refusal(time.as_second())) {
+            if let Some(reason) = self
+                .journal
+                .as_mut()
+                .and_then(|j| j.refusal(time.as_second()))
+            {
                 event.auth = Some(Auth {
                     kind: "ticket",
                     reason: Some(reason),
@@ -754,7 +758,10 @@ impl Pipeline {
                     },
                     None => Vec::new(),
                 };
-                (user.as_ref(), change(b"PUT", format!("{vmid}/config"), params))
+                (
+                    user.as_ref(),
+                    change(b"PUT", format!("{vmid}/config"), params),
+                )
             }
             Said::Resize {
                 user,
@@ -766,7 +773,10 @@ impl Pipeline {
                 change(
                     b"PUT",
                     format!("{vmid}/resize"),
-                    vec![("disk".into(), disk.to_string()), ("size".into(), size.to_string())],
+                    vec![
+                        ("disk".into(), disk.to_string()),
+                        ("size".into(), size.to_string()),
+                    ],
                 ),
             ),
             Said::MoveDisk {
@@ -791,11 +801,9 @@ impl Pipeline {
                 op,
                 name,
             } => {
-                let name_enc: String = percent_encoding::utf8_percent_encode(
-                    name,
-                    percent_encoding::NON_ALPHANUMERIC,
-                )
-                .to_string();
+                let name_enc: String =
+                    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string();
                 let c = match op {
                     said::SnapshotOp::Create => change(
                         b"POST",
@@ -820,8 +828,14 @@ impl Pipeline {
                     "login"
                 };
                 let auth = Auth { kind, reason: None };
-                let event =
-                    Event::from_login(time, node, Some(user), None, true, auth, process, origin);
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
                 return self.show_alone(&event);
             }
             Said::LoginFailed {
@@ -833,17 +847,14 @@ impl Pipeline {
                     kind: "login",
                     reason: Some(reason.to_string()),
                 };
-                let user = user.ok();
-                let event = Event::from_login(
+                let told = Told {
                     time,
                     node,
-                    user,
-                    Some(client),
-                    false,
-                    auth,
+                    user: user.ok(),
                     process,
                     origin,
-                );
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
                 return self.show_alone(&event);
             }
             Said::OpenidFailed { client, reason } => {
@@ -851,8 +862,14 @@ impl Pipeline {
                     kind: "openid",
                     reason: Some(reason.to_string()),
                 };
-                let event =
-                    Event::from_login(time, node, None, Some(client), false, auth, process, origin);
+                let told = Told {
+                    time,
+                    node,
+                    user: None,
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
                 return self.show_alone(&event);
             }
             Said::PasswordChanged { user } => {
@@ -860,8 +877,14 @@ impl Pipeline {
                     kind: "password",
                     reason: None,
                 };
-                let event =
-                    Event::from_login(time, node, Some(user), None, true, auth, process, origin);
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
                 return self.show_alone(&event);
             }
             Said::TaskStarted { .. } | Said::TaskEnded { .. } | Said::TicketRefused { .. } => {
@@ -869,16 +892,14 @@ impl Pipeline {
             }
         };
         let (method, path, params) = change;
-        let mut event = Event::from_cli(
+        let told = Told {
             time,
             node,
-            user,
+            user: Some(user),
             process,
-            method,
-            path.as_bytes(),
-            params,
             origin,
-        );
+        };
+        let mut event = Event::from_cli(told, method, path.as_bytes(), params);
         if !cli {
             // pvedaemon wrote it: an API call whose line was not read.
             event.via = Some(Via::Api);

@@ -151,6 +151,15 @@ pub(crate) struct Process {
     pub(crate) pid: Option<u32>,
 }
 
+/// What the journal tells of an event that has no log line: when, where, who, which process.
+pub(crate) struct Told<'a> {
+    pub(crate) time: Timestamp,
+    pub(crate) node: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) process: Process,
+    pub(crate) origin: Origin<'a>,
+}
+
 /// Where a change was made from, when it was not a logged API call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Via {
@@ -404,19 +413,21 @@ impl<'a> Event<'a> {
     /// A change made on the node's shell, known from the journal (`qm set 100 --memory 4096`
     /// logs `<root@pam> update VM 100: -memory 4096` under the identifier `qm`): the API call
     /// it stands for, with the logged parameters.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_cli(
-        time: Timestamp,
-        node: Option<&'a str>,
-        user: &'a str,
-        process: Process,
+        told: Told<'a>,
         method: &'static [u8],
         path: &[u8],
         params: Vec<(String, String)>,
-        origin: Origin<'a>,
     ) -> Event<'a> {
+        let Told {
+            time,
+            node,
+            user,
+            process,
+            origin,
+        } = told;
         let mut event = Event::from_journal(time, node, origin);
-        event.user = Some(user.as_bytes());
+        event.user = user.map(str::as_bytes);
         event.method = Some(method);
         event.api_format = Some(b"json");
         event.join_line_path(method, b"json", path);
@@ -430,15 +441,18 @@ impl<'a> Event<'a> {
     /// A login the journal tells of, without its log line (not read, or none: a console's
     /// ticket check goes to pvedaemon directly).
     pub(crate) fn from_login(
-        time: Timestamp,
-        node: Option<&'a str>,
-        user: Option<&'a str>,
+        told: Told<'a>,
         client: Option<&'a str>,
         ok: bool,
         auth: Auth,
-        process: Process,
-        origin: Origin<'a>,
     ) -> Event<'a> {
+        let Told {
+            time,
+            node,
+            user,
+            process,
+            origin,
+        } = told;
         let mut event = Event::from_journal(time, node, origin);
         event.user = user.map(str::as_bytes);
         event.client = client.map(|c| access::strip_v4_mapped(c.as_bytes()));
@@ -469,7 +483,13 @@ impl<'a> Event<'a> {
         let hidden = params.iter().any(|(_, v)| v == "<hidden>");
         self.params = params
             .into_iter()
-            .map(|(k, v)| Param::new(endpoint, Cow::Owned(k.into_bytes()), Cow::Owned(v.into_bytes())))
+            .map(|(k, v)| {
+                Param::new(
+                    endpoint,
+                    Cow::Owned(k.into_bytes()),
+                    Cow::Owned(v.into_bytes()),
+                )
+            })
             .collect();
         self.params_source = ParamsSource::Journal;
         if self.api_format.is_some() {
@@ -773,7 +793,10 @@ impl<'a> Event<'a> {
     pub(crate) fn body_missing(&self) -> bool {
         matches!(self.method, Some(b"POST" | b"PUT"))
             && self.api_format.is_some()
-            && !matches!(self.params_source, ParamsSource::Spool | ParamsSource::Journal)
+            && !matches!(
+                self.params_source,
+                ParamsSource::Spool | ParamsSource::Journal
+            )
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line

@@ -61,37 +61,36 @@ pub(crate) struct Body {
     pub(crate) unsplit: Option<String>,
 }
 
+/// Splits an `update VM` text into parameters (by the endpoint's names).
+pub(crate) type Split<'s> = dyn Fn(&str) -> Result<Vec<(String, String)>, said::SplitError> + 's;
+
 /// Which kind of call a line is, for the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wants {
     /// `PUT`/`POST /nodes/{node}/qemu/{vmid}/config`.
-    VmConfig,
+    Config,
     /// `PUT /nodes/{node}/qemu/{vmid}/resize`.
-    VmResize,
+    Resize,
     /// `POST /nodes/{node}/qemu/{vmid}/move_disk`.
-    VmMoveDisk,
+    MoveDisk,
     /// `POST /nodes/{node}/qemu/{vmid}/snapshot`.
-    VmSnapshot,
+    Snapshot,
     /// `POST …/snapshot/{snapname}/rollback`.
-    VmRollback,
+    Rollback,
     /// `DELETE …/snapshot/{snapname}`.
-    VmSnapshotDelete,
+    SnapshotDelete,
 }
 
 impl Wants {
     /// What a template and method ask of the journal, if anything.
     pub(crate) fn of(template: &str, method: &[u8]) -> Option<Wants> {
         Some(match (template, method) {
-            ("/nodes/{node}/qemu/{vmid}/config", b"PUT" | b"POST") => Wants::VmConfig,
-            ("/nodes/{node}/qemu/{vmid}/resize", b"PUT") => Wants::VmResize,
-            ("/nodes/{node}/qemu/{vmid}/move_disk", b"POST") => Wants::VmMoveDisk,
-            ("/nodes/{node}/qemu/{vmid}/snapshot", b"POST") => Wants::VmSnapshot,
-            ("/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback", b"POST") => {
-                Wants::VmRollback
-            }
-            ("/nodes/{node}/qemu/{vmid}/snapshot/{snapname}", b"DELETE") => {
-                Wants::VmSnapshotDelete
-            }
+            ("/nodes/{node}/qemu/{vmid}/config", b"PUT" | b"POST") => Wants::Config,
+            ("/nodes/{node}/qemu/{vmid}/resize", b"PUT") => Wants::Resize,
+            ("/nodes/{node}/qemu/{vmid}/move_disk", b"POST") => Wants::MoveDisk,
+            ("/nodes/{node}/qemu/{vmid}/snapshot", b"POST") => Wants::Snapshot,
+            ("/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback", b"POST") => Wants::Rollback,
+            ("/nodes/{node}/qemu/{vmid}/snapshot/{snapname}", b"DELETE") => Wants::SnapshotDelete,
             _ => return None,
         })
     }
@@ -217,12 +216,14 @@ impl JournalJoin {
         vmid: &[u8],
         wants: Wants,
         path_name: Option<&[u8]>,
-        split: &dyn Fn(&str) -> Result<Vec<(String, String)>, said::SplitError>,
+        split: &Split<'_>,
     ) -> Option<Body> {
-        let found = self.candidates(time - WINDOW, time + LOGIN_AFTER).find(|&i| {
-            let entry = &self.waiting[i].entry;
-            fits_body(entry, user, vmid, wants, path_name)
-        })?;
+        let found = self
+            .candidates(time - WINDOW, time + LOGIN_AFTER)
+            .find(|&i| {
+                let entry = &self.waiting[i].entry;
+                fits_body(entry, user, vmid, wants, path_name)
+            })?;
         let waiting = &mut self.waiting[found];
         waiting.taken = true;
         let entry = &waiting.entry;
@@ -237,10 +238,13 @@ impl JournalJoin {
                 None,
             ),
             Said::MoveDisk { disk, storage, .. } => (
-                vec![("disk".into(), disk.into()), ("storage".into(), storage.into())],
+                vec![
+                    ("disk".into(), disk.into()),
+                    ("storage".into(), storage.into()),
+                ],
                 None,
             ),
-            Said::Snapshot { name, .. } if wants == Wants::VmSnapshot => {
+            Said::Snapshot { name, .. } if wants == Wants::Snapshot => {
                 (vec![("snapname".into(), name.into_owned())], None)
             }
             // Rollback and delete name the snapshot in the path already.
@@ -260,7 +264,11 @@ impl JournalJoin {
     pub(crate) fn unclaimed(&mut self, now: i64) -> Vec<Entry> {
         let limit = now.saturating_sub(WINDOW).saturating_mul(1_000_000);
         let mut out = Vec::new();
-        while self.waiting.front().is_some_and(|w| w.entry.time_us < limit) {
+        while self
+            .waiting
+            .front()
+            .is_some_and(|w| w.entry.time_us < limit)
+        {
             if let Some(w) = self.waiting.pop_front() {
                 if !w.taken {
                     out.push(w.entry);
@@ -292,9 +300,24 @@ fn fits_body(entry: &Entry, user: &[u8], vmid: &[u8], wants: Wants, name: Option
     };
     let same = |u: &str, v: &str| u.as_bytes() == user && v.as_bytes() == vmid;
     match (said, wants) {
-        (Said::UpdateVm { user: u, vmid: v, .. }, Wants::VmConfig)
-        | (Said::Resize { user: u, vmid: v, .. }, Wants::VmResize)
-        | (Said::MoveDisk { user: u, vmid: v, .. }, Wants::VmMoveDisk) => same(&u, v),
+        (
+            Said::UpdateVm {
+                user: u, vmid: v, ..
+            },
+            Wants::Config,
+        )
+        | (
+            Said::Resize {
+                user: u, vmid: v, ..
+            },
+            Wants::Resize,
+        )
+        | (
+            Said::MoveDisk {
+                user: u, vmid: v, ..
+            },
+            Wants::MoveDisk,
+        ) => same(&u, v),
         (
             Said::Snapshot {
                 user: u,
@@ -306,9 +329,9 @@ fn fits_body(entry: &Entry, user: &[u8], vmid: &[u8], wants: Wants, name: Option
         ) => {
             let op_fits = matches!(
                 (op, wants),
-                (said::SnapshotOp::Create, Wants::VmSnapshot)
-                    | (said::SnapshotOp::Rollback, Wants::VmRollback)
-                    | (said::SnapshotOp::Delete, Wants::VmSnapshotDelete)
+                (said::SnapshotOp::Create, Wants::Snapshot)
+                    | (said::SnapshotOp::Rollback, Wants::Rollback)
+                    | (said::SnapshotOp::Delete, Wants::SnapshotDelete)
             );
             op_fits && same(&u, v) && name.is_none_or(|name| name == n.as_bytes())
         }
@@ -368,11 +391,11 @@ mod tests {
             entry(95, "pvedaemon", "<alice@pve> update VM 100: -cores 4"),
         ]);
         let body = join
-            .body(100, b"alice@pve", b"100", Wants::VmConfig, None, &no_split)
+            .body(100, b"alice@pve", b"100", Wants::Config, None, &no_split)
             .unwrap();
         assert_eq!(body.program, "pvedaemon");
         assert!(
-            join.body(100, b"alice@pve", b"100", Wants::VmConfig, None, &no_split)
+            join.body(100, b"alice@pve", b"100", Wants::Config, None, &no_split)
                 .is_none()
         );
         let left = join.unclaimed(1000);

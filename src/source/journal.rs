@@ -88,7 +88,9 @@ impl fmt::Display for Malformed {
             Malformed::NotJson(e) => write!(f, "not a journal JSON entry: {e}"),
             Malformed::NotAnObject => f.write_str("not a journal JSON entry: not an object"),
             Malformed::Field(name) => write!(f, "journal entry without a valid {name}"),
-            Malformed::NotSyslog => f.write_str("not a syslog line (`STAMP HOST PROGRAM[PID]: MESSAGE`)"),
+            Malformed::NotSyslog => {
+                f.write_str("not a syslog line (`STAMP HOST PROGRAM[PID]: MESSAGE`)")
+            }
             Malformed::BadTime => f.write_str("syslog time stamp out of range"),
         }
     }
@@ -138,7 +140,9 @@ pub(crate) fn parse_json(line: &[u8]) -> Result<Entry, Malformed> {
         pid: text("_PID")
             .or_else(|| text("SYSLOG_PID"))
             .and_then(|p| p.parse().ok()),
-        priority: text("PRIORITY").and_then(|p| p.parse().ok()).filter(|&p| p <= 7),
+        priority: text("PRIORITY")
+            .and_then(|p| p.parse().ok())
+            .filter(|&p| p <= 7),
         message,
         cursor: text("__CURSOR"),
     })
@@ -161,7 +165,10 @@ impl Years {
     }
 
     fn resolve(&self, month: i8, day: i8, h: i8, m: i8, s: i8) -> Option<Timestamp> {
-        let latest = self.reference.checked_add(jiff::SignedDuration::from_hours(24)).ok()?;
+        let latest = self
+            .reference
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .ok()?;
         let year = self.reference.to_zoned(self.zone.clone()).year();
         for year in [year + 1, year, year - 1, year - 2, year - 3, year - 4] {
             let Ok(civil) = jiff::civil::DateTime::new(year, month, day, h, m, s, 0) else {
@@ -193,14 +200,17 @@ pub(crate) fn parse_syslog(line: &[u8], years: &Years) -> Result<Entry, Malforme
     // `PROGRAM[PID]: ` or `PROGRAM: `; the tag ends at the first `: `.
     let (tag, message) = rest.split_once(": ").ok_or(Malformed::NotSyslog)?;
     let (program, pid) = match tag.strip_suffix(']').and_then(|t| t.split_once('[')) {
-        Some((program, pid)) => (program, Some(pid.parse().map_err(|_| Malformed::NotSyslog)?)),
+        Some((program, pid)) => (
+            program,
+            Some(pid.parse().map_err(|_| Malformed::NotSyslog)?),
+        ),
         None => (tag, None),
     };
     if program.is_empty() || program.contains(' ') || host.is_empty() {
         return Err(Malformed::NotSyslog);
     }
     Ok(Entry {
-        time_us: time.as_microsecond() as i64,
+        time_us: time.as_microsecond(),
         host: Some(host.to_string()),
         program: program.to_string(),
         pid,
@@ -234,8 +244,14 @@ fn syslog_stamp<'l>(line: &'l str, years: &Years) -> Result<(Timestamp, &'l str)
     if bytes[9] != b':' || bytes[12] != b':' {
         return Err(Malformed::NotSyslog);
     }
-    let (h, m, s) = (num(&bytes[7..9])?, num(&bytes[10..12])?, num(&bytes[13..15])?);
-    let time = years.resolve(month, day, h, m, s).ok_or(Malformed::BadTime)?;
+    let (h, m, s) = (
+        num(&bytes[7..9])?,
+        num(&bytes[10..12])?,
+        num(&bytes[13..15])?,
+    );
+    let time = years
+        .resolve(month, day, h, m, s)
+        .ok_or(Malformed::BadTime)?;
     Ok((time, &line[16..]))
 }
 
@@ -264,10 +280,7 @@ pub(crate) fn sniff(head: &[u8]) -> FileKind {
 
 /// The system's `journalctl`, if it is there.
 pub(crate) fn journalctl() -> Option<PathBuf> {
-    JOURNALCTL
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    JOURNALCTL.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 /// What to ask journalctl for.
@@ -286,7 +299,11 @@ pub(crate) struct Query {
 /// PVE programs' entries (matches of one field are ORed), the time range handed over so that
 /// a week of journal is not read to show an hour.
 pub(crate) fn journalctl_args(query: &Query) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["--output=json".into(), "--no-pager".into(), "--quiet".into()];
+    let mut args: Vec<OsString> = vec![
+        "--output=json".into(),
+        "--no-pager".into(),
+        "--quiet".into(),
+    ];
     if let Some(file) = &query.file {
         let mut arg = OsString::from("--file=");
         arg.push(file.as_os_str());
@@ -396,7 +413,7 @@ impl Journal {
             .unwrap_or_else(Timestamp::now);
         let years = Years::new(modified, zone.clone());
         let in_range = |e: &Entry| {
-            query.since.is_none_or(|s| e.time_us >= s.as_microsecond() as i64)
+            query.since.is_none_or(|s| e.time_us >= s.as_microsecond())
                 && query
                     .until
                     .is_none_or(|u| e.time_us < (u.as_second() + 1) * 1_000_000)
@@ -510,7 +527,10 @@ impl Journal {
 fn file_head(path: &Path) -> io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     if file.metadata()?.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
     }
     let mut head = Vec::with_capacity(4096);
     (&file).take(4096).read_to_end(&mut head)?;
@@ -544,7 +564,8 @@ mod tests {
         assert_eq!(e.host.as_deref(), Some("pve1"));
         assert_eq!(e.cursor.as_deref(), Some("s=1;i=2"));
         assert!(e.message.ends_with("invalid credentials"));
-        let bytes = br#"{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"qm","MESSAGE":[104,105,255]}"#;
+        let bytes =
+            br#"{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"qm","MESSAGE":[104,105,255]}"#;
         assert_eq!(parse_json(bytes).unwrap().message, "hi\u{fffd}");
         assert_eq!(
             parse_json(br#"{"SYSLOG_IDENTIFIER":"qm","MESSAGE":"x"}"#),

@@ -105,11 +105,17 @@ pub(crate) fn log_msg_text(text: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find("\\u") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let hex = after.bytes().take(6).take_while(u8::is_ascii_hexdigit).count();
+        let hex = after
+            .bytes()
+            .take(6)
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
         // The shortest run that %04x writes for a non-ASCII character: four digits below
         // U+10000, five or six above.
         let decoded = (4..=hex).rev().find_map(|len| {
-            let c = u32::from_str_radix(&after[..len], 16).ok().and_then(char::from_u32)?;
+            let c = u32::from_str_radix(&after[..len], 16)
+                .ok()
+                .and_then(char::from_u32)?;
             let expected = format!("{:04x}", c as u32);
             (c as u32 >= 0x80 && expected == after[..len]).then_some((c, len))
         });
@@ -181,11 +187,9 @@ pub(crate) fn parse<'m>(ident: &str, message: &'m str) -> Option<Said<'m>> {
     if let Some(rest) = rest.strip_prefix("end task ") {
         // `end task $upid $status` (RESTEnvironment.pm): the UPID ends with `:`, no spaces.
         let (upid, status) = rest.split_once(' ')?;
-        return upid.starts_with("UPID:").then_some(Said::TaskEnded {
-            user,
-            upid,
-            status,
-        });
+        return upid
+            .starts_with("UPID:")
+            .then_some(Said::TaskEnded { user, upid, status });
     }
     if let Some(rest) = rest.strip_prefix("update VM ") {
         let (vmid, args) = vm_colon(rest)?;
@@ -206,7 +210,9 @@ pub(crate) fn parse<'m>(ident: &str, message: &'m str) -> Option<Said<'m>> {
     }
     if let Some(rest) = rest.strip_prefix("move disk VM ") {
         let (vmid, args) = vm_colon(rest)?;
-        let (disk, storage) = args.strip_prefix("move --disk ")?.split_once(" --storage ")?;
+        let (disk, storage) = args
+            .strip_prefix("move --disk ")?
+            .split_once(" --storage ")?;
         return Some(Said::MoveDisk {
             user,
             vmid,
@@ -356,7 +362,10 @@ pub(crate) fn split_vm_args(args: &str, endpoint: &Endpoint) -> Result<VmArgs, S
         let key = &args[i + 1..end];
         is_key(key).then_some((end, key))
     };
-    let Some((mut key_end, first)) = bytes.first().filter(|&&b| b == b'-').and_then(|_| key_at(0))
+    let Some((mut key_end, first)) = bytes
+        .first()
+        .filter(|&&b| b == b'-')
+        .and_then(|_| key_at(0))
     else {
         return Err(SplitError::NotOptions);
     };
@@ -378,7 +387,10 @@ pub(crate) fn split_vm_args(args: &str, endpoint: &Endpoint) -> Result<VmArgs, S
         }
         i += 1;
     }
-    params.push((key.to_string(), args[value_start.min(args.len())..].to_string()));
+    params.push((
+        key.to_string(),
+        args[value_start.min(args.len())..].to_string(),
+    ));
     Ok(VmArgs { params })
 }
 
@@ -399,7 +411,9 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -416,7 +430,10 @@ mod tests {
             })
         );
         assert_eq!(
-            parse("pvedaemon", "<root@pam> successful auth for user 'alice@pve'"),
+            parse(
+                "pvedaemon",
+                "<root@pam> successful auth for user 'alice@pve'"
+            ),
             Some(Said::LoginOk {
                 user: "alice@pve".into()
             })
@@ -470,23 +487,49 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse("pvedaemon", "<root@pam> update VM 100: resize --disk scsi0 --size +1G"),
-            Some(Said::Resize { disk: "scsi0", size: "+1G", .. })
+            parse(
+                "pvedaemon",
+                "<root@pam> update VM 100: resize --disk scsi0 --size +1G"
+            ),
+            Some(Said::Resize {
+                disk: "scsi0",
+                size: "+1G",
+                ..
+            })
         ));
         assert!(matches!(
-            parse("pvedaemon", "<root@pam> move disk VM 100: move --disk scsi0 --storage ceph"),
-            Some(Said::MoveDisk { disk: "scsi0", storage: "ceph", .. })
+            parse(
+                "pvedaemon",
+                "<root@pam> move disk VM 100: move --disk scsi0 --storage ceph"
+            ),
+            Some(Said::MoveDisk {
+                disk: "scsi0",
+                storage: "ceph",
+                ..
+            })
         ));
         assert!(matches!(
-            parse("pvedaemon", "<root@pam> rollback snapshot VM 100: before-upgrade"),
-            Some(Said::Snapshot { op: SnapshotOp::Rollback, .. })
+            parse(
+                "pvedaemon",
+                "<root@pam> rollback snapshot VM 100: before-upgrade"
+            ),
+            Some(Said::Snapshot {
+                op: SnapshotOp::Rollback,
+                ..
+            })
         ));
         assert!(matches!(
-            parse("qm", "<root@pam> starting task UPID:pve1:00001234:00ABCDEF:6A3BC782:qmstart:100:root@pam:"),
+            parse(
+                "qm",
+                "<root@pam> starting task UPID:pve1:00001234:00ABCDEF:6A3BC782:qmstart:100:root@pam:"
+            ),
             Some(Said::TaskStarted { .. })
         ));
         assert!(matches!(
-            parse("pvedaemon", "<root@pam> end task UPID:pve1:00001234:00ABCDEF:6A3BC782:qmstart:100:root@pam: OK"),
+            parse(
+                "pvedaemon",
+                "<root@pam> end task UPID:pve1:00001234:00ABCDEF:6A3BC782:qmstart:100:root@pam: OK"
+            ),
             Some(Said::TaskEnded { status: "OK", .. })
         ));
     }
@@ -494,7 +537,9 @@ mod tests {
     #[test]
     fn vm_args_split_at_parameter_names_only() {
         assert_eq!(
-            split("-cores 4 -delete balloon -memory 8192 -net0 virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+            split(
+                "-cores 4 -delete balloon -memory 8192 -net0 virtio=BC:24:11:00:00:01,bridge=vmbr0"
+            ),
             Ok(pairs(&[
                 ("cores", "4"),
                 ("delete", "balloon"),
