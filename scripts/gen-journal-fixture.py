@@ -65,6 +65,32 @@ def upid(pid: int, start_local: str, dtype: str, vmid: str, user: str) -> tuple[
     return f"UPID:{NODE}:{pid:08X}:{pstart:08X}:{start:08X}:{dtype}:{vmid}:{user}:", start
 
 
+def make_entry(t_us, ident, pid, message, priority=6, comm=None, cmdline=None) -> dict:
+    """One entry as journald stores a syslog message of `ident[pid]` on pve1: {"t": µs,
+    "fields": [(name, value)]} (value str, or bytes when not UTF-8)."""
+    e = {
+        "t": t_us,
+        "fields": [
+            ("_BOOT_ID", BOOT_ID),
+            ("_MACHINE_ID", MACHINE_ID),
+            ("_HOSTNAME", NODE),
+            ("_TRANSPORT", "syslog"),
+            ("PRIORITY", str(priority)),
+            ("SYSLOG_FACILITY", "3"),
+            ("SYSLOG_IDENTIFIER", ident),
+            ("SYSLOG_PID", str(pid)),
+            ("_PID", str(pid)),
+            ("_UID", "0"),
+            ("_GID", "0"),
+            ("_COMM", comm or COMM.get(ident, ident)),
+            ("MESSAGE", message),
+        ],
+    }
+    if cmdline:
+        e["fields"].insert(-1, ("_CMDLINE", cmdline))
+    return e
+
+
 class Scenario:
     def __init__(self):
         self.entries: list[dict] = []
@@ -73,27 +99,7 @@ class Scenario:
         self.task_logs: dict[str, list[str]] = {}
 
     def entry(self, local, ident, pid, message, priority=6, comm=None, cmdline=None):
-        e = {
-            "t": us(local),
-            "fields": [
-                ("_BOOT_ID", BOOT_ID),
-                ("_MACHINE_ID", MACHINE_ID),
-                ("_HOSTNAME", NODE),
-                ("_TRANSPORT", "syslog"),
-                ("PRIORITY", str(priority)),
-                ("SYSLOG_FACILITY", "3"),
-                ("SYSLOG_IDENTIFIER", ident),
-                ("SYSLOG_PID", str(pid)),
-                ("_PID", str(pid)),
-                ("_UID", "0"),
-                ("_GID", "0"),
-                ("_COMM", comm or COMM.get(ident, ident)),
-                ("MESSAGE", message),
-            ],
-        }
-        if cmdline:
-            e["fields"].insert(-1, ("_CMDLINE", cmdline))
-        self.entries.append(e)
+        self.entries.append(make_entry(us(local), ident, pid, message, priority, comm, cmdline))
 
     def line(self, local, client, user, request, status, length):
         """An access.log line (pve-http-server AnyEvent.pm log_request)."""
@@ -302,6 +308,41 @@ def json_export(entries) -> str:
             members.append(json.dumps(k) + ":" + json.dumps(val, ensure_ascii=False, separators=(",", ":")))
         out.append("{" + ",".join(members) + "}\n")
     return "".join(out)
+
+
+def export_text(entries) -> bytes:
+    """The journal export format (https://systemd.io/JOURNAL_EXPORT_FORMATS/), as
+    tests/integration/journal_util.rs export_text writes it: a value that is not plain text
+    length-prefixed."""
+    out = io.BytesIO()
+    for e in entries:
+        t = e["t"]
+        fields = [("__REALTIME_TIMESTAMP", str(t)),
+                  ("__MONOTONIC_TIMESTAMP", str(max(t - BOOT_REALTIME_US, 0)))] + e["fields"]
+        for k, v in fields:
+            b = as_bytes(v)
+            try:
+                plain = not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in b.decode())
+            except UnicodeDecodeError:
+                plain = False
+            if plain:
+                out.write(k.encode() + b"=" + b + b"\n")
+            else:
+                out.write(k.encode() + b"\n" + len(b).to_bytes(8, "little") + b + b"\n")
+        out.write(b"\n")
+    return out.getvalue()
+
+
+def parse_entries(text: str) -> list[dict]:
+    """The entries of a json_export text (the cursor and the time stamps dropped, byte
+    arrays back to bytes)."""
+    entries = []
+    for line in text.splitlines():
+        obj = json.loads(line)
+        fields = [(k, bytes(v) if isinstance(v, list) else v) for k, v in obj.items()
+                  if k not in ("__CURSOR", "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP")]
+        entries.append({"t": int(obj["__REALTIME_TIMESTAMP"]), "fields": fields})
+    return entries
 
 
 def escaped(msg: bytes) -> bytes:
