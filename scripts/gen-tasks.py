@@ -76,7 +76,9 @@ resource lists) are gzip-compressed, so their length is drawn, not computed.
                       pvedaemon worker (PUT) or the task worker (POST), keys sorted, values
                       with spaces; `resize`, `snapshot VM` and vzdump's `starting new backup
                       job` lines for those calls; each login's `successful auth` or
-                      `authentication failure` entry; `<USER> starting task` / `end task`
+                      `authentication failure` entry; pveproxy's `authentication failure:
+                      permission denied - invalid PVE ticket` warning beside each other 401;
+                      `<USER> starting task` / `end task`
                       for every task on pve1, forked by pvedaemon (API), qm/pct/vzdump (CLI),
                       pvescheduler or pve-ha-lrm; and root's `qm set` on the shell (no
                       access.log line). truth.jsonl then says per write "journal_params":
@@ -1657,6 +1659,7 @@ def generate(n: int, seed: int):
 # --------------------------------------------------------------------------- the journal
 
 PVEDAEMON_PIDS = (1471, 1472, 1473)       # pvedaemon's three workers
+PVEPROXY_PIDS = (1480, 1481, 1482)        # pveproxy's
 PVESCHEDULER_PID, LRM_PID = 1390, 1302
 QEMU_CONFIG_RE = re.compile(r"^/api2/(extjs|json)/nodes/pve1/qemu/(\d+)/(config|resize|snapshot)$")
 VZDUMP_RE = re.compile(r"^/api2/(extjs|json)/nodes/pve1/vzdump$")
@@ -1724,6 +1727,12 @@ def journal(w: World, tasks, snap: int, seed: int):
                     next_user[id(ln)] = later.user.split("!")[0]   # a token's user
                     break
     for ln in lines:
+        if ln.status == 401 and not TICKET_RE.match(str(ln.target)):
+            # an expired ticket: pve-manager PVE/HTTPServer.pm auth_handler warns, bin/pveproxy's
+            # __WARN__ handler syslogs it (one warning beside each 401 line)
+            add(ln.t * 1_000_000 + rng.randint(1_000, 200_000), "pveproxy",
+                rng.choice(PVEPROXY_PIDS),
+                "authentication failure: permission denied - invalid PVE ticket", 4)
         if ln.method not in ("POST", "PUT"):
             continue
         target = ln.target() if callable(ln.target) else ln.target

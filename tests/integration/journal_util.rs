@@ -368,6 +368,13 @@ pub(crate) fn parse_json_export(text: &str) -> Vec<Entry> {
         .collect()
 }
 
+/// The scenario of `tests/data/journal/` (README.md there): its entries.json, read back.
+pub(crate) fn fixture_entries() -> Vec<Entry> {
+    let text = std::fs::read_to_string(crate::util::data("journal/entries.json"))
+        .expect("tests/data/journal/entries.json");
+    parse_json_export(&text)
+}
+
 /// A message as rsyslog writes it into a text file: control characters as `#` and three
 /// octal digits (`$EscapeControlCharactersOnReceive`, on by default: a newline is `#012`),
 /// other bytes as they are.
@@ -608,7 +615,7 @@ mod tests {
     #[test]
     fn journal_util_fixtures_agree_with_the_harness() {
         let json = std::fs::read_to_string(data("journal/entries.json")).unwrap();
-        let entries = parse_json_export(&json);
+        let entries = fixture_entries();
         assert!(entries.len() > 20, "{}", entries.len());
         let ours = json_export(&entries);
         for (n, (a, b)) in ours.lines().zip(json.lines()).enumerate() {
