@@ -666,4 +666,61 @@ mod tests {
             assert_eq!(got["__REALTIME_TIMESTAMP"], want["__REALTIME_TIMESTAMP"]);
         }
     }
+
+    /// The generated node's journal (scripts/gen-tasks.py, for `make join-rate`): its export
+    /// text makes a real journal file whose entries are journal.json's, and its truth names
+    /// the writes whose parameters are in it and the shell's `qm set` that only it shows.
+    #[test]
+    fn journal_util_generated_node_journal_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new(crate::util::require_tool("python3"))
+            .arg(root.join("scripts/gen-tasks.py"))
+            .arg(dir.path())
+            .args(["--requests", "3000", "--seed", "3", "--journal-export"])
+            .stderr(Stdio::null())
+            .status()
+            .expect("python3 runs");
+        assert!(status.success());
+        let json = std::fs::read_to_string(dir.path().join("journal.json")).unwrap();
+        let entries = parse_json_export(&json);
+        let export = std::fs::read(dir.path().join("journal.export")).unwrap();
+        // The same fields but the cursor (journal-remote makes its own).
+        let without_cursor = |text: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(text)
+                .lines()
+                .filter(|l| !l.starts_with("__CURSOR="))
+                .map(str::to_string)
+                .collect()
+        };
+        let (theirs, ours) = (
+            without_cursor(&export),
+            without_cursor(&export_text(&entries)),
+        );
+        assert_eq!(theirs.len(), ours.len());
+        if let Some((a, b)) = theirs.iter().zip(&ours).find(|(a, b)| a != b) {
+            panic!("the Python and Rust export forms differ: {a:?} vs {b:?}");
+        }
+        let file = journal_file(dir.path(), &entries);
+        let read = read_journal(&file, &[]);
+        assert_eq!(read.len(), entries.len());
+        let qm = read_journal(&file, &["SYSLOG_IDENTIFIER=qm"]);
+        let cli = std::fs::read_to_string(dir.path().join("truth-journal.jsonl")).unwrap();
+        let sets = qm
+            .iter()
+            .filter(|e| text(&e["MESSAGE"]).contains(" update VM "))
+            .count();
+        assert_eq!(sets, cli.lines().count());
+        let truth = std::fs::read_to_string(dir.path().join("truth.jsonl")).unwrap();
+        let with_params = truth
+            .lines()
+            .filter(|l| l.contains("\"journal_params\":true"))
+            .count();
+        let updates = read
+            .iter()
+            .filter(|e| e["SYSLOG_IDENTIFIER"] == "pvedaemon")
+            .filter(|e| text(&e["MESSAGE"]).contains(" update VM "))
+            .count();
+        assert!(with_params > 0 && updates > 0 && updates <= with_params);
+    }
 }
