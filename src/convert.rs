@@ -38,6 +38,9 @@ use crate::task::{Task, TaskDir};
 
 /// A successful login this soon after the last one of the same user and client is a renewal.
 const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
+/// A console's ticket check comes within this many seconds of its request (PVE gives the
+/// websocket 10 s to connect).
+const CONSOLE_CHECK: i64 = 15;
 
 /// The endpoint of `method` on `path` (an API path without `/api2/<fmt>`).
 fn endpoint_of(method: &[u8], path: &str) -> Option<&'static crate::api::Endpoint> {
@@ -91,6 +94,8 @@ pub(crate) struct Pipeline {
     forkers: HashMap<String, String>,
     /// The last successful login per (user, client): a new one soon after is a renewal.
     logins: HashMap<(String, Vec<u8>), i64>,
+    /// The last console request (vncproxy, termproxy, spiceproxy, vncwebsocket) per user.
+    consoles: HashMap<Vec<u8>, i64>,
 }
 
 /// A line held back until its task ends.
@@ -124,6 +129,7 @@ impl Pipeline {
             journal: None,
             forkers: HashMap::new(),
             logins: HashMap::new(),
+            consoles: HashMap::new(),
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -198,6 +204,34 @@ impl Pipeline {
                 self.show_task(task)?;
             }
         }
+    }
+
+    /// The tasks and the journal entries no line took that the log time has passed, merged
+    /// by time.
+    fn show_unclaimed_by_time(&mut self, now: i64) -> io::Result<()> {
+        let entries = self
+            .journal
+            .as_mut()
+            .map(|j| j.unclaimed(now))
+            .unwrap_or_default();
+        let mut entries = entries.into_iter().peekable();
+        loop {
+            let tasks = self.correlator.unclaimed(now);
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                while let Some(entry) = entries.next_if(|e| e.time_us < task.upid.start * 1_000_000)
+                {
+                    self.show_entry(&entry)?;
+                }
+                self.show_task(task)?;
+            }
+        }
+        for entry in entries {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
     }
 
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
@@ -434,11 +468,10 @@ impl Pipeline {
         self.task_floor.get_or_insert(seconds);
         if self.last_time.is_none_or(|l| seconds > l) {
             self.last_time = Some(seconds);
-            self.show_unclaimed(seconds)?;
-            if let Some(journal) = &mut self.journal {
-                for entry in journal.unclaimed(seconds) {
-                    self.show_entry(&entry)?;
-                }
+            if self.journal.is_none() {
+                self.show_unclaimed(seconds)?;
+            } else {
+                self.show_unclaimed_by_time(seconds)?;
             }
         }
         Ok(())
@@ -506,6 +539,14 @@ impl Pipeline {
             return Ok(());
         }
         let request = Request::parse(line.request);
+        if self.journal.is_some() && request.class == Class::Console {
+            if let (Some(user), Some(time)) = (line.user(), line.timestamp()) {
+                if self.consoles.len() > 10_000 {
+                    self.consoles.clear();
+                }
+                self.consoles.insert(user.to_vec(), time.as_second());
+            }
+        }
         let node = self.node.clone();
         if !self.filter.wants_class(request.class) {
             if every_time && matches!(request.class, Class::Write | Class::Console) {
@@ -822,8 +863,16 @@ impl Pipeline {
                 (user.as_ref(), c)
             }
             Said::LoginOk { user } | Said::OpenidOk { user } => {
+                // termproxy and vncproxy check the console's ticket with pvedaemon directly,
+                // which logs a successful auth that has no access.log line.
+                let console = self.consoles.get(user.as_bytes()).is_some_and(|&t| {
+                    let at = time.as_second();
+                    (t - CONSOLE_CHECK..=t + CONSOLE_CHECK).contains(&at)
+                });
                 let kind = if matches!(said, Said::OpenidOk { .. }) {
                     "openid"
+                } else if console {
+                    "console"
                 } else {
                     "login"
                 };

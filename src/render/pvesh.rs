@@ -251,7 +251,8 @@ pub(crate) fn push_secret_variable(out: &mut Vec<u8>, key: &[u8]) {
 /// The notes that belong after a command: what it lacks, and how the request ended.
 pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     let mut notes = Vec::new();
-    if event.body_missing() {
+    // A login's body is its password: missing it says nothing.
+    if event.body_missing() && event.class != Class::Auth {
         notes.push("body not recorded".to_string());
     }
     match event
@@ -276,6 +277,7 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
             "on the shell: {}, from the journal",
             event.program.as_deref().unwrap_or("a CLI program")
         )),
+        None if event.auth.is_some() => notes.push("from the journal".to_string()),
         None if event.method.is_some() => notes.push("no access.log line".to_string()),
         None => {}
     }
@@ -432,6 +434,11 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
             if let Some(task) = &event.task {
                 out.extend_from_slice(b"# task without a request: ");
                 push_task_summary(out, task);
+                if let Some(program) = &event.program {
+                    out.extend_from_slice(b" (started on the shell by ");
+                    quote::push_comment_text(out, program.as_bytes());
+                    out.push(b')');
+                }
             }
             out.push(b'\n');
             return;
