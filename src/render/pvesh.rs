@@ -251,8 +251,8 @@ pub(crate) fn push_secret_variable(out: &mut Vec<u8>, key: &[u8]) {
 /// The notes that belong after a command: what it lacks, and how the request ended.
 pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     let mut notes = Vec::new();
-    // A login's body is its password: missing it says nothing.
-    if event.body_missing() && event.class != Class::Auth {
+    // A login known from the journal alone has no body to miss.
+    if event.body_missing() && !(event.auth.is_some() && event.http_status.is_none()) {
         notes.push("body not recorded".to_string());
     }
     match event
