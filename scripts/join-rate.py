@@ -159,6 +159,10 @@ def main(argv=None) -> int:
                 task_records.append(upid)
                 continue
             line = rec["source"]["line"]
+            if line is None:
+                # An event with no access.log line (work on the shell, a login known from the
+                # journal alone): not one of the log's writes.
+                continue
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             bad += 1
             if bad <= 3:
