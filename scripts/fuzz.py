@@ -94,6 +94,20 @@ def seeds():
         for part in re.split(rb"[ ?&=]", line):
             if part and b"\0" not in part:
                 yield "quote_word", part[:64]
+    journal = DATA / "journal"
+    for name in ["entries.json", "syslog", "syslog.rfc3339"]:
+        path = journal / name
+        if path.is_file():
+            for line in path.read_bytes().split(b"\n"):
+                if line:
+                    yield "journal_entry", line
+    entries = journal / "entries.json"
+    if entries.is_file():
+        import json
+        for line in entries.read_text().splitlines():
+            message = json.loads(line).get("MESSAGE")
+            if isinstance(message, str):
+                yield "said_message", message.encode()
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

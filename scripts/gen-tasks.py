@@ -69,6 +69,27 @@ resource lists) are gzip-compressed, so their length is drawn, not computed.
                       "note"}; in_log_span: it started between the first and the last
                       access.log line (false only in short logs)
 
+  journal.json        the node's journal for the same span, as `journalctl -o json` prints
+                      it (shapes as in tests/data/journal/, scripts/gen-journal-fixture.py):
+                      for every VM config write that pve1 carried out (PUT, or the qmconfig
+                      task of a POST) an `<USER> update VM N: -key value …` entry from the
+                      pvedaemon worker (PUT) or the task worker (POST), keys sorted, values
+                      with spaces; `resize`, `snapshot VM` and vzdump's `starting new backup
+                      job` lines for those calls; each login's `successful auth` or
+                      `authentication failure` entry; pveproxy's `authentication failure:
+                      permission denied - invalid PVE ticket` warning beside each other 401;
+                      `<USER> starting task` / `end task`
+                      for every task on pve1, forked by pvedaemon (API), qm/pct/vzdump (CLI),
+                      pvescheduler or pve-ha-lrm; and root's `qm set` on the shell (no
+                      access.log line). truth.jsonl then says per write "journal_params":
+                      whether the journal holds its parameters (false: containers, proxied
+                      and refused calls, endpoints that log none), and "params": those
+                      parameters (an object) or null.
+  journal.export      with --journal-export: the same entries in the journal export format
+                      (for systemd-journal-remote)
+  truth-journal.jsonl one object per CLI change that only the journal shows: {"t": µs,
+                      "program", "pid", "user", "vmid", "message", "pvesh"}
+
 The output is a function of (--requests, --seed) only. Pure stdlib; 20,000 lines
 take well under a second. --check re-reads what was written and validates it
 (formats from pve-formats.md, schema consistency, truth completeness,
@@ -102,6 +123,18 @@ def _load_gen_access_log():
 
 
 GAL = _load_gen_access_log()
+
+
+def _load_journal_fixture():
+    """scripts/gen-journal-fixture.py as a module: the journal's JSON and export forms."""
+    spec = importlib.util.spec_from_file_location("gen_journal_fixture",
+                                                  HERE / "gen-journal-fixture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GJF = _load_journal_fixture()
 TZ, TZ_SECONDS, NODE = GAL.TZ, GAL.TZ_SECONDS, GAL.NODE
 LOG_START = __import__("calendar").timegm(GAL.START_LOCAL) - TZ_SECONDS
 DAY = 86400
@@ -1556,6 +1589,7 @@ def generate(n: int, seed: int):
         return s
 
     task_ids = {id(tk) for tk in tasks}
+    jentries, jparams, jcli = journal(w, tasks, snap, seed)
     log = []
     truth = []
     for no, ln in enumerate(w.lines, 1):
@@ -1582,7 +1616,9 @@ def generate(n: int, seed: int):
                     "length": length, "format": api_format(target),
                     "started": ln.started,
                     "unknown_status": is_unknown_status(ln.status, length),
-                    "outcome": outcome, "outcome_from": how})
+                    "outcome": outcome, "outcome_from": how,
+                    "journal_params": id(ln) in jparams,
+                    "params": jparams.get(id(ln))})
         truth.append(js(rec) + "\n")
     truth_tasks = []
     for tk in sorted(tasks, key=lambda x: (x.start, x.seq)):
@@ -1596,7 +1632,9 @@ def generate(n: int, seed: int):
              "truth-tasks.jsonl": "".join(truth_tasks),
              "tasks/index.1": "".join(index1) if index1 is not None else None,
              "tasks/index": "".join(index) if index else None,
-             "tasks/active": "".join(act_text)}
+             "tasks/active": "".join(act_text),
+             "journal.json": GJF.json_export(jentries),
+             "truth-journal.jsonl": "".join(js(x) + "\n" for x in jcli)}
     stats = {
         "lines": len(log), "writes": len(truth),
         "first": stamp(w.lines[0].t), "last": stamp(t_end),
@@ -1611,9 +1649,195 @@ def generate(n: int, seed: int):
         "index1_bytes": len(files["tasks/index.1"] or ""),
         "s0": s0, "appends": len(appends),
     }
+    stats["journal"] = len(jentries)
+    stats["journal_params"] = len(jparams)
+    stats["journal_cli"] = len(jcli)
     for why in ("proxied", "rejected", "no-task-endpoint"):
         stats[why] = sum(1 for x in truth if f'"why":"{why}"' in x)
     return files, stats
+
+# --------------------------------------------------------------------------- the journal
+
+PVEDAEMON_PIDS = (1471, 1472, 1473)       # pvedaemon's three workers
+PVEPROXY_PIDS = (1480, 1481, 1482)        # pveproxy's
+PVESCHEDULER_PID, LRM_PID = 1390, 1302
+QEMU_CONFIG_RE = re.compile(r"^/api2/(extjs|json)/nodes/pve1/qemu/(\d+)/(config|resize|snapshot)$")
+VZDUMP_RE = re.compile(r"^/api2/(extjs|json)/nodes/pve1/vzdump$")
+TICKET_RE = re.compile(r"^/api2/(extjs|json)/access/ticket$")
+
+
+def vm_params(rng) -> dict:
+    """The parameters of one VM config edit, as the GUI's edit windows send them."""
+    pool = {
+        "cores": lambda: str(rng.choice([1, 2, 4, 8])),
+        "memory": lambda: str(rng.choice([1024, 2048, 4096, 8192, 16384])),
+        "sockets": lambda: str(rng.choice([1, 2])),
+        "name": lambda: rng.choice(["web1", "db1", "ci-runner", "mail"]),
+        "description": lambda: rng.choice(["Web server for the team wiki",
+                                           "do not stop: payroll runs here",
+                                           "Migrated from the old host"]),
+        "net0": lambda: (f"virtio=BC:24:11:{rng.randint(0, 255):02X}:{rng.randint(0, 255):02X}:"
+                         f"{rng.randint(0, 255):02X},bridge=vmbr0"
+                         + (",firewall=1" if rng.random() < 0.5 else "")),
+        "delete": lambda: rng.choice(["balloon", "tags", "ide2", "balloon,shares"]),
+        "onboot": lambda: "1",
+        "tags": lambda: rng.choice(["prod;web", "test", "db;prod"]),
+        "cipassword": lambda: "<hidden>",
+        "ciuser": lambda: rng.choice(["admin", "debian"]),
+        "boot": lambda: "order=scsi0;net0",
+        "scsi1": lambda: "local-lvm:32,discard=on,iothread=1",
+    }
+    keys = rng.sample(sorted(pool), rng.choice([1, 1, 2, 2, 3]))
+    if "cipassword" in keys and "ciuser" not in keys and rng.random() < 0.5:
+        keys.append("ciuser")
+    return {k: pool[k]() for k in sorted(keys)}
+
+
+def update_vm_message(user, vmid, params) -> str:
+    """qemu-server src/PVE/API2/Qemu.pm $update_vm_api: keys sorted, joined with spaces; the
+    user is $authuser (a token's full id, `automation@pve!ci`)."""
+    return f"<{user}> update VM {vmid}: " + " ".join(f"-{k} {v}" for k, v in sorted(params.items()))
+
+
+def journal(w: World, tasks, snap: int, seed: int):
+    """The journal of pve1 for the generated log (see the module doc, journal.json).
+
+    Returns (entries in time order as gen-journal-fixture.py's make_entry builds them,
+    {id(line): params} for the writes whose parameters the journal holds, the CLI changes
+    that only the journal shows). A separate random stream, so that access.log and the task
+    files stay what they were without the journal."""
+    rng = random.Random(seed * 1_000_003 + 12)
+    out = []
+
+    def add(t_us, ident, pid, msg, prio=6, comm=None, cmdline=None):
+        out.append(GJF.make_entry(int(t_us), ident, pid, msg, prio, comm, cmdline))
+
+    def frac():
+        return rng.randint(2_000, 600_000)
+
+    task_ids = {id(tk) for tk in tasks}
+    params_at: dict[int, dict] = {}
+    lines = w.lines
+    # the user of a login: the next line from the same client that names one
+    next_user = {}
+    for i, ln in enumerate(lines):
+        if ln.method == "POST" and TICKET_RE.match(str(ln.target)):
+            for later in lines[i + 1:i + 400]:
+                if later.ip == ln.ip and later.user != "-":
+                    next_user[id(ln)] = later.user.split("!")[0]   # a token's user
+                    break
+    for ln in lines:
+        if ln.status == 401 and not TICKET_RE.match(str(ln.target)):
+            # an expired ticket: pve-manager PVE/HTTPServer.pm auth_handler warns, bin/pveproxy's
+            # __WARN__ handler syslogs it (one warning beside each 401 line)
+            add(ln.t * 1_000_000 + rng.randint(1_000, 200_000), "pveproxy",
+                rng.choice(PVEPROXY_PIDS),
+                "authentication failure: permission denied - invalid PVE ticket", 4)
+        if ln.method not in ("POST", "PUT"):
+            continue
+        target = ln.target() if callable(ln.target) else ln.target
+        path = target.split("?", 1)[0]
+        length = ln.length() if callable(ln.length) else ln.length
+        tk = ln.task if ln.task is not None and id(ln.task) in task_ids else None
+        t_us = ln.t * 1_000_000
+        if TICKET_RE.match(path):
+            user = next_user.get(id(ln), "root@pam")
+            if ln.status == 200:
+                # pve-access-control src/PVE/API2/AccessControl.pm create_ticket
+                add(t_us + frac(), "pvedaemon", rng.choice(PVEDAEMON_PIDS),
+                    f"<root@pam> successful auth for user '{user}'")
+            else:
+                add(t_us - rng.randint(100_000, 2_900_000), "pvedaemon",
+                    rng.choice(PVEDAEMON_PIDS),
+                    f"authentication failure; rhost={ln.ip} user={user} msg=invalid credentials", 3)
+            continue
+        m = QEMU_CONFIG_RE.match(path)
+        if m and m[3] == "config":
+            vmid = int(m[2])
+            if ln.method == "PUT" and tk is None and ln.status == 200 and \
+                    ln.outcome in (None, "success") and ln.why not in ("rejected", "proxied"):
+                params = vm_params(rng)
+                add(t_us + frac(), "pvedaemon", rng.choice(PVEDAEMON_PIDS),
+                    update_vm_message(ln.user, vmid, params))
+                params_at[id(ln)] = params
+            elif ln.method == "POST" and tk is not None and tk.type == "qmconfig":
+                params = vm_params(rng)     # logged by the task worker, under the lock
+                add(tk.start * 1_000_000 + frac(), "pvedaemon", tk.pid,
+                    update_vm_message(tk.user, vmid, params),
+                    comm="task UPID:pve1:")
+                params_at[id(ln)] = params
+        elif m and m[3] == "resize" and tk is not None:
+            disk, size = "scsi0", f"+{rng.choice([4, 8, 10, 32])}G"
+            add(tk.start * 1_000_000 + frac(), "pvedaemon", tk.pid,
+                f"<{tk.user}> update VM {m[2]}: resize --disk {disk} --size {size}",
+                comm="task UPID:pve1:")
+            params_at[id(ln)] = {"disk": disk, "size": size}
+        elif m and m[3] == "snapshot" and tk is not None:
+            name = rng.choice(["before-upgrade", "pre-patch", "daily", "test", "clean"])
+            add(tk.start * 1_000_000 + frac(), "pvedaemon", tk.pid,
+                f"<{tk.user}> snapshot VM {m[2]}: {name}", comm="task UPID:pve1:")
+            params_at[id(ln)] = {"snapname": name}
+        elif VZDUMP_RE.match(path) and tk is not None:
+            params = {"mode": "snapshot", "storage": "local", "node": "pve1",
+                      "compress": "zstd", "remove": "0"}
+            if tk.id:
+                params["vmid"] = tk.id
+            params_at[id(ln)] = params
+    vzdump_params = {id(ln.task): params_at[id(ln)] for ln in lines
+                     if id(ln) in params_at and ln.task is not None and ln.task.type == "vzdump"}
+
+    # task start and end, from the process that forked the worker (pve-common
+    # src/PVE/RESTEnvironment.pm fork_worker, $log_task_result)
+    for tk in tasks:
+        if tk.why is None:
+            ident, pid = "pvedaemon", rng.choice(PVEDAEMON_PIDS)
+        elif tk.why == "cli":
+            ident = (tk.note or "qm").split()[0]
+            ident = ident if ident in ("qm", "pct", "vzdump") else "qm"
+            pid = max(tk.pid - 1, 2)
+        elif tk.why == "scheduler":
+            ident, pid = "pvescheduler", PVESCHEDULER_PID
+        else:
+            ident, pid = "pve-ha-lrm", LRM_PID
+        user = tk.user
+        add(tk.start * 1_000_000 + rng.randint(1_000, 300_000), ident, pid,
+            f"<{user}> starting task {tk.upid()}")
+        if tk.type == "vzdump":
+            # pve-manager PVE/VZDump.pm exec_backup; the command line as
+            # pve-guest-common src/PVE/VZDump/Common.pm command_line builds it
+            p = vzdump_params.get(id(tk)) or {"mode": "snapshot", "storage": "local",
+                                              "compress": "zstd"}
+            args = (f" {p['vmid']}" if p.get("vmid") else " --all 1" if not tk.id else f" {tk.id}")
+            args += "".join(f" --{k} {v}" for k, v in p.items() if k != "vmid")
+            add(tk.start * 1_000_000 + 400_000, ident, tk.pid,
+                f"INFO: starting new backup job: vzdump{args}", comm="task UPID:pve1:")
+        if tk.endtime is not None and tk.endtime <= snap and tk.status != "unexpected status":
+            failed = task_outcome(tk.status, False) == "failure"
+            add(tk.endtime * 1_000_000 + rng.randint(1_000, 900_000), ident, pid,
+                f"<{user}> end task {tk.upid()} {tk.status}", 3 if failed else 6)
+
+    # root's `qm set` on the shell: an update VM line and nothing else
+    cli = []
+    t0, t1 = lines[0].t, lines[-1].t
+    for _ in range(max(3, len(lines) // 2000)):
+        t_us = rng.randint(t0, t1) * 1_000_000 + frac()
+        vmid = rng.choice(QEMU)
+        params = vm_params(rng)
+        pid = rng.randint(20_000, 900_000)
+        msg = update_vm_message("root@pam", vmid, params)
+        opts = " ".join(f"--{k} {GAL_quote(v)}" for k, v in params.items())
+        add(t_us, "qm", pid, msg,
+            cmdline=f"/usr/bin/perl /usr/sbin/qm set {vmid} {opts}")
+        cli.append({"t": t_us, "program": "qm", "pid": pid, "user": "root@pam",
+                    "vmid": vmid, "message": msg,
+                    "pvesh": f"pvesh set /nodes/pve1/qemu/{vmid}/config {opts}"})
+    out.sort(key=lambda e: e["t"])
+    return out, params_at, cli
+
+
+def GAL_quote(v: str) -> str:
+    """A value as a shell word (single quotes when it holds anything but a safe character)."""
+    return v if re.fullmatch(r"[A-Za-z0-9_=,:./+@-]+", v) else "'" + v.replace("'", "'\\''") + "'"
 
 
 def api_format(target: str) -> str | None:
@@ -1880,7 +2104,54 @@ def check(outdir: Path, n: int, seed: int, files) -> list[str]:
         if u not in seen:
             err(f"{upids[u]}: {u} is in neither truth file")
 
-    # 4. reproducibility
+    # 4. the journal: journalctl -o json shape, time order, and an entry for every write the
+    #    truth says has its parameters there (same VMID and user, within the call's time)
+    line_time = {}
+    for i, pr in enumerate(parsed, 1):
+        if pr:
+            hh, mi, ss = pr[0]["time"].split(":")
+            line_time[i] = __import__("calendar").timegm(
+                (int(pr[0]["year"]), int(pr[0]["mon"]), int(pr[0]["day"]),
+                 int(hh), int(mi), int(ss))) - TZ_SECONDS
+    jtext = (outdir / "journal.json").read_text()
+    jmsgs = []
+    last = 0
+    for i, text in enumerate(jtext.splitlines(), 1):
+        try:
+            e = json.loads(text)
+            t = int(e["__REALTIME_TIMESTAMP"])
+            msg, ident = e["MESSAGE"], e["SYSLOG_IDENTIFIER"]
+            if not (e["__CURSOR"].startswith("s=") and e["_PID"].isdigit()):
+                raise ValueError("cursor or pid")
+        except (ValueError, KeyError, TypeError) as x:
+            err(f"journal.json:{i}: {x}: {text[:120]}")
+            continue
+        if t < last:
+            err(f"journal.json:{i}: earlier than the entry before it")
+        last = t
+        jmsgs.append((t, ident, msg))
+    by_vm = {}
+    for t, ident, msg in jmsgs:
+        m = re.match(r"^<(\S+)> (?:update|snapshot) VM (\d+): ", msg)
+        if m:
+            by_vm.setdefault((m[1], m[2]), []).append(t)
+        m = re.match(r"^INFO: starting new backup job: vzdump", msg)
+        if m:
+            by_vm.setdefault(("vzdump", ""), []).append(t)
+    for r in truth:
+        if not r.get("journal_params"):
+            continue
+        m = re.search(r"/qemu/(\d+)/", r["path"])
+        key = (r["user"], m[1]) if m else ("vzdump", "")
+        when = [t for t in by_vm.get(key, []) if abs(t / 1e6 - line_time[r["line"]]) < 90]
+        if not when:
+            err(f"truth line {r['line']}: journal_params, but no journal entry for {key}")
+    cli = [json.loads(x) for x in (outdir / "truth-journal.jsonl").read_text().splitlines()]
+    qm = [m for _, ident, m in jmsgs if ident == "qm" and " update VM " in m]
+    if sorted(c["message"] for c in cli) != sorted(qm):
+        err("truth-journal.jsonl and the journal's qm update lines differ")
+
+    # 5. reproducibility
     again, _ = generate(n, seed)
     if again != files:
         err("a second generation with the same seed differs")
@@ -1893,6 +2164,9 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=20000,
                     help="access.log lines (default 20000)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    ap.add_argument("--journal-export", action="store_true",
+                    help="also write journal.export (the journal export format, for "
+                         "systemd-journal-remote --output=FILE.journal -)")
     ap.add_argument("--check", action="store_true",
                     help="validate the written files (formats, truth, reproducibility)")
     args = ap.parse_args(argv)
@@ -1902,6 +2176,9 @@ def main(argv=None) -> int:
     files, st = generate(args.requests, args.seed)
     outdir = Path(args.outdir)
     write(outdir, files)
+    if args.journal_export:
+        entries = GJF.parse_entries(files["journal.json"])
+        (outdir / "journal.export").write_bytes(GJF.export_text(entries))
     dt = time.perf_counter() - t0
     print(f"gen-tasks: {outdir}: {st['lines']} lines [{st['first']} .. {st['last']} {TZ}], "
           f"{st['writes']} POST/PUT/DELETE: {st['joinable']} joinable, {st['lost']} lost from "
@@ -1910,7 +2187,9 @@ def main(argv=None) -> int:
           f"({st['tasks_with_request']} with a request, {st['no_request_in_files']} without "
           f"one in the files, {st['lost_total']} lost, {st['running']} running); index "
           f"{st['index_bytes']} B, index.1 {st['index1_bytes']} B, {st['appends']} appends, "
-          f"index at start {st['s0']} B; seed {args.seed}, {dt:.2f} s", file=sys.stderr)
+          f"index at start {st['s0']} B; journal {st['journal']} entries, parameters of "
+          f"{st['journal_params']} writes, {st['journal_cli']} CLI changes; "
+          f"seed {args.seed}, {dt:.2f} s", file=sys.stderr)
     if args.check:
         errs = check(outdir, args.requests, args.seed, files)
         for e in errs:

@@ -31,6 +31,11 @@ What it reports:
     null (a task on pve2 or lost from the index, a compressed extjs object) are not
     scored, only counted.
 
+  - parameters (issue 12): write requests, those whose parameters the generated journal
+    holds (truth `journal_params`), and those pverec shows with `params_source: "journal"`
+    (it is given `--journal-file OUTDIR/journal.json` when its `convert --help` has that
+    option); an output without any `params_source` field counts 0: the "before" figure.
+
 Exit status: 0 when there is no wrong and no false join, 1 when there is (wrong
 outcomes are reported but do not fail the run: the outcome rules are work in
 progress; --strict-outcomes makes them count), 2 when
@@ -110,6 +115,11 @@ def main(argv=None) -> int:
 
     cmd = [str(pverec), "convert", "--all", "-f", "json", "--node", "pve1",
            "--tasks", str(out / "tasks"), str(out / "access.log")]
+    # the journal (issue 12), once pverec reads one: the generator's journalctl -o json export
+    journal = out / "journal.json"
+    with_journal = "--journal-file" in helptext.stdout and journal.exists()
+    if with_journal:
+        cmd[-1:-1] = ["--journal-file", str(journal)]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr.decode("utf-8", "replace"))
@@ -128,6 +138,8 @@ def main(argv=None) -> int:
 
     joined_at: dict[int, str | None] = {}     # access.log line -> upid pverec joined
     outcome_at: dict[int, str] = {}           # access.log line -> outcome pverec showed
+    params_at: dict[int, object] = {}         # access.log line -> params_source pverec showed
+    params_field_seen = False                 # any record with a params_source field
     outcomes_all = Counter()                  # every shown record, by outcome
     task_records: list[str] = []
     bad = 0
@@ -147,6 +159,10 @@ def main(argv=None) -> int:
                 task_records.append(upid)
                 continue
             line = rec["source"]["line"]
+            if line is None:
+                # An event with no access.log line (work on the shell, a login known from the
+                # journal alone): not one of the log's writes.
+                continue
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             bad += 1
             if bad <= 3:
@@ -160,6 +176,9 @@ def main(argv=None) -> int:
             continue
         joined_at[line] = upid
         outcome_at[line] = outcome
+        if "params_source" in rec:
+            params_field_seen = True
+            params_at[line] = rec["params_source"]
     if bad:
         return fail(f"{bad} output record(s) could not be read (see above)")
 
@@ -273,6 +292,20 @@ def main(argv=None) -> int:
     unknown_status_joined = sum(1 for n in unknown_status_joinable
                                 if joined_at.get(n) == truth[n]["upid"])
 
+    # parameters (issue 12): the share of write requests whose parameters pverec shows, from
+    # the journal (params_source "journal"), against the generator's truth of which writes
+    # have them there. No params_source field at all: pverec does not read them yet (0).
+    params_avail = sum(1 for r in truth.values() if r.get("journal_params"))
+    params_got = sum(1 for n, r in truth.items()
+                     if params_at.get(n) == "journal" and r.get("journal_params"))
+    params_extra = sum(1 for n, r in truth.items()
+                       if params_at.get(n) == "journal" and not r.get("journal_params"))
+    params_any = sum(1 for n in truth if params_at.get(n) not in (None, "none"))
+    if params_extra:
+        example("params from the journal where the truth has none",
+                ", ".join(str(n) for n, r in truth.items()
+                          if params_at.get(n) == "journal" and not r.get("journal_params")))
+
     figures = {
         "access_log_lines": all_lines,
         "records": len(joined_at) + len(task_records),
@@ -311,6 +344,14 @@ def main(argv=None) -> int:
         "unknown_status_writes": len(unknown_status_writes),
         "unknown_status_writes_with_task": len(unknown_status_joinable),
         "unknown_status_writes_joined": unknown_status_joined,
+        "write_requests": len(truth),
+        "write_requests_params_in_journal": params_avail,
+        "write_requests_params_from_journal": params_got,
+        "write_requests_params_from_journal_not_in_truth": params_extra,
+        "write_requests_params_any_source": params_any,
+        "params_share": round(params_got / len(truth), 4) if truth else None,
+        "params_source_field": params_field_seen,
+        "journal_read": with_journal,
         "pass": wrong == 0 and false_joins == 0 and (not args.strict_outcomes
                                                      or wrong_outcomes == 0),
     }
@@ -355,6 +396,17 @@ def main(argv=None) -> int:
              ", ".join(f"{k} {v}" for k, v in wrong_outcome_pairs.most_common())),
             ("    by truth source", wrong_outcomes,
              ", ".join(f"{k} {v}" for k, v in sorted(wrong_outcome_by_from.items(), key=str))),
+            ("write requests", len(truth), ""),
+            ("  parameters in the journal (truth)", params_avail,
+             f"{100 * params_avail / (len(truth) or 1):.1f}%"),
+            ("  parameters shown from the journal", params_got,
+             (f"{100 * params_got / (len(truth) or 1):.1f}% of writes, "
+              f"{100 * params_got / (params_avail or 1):.1f}% of those in the journal"
+              + (f"; {params_extra} where the truth has none" if params_extra else "")
+              + ("" if with_journal else "; journal not read: no --journal-file")
+              + ("" if params_field_seen else "; no params_source field in the output"))),
+            ("  parameters shown from any source", params_any,
+             "params_source other than none (query, spool, journal)"),
         ]
         print(f"pverec join rate on {out} ({all_lines} access.log lines, "
               f"{len(joined_at)} request records, {len(task_records)} task records)")

@@ -18,9 +18,10 @@ case "${1-}" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
-# logrotate lives in /usr/sbin, which a user's PATH lacks (the tests look there too).
+# logrotate lives in /usr/sbin, which a user's PATH lacks, and systemd-journal-remote in
+# /usr/lib/systemd, on no PATH at all (the tests look there too).
 # TEST_DEPS_SBIN replaces these directories; tests/integration/day_one_docs.rs empties it.
-PATH="$PATH:${TEST_DEPS_SBIN-/usr/sbin:/sbin}"
+PATH="$PATH:${TEST_DEPS_SBIN-/usr/sbin:/sbin:/usr/lib/systemd:/lib/systemd}"
 
 # command     Debian package  what runs it
 programs="
@@ -40,6 +41,8 @@ man           man-db          day_one_docs.rs: man -l reads the page
 zsh           zsh             day_one_docs.rs: the zsh completion loads and completes
 fish          fish            day_one_docs.rs: the fish completion completes
 make          make            make test itself; day_one_docs.rs: make install
+journalctl    systemd         journal_util.rs: reads the journal files the tests build
+systemd-journal-remote systemd-journal-remote journal_util.rs: builds a real journal file from export text
 "
 
 packages=()

@@ -110,10 +110,43 @@ pub(crate) struct ConvertArgs {
     pub(crate) tasks: TaskArgs,
 
     #[command(flatten)]
+    pub(crate) journal: JournalArgs,
+
+    #[command(flatten)]
     pub(crate) select: SelectArgs,
 
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// Where the journal is: for convert.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sources")]
+pub(crate) struct JournalArgs {
+    /// Read the node's journal (through journalctl) [default: on when the node's own log, in
+    /// /var/log/pveproxy, is read and journalctl is installed].
+    ///
+    /// It gives failed logins their user and reason, config changes of VMs their parameters
+    /// (qemu-server logs them), and shows the work done on the shell (qm set, vzdump…) as
+    /// events of its own. journalctl is run as /usr/bin/journalctl, never through PATH, with
+    /// --since/--until handed over.
+    #[arg(long, overrides_with = "no_journal")]
+    pub(crate) journal: bool,
+
+    /// Do not read the journal.
+    #[arg(long)]
+    pub(crate) no_journal: bool,
+
+    /// Read FILE instead of the node's journal (repeatable): a copied .journal file (through
+    /// journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog,
+    /// daemon.log, rotated and gzip'd too), told apart by content.
+    ///
+    /// Classic syslog stamps (Jun 24 14:00:05) are local time (TZ) and have no year: each is
+    /// given the latest year that does not put it more than a day after the file was last
+    /// written.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath,
+          conflicts_with = "no_journal")]
+    pub(crate) journal_file: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

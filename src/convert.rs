@@ -23,15 +23,34 @@ use jiff::Timestamp;
 use crate::access;
 use crate::cli::ConvertArgs;
 use crate::correlate::{self, Claim, Correlator, Ended};
-use crate::event::{Event, Origin, Outcome};
+use crate::event::{Auth, Event, Origin, Outcome, ParamsSource, Process, Told, Via};
 use crate::filter::Filter;
 use crate::input::{self, Lines, Progress, Source};
+use crate::join::journal::{self as journal_join, JournalJoin, Wants};
 use crate::messages;
 use crate::output::Output;
 use crate::render::Renderer;
 use crate::request::{self, Class, Request};
+use crate::source::journal::{self as journal_source, Entry, Journal};
+use crate::source::said::{self, Said};
 use crate::spool::{self, Recorder, SpoolEvent};
 use crate::task::{Task, TaskDir};
+
+/// A successful login this soon after the last one of the same user and client is a renewal.
+const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
+/// A console's ticket check comes within this many seconds of its request (PVE gives the
+/// websocket 10 s to connect).
+const CONSOLE_CHECK: i64 = 15;
+
+/// The endpoint of `method` on `path` (an API path without `/api2/<fmt>`).
+fn endpoint_of(method: &[u8], path: &str) -> Option<&'static crate::api::Endpoint> {
+    let segments: Vec<&[u8]> = path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    crate::api::match_path(&segments)?.template.endpoint(method)
+}
 
 /// Where PVE keeps its task index.
 pub(crate) const DEFAULT_TASK_DIR: &str = "/var/log/pve/tasks";
@@ -68,6 +87,15 @@ pub(crate) struct Pipeline {
     pub(crate) spool_name: String,
     /// Spool events refused as the body of their line, by cause ([`spool::Refusal`]).
     refused: [u64; 4],
+    /// The journal's entries, joined with the lines as they come ([`JournalJoin`]).
+    pub(crate) journal: Option<JournalJoin>,
+    /// Who forked each task, from the journal's `starting task` entries: a task without a
+    /// request that `qm` or `vzdump` started was work on the shell.
+    forkers: HashMap<String, String>,
+    /// The last successful login per (user, client): a new one soon after is a renewal.
+    logins: HashMap<(String, Vec<u8>), i64>,
+    /// The last console request (vncproxy, termproxy, spiceproxy, vncwebsocket) per user.
+    consoles: HashMap<Vec<u8>, i64>,
 }
 
 /// A line held back until its task ends.
@@ -98,6 +126,10 @@ impl Pipeline {
             live: false,
             deferred: Vec::new(),
             recorder: None,
+            journal: None,
+            forkers: HashMap::new(),
+            logins: HashMap::new(),
+            consoles: HashMap::new(),
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -174,6 +206,34 @@ impl Pipeline {
         }
     }
 
+    /// The tasks and the journal entries no line took that the log time has passed, merged
+    /// by time.
+    fn show_unclaimed_by_time(&mut self, now: i64) -> io::Result<()> {
+        let entries = self
+            .journal
+            .as_mut()
+            .map(|j| j.unclaimed(now))
+            .unwrap_or_default();
+        let mut entries = entries.into_iter().peekable();
+        loop {
+            let tasks = self.correlator.unclaimed(now);
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                while let Some(entry) = entries.next_if(|e| e.time_us < task.upid.start * 1_000_000)
+                {
+                    self.show_entry(&entry)?;
+                }
+                self.show_task(task)?;
+            }
+        }
+        for entry in entries {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
+    }
+
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
         self.filter.note_user(Some(task.upid.user.as_bytes()));
         if self.task_floor.is_none_or(|floor| task.upid.start < floor)
@@ -187,13 +247,28 @@ impl Pipeline {
             .as_ref()
             .map(|t| t.dir().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let event = Event::from_task(
+        let mut event = Event::from_task(
             task,
             Origin {
                 file: &dir,
                 line: 0,
             },
         );
+        if let Some(program) = self.forkers.get(&task.upid.text) {
+            // The journal's `starting task` entry names the program that forked it: pvedaemon
+            // for an API call (whose line was not read), qm, vzdump… for work on the shell.
+            event.via = Some(if program == "pvedaemon" {
+                Via::Api
+            } else {
+                Via::Cli
+            });
+            if program != "pvedaemon" {
+                event.program = Some(program.clone());
+            }
+            if let Some(process) = &mut event.process {
+                process.name = format!("{program} task worker");
+            }
+        }
         if !self.filter.wants_time(event.time)
             || !self.filter.wants_outcome(event.outcome)
             || !self.filter.wants_event(&event)
@@ -315,6 +390,17 @@ impl Pipeline {
             // Those that started by the last line's time: later ones are not of these logs.
             self.show_unclaimed(last.saturating_add(correlate::WINDOW + 1))?;
         }
+        if let Some(mut journal) = self.journal.take() {
+            for entry in journal.rest() {
+                self.show_entry(&entry)?;
+            }
+            if journal.ambiguous > 0 {
+                messages::message(&format!(
+                    "{} login lines were left without their journal entry: two entries fitted",
+                    journal.ambiguous
+                ));
+            }
+        }
         let ambiguous = self.correlator.ambiguous;
         if ambiguous > 0 {
             messages::message(&format!(
@@ -382,7 +468,11 @@ impl Pipeline {
         self.task_floor.get_or_insert(seconds);
         if self.last_time.is_none_or(|l| seconds > l) {
             self.last_time = Some(seconds);
-            self.show_unclaimed(seconds)?;
+            if self.journal.is_none() {
+                self.show_unclaimed(seconds)?;
+            } else {
+                self.show_unclaimed_by_time(seconds)?;
+            }
         }
         Ok(())
     }
@@ -428,8 +518,9 @@ impl Pipeline {
         };
         // Tasks without a request are shown as the log time passes them, so when they are wanted
         // every line's time counts, not only the time of the lines shown.
-        let every_time =
-            taken.is_none() && self.tasks.is_some() && self.filter.wants_class(Class::Task);
+        let every_time = taken.is_none()
+            && ((self.tasks.is_some() && self.filter.wants_class(Class::Task))
+                || self.journal.as_ref().is_some_and(|j| !j.is_empty()));
         let mut early_time = None;
         if every_time {
             early_time = line.timestamp();
@@ -448,6 +539,14 @@ impl Pipeline {
             return Ok(());
         }
         let request = Request::parse(line.request);
+        if self.journal.is_some() && request.class == Class::Console {
+            if let (Some(user), Some(time)) = (line.user(), line.timestamp()) {
+                if self.consoles.len() > 10_000 {
+                    self.consoles.clear();
+                }
+                self.consoles.insert(user.to_vec(), time.as_second());
+            }
+        }
         let node = self.node.clone();
         if !self.filter.wants_class(request.class) {
             if every_time && matches!(request.class, Class::Write | Class::Console) {
@@ -481,7 +580,22 @@ impl Pipeline {
             return Ok(());
         }
         let origin = Origin { file, line: number };
+        let login = self.journal_login(&line, time.as_second(), &request);
         let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+        if let Some(login) = &login {
+            self.attach_login(&mut event, login);
+        } else if line.status == 401 {
+            if let Some(reason) = self
+                .journal
+                .as_mut()
+                .and_then(|j| j.refusal(time.as_second()))
+            {
+                event.auth = Some(Auth {
+                    kind: "ticket",
+                    reason: Some(reason),
+                });
+            }
+        }
         let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
             (Some(kept), _, _) => kept,
             (None, Some(method), Some(path))
@@ -501,6 +615,8 @@ impl Pipeline {
         };
         if let Some(body) = &body {
             event.attach_body(body);
+        } else {
+            self.journal_body(&mut event);
         }
         let task = match joined {
             Some(task) => Some(task),
@@ -535,6 +651,343 @@ impl Pipeline {
         }
         self.renderer.event(self.output.buf(), &event);
         self.output.commit()
+    }
+
+    /// The journal's login for a `POST …/access/ticket` line, if one fits.
+    fn journal_login(
+        &mut self,
+        line: &access::Line<'_>,
+        time: i64,
+        request: &Request<'_>,
+    ) -> Option<journal_join::Login> {
+        let journal = self.journal.as_mut()?;
+        let ticket = request.method == Some(b"POST")
+            && request
+                .plain_path()
+                .is_some_and(|p| p.ends_with(b"/access/ticket"));
+        if !ticket {
+            return None;
+        }
+        journal.login(time, line.client().unwrap_or_default())
+    }
+
+    /// What the journal said of a login, onto its line: the user who tried (the log has `-`),
+    /// the outcome and why; a success soon after another one of the same user and client is a
+    /// ticket renewal (the web UI renews every 15 minutes, pve-manager `Workspace.js`).
+    fn attach_login<'e>(&mut self, event: &mut Event<'e>, login: &'e journal_join::Login) {
+        if let Some(user) = &login.user {
+            event.user = Some(user.as_bytes());
+        }
+        let mut kind = "login";
+        if login.ok {
+            let key = (
+                login.user.clone().unwrap_or_default(),
+                event.client.unwrap_or_default().to_vec(),
+            );
+            let now = event.time.as_second();
+            if let Some(last) = self.logins.insert(key, now) {
+                if now - last <= RENEWAL_WITHIN {
+                    kind = "renewal";
+                }
+            }
+            if self.logins.len() > 10_000 {
+                self.logins.retain(|_, &mut t| now - t <= RENEWAL_WITHIN);
+            }
+        }
+        event.outcome = if login.ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        event.auth = Some(Auth {
+            kind,
+            reason: login.reason.clone(),
+        });
+        event.process = Some(Process {
+            name: login.program.clone(),
+            pid: login.pid,
+        });
+    }
+
+    /// The parameters of a VM change from its `update VM` entry, for a write whose body the
+    /// log does not have.
+    fn journal_body(&mut self, event: &mut Event<'_>) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let (Some(template), Some(method), Some(endpoint), Some(user)) =
+            (event.template, event.method, event.endpoint, event.user)
+        else {
+            return;
+        };
+        if !matches!(event.params_source, ParamsSource::None) && !event.params.is_empty() {
+            return;
+        }
+        let Some(wants) = Wants::of(template, method) else {
+            return;
+        };
+        let Some(vmid) = event.object.as_ref().map(|o| o.id.to_vec()) else {
+            return;
+        };
+        let snapname = event.path.as_deref().and_then(|p| {
+            let mut parts = p.split(|&b| b == b'/');
+            parts.position(|s| s == b"snapshot")?;
+            parts.next().filter(|s| !s.is_empty()).map(<[u8]>::to_vec)
+        });
+        let split = |args: &str| said::split_vm_args(args, endpoint).map(|a| a.params);
+        let Some(body) = journal.body(
+            event.time.as_second(),
+            user,
+            &vmid,
+            wants,
+            snapname.as_deref(),
+            &split,
+        ) else {
+            return;
+        };
+        if let Some(why) = &body.unsplit {
+            messages::message(&format!(
+                "{}:{}: the journal's parameters of this change are not used: {why}",
+                event.origin.file, event.origin.line
+            ));
+        } else if !body.params.is_empty() {
+            event.attach_journal_params(body.params);
+        }
+        event.process = Some(Process {
+            name: body.program,
+            pid: body.pid,
+        });
+    }
+
+    /// A journal entry that no line took, as an event of its own: a change made on the shell
+    /// (or by a call whose line was not read), a login without its line.
+    fn show_entry(&mut self, entry: &Entry) -> io::Result<()> {
+        let Some(said) = said::parse(&entry.program, &entry.message) else {
+            return Ok(());
+        };
+        let Some(time) = entry.timestamp() else {
+            return Ok(());
+        };
+        let this_node = self.node.clone();
+        let node = entry.host.as_deref().or(this_node.as_deref());
+        let node_name = node.unwrap_or("localhost").to_string();
+        let origin = Origin {
+            file: "journal",
+            line: 0,
+        };
+        let process = Process {
+            name: entry.program.clone(),
+            pid: entry.pid,
+        };
+        let cli = entry.program != "pvedaemon";
+        let change = |method: &'static [u8], tail: String, params: Vec<(String, String)>| {
+            (method, format!("/nodes/{node_name}/qemu/{tail}"), params)
+        };
+        let (user, change) = match &said {
+            Said::UpdateVm { user, vmid, args } => {
+                let path = format!("/nodes/{node_name}/qemu/{vmid}/config");
+                let params = match endpoint_of(b"PUT", &path) {
+                    Some(endpoint) => match said::split_vm_args(args, endpoint) {
+                        Ok(a) => a.params,
+                        Err(e) => {
+                            messages::message(&format!(
+                                "journal: {} {}: parameters not used: {e}",
+                                entry.program, entry.message
+                            ));
+                            Vec::new()
+                        }
+                    },
+                    None => Vec::new(),
+                };
+                (
+                    user.as_ref(),
+                    change(b"PUT", format!("{vmid}/config"), params),
+                )
+            }
+            Said::Resize {
+                user,
+                vmid,
+                disk,
+                size,
+            } => (
+                user.as_ref(),
+                change(
+                    b"PUT",
+                    format!("{vmid}/resize"),
+                    vec![
+                        ("disk".into(), disk.to_string()),
+                        ("size".into(), size.to_string()),
+                    ],
+                ),
+            ),
+            Said::MoveDisk {
+                user,
+                vmid,
+                disk,
+                storage,
+            } => (
+                user.as_ref(),
+                change(
+                    b"POST",
+                    format!("{vmid}/move_disk"),
+                    vec![
+                        ("disk".into(), disk.to_string()),
+                        ("storage".into(), storage.to_string()),
+                    ],
+                ),
+            ),
+            Said::Snapshot {
+                user,
+                vmid,
+                op,
+                name,
+            } => {
+                let name_enc: String =
+                    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string();
+                let c = match op {
+                    said::SnapshotOp::Create => change(
+                        b"POST",
+                        format!("{vmid}/snapshot"),
+                        vec![("snapname".into(), name.to_string())],
+                    ),
+                    said::SnapshotOp::Rollback => change(
+                        b"POST",
+                        format!("{vmid}/snapshot/{name_enc}/rollback"),
+                        Vec::new(),
+                    ),
+                    said::SnapshotOp::Delete => {
+                        change(b"DELETE", format!("{vmid}/snapshot/{name_enc}"), Vec::new())
+                    }
+                };
+                (user.as_ref(), c)
+            }
+            Said::LoginOk { user } | Said::OpenidOk { user } => {
+                // termproxy and vncproxy check the console's ticket with pvedaemon directly,
+                // which logs a successful auth that has no access.log line.
+                let console = self.consoles.get(user.as_bytes()).is_some_and(|&t| {
+                    let at = time.as_second();
+                    (t - CONSOLE_CHECK..=t + CONSOLE_CHECK).contains(&at)
+                });
+                let kind = if matches!(said, Said::OpenidOk { .. }) {
+                    "openid"
+                } else if console {
+                    "console"
+                } else {
+                    "login"
+                };
+                let auth = Auth { kind, reason: None };
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&event);
+            }
+            Said::LoginFailed {
+                client,
+                user,
+                reason,
+            } => {
+                let auth = Auth {
+                    kind: "login",
+                    reason: Some(reason.to_string()),
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: user.ok(),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&event);
+            }
+            Said::OpenidFailed { client, reason } => {
+                let auth = Auth {
+                    kind: "openid",
+                    reason: Some(reason.to_string()),
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: None,
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&event);
+            }
+            Said::PasswordChanged { user } => {
+                let auth = Auth {
+                    kind: "password",
+                    reason: None,
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&event);
+            }
+            Said::TaskStarted { .. } | Said::TaskEnded { .. } | Said::TicketRefused { .. } => {
+                return Ok(());
+            }
+        };
+        let (method, path, params) = change;
+        let told = Told {
+            time,
+            node,
+            user: Some(user),
+            process,
+            origin,
+        };
+        let mut event = Event::from_cli(told, method, path.as_bytes(), params);
+        if !cli {
+            // pvedaemon wrote it: an API call whose line was not read.
+            event.via = Some(Via::Api);
+            event.program = None;
+        }
+        self.show_alone(&event)
+    }
+
+    /// Shows an event that has no log line, if the filter wants it.
+    fn show_alone(&mut self, event: &Event<'_>) -> io::Result<()> {
+        self.filter.note_user(event.user);
+        if self.filter.wants_class(event.class)
+            && self.filter.wants_user(event.user)
+            && self.filter.wants_time(event.time)
+            && self.filter.wants_outcome(event.outcome)
+            && self.filter.wants_event(event)
+        {
+            self.renderer.event(self.output.buf(), event);
+            self.output.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Takes in the journal's entries: task starts tell who forked each task; the rest wait
+    /// for their lines.
+    pub(crate) fn add_journal(&mut self, journal: Journal) {
+        let join = self.journal.get_or_insert_with(JournalJoin::default);
+        let mut rest = Vec::with_capacity(journal.entries.len());
+        for entry in journal.entries {
+            match said::parse(&entry.program, &entry.message) {
+                Some(Said::TaskStarted { upid, .. }) => {
+                    self.forkers.insert(upid.to_string(), entry.program.clone());
+                }
+                Some(Said::TaskEnded { .. }) => {}
+                Some(_) => rest.push(entry),
+                None => {}
+            }
+        }
+        join.add(rest);
     }
 
     /// A joined request that the filter does not show: the end of its task is not shown either.
@@ -600,6 +1053,43 @@ pub(crate) fn open_tasks(pipeline: &mut Pipeline, args: &crate::cli::TaskArgs, n
     }
 }
 
+/// Reads the journal into the pipeline: the `--journal-file`s, else the node's journal when
+/// asked for or by default (the node's own log is read and journalctl is installed). What
+/// cannot be read is said once; the run goes on without it.
+pub(crate) fn open_journal(
+    pipeline: &mut Pipeline,
+    args: &crate::cli::JournalArgs,
+    select: &crate::cli::SelectArgs,
+    node_log: bool,
+) {
+    if args.no_journal {
+        return;
+    }
+    let query = journal_source::Query {
+        since: select.since,
+        until: select.until,
+        ..journal_source::Query::default()
+    };
+    let mut journal = Journal::default();
+    if !args.journal_file.is_empty() {
+        let zone = jiff::tz::TimeZone::system();
+        for file in &args.journal_file {
+            journal.read_file(file, &query, &zone);
+        }
+    } else {
+        match journal_source::journalctl() {
+            Some(program) if args.journal || node_log => journal.read_system(&program, &query),
+            None if args.journal => messages::input_error(
+                "--journal: journalctl is not installed (/usr/bin/journalctl); apt install \
+                 systemd, or give a copy of the journal with --journal-file",
+            ),
+            _ => return,
+        }
+    }
+    journal.sort();
+    pipeline.add_journal(journal);
+}
+
 /// What a convert run reads, decided before the pipeline is made (the node name depends on it).
 pub(crate) struct Plan {
     /// The files named, else standard input when it has something to read, else the node's
@@ -652,6 +1142,7 @@ pub(crate) fn run(args: &ConvertArgs, plan: &Plan, mut pipeline: Pipeline) -> Re
     pipeline.renderer.header(pipeline.output.buf(), &sources);
     pipeline.output.commit()?;
     open_tasks(&mut pipeline, &args.tasks, plan.node_log);
+    open_journal(&mut pipeline, &args.journal, &args.select, plan.node_log);
     if let Some(events) = &args.events {
         load_events(&mut pipeline, events);
     }

@@ -73,6 +73,8 @@ pub(crate) enum ParamsSource {
     Query,
     /// The recorder spool: query and body, decoded, as pveproxy handed them to the handler.
     Spool,
+    /// The journal: what qemu-server logged of a VM change (`update VM N: -key value …`).
+    Journal,
     /// No source: a POST or PUT whose body access.log does not record.
     None,
 }
@@ -82,6 +84,7 @@ impl ParamsSource {
         match self {
             ParamsSource::Query => "query",
             ParamsSource::Spool => "spool",
+            ParamsSource::Journal => "journal",
             ParamsSource::None => "none",
         }
     }
@@ -132,6 +135,40 @@ pub(crate) struct Object<'a> {
     pub(crate) id: Cow<'a, [u8]>,
 }
 
+/// What the journal tells of a login (or of a refused ticket).
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    /// `login`, `renewal`, `console`, `password`, `openid` or `ticket` (a refused ticket).
+    pub(crate) kind: &'static str,
+    /// Why it failed, as PVE said it.
+    pub(crate) reason: Option<String>,
+}
+
+/// The process that did the work, when a source tells it: "process name and ID".
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub(crate) name: String,
+    pub(crate) pid: Option<u32>,
+}
+
+/// What the journal tells of an event that has no log line: when, where, who, which process.
+pub(crate) struct Told<'a> {
+    pub(crate) time: Timestamp,
+    pub(crate) node: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) process: Process,
+    pub(crate) origin: Origin<'a>,
+}
+
+/// Where a change was made from, when it was not a logged API call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A request in access.log (or the spool).
+    Api,
+    /// A command on the node's shell (`qm set`, `vzdump`…), known from the journal.
+    Cli,
+}
+
 /// One request, joined with what the schema says about it.
 pub(crate) struct Event<'a> {
     pub(crate) time: Timestamp,
@@ -165,6 +202,13 @@ pub(crate) struct Event<'a> {
     /// show it only through [`Event::request_summary`].
     request: &'a [u8],
     pub(crate) origin: Origin<'a>,
+    /// A login's outcome and reason, from the journal.
+    pub(crate) auth: Option<Auth>,
+    pub(crate) process: Option<Process>,
+    /// API or shell; `None` where no source tells (a task without a request).
+    pub(crate) via: Option<Via>,
+    /// The program, for work done on the shell.
+    pub(crate) program: Option<String>,
 }
 
 impl<'a> Event<'a> {
@@ -198,6 +242,10 @@ impl<'a> Event<'a> {
             not_replayable: None,
             request: line.request,
             origin,
+            auth: None,
+            process: None,
+            via: Some(Via::Api),
+            program: None,
         };
         if req.is_api() {
             event.join_schema(req);
@@ -299,13 +347,26 @@ impl<'a> Event<'a> {
             not_replayable: None,
             request: b"",
             origin,
+            auth: None,
+            process: None,
+            via: Some(Via::Api),
+            program: None,
         };
-        let mut line = body.method.as_bytes().to_vec();
+        event.join_line_path(body.method.as_bytes(), format, body.path.as_bytes());
+        event.attach_body(body);
+        event.not_replayable = event.replay_obstacle().or_else(|| event.unknown_obstacle());
+        event
+    }
+
+    /// An API path as a request line would carry it, parsed and joined with the schema: the
+    /// events that have no log line (from the spool, from the journal) are built through it.
+    fn join_line_path(&mut self, method: &[u8], format: &[u8], path: &[u8]) {
+        let mut line = method.to_vec();
         line.extend_from_slice(b" /api2/");
         line.extend_from_slice(format);
-        // The spool has the decoded path: encoded again where the request line needs it, so
-        // that parsing it gives back the same path.
-        for &b in body.path.as_bytes() {
+        // The sources have the decoded path: encoded again where the request line needs it,
+        // so that parsing it gives back the same path.
+        for &b in path {
             if b == b'%' || b == b'?' || b == b'#' || b <= b' ' {
                 line.extend_from_slice(format!("%{b:02X}").as_bytes());
             } else {
@@ -314,11 +375,130 @@ impl<'a> Event<'a> {
         }
         line.extend_from_slice(b" HTTP/1.1");
         let req = Request::parse(&line);
-        event.class = req.class;
-        event.join_path(&req.segments());
-        event.attach_body(body);
-        event.not_replayable = event.replay_obstacle().or_else(|| event.unknown_obstacle());
+        self.class = req.class;
+        self.join_path(&req.segments());
+    }
+
+    /// A bare event of the journal: no log line, the fields a caller fills in.
+    fn from_journal(time: Timestamp, node: Option<&'a str>, origin: Origin<'a>) -> Event<'a> {
+        Event {
+            time,
+            node,
+            client: None,
+            user: None,
+            method: None,
+            path: None,
+            api_format: None,
+            class: Class::Other,
+            template: None,
+            endpoint: None,
+            object: None,
+            params: Vec::new(),
+            params_source: ParamsSource::None,
+            http_status: None,
+            bytes: None,
+            outcome: Outcome::Unknown,
+            task: None,
+            body: None,
+            not_replayable: None,
+            request: b"",
+            origin,
+            auth: None,
+            process: None,
+            via: None,
+            program: None,
+        }
+    }
+
+    /// A change made on the node's shell, known from the journal (`qm set 100 --memory 4096`
+    /// logs `<root@pam> update VM 100: -memory 4096` under the identifier `qm`): the API call
+    /// it stands for, with the logged parameters.
+    pub(crate) fn from_cli(
+        told: Told<'a>,
+        method: &'static [u8],
+        path: &[u8],
+        params: Vec<(String, String)>,
+    ) -> Event<'a> {
+        let Told {
+            time,
+            node,
+            user,
+            process,
+            origin,
+        } = told;
+        let mut event = Event::from_journal(time, node, origin);
+        event.user = user.map(str::as_bytes);
+        event.method = Some(method);
+        event.api_format = Some(b"json");
+        event.join_line_path(method, b"json", path);
+        event.program = Some(process.name.clone());
+        event.process = Some(process);
+        event.via = Some(Via::Cli);
+        event.attach_journal_params(params);
         event
+    }
+
+    /// A login the journal tells of, without its log line (not read, or none: a console's
+    /// ticket check goes to pvedaemon directly).
+    pub(crate) fn from_login(
+        told: Told<'a>,
+        client: Option<&'a str>,
+        ok: bool,
+        auth: Auth,
+    ) -> Event<'a> {
+        let Told {
+            time,
+            node,
+            user,
+            process,
+            origin,
+        } = told;
+        let mut event = Event::from_journal(time, node, origin);
+        event.user = user.map(str::as_bytes);
+        event.client = client.map(|c| access::strip_v4_mapped(c.as_bytes()));
+        let path: &[u8] = if auth.kind == "console" {
+            b"/access/vncticket"
+        } else {
+            b"/access/ticket"
+        };
+        event.method = Some(b"POST");
+        event.api_format = Some(b"json");
+        event.join_line_path(b"POST", b"json", path);
+        event.outcome = if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        event.auth = Some(auth);
+        event.process = Some(process);
+        event.via = Some(Via::Api);
+        event.not_replayable = Some("a login is no action to repeat".into());
+        event
+    }
+
+    /// Takes the parameters of a VM change from its journal entry, in the entry's order.
+    /// `cipassword` is logged as `<hidden>`: it stays redacted, and a replay could not set it.
+    pub(crate) fn attach_journal_params(&mut self, params: Vec<(String, String)>) {
+        let endpoint = self.endpoint;
+        let hidden = params.iter().any(|(_, v)| v == "<hidden>");
+        self.params = params
+            .into_iter()
+            .map(|(k, v)| {
+                Param::new(
+                    endpoint,
+                    Cow::Owned(k.into_bytes()),
+                    Cow::Owned(v.into_bytes()),
+                )
+            })
+            .collect();
+        self.params_source = ParamsSource::Journal;
+        if self.api_format.is_some() {
+            self.not_replayable = self.replay_obstacle();
+        }
+        if hidden && self.not_replayable.is_none() {
+            self.not_replayable =
+                Some("the journal writes cipassword as <hidden>, not its value".into());
+        }
     }
 
     /// A task that no logged request started: class `task`, no pvesh form.
@@ -346,6 +526,13 @@ impl<'a> Event<'a> {
             not_replayable: None,
             request: b"",
             origin,
+            auth: None,
+            process: Some(Process {
+                name: "task worker".to_string(),
+                pid: Some(upid.pid),
+            }),
+            via: None,
+            program: None,
         }
     }
 
@@ -606,7 +793,10 @@ impl<'a> Event<'a> {
     pub(crate) fn body_missing(&self) -> bool {
         matches!(self.method, Some(b"POST" | b"PUT"))
             && self.api_format.is_some()
-            && self.params_source != ParamsSource::Spool
+            && !matches!(
+                self.params_source,
+                ParamsSource::Spool | ParamsSource::Journal
+            )
     }
 
     /// What to show of the request line where it is the only record (no pvesh form): the line

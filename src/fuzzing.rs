@@ -188,3 +188,63 @@ pub fn quote_word(word: &[u8]) -> Vec<u8> {
     assert!(!comment.contains(&b'\n') && !comment.contains(&b'\r'));
     out
 }
+
+/// One journal entry, as `journalctl -o json` prints it or rsyslog writes it: both readers,
+/// then the PVE message reader on what they give.
+pub fn journal_entry(data: &[u8]) {
+    use crate::source::journal;
+    let years = journal::Years::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
+    for entry in [
+        journal::parse_json(data),
+        journal::parse_syslog(data, &years),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(jiff::Timestamp::from_microsecond(entry.time_us).is_ok());
+        said_message(entry.message.as_bytes());
+    }
+    let _ = journal::sniff(data);
+}
+
+/// A PVE program's message: what it says, and the options of a VM change split by the config
+/// endpoint's names. A split must give back text that joins to the input again.
+pub fn said_message(data: &[u8]) {
+    use crate::source::said;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = said::log_msg_text(text);
+    for ident in ["pvedaemon", "pveproxy", "qm"] {
+        if let Some(said::Said::UpdateVm { args, .. }) = said::parse(ident, text) {
+            split_config(&args);
+        }
+    }
+    split_config(text);
+}
+
+fn split_config(args: &str) {
+    use crate::source::said;
+    let segments: Vec<&[u8]> = vec![b"nodes", b"pve1", b"qemu", b"100", b"config"];
+    let Some(endpoint) = api::match_path(&segments).and_then(|m| m.template.endpoint(b"PUT"))
+    else {
+        return;
+    };
+    if let Ok(split) = said::split_vm_args(args, endpoint) {
+        let joined = split
+            .params
+            .iter()
+            .map(|(k, v)| format!("-{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            joined == args || joined.trim_end() == args,
+            "{args:?} split into {:?}",
+            split.params
+        );
+        assert!(
+            split.params.windows(2).all(|w| w[0].0 < w[1].0),
+            "keys sorted"
+        );
+    }
+}

@@ -21,6 +21,7 @@ mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod input;
+mod join;
 mod man;
 mod messages;
 mod output;
@@ -28,6 +29,7 @@ mod render;
 mod request;
 mod response;
 mod secret;
+mod source;
 mod spool;
 mod task;
 mod time;

@@ -245,7 +245,9 @@ What was acted on: \fB{"type": "qemu", "id": "100"}\fR, or null.
 .TP
 \fBparams\fR, \fBparams_source\fR, \fBredacted\fR
 The parameters (a key given more than once maps to an array; secrets as
-\fB"<redacted>"\fR); where they came from, \fB"query"\fR, \fB"spool"\fR or \fB"none"\fR; and
+\fB"<redacted>"\fR); where they came from, \fB"query"\fR, \fB"spool"\fR, \fB"journal"\fR
+(what qemu\-server logged of a VM change, \fBupdate VM\fR \fIN\fR\fB: \-key value\fR ...) or
+\fB"none"\fR; and
 the names of the redacted ones (present only when something was redacted).
 .TP
 \fBunknown_params\fR
@@ -270,6 +272,25 @@ The pvesh command line and its argv; null when the request has no pvesh form.
 .TP
 \fBrequest\fR
 The raw request line of requests outside the API (secrets redacted); null for API calls.
+.TP
+\fBorigin\fR, \fBprogram\fR
+\fB"api"\fR for a request, \fB"cli"\fR for work done on the node's shell, known from the
+journal (\fBqm set\fR logs its change under the identifier \fBqm\fR and has no access.log
+line), with the program in \fBprogram\fR; null where no source tells (a task without a
+request, unless the journal names who forked it).
+.TP
+\fBprocess\fR
+The process that did it, when a source tells: \fB{"name": "pvedaemon", "pid": 1234}\fR (the
+worker that logged the login or the change), or a task's worker from its UPID; null otherwise.
+.TP
+\fBauth\fR
+What the journal said of a login: \fB{"kind": ..., "reason": ...}\fR, kind \fBlogin\fR,
+\fBrenewal\fR (a new ticket for the same user and client within two hours: the web UI renews
+every 15 minutes), \fBconsole\fR, \fBpassword\fR, \fBopenid\fR, or \fBticket\fR (pveproxy
+refused a ticket or token: a 401); reason is PVE's own words (\fBinvalid credentials\fR,
+\fBfailed 2nd factor\fR, \fBno such user ('x@pam')\fR ...). The log writes \fB\-\fR as the
+user of every login; with the journal, \fBuser\fR is the one who tried. null for other
+requests.
 .TP
 \fBsource\fR
 Where the event was read: \fB{"file": "/var/log/pveproxy/access.log", "line": 1234}\fR

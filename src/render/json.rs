@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::correlate::Ended;
-use crate::event::{Event, Outcome, Param};
+use crate::event::{Event, Outcome, Param, Via};
 use crate::render::{pvesh, quote};
 use crate::request::Class;
 use crate::secret::{self, Redaction};
@@ -59,7 +59,28 @@ struct Record<'a> {
     /// The request line of requests outside the API (static files, CONNECT, unparsable lines),
     /// where it is the only record; null for API calls, which method, path and params describe.
     request: Option<Cow<'a, str>>,
+    /// `api` (a request) or `cli` (a command on the node's shell, from the journal); null
+    /// where no source tells (a task without a request).
+    origin: Option<&'static str>,
+    /// The program of a `cli` event (`qm`, `pct`, `vzdump`…).
+    program: Option<&'a str>,
+    /// The process that did it, when a source tells: `{"name", "pid"}`.
+    process: Option<ProcessRecord<'a>>,
+    /// What the journal said of a login: `{"kind", "reason"}`.
+    auth: Option<AuthRecord<'a>>,
     source: SourceRecord<'a>,
+}
+
+#[derive(Serialize)]
+struct ProcessRecord<'a> {
+    name: &'a str,
+    pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AuthRecord<'a> {
+    kind: &'static str,
+    reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -330,6 +351,19 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         argv,
         request: (event.api_format.is_none() && event.class != Class::Task)
             .then(|| Cow::Owned(text(&event.request_summary(show_secrets)).into_owned())),
+        origin: event.via.map(|via| match via {
+            Via::Api => "api",
+            Via::Cli => "cli",
+        }),
+        program: event.program.as_deref(),
+        process: event.process.as_ref().map(|p| ProcessRecord {
+            name: &p.name,
+            pid: p.pid,
+        }),
+        auth: event.auth.as_ref().map(|a| AuthRecord {
+            kind: a.kind,
+            reason: a.reason.as_deref().map(Cow::Borrowed),
+        }),
         source: SourceRecord {
             file: event.origin.file,
             line: (event.origin.line > 0).then_some(event.origin.line),

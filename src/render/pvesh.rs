@@ -251,7 +251,8 @@ pub(crate) fn push_secret_variable(out: &mut Vec<u8>, key: &[u8]) {
 /// The notes that belong after a command: what it lacks, and how the request ended.
 pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     let mut notes = Vec::new();
-    if event.body_missing() {
+    // A login known from the journal alone has no body to miss.
+    if event.body_missing() && !(event.auth.is_some() && event.http_status.is_none()) {
         notes.push("body not recorded".to_string());
     }
     match event
@@ -272,8 +273,21 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
             notes.push(format!("failed: an error answer ({bytes} bytes)"));
         }
         Some((_, response::Status::Answered)) => {}
+        None if event.via == Some(crate::event::Via::Cli) => notes.push(format!(
+            "on the shell: {}, from the journal",
+            event.program.as_deref().unwrap_or("a CLI program")
+        )),
+        None if event.auth.is_some() => notes.push("from the journal".to_string()),
         None if event.method.is_some() => notes.push("no access.log line".to_string()),
         None => {}
+    }
+    if let Some(auth) = &event.auth {
+        match (&auth.reason, auth.kind) {
+            (Some(reason), "ticket") => notes.push(format!("ticket refused: {reason}")),
+            (Some(reason), _) => notes.push(format!("{} failed: {reason}", auth.kind)),
+            (None, "renewal") => notes.push("ticket renewal".to_string()),
+            (None, _) => {}
+        }
     }
     if let Some(task) = &event.task {
         match event.outcome {
@@ -420,6 +434,11 @@ pub(crate) fn push_line(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool
             if let Some(task) = &event.task {
                 out.extend_from_slice(b"# task without a request: ");
                 push_task_summary(out, task);
+                if let Some(program) = &event.program {
+                    out.extend_from_slice(b" (started on the shell by ");
+                    quote::push_comment_text(out, program.as_bytes());
+                    out.push(b')');
+                }
             }
             out.push(b'\n');
             return;

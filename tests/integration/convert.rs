@@ -92,6 +92,7 @@ fn samples_as_json_records() {
             "not_replayable": null,
             "argv": ["pvesh", "create", "/nodes/pve1/qemu/100/status/start"],
             "request": null,
+            "origin": "api", "program": null, "process": null, "auth": null,
             "source": {"file": start["source"]["file"], "line": 2},
         })
     );

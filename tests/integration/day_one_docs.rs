@@ -20,13 +20,14 @@ fn text(bytes: &[u8]) -> String {
 
 // ---- item 13: scripts/test-deps.sh ----------------------------------------------------------
 
-/// A PATH of one directory holding every program of this PATH (and of /usr/sbin, /sbin) but
-/// `left_out`: a machine where those are not installed.
+/// A PATH of one directory holding every program of this PATH (and of /usr/sbin, /sbin,
+/// /usr/lib/systemd) but `left_out`: a machine where those are not installed.
 fn path_without(dir: &Path, left_out: &[&str]) -> PathBuf {
     let bin = dir.join("bin");
     fs::create_dir(&bin).unwrap();
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]);
+    let extra = ["/usr/sbin", "/sbin", "/usr/lib/systemd"];
+    let dirs = std::env::split_paths(&path).chain(extra.map(PathBuf::from));
     for dir in dirs {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

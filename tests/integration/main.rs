@@ -1,6 +1,8 @@
 //! One integration test binary that drives the real `pverec` executable (fast to link, one
 //! place for the harness). Fixtures live in `tests/data/`.
 
+mod journal;
+mod journal_util;
 mod util;
 
 mod cli;

@@ -1,0 +1,639 @@
+//! The node's journal: its entries, from `journalctl -o json`, a saved JSON export, a copied
+//! `.journal` file or rsyslog's text files (`../shared/docs/pve-sources.md` §2).
+//!
+//! Linking libsystemd would break the static binary, so the journal is read the way Vector's
+//! journald source reads it: by running `journalctl -o json` (one JSON object a line), found
+//! in the system's own directories rather than through `PATH`, with argv, never a shell. A
+//! copied `.journal` file goes through `journalctl --file`; a JSON export and syslog text are
+//! parsed here, told apart by content. Every entry is input like any other: fields may be
+//! missing or odd, a line may be anything, and each bad one is reported and skipped.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::said;
+use crate::input::{self, LineSplitter};
+use crate::messages;
+
+/// The programs whose entries are read (`SYSLOG_IDENTIFIER`, pve-sources.md §2): the daemons
+/// that serve the API and the CLI tools that change things.
+pub(crate) const PROGRAMS: &[&str] = &[
+    "pvedaemon",
+    "pveproxy",
+    "spiceproxy",
+    "pvescheduler",
+    "qm",
+    "pct",
+    "pvesh",
+    "vzdump",
+    "pvenode",
+    "pveum",
+    "pvesm",
+    "pvesr",
+    "ha-manager",
+    "pve-ha-lrm",
+    "pve-ha-crm",
+    "pvecm",
+];
+
+/// Where `journalctl` is looked for: the system's directories only (a `PATH` that root
+/// inherited from a user's shell must not choose the program pverec runs).
+const JOURNALCTL: &[&str] = &["/usr/bin/journalctl", "/bin/journalctl"];
+
+/// One journal entry, as far as pverec uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Wall-clock time, microseconds since the epoch (`__REALTIME_TIMESTAMP`).
+    pub(crate) time_us: i64,
+    /// `_HOSTNAME`, when told.
+    pub(crate) host: Option<String>,
+    /// `SYSLOG_IDENTIFIER`: the program.
+    pub(crate) program: String,
+    /// `_PID` (or `SYSLOG_PID`), when told.
+    pub(crate) pid: Option<u32>,
+    /// `PRIORITY` (0 emerg … 7 debug), when told.
+    pub(crate) priority: Option<u8>,
+    /// `MESSAGE`, without one trailing newline; not UTF-8 text is kept lossily.
+    pub(crate) message: String,
+    /// `__CURSOR`, for `--after-cursor`; none in syslog text.
+    pub(crate) cursor: Option<String>,
+}
+
+impl Entry {
+    pub(crate) fn timestamp(&self) -> Option<Timestamp> {
+        Timestamp::from_microsecond(self.time_us).ok()
+    }
+}
+
+/// Why a line is not an entry. Shown as `FILE:LINE: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Malformed {
+    NotJson(String),
+    NotAnObject,
+    /// A field that must be there is missing or not what it must be.
+    Field(&'static str),
+    NotSyslog,
+    BadTime,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::NotJson(e) => write!(f, "not a journal JSON entry: {e}"),
+            Malformed::NotAnObject => f.write_str("not a journal JSON entry: not an object"),
+            Malformed::Field(name) => write!(f, "journal entry without a valid {name}"),
+            Malformed::NotSyslog => {
+                f.write_str("not a syslog line (`STAMP HOST PROGRAM[PID]: MESSAGE`)")
+            }
+            Malformed::BadTime => f.write_str("syslog time stamp out of range"),
+        }
+    }
+}
+
+/// A journal field as a string: JSON export writes text as a string, binary (not UTF-8, or
+/// with control characters) as an array of byte values; a field given more than once is an
+/// array of those. The first value is taken.
+fn field_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) if items.iter().all(Value::is_u64) => {
+            let bytes: Option<Vec<u8>> = items
+                .iter()
+                .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect();
+            Some(String::from_utf8_lossy(&bytes?).into_owned())
+        }
+        Value::Array(items) => items.first().and_then(field_text),
+        _ => None,
+    }
+}
+
+/// One line of `journalctl -o json` (or of a saved export of it).
+pub(crate) fn parse_json(line: &[u8]) -> Result<Entry, Malformed> {
+    let value: Value =
+        serde_json::from_slice(line).map_err(|e| Malformed::NotJson(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(Malformed::NotAnObject);
+    };
+    let text = |name: &str| map.get(name).and_then(field_text);
+    let time_us = text("__REALTIME_TIMESTAMP")
+        .and_then(|t| t.parse::<i64>().ok())
+        .filter(|&t| Timestamp::from_microsecond(t).is_ok())
+        .ok_or(Malformed::Field("__REALTIME_TIMESTAMP"))?;
+    let program = text("SYSLOG_IDENTIFIER")
+        .or_else(|| text("_COMM"))
+        .ok_or(Malformed::Field("SYSLOG_IDENTIFIER"))?;
+    let mut message = text("MESSAGE").ok_or(Malformed::Field("MESSAGE"))?;
+    if message.ends_with('\n') {
+        message.pop();
+    }
+    Ok(Entry {
+        time_us,
+        host: text("_HOSTNAME"),
+        program,
+        pid: text("_PID")
+            .or_else(|| text("SYSLOG_PID"))
+            .and_then(|p| p.parse().ok()),
+        priority: text("PRIORITY")
+            .and_then(|p| p.parse().ok())
+            .filter(|&p| p <= 7),
+        message,
+        cursor: text("__CURSOR"),
+    })
+}
+
+/// How syslog text gives the year it leaves out: the classic stamp (`Jun 24 14:00:05`, local
+/// time, rsyslog's `RSYSLOG_TraditionalFileFormat`) has none. A stamp is given the latest year
+/// in which it is not more than a day after `reference` (the file's modification time: the
+/// last line was written then, so the lines before it are older), which also gives the lines
+/// before a New Year in the file their year.
+#[derive(Debug, Clone)]
+pub(crate) struct Years {
+    reference: Timestamp,
+    zone: jiff::tz::TimeZone,
+}
+
+impl Years {
+    pub(crate) fn new(reference: Timestamp, zone: jiff::tz::TimeZone) -> Years {
+        Years { reference, zone }
+    }
+
+    fn resolve(&self, month: i8, day: i8, h: i8, m: i8, s: i8) -> Option<Timestamp> {
+        let latest = self
+            .reference
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .ok()?;
+        let year = self.reference.to_zoned(self.zone.clone()).year();
+        for year in [year + 1, year, year - 1, year - 2, year - 3, year - 4] {
+            let Ok(civil) = jiff::civil::DateTime::new(year, month, day, h, m, s, 0) else {
+                continue; // Feb 29 of a year that has none
+            };
+            let Ok(zoned) = civil.to_zoned(self.zone.clone()) else {
+                continue;
+            };
+            if zoned.timestamp() <= latest {
+                return Some(zoned.timestamp());
+            }
+        }
+        None
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// One line of rsyslog's text files: `STAMP HOST PROGRAM[PID]: MESSAGE`, STAMP either classic
+/// (`Jun 24 14:00:05`, day padded with a space) or RFC 3339 (`2026-06-24T14:00:05.123456+02:00`,
+/// `RSYSLOG_FileFormat`).
+pub(crate) fn parse_syslog(line: &[u8], years: &Years) -> Result<Entry, Malformed> {
+    let line = String::from_utf8_lossy(line);
+    let line = line.strip_suffix('\r').unwrap_or(&line);
+    let (time, rest) = syslog_stamp(line, years)?;
+    let (host, rest) = rest.split_once(' ').ok_or(Malformed::NotSyslog)?;
+    // `PROGRAM[PID]: ` or `PROGRAM: `; the tag ends at the first `: `.
+    let (tag, message) = rest.split_once(": ").ok_or(Malformed::NotSyslog)?;
+    let (program, pid) = match tag.strip_suffix(']').and_then(|t| t.split_once('[')) {
+        Some((program, pid)) => (
+            program,
+            Some(pid.parse().map_err(|_| Malformed::NotSyslog)?),
+        ),
+        None => (tag, None),
+    };
+    if program.is_empty() || program.contains(' ') || host.is_empty() {
+        return Err(Malformed::NotSyslog);
+    }
+    Ok(Entry {
+        time_us: time.as_microsecond(),
+        host: Some(host.to_string()),
+        program: program.to_string(),
+        pid,
+        priority: None,
+        message: message.to_string(),
+        cursor: None,
+    })
+}
+
+fn syslog_stamp<'l>(line: &'l str, years: &Years) -> Result<(Timestamp, &'l str), Malformed> {
+    let bytes = line.as_bytes();
+    if bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-' {
+        let (stamp, rest) = line.split_once(' ').ok_or(Malformed::NotSyslog)?;
+        let time: Timestamp = stamp.parse().map_err(|_| Malformed::BadTime)?;
+        return Ok((time, rest));
+    }
+    // `Mmm dd hh:mm:ss ` is 16 bytes.
+    if bytes.len() < 16 || bytes[3] != b' ' || bytes[6] != b' ' || bytes[15] != b' ' {
+        return Err(Malformed::NotSyslog);
+    }
+    let month = MONTHS
+        .iter()
+        .position(|m| m.as_bytes() == &bytes[..3])
+        .ok_or(Malformed::NotSyslog)? as i8
+        + 1;
+    let num = |s: &[u8]| -> Result<i8, Malformed> {
+        let s = std::str::from_utf8(s).map_err(|_| Malformed::NotSyslog)?;
+        s.trim_start().parse().map_err(|_| Malformed::NotSyslog)
+    };
+    let day = num(&bytes[4..6])?;
+    if bytes[9] != b':' || bytes[12] != b':' {
+        return Err(Malformed::NotSyslog);
+    }
+    let (h, m, s) = (
+        num(&bytes[7..9])?,
+        num(&bytes[10..12])?,
+        num(&bytes[13..15])?,
+    );
+    let time = years
+        .resolve(month, day, h, m, s)
+        .ok_or(Malformed::BadTime)?;
+    Ok((time, &line[16..]))
+}
+
+/// What a `--journal-file` holds, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// A binary journal file (magic `LPKSHHRH`): read through `journalctl --file`.
+    Journal,
+    /// `journalctl -o json` lines.
+    Json,
+    /// rsyslog text.
+    Syslog,
+}
+
+/// Tells a file's kind from its first bytes (decompressed, for a gzip'd syslog).
+pub(crate) fn sniff(head: &[u8]) -> FileKind {
+    if head.starts_with(b"LPKSHHRH") {
+        return FileKind::Journal;
+    }
+    let first = head.iter().position(|b| !b.is_ascii_whitespace());
+    match first.map(|i| head[i]) {
+        Some(b'{') => FileKind::Json,
+        _ => FileKind::Syslog,
+    }
+}
+
+/// The system's `journalctl`, if it is there.
+pub(crate) fn journalctl() -> Option<PathBuf> {
+    JOURNALCTL.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// What to ask journalctl for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Query {
+    /// A copied journal file instead of the system's journal.
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) since: Option<Timestamp>,
+    pub(crate) until: Option<Timestamp>,
+    /// Follow: `--follow`, from after this cursor (else from `since`, else from the end).
+    pub(crate) follow: bool,
+    pub(crate) after_cursor: Option<String>,
+}
+
+/// The argv of journalctl for `query` (without the program itself): JSON, no pager, only the
+/// PVE programs' entries (matches of one field are ORed), the time range handed over so that
+/// a week of journal is not read to show an hour.
+pub(crate) fn journalctl_args(query: &Query) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--output=json".into(),
+        "--no-pager".into(),
+        "--quiet".into(),
+    ];
+    if let Some(file) = &query.file {
+        let mut arg = OsString::from("--file=");
+        arg.push(file.as_os_str());
+        args.push(arg);
+    }
+    // journalctl takes `@SECONDS` as a time.
+    if let Some(since) = query.since {
+        args.push(format!("--since=@{}", since.as_second()).into());
+    }
+    if let Some(until) = query.until {
+        args.push(format!("--until=@{}", until.as_second() + 1).into());
+    }
+    if query.follow {
+        args.push("--follow".into());
+        match &query.after_cursor {
+            Some(cursor) => args.push(format!("--after-cursor={cursor}").into()),
+            None if query.since.is_none() => args.push("--lines=0".into()),
+            None => {}
+        }
+    }
+    for program in PROGRAMS {
+        args.push(format!("SYSLOG_IDENTIFIER={program}").into());
+    }
+    args
+}
+
+/// A path for messages.
+pub(crate) fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The entries of interest of one run, oldest first: those of the PVE programs whose message
+/// [`said::parse`] knows. A week of a busy node's journal has a few thousand of them.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Whether an entry is kept: one of the PVE programs, saying something of interest.
+fn of_interest(entry: &Entry) -> bool {
+    PROGRAMS.contains(&entry.program.as_str())
+        && said::parse(&entry.program, &entry.message).is_some()
+}
+
+impl Journal {
+    fn take(&mut self, entry: Entry) {
+        if of_interest(&entry) {
+            self.entries.push(entry);
+        }
+    }
+
+    /// Puts the entries in time order (journalctl gives them so; files merged may not).
+    pub(crate) fn sort(&mut self) {
+        self.entries.sort_by_key(|e| e.time_us);
+    }
+
+    /// Reads the system's journal through journalctl. A journalctl that cannot be run or
+    /// fails is reported once (naming it, with its own first words of complaint) and the run
+    /// goes on without it.
+    pub(crate) fn read_system(&mut self, journalctl: &Path, query: &Query) {
+        self.run_journalctl(journalctl, query, "the journal");
+    }
+
+    /// Reads a `--journal-file`: a binary journal through `journalctl --file`, a JSON export
+    /// or syslog text (plain or gzip) here.
+    pub(crate) fn read_file(&mut self, path: &Path, query: &Query, zone: &jiff::tz::TimeZone) {
+        let name = display(path);
+        let head = match file_head(path) {
+            Ok(head) => head,
+            Err(e) => {
+                messages::input_error(&messages::os_error(path, &e));
+                return;
+            }
+        };
+        match sniff(&head) {
+            FileKind::Journal => match journalctl() {
+                Some(program) => {
+                    let query = Query {
+                        file: Some(path.to_path_buf()),
+                        ..query.clone()
+                    };
+                    self.run_journalctl(&program, &query, &name);
+                }
+                None => messages::input_error(&format!(
+                    "{name}: a journal file, and journalctl (which reads it) is not installed; \
+                     apt install systemd, or export it elsewhere with journalctl -o json"
+                )),
+            },
+            kind => self.read_text(path, kind, query, zone),
+        }
+    }
+
+    fn read_text(&mut self, path: &Path, kind: FileKind, query: &Query, zone: &jiff::tz::TimeZone) {
+        let source = input::Source::new(path.to_path_buf());
+        let name = source.name.clone();
+        let mut lines = match input::Lines::open(&source, Default::default()) {
+            Ok(lines) => lines,
+            Err(e) => {
+                messages::input_error(&messages::os_error(path, &e));
+                return;
+            }
+        };
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok())
+            .unwrap_or_else(Timestamp::now);
+        let years = Years::new(modified, zone.clone());
+        let in_range = |e: &Entry| {
+            query.since.is_none_or(|s| e.time_us >= s.as_microsecond())
+                && query
+                    .until
+                    .is_none_or(|u| e.time_us < (u.as_second() + 1) * 1_000_000)
+        };
+        let mut number = 0u64;
+        loop {
+            match lines.advance() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    messages::input_error(&format!("{name}: read error: {e}"));
+                    break;
+                }
+            }
+            number += 1;
+            let line = lines.line();
+            if line.is_empty() || line == b"\r" {
+                continue;
+            }
+            if line.len() > input::MAX_LINE {
+                messages::malformed(&name, number, &input::Overlong);
+                continue;
+            }
+            let parsed = match kind {
+                FileKind::Json => parse_json(line),
+                _ => parse_syslog(line, &years),
+            };
+            match parsed {
+                Ok(entry) if in_range(&entry) => self.take(entry),
+                Ok(_) => {}
+                // Syslog files hold every program's lines; only those of PVE programs that
+                // are not syslog lines at all are worth a report.
+                Err(reason) => messages::malformed(&name, number, &reason),
+            }
+        }
+    }
+
+    fn run_journalctl(&mut self, program: &Path, query: &Query, what: &str) {
+        let mut child = match Command::new(program)
+            .args(journalctl_args(query))
+            .env("SYSTEMD_COLORS", "0")
+            .env("SYSTEMD_PAGER", "")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                messages::input_error(&format!(
+                    "{what}: cannot run {}: {e}; read on without it",
+                    program.display()
+                ));
+                return;
+            }
+        };
+        // Its complaints are read beside its output, so that neither pipe fills up.
+        let stderr = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = (&mut err).take(64 * 1024).read_to_end(&mut text);
+                let _ = io::copy(&mut err, &mut io::sink());
+                text
+            })
+        });
+        let name = format!("{what} (journalctl)");
+        if let Some(stdout) = child.stdout.take() {
+            let mut lines = LineSplitter::new(input::MAX_LINE);
+            let mut reader = stdout;
+            let mut buf = vec![0; 64 * 1024];
+            let mut take = |number: u64, line: Option<&[u8]>| match line {
+                Some([]) => {}
+                Some(line) => match parse_json(line) {
+                    Ok(entry) => self.take(entry),
+                    Err(reason) => messages::malformed(&name, number, &reason),
+                },
+                None => messages::malformed(&name, number, &input::Overlong),
+            };
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => lines.feed(&buf[..n], &mut take),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        messages::input_error(&format!("{name}: read error: {e}"));
+                        break;
+                    }
+                }
+            }
+            lines.finish(&mut take);
+        }
+        let status = child.wait();
+        let complaint = stderr
+            .and_then(|t| t.join().ok())
+            .map(|t| String::from_utf8_lossy(&t).trim().to_string())
+            .unwrap_or_default();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                let first = complaint.lines().next().unwrap_or("no message");
+                messages::input_error(&format!(
+                    "{what}: journalctl failed ({status}): {first}; read on without it"
+                ));
+            }
+            Err(e) => messages::input_error(&format!("{what}: journalctl: {e}")),
+        }
+    }
+}
+
+/// The first bytes of a file, decompressed when it is gzip, to tell its kind.
+fn file_head(path: &Path) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
+    }
+    let mut head = Vec::with_capacity(4096);
+    (&file).take(4096).read_to_end(&mut head)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::with_capacity(4096);
+        let file = std::fs::File::open(path)?;
+        flate2::read::MultiGzDecoder::new(file)
+            .take(4096)
+            .read_to_end(&mut plain)?;
+        return Ok(plain);
+    }
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc_years(reference: &str) -> Years {
+        Years::new(reference.parse().unwrap(), jiff::tz::TimeZone::UTC)
+    }
+
+    #[test]
+    fn json_entries_with_text_and_byte_messages() {
+        let line = br#"{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1782302405123456","_HOSTNAME":"pve1","SYSLOG_IDENTIFIER":"pvedaemon","_PID":"1234","PRIORITY":"3","MESSAGE":"authentication failure; rhost=::ffff:192.0.2.7 user=bob@pve msg=invalid credentials\n"}"#;
+        let e = parse_json(line).unwrap();
+        assert_eq!(e.time_us, 1_782_302_405_123_456);
+        assert_eq!(e.program, "pvedaemon");
+        assert_eq!(e.pid, Some(1234));
+        assert_eq!(e.priority, Some(3));
+        assert_eq!(e.host.as_deref(), Some("pve1"));
+        assert_eq!(e.cursor.as_deref(), Some("s=1;i=2"));
+        assert!(e.message.ends_with("invalid credentials"));
+        let bytes =
+            br#"{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"qm","MESSAGE":[104,105,255]}"#;
+        assert_eq!(parse_json(bytes).unwrap().message, "hi\u{fffd}");
+        assert_eq!(
+            parse_json(br#"{"SYSLOG_IDENTIFIER":"qm","MESSAGE":"x"}"#),
+            Err(Malformed::Field("__REALTIME_TIMESTAMP"))
+        );
+        assert!(matches!(parse_json(b"[1]"), Err(Malformed::NotAnObject)));
+        assert!(matches!(parse_json(b"{"), Err(Malformed::NotJson(_))));
+    }
+
+    #[test]
+    fn syslog_lines_in_both_stamp_forms() {
+        let years = utc_years("2026-06-24T15:00:00Z");
+        let e = parse_syslog(
+            b"Jun 24 14:00:05 pve1 pvedaemon[1234]: <root@pam> successful auth for user 'alice@pve'",
+            &years,
+        )
+        .unwrap();
+        assert_eq!(e.timestamp().unwrap().to_string(), "2026-06-24T14:00:05Z");
+        assert_eq!((e.program.as_str(), e.pid), ("pvedaemon", Some(1234)));
+        assert_eq!(e.message, "<root@pam> successful auth for user 'alice@pve'");
+        let e = parse_syslog(
+            b"2026-06-24T16:00:05.123456+02:00 pve1 qm[99]: <root@pam> update VM 100: -cores 4",
+            &years,
+        )
+        .unwrap();
+        assert_eq!(e.time_us, 1_782_309_605_123_456);
+        assert_eq!(e.program, "qm");
+        // A day padded with a space; the line of last December is of the year before.
+        let years = utc_years("2027-01-02T00:00:00Z");
+        let e = parse_syslog(b"Dec 31 23:59:59 pve1 vzdump[7]: x", &years).unwrap();
+        assert_eq!(e.timestamp().unwrap().to_string(), "2026-12-31T23:59:59Z");
+        let e = parse_syslog(b"Jan  2 00:00:01 pve1 vzdump[7]: x", &years).unwrap();
+        assert_eq!(e.timestamp().unwrap().to_string(), "2027-01-02T00:00:01Z");
+        assert_eq!(parse_syslog(b"garbage", &years), Err(Malformed::NotSyslog));
+        assert_eq!(
+            parse_syslog(b"Jun 24 14:00:05 pve1 pvedaemon[x]: m", &years),
+            Err(Malformed::NotSyslog)
+        );
+    }
+
+    #[test]
+    fn kinds_by_content() {
+        assert_eq!(sniff(b"LPKSHHRH\0\0"), FileKind::Journal);
+        assert_eq!(sniff(b"\n{\"MESSAGE\":1}"), FileKind::Json);
+        assert_eq!(sniff(b"Jun 24 14:00:05 pve1"), FileKind::Syslog);
+    }
+
+    #[test]
+    fn journalctl_gets_the_range_and_the_programs() {
+        let query = Query {
+            since: Some(Timestamp::from_second(100).unwrap()),
+            until: Some(Timestamp::from_second(200).unwrap()),
+            ..Query::default()
+        };
+        let args: Vec<String> = journalctl_args(&query)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(args.contains(&"--since=@100".to_string()));
+        assert!(args.contains(&"--until=@201".to_string()));
+        assert!(args.contains(&"SYSLOG_IDENTIFIER=pvedaemon".to_string()));
+        let follow = Query {
+            follow: true,
+            after_cursor: Some("s=abc".into()),
+            ..Query::default()
+        };
+        let args = journalctl_args(&follow);
+        assert!(args.contains(&OsString::from("--after-cursor=s=abc")));
+        assert!(args.contains(&OsString::from("--follow")));
+    }
+}

@@ -1,0 +1,6 @@
+//! Sources beside access.log: what the node's other files and programs tell about the same
+//! requests. The journal is read here ([`journal`]: its entries, [`said`]: the PVE messages in
+//! them).
+
+pub(crate) mod journal;
+pub(crate) mod said;
