@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes src/access/months.rs: every byte spelling of a month abbreviation that glibc's `%b`
+"""Writes src/source/access/months.rs: every byte spelling of a month abbreviation that glibc's `%b`
 produced for the locales PVE nodes ran under before pveproxy switched to `%m` (2017).
 
 The spellings are glibc's `abmon` (localedata/locales/*), read from the glibc git history at
 each release tag; the charsets are the ones glibc's SUPPORTED file pairs with each locale, plus
 UTF-8, ISO-8859-15 (the @euro variants) and CP1251 (common for ru, though not in SUPPORTED).
 
-    python3 scripts/gen-month-names.py > src/access/months.rs
+    python3 scripts/gen-month-names.py > src/source/access/months.rs
 """
 
 # (languages, glibc releases, abmon January..December, charsets)

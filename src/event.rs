@@ -11,13 +11,13 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use crate::access::{self, Line};
 use crate::api::{self, Endpoint, PathMatch};
 use crate::request::{Class, Request};
 use crate::response;
 use crate::secret::{self, Redaction};
-use crate::spool::{self, SpoolEvent};
-use crate::task::{self, State, Task};
+use crate::source::access::{self, Line};
+use crate::source::spool::{self, SpoolEvent};
+use crate::source::task::{self, State, Task};
 use crate::userid;
 
 /// Where an event came from: shown in JSON as `{"file": …, "line": …}`.

@@ -5,12 +5,13 @@
 //! rules out the class the full parse finds; a parsed UPID reads back the same). A failed check
 //! panics, which libFuzzer reports as a crash. Not an API: `#[doc(hidden)]`, for `fuzz/` only.
 
-use crate::access;
 use crate::api;
 use crate::filter::PathGlob;
 use crate::input::{Lines, MAX_LINE, Progress, Source};
 use crate::request::{self, Request};
-use crate::{spool, task, time, userid};
+use crate::source::access;
+use crate::source::{spool, task};
+use crate::{time, userid};
 
 /// One access.log line, as convert reads it, through to its request.
 pub fn access_line(data: &[u8]) {
@@ -73,7 +74,7 @@ pub fn spool_event(data: &[u8]) {
         return;
     };
     let _ = spool::options(&event.params);
-    let path = crate::correlate::normal_path(event.path.as_bytes());
+    let path = crate::join::tasks::normal_path(event.path.as_bytes());
     let query = request::decode_urlencoded(b"digest=abc&a=1&a=2&b=%FF&c");
     for (method, format) in [
         (b"PUT".as_slice(), Some(b"extjs".as_slice())),

@@ -26,7 +26,8 @@ use std::rc::Rc;
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
-use crate::{access, messages};
+use crate::messages;
+use crate::source::access;
 
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";

@@ -9,12 +9,10 @@
 //! exit status: 0 success, 1 a fatal error, 2 a usage error or input that could not be read. A
 //! closed stdout (`pverec convert | head -1`) is a normal end, not an error.
 
-mod access;
 mod api;
 mod cli;
 mod completions;
 mod convert;
-mod correlate;
 mod event;
 mod filter;
 mod follow;
@@ -25,13 +23,12 @@ mod join;
 mod man;
 mod messages;
 mod output;
+mod pipeline;
 mod render;
 mod request;
 mod response;
 mod secret;
 mod source;
-mod spool;
-mod task;
 mod time;
 mod userid;
 
@@ -130,12 +127,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
 /// the node's own log is read.
-fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> convert::Pipeline {
+fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> pipeline::Pipeline {
     let node = output
         .node
         .clone()
         .or_else(|| if node_log { this_node() } else { None });
-    convert::Pipeline::new(
+    pipeline::Pipeline::new(
         filter::Filter::new(select),
         render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
         node,

@@ -128,7 +128,7 @@ fn plain_shape(line: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     // The method is short: word-at-a-time; the URL in blocks (memchr's set-up costs more than
     // the search on strings this short).
-    let sp = crate::access::find_space(rest)?;
+    let sp = crate::source::access::find_space(rest)?;
     let url = &rest[sp + 1..];
     (sp > 0 && !url.is_empty() && !has_space(url)).then(|| (&rest[..sp], url))
 }

@@ -836,7 +836,7 @@ mod tests {
         use crate::event::{Event, Origin};
         use crate::render::Renderer;
         use crate::request::Request;
-        use crate::{access, spool};
+        use crate::source::{access, spool};
 
         /// Every format, comments on: (secrets hidden, secrets shown).
         fn render_all(event: &Event<'_>) -> (String, String) {

@@ -44,13 +44,13 @@ use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 
 use crate::cli::FollowArgs;
-use crate::convert::{self, Pipeline};
-use crate::correlate::BODY_WAIT;
 use crate::input::{self, Lines, Progress, Source};
+use crate::join::tasks::BODY_WAIT;
 use crate::messages;
 use crate::output;
+use crate::pipeline::{self, Pipeline};
 use crate::request::Class;
-use crate::spool::Recorder;
+use crate::source::spool::Recorder;
 
 /// How late (seconds) a log line may be read after it was written, for the join window.
 const LATE_LINE: i64 = 10;
@@ -149,7 +149,7 @@ fn follow(
     let default_log = input::is_node_log(log);
     let started = jiff::Timestamp::now().as_second();
     pipeline.live = true;
-    convert::open_tasks(&mut pipeline, &args.tasks, default_log);
+    pipeline::open_tasks(&mut pipeline, &args.tasks, default_log);
     pipeline.recorder = register(args, &pipeline, default_log)?;
     let events_name = pipeline
         .recorder
@@ -269,7 +269,7 @@ fn follow(
 /// fails); never with `--no-spool`. The filter sent to pveproxy is the one user asked for (any
 /// user when none or several), and GETs only when a class that has them is shown.
 fn register(args: &FollowArgs, pipeline: &Pipeline, default_log: bool) -> Result<Option<Recorder>> {
-    let chosen = convert::source_dir(
+    let chosen = pipeline::source_dir(
         args.spool.as_ref(),
         args.no_spool,
         DEFAULT_SPOOL,

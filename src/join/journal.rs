@@ -341,7 +341,7 @@ fn fits_body(entry: &Entry, user: &[u8], vmid: &[u8], wants: Wants, name: Option
 
 /// `::ffff:192.0.2.7` is `192.0.2.7` (pveproxy logs v4 clients of its v6 socket mapped).
 fn strip_v4_mapped(client: &[u8]) -> &[u8] {
-    crate::access::strip_v4_mapped(client)
+    crate::source::access::strip_v4_mapped(client)
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::correlate::Ended;
 use crate::event::{Event, Outcome, Param, Via};
+use crate::join::tasks::Ended;
 use crate::render::{pvesh, quote};
 use crate::request::Class;
 use crate::secret::{self, Redaction};
-use crate::task::{State, Task};
+use crate::source::task::{State, Task};
 use crate::time::utc;
 
 const REDACTED: &str = "<redacted>";

@@ -10,8 +10,8 @@ pub(crate) mod quote;
 pub(crate) mod script;
 
 use crate::cli::Format;
-use crate::correlate::Ended;
 use crate::event::Event;
+use crate::join::tasks::Ended;
 
 /// The chosen output format with its options, and what the stateful formats remember: the
 /// last "who and when" line of the pvesh format, the script's counts and variables.

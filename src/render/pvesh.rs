@@ -15,13 +15,13 @@
 
 use std::borrow::Cow;
 
-use crate::correlate::Ended;
 use crate::event::{Event, Outcome};
+use crate::join::tasks::Ended;
 use crate::render::quote;
 use crate::request::Class;
 use crate::response;
 use crate::secret::Redaction;
-use crate::task::{State, Task};
+use crate::source::task::{State, Task};
 
 /// One word of a pvesh command line.
 #[derive(Debug, Clone)]

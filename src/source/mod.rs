@@ -2,5 +2,8 @@
 //! requests. The journal is read here ([`journal`]: its entries, [`said`]: the PVE messages in
 //! them).
 
+pub(crate) mod access;
 pub(crate) mod journal;
 pub(crate) mod said;
+pub(crate) mod spool;
+pub(crate) mod task;

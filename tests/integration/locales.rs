@@ -1,5 +1,5 @@
 //! Logs of PVE before 2017, whose time field has the month spelt by glibc's `%b` in the locale
-//! pveproxy ran under (see `src/access.rs`). The month names are not typed in here: each test
+//! pveproxy ran under (see `src/source/access.rs`). The month names are not typed in here: each test
 //! compiles glibc's own locale sources (`/usr/share/i18n/locales`, package `locales`) with
 //! `localedef`, in UTF-8 and the locale's 8-bit charsets, and has `date +%b` spell them. The
 //! spellings of older glibc releases (pt, ru changed theirs) are compiled from today's source

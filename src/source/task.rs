@@ -345,7 +345,7 @@ struct Spot {
 /// nothing stops a directory from holding half a million lines, and a parsed task costs a
 /// kilobyte. Only where each line is and when its task started is kept (24 bytes a task, the
 /// files stay open), so that a join holds tasks for its time window only
-/// ([`crate::correlate::Correlator`]) and memory stays small however long the index is.
+/// ([`crate::join::tasks::Correlator`]) and memory stays small however long the index is.
 /// Both files are stable under an open handle: PVE only appends to `index` and renames it to
 /// `index.1`; a line that reads back otherwise than it did is reported and passed over.
 #[derive(Debug, Default)]

@@ -234,7 +234,7 @@ fn take_line(
 }
 
 /// Why a spool event is refused as the body of the log line it joined (the join itself matches
-/// method, path, user and format: [`crate::correlate`]). www-data writes the spool, so an event
+/// method, path, user and format: [`crate::join::tasks`]). www-data writes the spool, so an event
 /// there may be forged to become the replayed parameters of a real request (a `hookscript` or
 /// `args` on an admin's config change); what the log line shows of the request must hold of its
 /// event too.

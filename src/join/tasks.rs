@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use percent_encoding::percent_decode;
 
 use crate::response;
-use crate::spool::SpoolEvent;
-use crate::task::{Archive, State, Task, Update};
+use crate::source::spool::SpoolEvent;
+use crate::source::task::{Archive, State, Task, Update};
 
 /// How long before its log line a request's task may have started: `background_delay` is at
 /// most 30 s, and a slow call may take longer before it answers.
@@ -456,7 +456,7 @@ pub(crate) fn normal_path(path: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::parse_upid;
+    use crate::source::task::parse_upid;
 
     fn task(upid: &str, state: State) -> Task {
         Task {
@@ -743,7 +743,7 @@ mod tests {
     #[test]
     fn bodies_join_the_first_matching_line_in_order() {
         let ev = |path: &str, n: &str| {
-            crate::spool::parse_event(
+            crate::source::spool::parse_event(
                 format!(r#"{{"method":"PUT","path":"{path}","params":{{"n":"{n}"}},"userid":"alice@pve","format":"extjs"}}"#)
                     .as_bytes(),
             )

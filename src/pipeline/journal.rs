@@ -1,0 +1,373 @@
+//! The journal's part of the pipeline: logins, VM change parameters and refusals onto their
+//! lines ([`crate::join::journal`]), and the entries no line took as events of their own.
+
+use std::io;
+
+use crate::event::{Auth, Event, Origin, Outcome, ParamsSource, Process, Told, Via};
+use crate::join::journal::{self as journal_join, JournalJoin, Wants};
+use crate::messages;
+use crate::request::Request;
+use crate::source::access;
+use crate::source::journal::{Entry, Journal};
+use crate::source::said::{self, Said};
+
+use super::Pipeline;
+
+/// A successful login this soon after the last one of the same user and client is a renewal.
+const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
+/// A console's ticket check comes within this many seconds of its request (PVE gives the
+/// websocket 10 s to connect).
+const CONSOLE_CHECK: i64 = 15;
+
+/// The endpoint of `method` on `path` (an API path without `/api2/<fmt>`).
+fn endpoint_of(method: &[u8], path: &str) -> Option<&'static crate::api::Endpoint> {
+    let segments: Vec<&[u8]> = path
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    crate::api::match_path(&segments)?.template.endpoint(method)
+}
+
+impl Pipeline {
+    /// The journal's login for a `POST …/access/ticket` line, if one fits.
+    pub(super) fn journal_login(
+        &mut self,
+        line: &access::Line<'_>,
+        time: i64,
+        request: &Request<'_>,
+    ) -> Option<journal_join::Login> {
+        let journal = self.journal.as_mut()?;
+        let ticket = request.method == Some(b"POST")
+            && request
+                .plain_path()
+                .is_some_and(|p| p.ends_with(b"/access/ticket"));
+        if !ticket {
+            return None;
+        }
+        journal.login(time, line.client().unwrap_or_default())
+    }
+
+    /// What the journal said of a login, onto its line: the user who tried (the log has `-`),
+    /// the outcome and why; a success soon after another one of the same user and client is a
+    /// ticket renewal (the web UI renews every 15 minutes, pve-manager `Workspace.js`).
+    pub(super) fn attach_login<'e>(
+        &mut self,
+        event: &mut Event<'e>,
+        login: &'e journal_join::Login,
+    ) {
+        if let Some(user) = &login.user {
+            event.user = Some(user.as_bytes());
+        }
+        let mut kind = "login";
+        if login.ok {
+            let key = (
+                login.user.clone().unwrap_or_default(),
+                event.client.unwrap_or_default().to_vec(),
+            );
+            let now = event.time.as_second();
+            if let Some(last) = self.logins.insert(key, now) {
+                if now - last <= RENEWAL_WITHIN {
+                    kind = "renewal";
+                }
+            }
+            if self.logins.len() > 10_000 {
+                self.logins.retain(|_, &mut t| now - t <= RENEWAL_WITHIN);
+            }
+        }
+        event.outcome = if login.ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        event.auth = Some(Auth {
+            kind,
+            reason: login.reason.clone(),
+        });
+        event.process = Some(Process {
+            name: login.program.clone(),
+            pid: login.pid,
+        });
+    }
+
+    /// The parameters of a VM change from its `update VM` entry, for a write whose body the
+    /// log does not have.
+    pub(super) fn journal_body(&mut self, event: &mut Event<'_>) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let (Some(template), Some(method), Some(endpoint), Some(user)) =
+            (event.template, event.method, event.endpoint, event.user)
+        else {
+            return;
+        };
+        if !matches!(event.params_source, ParamsSource::None) && !event.params.is_empty() {
+            return;
+        }
+        let Some(wants) = Wants::of(template, method) else {
+            return;
+        };
+        let Some(vmid) = event.object.as_ref().map(|o| o.id.to_vec()) else {
+            return;
+        };
+        let snapname = event.path.as_deref().and_then(|p| {
+            let mut parts = p.split(|&b| b == b'/');
+            parts.position(|s| s == b"snapshot")?;
+            parts.next().filter(|s| !s.is_empty()).map(<[u8]>::to_vec)
+        });
+        let split = |args: &str| said::split_vm_args(args, endpoint).map(|a| a.params);
+        let Some(body) = journal.body(
+            event.time.as_second(),
+            user,
+            &vmid,
+            wants,
+            snapname.as_deref(),
+            &split,
+        ) else {
+            return;
+        };
+        if let Some(why) = &body.unsplit {
+            messages::message(&format!(
+                "{}:{}: the journal's parameters of this change are not used: {why}",
+                event.origin.file, event.origin.line
+            ));
+        } else if !body.params.is_empty() {
+            event.attach_journal_params(body.params);
+        }
+        event.process = Some(Process {
+            name: body.program,
+            pid: body.pid,
+        });
+    }
+
+    /// A journal entry that no line took, as an event of its own: a change made on the shell
+    /// (or by a call whose line was not read), a login without its line.
+    pub(super) fn show_entry(&mut self, entry: &Entry) -> io::Result<()> {
+        let Some(said) = said::parse(&entry.program, &entry.message) else {
+            return Ok(());
+        };
+        let Some(time) = entry.timestamp() else {
+            return Ok(());
+        };
+        let this_node = self.node.clone();
+        let node = entry.host.as_deref().or(this_node.as_deref());
+        let node_name = node.unwrap_or("localhost").to_string();
+        let origin = Origin {
+            file: "journal",
+            line: 0,
+        };
+        let process = Process {
+            name: entry.program.clone(),
+            pid: entry.pid,
+        };
+        let cli = entry.program != "pvedaemon";
+        let change = |method: &'static [u8], tail: String, params: Vec<(String, String)>| {
+            (method, format!("/nodes/{node_name}/qemu/{tail}"), params)
+        };
+        let (user, change) = match &said {
+            Said::UpdateVm { user, vmid, args } => {
+                let path = format!("/nodes/{node_name}/qemu/{vmid}/config");
+                let params = match endpoint_of(b"PUT", &path) {
+                    Some(endpoint) => match said::split_vm_args(args, endpoint) {
+                        Ok(a) => a.params,
+                        Err(e) => {
+                            messages::message(&format!(
+                                "journal: {} {}: parameters not used: {e}",
+                                entry.program, entry.message
+                            ));
+                            Vec::new()
+                        }
+                    },
+                    None => Vec::new(),
+                };
+                (
+                    user.as_ref(),
+                    change(b"PUT", format!("{vmid}/config"), params),
+                )
+            }
+            Said::Resize {
+                user,
+                vmid,
+                disk,
+                size,
+            } => (
+                user.as_ref(),
+                change(
+                    b"PUT",
+                    format!("{vmid}/resize"),
+                    vec![
+                        ("disk".into(), disk.to_string()),
+                        ("size".into(), size.to_string()),
+                    ],
+                ),
+            ),
+            Said::MoveDisk {
+                user,
+                vmid,
+                disk,
+                storage,
+            } => (
+                user.as_ref(),
+                change(
+                    b"POST",
+                    format!("{vmid}/move_disk"),
+                    vec![
+                        ("disk".into(), disk.to_string()),
+                        ("storage".into(), storage.to_string()),
+                    ],
+                ),
+            ),
+            Said::Snapshot {
+                user,
+                vmid,
+                op,
+                name,
+            } => {
+                let name_enc: String =
+                    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string();
+                let c = match op {
+                    said::SnapshotOp::Create => change(
+                        b"POST",
+                        format!("{vmid}/snapshot"),
+                        vec![("snapname".into(), name.to_string())],
+                    ),
+                    said::SnapshotOp::Rollback => change(
+                        b"POST",
+                        format!("{vmid}/snapshot/{name_enc}/rollback"),
+                        Vec::new(),
+                    ),
+                    said::SnapshotOp::Delete => {
+                        change(b"DELETE", format!("{vmid}/snapshot/{name_enc}"), Vec::new())
+                    }
+                };
+                (user.as_ref(), c)
+            }
+            Said::LoginOk { user } | Said::OpenidOk { user } => {
+                // termproxy and vncproxy check the console's ticket with pvedaemon directly,
+                // which logs a successful auth that has no access.log line.
+                let console = self.consoles.get(user.as_bytes()).is_some_and(|&t| {
+                    let at = time.as_second();
+                    (t - CONSOLE_CHECK..=t + CONSOLE_CHECK).contains(&at)
+                });
+                let kind = if matches!(said, Said::OpenidOk { .. }) {
+                    "openid"
+                } else if console {
+                    "console"
+                } else {
+                    "login"
+                };
+                let auth = Auth { kind, reason: None };
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&event);
+            }
+            Said::LoginFailed {
+                client,
+                user,
+                reason,
+            } => {
+                let auth = Auth {
+                    kind: "login",
+                    reason: Some(reason.to_string()),
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: user.ok(),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&event);
+            }
+            Said::OpenidFailed { client, reason } => {
+                let auth = Auth {
+                    kind: "openid",
+                    reason: Some(reason.to_string()),
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: None,
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&event);
+            }
+            Said::PasswordChanged { user } => {
+                let auth = Auth {
+                    kind: "password",
+                    reason: None,
+                };
+                let told = Told {
+                    time,
+                    node,
+                    user: Some(user),
+                    process,
+                    origin,
+                };
+                let event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&event);
+            }
+            Said::TaskStarted { .. } | Said::TaskEnded { .. } | Said::TicketRefused { .. } => {
+                return Ok(());
+            }
+        };
+        let (method, path, params) = change;
+        let told = Told {
+            time,
+            node,
+            user: Some(user),
+            process,
+            origin,
+        };
+        let mut event = Event::from_cli(told, method, path.as_bytes(), params);
+        if !cli {
+            // pvedaemon wrote it: an API call whose line was not read.
+            event.via = Some(Via::Api);
+            event.program = None;
+        }
+        self.show_alone(&event)
+    }
+
+    /// Shows an event that has no log line, if the filter wants it.
+    pub(super) fn show_alone(&mut self, event: &Event<'_>) -> io::Result<()> {
+        self.filter.note_user(event.user);
+        if self.filter.wants_class(event.class)
+            && self.filter.wants_user(event.user)
+            && self.filter.wants_time(event.time)
+            && self.filter.wants_outcome(event.outcome)
+            && self.filter.wants_event(event)
+        {
+            self.renderer.event(self.output.buf(), event);
+            self.output.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Takes in the journal's entries: task starts tell who forked each task; the rest wait
+    /// for their lines.
+    pub(crate) fn add_journal(&mut self, journal: Journal) {
+        let join = self.journal.get_or_insert_with(JournalJoin::default);
+        let mut rest = Vec::with_capacity(journal.entries.len());
+        for entry in journal.entries {
+            match said::parse(&entry.program, &entry.message) {
+                Some(Said::TaskStarted { upid, .. }) => {
+                    self.forkers.insert(upid.to_string(), entry.program.clone());
+                }
+                Some(Said::TaskEnded { .. }) => {}
+                Some(_) => rest.push(entry),
+                None => {}
+            }
+        }
+        join.add(rest);
+    }
+}

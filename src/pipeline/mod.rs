@@ -1,0 +1,650 @@
+//! The pipeline: what a run needs to turn lines into output, shared by convert (over whole
+//! files) and follow (live).
+//!
+//! access.log line -> [`access::Line`] -> [`Request`] -> filter -> [`Event`] -> renderer. The
+//! per-line path is pverec's hot path: a line that the filter does not want costs one parse
+//! without allocation and the class test; only selected lines become events. Each line's fate
+//! is one of three: shown, filtered out, or reported as malformed. Nothing is dropped silently.
+//!
+//! A selected line's event is joined with what the other sources say about it (its spool body,
+//! its task: [`crate::join::tasks`]; its journal entries: [`journal`]) before the outcome
+//! filter, the last test, since only the join knows the outcome. The pipeline also shows what
+//! the other sources hold on their own: tasks that no request claimed (as the log time passes
+//! their join window), spool events that never got their line, journal entries of work on the
+//! shell, and, in follow, the end of a task whose request was already shown. [`sources`] opens
+//! the sources into it.
+
+mod journal;
+mod sources;
+
+pub(crate) use sources::{load_events, open_journal, open_tasks, source_dir};
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use crate::event::{Auth, Event, Origin, Outcome, Via};
+use crate::filter::Filter;
+use crate::input;
+use crate::join::journal::JournalJoin;
+use crate::join::tasks::{Claim, Correlator, Ended};
+use crate::messages;
+use crate::output::Output;
+use crate::render::Renderer;
+use crate::request::{self, Class, Request};
+use crate::source::access;
+use crate::source::spool::{self, Recorder, SpoolEvent};
+use crate::source::task::{Task, TaskDir};
+
+/// Where PVE keeps its task index.
+pub(crate) const DEFAULT_TASK_DIR: &str = "/var/log/pve/tasks";
+
+/// What a run needs to turn lines into output.
+pub(crate) struct Pipeline {
+    pub(crate) filter: Filter,
+    pub(crate) renderer: Renderer,
+    /// Shared, so that an event can borrow it while the pipeline is changed (the join).
+    pub(crate) node: Option<Rc<str>>,
+    pub(crate) output: Output,
+    /// The task directory, when there is one to join with.
+    pub(crate) tasks: Option<TaskDir>,
+    pub(crate) correlator: Correlator,
+    /// Tasks that started before this are not shown as tasks without a request: their request
+    /// may be in a log that was not read. Set by the first timed line (convert, and the history
+    /// follow replays) or when follow goes live without history (its start).
+    pub(crate) task_floor: Option<i64>,
+    /// The latest log time seen.
+    last_time: Option<i64>,
+    /// follow with --outcome: lines whose task still runs, by UPID, until it ends.
+    held: HashMap<String, Held>,
+    /// follow: the task files are read again when a request finds no task (it may have been
+    /// written after the last look); what that read brings is shown after the request.
+    pub(crate) live: bool,
+    deferred: Vec<Ended>,
+    /// follow: the registration with the request recorder, read like the task files.
+    pub(crate) recorder: Option<Recorder>,
+    /// Whether the run was told that without a task index outcomes stay unknown (said once).
+    told_no_tasks: bool,
+    /// What the correlator holds of the spool, bounded ([`spool::Held`]).
+    pub(crate) spool_held: spool::Held,
+    /// The spool's events file as messages name it.
+    pub(crate) spool_name: String,
+    /// Spool events refused as the body of their line, by cause ([`spool::Refusal`]).
+    refused: [u64; 4],
+    /// The journal's entries, joined with the lines as they come ([`JournalJoin`]).
+    pub(crate) journal: Option<JournalJoin>,
+    /// Who forked each task, from the journal's `starting task` entries: a task without a
+    /// request that `qm` or `vzdump` started was work on the shell.
+    forkers: HashMap<String, String>,
+    /// The last successful login per (user, client): a new one soon after is a renewal.
+    logins: HashMap<(String, Vec<u8>), i64>,
+    /// The last console request (vncproxy, termproxy, spiceproxy, vncwebsocket) per user.
+    consoles: HashMap<Vec<u8>, i64>,
+}
+
+/// A line held back until its task ends.
+struct Held {
+    text: Vec<u8>,
+    file: String,
+    number: u64,
+    /// The spool event it took, given back when the line is processed again.
+    body: Option<SpoolEvent>,
+}
+
+/// What a held line already took: its task, and its spool event if it had one. Boxed, so that
+/// passing "nothing taken" for every other line costs a word, not the size of both.
+type Taken = Box<(Task, Option<SpoolEvent>)>;
+
+impl Pipeline {
+    pub(crate) fn new(filter: Filter, renderer: Renderer, node: Option<String>) -> Pipeline {
+        Pipeline {
+            filter,
+            renderer,
+            node: node.map(Rc::from),
+            output: Output::stdout(),
+            tasks: None,
+            correlator: Correlator::default(),
+            task_floor: None,
+            last_time: None,
+            held: HashMap::new(),
+            live: false,
+            deferred: Vec::new(),
+            recorder: None,
+            journal: None,
+            forkers: HashMap::new(),
+            logins: HashMap::new(),
+            consoles: HashMap::new(),
+            told_no_tasks: false,
+            spool_held: spool::Held::default(),
+            spool_name: "spool".to_owned(),
+            refused: [0; 4],
+        }
+    }
+
+    /// Without a task index, the outcome of a call that starts a task is rarely known (the
+    /// answer only says that the task was started): said once, with how to give the index,
+    /// the first time such a call is left `unknown`.
+    fn tell_no_tasks(&mut self, event: &Event<'_>) {
+        if self.tasks.is_some() || self.told_no_tasks || event.outcome != Outcome::Unknown {
+            return;
+        }
+        if event.endpoint.is_some_and(|e| !e.task_types().is_empty()) && event.may_have_run() {
+            self.told_no_tasks = true;
+            messages::message(
+                "no task index is read, so the outcomes of task-starting calls (start, create, \
+                 migrate, backup...) stay unknown; --tasks DIR reads one (/var/log/pve/tasks on \
+                 the node that wrote the log)",
+            );
+        }
+    }
+
+    /// Opens the task directory and reads what it holds now.
+    pub(crate) fn open_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
+        let mut tasks = TaskDir::open(&dir)?;
+        let update = tasks.refresh();
+        self.correlator.update(update);
+        self.tasks = Some(tasks);
+        Ok(())
+    }
+
+    /// Reads what changed in the task directory, and shows what follows from it: the end of
+    /// tasks whose request was shown, held lines whose task ended, and tasks that no request
+    /// claimed in time (as of `now`, in seconds).
+    pub(crate) fn refresh_tasks(&mut self, now: i64) -> io::Result<()> {
+        self.read_tasks()?;
+        self.show_unclaimed(now)
+    }
+
+    /// Reads what changed in the task directory and shows the end of the tasks that ended,
+    /// without handing out unclaimed tasks by the clock: while follow replays history, the join
+    /// window moves with the log's time, as in convert.
+    pub(crate) fn read_tasks(&mut self) -> io::Result<()> {
+        if let Some(tasks) = &mut self.tasks {
+            let update = tasks.refresh();
+            for ended in self.correlator.update(update) {
+                self.task_ended(ended)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
+        if let Some(held) = self.held.remove(&ended.task.upid.text) {
+            let taken = Box::new((ended.task, held.body));
+            return self.process(&held.text, &held.file, held.number, Some(taken));
+        }
+        self.renderer.task_end(self.output.buf(), &ended);
+        self.output.commit()
+    }
+
+    /// Shows the tasks no request took that are now past the join window.
+    fn show_unclaimed(&mut self, now: i64) -> io::Result<()> {
+        loop {
+            let tasks = self.correlator.unclaimed(now);
+            if tasks.is_empty() {
+                return Ok(());
+            }
+            for task in &tasks {
+                self.show_task(task)?;
+            }
+        }
+    }
+
+    /// The tasks and the journal entries no line took that the log time has passed, merged
+    /// by time.
+    fn show_unclaimed_by_time(&mut self, now: i64) -> io::Result<()> {
+        let entries = self
+            .journal
+            .as_mut()
+            .map(|j| j.unclaimed(now))
+            .unwrap_or_default();
+        let mut entries = entries.into_iter().peekable();
+        loop {
+            let tasks = self.correlator.unclaimed(now);
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                while let Some(entry) = entries.next_if(|e| e.time_us < task.upid.start * 1_000_000)
+                {
+                    self.show_entry(&entry)?;
+                }
+                self.show_task(task)?;
+            }
+        }
+        for entry in entries {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
+    }
+
+    fn show_task(&mut self, task: &Task) -> io::Result<()> {
+        self.filter.note_user(Some(task.upid.user.as_bytes()));
+        if self.task_floor.is_none_or(|floor| task.upid.start < floor)
+            || !self.filter.wants_class(Class::Task)
+            || !self.filter.wants_user(Some(task.upid.user.as_bytes()))
+        {
+            return Ok(());
+        }
+        let dir = self
+            .tasks
+            .as_ref()
+            .map(|t| t.dir().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut event = Event::from_task(
+            task,
+            Origin {
+                file: &dir,
+                line: 0,
+            },
+        );
+        if let Some(program) = self.forkers.get(&task.upid.text) {
+            // The journal's `starting task` entry names the program that forked it: pvedaemon
+            // for an API call (whose line was not read), qm, vzdump… for work on the shell.
+            event.via = Some(if program == "pvedaemon" {
+                Via::Api
+            } else {
+                Via::Cli
+            });
+            if program != "pvedaemon" {
+                event.program = Some(program.clone());
+            }
+            if let Some(process) = &mut event.process {
+                process.name = format!("{program} task worker");
+            }
+        }
+        if !self.filter.wants_time(event.time)
+            || !self.filter.wants_outcome(event.outcome)
+            || !self.filter.wants_event(&event)
+        {
+            return Ok(());
+        }
+        self.renderer.event(self.output.buf(), &event);
+        if event.outcome == Outcome::Pending {
+            self.correlator.watch_end(&task.upid.text);
+        }
+        self.output.commit()
+    }
+
+    /// Queues what the recorder wrote since the last read.
+    pub(crate) fn read_spool(&mut self) {
+        if let Some(recorder) = &mut self.recorder {
+            let events = recorder.read(&mut self.spool_held);
+            self.correlator.add_bodies(events, Instant::now());
+        }
+    }
+
+    /// Spool events that waited longer than `wait` for their log line, no longer held.
+    pub(crate) fn stale_bodies(
+        &mut self,
+        now: Instant,
+        wait: std::time::Duration,
+    ) -> Vec<SpoolEvent> {
+        let stale = self.correlator.stale_bodies(now, wait);
+        for body in &stale {
+            self.spool_held.release(body);
+        }
+        stale
+    }
+
+    /// The first waiting spool event for this request, taken, unless it disagrees with what
+    /// the log line shows of the request ([`spool::disagreement`]): then it is refused, with a
+    /// warning, and the request is shown as if no body was recorded.
+    fn take_body(
+        &mut self,
+        logged: &spool::Logged<'_>,
+        user: Option<&[u8]>,
+        origin: (&str, u64),
+    ) -> Option<SpoolEvent> {
+        let (method, path, format) = (logged.method, logged.path, logged.format);
+        let mut taken = self.correlator.take_body(method, path, format, user);
+        if let (None, Some(recorder)) = (&taken, &mut self.recorder) {
+            // Its event may have been written after the last read of the spool.
+            self.correlator
+                .add_bodies(recorder.read(&mut self.spool_held), Instant::now());
+            taken = self.correlator.take_body(method, path, format, user);
+        }
+        let body = taken?;
+        self.spool_held.release(&body);
+        let Some((cause, why)) = spool::disagreement(&body, logged) else {
+            return Some(body);
+        };
+        self.refuse(cause, &why, &body, origin);
+        None
+    }
+
+    /// Reports a refused spool event: the first of each cause in full, then how many so far at
+    /// 10, 100, 1000… of that cause (a forger cannot flood stderr), the totals at the end.
+    fn refuse(&mut self, cause: spool::Refusal, why: &str, body: &SpoolEvent, origin: (&str, u64)) {
+        let n = &mut self.refused[cause.index()];
+        *n += 1;
+        let n = *n;
+        if n == 1 {
+            messages::message(&format!(
+                "{}:{}: spool event refused as the body of {}:{} ({} {}): {why}; the request \
+                 is shown as if no body was recorded (further events refused for this reason \
+                 are counted)",
+                self.spool_name, body.line, origin.0, origin.1, body.method, body.path
+            ));
+        } else if 10u64.pow(n.ilog10()) == n {
+            messages::message(&format!(
+                "{}: {n} spool events refused so far as the body of their line, like line {}: {why}",
+                self.spool_name, body.line
+            ));
+        }
+    }
+
+    /// Queues spool events (read from the recorder, or a saved file).
+    pub(crate) fn add_bodies(&mut self, events: Vec<SpoolEvent>) {
+        self.correlator.add_bodies(events, Instant::now());
+    }
+
+    /// Shows spool events whose log line never came, from the spool alone, with a warning.
+    pub(crate) fn show_bodies_alone(
+        &mut self,
+        bodies: Vec<SpoolEvent>,
+        file: &str,
+        time: Timestamp,
+    ) -> io::Result<()> {
+        for body in &bodies {
+            messages::message(&format!(
+                "{file}: no access.log line came for the spool event {} {}; shown from the spool alone",
+                body.method, body.path
+            ));
+            let event =
+                Event::from_spool(body, time, self.node.as_deref(), Origin { file, line: 0 });
+            self.filter.note_user(event.user);
+            if self.filter.wants_class(event.class)
+                && self.filter.wants_user(event.user)
+                && self.filter.wants_outcome(event.outcome)
+                && self.filter.wants_event(&event)
+            {
+                self.renderer.event(self.output.buf(), &event);
+                self.output.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of a batch run: the tasks left unclaimed within the time the logs covered, and
+    /// the spool events that matched no line.
+    pub(crate) fn finish(&mut self, events_file: Option<&str>) -> io::Result<()> {
+        let last = self.last_time;
+        if let Some(last) = last {
+            // Those that started by the last line's time: later ones are not of these logs.
+            self.show_unclaimed(last.saturating_add(crate::join::tasks::WINDOW + 1))?;
+        }
+        if let Some(mut journal) = self.journal.take() {
+            for entry in journal.rest() {
+                self.show_entry(&entry)?;
+            }
+            if journal.ambiguous > 0 {
+                messages::message(&format!(
+                    "{} login lines were left without their journal entry: two entries fitted",
+                    journal.ambiguous
+                ));
+            }
+        }
+        let ambiguous = self.correlator.ambiguous;
+        if ambiguous > 0 {
+            messages::message(&format!(
+                "{ambiguous} task-starting requests were left without their task: tasks of \
+                 another type or id started in the same second, so the match was ambiguous"
+            ));
+        }
+        let total: u64 = self.refused.iter().sum();
+        if total > 1 {
+            messages::message(&format!(
+                "{}: {total} spool events refused in all as the body of their line; their \
+                 requests are shown as if no body was recorded",
+                self.spool_name
+            ));
+        }
+        let name = events_file.unwrap_or("spool").to_owned();
+        self.spool_held.report(&name);
+        let left = self.stale_bodies(Instant::now(), std::time::Duration::ZERO);
+        let time = last
+            .and_then(|l| Timestamp::from_second(l).ok())
+            .unwrap_or_else(Timestamp::now);
+        self.show_bodies_alone(left, events_file.unwrap_or("spool"), time)
+    }
+
+    /// Processes one line of `file`. Empty lines carry nothing and are passed over.
+    pub(crate) fn line(&mut self, text: &[u8], file: &str, number: u64) -> io::Result<()> {
+        self.process(text, file, number, None)
+    }
+
+    /// The task this request started, when the task directory has it. In follow (`live`), the
+    /// task files are read again when none is found: the task may have been written after the
+    /// last look; what that read brings is `deferred`.
+    fn join(&mut self, event: &Event<'_>, source: (&str, u64)) -> Option<Task> {
+        self.tasks.as_ref()?;
+        let endpoint = event.endpoint?;
+        if !event.may_have_run() {
+            return None;
+        }
+        let (guest, object) = match &event.object {
+            Some(o) if matches!(o.kind, "qemu" | "lxc" | "vmid") => (Some(o.id.as_ref()), None),
+            Some(o) if o.kind != "node" => (None, Some(o.id.as_ref())),
+            _ => (None, None),
+        };
+        let claim = Claim {
+            time: event.time.as_second(),
+            user: event.user?,
+            node: event.task_node().or(event.node.map(str::as_bytes)),
+            kinds: endpoint.task_types(),
+            guest,
+            object,
+            upid_len: event.upid_len(),
+        };
+        if let Some(task) = self.correlator.join(&claim, source) {
+            return Some(task.clone());
+        }
+        let tasks = self.tasks.as_mut().filter(|_| self.live)?;
+        let ended = self.correlator.update(tasks.refresh());
+        self.deferred.extend(ended);
+        self.correlator.join(&claim, source).cloned()
+    }
+
+    /// The log has reached `seconds`: the first time sets the floor of the tasks shown alone, a
+    /// later one shows the tasks whose join window it has passed.
+    fn note_time(&mut self, seconds: i64) -> io::Result<()> {
+        self.task_floor.get_or_insert(seconds);
+        if self.last_time.is_none_or(|l| seconds > l) {
+            self.last_time = Some(seconds);
+            if self.journal.is_none() {
+                self.show_unclaimed(seconds)?;
+            } else {
+                self.show_unclaimed_by_time(seconds)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes one line (`taken`: a held line's task and body, taken for it already), then
+    /// shows what a new read of the task files brought meanwhile.
+    fn process(
+        &mut self,
+        text: &[u8],
+        file: &str,
+        number: u64,
+        taken: Option<Taken>,
+    ) -> io::Result<()> {
+        let shown = self.convert(text, file, number, taken);
+        if !self.deferred.is_empty() {
+            for ended in std::mem::take(&mut self.deferred) {
+                self.task_ended(ended)?;
+            }
+        }
+        shown
+    }
+
+    fn convert(
+        &mut self,
+        text: &[u8],
+        file: &str,
+        number: u64,
+        taken: Option<Taken>,
+    ) -> io::Result<()> {
+        if text.is_empty() || text == b"\r" {
+            return Ok(());
+        }
+        if text.len() > input::MAX_LINE {
+            messages::malformed(file, number, &input::Overlong);
+            return Ok(());
+        }
+        let line = match access::parse(text) {
+            Ok(line) => line,
+            Err(reason) => {
+                messages::malformed(file, number, &reason);
+                return Ok(());
+            }
+        };
+        // Tasks without a request are shown as the log time passes them, so when they are wanted
+        // every line's time counts, not only the time of the lines shown.
+        let every_time = taken.is_none()
+            && ((self.tasks.is_some() && self.filter.wants_class(Class::Task))
+                || self.journal.as_ref().is_some_and(|j| !j.is_empty()));
+        let mut early_time = None;
+        if every_time {
+            early_time = line.timestamp();
+            if let Some(time) = early_time {
+                self.note_time(time.as_second())?;
+            }
+        }
+        self.filter.note_user(line.user());
+        // The cheapest test first: most lines are UI polling that the class alone rejects.
+        let wanted = (every_time
+            || self
+                .filter
+                .wants_any(request::possible_classes(line.request)))
+            && self.filter.wants_user(line.user());
+        if !wanted {
+            return Ok(());
+        }
+        let request = Request::parse(line.request);
+        if self.journal.is_some() && request.class == Class::Console {
+            if let (Some(user), Some(time)) = (line.user(), line.timestamp()) {
+                if self.consoles.len() > 10_000 {
+                    self.consoles.clear();
+                }
+                self.consoles.insert(user.to_vec(), time.as_second());
+            }
+        }
+        let node = self.node.clone();
+        if !self.filter.wants_class(request.class) {
+            if every_time && matches!(request.class, Class::Write | Class::Console) {
+                // Not shown, but it takes its task, which is therefore not one without a request.
+                if let Some(time) = early_time {
+                    let origin = Origin { file, line: number };
+                    let event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+                    if let Some(task) = self.join(&event, (file, number)) {
+                        // Nor is the end of a task whose request is not shown.
+                        self.correlator.unwatch_end(&task.upid.text);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let Some(time) = early_time.or_else(|| line.timestamp()) else {
+            messages::malformed(file, number, &access::Malformed::BadTime);
+            return Ok(());
+        };
+        let (joined, kept_body) = match taken {
+            Some(taken) => {
+                let (task, body) = *taken;
+                (Some(task), Some(body))
+            }
+            None => (None, None),
+        };
+        if joined.is_none() && !every_time {
+            self.note_time(time.as_second())?;
+        }
+        if !self.filter.wants_time(time) {
+            return Ok(());
+        }
+        let origin = Origin { file, line: number };
+        let login = self.journal_login(&line, time.as_second(), &request);
+        let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+        if let Some(login) = &login {
+            self.attach_login(&mut event, login);
+        } else if line.status == 401 {
+            if let Some(reason) = self
+                .journal
+                .as_mut()
+                .and_then(|j| j.refusal(time.as_second()))
+            {
+                event.auth = Some(Auth {
+                    kind: "ticket",
+                    reason: Some(reason),
+                });
+            }
+        }
+        let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
+            (Some(kept), _, _) => kept,
+            (None, Some(method), Some(path))
+                if event.api_format.is_some()
+                    && (self.correlator.has_bodies() || self.recorder.is_some()) =>
+            {
+                let query = request.query_params();
+                let logged = spool::Logged {
+                    method,
+                    path,
+                    format: event.api_format,
+                    query: &query,
+                };
+                self.take_body(&logged, event.user, (file, number))
+            }
+            _ => None,
+        };
+        if let Some(body) = &body {
+            event.attach_body(body);
+        } else {
+            self.journal_body(&mut event);
+        }
+        let task = match joined {
+            Some(task) => Some(task),
+            None => self.join(&event, (file, number)),
+        };
+        if let Some(task) = task {
+            event.attach_task(task);
+        }
+        self.tell_no_tasks(&event);
+        if !self.filter.wants_event(&event) {
+            self.not_shown(&event);
+            return Ok(());
+        }
+        if event.outcome == Outcome::Pending && self.filter.holds_pending() {
+            // Its outcome is not known yet: shown (or not) when the task ends.
+            if let Some(task) = &event.task {
+                self.held.insert(
+                    task.upid.text.clone(),
+                    Held {
+                        text: text.to_vec(),
+                        file: file.to_string(),
+                        number,
+                        body: body.clone(),
+                    },
+                );
+            }
+            return Ok(());
+        }
+        if !self.filter.wants_outcome(event.outcome) {
+            self.not_shown(&event);
+            return Ok(());
+        }
+        self.renderer.event(self.output.buf(), &event);
+        self.output.commit()
+    }
+
+    /// A joined request that the filter does not show: the end of its task is not shown either.
+    fn not_shown(&mut self, event: &Event<'_>) {
+        if let Some(task) = &event.task {
+            self.correlator.unwatch_end(&task.upid.text);
+        }
+    }
+}
