@@ -119,7 +119,7 @@ pub(crate) struct ConvertArgs {
     pub(crate) output: OutputArgs,
 }
 
-/// Where the journal is: for convert.
+/// Where the journal is: shared by convert and follow.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Sources")]
 pub(crate) struct JournalArgs {
@@ -139,7 +139,8 @@ pub(crate) struct JournalArgs {
 
     /// Read FILE instead of the node's journal (repeatable): a copied .journal file (through
     /// journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog,
-    /// daemon.log, rotated and gzip'd too), told apart by content.
+    /// daemon.log, rotated and gzip'd too), told apart by content. follow takes one .journal
+    /// file and follows it as it grows.
     ///
     /// Classic syslog stamps (Jun 24 14:00:05) are local time (TZ) and have no year: each is
     /// given the latest year that does not put it more than a day after the file was last
@@ -202,6 +203,9 @@ pub(crate) struct FollowArgs {
 
     #[command(flatten)]
     pub(crate) tasks: TaskArgs,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArgs,
 
     #[command(flatten)]
     pub(crate) select: SelectArgs,

@@ -44,6 +44,18 @@ struct StateFile {
     /// The followed path: a state file of another log is not applied.
     log: PathBuf,
     files: Vec<Entry>,
+    /// The journal's cursor: the last entry read (`journalctl --after-cursor` resumes there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal_cursor: Option<String>,
+}
+
+/// The longest journal cursor believed (journalctl's are about 130 bytes).
+const MAX_CURSOR: usize = 1024;
+
+/// Whether a cursor from a state file is one journalctl could have written: printable ASCII
+/// without spaces, not too long (it becomes one argument of journalctl, never a shell word).
+fn cursor_is_plausible(cursor: &str) -> bool {
+    !cursor.is_empty() && cursor.len() <= MAX_CURSOR && cursor.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// One followed file.
@@ -85,6 +97,8 @@ pub(crate) struct Loaded {
     pub(crate) entries: Vec<Entry>,
     /// When it was written (files rotated away after it and never opened are read too).
     pub(crate) saved: Option<SystemTime>,
+    /// Where the journal was read to.
+    pub(crate) journal_cursor: Option<String>,
 }
 
 impl Entry {
@@ -120,7 +134,9 @@ pub(crate) struct Checkpoint {
     log: PathBuf,
     /// What was saved last, so that an unchanged state is not written again (the first save
     /// always writes: it is also the check that the state can be written).
-    saved: Option<Vec<Entry>>,
+    saved: Option<(Vec<Entry>, Option<String>)>,
+    /// The journal's cursor to save with the files.
+    journal_cursor: Option<String>,
     /// A failed save is reported once, until a save works again.
     failing: bool,
 }
@@ -133,6 +149,7 @@ impl Checkpoint {
             path: path.to_path_buf(),
             log: log.to_path_buf(),
             saved: None,
+            journal_cursor: None,
             failing: false,
         };
         // A save that was cut short (crash, kill -9, power loss) leaves its temporary file; the
@@ -173,9 +190,20 @@ impl Checkpoint {
             refuse(&format_args!("not a state pverec wrote ({why})"));
             return (checkpoint, None);
         }
+        let journal_cursor = match state.journal_cursor {
+            Some(cursor) if !cursor_is_plausible(&cursor) => {
+                messages::message(&format!(
+                    "{}: the journal cursor is not one journalctl writes; the journal is read from now",
+                    path.display()
+                ));
+                None
+            }
+            cursor => cursor,
+        };
         let loaded = Loaded {
             entries: state.files,
             saved,
+            journal_cursor,
         };
         (checkpoint, Some(loaded))
     }
@@ -192,19 +220,31 @@ impl Checkpoint {
             .files()
             .filter_map(|t| entry(t, Some(t.id) == current, &self.log).ok())
             .collect();
-        if self.saved.as_ref() == Some(&entries) {
+        if self
+            .saved
+            .as_ref()
+            .is_some_and(|(files, cursor)| *files == entries && *cursor == self.journal_cursor)
+        {
             return Ok(());
         }
         let state = StateFile {
             version: VERSION,
             log: self.log.clone(),
             files: entries,
+            journal_cursor: self.journal_cursor.clone(),
         };
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
         write_atomically(&self.path, &text)?;
-        self.saved = Some(state.files);
+        self.saved = Some((state.files, state.journal_cursor));
         Ok(())
+    }
+
+    /// The journal's cursor for the next save (the last entry read and shown or joined).
+    pub(crate) fn set_journal_cursor(&mut self, cursor: Option<&str>) {
+        if let Some(cursor) = cursor {
+            self.journal_cursor = Some(cursor.to_string());
+        }
     }
 
     /// Saves, reporting a failure once instead of stopping the run.

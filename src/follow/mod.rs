@@ -31,7 +31,7 @@ pub(crate) mod checkpoint;
 mod tail;
 mod watch;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -50,6 +50,7 @@ use crate::messages;
 use crate::output;
 use crate::pipeline::{self, Pipeline};
 use crate::request::Class;
+use crate::source::journal::{self as journal_source, Live};
 use crate::source::spool::Recorder;
 
 /// How late (seconds) a log line may be read after it was written, for the join window.
@@ -151,6 +152,7 @@ fn follow(
     pipeline.live = true;
     pipeline::open_tasks(&mut pipeline, &args.tasks, default_log);
     pipeline.recorder = register(args, &pipeline, default_log)?;
+    pipeline.signals = Some(wake_read.as_raw_fd());
     let events_name = pipeline
         .recorder
         .as_ref()
@@ -159,6 +161,7 @@ fn follow(
     pipeline.spool_name.clone_from(&events_name);
     let mut checkpoint = None;
     let mut resumed = false;
+    let mut journal_cursor = None;
     if let Some(state) = &args.state {
         checkpoint::make_dir(state).with_context(|| {
             format!(
@@ -167,6 +170,9 @@ fn follow(
             )
         })?;
         let (cp, loaded) = Checkpoint::load(state, log);
+        if let Some(loaded) = &loaded {
+            journal_cursor.clone_from(&loaded.journal_cursor);
+        }
         if let Some(loaded) = loaded {
             let resumed_files = checkpoint::resume(loaded.entries, log);
             for (path, skip) in &resumed_files.replay {
@@ -176,6 +182,11 @@ fn follow(
             resumed = true;
         }
         checkpoint = Some(cp);
+    }
+
+    pipeline.journal_live = open_journal(args, default_log, journal_cursor);
+    if pipeline.journal_live.is_some() {
+        pipeline.journal.get_or_insert_with(Default::default);
     }
 
     // -n N: of the history read before going live, only the last N events are shown.
@@ -219,15 +230,24 @@ fn follow(
         // Spool events and tasks are written before the log lines they belong to: read them
         // first.
         pipeline.read_spool();
+        pipeline.read_journal_live()?;
         // By the clock, less a margin for a log line written but not read yet: a task shown as
         // one without a request can no longer be joined.
-        pipeline.refresh_tasks(jiff::Timestamp::now().as_second() - LATE_LINE)?;
+        let now = jiff::Timestamp::now().as_second();
+        pipeline.refresh_tasks(now - LATE_LINE)?;
+        pipeline.journal_by_clock(now - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
         let stale = pipeline.stale_bodies(Instant::now(), BODY_WAIT);
         pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
         pipeline.correlator.prune();
+        if signal.load(Ordering::Relaxed) != 0 {
+            // Stopping: what the journal gave that waits for a line is shown now, so that the
+            // cursor saved covers it.
+            pipeline.settle_journal()?;
+        }
         pipeline.output.flush()?;
         if let Some(cp) = &mut checkpoint {
+            cp.set_journal_cursor(pipeline.journal_cursor().as_deref());
             if first {
                 // A state that cannot be written would make a restart lose or repeat: say so
                 // now, not hours later.
@@ -248,6 +268,7 @@ fn follow(
             // its watch was in place.
             continue;
         }
+        waker.watch_fd(pipeline.journal_live.as_ref().and_then(|l| l.fd()));
         if waker.wait(deadline(&tailer, &pipeline))? == Wake::Signal {
             // Loop once more: read what is there, flush, save, then stop.
             continue;
@@ -262,6 +283,44 @@ fn follow(
     pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(exit_status(signal))
+}
+
+/// journalctl --follow for the PVE programs: on the `--journal-file` (a .journal file, followed
+/// as it grows), else the node's journal when asked for or by default (the node's own log is
+/// followed and journalctl is installed); after the state's cursor, else from `--since`, else
+/// from now.
+fn open_journal(args: &FollowArgs, default_log: bool, cursor: Option<String>) -> Option<Live> {
+    let journal = &args.journal;
+    if journal.no_journal {
+        return None;
+    }
+    let Some(program) = journal_source::journalctl() else {
+        if journal.journal || !journal.journal_file.is_empty() {
+            messages::input_error(
+                "the journal: journalctl is not installed (/usr/bin/journalctl); apt install \
+                 systemd; follow goes on without it",
+            );
+        }
+        return None;
+    };
+    let file = match journal.journal_file.as_slice() {
+        [] if journal.journal || default_log => None,
+        [] => return None,
+        [one] => Some(one.clone()),
+        [one, ..] => {
+            messages::message(&format!(
+                "follow follows one journal file; {} is followed, the others are not",
+                one.display()
+            ));
+            Some(one.clone())
+        }
+    };
+    let query = journal_source::Query {
+        file,
+        since: args.select.since,
+        ..journal_source::Query::default()
+    };
+    Some(Live::start(program, query, cursor))
 }
 
 /// Registers with the request recorder: at `--spool DIR` (an error if that fails), or at the
@@ -333,7 +392,11 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
         now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
     });
     let body = pipeline.correlator.next_stale(BODY_WAIT);
-    [tailer.deadline(), task, body].into_iter().flatten().min()
+    let journal = pipeline.journal_live.as_ref().and_then(|l| l.deadline());
+    [tailer.deadline(), task, body, journal]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// `--since`: before going live, the rotated generations that reach back to `since` are read,

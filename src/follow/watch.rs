@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -71,6 +71,8 @@ pub(crate) struct Waker {
     /// Polling because another directory (tasks, spool) could not be watched.
     others_unwatched: bool,
     signals: UnixStream,
+    /// Another descriptor whose input is worth a look (journalctl's output).
+    extra: Option<RawFd>,
 }
 
 impl Waker {
@@ -101,7 +103,13 @@ impl Waker {
             dir_missing: false,
             others_unwatched: false,
             signals,
+            extra: None,
         }
+    }
+
+    /// Also wakes when `fd` has input (journalctl's output while it runs; `None`: nothing).
+    pub(crate) fn watch_fd(&mut self, fd: Option<RawFd>) {
+        self.extra = fd;
     }
 
     /// Also wakes when a file in `dir` is written, created or renamed into it: the task
@@ -228,14 +236,17 @@ impl Waker {
             events: libc::POLLIN,
             revents: 0,
         };
-        let mut all = [watch(self.signals.as_raw_fd()), watch(-1)];
-        let fds = match &self.watching {
-            Some(watching) => {
-                all[1] = watch(watching.inotify.as_fd().as_raw_fd());
-                &mut all[..]
-            }
-            None => &mut all[..1],
-        };
+        // A negative descriptor is passed over by poll(2): no watch, no journal.
+        let inotify = self
+            .watching
+            .as_ref()
+            .map_or(-1, |w| w.inotify.as_fd().as_raw_fd());
+        let mut all = [
+            watch(self.signals.as_raw_fd()),
+            watch(inotify),
+            watch(self.extra.unwrap_or(-1)),
+        ];
+        let fds = &mut all[..];
         let millis = timeout.map_or(-1, |t| {
             // Round up, so that a deadline is never missed by a wake-up just before it.
             let ms = t.as_micros().div_ceil(1000);
@@ -257,7 +268,10 @@ impl Waker {
             let _ = (&self.signals).read(&mut sink);
             return Ok(Some(Wake::Signal));
         }
-        if n > 0 && fds.get(1).is_some_and(|f| f.revents != 0) {
+        if n > 0 && fds[2].revents != 0 {
+            return Ok(Some(Wake::Look));
+        }
+        if n > 0 && fds[1].revents != 0 {
             match self.watching.as_mut().map(Watching::drain) {
                 Some(Err(e)) => {
                     polling_warning(&e);

@@ -103,6 +103,9 @@ pub(crate) struct JournalJoin {
     waiting: VecDeque<Waiting>,
     /// Lines left unjoined because two entries fitted.
     pub(crate) ambiguous: u64,
+    /// The cursor of the last entry settled (joined and past the window, or handed out): a
+    /// restart after it loses nothing ([`JournalJoin::settled`]).
+    settled: Option<String>,
 }
 
 impl JournalJoin {
@@ -270,6 +273,9 @@ impl JournalJoin {
             .is_some_and(|w| w.entry.time_us < limit)
         {
             if let Some(w) = self.waiting.pop_front() {
+                if w.entry.cursor.is_some() {
+                    self.settled.clone_from(&w.entry.cursor);
+                }
                 if !w.taken {
                     out.push(w.entry);
                 }
@@ -278,8 +284,21 @@ impl JournalJoin {
         out
     }
 
+    /// Where a restart must resume the journal so that no entry is lost: after the last one
+    /// settled, while some wait; `None` when none waits (then after the last one read).
+    pub(crate) fn settled(&self) -> Option<&str> {
+        if self.waiting.is_empty() {
+            None
+        } else {
+            self.settled.as_deref()
+        }
+    }
+
     /// Every entry no line took, for the end of a batch run.
     pub(crate) fn rest(&mut self) -> Vec<Entry> {
+        if let Some(cursor) = self.waiting.back().and_then(|w| w.entry.cursor.clone()) {
+            self.settled = Some(cursor);
+        }
         self.waiting
             .drain(..)
             .filter(|w| !w.taken)

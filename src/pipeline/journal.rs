@@ -15,6 +15,10 @@ use super::Pipeline;
 
 /// A successful login this soon after the last one of the same user and client is a renewal.
 const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
+/// The programs whose entries belong to logged requests (the rest is work on the shell).
+const SERVES_API: &[&str] = &["pvedaemon", "pveproxy", "spiceproxy"];
+/// follow: how long a VM change's line waits for its journal entry when it is not there yet.
+const JOURNAL_LAG: std::time::Duration = std::time::Duration::from_secs(2);
 /// A console's ticket check comes within this many seconds of its request (PVE gives the
 /// websocket 10 s to connect).
 const CONSOLE_CHECK: i64 = 15;
@@ -116,14 +120,33 @@ impl Pipeline {
             parts.next().filter(|s| !s.is_empty()).map(<[u8]>::to_vec)
         });
         let split = |args: &str| said::split_vm_args(args, endpoint).map(|a| a.params);
-        let Some(body) = journal.body(
-            event.time.as_second(),
-            user,
-            &vmid,
-            wants,
-            snapname.as_deref(),
-            &split,
-        ) else {
+        let time = event.time.as_second();
+        let mut found = journal.body(time, user, &vmid, wants, snapname.as_deref(), &split);
+        // follow: the entry may be a moment behind its line (a task worker logs a resize or a
+        // snapshot just after the answer went out; journalctl passes entries on with a lag):
+        // what journalctl has is read, then it is waited for, briefly.
+        if found.is_none() && self.journal_live.is_some() && event.outcome != Outcome::Failure {
+            let deadline = std::time::Instant::now() + JOURNAL_LAG;
+            loop {
+                let now = std::time::Instant::now();
+                let entries = match self.journal_live.as_mut() {
+                    Some(live) if now < deadline => live.read_within(deadline - now, self.signals),
+                    _ => break,
+                };
+                if entries.is_empty() && self.journal_live.as_ref().and_then(|l| l.fd()).is_none() {
+                    break;
+                }
+                self.add_journal(Journal { entries });
+                let Some(journal) = self.journal.as_mut() else {
+                    break;
+                };
+                found = journal.body(time, user, &vmid, wants, snapname.as_deref(), &split);
+                if found.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(body) = found else {
             return;
         };
         if let Some(why) = &body.unsplit {
@@ -353,6 +376,59 @@ impl Pipeline {
         Ok(())
     }
 
+    /// follow: where a restart resumes the journal (for `--state`): after the last entry
+    /// settled while some still wait for their line, else after the last one read.
+    pub(crate) fn journal_cursor(&self) -> Option<String> {
+        let live = self.journal_live.as_ref()?;
+        match self.journal.as_ref().map(JournalJoin::settled) {
+            Some(Some(settled)) => Some(settled.to_string()),
+            Some(None) if self.journal.as_ref().is_some_and(|j| !j.is_empty()) => None,
+            _ => live.cursor().map(str::to_string),
+        }
+    }
+
+    /// follow's end: the entries still waiting for a line are shown on their own, so that the
+    /// cursor saved covers all that was read and a restart repeats none.
+    pub(crate) fn settle_journal(&mut self) -> io::Result<()> {
+        let entries = self
+            .journal
+            .as_mut()
+            .map(JournalJoin::rest)
+            .unwrap_or_default();
+        for entry in entries {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
+    }
+
+    /// follow: takes in what journalctl wrote since the last look.
+    pub(crate) fn read_journal_live(&mut self) -> io::Result<()> {
+        if let Some(live) = self.journal_live.as_mut() {
+            let entries = live.read();
+            if !entries.is_empty() {
+                self.add_journal(Journal { entries });
+            }
+        }
+        for entry in std::mem::take(&mut self.shell_now) {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
+    }
+
+    /// follow: the journal entries no line took that the clock has passed (`now` less a margin
+    /// for lines written but not read yet), shown on their own.
+    pub(crate) fn journal_by_clock(&mut self, now: i64) -> io::Result<()> {
+        let entries = self
+            .journal
+            .as_mut()
+            .map(|j| j.unclaimed(now))
+            .unwrap_or_default();
+        for entry in entries {
+            self.show_entry(&entry)?;
+        }
+        Ok(())
+    }
+
     /// Takes in the journal's entries: task starts tell who forked each task; the rest wait
     /// for their lines.
     pub(crate) fn add_journal(&mut self, journal: Journal) {
@@ -364,6 +440,11 @@ impl Pipeline {
                     self.forkers.insert(upid.to_string(), entry.program.clone());
                 }
                 Some(Said::TaskEnded { .. }) => {}
+                // follow: work on the shell has no line to wait for (only pvedaemon writes the
+                // entries of logged calls): shown at the next look.
+                Some(_) if self.live && !SERVES_API.contains(&entry.program.as_str()) => {
+                    self.shell_now.push(entry);
+                }
                 Some(_) => rest.push(entry),
                 None => {}
             }

@@ -77,6 +77,12 @@ pub(crate) struct Pipeline {
     refused: [u64; 4],
     /// The journal's entries, joined with the lines as they come ([`JournalJoin`]).
     pub(crate) journal: Option<JournalJoin>,
+    /// follow: journalctl, read live.
+    pub(crate) journal_live: Option<crate::source::journal::Live>,
+    /// follow: the signal pipe, which a short wait for the journal watches too.
+    pub(crate) signals: Option<std::os::fd::RawFd>,
+    /// follow: entries of work on the shell read since the last look, shown at the next.
+    shell_now: Vec<crate::source::journal::Entry>,
     /// Who forked each task, from the journal's `starting task` entries: a task without a
     /// request that `qm` or `vzdump` started was work on the shell.
     forkers: HashMap<String, String>,
@@ -115,6 +121,9 @@ impl Pipeline {
             deferred: Vec::new(),
             recorder: None,
             journal: None,
+            journal_live: None,
+            signals: None,
+            shell_now: Vec::new(),
             forkers: HashMap::new(),
             logins: HashMap::new(),
             consoles: HashMap::new(),

@@ -310,7 +310,8 @@ pub(crate) fn journalctl_args(query: &Query) -> Vec<OsString> {
         args.push(arg);
     }
     // journalctl takes `@SECONDS` as a time.
-    if let Some(since) = query.since {
+    // A cursor says where to go on: --since would contradict it (journalctl refuses both).
+    if let (Some(since), None) = (query.since, &query.after_cursor) {
         args.push(format!("--since=@{}", since.as_second()).into());
     }
     if let Some(until) = query.until {
@@ -318,10 +319,14 @@ pub(crate) fn journalctl_args(query: &Query) -> Vec<OsString> {
     }
     if query.follow {
         args.push("--follow".into());
+        // `--follow` alone shows the last ten entries first: none, or all from the start point.
         match &query.after_cursor {
-            Some(cursor) => args.push(format!("--after-cursor={cursor}").into()),
+            Some(cursor) => {
+                args.push(format!("--after-cursor={cursor}").into());
+                args.push("--lines=all".into());
+            }
             None if query.since.is_none() => args.push("--lines=0".into()),
-            None => {}
+            None => args.push("--lines=all".into()),
         }
     }
     for program in PROGRAMS {
@@ -519,6 +524,225 @@ impl Journal {
                 ));
             }
             Err(e) => messages::input_error(&format!("{what}: journalctl: {e}")),
+        }
+    }
+}
+
+/// The journal read live: `journalctl --follow` as a child, its output read without blocking
+/// when follow's wait says it has something (its stdout is one of the descriptors follow polls).
+///
+/// The cursor of the last entry read is kept, so that a restart of journalctl (and, through
+/// `--state`, of pverec) resumes after it: nothing is lost or repeated. A journalctl that cannot
+/// be started, fails or dies is said once and started again after a back-off (1 s, doubling
+/// up to a minute; [`Live::deadline`] is when), never in a busy loop; the rest of follow goes on.
+pub(crate) struct Live {
+    program: PathBuf,
+    query: Query,
+    child: Option<std::process::Child>,
+    lines: LineSplitter,
+    cursor: Option<String>,
+    restart_at: Option<std::time::Instant>,
+    backoff: std::time::Duration,
+    told: bool,
+}
+
+/// The first wait before journalctl is started again, and the longest.
+const BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Live {
+    /// Starts following: after `cursor` when there is one (a restart from a state), else from
+    /// `query.since` (history), else from now.
+    pub(crate) fn start(program: PathBuf, mut query: Query, cursor: Option<String>) -> Live {
+        query.follow = true;
+        let mut live = Live {
+            program,
+            query,
+            child: None,
+            lines: LineSplitter::new(input::MAX_LINE),
+            cursor,
+            restart_at: None,
+            backoff: BACKOFF_FIRST,
+            told: false,
+        };
+        live.spawn();
+        live
+    }
+
+    fn spawn(&mut self) {
+        self.restart_at = None;
+        let mut query = self.query.clone();
+        query.after_cursor.clone_from(&self.cursor);
+        let spawned = Command::new(&self.program)
+            .args(journalctl_args(&query))
+            .env("SYSTEMD_COLORS", "0")
+            .env("SYSTEMD_PAGER", "")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        match spawned {
+            Ok(child) => {
+                for fd in [
+                    child.stdout.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+                    child.stderr.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    // SAFETY: fcntl(2) on a pipe descriptor the child handle owns.
+                    unsafe {
+                        let flags = libc::fcntl(fd, libc::F_GETFL);
+                        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+                    }
+                }
+                self.lines = LineSplitter::new(input::MAX_LINE);
+                self.child = Some(child);
+            }
+            Err(e) => self.failed(&format!("cannot run {}: {e}", self.program.display())),
+        }
+    }
+
+    /// Says what went wrong (the first time), and when journalctl is started again.
+    fn failed(&mut self, why: &str) {
+        if !self.told {
+            self.told = true;
+            messages::message(&format!(
+                "the journal: {why}; follow goes on without it and starts journalctl again \
+                 (every {} s at first, then less often)",
+                self.backoff.as_secs()
+            ));
+        }
+        self.restart_at = Some(std::time::Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// The descriptor to wait on: journalctl's output, while it runs.
+    pub(crate) fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.child
+            .as_ref()
+            .and_then(|c| c.stdout.as_ref())
+            .map(|o| o.as_raw_fd())
+    }
+
+    /// When journalctl is to be started again, if it is down.
+    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
+        self.restart_at
+    }
+
+    /// The cursor of the last entry read.
+    pub(crate) fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// What journalctl wrote since the last call (entries of interest only), without waiting;
+    /// starts it again when its back-off is over.
+    pub(crate) fn read(&mut self) -> Vec<Entry> {
+        if self
+            .restart_at
+            .is_some_and(|at| at <= std::time::Instant::now())
+        {
+            self.spawn();
+        }
+        let mut entries = Vec::new();
+        let Some(child) = self.child.as_mut() else {
+            return entries;
+        };
+        let mut ended = false;
+        if let Some(stdout) = child.stdout.as_mut() {
+            let mut buf = vec![0; 64 * 1024];
+            let cursor = &mut self.cursor;
+            let mut take = |number: u64, line: Option<&[u8]>| match line {
+                Some([]) => {}
+                Some(line) => match parse_json(line) {
+                    Ok(entry) => {
+                        if entry.cursor.is_some() {
+                            cursor.clone_from(&entry.cursor);
+                        }
+                        if of_interest(&entry) {
+                            entries.push(entry);
+                        }
+                    }
+                    Err(reason) => messages::malformed("journalctl", number, &reason),
+                },
+                None => messages::malformed("journalctl", number, &input::Overlong),
+            };
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(n) => self.lines.feed(&buf[..n], &mut take),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !entries.is_empty() {
+            self.backoff = BACKOFF_FIRST;
+        }
+        if ended {
+            let mut complaint = Vec::new();
+            if let Some(err) = child.stderr.as_mut() {
+                let _ = err.take(4096).read_to_end(&mut complaint);
+            }
+            let status = child.wait();
+            self.child = None;
+            let complaint = String::from_utf8_lossy(&complaint);
+            let first = complaint.lines().next().unwrap_or("no message");
+            let why = match status {
+                Ok(status) => format!("journalctl ended ({status}): {first}"),
+                Err(e) => format!("journalctl: {e}"),
+            };
+            self.failed(&why);
+        }
+        entries
+    }
+
+    /// Waits up to `wait` for journalctl to write more (or `signals` to become readable: a
+    /// stop), then reads it. For a line whose entry may come a moment after it.
+    pub(crate) fn read_within(
+        &mut self,
+        wait: std::time::Duration,
+        signals: Option<std::os::fd::RawFd>,
+    ) -> Vec<Entry> {
+        let Some(fd) = self.fd() else {
+            return Vec::new();
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of two pollfd structs that lives across the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+        if n > 0 && fds[0].revents != 0 {
+            self.read()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

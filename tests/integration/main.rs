@@ -2,6 +2,7 @@
 //! place for the harness). Fixtures live in `tests/data/`.
 
 mod journal;
+mod journal_follow;
 mod journal_util;
 mod util;
 
