@@ -21,6 +21,7 @@ import argparse
 import ctypes
 import hashlib
 import json
+import random
 import os
 import shutil
 import subprocess
@@ -205,7 +206,44 @@ def count_output_lines(argv: list[str]) -> int | str:
     return n if rc == 0 else f"{n} (exit status {rc})"
 
 
-def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int) -> list[Row]:
+def ensure_journal(work: Path, log: Path) -> Path:
+    """A day of a node's journal (`journalctl -o json`) over the log's first day: pvedaemon's
+    task start/end pairs every 20 s, logins and renewals, an `update VM` every 2 min, root's `qm
+    set` now and then; 10,080 entries, deterministic, written once per log."""
+    out = work / "journal-day.json"
+    if out.exists() and out.stat().st_mtime >= log.stat().st_mtime:
+        return out
+    with open(log, "rb") as f:
+        first = f.readline().decode(errors="replace")
+    start = time.mktime(time.strptime(first.split("[", 1)[1][:20], "%d/%m/%Y:%H:%M:%S"))
+    rng = random.Random(SEED)
+    lines = []
+
+    def entry(t: float, ident: str, pid: int, message: str) -> None:
+        lines.append(json.dumps({"__REALTIME_TIMESTAMP": str(int(t * 1e6)), "_HOSTNAME": "pve1",
+                                 "SYSLOG_IDENTIFIER": ident, "_PID": str(pid), "PRIORITY": "6",
+                                 "MESSAGE": message}, separators=(",", ":")))
+
+    for i in range(4320):  # every 20 s
+        t = start + i * 20
+        upid = f"UPID:pve1:{0x1000 + i:08X}:{i:08X}:{int(t):08X}:qmstart:{100 + i % 50}:root@pam:"
+        entry(t, "pvedaemon", 2201, f"<root@pam> starting task {upid}")
+        entry(t + 2, "pvedaemon", 2201, f"<root@pam> end task {upid} OK")
+    for i in range(720):  # every 2 min
+        t = start + i * 120 + rng.random()
+        entry(t, "pvedaemon", 2202,
+              f"<alice@pve> update VM {100 + i % 50}: -cores {1 + i % 8} -memory {1024 * (1 + i % 8)}")
+    for i in range(288):  # every 5 min
+        entry(start + i * 300 + 3, "pvedaemon", 2203, "<root@pam> successful auth for user 'alice@pve'")
+    for i in range(12):
+        entry(start + i * 7200 + 7, "qm", 4242, f"<root@pam> update VM {200 + i}: -memory 4096")
+    lines.sort(key=lambda l: json.loads(l)["__REALTIME_TIMESTAMP"])
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
+              journal: Path) -> list[Row]:
     """The commands, in table order."""
     awk = shutil.which("awk") or "awk"
     gz_note = ["MB/s of uncompressed data"]
@@ -225,6 +263,12 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int) -> lis
             notes=list(gz_note)),
         Row("true (harness baseline)", [shutil.which("true") or "true"], 20, 0),
         Row("pverec convert /dev/null", [pverec, "convert", "/dev/null"], 20, 0),
+        Row("pverec convert --journal-file DAY FILE",
+            [pverec, "convert", "--journal-file", str(journal), str(log)], 5, plain,
+            notes=["DAY: a day of journal, 10,080 entries (ensure_journal)"]),
+        Row("pverec convert --all -f json --journal-file DAY FILE",
+            [pverec, "convert", "--all", "-f", "json", "--journal-file", str(journal), str(log)],
+            5, plain),
     ]
 
 
@@ -319,8 +363,9 @@ def main(argv=None) -> int:
     warm(gz)
 
     pin, pin_note = pin_prefix()
-    rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"])
-    wc, grep, awk_row, conv, conv_json, conv_all, _, conv_gz, true_row, startup = rows
+    journal = ensure_journal(work, log)
+    rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"], journal)
+    wc, grep, awk_row, conv, conv_json, conv_all, _, conv_gz, true_row, startup = rows[:10]
     plain, gz_data = wc.data_bytes, conv_gz.data_bytes
     clean_rss = become_subreaper()
     rss_note = ("RSS = the command's own ru_maxrss (one extra run, reaped as orphan; "

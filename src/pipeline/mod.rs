@@ -92,6 +92,40 @@ pub(crate) struct Pipeline {
     consoles: HashMap<Vec<u8>, i64>,
 }
 
+/// The API call a task started on the shell stands for, when it is one endpoint with no
+/// parameters beyond the path: `qm start 100` is `POST /nodes/{node}/qemu/100/status/start`.
+/// Others (a clone, a backup: their options are not in the journal) stay tasks.
+fn shell_call(task: &Task, program: &str) -> Option<(&'static [u8], String)> {
+    if matches!(
+        program,
+        "pvedaemon" | "pveproxy" | "pvescheduler" | "pve-ha-lrm"
+    ) {
+        return None;
+    }
+    let upid = &task.upid;
+    let id = &upid.id;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let node = &upid.node;
+    let (method, tail): (&'static [u8], &str) = match upid.kind.as_str() {
+        "qmstart" => (b"POST", "qemu/{}/status/start"),
+        "qmstop" => (b"POST", "qemu/{}/status/stop"),
+        "qmshutdown" => (b"POST", "qemu/{}/status/shutdown"),
+        "qmreboot" => (b"POST", "qemu/{}/status/reboot"),
+        "qmsuspend" => (b"POST", "qemu/{}/status/suspend"),
+        "qmresume" => (b"POST", "qemu/{}/status/resume"),
+        "qmdestroy" => (b"DELETE", "qemu/{}"),
+        "vzstart" => (b"POST", "lxc/{}/status/start"),
+        "vzstop" => (b"POST", "lxc/{}/status/stop"),
+        "vzshutdown" => (b"POST", "lxc/{}/status/shutdown"),
+        "vzreboot" => (b"POST", "lxc/{}/status/reboot"),
+        "vzdestroy" => (b"DELETE", "lxc/{}"),
+        _ => return None,
+    };
+    Some((method, format!("/nodes/{node}/{}", tail.replace("{}", id))))
+}
+
 /// A line held back until its task ends.
 struct Held {
     text: Vec<u8>,
@@ -233,6 +267,16 @@ impl Pipeline {
 
     fn show_task(&mut self, task: &Task) -> io::Result<()> {
         self.filter.note_user(Some(task.upid.user.as_bytes()));
+        if self
+            .task_floor
+            .is_some_and(|floor| task.upid.start >= floor)
+        {
+            if let Some(program) = self.forkers.get(&task.upid.text).cloned() {
+                if let Some((method, path)) = shell_call(task, &program) {
+                    return self.show_shell_task(task, program, method, &path);
+                }
+            }
+        }
         if self.task_floor.is_none_or(|floor| task.upid.start < floor)
             || !self.filter.wants_class(Class::Task)
             || !self.filter.wants_user(Some(task.upid.user.as_bytes()))
@@ -277,6 +321,48 @@ impl Pipeline {
             self.correlator.watch_end(&task.upid.text);
         }
         self.output.commit()
+    }
+
+    /// A task started on the shell (`qm start 100`: the journal's `starting task` entry is
+    /// `qm`'s) whose call is one endpoint: shown as that call, class `write`, `origin: "cli"`,
+    /// with its task and outcome.
+    fn show_shell_task(
+        &mut self,
+        task: &Task,
+        program: String,
+        method: &'static [u8],
+        path: &str,
+    ) -> io::Result<()> {
+        let told = crate::event::Told {
+            time: jiff::Timestamp::from_second(task.upid.start).unwrap_or_default(),
+            node: Some(&task.upid.node),
+            user: Some(&task.upid.user),
+            process: crate::event::Process {
+                name: format!("{program} task worker"),
+                pid: Some(task.upid.pid),
+            },
+            origin: Origin {
+                file: "journal",
+                line: 0,
+            },
+        };
+        let mut event = Event::from_cli(told, method, path.as_bytes(), Vec::new());
+        event.program = Some(program);
+        event.attach_task(task.clone());
+        self.filter.note_user(event.user);
+        if self.filter.wants_class(event.class)
+            && self.filter.wants_user(event.user)
+            && self.filter.wants_time(event.time)
+            && self.filter.wants_outcome(event.outcome)
+            && self.filter.wants_event(&event)
+        {
+            self.renderer.event(self.output.buf(), &event);
+            if event.outcome == Outcome::Pending {
+                self.correlator.watch_end(&task.upid.text);
+            }
+            self.output.commit()?;
+        }
+        Ok(())
     }
 
     /// Queues what the recorder wrote since the last read.

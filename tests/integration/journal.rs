@@ -150,12 +150,18 @@ fn check_scenario(records: &[Value]) {
         set["pvesh"],
         "pvesh set /nodes/pve1/qemu/100/config --memory 4096"
     );
-    // `qm start` on the shell: its task says who started it.
+    // `qm start` on the shell: the call it stands for, with its task and outcome.
     let start = cli
         .iter()
-        .find(|r| r["class"] == "task")
+        .find(|r| r["task"]["type"] == "qmstart")
         .expect("the shell's qm start");
     assert_eq!(start["program"], "qm");
+    assert_eq!(start["class"], "write");
+    assert_eq!(start["outcome"], "success");
+    assert_eq!(
+        start["pvesh"],
+        "pvesh create /nodes/pve1/qemu/100/status/start"
+    );
     // Renewals, refused tickets, the console's ticket check.
     let renewal = at(records, "2026-06-24T12:15:05Z", "/access/ticket");
     assert_eq!(renewal[0]["auth"]["kind"], "renewal");
