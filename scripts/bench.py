@@ -215,7 +215,7 @@ def ensure_journal(work: Path, log: Path) -> Path:
         return out
     with open(log, "rb") as f:
         first = f.readline().decode(errors="replace")
-    start = time.mktime(time.strptime(first.split("[", 1)[1][:20], "%d/%m/%Y:%H:%M:%S"))
+    start = time.mktime(time.strptime(first.split("[", 1)[1][:19], "%d/%m/%Y:%H:%M:%S"))
     rng = random.Random(SEED)
     lines = []
 
