@@ -108,6 +108,10 @@ def seeds():
             message = json.loads(line).get("MESSAGE")
             if isinstance(message, str):
                 yield "said_message", message.encode()
+    for path in sorted((DATA / "journal" / "tasks").rglob("UPID:*")):
+        for line in path.read_bytes().split(b"\n"):
+            if line.startswith(b"INFO: starting new backup job: vzdump"):
+                yield "task_log_job", line[len(b"INFO: starting new backup job: vzdump"):]
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

@@ -75,6 +75,8 @@ pub(crate) enum ParamsSource {
     Spool,
     /// The journal: what qemu-server logged of a VM change (`update VM N: -key value …`).
     Journal,
+    /// The task's own log: a backup job's first line (`starting new backup job: vzdump …`).
+    TaskLog,
     /// No source: a POST or PUT whose body access.log does not record.
     None,
 }
@@ -85,6 +87,7 @@ impl ParamsSource {
             ParamsSource::Query => "query",
             ParamsSource::Spool => "spool",
             ParamsSource::Journal => "journal",
+            ParamsSource::TaskLog => "task_log",
             ParamsSource::None => "none",
         }
     }
@@ -479,6 +482,15 @@ impl<'a> Event<'a> {
     /// Takes the parameters of a VM change from its journal entry, in the entry's order.
     /// `cipassword` is logged as `<hidden>`: it stays redacted, and a replay could not set it.
     pub(crate) fn attach_journal_params(&mut self, params: Vec<(String, String)>) {
+        self.attach_logged_params(params, ParamsSource::Journal);
+    }
+
+    /// Takes the parameters a log of PVE's wrote down (the journal, a task's log).
+    pub(crate) fn attach_logged_params(
+        &mut self,
+        params: Vec<(String, String)>,
+        source: ParamsSource,
+    ) {
         let endpoint = self.endpoint;
         let hidden = params.iter().any(|(_, v)| v == "<hidden>");
         self.params = params
@@ -491,7 +503,7 @@ impl<'a> Event<'a> {
                 )
             })
             .collect();
-        self.params_source = ParamsSource::Journal;
+        self.params_source = source;
         if self.api_format.is_some() {
             self.not_replayable = self.replay_obstacle();
         }
@@ -795,7 +807,7 @@ impl<'a> Event<'a> {
             && self.api_format.is_some()
             && !matches!(
                 self.params_source,
-                ParamsSource::Spool | ParamsSource::Journal
+                ParamsSource::Spool | ParamsSource::Journal | ParamsSource::TaskLog
             )
     }
 

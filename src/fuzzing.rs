@@ -249,3 +249,15 @@ fn split_config(args: &str) {
         );
     }
 }
+
+/// A backup job's line in its task log: the words as `String::ShellQuote` quotes them.
+pub fn task_log_job(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(params) = crate::source::task_log::parse_job(text) {
+            assert!(
+                params.windows(2).all(|w| w[0].0 <= w[1].0),
+                "sorted options"
+            );
+        }
+    }
+}

@@ -246,8 +246,8 @@ What was acted on: \fB{"type": "qemu", "id": "100"}\fR, or null.
 \fBparams\fR, \fBparams_source\fR, \fBredacted\fR
 The parameters (a key given more than once maps to an array; secrets as
 \fB"<redacted>"\fR); where they came from, \fB"query"\fR, \fB"spool"\fR, \fB"journal"\fR
-(what qemu\-server logged of a VM change, \fBupdate VM\fR \fIN\fR\fB: \-key value\fR ...) or
-\fB"none"\fR; and
+(what qemu\-server logged of a VM change, \fBupdate VM\fR \fIN\fR\fB: \-key value\fR ...),
+\fB"task_log"\fR (a backup job's first line in its task's log) or \fB"none"\fR; and
 the names of the redacted ones (present only when something was redacted).
 .TP
 \fBunknown_params\fR

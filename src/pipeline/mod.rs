@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
-use crate::event::{Auth, Event, Origin, Outcome, Via};
+use crate::event::{Auth, Event, Origin, Outcome, ParamsSource, Via};
 use crate::filter::Filter;
 use crate::input;
 use crate::join::journal::JournalJoin;
@@ -363,6 +363,29 @@ impl Pipeline {
             self.output.commit()?;
         }
         Ok(())
+    }
+
+    /// A backup job's parameters from its task's log, for `POST /nodes/{node}/vzdump`, whose
+    /// body access.log does not have.
+    fn task_log_body(&self, event: &mut Event<'_>, task: &Task) {
+        if event.template != Some("/nodes/{node}/vzdump")
+            || event.method != Some(b"POST")
+            || task.upid.kind != "vzdump"
+            || !event.params.is_empty()
+        {
+            return;
+        }
+        let Some(dir) = self.tasks.as_ref().map(TaskDir::dir) else {
+            return;
+        };
+        match crate::source::task_log::backup_job(dir, &task.upid.text) {
+            Some(Ok(params)) => event.attach_logged_params(params, ParamsSource::TaskLog),
+            Some(Err(why)) => messages::message(&format!(
+                "{}:{}: the backup job's line in its task log is not used: {why}",
+                event.origin.file, event.origin.line
+            )),
+            None => {}
+        }
     }
 
     /// Queues what the recorder wrote since the last read.
@@ -706,6 +729,7 @@ impl Pipeline {
             None => self.join(&event, (file, number)),
         };
         if let Some(task) = task {
+            self.task_log_body(&mut event, &task);
             event.attach_task(task);
         }
         self.tell_no_tasks(&event);

@@ -7,3 +7,4 @@ pub(crate) mod journal;
 pub(crate) mod said;
 pub(crate) mod spool;
 pub(crate) mod task;
+pub(crate) mod task_log;

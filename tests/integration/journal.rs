@@ -162,6 +162,13 @@ fn check_scenario(records: &[Value]) {
         start["pvesh"],
         "pvesh create /nodes/pve1/qemu/100/status/start"
     );
+    // The backup job's parameters from its task log's first line.
+    let backup = at(records, "2026-06-24T12:15:00Z", "/nodes/pve1/vzdump");
+    assert_eq!(backup[0]["params_source"], "task_log");
+    assert_eq!(
+        backup[0]["pvesh"],
+        "pvesh create /nodes/pve1/vzdump --compress zstd --mode snapshot --notes-template '{{guestname}}' --notification-mode auto --remove 0 --storage local --vmid 100"
+    );
     // Renewals, refused tickets, the console's ticket check.
     let renewal = at(records, "2026-06-24T12:15:05Z", "/access/ticket");
     assert_eq!(renewal[0]["auth"]["kind"], "renewal");
