@@ -340,7 +340,10 @@ impl Pipeline {
                 let event = Event::from_login(told, None, true, auth);
                 return self.show_alone(&event);
             }
-            Said::TaskStarted { .. } | Said::TaskEnded { .. } | Said::TicketRefused { .. } => {
+            Said::TaskStarted { .. }
+            | Said::TaskEnded { .. }
+            | Said::TicketRefused { .. }
+            | Said::BackupJob { .. } => {
                 return Ok(());
             }
         };
@@ -440,6 +443,15 @@ impl Pipeline {
                     self.forkers.insert(upid.to_string(), entry.program.clone());
                 }
                 Some(Said::TaskEnded { .. }) => {}
+                Some(Said::BackupJob { args }) => {
+                    if let Some(pid) = entry.pid {
+                        if self.backup_jobs.len() >= 10_000 {
+                            self.backup_jobs.clear();
+                        }
+                        self.backup_jobs
+                            .insert(pid, (entry.time_us / 1_000_000, args.to_string()));
+                    }
+                }
                 // follow: work on the shell has no line to wait for (only pvedaemon writes the
                 // entries of logged calls): shown at the next look.
                 Some(_) if self.live && !SERVES_API.contains(&entry.program.as_str()) => {

@@ -81,6 +81,8 @@ pub(crate) struct Pipeline {
     pub(crate) journal_live: Option<crate::source::journal::Live>,
     /// follow: the signal pipe, which a short wait for the journal watches too.
     pub(crate) signals: Option<std::os::fd::RawFd>,
+    /// Backup jobs' command lines from the journal, by worker pid: (when, arguments).
+    backup_jobs: HashMap<u32, (i64, String)>,
     /// follow: entries of work on the shell read since the last look, shown at the next.
     shell_now: Vec<crate::source::journal::Entry>,
     /// Who forked each task, from the journal's `starting task` entries: a task without a
@@ -158,6 +160,7 @@ impl Pipeline {
             journal_live: None,
             signals: None,
             shell_now: Vec::new(),
+            backup_jobs: HashMap::new(),
             forkers: HashMap::new(),
             logins: HashMap::new(),
             consoles: HashMap::new(),
@@ -375,12 +378,27 @@ impl Pipeline {
         {
             return;
         }
-        let Some(dir) = self.tasks.as_ref().map(TaskDir::dir) else {
-            return;
+        let from_log = self
+            .tasks
+            .as_ref()
+            .map(TaskDir::dir)
+            .and_then(|dir| crate::source::task_log::backup_job(dir, &task.upid.text))
+            .map(|found| (found, ParamsSource::TaskLog));
+        // Else the worker's same line in the journal: its pid is the UPID's, written as the
+        // task starts.
+        let from_journal = || {
+            let (time, args) = self.backup_jobs.get(&task.upid.pid)?;
+            let fits = (task.upid.start..=task.upid.start + 60).contains(time);
+            fits.then(|| {
+                (
+                    crate::source::task_log::parse_job(args),
+                    ParamsSource::Journal,
+                )
+            })
         };
-        match crate::source::task_log::backup_job(dir, &task.upid.text) {
-            Some(Ok(params)) => event.attach_logged_params(params, ParamsSource::TaskLog),
-            Some(Err(why)) => messages::message(&format!(
+        match from_log.or_else(from_journal) {
+            Some((Ok(params), source)) => event.attach_logged_params(params, source),
+            Some((Err(why), _)) => messages::message(&format!(
                 "{}:{}: the backup job's line in its task log is not used: {why}",
                 event.origin.file, event.origin.line
             )),

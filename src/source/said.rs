@@ -64,6 +64,9 @@ pub(crate) enum Said<'m> {
         disk: &'m str,
         storage: &'m str,
     },
+    /// A backup job's worker: `INFO: starting new backup job: vzdump ARGS` (pve-manager
+    /// `PVE/VZDump.pm` `exec_backup`, logged to syslog as well as to the task log).
+    BackupJob { args: &'m str },
     /// `<USER> snapshot VM VMID: NAME`, `rollback snapshot VM …`, `delete snapshot VM …`.
     Snapshot {
         user: Cow<'m, str>,
@@ -155,6 +158,9 @@ pub(crate) fn parse<'m>(ident: &str, message: &'m str) -> Option<Said<'m>> {
         if let Some(reason) = message.strip_prefix("authentication failure: ") {
             return Some(Said::TicketRefused { reason });
         }
+    }
+    if let Some(args) = message.strip_prefix("INFO: starting new backup job: vzdump") {
+        return Some(Said::BackupJob { args });
     }
     if let Some(rest) = message.strip_prefix("authentication failure; rhost=") {
         return login_failed(rest);
