@@ -340,10 +340,23 @@ impl Pipeline {
                 let event = Event::from_login(told, None, true, auth);
                 return self.show_alone(&event);
             }
-            Said::TaskStarted { .. }
-            | Said::TaskEnded { .. }
-            | Said::TicketRefused { .. }
-            | Said::BackupJob { .. } => {
+            Said::TaskStarted { upid, .. } => {
+                let Ok(upid) = crate::source::task::parse_upid(upid) else {
+                    return Ok(());
+                };
+                let state = match self.task_ends.get(&upid.text) {
+                    Some((end, status)) => crate::source::task::State::Finished {
+                        end: Some(*end),
+                        status: Some(status.clone()),
+                    },
+                    None => crate::source::task::State::Running,
+                };
+                let task = crate::source::task::Task { upid, state };
+                self.forkers
+                    .insert(task.upid.text.clone(), entry.program.clone());
+                return self.show_task(&task);
+            }
+            Said::TaskEnded { .. } | Said::TicketRefused { .. } | Said::BackupJob { .. } => {
                 return Ok(());
             }
         };
@@ -441,6 +454,22 @@ impl Pipeline {
             match said::parse(&entry.program, &entry.message) {
                 Some(Said::TaskStarted { upid, .. }) => {
                     self.forkers.insert(upid.to_string(), entry.program.clone());
+                    // Without a task directory, the shell's task starts are the only word of
+                    // them: events of their own (with their end, when the journal has it).
+                    if self.tasks.is_none() && !SERVES_API.contains(&entry.program.as_str()) {
+                        if self.live {
+                            self.shell_now.push(entry);
+                        } else {
+                            rest.push(entry);
+                        }
+                    }
+                }
+                Some(Said::TaskEnded { upid, status, .. }) if self.tasks.is_none() => {
+                    if self.task_ends.len() >= 10_000 {
+                        self.task_ends.clear();
+                    }
+                    let end = (entry.time_us / 1_000_000, status.to_string());
+                    self.task_ends.insert(upid.to_string(), end);
                 }
                 Some(Said::TaskEnded { .. }) => {}
                 Some(Said::BackupJob { args }) => {

@@ -81,6 +81,8 @@ pub(crate) struct Pipeline {
     pub(crate) journal_live: Option<crate::source::journal::Live>,
     /// follow: the signal pipe, which a short wait for the journal watches too.
     pub(crate) signals: Option<std::os::fd::RawFd>,
+    /// Without a task directory: the ends of tasks the journal told, by UPID (when, status).
+    task_ends: HashMap<String, (i64, String)>,
     /// Backup jobs' command lines from the journal, by worker pid: (when, arguments).
     backup_jobs: HashMap<u32, (i64, String)>,
     /// follow: entries of work on the shell read since the last look, shown at the next.
@@ -161,6 +163,7 @@ impl Pipeline {
             signals: None,
             shell_now: Vec::new(),
             backup_jobs: HashMap::new(),
+            task_ends: HashMap::new(),
             forkers: HashMap::new(),
             logins: HashMap::new(),
             consoles: HashMap::new(),
@@ -268,7 +271,7 @@ impl Pipeline {
         Ok(())
     }
 
-    fn show_task(&mut self, task: &Task) -> io::Result<()> {
+    pub(super) fn show_task(&mut self, task: &Task) -> io::Result<()> {
         self.filter.note_user(Some(task.upid.user.as_bytes()));
         if self
             .task_floor

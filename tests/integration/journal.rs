@@ -288,3 +288,37 @@ fn no_journal_leaves_the_log_alone() {
     assert!(!text.contains("\"params_source\":\"journal\""));
     assert!(!text.contains("\"origin\":\"cli\""));
 }
+
+#[test]
+fn without_a_task_directory_the_shells_task_starts_come_from_the_journal() {
+    let out = pverec()
+        .env("TZ", "Europe/Vienna")
+        .current_dir(dir())
+        .args([
+            "convert",
+            "--all",
+            "-f",
+            "json",
+            "--node",
+            "pve1",
+            "--no-tasks",
+        ])
+        .args(["--journal-file", "entries.json", "access.log"])
+        .output()
+        .unwrap();
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let start = records
+        .iter()
+        .find(|r| r["task"]["type"] == "qmstart")
+        .expect("qm start from the journal alone");
+    assert_eq!(start["origin"], "cli");
+    assert_eq!(start["outcome"], "success", "its end entry says OK");
+    assert_eq!(
+        start["pvesh"],
+        "pvesh create /nodes/pve1/qemu/100/status/start"
+    );
+}
