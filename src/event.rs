@@ -325,36 +325,15 @@ impl<'a> Event<'a> {
         origin: Origin<'a>,
     ) -> Event<'a> {
         let format = body.format.as_deref().unwrap_or("json").as_bytes();
-        let mut event = Event {
-            time,
-            node,
-            client: body
-                .client_ip
-                .as_deref()
-                .map(|c| access::strip_v4_mapped(c.as_bytes())),
-            user: body.userid.as_deref().map(str::as_bytes),
-            method: Some(body.method.as_bytes()),
-            path: None,
-            api_format: Some(format),
-            class: Class::Other,
-            template: None,
-            endpoint: None,
-            object: None,
-            params: Vec::new(),
-            params_source: ParamsSource::None,
-            http_status: None,
-            bytes: None,
-            outcome: Outcome::Unknown,
-            task: None,
-            body: None,
-            not_replayable: None,
-            request: b"",
-            origin,
-            auth: None,
-            process: None,
-            via: Some(Via::Api),
-            program: None,
-        };
+        let mut event = Event::bare(time, node, origin);
+        event.client = body
+            .client_ip
+            .as_deref()
+            .map(|c| access::strip_v4_mapped(c.as_bytes()));
+        event.user = body.userid.as_deref().map(str::as_bytes);
+        event.method = Some(body.method.as_bytes());
+        event.api_format = Some(format);
+        event.via = Some(Via::Api);
         event.join_line_path(body.method.as_bytes(), format, body.path.as_bytes());
         event.attach_body(body);
         event.not_replayable = event.replay_obstacle().or_else(|| event.unknown_obstacle());
@@ -382,8 +361,9 @@ impl<'a> Event<'a> {
         self.join_path(&req.segments());
     }
 
-    /// A bare event of the journal: no log line, the fields a caller fills in.
-    fn from_journal(time: Timestamp, node: Option<&'a str>, origin: Origin<'a>) -> Event<'a> {
+    /// A bare event without a log line (from the spool, from the journal): the fields a caller
+    /// fills in.
+    fn bare(time: Timestamp, node: Option<&'a str>, origin: Origin<'a>) -> Event<'a> {
         Event {
             time,
             node,
@@ -429,7 +409,7 @@ impl<'a> Event<'a> {
             process,
             origin,
         } = told;
-        let mut event = Event::from_journal(time, node, origin);
+        let mut event = Event::bare(time, node, origin);
         event.user = user.map(str::as_bytes);
         event.method = Some(method);
         event.api_format = Some(b"json");
@@ -456,7 +436,7 @@ impl<'a> Event<'a> {
             process,
             origin,
         } = told;
-        let mut event = Event::from_journal(time, node, origin);
+        let mut event = Event::bare(time, node, origin);
         event.user = user.map(str::as_bytes);
         event.client = client.map(|c| access::strip_v4_mapped(c.as_bytes()));
         let path: &[u8] = if auth.kind == "console" {

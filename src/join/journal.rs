@@ -236,23 +236,7 @@ impl JournalJoin {
                 Ok(params) => (params, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
-            Said::Resize { disk, size, .. } => (
-                vec![("disk".into(), disk.into()), ("size".into(), size.into())],
-                None,
-            ),
-            Said::MoveDisk { disk, storage, .. } => (
-                vec![
-                    ("disk".into(), disk.into()),
-                    ("storage".into(), storage.into()),
-                ],
-                None,
-            ),
-            Said::Snapshot { name, .. } if wants == Wants::Snapshot => {
-                (vec![("snapname".into(), name.into_owned())], None)
-            }
-            // Rollback and delete name the snapshot in the path already.
-            Said::Snapshot { .. } => (Vec::new(), None),
-            _ => return None,
+            other => (other.call_params()?, None),
         };
         Some(Body {
             params,

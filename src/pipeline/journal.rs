@@ -208,36 +208,20 @@ impl Pipeline {
                     change(b"PUT", format!("{vmid}/config"), params),
                 )
             }
-            Said::Resize {
-                user,
-                vmid,
-                disk,
-                size,
-            } => (
+            Said::Resize { user, vmid, .. } => (
                 user.as_ref(),
                 change(
                     b"PUT",
                     format!("{vmid}/resize"),
-                    vec![
-                        ("disk".into(), disk.to_string()),
-                        ("size".into(), size.to_string()),
-                    ],
+                    said.call_params().unwrap_or_default(),
                 ),
             ),
-            Said::MoveDisk {
-                user,
-                vmid,
-                disk,
-                storage,
-            } => (
+            Said::MoveDisk { user, vmid, .. } => (
                 user.as_ref(),
                 change(
                     b"POST",
                     format!("{vmid}/move_disk"),
-                    vec![
-                        ("disk".into(), disk.to_string()),
-                        ("storage".into(), storage.to_string()),
-                    ],
+                    said.call_params().unwrap_or_default(),
                 ),
             ),
             Said::Snapshot {
@@ -253,7 +237,7 @@ impl Pipeline {
                     said::SnapshotOp::Create => change(
                         b"POST",
                         format!("{vmid}/snapshot"),
-                        vec![("snapname".into(), name.to_string())],
+                        said.call_params().unwrap_or_default(),
                     ),
                     said::SnapshotOp::Rollback => change(
                         b"POST",

@@ -244,6 +244,28 @@ pub(crate) fn parse<'m>(ident: &str, message: &'m str) -> Option<Said<'m>> {
     None
 }
 
+impl Said<'_> {
+    /// The options of the call a disk or snapshot message stands for, beyond its path: resize
+    /// `disk`, `size`; move disk `disk`, `storage`; a new snapshot `snapname` (a rollback or a
+    /// delete names it in the path). `None` for the other messages.
+    pub(crate) fn call_params(&self) -> Option<Vec<(String, String)>> {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        Some(match self {
+            Said::Resize { disk, size, .. } => vec![pair("disk", disk), pair("size", size)],
+            Said::MoveDisk { disk, storage, .. } => {
+                vec![pair("disk", disk), pair("storage", storage)]
+            }
+            Said::Snapshot {
+                op: SnapshotOp::Create,
+                name,
+                ..
+            } => vec![pair("snapname", name)],
+            Said::Snapshot { .. } => Vec::new(),
+            _ => return None,
+        })
+    }
+}
+
 /// `VMID: rest`, the VMID all digits.
 fn vm_colon(rest: &str) -> Option<(&str, &str)> {
     let (vmid, rest) = rest.split_once(": ")?;
