@@ -47,6 +47,12 @@ struct StateFile {
     /// The journal's cursor: the last entry read (`journalctl --after-cursor` resumes there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     journal_cursor: Option<String>,
+    /// When the log's path was last seen naming the current file: taken before the look that
+    /// read what `files` records, so a restart reads every file created under the path after
+    /// it and rotated away unseen, however long that look took. Absent in states of earlier
+    /// pverec: then the state file's modification time stands in (later than that look).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seen: Option<SystemTime>,
 }
 
 /// The longest journal cursor believed (journalctl's are about 130 bytes).
@@ -95,7 +101,8 @@ enum Before {
 /// A state file that can be resumed from.
 pub(crate) struct Loaded {
     pub(crate) entries: Vec<Entry>,
-    /// When it was written (files rotated away after it and never opened are read too).
+    /// When the log's path was last seen naming the current file, at the latest when the state
+    /// was written (files rotated away after it and never opened are read too).
     pub(crate) saved: Option<SystemTime>,
     /// Where the journal was read to.
     pub(crate) journal_cursor: Option<String>,
@@ -200,6 +207,8 @@ impl Checkpoint {
             }
             cursor => cursor,
         };
+        // The earlier of the two: a time recorded past the write itself is none pverec wrote.
+        let saved = state.seen.into_iter().chain(saved).min();
         let loaded = Loaded {
             entries: state.files,
             saved,
@@ -232,6 +241,7 @@ impl Checkpoint {
             log: self.log.clone(),
             files: entries,
             journal_cursor: self.journal_cursor.clone(),
+            seen: Some(tailer.last_seen()),
         };
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
@@ -879,5 +889,45 @@ mod tests {
             let (_, entries) = Checkpoint::load(&state, Path::new("/x/access.log"));
             assert!(entries.is_none());
         }
+    }
+
+    /// The state records when the path was last seen, not only when it was written: a restart
+    /// after a long look reads the generations rotated away during it. A state without it (an
+    /// earlier pverec) falls back on its modification time, one claiming a later time too.
+    #[test]
+    fn the_time_the_log_was_seen_is_saved() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let log = dir.path().join("access.log");
+        let seen = SystemTime::now() - Duration::from_secs(3600);
+        let mut tailer = Tailer::new(&log, super::super::tail::Start::End, Duration::ZERO);
+        tailer.resume(None, Vec::new(), Some(seen));
+        let (mut cp, _) = Checkpoint::load(&state, &log);
+        cp.save(&tailer).unwrap();
+        let (_, loaded) = Checkpoint::load(&state, &log);
+        assert_eq!(loaded.and_then(|l| l.saved), Some(seen));
+
+        let written = || fs::metadata(&state).unwrap().modified().ok();
+        let text = format!(r#"{{"version":1,"log":{:?},"files":[]}}"#, log);
+        write_atomically(&state, text.as_bytes()).unwrap();
+        let (_, loaded) = Checkpoint::load(&state, &log);
+        assert_eq!(loaded.and_then(|l| l.saved), written());
+
+        let later = r#""seen":{"secs_since_epoch":4000000000,"nanos_since_epoch":0}"#;
+        let text = format!(r#"{{"version":1,"log":{:?},"files":[],{later}}}"#, log);
+        write_atomically(&state, text.as_bytes()).unwrap();
+        let (_, loaded) = Checkpoint::load(&state, &log);
+        assert_eq!(loaded.and_then(|l| l.saved), written());
+
+        let huge =
+            r#""seen":{"secs_since_epoch":18446744073709551615,"nanos_since_epoch":4294967295}"#;
+        let text = format!(r#"{{"version":1,"log":{:?},"files":[],{huge}}}"#, log);
+        write_atomically(&state, text.as_bytes()).unwrap();
+        let (_, loaded) = Checkpoint::load(&state, &log);
+        assert!(
+            loaded.is_none(),
+            "an impossible time is refused, without a panic"
+        );
     }
 }

@@ -394,7 +394,8 @@ pub(crate) struct Tailer {
     pub(crate) old: Vec<Tracked>,
     rotate_wait: Duration,
     odd: Option<Odd>,
-    /// When the path was last found naming `current` (for files rotated away unseen).
+    /// When the path was last found naming `current` (for files rotated away unseen): the time
+    /// just before the stat that found it, not when that look ended.
     last_seen: SystemTime,
     /// Rotated files let go lately (and copies read): the scan for unseen generations stops at
     /// them, since their ctime alone can pass for a rotation since the last look.
@@ -432,8 +433,8 @@ impl Tailer {
 
     /// Takes over files found through a checkpoint; a path that names none of them is read
     /// from its first byte.
-    /// `saved` is when the checkpoint was written: files rotated away after it and never opened
-    /// are read too.
+    /// `saved` is when the path was last seen naming the checkpoint's current file: files
+    /// rotated away after it and never opened are read too.
     pub(crate) fn resume(
         &mut self,
         current: Option<Tracked>,
@@ -446,6 +447,12 @@ impl Tailer {
         if let Some(saved) = saved {
             self.last_seen = saved;
         }
+    }
+
+    /// When the path was last found naming the current file (looked at, not when that look
+    /// ended).
+    pub(crate) fn last_seen(&self) -> SystemTime {
+        self.last_seen
     }
 
     /// When the oldest rotated file stops being read, if no more comes.
@@ -483,6 +490,12 @@ impl Tailer {
                 i += 1;
             }
         }
+        // When the path is looked at: taken before the stat, never once the look is over.
+        // A look can last seconds (a backlog in a debug build on a loaded machine, an output
+        // that blocks), and files created under the path after this stat and rotated away
+        // before the next one are found by [`Tailer::unseen_generations`] only if their last
+        // change is not older than this (less its margin).
+        let looked = SystemTime::now();
         let meta = match fs::metadata(&self.path) {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return self.odd_path(Odd::NotRegular, sink, buf),
@@ -493,7 +506,7 @@ impl Tailer {
         };
         let id = Identity::of(&meta);
         if self.current.as_ref().is_some_and(|c| c.id == id) {
-            self.last_seen = SystemTime::now();
+            self.last_seen = looked;
             self.back_to_normal();
             let open: Vec<Identity> = self.files().map(|t| t.id).collect();
             if let Some(current) = &mut self.current {
@@ -514,7 +527,7 @@ impl Tailer {
                 self.old.push(previous);
             }
             self.back_to_normal();
-            self.last_seen = SystemTime::now();
+            self.last_seen = looked;
             let current = self.current.insert(back);
             current.pump(sink, buf)?;
             return Ok(());
@@ -549,7 +562,7 @@ impl Tailer {
             self.rotated(previous, tracked.id, sink, buf)?;
         }
         self.back_to_normal();
-        self.last_seen = SystemTime::now();
+        self.last_seen = looked;
         let current = self.current.insert(tracked);
         current.pump(sink, buf)?;
         Ok(())
