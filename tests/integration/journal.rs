@@ -322,3 +322,64 @@ fn without_a_task_directory_the_shells_task_starts_come_from_the_journal() {
         "pvesh create /nodes/pve1/qemu/100/status/start"
     );
 }
+
+/// `vzdump 100` on the shell: its own program logs the task start, the job line and the end.
+#[test]
+fn a_backup_on_the_shell_is_shown_as_vzdumps_work() {
+    use crate::journal_util::{Entry, micros};
+    let tmp = tempfile::tempdir().unwrap();
+    let upid = "UPID:pve1:00001300:00226000:6A3BCB00:vzdump:100:root@pam:";
+    let mut entries = fixture_entries();
+    entries.extend([
+        Entry::new(
+            micros("2026-06-24T14:18:08+02:00"),
+            "vzdump",
+            4864,
+            format!("<root@pam> starting task {upid}"),
+        ),
+        Entry::new(
+            micros("2026-06-24T14:18:08.2+02:00"),
+            "vzdump",
+            4864,
+            "INFO: starting new backup job: vzdump 100 --storage local --mode stop",
+        ),
+        Entry::new(
+            micros("2026-06-24T14:18:40+02:00"),
+            "vzdump",
+            4864,
+            format!("<root@pam> end task {upid} OK"),
+        ),
+    ]);
+    entries.sort_by_key(|e| e.realtime_us);
+    let file = journal_file(tmp.path(), &entries);
+    let out = pverec()
+        .env("TZ", "Europe/Vienna")
+        .current_dir(dir())
+        .args([
+            "convert",
+            "--all",
+            "-f",
+            "json",
+            "--node",
+            "pve1",
+            "--no-tasks",
+        ])
+        .arg("--journal-file")
+        .arg(&file)
+        .arg("access.log")
+        .output()
+        .unwrap();
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let backup = records
+        .iter()
+        .find(|r| r["task"]["upid"] == upid)
+        .expect("the shell's backup task");
+    assert_eq!(backup["origin"], "cli");
+    assert_eq!(backup["program"], "vzdump");
+    assert_eq!(backup["outcome"], "success");
+    assert_eq!(backup["user"], "root@pam");
+}
