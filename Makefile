@@ -40,6 +40,9 @@ demo: release
 	@echo '== pverec convert --tasks DIR --events FILE   (joined with the task index and a saved recorder spool: outcomes, bodies)'
 	@cd tests/data/tasks && $(abspath $(RELEASE)) convert --node pve1 --tasks . --events spool.events access.log
 	@echo
+	@echo '== pverec convert --class write,auth --journal-file entries.json --tasks DIR   (with the journal: logins with their user, VM changes with their parameters, work on the shell; one ambiguous split reported on stderr)'
+	@cd tests/data/journal && TZ=Europe/Vienna $(abspath $(RELEASE)) convert --node pve1 --class write,auth --tasks tasks --journal-file entries.json access.log
+	@echo
 	@echo '== pverec follow --since 2026-06-01 --access-log COPY/access.log   (history, then live: a line appended after 0.5 s; SIGTERM after 1.5 s)'
 	@d=$$(mktemp -d); cp tests/data/access.log.1 tests/data/access.log $$d/ || exit 1; \
 	  { sleep 0.5; tail -n 1 tests/data/access.log.1 | sed 's/24\/06\/2026:00/25\/06\/2026:09/' >> $$d/access.log; } & \
