@@ -172,6 +172,15 @@ fn follow(
         let (cp, loaded) = Checkpoint::load(state, log);
         if let Some(loaded) = &loaded {
             journal_cursor.clone_from(&loaded.journal_cursor);
+            // The journal first, from its cursor: what was logged while pverec was stopped
+            // joins its entries.
+            start_journal(
+                &mut pipeline,
+                args,
+                default_log,
+                journal_cursor.take(),
+                started,
+            );
         }
         if let Some(loaded) = loaded {
             let resumed_files = checkpoint::resume(loaded.entries, log);
@@ -184,9 +193,8 @@ fn follow(
         checkpoint = Some(cp);
     }
 
-    pipeline.journal_live = open_journal(args, default_log, journal_cursor);
-    if pipeline.journal_live.is_some() {
-        pipeline.journal.get_or_insert_with(Default::default);
+    if !resumed {
+        start_journal(&mut pipeline, args, default_log, journal_cursor, started);
     }
 
     // -n N: of the history read before going live, only the last N events are shown.
@@ -283,6 +291,25 @@ fn follow(
     pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(exit_status(signal))
+}
+
+/// Starts the live journal (if any) and, when history is read first (a state, `--since`, `-n`),
+/// takes in what journalctl passes on of it before any of the log's history is read.
+fn start_journal(
+    pipeline: &mut Pipeline,
+    args: &FollowArgs,
+    default_log: bool,
+    cursor: Option<String>,
+    started: i64,
+) {
+    let history = cursor.is_some() || args.select.since.is_some() || args.lines > 0;
+    pipeline.journal_live = open_journal(args, default_log, cursor);
+    if pipeline.journal_live.is_some() {
+        pipeline.journal.get_or_insert_with(Default::default);
+        if history {
+            pipeline.catch_up_journal(started);
+        }
+    }
 }
 
 /// journalctl --follow for the PVE programs: on the `--journal-file` (a .journal file, followed

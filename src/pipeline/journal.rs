@@ -19,6 +19,12 @@ const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
 const SERVES_API: &[&str] = &["pvedaemon", "pveproxy", "spiceproxy"];
 /// follow: how long a VM change's line waits for its journal entry when it is not there yet.
 const JOURNAL_LAG: std::time::Duration = std::time::Duration::from_secs(2);
+/// Lines older than this many seconds are history: they do not wait for the journal.
+const JOURNAL_LAG_RECENT: i64 = 10;
+/// How long journalctl is given to pass on the history before the log's history is read, and
+/// how long a pause in its output counts as having caught up.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+const CAUGHT_UP_IDLE: std::time::Duration = std::time::Duration::from_millis(300);
 /// A console's ticket check comes within this many seconds of its request (PVE gives the
 /// websocket 10 s to connect).
 const CONSOLE_CHECK: i64 = 15;
@@ -125,7 +131,14 @@ impl Pipeline {
         // follow: the entry may be a moment behind its line (a task worker logs a resize or a
         // snapshot just after the answer went out; journalctl passes entries on with a lag):
         // what journalctl has is read, then it is waited for, briefly.
-        if found.is_none() && self.journal_live.is_some() && event.outcome != Outcome::Failure {
+        // Only a line of the last moments waits: history (from --since or a restart) was
+        // caught up with before it was read ([`Pipeline::catch_up_journal`]).
+        let recent = time >= jiff::Timestamp::now().as_second() - JOURNAL_LAG_RECENT;
+        if found.is_none()
+            && recent
+            && self.journal_live.is_some()
+            && event.outcome != Outcome::Failure
+        {
             let deadline = std::time::Instant::now() + JOURNAL_LAG;
             loop {
                 let now = std::time::Instant::now();
@@ -399,6 +412,31 @@ impl Pipeline {
             self.show_entry(&entry)?;
         }
         Ok(())
+    }
+
+    /// follow, before history is read: takes in what journalctl passes on of the history,
+    /// until an entry of `now` or later comes, its output pauses, or [`CATCH_UP`] is over. The
+    /// history's lines then find their entries without waiting each.
+    pub(crate) fn catch_up_journal(&mut self, now: i64) {
+        let deadline = std::time::Instant::now() + CATCH_UP;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Some(live) = self.journal_live.as_mut().filter(|_| !left.is_zero()) else {
+                return;
+            };
+            if live.fd().is_none() {
+                return;
+            }
+            let entries = live.read_within(left.min(CAUGHT_UP_IDLE), self.signals);
+            if entries.is_empty() {
+                return;
+            }
+            let caught_up = entries.iter().any(|e| e.time_us >= now * 1_000_000);
+            self.add_journal(Journal { entries });
+            if caught_up {
+                return;
+            }
+        }
     }
 
     /// follow: takes in what journalctl wrote since the last look.

@@ -226,3 +226,53 @@ fn a_journalctl_that_fails_is_said_once_and_follow_goes_on() {
         f.stderr()
     );
 }
+
+/// `--since`: the history's lines find their entries (journalctl's history is taken in first,
+/// not waited for line by line).
+#[test]
+fn history_from_since_joins_its_entries() {
+    let backend = BACKENDS[0];
+    let Scene { dir, log, .. } = Scene::new(backend);
+    let then = jiff::Timestamp::now().as_second() - 60;
+    let stamp = jiff::Timestamp::from_second(then)
+        .unwrap()
+        .strftime("%d/%m/%Y:%H:%M:%S +0000");
+    std::fs::write(
+        &log,
+        format!(
+            "::1 - alice@pve [{stamp}] \"PUT /api2/json/nodes/pve1/qemu/100/config HTTP/1.1\" 200 25\n"
+        ),
+    )
+    .unwrap();
+    let journal = dir.path().join("node.journal");
+    append_journal(
+        &journal,
+        &[Entry::new(
+            then as u64 * 1_000_000 - 300_000,
+            "pvedaemon",
+            2201,
+            "<alice@pve> update VM 100: -cores 2",
+        )],
+    );
+    let since = format!("@{}", then - 60);
+    let mut f = Follower::spawn_with(
+        dir.path(),
+        &log,
+        backend,
+        &[
+            "--no-tasks",
+            "--no-spool",
+            "--journal-file",
+            s(&journal),
+            "--since",
+            &since,
+        ],
+        |_| {},
+    );
+    f.wait_until("the history's write with its parameters", || {
+        f.output()
+            .iter()
+            .any(|l| l == "pvesh set /nodes/pve1/qemu/100/config --cores 2")
+    });
+    f.stop_with(libc::SIGTERM);
+}
