@@ -96,7 +96,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__convert)
-            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -136,6 +136,13 @@ _pverec() {
                     fi
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --etc-pve)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
                     fi
                     return 0
                     ;;
@@ -220,7 +227,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +310,13 @@ _pverec() {
                     fi
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --etc-pve)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
                     fi
                     return 0
                     ;;

@@ -52,6 +52,7 @@ complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this 
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l events -d 'Take request bodies from FILE, a saved recorder spool events file (JSON lines)' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l since -d 'Only requests logged at or after TIME' -r -f
@@ -65,6 +66,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l rotated -d 'Re
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-tasks -d 'Do not read the task directory'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-journal -d 'Do not read the journal'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-etc-pve -d 'Do not read /etc/pve'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
@@ -76,6 +78,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l rotate-wait -d 
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l spool -d 'The request recorder\'s spool directory [default: /run/pve-api-record, when it exists and the node\'s own log is followed]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l since -d 'Only requests logged at or after TIME' -r -f
@@ -90,6 +93,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-spool -d 'Do
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-tasks -d 'Do not read the task directory'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-journal -d 'Do not read the journal'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-etc-pve -d 'Do not read /etc/pve'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'

@@ -112,6 +112,9 @@ def seeds():
         for line in path.read_bytes().split(b"\n"):
             if line.startswith(b"INFO: starting new backup job: vzdump"):
                 yield "task_log_job", line[len(b"INFO: starting new backup job: vzdump"):]
+    for path in sorted((DATA / "etc-pve").rglob("*")):
+        if path.is_file() and "priv" not in path.parts:
+            yield "etc_pve_files", path.read_bytes()
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

@@ -113,10 +113,31 @@ pub(crate) struct ConvertArgs {
     pub(crate) journal: JournalArgs,
 
     #[command(flatten)]
+    pub(crate) etc_pve: EtcPveArgs,
+
+    #[command(flatten)]
     pub(crate) select: SelectArgs,
 
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// Where guest names come from: shared by convert and follow.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sources")]
+pub(crate) struct EtcPveArgs {
+    /// Name guests from DIR, PVE's cluster file system [default: /etc/pve, when the node's own
+    /// log is read and it exists].
+    ///
+    /// .vmlist says where each guest's config is; its name: (VM) or hostname: (container)
+    /// goes into every event (JSON object.name; pvesh notes say "VM 100 (web01)"). priv/ is
+    /// never read.
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub(crate) etc_pve: Option<PathBuf>,
+
+    /// Do not read /etc/pve.
+    #[arg(long, conflicts_with = "etc_pve")]
+    pub(crate) no_etc_pve: bool,
 }
 
 /// Where the journal is: shared by convert and follow.
@@ -206,6 +227,9 @@ pub(crate) struct FollowArgs {
 
     #[command(flatten)]
     pub(crate) journal: JournalArgs,
+
+    #[command(flatten)]
+    pub(crate) etc_pve: EtcPveArgs,
 
     #[command(flatten)]
     pub(crate) select: SelectArgs,

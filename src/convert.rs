@@ -14,7 +14,7 @@ use crate::input::{self, Lines, Progress, Source};
 use crate::messages;
 use crate::source::access;
 
-use crate::pipeline::{Pipeline, load_events, open_journal, open_tasks};
+use crate::pipeline::{Pipeline, load_events, open_etc_pve, open_journal, open_tasks};
 
 /// What a convert run reads, decided before the pipeline is made (the node name depends on it).
 pub(crate) struct Plan {
@@ -69,6 +69,7 @@ pub(crate) fn run(args: &ConvertArgs, plan: &Plan, mut pipeline: Pipeline) -> Re
     pipeline.output.commit()?;
     open_tasks(&mut pipeline, &args.tasks, plan.node_log);
     open_journal(&mut pipeline, &args.journal, &args.select, plan.node_log);
+    open_etc_pve(&mut pipeline, &args.etc_pve, plan.node_log);
     if let Some(events) = &args.events {
         load_events(&mut pipeline, events);
     }

@@ -136,6 +136,8 @@ impl Outcome {
 pub(crate) struct Object<'a> {
     pub(crate) kind: &'static str,
     pub(crate) id: Cow<'a, [u8]>,
+    /// A guest's name (`/etc/pve`), when known.
+    pub(crate) name: Option<String>,
 }
 
 /// What the journal tells of a login (or of a refused ticket).
@@ -311,6 +313,7 @@ impl<'a> Event<'a> {
             self.object = object_of(m).map(|(kind, id)| Object {
                 kind,
                 id: Cow::Owned(id.to_vec()),
+                name: None,
             });
         }
         matched
@@ -1012,6 +1015,7 @@ pub(crate) fn task_object<'a>(upid: &'a task::Upid) -> Option<Object<'a>> {
         Some(Object {
             kind,
             id: Cow::Borrowed(id),
+            name: None,
         })
     };
     let node = || object("node", upid.node.as_bytes());

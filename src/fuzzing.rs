@@ -261,3 +261,15 @@ pub fn task_log_job(data: &[u8]) {
         }
     }
 }
+
+/// /etc/pve's `.vmlist` and a guest config's name line: whatever the bytes, a node name that
+/// could leave `nodes/` is never taken, and a name is one line.
+pub fn etc_pve_files(data: &[u8]) {
+    use crate::source::etc_pve;
+    let _ = etc_pve::parse_vmlist(data);
+    for lxc in [false, true] {
+        if let Some(name) = etc_pve::config_name(data, lxc) {
+            assert!(!name.contains('\n') && !name.is_empty() && name.len() <= 255);
+        }
+    }
+}

@@ -241,7 +241,8 @@ The API schema's path template (\fB/nodes/{node}/qemu/{vmid}/status/start\fR) an
 (\fBvm_start\fR); null when the path is not in the schema.
 .TP
 \fBobject\fR
-What was acted on: \fB{"type": "qemu", "id": "100"}\fR, or null.
+What was acted on: \fB{"type": "qemu", "id": "100", "name": "web01"}\fR, or null;
+guests have \fBname\fR, their name from /etc/pve (\fB\-\-etc\-pve\fR), null when unknown.
 .TP
 \fBparams\fR, \fBparams_source\fR, \fBredacted\fR
 The parameters (a key given more than once maps to an array; secrets as

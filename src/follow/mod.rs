@@ -151,6 +151,7 @@ fn follow(
     let started = jiff::Timestamp::now().as_second();
     pipeline.live = true;
     pipeline::open_tasks(&mut pipeline, &args.tasks, default_log);
+    pipeline::open_etc_pve(&mut pipeline, &args.etc_pve, default_log);
     pipeline.recorder = register(args, &pipeline, default_log)?;
     pipeline.signals = Some(wake_read.as_raw_fd());
     let events_name = pipeline

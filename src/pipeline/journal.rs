@@ -285,8 +285,8 @@ impl Pipeline {
                     process,
                     origin,
                 };
-                let event = Event::from_login(told, None, true, auth);
-                return self.show_alone(&event);
+                let mut event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&mut event);
             }
             Said::LoginFailed {
                 client,
@@ -304,8 +304,8 @@ impl Pipeline {
                     process,
                     origin,
                 };
-                let event = Event::from_login(told, Some(client), false, auth);
-                return self.show_alone(&event);
+                let mut event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&mut event);
             }
             Said::OpenidFailed { client, reason } => {
                 let auth = Auth {
@@ -319,8 +319,8 @@ impl Pipeline {
                     process,
                     origin,
                 };
-                let event = Event::from_login(told, Some(client), false, auth);
-                return self.show_alone(&event);
+                let mut event = Event::from_login(told, Some(client), false, auth);
+                return self.show_alone(&mut event);
             }
             Said::PasswordChanged { user } => {
                 let auth = Auth {
@@ -334,8 +334,8 @@ impl Pipeline {
                     process,
                     origin,
                 };
-                let event = Event::from_login(told, None, true, auth);
-                return self.show_alone(&event);
+                let mut event = Event::from_login(told, None, true, auth);
+                return self.show_alone(&mut event);
             }
             Said::TaskStarted { upid, .. } => {
                 let Ok(upid) = crate::source::task::parse_upid(upid) else {
@@ -371,11 +371,11 @@ impl Pipeline {
             event.via = Some(Via::Api);
             event.program = None;
         }
-        self.show_alone(&event)
+        self.show_alone(&mut event)
     }
 
     /// Shows an event that has no log line, if the filter wants it.
-    pub(super) fn show_alone(&mut self, event: &Event<'_>) -> io::Result<()> {
+    pub(super) fn show_alone(&mut self, event: &mut Event<'_>) -> io::Result<()> {
         self.filter.note_user(event.user);
         if self.filter.wants_class(event.class)
             && self.filter.wants_user(event.user)
@@ -383,7 +383,7 @@ impl Pipeline {
             && self.filter.wants_outcome(event.outcome)
             && self.filter.wants_event(event)
         {
-            self.renderer.event(self.output.buf(), event);
+            self.render(event);
             self.output.commit()?;
         }
         Ok(())

@@ -17,7 +17,7 @@
 mod journal;
 mod sources;
 
-pub(crate) use sources::{load_events, open_journal, open_tasks, source_dir};
+pub(crate) use sources::{load_events, open_etc_pve, open_journal, open_tasks, source_dir};
 
 use std::collections::HashMap;
 use std::io;
@@ -85,6 +85,8 @@ pub(crate) struct Pipeline {
     task_ends: HashMap<String, (i64, String)>,
     /// Backup jobs' command lines from the journal, by worker pid: (when, arguments).
     backup_jobs: HashMap<u32, (i64, String)>,
+    /// Guest names from `/etc/pve`, when it is read.
+    pub(crate) guest_names: Option<crate::source::etc_pve::GuestNames>,
     /// follow: entries of work on the shell read since the last look, shown at the next.
     shell_now: Vec<crate::source::journal::Entry>,
     /// Who forked each task, from the journal's `starting task` entries: a task without a
@@ -162,6 +164,7 @@ impl Pipeline {
             journal_live: None,
             signals: None,
             shell_now: Vec::new(),
+            guest_names: None,
             backup_jobs: HashMap::new(),
             task_ends: HashMap::new(),
             forkers: HashMap::new(),
@@ -322,7 +325,7 @@ impl Pipeline {
         {
             return Ok(());
         }
-        self.renderer.event(self.output.buf(), &event);
+        self.render(&mut event);
         if event.outcome == Outcome::Pending {
             self.correlator.watch_end(&task.upid.text);
         }
@@ -362,7 +365,7 @@ impl Pipeline {
             && self.filter.wants_outcome(event.outcome)
             && self.filter.wants_event(&event)
         {
-            self.renderer.event(self.output.buf(), &event);
+            self.render(&mut event);
             if event.outcome == Outcome::Pending {
                 self.correlator.watch_end(&task.upid.text);
             }
@@ -407,6 +410,16 @@ impl Pipeline {
             )),
             None => {}
         }
+    }
+
+    /// Renders an event, its guest named first (`/etc/pve`).
+    pub(super) fn render(&mut self, event: &mut Event<'_>) {
+        if let (Some(names), Some(object)) = (self.guest_names.as_mut(), event.object.as_mut()) {
+            if matches!(object.kind, "qemu" | "lxc" | "vmid") && object.name.is_none() {
+                object.name = names.name(&object.id);
+            }
+        }
+        self.renderer.event(self.output.buf(), event);
     }
 
     /// Queues what the recorder wrote since the last read.
@@ -494,15 +507,16 @@ impl Pipeline {
                 "{file}: no access.log line came for the spool event {} {}; shown from the spool alone",
                 body.method, body.path
             ));
-            let event =
-                Event::from_spool(body, time, self.node.as_deref(), Origin { file, line: 0 });
+            let node = self.node.clone();
+            let mut event =
+                Event::from_spool(body, time, node.as_deref(), Origin { file, line: 0 });
             self.filter.note_user(event.user);
             if self.filter.wants_class(event.class)
                 && self.filter.wants_user(event.user)
                 && self.filter.wants_outcome(event.outcome)
                 && self.filter.wants_event(&event)
             {
-                self.renderer.event(self.output.buf(), &event);
+                self.render(&mut event);
                 self.output.commit()?;
             }
         }
@@ -777,7 +791,7 @@ impl Pipeline {
             self.not_shown(&event);
             return Ok(());
         }
-        self.renderer.event(self.output.buf(), &event);
+        self.render(&mut event);
         self.output.commit()
     }
 

@@ -101,3 +101,24 @@ pub(crate) fn open_journal(
     journal.sort();
     pipeline.add_journal(journal);
 }
+
+/// Names guests from `--etc-pve DIR`, else from `/etc/pve` when the node's own log is read and
+/// it exists; an explicit DIR that is not a directory is an input error.
+pub(crate) fn open_etc_pve(pipeline: &mut Pipeline, args: &crate::cli::EtcPveArgs, node_log: bool) {
+    let chosen = source_dir(
+        args.etc_pve.as_ref(),
+        args.no_etc_pve,
+        crate::source::etc_pve::DEFAULT_DIR,
+        node_log,
+    );
+    if let Some((dir, explicit)) = chosen {
+        if dir.is_dir() {
+            pipeline.guest_names = Some(crate::source::etc_pve::GuestNames::new(dir));
+        } else if explicit {
+            messages::input_error(&format!(
+                "{}: not a directory; guests are shown without their names",
+                dir.display()
+            ));
+        }
+    }
+}

@@ -88,6 +88,9 @@ struct ObjectRecord<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     id: Cow<'a, str>,
+    /// A guest's name from /etc/pve, null when unknown; only guests have the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Option<&'a str>>,
 }
 
 #[derive(Serialize)]
@@ -322,6 +325,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
         object: event.object.as_ref().map(|o| ObjectRecord {
             kind: o.kind,
             id: text(&o.id),
+            name: matches!(o.kind, "qemu" | "lxc" | "vmid").then_some(o.name.as_deref()),
         }),
         params: Params {
             params: &event.params,

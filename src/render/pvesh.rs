@@ -281,6 +281,18 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
         None if event.method.is_some() => notes.push("no access.log line".to_string()),
         None => {}
     }
+    if let Some(object) = event.object.as_ref() {
+        if let Some(name) = &object.name {
+            let what = match object.kind {
+                "lxc" => "CT",
+                _ => "VM",
+            };
+            notes.push(format!(
+                "{what} {} ({name})",
+                String::from_utf8_lossy(&object.id)
+            ));
+        }
+    }
     if let Some(auth) = &event.auth {
         match (&auth.reason, auth.kind) {
             (Some(reason), "ticket") => notes.push(format!("ticket refused: {reason}")),

@@ -3,6 +3,7 @@
 //! them).
 
 pub(crate) mod access;
+pub(crate) mod etc_pve;
 pub(crate) mod journal;
 pub(crate) mod said;
 pub(crate) mod spool;

@@ -86,7 +86,7 @@ fn samples_as_json_records() {
             "user": "root@pam", "token": null, "method": "POST",
             "path": "/nodes/pve1/qemu/100/status/start", "api_format": "extjs", "class": "write",
             "template": "/nodes/{node}/qemu/{vmid}/status/start", "action": "vm_start",
-            "object": {"type": "qemu", "id": "100"}, "params": {}, "params_source": "none",
+            "object": {"type": "qemu", "id": "100", "name": null}, "params": {}, "params_source": "none",
             "http_status": 200, "bytes": 81, "outcome": "unknown", "task": null,
             "pvesh": "pvesh create /nodes/pve1/qemu/100/status/start",
             "not_replayable": null,
@@ -107,7 +107,10 @@ fn samples_as_json_records() {
     assert_eq!(delete["user"], "automation@pve");
     assert_eq!(delete["token"], "ci");
     assert_eq!(delete["action"], "destroy_vm");
-    assert_eq!(delete["object"], json!({"type": "qemu", "id": "105"}));
+    assert_eq!(
+        delete["object"],
+        json!({"type": "qemu", "id": "105", "name": null})
+    );
     assert_eq!(
         delete["params"],
         json!({"purge": "1", "destroy-unreferenced-disks": "1"})

@@ -15,6 +15,7 @@ mod day_one_render;
 mod day_one_select;
 mod errors;
 mod follower;
+mod guest_names;
 mod hardening_quote;
 mod hardening_replay;
 mod hardening_spool;
