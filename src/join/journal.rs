@@ -19,6 +19,7 @@
 
 use std::collections::VecDeque;
 
+use crate::source::access::strip_v4_mapped;
 use crate::source::journal::Entry;
 use crate::source::said::{self, Said};
 
@@ -340,11 +341,6 @@ fn fits_body(entry: &Entry, user: &[u8], vmid: &[u8], wants: Wants, name: Option
         }
         _ => false,
     }
-}
-
-/// `::ffff:192.0.2.7` is `192.0.2.7` (pveproxy logs v4 clients of its v6 socket mapped).
-fn strip_v4_mapped(client: &[u8]) -> &[u8] {
-    crate::source::access::strip_v4_mapped(client)
 }
 
 #[cfg(test)]

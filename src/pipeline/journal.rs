@@ -196,6 +196,13 @@ impl Pipeline {
             name: entry.program.clone(),
             pid: entry.pid,
         };
+        let told = |user| Told {
+            time,
+            node,
+            user,
+            process: process.clone(),
+            origin,
+        };
         let cli = entry.program != "pvedaemon";
         let change = |method: &'static [u8], tail: String, params: Vec<(String, String)>| {
             (method, format!("/nodes/{node_name}/qemu/{tail}"), params)
@@ -277,65 +284,22 @@ impl Pipeline {
                 } else {
                     "login"
                 };
-                let auth = Auth { kind, reason: None };
-                let told = Told {
-                    time,
-                    node,
-                    user: Some(user),
-                    process,
-                    origin,
-                };
-                let mut event = Event::from_login(told, None, true, auth);
-                return self.show_alone(&mut event);
+                return self.show_login(told(Some(user)), None, true, kind, None);
             }
             Said::LoginFailed {
                 client,
                 user,
                 reason,
             } => {
-                let auth = Auth {
-                    kind: "login",
-                    reason: Some(reason.to_string()),
-                };
-                let told = Told {
-                    time,
-                    node,
-                    user: user.ok(),
-                    process,
-                    origin,
-                };
-                let mut event = Event::from_login(told, Some(client), false, auth);
-                return self.show_alone(&mut event);
+                let reason = Some(reason.to_string());
+                return self.show_login(told(user.ok()), Some(client), false, "login", reason);
             }
             Said::OpenidFailed { client, reason } => {
-                let auth = Auth {
-                    kind: "openid",
-                    reason: Some(reason.to_string()),
-                };
-                let told = Told {
-                    time,
-                    node,
-                    user: None,
-                    process,
-                    origin,
-                };
-                let mut event = Event::from_login(told, Some(client), false, auth);
-                return self.show_alone(&mut event);
+                let reason = Some(reason.to_string());
+                return self.show_login(told(None), Some(client), false, "openid", reason);
             }
             Said::PasswordChanged { user } => {
-                let auth = Auth {
-                    kind: "password",
-                    reason: None,
-                };
-                let told = Told {
-                    time,
-                    node,
-                    user: Some(user),
-                    process,
-                    origin,
-                };
-                let mut event = Event::from_login(told, None, true, auth);
-                return self.show_alone(&mut event);
+                return self.show_login(told(Some(user)), None, true, "password", None);
             }
             Said::TaskStarted { upid, .. } => {
                 let Ok(upid) = crate::source::task::parse_upid(upid) else {
@@ -358,35 +322,27 @@ impl Pipeline {
             }
         };
         let (method, path, params) = change;
-        let told = Told {
-            time,
-            node,
-            user: Some(user),
-            process,
-            origin,
-        };
-        let mut event = Event::from_cli(told, method, path.as_bytes(), params);
+        let mut event = Event::from_cli(told(Some(user)), method, path.as_bytes(), params);
         if !cli {
             // pvedaemon wrote it: an API call whose line was not read.
             event.via = Some(Via::Api);
             event.program = None;
         }
-        self.show_alone(&mut event)
+        self.show_alone(&mut event).map(drop)
     }
 
-    /// Shows an event that has no log line, if the filter wants it.
-    pub(super) fn show_alone(&mut self, event: &mut Event<'_>) -> io::Result<()> {
-        self.filter.note_user(event.user);
-        if self.filter.wants_class(event.class)
-            && self.filter.wants_user(event.user)
-            && self.filter.wants_time(event.time)
-            && self.filter.wants_outcome(event.outcome)
-            && self.filter.wants_event(event)
-        {
-            self.render(event);
-            self.output.commit()?;
-        }
-        Ok(())
+    /// A login (or password change) the journal tells of without its line, as an event.
+    fn show_login(
+        &mut self,
+        told: Told<'_>,
+        client: Option<&str>,
+        ok: bool,
+        kind: &'static str,
+        reason: Option<String>,
+    ) -> io::Result<()> {
+        let auth = Auth { kind, reason };
+        let mut event = Event::from_login(told, client, ok, auth);
+        self.show_alone(&mut event).map(drop)
     }
 
     /// follow: where a restart resumes the journal (for `--state`): after the last entry

@@ -358,20 +358,26 @@ impl Pipeline {
         let mut event = Event::from_cli(told, method, path.as_bytes(), Vec::new());
         event.program = Some(program);
         event.attach_task(task.clone());
+        if self.show_alone(&mut event)? && event.outcome == Outcome::Pending {
+            self.correlator.watch_end(&task.upid.text);
+        }
+        Ok(())
+    }
+
+    /// Shows an event that has no log line (from the journal), if the filter wants it;
+    /// whether it was shown.
+    pub(super) fn show_alone(&mut self, event: &mut Event<'_>) -> io::Result<bool> {
         self.filter.note_user(event.user);
-        if self.filter.wants_class(event.class)
+        let wanted = self.filter.wants_class(event.class)
             && self.filter.wants_user(event.user)
             && self.filter.wants_time(event.time)
             && self.filter.wants_outcome(event.outcome)
-            && self.filter.wants_event(&event)
-        {
-            self.render(&mut event);
-            if event.outcome == Outcome::Pending {
-                self.correlator.watch_end(&task.upid.text);
-            }
+            && self.filter.wants_event(event);
+        if wanted {
+            self.render(event);
             self.output.commit()?;
         }
-        Ok(())
+        Ok(wanted)
     }
 
     /// A backup job's parameters from its task's log, for `POST /nodes/{node}/vzdump`, whose
@@ -659,9 +665,10 @@ impl Pipeline {
         };
         // Tasks without a request are shown as the log time passes them, so when they are wanted
         // every line's time counts, not only the time of the lines shown.
-        let every_time = taken.is_none()
-            && ((self.tasks.is_some() && self.filter.wants_class(Class::Task))
-                || self.journal.as_ref().is_some_and(|j| !j.is_empty()));
+        // (The journal needs no such thing: an entry no shown line takes is shown on its own,
+        // through the same filter, once a shown line's time or the end has passed it.)
+        let every_time =
+            taken.is_none() && self.tasks.is_some() && self.filter.wants_class(Class::Task);
         let mut early_time = None;
         if every_time {
             early_time = line.timestamp();

@@ -489,13 +489,8 @@ impl Journal {
             let mut lines = LineSplitter::new(input::MAX_LINE);
             let mut reader = stdout;
             let mut buf = vec![0; 64 * 1024];
-            let mut take = |number: u64, line: Option<&[u8]>| match line {
-                Some([]) => {}
-                Some(line) => match parse_json(line) {
-                    Ok(entry) => self.take(entry),
-                    Err(reason) => messages::malformed(&name, number, &reason),
-                },
-                None => messages::malformed(&name, number, &input::Overlong),
+            let mut take = |number: u64, line: Option<&[u8]>| {
+                json_line(&name, number, line, &mut |entry| self.take(entry));
             };
             loop {
                 match reader.read(&mut buf) {
@@ -653,20 +648,15 @@ impl Live {
         if let Some(stdout) = child.stdout.as_mut() {
             let mut buf = vec![0; 64 * 1024];
             let cursor = &mut self.cursor;
-            let mut take = |number: u64, line: Option<&[u8]>| match line {
-                Some([]) => {}
-                Some(line) => match parse_json(line) {
-                    Ok(entry) => {
-                        if entry.cursor.is_some() {
-                            cursor.clone_from(&entry.cursor);
-                        }
-                        if of_interest(&entry) {
-                            entries.push(entry);
-                        }
+            let mut take = |number: u64, line: Option<&[u8]>| {
+                json_line("journalctl", number, line, &mut |entry| {
+                    if entry.cursor.is_some() {
+                        cursor.clone_from(&entry.cursor);
                     }
-                    Err(reason) => messages::malformed("journalctl", number, &reason),
-                },
-                None => messages::malformed("journalctl", number, &input::Overlong),
+                    if of_interest(&entry) {
+                        entries.push(entry);
+                    }
+                });
             };
             loop {
                 match stdout.read(&mut buf) {
@@ -747,6 +737,19 @@ impl Drop for Live {
     }
 }
 
+/// One line of journalctl's JSON output (`None`: longer than the cap): its entry to `each`, or
+/// a report naming `name` and the line.
+fn json_line(name: &str, number: u64, line: Option<&[u8]>, each: &mut dyn FnMut(Entry)) {
+    match line {
+        Some([]) => {}
+        Some(line) => match parse_json(line) {
+            Ok(entry) => each(entry),
+            Err(reason) => messages::malformed(name, number, &reason),
+        },
+        None => messages::malformed(name, number, &input::Overlong),
+    }
+}
+
 /// The first bytes of a file, decompressed when it is gzip, to tell its kind.
 fn file_head(path: &Path) -> io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
@@ -756,17 +759,7 @@ fn file_head(path: &Path) -> io::Result<Vec<u8>> {
             "is a directory",
         ));
     }
-    let mut head = Vec::with_capacity(4096);
-    (&file).take(4096).read_to_end(&mut head)?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        let mut plain = Vec::with_capacity(4096);
-        let file = std::fs::File::open(path)?;
-        flate2::read::MultiGzDecoder::new(file)
-            .take(4096)
-            .read_to_end(&mut plain)?;
-        return Ok(plain);
-    }
-    Ok(head)
+    input::content_head(&file, 4096)
 }
 
 #[cfg(test)]

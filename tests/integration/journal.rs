@@ -16,42 +16,39 @@ fn dir() -> PathBuf {
     data("journal")
 }
 
-/// `convert --all -f json` of the scenario's access.log and tasks with `--journal-file FILE`s.
-fn records(files: &[&Path]) -> Vec<Value> {
+/// `convert --all --node pve1 ARGS --journal-file FILE… access.log` on the scenario (in its
+/// time zone): stdout and stderr.
+fn convert(args: &[&str], files: &[&Path]) -> (String, String) {
     let mut cmd = pverec();
-    cmd.env("TZ", "Europe/Vienna").current_dir(dir()).args([
-        "convert", "--all", "-f", "json", "--node", "pve1", "--tasks", "tasks",
-    ]);
+    cmd.env("TZ", "Europe/Vienna")
+        .current_dir(dir())
+        .args(["convert", "--all", "--node", "pve1"])
+        .args(args);
     for file in files {
         cmd.arg("--journal-file").arg(file);
     }
     let out = cmd.arg("access.log").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// JSON records of [`convert`] with the scenario's task directory (or `args`).
+fn json(args: &[&str], files: &[&Path]) -> Vec<Value> {
+    let args: Vec<&str> = ["-f", "json"].iter().chain(args).copied().collect();
+    convert(&args, files)
+        .0
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
-/// The pvesh form of the same.
+fn records(files: &[&Path]) -> Vec<Value> {
+    json(&["--tasks", "tasks"], files)
+}
+
 fn commands(files: &[&Path]) -> (String, String) {
-    let mut cmd = pverec();
-    cmd.env("TZ", "Europe/Vienna")
-        .current_dir(dir())
-        .args(["convert", "--all", "--node", "pve1", "--tasks", "tasks"]);
-    for file in files {
-        cmd.arg("--journal-file").arg(file);
-    }
-    let out = cmd.arg("access.log").output().unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    convert(&["--tasks", "tasks"], files)
 }
 
 fn at<'r>(records: &'r [Value], time: &str, path: &str) -> Vec<&'r Value> {
@@ -291,26 +288,7 @@ fn no_journal_leaves_the_log_alone() {
 
 #[test]
 fn without_a_task_directory_the_shells_task_starts_come_from_the_journal() {
-    let out = pverec()
-        .env("TZ", "Europe/Vienna")
-        .current_dir(dir())
-        .args([
-            "convert",
-            "--all",
-            "-f",
-            "json",
-            "--node",
-            "pve1",
-            "--no-tasks",
-        ])
-        .args(["--journal-file", "entries.json", "access.log"])
-        .output()
-        .unwrap();
-    let records: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json(&["--no-tasks"], &[Path::new("entries.json")]);
     let start = records
         .iter()
         .find(|r| r["task"]["type"] == "qmstart")
@@ -352,28 +330,7 @@ fn a_backup_on_the_shell_is_shown_as_vzdumps_work() {
     ]);
     entries.sort_by_key(|e| e.realtime_us);
     let file = journal_file(tmp.path(), &entries);
-    let out = pverec()
-        .env("TZ", "Europe/Vienna")
-        .current_dir(dir())
-        .args([
-            "convert",
-            "--all",
-            "-f",
-            "json",
-            "--node",
-            "pve1",
-            "--no-tasks",
-        ])
-        .arg("--journal-file")
-        .arg(&file)
-        .arg("access.log")
-        .output()
-        .unwrap();
-    let records: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json(&["--no-tasks"], &[&file]);
     let backup = records
         .iter()
         .find(|r| r["task"]["upid"] == upid)
