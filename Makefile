@@ -43,6 +43,9 @@ demo: release
 	@echo '== pverec convert --class write,auth --journal-file entries.json --tasks DIR   (with the journal: logins with their user, VM changes with their parameters, work on the shell; one ambiguous split reported on stderr)'
 	@cd tests/data/journal && TZ=Europe/Vienna $(abspath $(RELEASE)) convert --node pve1 --class write,auth --tasks tasks --journal-file entries.json access.log
 	@echo
+	@echo '== pverec sessions --tasks DIR --journal-file entries.json --etc-pve DIR   (consoles, web UI logins, API token use; two ambiguous websocket lines reported on stderr)'
+	@cd tests/data/sessions && TZ=Europe/Vienna $(abspath $(RELEASE)) sessions --tasks tasks --journal-file entries.json --etc-pve etc-pve access.log
+	@echo
 	@echo '== pverec follow --since 2026-06-01 --access-log COPY/access.log   (history, then live: a line appended after 0.5 s; SIGTERM after 1.5 s)'
 	@d=$$(mktemp -d); cp tests/data/access.log.1 tests/data/access.log $$d/ || exit 1; \
 	  { sleep 0.5; tail -n 1 tests/data/access.log.1 | sed 's/24\/06\/2026:00/25\/06\/2026:09/' >> $$d/access.log; } & \

@@ -16,6 +16,24 @@ function __fish_pverec_values_format
     printf '%s\t%s\n' $prefix'pvesh' 'one pvesh command per request, with a trailing "# note" where something is missing and a "# time user from client" line where the user or client changes' $prefix'json' 'one JSON audit record per line (JSON Lines)' $prefix'json-pretty' 'the JSON records pretty-printed, one after the other (as pvesh\'s json-pretty; jq reads them)' $prefix'script' 'a bash script: a header with counts and secret variables, a commented header per command, commands that failed or lack a required parameter commented out'
 end
 
+# The values of --status, a comma-separated list: after ongoing, each value is offered as ongoing,VALUE.
+function __fish_pverec_values_status
+    set -l prefix (string match -r -- '^.*,' (commandline -ct)); or set prefix ''
+    printf '%s\t%s\n' $prefix'ongoing' 'still open at the end of what was read' $prefix'completed' 'closed: its task ended, its ticket expired, it was logged out or went idle' $prefix'unknown' 'no close can be known (a QEMU SPICE console has no task; no task index was read)'
+end
+
+# The values of --kind, a comma-separated list: after vnc, each value is offered as vnc,VALUE.
+function __fish_pverec_values_kind
+    set -l prefix (string match -r -- '^.*,' (commandline -ct)); or set prefix ''
+    printf '%s\t%s\n' $prefix'vnc' 'noVNC console of a VM or container (`vncproxy`)' $prefix'term' 'xterm.js console of a VM or container (`termproxy`)' $prefix'spice' 'SPICE console of a VM or container (`spiceproxy`)' $prefix'shell' 'a node\'s shell (`vncshell`, `termproxy` or `spiceshell` on the node)' $prefix'ui' 'a web UI login and what was done with its ticket from that client' $prefix'api' 'an API token\'s calls from one client'
+end
+
+# The values of --format.
+function __fish_pverec_values_format_2
+    set -l prefix ''
+    printf '%s\t%s\n' $prefix'table' 'an aligned table for a person' $prefix'json' 'one JSON object per session (JSON Lines)' $prefix'csv' 'comma-separated values with a header row, for spreadsheets'
+end
+
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_pverec_global_optspecs
     string join \n h/help V/version
@@ -46,6 +64,7 @@ complete -c pverec -n "__fish_pverec_needs_command" -s h -l help -d 'Print help 
 complete -c pverec -n "__fish_pverec_needs_command" -s V -l version -d 'Print version'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -98,10 +117,33 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Sh
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l state -d 'With --follow: record how far the log was read and the sessions still open in FILE (0600), and resume from there' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l status -d 'Only sessions in this state: ongoing, completed, or unknown (no close can be known: a QEMU SPICE console has no task, or no task index was read); a comma-separated list' -r -f -a "(__fish_pverec_values_status)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l kind -d 'Only sessions of these kinds: vnc, term, spice, shell, ui, api; a comma-separated list' -r -f -a "(__fish_pverec_values_kind)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s u -l user -d 'Only sessions of USER: alice@pve also selects her API tokens, alice@pve!ci only that token, alice alice in every realm; a comma-separated list, repeatable' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l client -d 'Only sessions from this client address (::ffff:192.0.2.10 and 192.0.2.10 are the same); a comma-separated list' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l vmid -d 'Only consoles of these guests (VM or container ids); a comma-separated list' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l since -d 'Only sessions opened at or after TIME (same forms as convert: 2026-06-24, \'2026-06-24 14:00\', -2h, 7d, today, yesterday); with --follow, the log\'s history is read from there' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l until -d 'Only sessions opened before TIME' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l node -d 'Only sessions on NODE: a console\'s guest or shell node; for UI and API sessions the node that wrote the log (this host, when its own log is read). A comma-separated list' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l log-node -d 'The node that wrote the log, for UI and API sessions (convert\'s --node) [default: this host\'s name when reading the node\'s own log]' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s f -s o -l format -d 'Output format: an aligned table (local times), JSON Lines, or CSV with a header row. With --follow, table is one line per opening and closing' -r -f -a "(__fish_pverec_values_format_2)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l rotated -d 'Read each FILE\'s rotated set, oldest first (FILE.7.gz … FILE.1 FILE), as convert does'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l follow -d 'Follow the log live: print each session when it opens and when it closes, until a signal stops it'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l poll -d 'With --follow: look for changes every second instead of using inotify'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-tasks -d 'Do not read the task directory'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-journal -d 'Do not read the journal'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-etc-pve -d 'Do not read /etc/pve'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

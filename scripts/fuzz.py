@@ -115,6 +115,7 @@ def seeds():
     for path in sorted((DATA / "etc-pve").rglob("*")):
         if path.is_file() and "priv" not in path.parts:
             yield "etc_pve_files", path.read_bytes()
+    yield "session_lines", (DATA / "sessions" / "access.log").read_bytes()
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

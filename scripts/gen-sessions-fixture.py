@@ -121,7 +121,8 @@ def build() -> Node:
     for k in range(1, 10):
         n.renew(at("13:30:00") + k * 900, frank, "frank@pve")
     upid = n.task(at("14:02:00"), "qmstart", "100", "frank@pve", at("14:02:03"))
-    n.log(at("14:02:00"), frank, "frank@pve", "POST /api2/extjs/nodes/pve1/qemu/100/status/start", 200, 77)
+    # A started task answers its UPID: {"data":"UPID…","success":1} is 23 bytes more in extjs.
+    n.log(at("14:02:00"), frank, "frank@pve", "POST /api2/extjs/nodes/pve1/qemu/100/status/start", 200, len(upid) + 23)
     n.log(at("15:45:30"), frank, "frank@pve", "GET /api2/json/nodes/pve1/status", 200, 900)
 
     # 1. alice: noVNC on VM 100, 14:00:10 to 14:20:00.
@@ -176,11 +177,12 @@ def build() -> Node:
     # 9. the CI token: two bursts an hour apart: two api sessions.
     for k, t in enumerate([at("14:00:00"), at("14:01:00"), at("14:03:00")]):
         n.log(t, ci, "automation@pve!ci", "GET /api2/json/cluster/resources?type=vm", 200, 1800 + k)
-    n.task(at("14:02:00"), "qmshutdown", "101", "automation@pve!ci", at("14:02:30"))
-    n.log(at("14:02:00"), ci, "automation@pve!ci", "POST /api2/json/nodes/pve1/qemu/101/status/shutdown", 200, 80)
+    upid = n.task(at("14:02:00"), "qmshutdown", "101", "automation@pve!ci", at("14:02:30"))
+    # {"data":"UPID…"}: 11 bytes more in json.
+    n.log(at("14:02:00"), ci, "automation@pve!ci", "POST /api2/json/nodes/pve1/qemu/101/status/shutdown", 200, len(upid) + 11)
     n.log(at("15:10:00"), ci, "automation@pve!ci", "GET /api2/json/cluster/resources?type=vm", 200, 1802)
-    n.log(at("15:12:00"), ci, "automation@pve!ci", "DELETE /api2/json/nodes/pve1/qemu/101/snapshot/nightly", 200, 80)
-    n.task(at("15:12:00"), "qmdelsnapshot", "101", "automation@pve!ci", at("15:12:20"))
+    upid = n.task(at("15:12:00"), "qmdelsnapshot", "101", "automation@pve!ci", at("15:12:20"))
+    n.log(at("15:12:00"), ci, "automation@pve!ci", "DELETE /api2/json/nodes/pve1/qemu/101/snapshot/nightly", 200, len(upid) + 11)
 
     # The log runs on past frank's expiry (and the CI token's idle time): the node's own polling.
     n.log(at("17:50:00"), "::ffff:192.0.2.99", "-", "GET /pve2/ext6/ext-all.js?ver=7.4.2", 304, "-")

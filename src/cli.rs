@@ -242,6 +242,11 @@ pub(crate) struct SessionsArgs {
           value_hint = clap::ValueHint::Other)]
     pub(crate) node: Vec<String>,
 
+    /// The node that wrote the log, for UI and API sessions (convert's --node) [default: this
+    /// host's name when reading the node's own log].
+    #[arg(long, value_name = "NAME", help_heading = "Output", value_hint = clap::ValueHint::Other)]
+    pub(crate) log_node: Option<String>,
+
     /// Output format: an aligned table (local times), JSON Lines, or CSV with a header row.
     /// With --follow, table is one line per opening and closing.
     #[arg(short, long, value_enum, default_value_t = SessionFormat::Table,

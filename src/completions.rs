@@ -31,6 +31,11 @@ impl ValueOption {
         std::iter::once(self.long.as_str()).chain(self.aliases.iter().map(String::as_str))
     }
 
+    /// Whether a clap-written list of values is this option's: it starts with its first value.
+    fn first_value(&self) -> &str {
+        self.values.first().map_or("", |(v, _)| v.as_str())
+    }
+
     /// Its names as the shell word: `--class`, `--output-format`, `-f`.
     fn flags(&self) -> Vec<String> {
         let mut flags: Vec<String> = self.longs().map(|l| format!("--{l}")).collect();
@@ -73,7 +78,8 @@ fn list_options(command: &clap::Command) -> Vec<ValueOption> {
                     (v.get_name().to_string(), help)
                 })
                 .collect();
-            if values.is_empty() || lists.iter().any(|l| l.long == long) {
+            // Once per name and values: `--format` has other values in `sessions`.
+            if values.is_empty() || lists.iter().any(|l| l.long == long && l.values == values) {
                 continue;
             }
             let value_name = arg
@@ -197,6 +203,9 @@ fn zsh(mut script: String, options: &[ValueOption]) -> String {
         }
         for spec in specs {
             let mut from = 0;
+            // Only the specs with this option's values (another subcommand's option of the
+            // same name may have others).
+            let clap_start = format!("(({}\\:", spec_text(option.first_value()));
             while let Some(at) = script[from..].find(&spec).map(|i| i + from) {
                 let Some(start) = script[at..].find(":((").map(|i| i + at + 1) else {
                     break;
@@ -204,6 +213,10 @@ fn zsh(mut script: String, options: &[ValueOption]) -> String {
                 let Some(end) = script[start..].find("))'").map(|i| i + start + 2) else {
                     break;
                 };
+                if !script[start..].starts_with(&clap_start) {
+                    from = end;
+                    continue;
+                }
                 script.replace_range(start..end, &action);
                 from = start + action.len();
             }
@@ -218,8 +231,8 @@ fn zsh(mut script: String, options: &[ValueOption]) -> String {
 fn fish(script: String, lists: &[ValueOption]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
     let mut functions = String::new();
-    for option in lists {
-        let function = format!("__fish_pverec_values_{}", option.long.replace('-', "_"));
+    for (i, option) in lists.iter().enumerate() {
+        let function = fish_function(lists, i);
         let pairs: Vec<String> = option
             .values
             .iter()
@@ -259,16 +272,15 @@ fn fish(script: String, lists: &[ValueOption]) -> String {
     }
     chunks.push(&script[start..]);
     for chunk in chunks {
-        let option = lists
-            .iter()
-            .find(|o| o.longs().any(|l| chunk.contains(&format!(" -l {l} "))));
-        match (option, chunk.find(" -a \"")) {
-            (Some(option), Some(at)) if chunk.starts_with("complete ") => {
+        let values_at = chunk.find(" -a \"");
+        let option = lists.iter().position(|o| {
+            o.longs().any(|l| chunk.contains(&format!(" -l {l} ")))
+                && values_at.is_some_and(|at| chunk[at + 5..].starts_with(o.first_value()))
+        });
+        match (option, values_at) {
+            (Some(i), Some(at)) if chunk.starts_with("complete ") => {
                 out.push_str(&chunk[..at]);
-                out.push_str(&format!(
-                    " -a \"(__fish_pverec_values_{})\"\n",
-                    option.long.replace('-', "_")
-                ));
+                out.push_str(&format!(" -a \"({})\"\n", fish_function(lists, i)));
             }
             _ => out.push_str(chunk),
         }
@@ -276,9 +288,45 @@ fn fish(script: String, lists: &[ValueOption]) -> String {
     out
 }
 
+/// The fish function of the `i`th option: `__fish_pverec_values_format`, and for a later option
+/// of the same name with other values `__fish_pverec_values_format_2`.
+fn fish_function(lists: &[ValueOption], i: usize) -> String {
+    let long = &lists[i].long;
+    let earlier = lists[..i].iter().filter(|o| &o.long == long).count();
+    let base = format!("__fish_pverec_values_{}", long.replace('-', "_"));
+    if earlier == 0 {
+        base
+    } else {
+        format!("{base}_{}", earlier + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_option_of_one_name_keeps_each_subcommands_values() {
+        // convert's --format is pvesh, json…; sessions' is table, json, csv.
+        let zsh = String::from_utf8(render(Shell::Zsh)).unwrap();
+        assert!(zsh.contains(":FORMAT:((pvesh\\:"), "convert's");
+        assert!(zsh.contains(":FORMAT:((table\\:"), "sessions'");
+        let fish = String::from_utf8(render(Shell::Fish)).unwrap();
+        let sessions = fish
+            .lines()
+            .find(|l| l.contains("using_subcommand sessions") && l.contains("-l format"))
+            .unwrap();
+        assert!(
+            sessions.ends_with("-a \"(__fish_pverec_values_format_2)\""),
+            "{sessions}"
+        );
+        assert!(fish.contains("function __fish_pverec_values_format_2\n"));
+        let function = fish
+            .split("function __fish_pverec_values_format_2\n")
+            .nth(1)
+            .unwrap();
+        assert!(function.split("\nend").next().unwrap().contains("'table'"));
+    }
 
     #[test]
     fn class_is_a_list_option() {

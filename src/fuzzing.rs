@@ -273,3 +273,29 @@ pub fn etc_pve_files(data: &[u8]) {
         }
     }
 }
+
+/// Lines of access.log through the sessions book: the SPICE `CONNECT` target and vncticket
+/// parsers on whatever a line holds, and the book's joins, which must never panic nor open a
+/// session with a negative duration.
+pub fn session_lines(data: &[u8]) {
+    let mut book = crate::session::Book::new(false, None);
+    for (i, text) in data.split(|&b| b == b'\n').enumerate() {
+        let _ = crate::session::parse_spice_target(text);
+        let Ok(line) = access::parse(text) else {
+            continue;
+        };
+        let Some(time) = line.timestamp() else {
+            continue;
+        };
+        let request = Request::parse(line.request);
+        let origin = crate::event::Origin {
+            file: "fuzz",
+            line: i as u64 + 1,
+        };
+        let event = crate::event::Event::from_request(&line, time, &request, None, origin);
+        book.event(&event);
+    }
+    for session in book.finish() {
+        assert!(session.duration().is_none_or(|d| d >= 0));
+    }
+}

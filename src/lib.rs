@@ -148,7 +148,10 @@ fn sessions(args: &cli::SessionsArgs) -> anyhow::Result<ExitCode> {
         since: args.since,
         ..everything_for_follow()
     };
-    let output = output_json();
+    let output = OutputArgs {
+        node: args.log_node.clone(),
+        ..output_json()
+    };
     let select = session::select::Select {
         status: args.status.clone(),
         kinds: args.kind.clone(),

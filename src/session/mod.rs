@@ -902,7 +902,8 @@ impl Book {
 }
 
 fn connect_within(s: &Session) -> i64 {
-    if s.kind == Kind::Spice || s.kind == Kind::Shell {
+    let spice_shell = s.upids.iter().any(|u| u.contains(":spiceshell:"));
+    if s.kind == Kind::Spice || spice_shell {
         SPICE_CONNECT_WITHIN
     } else {
         CONNECT_WITHIN

@@ -21,7 +21,7 @@ use crate::time::utc;
 
 /// Names longer than this are cut in the table (JSON and CSV keep them whole).
 const NAME_WIDTH: usize = 20;
-const USER_WIDTH: usize = 32;
+const USER_WIDTH: usize = 24;
 
 /// A sessions run: the book, what is shown of it and how.
 pub(crate) struct Sessions {
@@ -150,6 +150,21 @@ impl Sessions {
             "KIND", "USER", "CLIENT", "NODE", "GUEST", "OPENED", "DURATION", "STATUS", "ENDED",
             "REQS", "WRITES",
         ]);
+        // On a narrow terminal the counts and the node go first, then the free text (user,
+        // guest, how it ended) wraps, never below a readable width; times and states keep
+        // theirs. Below that the lines are longer than the terminal, whole.
+        let narrow = terminal_width(&stdout).is_some_and(|w| w < 130);
+        for (i, column) in table.column_iter_mut().enumerate() {
+            use comfy_table::{ColumnConstraint, Width};
+            let constraint = match i {
+                3 | 9 | 10 if narrow => ColumnConstraint::Hidden,
+                1 => ColumnConstraint::LowerBoundary(Width::Fixed(16)),
+                4 => ColumnConstraint::LowerBoundary(Width::Fixed(14)),
+                8 => ColumnConstraint::LowerBoundary(Width::Fixed(12)),
+                _ => ColumnConstraint::ContentWidth,
+            };
+            column.set_constraint(constraint);
+        }
         for s in all {
             let guest = match (&s.vmid, &s.name) {
                 (Some(vmid), Some(name)) => {

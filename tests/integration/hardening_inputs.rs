@@ -388,7 +388,7 @@ fn group_writable_state_file_is_refused() {
 fn oversized_state_file_is_refused() {
     refused("bytes, larger than a state file can be", |scene| {
         let mut text = fs::read(&scene.state).unwrap();
-        text.extend(std::iter::repeat_n(b' ', 2 << 20));
+        text.extend(std::iter::repeat_n(b' ', 17 << 20));
         fs::write(&scene.state, text).unwrap();
     });
 }

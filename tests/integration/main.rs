@@ -24,6 +24,7 @@ mod locales;
 mod pveproxy;
 mod quoting;
 mod secrets;
+mod sessions;
 mod tasks;
 
 mod follow;
