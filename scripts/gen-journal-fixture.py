@@ -260,7 +260,7 @@ def build() -> Scenario:
     s.entry("2026-06-24 14:25:00.300", "pvedaemon", 2202, f"<alice@pve> starting task {u}")
     s.line("2026-06-24 14:25:00", ALICE, "alice@pve", "POST /api2/extjs/nodes/pve1/termproxy", 200, len(u) + 69)
     s.line("2026-06-24 14:25:01", ALICE, "alice@pve",
-           "GET /api2/json/nodes/pve1/vncwebsocket?port=5900&vncticket=PVEVNC%3A6A3BCC1D%3A%3AxXxX", 101, "-")
+           "GET /api2/json/nodes/pve1/vncwebsocket?port=5900&vncticket=PVEVNC%3A6A3BCC9C%3A%3AxXxX", 101, "-")
     s.entry("2026-06-24 14:25:01.450", "pvedaemon", 2203, auth_ok.format("alice@pve"))
     s.entry("2026-06-24 14:29:10.800", "pvedaemon", 2202, f"<alice@pve> end task {u} OK")
     s.task(u, "2026-06-24 14:29:10", "OK")

@@ -71,6 +71,25 @@ pub(crate) enum Command {
     /// the last batch of output is repeated after a crash.
     #[command(after_long_help = EXAMPLES)]
     Follow(FollowArgs),
+    /// List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API
+    /// token use, each with who, from where, on what, when, for how long and how it ended.
+    ///
+    /// Reads what convert reads (FILE or the node's access.log, --rotated, the task index, the
+    /// journal, /etc/pve for guest names) and builds one record per session. A console is its
+    /// request (POST vncproxy, termproxy, spiceproxy; the node's vncshell, termproxy,
+    /// spiceshell), the task PVE runs for as long as it lasts, and the client's websocket
+    /// upgrade (or SPICE CONNECT) within the 10 s PVE waits (40 s for SPICE); it closes when the
+    /// task ends. A UI session is a login, its ticket renewals (every 15 minutes while the page
+    /// is open) and the user's calls from that client; it ends when its ticket expires (2 hours
+    /// after the last renewal), when the login window is shown again (logged out) or at a new
+    /// login. An API token's session is its calls from one client, split after 15 minutes idle.
+    /// A connection line that fits two sessions joins neither and is counted on stderr.
+    ///
+    /// The filters select sessions, not lines: --since and --until are on the time a session
+    /// opened. With --follow, each session is printed when it opens and again when it closes
+    /// (JSON: "event": "session_open" / "session_close"), read live as follow reads.
+    #[command(after_long_help = SESSIONS_EXAMPLES)]
+    Sessions(SessionsArgs),
     /// Print a completion script for SHELL on standard output.
     ///
     /// For bash: pverec completions bash > /usr/share/bash-completion/completions/pverec
@@ -123,7 +142,124 @@ pub(crate) struct ConvertArgs {
 }
 
 /// Where guest names come from: shared by convert and follow.
+pub(crate) const SESSIONS_EXAMPLES: &str = "\
+Examples:
+  pverec sessions --rotated                             # this week's sessions on this node
+  pverec sessions --kind vnc,term,spice,shell --status ongoing   # consoles open now
+  pverec sessions --user alice@pve --since 1d -f csv > alice.csv
+  pverec sessions --vmid 100 -f json | jq -r '.user + \" \" + .opened'
+  pverec sessions --follow -f json --state /var/lib/pverec/sessions.state
+
+Exit status: 0 on success, 1 on a fatal error, 2 on a usage error or when some input could not
+be read (the rest is still read).";
+
 #[derive(Debug, Args)]
+pub(crate) struct SessionsArgs {
+    /// access.log files to read [default: standard input when it is a pipe, else
+    /// /var/log/pveproxy/access.log]; with --follow, the one log to follow.
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) files: Vec<PathBuf>,
+
+    /// Read each FILE's rotated set, oldest first (FILE.7.gz … FILE.1 FILE), as convert does.
+    #[arg(long, conflicts_with = "follow")]
+    pub(crate) rotated: bool,
+
+    /// Follow the log live: print each session when it opens and when it closes, until a
+    /// signal stops it.
+    #[arg(long)]
+    pub(crate) follow: bool,
+
+    /// With --follow: record how far the log was read and the sessions still open in FILE
+    /// (0600), and resume from there.
+    #[arg(long, value_name = "FILE", requires = "follow", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) state: Option<PathBuf>,
+
+    /// With --follow: look for changes every second instead of using inotify.
+    #[arg(long, requires = "follow")]
+    pub(crate) poll: bool,
+
+    #[command(flatten)]
+    pub(crate) tasks: TaskArgs,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArgs,
+
+    #[command(flatten)]
+    pub(crate) etc_pve: EtcPveArgs,
+
+    /// Only sessions in this state: ongoing, completed, or unknown (no close can be known: a
+    /// QEMU SPICE console has no task, or no task index was read); a comma-separated list.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "STATUS",
+        value_delimiter = ',',
+        help_heading = "Selection"
+    )]
+    pub(crate) status: Vec<crate::session::Status>,
+
+    /// Only sessions of these kinds: vnc, term, spice, shell, ui, api; a comma-separated list.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        help_heading = "Selection"
+    )]
+    pub(crate) kind: Vec<crate::session::Kind>,
+
+    /// Only sessions of USER: alice@pve also selects her API tokens, alice@pve!ci only that
+    /// token, alice alice in every realm; a comma-separated list, repeatable.
+    #[arg(short, long = "user", value_name = "USER", value_delimiter = ',',
+          help_heading = "Selection", value_hint = clap::ValueHint::Other)]
+    pub(crate) users: Vec<String>,
+
+    /// Only sessions from this client address (::ffff:192.0.2.10 and 192.0.2.10 are the same);
+    /// a comma-separated list.
+    #[arg(long, value_name = "IP", value_delimiter = ',', help_heading = "Selection",
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) client: Vec<String>,
+
+    /// Only consoles of these guests (VM or container ids); a comma-separated list.
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = parse_vmid,
+          help_heading = "Selection", value_hint = clap::ValueHint::Other)]
+    pub(crate) vmid: Vec<String>,
+
+    /// Only sessions opened at or after TIME (same forms as convert: 2026-06-24, '2026-06-24
+    /// 14:00', -2h, 7d, today, yesterday); with --follow, the log's history is read from there.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true,
+          help_heading = "Selection", value_hint = clap::ValueHint::Other)]
+    pub(crate) since: Option<jiff::Timestamp>,
+
+    /// Only sessions opened before TIME.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, allow_hyphen_values = true,
+          help_heading = "Selection", value_hint = clap::ValueHint::Other)]
+    pub(crate) until: Option<jiff::Timestamp>,
+
+    /// Only sessions on NODE: a console's guest or shell node; for UI and API sessions the node
+    /// that wrote the log (this host, when its own log is read). A comma-separated list.
+    #[arg(long, value_name = "NODE", value_delimiter = ',', help_heading = "Selection",
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) node: Vec<String>,
+
+    /// Output format: an aligned table (local times), JSON Lines, or CSV with a header row.
+    /// With --follow, table is one line per opening and closing.
+    #[arg(short, long, value_enum, default_value_t = SessionFormat::Table,
+          visible_short_alias = 'o', help_heading = "Output")]
+    pub(crate) format: SessionFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SessionFormat {
+    /// an aligned table for a person
+    Table,
+    /// one JSON object per session (JSON Lines)
+    Json,
+    /// comma-separated values with a header row, for spreadsheets
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Sources")]
 pub(crate) struct EtcPveArgs {
     /// Name guests from DIR, PVE's cluster file system [default: /etc/pve, when the node's own
@@ -141,7 +277,7 @@ pub(crate) struct EtcPveArgs {
 }
 
 /// Where the journal is: shared by convert and follow.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Sources")]
 pub(crate) struct JournalArgs {
     /// Read the node's journal (through journalctl) [default: on when the node's own log, in
@@ -238,6 +374,25 @@ pub(crate) struct FollowArgs {
     pub(crate) output: OutputArgs,
 }
 
+impl SessionsArgs {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.follow && self.files.len() > 1 {
+            return Err("--follow follows one log: name at most one FILE".to_owned());
+        }
+        if self.follow && self.format == SessionFormat::Csv {
+            return Err("--follow prints records as they come: use -f json or -f table".to_owned());
+        }
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if since >= until => Err(format!(
+                "--since {} is not before --until {}: no session can open in that window",
+                crate::time::local_in(since, &jiff::tz::TimeZone::system()),
+                crate::time::local_in(until, &jiff::tz::TimeZone::system())
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl FollowArgs {
     /// The log to follow: FILE, else --access-log.
     pub(crate) fn log(&self) -> &std::path::Path {
@@ -246,7 +401,7 @@ impl FollowArgs {
 }
 
 /// Where the task index is: shared by every command that reads logs.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Sources")]
 pub(crate) struct TaskArgs {
     /// The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the
@@ -265,7 +420,7 @@ pub(crate) struct TaskArgs {
 /// Which requests to show: shared by every command that reads logs.
 ///
 /// The options combine with "and"; the values of one repeated option with "or".
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Selection")]
 pub(crate) struct SelectArgs {
     /// Only requests by USER (repeatable, or a comma-separated list).
@@ -381,7 +536,7 @@ pub(crate) enum OutcomeFilter {
 }
 
 /// How to print what was selected: shared by every command that prints events.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub(crate) struct OutputArgs {
     /// Output format (-o/--output-format as pvesh spells it).
@@ -457,6 +612,16 @@ impl Cli {
         let (name, select, output) = match &self.command {
             Command::Convert(args) => ("convert", &args.select, &args.output),
             Command::Follow(args) => ("follow", &args.select, &args.output),
+            Command::Sessions(args) => {
+                return args.check().map_err(|message| {
+                    let mut cli = Cli::command().styles(clap::builder::Styles::plain());
+                    cli.build();
+                    match cli.find_subcommand_mut("sessions") {
+                        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
+                        None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),
+                    }
+                });
+            }
             Command::Completions { .. } | Command::Man => return Ok(()),
         };
         select

@@ -767,6 +767,16 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// The target of a `CONNECT` line (spiceproxy: `pvespiceproxy:…`), which holds a ticket:
+    /// for the session join only, never shown.
+    pub(crate) fn connect_target(&self) -> Option<&'a [u8]> {
+        if self.method != Some(b"CONNECT") {
+            return None;
+        }
+        let rest = self.request.strip_prefix(b"CONNECT ")?;
+        rest.split(|&b| b == b' ').next()
+    }
+
     /// The pvesh verb for this request's method, if it has one.
     pub(crate) fn pvesh_verb(&self) -> Option<&'static str> {
         if !matches!(

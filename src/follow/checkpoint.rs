@@ -32,8 +32,9 @@ use super::tail::{HEAD, Identity, MARK, Tailer, Tracked, identifies};
 use crate::input;
 use crate::messages;
 
-/// The largest state file read: one pverec writes lists a few files, in a few KiB.
-const MAX_STATE: u64 = 1 << 20;
+/// The largest state file read: one pverec writes lists a few files, in a few KiB, and for
+/// `sessions --follow` the sessions still open (each at most a few KiB).
+const MAX_STATE: u64 = 16 << 20;
 /// The largest offset believed: far beyond any log (2^62 bytes), yet no sum with it overflows.
 const MAX_OFFSET: u64 = 1 << 62;
 const VERSION: u32 = 1;
@@ -53,6 +54,9 @@ struct StateFile {
     /// pverec: then the state file's modification time stands in (later than that look).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<SystemTime>,
+    /// `sessions --follow`: the sessions open at the save, so a restart still closes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sessions: Option<serde_json::Value>,
 }
 
 /// The longest journal cursor believed (journalctl's are about 130 bytes).
@@ -106,6 +110,8 @@ pub(crate) struct Loaded {
     pub(crate) saved: Option<SystemTime>,
     /// Where the journal was read to.
     pub(crate) journal_cursor: Option<String>,
+    /// `sessions --follow`: the sessions open at the save.
+    pub(crate) sessions: Option<serde_json::Value>,
 }
 
 impl Entry {
@@ -141,9 +147,11 @@ pub(crate) struct Checkpoint {
     log: PathBuf,
     /// What was saved last, so that an unchanged state is not written again (the first save
     /// always writes: it is also the check that the state can be written).
-    saved: Option<(Vec<Entry>, Option<String>)>,
+    saved: Option<(Vec<Entry>, Option<String>, Option<serde_json::Value>)>,
     /// The journal's cursor to save with the files.
     journal_cursor: Option<String>,
+    /// The open sessions to save with the files.
+    sessions: Option<serde_json::Value>,
     /// A failed save is reported once, until a save works again.
     failing: bool,
 }
@@ -157,6 +165,7 @@ impl Checkpoint {
             log: log.to_path_buf(),
             saved: None,
             journal_cursor: None,
+            sessions: None,
             failing: false,
         };
         // A save that was cut short (crash, kill -9, power loss) leaves its temporary file; the
@@ -213,6 +222,7 @@ impl Checkpoint {
             entries: state.files,
             saved,
             journal_cursor,
+            sessions: state.sessions,
         };
         (checkpoint, Some(loaded))
     }
@@ -232,7 +242,9 @@ impl Checkpoint {
         if self
             .saved
             .as_ref()
-            .is_some_and(|(files, cursor)| *files == entries && *cursor == self.journal_cursor)
+            .is_some_and(|(files, cursor, sessions)| {
+                *files == entries && *cursor == self.journal_cursor && *sessions == self.sessions
+            })
         {
             return Ok(());
         }
@@ -242,11 +254,12 @@ impl Checkpoint {
             files: entries,
             journal_cursor: self.journal_cursor.clone(),
             seen: Some(tailer.last_seen()),
+            sessions: self.sessions.clone(),
         };
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
         write_atomically(&self.path, &text)?;
-        self.saved = Some((state.files, state.journal_cursor));
+        self.saved = Some((state.files, state.journal_cursor, state.sessions));
         Ok(())
     }
 
@@ -255,6 +268,11 @@ impl Checkpoint {
         if let Some(cursor) = cursor {
             self.journal_cursor = Some(cursor.to_string());
         }
+    }
+
+    /// The open sessions for the next save (`sessions --follow`).
+    pub(crate) fn set_sessions(&mut self, sessions: Option<serde_json::Value>) {
+        self.sessions = sessions;
     }
 
     /// Saves, reporting a failure once instead of stopping the run.

@@ -170,7 +170,7 @@ fn follow(
                 state.display()
             )
         })?;
-        let (cp, loaded) = Checkpoint::load(state, log);
+        let (cp, mut loaded) = Checkpoint::load(state, log);
         if let Some(loaded) = &loaded {
             journal_cursor.clone_from(&loaded.journal_cursor);
             // The journal first, from its cursor: what was logged while pverec was stopped
@@ -182,6 +182,9 @@ fn follow(
                 journal_cursor.take(),
                 started,
             );
+        }
+        if let Some(saved) = loaded.as_mut().and_then(|l| l.sessions.take()) {
+            pipeline.restore_sessions(saved)?;
         }
         if let Some(loaded) = loaded {
             let resumed_files = checkpoint::resume(loaded.entries, log);
@@ -246,6 +249,7 @@ fn follow(
         pipeline.refresh_tasks(now - LATE_LINE)?;
         pipeline.journal_by_clock(now - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+        pipeline.tick_sessions(now - LATE_LINE)?;
         let stale = pipeline.stale_bodies(Instant::now(), BODY_WAIT);
         pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
         pipeline.correlator.prune();
@@ -257,6 +261,7 @@ fn follow(
         pipeline.output.flush()?;
         if let Some(cp) = &mut checkpoint {
             cp.set_journal_cursor(pipeline.journal_cursor().as_deref());
+            cp.set_sessions(pipeline.sessions_state());
             if first {
                 // A state that cannot be written would make a restart lose or repeat: say so
                 // now, not hours later.
@@ -421,7 +426,11 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
     });
     let body = pipeline.correlator.next_stale(BODY_WAIT);
     let journal = pipeline.journal_live.as_ref().and_then(|l| l.deadline());
-    [tailer.deadline(), task, body, journal]
+    let sessions = pipeline.sessions_due().map(|due| {
+        let wait = due + LATE_LINE - jiff::Timestamp::now().as_second();
+        now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
+    });
+    [tailer.deadline(), task, body, journal, sessions]
         .into_iter()
         .flatten()
         .min()

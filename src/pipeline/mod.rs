@@ -96,6 +96,8 @@ pub(crate) struct Pipeline {
     logins: HashMap<(String, Vec<u8>), i64>,
     /// The last console request (vncproxy, termproxy, spiceproxy, vncwebsocket) per user.
     consoles: HashMap<Vec<u8>, i64>,
+    /// `pverec sessions`: every event goes to the sessions book instead of the renderer.
+    pub(crate) sessions: Option<Box<crate::session::render::Sessions>>,
 }
 
 /// The API call a task started on the shell stands for, when it is one endpoint with no
@@ -170,6 +172,7 @@ impl Pipeline {
             forkers: HashMap::new(),
             logins: HashMap::new(),
             consoles: HashMap::new(),
+            sessions: None,
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -229,7 +232,11 @@ impl Pipeline {
             let taken = Box::new((ended.task, held.body));
             return self.process(&held.text, &held.file, held.number, Some(taken));
         }
-        self.renderer.task_end(self.output.buf(), &ended);
+        if let Some(sessions) = &mut self.sessions {
+            sessions.task_end(self.output.buf(), &ended.task);
+        } else {
+            self.renderer.task_end(self.output.buf(), &ended);
+        }
         self.output.commit()
     }
 
@@ -425,7 +432,60 @@ impl Pipeline {
                 object.name = names.name(&object.id);
             }
         }
-        self.renderer.event(self.output.buf(), event);
+        match &mut self.sessions {
+            Some(sessions) => sessions.event(self.output.buf(), event),
+            None => self.renderer.event(self.output.buf(), event),
+        }
+    }
+
+    /// follow's `--state`: the sessions open now.
+    pub(crate) fn sessions_state(&self) -> Option<serde_json::Value> {
+        let sessions = self.sessions.as_ref()?;
+        serde_json::to_value(sessions.book.save()).ok()
+    }
+
+    /// follow's `--state`: the sessions open at the last save. A console waits for its task's
+    /// end: told now if the task ended while pverec was stopped, else when it ends.
+    pub(crate) fn restore_sessions(&mut self, saved: serde_json::Value) -> io::Result<()> {
+        let Some(sessions) = &mut self.sessions else {
+            return Ok(());
+        };
+        let saved = match serde_json::from_value(saved) {
+            Ok(saved) => saved,
+            Err(e) => {
+                messages::message(&format!(
+                    "the open sessions in the state file are not pverec's ({e}); they are not \
+                     resumed"
+                ));
+                return Ok(());
+            }
+        };
+        let waiting = sessions.book.restore(saved);
+        for upid in waiting {
+            let Some(task) = self.tasks.as_ref().and_then(|t| t.find(&upid)) else {
+                continue;
+            };
+            if task.state == crate::source::task::State::Running {
+                self.correlator.watch_end(&upid);
+            } else if let Some(sessions) = &mut self.sessions {
+                sessions.task_end(self.output.buf(), &task);
+            }
+        }
+        self.output.commit()
+    }
+
+    /// follow: when the next open session's time is up, by the clock.
+    pub(crate) fn sessions_due(&self) -> Option<i64> {
+        self.sessions.as_ref()?.book.next_due()
+    }
+
+    /// follow: the clock moved on; sessions whose time is up close.
+    pub(crate) fn tick_sessions(&mut self, now: i64) -> io::Result<()> {
+        if let Some(sessions) = &mut self.sessions {
+            sessions.tick(self.output.buf(), now);
+            self.output.commit()?;
+        }
+        Ok(())
     }
 
     /// Queues what the recorder wrote since the last read.
@@ -569,7 +629,12 @@ impl Pipeline {
         let time = last
             .and_then(|l| Timestamp::from_second(l).ok())
             .unwrap_or_else(Timestamp::now);
-        self.show_bodies_alone(left, events_file.unwrap_or("spool"), time)
+        self.show_bodies_alone(left, events_file.unwrap_or("spool"), time)?;
+        if let Some(sessions) = &mut self.sessions {
+            sessions.finish(self.output.buf());
+            self.output.commit()?;
+        }
+        Ok(())
     }
 
     /// Processes one line of `file`. Empty lines carry nothing and are passed over.

@@ -651,6 +651,35 @@ impl TaskDir {
         &self.dir
     }
 
+    /// One task as the files hold it now (`active` first: a finished task may still be listed
+    /// there, with its status), for a session a restart knows only by its UPID. Reads the
+    /// files whole, so it is for a handful of lookups, never per line.
+    pub(crate) fn find(&self, upid: &str) -> Option<Task> {
+        for file in ["active", "index", "index.1"] {
+            let Opened::File(mut f, _) = open_regular(&self.dir.join(file)) else {
+                continue;
+            };
+            let mut text = Vec::new();
+            if std::io::Read::read_to_end(&mut f, &mut text).is_err() {
+                continue;
+            }
+            for line in text.split(|&b| b == b'\n') {
+                if !line.starts_with(upid.as_bytes()) {
+                    continue;
+                }
+                let task = if file == "active" {
+                    parse_active_line(line).ok().map(|(task, _)| task)
+                } else {
+                    parse_index_line(line).ok()
+                };
+                if let Some(task) = task.filter(|t| t.upid.text == upid) {
+                    return Some(task);
+                }
+            }
+        }
+        None
+    }
+
     /// How messages name a file of the directory.
     fn name(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
