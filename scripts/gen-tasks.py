@@ -90,6 +90,19 @@ resource lists) are gzip-compressed, so their length is drawn, not computed.
   truth-journal.jsonl one object per CLI change that only the journal shows: {"t": µs,
                       "program", "pid", "user", "vmid", "message", "pvesh"}
 
+  truth-sessions.jsonl one object per session, in the terms of `pverec sessions` (its JSON fields
+                      kind, user, token, client, node, vmid, opened, closed, duration, status,
+                      ended, connected), from what the generator did, not from the log:
+                      consoles (vnc, term, spice, shell) also give "upid" (null when the task is
+                      in no task file), "task", "post_line", "connect_line" (the 101 or the first
+                      CONNECT) and "twin" (a double click: two windows of one guest); ui sessions
+                      (a ticket: login, renewals, the user's lines from that client) give
+                      "requests", "writes", "renewals", "login" (false for a GUI logged in
+                      elsewhere: "hop", pve2's GUI proxied here, or before the log) and
+                      "login_line"; api sessions (a token's lines from one client, split at
+                      15 minutes idle) give the counts. scripts/session-rate.py scores pverec
+                      against it.
+
 The output is a function of (--requests, --seed) only. Pure stdlib; 20,000 lines
 take well under a second. --check re-reads what was written and validates it
 (formats from pve-formats.md, schema consistency, truth completeness,
@@ -164,6 +177,7 @@ UI_SESSIONS = GAL.UI_SESSIONS
 VIA_PVE2 = "::ffff:10.0.0.12"             # GUI opened on pve2, calls for pve1 proxied here
 CI_IP, CI_USER = GAL.TOKENS[0][0]         # automation@pve!ci
 MON_IP, MON_USER = GAL.TOKENS[1][0]       # monitor@pve!grafana
+SCRIPT_IP, SCRIPT_USER = "::ffff:192.168.10.50", "deploy@pve"   # a playbook with a password
 
 # §1.2 and §2.1/2.2/2.3 of pve-formats.md, used by --check
 ACCESS_RE = re.compile(
@@ -606,6 +620,7 @@ class World:
         view = self.pick_view()
         tick = 0
         p_act = 0.14
+        sleep_at = t0 + rng.randint(60, minutes * 60) if rng.random() < 0.05 else None
         while t < end:
             while not via_pve2 and renew <= t:
                 ui.renewals.append(self.add(renew + rng.randint(0, 1), ip, "-", "POST",
@@ -619,7 +634,8 @@ class World:
             if rng.random() < p_act:
                 t = self.ui_action(t + rng.randint(0, 2), ip, user, via_pve2)
             t += rng.randint(3, 5)
-            if not via_pve2 and rng.random() < 0.003:   # the laptop sleeps; the ticket expires
+            if not via_pve2 and sleep_at is not None and t >= sleep_at:
+                sleep_at = None                          # the laptop sleeps; the ticket expires
                 gap = rng.randint(7300, 12000)
                 t += gap
                 end += gap
@@ -991,7 +1007,8 @@ class World:
 
     # ---- consoles (pve-sources.md §5)
 
-    def vnc_console(self, t, ip, user, api, vmid=None, dur=60, comes=True, twin=False):
+    def vnc_console(self, t, ip, user, api, vmid=None, dur=60, comes=True, twin=False,
+                    after=None):
         """A noVNC or xterm.js console whose POST arrives at t. api: qemu-vncproxy,
         lxc-termproxy, node-termproxy, node-vncshell. The handler assembles the ticket, forks
         the worker (task vncproxy, id vmid; vncshell, empty id) and answers once the port
@@ -1010,6 +1027,9 @@ class World:
             ttype, tid, kind = "vncproxy", vmid, ("vnc" if call == "vncproxy" else "term")
         start = t + (1 if rng.random() < 0.05 else 0)     # the ticket's second, then the fork
         post_t = start + self.lag()
+        if after is not None:     # a double click's second window: forked and answered after
+            start = after.start
+            post_t = max(post_t, after.line.t)
         port = 5900 + rng.randint(0, 20)
         if comes:
             conn_t = post_t + rng.randint(0, 2)
@@ -1109,9 +1129,9 @@ class World:
             return t + 2
         comes = rng.random() >= 0.06      # else the window was closed at once: no client
         api = "lxc-termproxy" if lxc else "qemu-vncproxy"
-        self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), comes, twin)
+        first = self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), comes, twin)
         if twin:
-            self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), True, twin)
+            self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), True, twin, first)
         return t + 3
 
     def a_two_consoles(self, t, ip, user):
@@ -1365,6 +1385,32 @@ class World:
                        fmt="json")
         wait(tk, t)
 
+    def script_run(self, t):
+        """A playbook that logs in with a user's password (POST /api2/json/access/ticket, as
+        API clients do), reads, changes one guest and stops: each run is a new ticket, and the
+        previous run's, still valid, is abandoned (the contract's "new login")."""
+        rng = self.rng
+        ip, user = SCRIPT_IP, SCRIPT_USER
+        ui = UISession(ip, user)
+        self.uis.append(ui)
+        self.cur_ui = ui
+        ui.login = self.add(t, ip, "-", "POST", "/api2/json/access/ticket", 200,
+                            rng.randint(600, 900), why="no-task-endpoint")
+        t += 1
+        self.get(t, ip, user, "/api2/json/version", 80, 120)
+        self.get(t + 1, ip, user, "/api2/json/cluster/resources?type=vm", 2000, 8000)
+        vmid = rng.choice(self.q_here)
+        for i in range(rng.randint(1, 4)):
+            self.get(t + 2 + i, ip, user, f"/api2/json/nodes/pve1/qemu/{vmid}/config", 600, 1500)
+        t += 6
+        if rng.random() < 0.6:
+            self.notask(t, ip, user, "PUT", f"/nodes/pve1/qemu/{vmid}/config", fmt="json")
+        else:
+            tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{vmid}/snapshot", "qmsnapshot",
+                           vmid, rng.randint(2, 20), fmt="json")
+            self.viewer(t, ip, user, tk, raw=True, every=2, cap=10)
+        self.cur_ui = None
+
     def monitor(self, t):
         self.get(t, MON_IP, MON_USER, "/api2/json/cluster/resources?type=vm", 2000, 8000)
         self.get(t + self.rng.randint(0, 1), MON_IP, MON_USER, "/api2/json/nodes/pve1/status",
@@ -1557,6 +1603,12 @@ def plan(w: World, budget: int):
         expected += 2
     for d in range(days):
         specs.append((LOG_START + d * DAY, 2, "scheduled", None))
+        # the playbook's morning runs, every 25-50 minutes
+        t = LOG_START + d * DAY + 9 * 3600 - TZ_SECONDS + rng.randint(0, 600)
+        for _ in range(rng.randint(2, 5)):
+            specs.append((t, 6, "script", None))
+            expected += 15
+            t += rng.randint(25, 50) * 60
     specs.append((LOG_START + DAY + 6 * 3600 + 12 * 60 + rng.randint(0, 59), 0, "reboot", None))
     while expected < budget * 1.12:
         r = rng.random()
@@ -1590,6 +1642,8 @@ def run_specs(w: World, specs):
             w.ci_run(t)
         elif kind == "cli":
             w.cli(t)
+        elif kind == "script":
+            w.script_run(t)
         else:
             (ip, user), minutes = arg
             if t < busy.get(ip, t):
