@@ -1015,7 +1015,8 @@ class World:
         listens (PVE::Tools::wait_for_vnc_port); the page then opens the websocket, logged at the
         101. No client within 10 s: the worker gives up (`connection timed out` for QEMU's
         vncproxy; termproxy exits 1, so run_command's error; vncshell's vncterm error is caught
-        and the task ends OK)."""
+        and the task ends OK). Inferred, not read: termproxy's own 10 s wait for the client
+        (pve-xtermjs is not mirrored here) and so the text of its timeout."""
         rng = self.rng
         guest, call = api.split("-")
         if guest == "node":
@@ -1070,7 +1071,10 @@ class World:
         node, no task; the ticket is the VM's SPICE password for 30 s), lxc (spiceproxy task,
         id vmid) or None (node shell, spiceshell task): both run spiceterm, which waits 40 s
         for the viewer and whose failures are caught (the task ends OK). spiceproxy logs one
-        `CONNECT <proxyticket>:<port>` (user `-`) per SPICE channel, main first."""
+        `CONNECT <proxyticket>:<port>` (user `-`) per SPICE channel, main first: each channel
+        is its own TCP connection through the proxy (pve-http-server AnyEvent.pm
+        handle_spice_proxy_request logs each at its 200; that remote-viewer opens 4-7 channels
+        is from spice-gtk's design, inferred, not read here)."""
         rng = self.rng
         if guest is None:
             path, ttype, tid, tv, kind = f"/nodes/{NODE}/spiceshell", "spiceshell", "", 0, "shell"

@@ -191,7 +191,9 @@ def main(argv=None) -> int:
                       r"requests fitted", ln)
         if m:
             ambiguous += int(m[1])
-    print(f"pverec sessions on {out} ({args.requests} lines, seed {args.seed}): "
+    with open(out / "access.log", "rb") as f:
+        n_lines = sum(1 for _ in f)
+    print(f"pverec sessions on {out} ({n_lines} lines): "
           f"{len(truth)} sessions in the truth, {len(got)} from pverec")
     print(f"  {'kind':<22}{'truth':>7}{'exact':>7}{'differ':>8}{'missing':>9}{'extra':>7}"
           f"{'exact %':>9}{'but counts':>12}")
