@@ -17,7 +17,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow join-rate fuzz clean
+.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow join-rate session-rate fuzz clean
 
 all: release
 
@@ -107,6 +107,11 @@ bench: static
 join-rate: release
 	python3 scripts/gen-tasks.py $(TARGET_DIR)/join-rate --check
 	python3 scripts/join-rate.py $(TARGET_DIR)/join-rate --pverec $(RELEASE)
+
+# How many sessions `pverec sessions` rebuilds exactly, on a generated node with consoles, UI
+# logins and API tokens, against the generator's truth-sessions.jsonl (scripts/session-rate.py).
+session-rate: release
+	python3 scripts/session-rate.py $(TARGET_DIR)/session-rate --pverec $(RELEASE)
 
 bench-memory: static
 	python3 scripts/bench-memory.py --pverec $(STATIC)

@@ -90,6 +90,19 @@ resource lists) are gzip-compressed, so their length is drawn, not computed.
   truth-journal.jsonl one object per CLI change that only the journal shows: {"t": µs,
                       "program", "pid", "user", "vmid", "message", "pvesh"}
 
+  truth-sessions.jsonl one object per session, in the terms of `pverec sessions` (its JSON fields
+                      kind, user, token, client, node, vmid, opened, closed, duration, status,
+                      ended, connected), from what the generator did, not from the log:
+                      consoles (vnc, term, spice, shell) also give "upid" (null when the task is
+                      in no task file), "task", "post_line", "connect_line" (the 101 or the first
+                      CONNECT) and "twin" (a double click: two windows of one guest); ui sessions
+                      (a ticket: login, renewals, the user's lines from that client) give
+                      "requests", "writes", "renewals", "login" (false for a GUI logged in
+                      elsewhere: "hop", pve2's GUI proxied here, or before the log) and
+                      "login_line"; api sessions (a token's lines from one client, split at
+                      15 minutes idle) give the counts. scripts/session-rate.py scores pverec
+                      against it.
+
 The output is a function of (--requests, --seed) only. Pure stdlib; 20,000 lines
 take well under a second. --check re-reads what was written and validates it
 (formats from pve-formats.md, schema consistency, truth completeness,
@@ -107,6 +120,7 @@ import random
 import re
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +152,8 @@ GJF = _load_journal_fixture()
 TZ, TZ_SECONDS, NODE = GAL.TZ, GAL.TZ_SECONDS, GAL.NODE
 LOG_START = __import__("calendar").timegm(GAL.START_LOCAL) - TZ_SECONDS
 DAY = 86400
-SPAN_DAYS = 3
+SPAN_DAYS = 3             # the log's span for up to 75,000 lines; longer logs span more days
+                          # (span_days), so that a client's browser sessions need not overlap
 MAXSIZE = 50000           # RESTEnvironment::active_workers: rotate index past this size
 PERLIO_BUFSIZ = 8192      # PerlIO's buffer: what `-s $fh` does not see yet
 MAX_FINISHED = 25         # finished tasks kept in `active`
@@ -162,6 +177,7 @@ UI_SESSIONS = GAL.UI_SESSIONS
 VIA_PVE2 = "::ffff:10.0.0.12"             # GUI opened on pve2, calls for pve1 proxied here
 CI_IP, CI_USER = GAL.TOKENS[0][0]         # automation@pve!ci
 MON_IP, MON_USER = GAL.TOKENS[1][0]       # monitor@pve!grafana
+SCRIPT_IP, SCRIPT_USER = "::ffff:192.168.10.50", "deploy@pve"   # a playbook with a password
 
 # §1.2 and §2.1/2.2/2.3 of pve-formats.md, used by --check
 ACCESS_RE = re.compile(
@@ -222,6 +238,63 @@ class Line:
         length = self.length() if callable(self.length) else self.length
         return (f'{self.ip} - {self.user} [{stamp(self.t)} {TZ}] '
                 f'"{self.method} {target} HTTP/1.1" {self.status} {length}\n')
+
+
+class Console:
+    """A console the generator opened: the POST, the client's websocket 101 or first SPICE
+    CONNECT (None when no client came), the task (None for QEMU SPICE)."""
+    __slots__ = ("kind", "user", "ip", "vmid", "post", "conn", "task", "twin")
+
+    def __init__(self, kind, user, ip, vmid, post, conn, task, twin=False):
+        self.kind, self.user, self.ip, self.vmid = kind, user, ip, vmid
+        self.post, self.conn, self.task, self.twin = post, conn, task, twin
+
+
+class UISession:
+    """One web UI ticket as the generator used it: its login window (the unauthenticated
+    GET /access/domains), the login, the renewals, the user's own lines from the client, and
+    the logout (the login window shown again) when the user clicked Logout. `login` is None
+    for a GUI whose login is not in this log (opened on pve2 and proxied here: `hop`; or
+    logged in before the log's start)."""
+    __slots__ = ("ip", "user", "window", "login", "renewals", "lines", "logout", "hop")
+
+    def __init__(self, ip, user, hop=False):
+        self.ip, self.user, self.hop = ip, user, hop
+        self.window = self.login = self.logout = None
+        self.renewals: list[Line] = []
+        self.lines: list[Line] = []
+
+
+def encode_uri_component(text: str) -> str:
+    """JavaScript's encodeURIComponent(), as the GUI builds the websocket URL."""
+    return urllib.parse.quote(text, safe="-_.!~*'()")
+
+
+SIG_B64 = GAL.B64 + "+/"
+VNC_TIMEOUT = 10          # vncproxy/termproxy/vncshell: `my $timeout = 10` (accept or give up)
+SPICE_TIMEOUT = 40        # pve-manager PVE/API2Tools.pm run_spiceterm: spiceterm --timeout 40
+SPICE_PORT0 = 61000       # PVE::Tools::next_spice_port's range; qemu's spice_port is the VM's
+
+
+def vnc_ticket(rng, ts: int, password: bool) -> str:
+    """The vncticket query value of a websocket upgrade: encodeURIComponent(ticket), ticket =
+    `PVEVNC:<8 hex: time()>::<base64 RSA-2048 signature>` (pve-access-control
+    src/PVE/AccessControl.pm assemble_vnc_ticket, pve-common src/PVE/Ticket.pm
+    assemble_rsa_ticket), assembled before the worker is forked, so ts <= task start. QEMU
+    vncproxy (non-serial display), and vncshell/LXC vncproxy with `websocket`, prefix the
+    8-character VNC password: `PASSWORD:PVEVNC:…` (qemu-server src/PVE/API2/Qemu.pm vncproxy:
+    "FIXME: MAJOR VERSION: Avoid this hack"; verify_vnc_ticket strips `^.{8}:`)."""
+    ticket = f"PVEVNC:{ts:08X}::" + "".join(rng.choice(SIG_B64) for _ in range(342)) + "=="
+    if password:   # PVE::Ticket::generate_vnc_password: 8 bytes in '!' .. '`'
+        ticket = "".join(chr(rng.randint(0x21, 0x60)) for _ in range(8)) + ":" + ticket
+    return encode_uri_component(ticket)
+
+
+def spice_proxyticket(rng, ts: int, vmid, port: int) -> str:
+    """pve-common src/PVE/Ticket.pm assemble_spice_ticket: `pvespiceproxy:<8 lower hex>:VMID:
+    NODE:PORT::<40 hex sig>`; the viewer connects with "$proxyticket:$port"."""
+    sig = "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    return f"pvespiceproxy:{ts:08x}:{vmid}:{NODE.lower()}:{port}::{sig}:{port}"
 
 
 def enc(upid: str) -> str:
@@ -301,6 +374,9 @@ class World:
         self.reboot = None                   # (t_request, t_down, t_boot, t_proxy_up)
         self.session_long: list[Task] = []   # this session's long tasks (consoles, backups)
         self.cli_n = 0
+        self.consoles: list[Console] = []
+        self.uis: list[UISession] = []
+        self.cur_ui: UISession | None = None  # the UI session whose user's lines are recorded
 
     # ---- helpers
 
@@ -317,6 +393,9 @@ class World:
         if task is not None:
             task.line = ln
         self.lines.append(ln)
+        ui = self.cur_ui
+        if ui is not None and ip == ui.ip and user == ui.user:
+            ui.lines.append(ln)
         return ln
 
     def task(self, start, ttype, tid, user, dur, status="OK", why=None, note=None,
@@ -495,36 +574,59 @@ class World:
 
     # ---- UI session
 
-    def login(self, t, ip):
+    def login(self, t, ip, ui=None, page=True):
+        """The login window and the login (`page`: the GUI's page is loaded first). Records
+        the window (GET /access/domains) and the login line on `ui`."""
         rng = self.rng
-        self.add(t, ip, "-", "GET", "/", 200, rng.randint(2400, 2600))
-        for _ in range(rng.randint(3, 8)):
-            path = GAL.weighted(rng, GAL.STATIC)[0]
-            if path == "/":
-                continue
-            if rng.random() < 0.15:
-                self.add(t, ip, "-", "GET", path, 200, rng.randint(2000, 400000))
-            else:
-                self.add(t, ip, "-", "GET", path, 304, "-")
-        self.add(t + 1, ip, "-", "GET", "/api2/json/access/domains", 200, rng.randint(150, 300))
+        if page:
+            self.add(t, ip, "-", "GET", "/", 200, rng.randint(2400, 2600))
+            for _ in range(rng.randint(3, 8)):
+                path = GAL.weighted(rng, GAL.STATIC)[0]
+                if path == "/":
+                    continue
+                if rng.random() < 0.15:
+                    self.add(t, ip, "-", "GET", path, 200, rng.randint(2000, 400000))
+                else:
+                    self.add(t, ip, "-", "GET", path, 304, "-")
+        window = self.add(t + 1, ip, "-", "GET", "/api2/json/access/domains", 200,
+                          rng.randint(150, 300))
         t += rng.randint(3, 12)
         if rng.random() < 0.08:      # mistyped password: 401, logged at once
             self.add(t, ip, "-", "POST", "/api2/extjs/access/ticket", 401, "-",
                      why="no-task-endpoint")
             t += rng.randint(5, 10)
-        self.add(t, ip, "-", "POST", "/api2/extjs/access/ticket", 200, rng.randint(1480, 1600),
-                 why="no-task-endpoint")
+        ln = self.add(t, ip, "-", "POST", "/api2/extjs/access/ticket", 200,
+                      rng.randint(1480, 1600), why="no-task-endpoint")
+        if ui is not None:
+            ui.window, ui.login = window, ln
         return t + 1
 
     def ui_session(self, t0, ip, user, minutes):
+        """A browser session: login, polling, actions, and the ticket renewal that
+        www/manager6/Workspace.js runs every 15 minutes from the page load (POST
+        /api2/json/access/ticket, user `-`). It ends by closing the browser (the session
+        cookie goes, the ticket just expires) or by Logout (the login window again). Rarely the
+        laptop sleeps for over 2 h: no polls, no renewals; on waking the polls and the overdue
+        renewal get 401 and the user logs in again (a new ticket, a new session). Returns the
+        time of its last line."""
         rng = self.rng
         via_pve2 = ip == VIA_PVE2
-        t = t0 if via_pve2 else self.login(t0, ip)
+        ui = UISession(ip, user, hop=via_pve2)
+        self.uis.append(ui)
+        self.cur_ui = ui
+        t = t0 if via_pve2 else self.login(t0, ip, ui)
         end = t0 + minutes * 60
+        renew = t0 + 900
         view = self.pick_view()
         tick = 0
         p_act = 0.14
+        sleep_at = t0 + rng.randint(60, minutes * 60) if rng.random() < 0.05 else None
         while t < end:
+            while not via_pve2 and renew <= t:
+                ui.renewals.append(self.add(renew + rng.randint(0, 1), ip, "-", "POST",
+                                            "/api2/json/access/ticket", 200,
+                                            rng.randint(1480, 1600), why="no-task-endpoint"))
+                renew += 900
             self.poll(t, ip, user, view, tick, via_pve2)
             tick += 1
             if rng.random() < 0.07:
@@ -532,13 +634,28 @@ class World:
             if rng.random() < p_act:
                 t = self.ui_action(t + rng.randint(0, 2), ip, user, via_pve2)
             t += rng.randint(3, 5)
-            if rng.random() < 0.003:   # ticket expired mid-session: a few 401s, log in again
+            if not via_pve2 and sleep_at is not None and t >= sleep_at:
+                sleep_at = None                          # the laptop sleeps; the ticket expires
+                gap = rng.randint(7300, 12000)
+                t += gap
+                end += gap
                 self.add(t, ip, "-", "GET", "/api2/json/cluster/resources", 401, "-")
+                self.add(t, ip, "-", "POST", "/api2/json/access/ticket", 401, "-",
+                         why="no-task-endpoint")
                 if rng.random() < 0.3:
                     self.add(t + 1, ip, "-", "POST",
                              f"/api2/extjs/nodes/pve1/qemu/{rng.choice(self.q_here)}/status/start",
                              401, "-", why="rejected", ttype="qmstart")
-                t = self.login(t + 4, ip) if not via_pve2 else t + 4
+                ui = UISession(ip, user)
+                self.uis.append(ui)
+                self.cur_ui = ui
+                t = self.login(t + 4, ip, ui, page=False)
+                renew = t + 900
+        if not via_pve2 and rng.random() < 0.35:     # Logout: the login window again
+            ui.logout = self.add(t, ip, "-", "GET", "/api2/json/access/domains", 200,
+                                 rng.randint(150, 300))
+        self.cur_ui = None
+        return t
 
     # ---- UI actions: each returns the session's time after it
 
@@ -550,7 +667,7 @@ class World:
             (self.a_rollback, 2), (self.a_destroy, 2.5), (self.a_create, 2.5),
             (self.a_create_ct, 1), (self.a_migrate, 2), (self.a_vzdump, 3),
             (self.a_console, 8), (self.a_misc, 5), (self.a_resize, 1),
-            (self.a_spice, 0.5), (self.a_stoptask, 0.7),
+            (self.a_spice, 1.5), (self.a_stoptask, 0.7), (self.a_two_consoles, 1.2),
         ]
         if user == "root@pam":
             table += [(self.a_shell, 1.5), (self.a_service, 1.2), (self.a_aptupdate, 1.2)]
@@ -888,6 +1005,108 @@ class World:
         self.session_long.append(tk)
         return self.viewer(t, ip, user, tk, cap=15)
 
+    # ---- consoles (pve-sources.md §5)
+
+    def vnc_console(self, t, ip, user, api, vmid=None, dur=60, comes=True, twin=False,
+                    after=None):
+        """A noVNC or xterm.js console whose POST arrives at t. api: qemu-vncproxy,
+        lxc-termproxy, node-termproxy, node-vncshell. The handler assembles the ticket, forks
+        the worker (task vncproxy, id vmid; vncshell, empty id) and answers once the port
+        listens (PVE::Tools::wait_for_vnc_port); the page then opens the websocket, logged at the
+        101. No client within 10 s: the worker gives up (`connection timed out` for QEMU's
+        vncproxy; termproxy exits 1, so run_command's error; vncshell's vncterm error is caught
+        and the task ends OK). Inferred, not read: termproxy's own 10 s wait for the client
+        (pve-xtermjs is not mirrored here) and so the text of its timeout."""
+        rng = self.rng
+        guest, call = api.split("-")
+        if guest == "node":
+            path, ws = f"/nodes/{NODE}/{call}", f"/api2/json/nodes/{NODE}/vncwebsocket"
+            ttype, tid, kind = "vncshell", "", "shell"
+        else:
+            path = f"/nodes/{NODE}/{guest}/{vmid}/{call}"
+            ws = f"/api2/json/nodes/{NODE}/{guest}/{vmid}/vncwebsocket"
+            ttype, tid, kind = "vncproxy", vmid, ("vnc" if call == "vncproxy" else "term")
+        start = t + (1 if rng.random() < 0.05 else 0)     # the ticket's second, then the fork
+        post_t = start + self.lag()
+        if after is not None:     # a double click's second window: forked and answered after
+            start = after.start
+            post_t = max(post_t, after.line.t)
+        port = 5900 + rng.randint(0, 20)
+        if comes:
+            conn_t = post_t + rng.randint(0, 2)
+            d = max(dur, conn_t - start + 1)
+            status = "OK"
+            if call == "vncproxy" and rng.random() < 0.04:
+                status = "Failed to run vncproxy."
+        else:
+            d = VNC_TIMEOUT
+            if call == "vncproxy":
+                status = "connection timed out"
+            elif call == "termproxy":
+                shcmd = (f"/usr/bin/dtach -A /var/run/dtach/vzctlconsole{vmid} -r winch -z "
+                         f"lxc-console -n {vmid} -e -1" if guest == "lxc" else
+                         "/bin/login -f root" if user == "root@pam" else "/bin/login")
+                perm = "Sys.Console" if guest == "node" else "VM.Console"
+                where = f"/nodes/{NODE}" if guest == "node" else f"/vms/{vmid}"
+                status = (f"command '/usr/bin/termproxy {port} --path {where} --perm {perm} "
+                          f"--vncticket-endpoint --verify-port --ticket-fd 11 -- {shcmd}' "
+                          f"failed: exit code 1")
+            else:
+                status = "OK"
+        tk = self.task(start, ttype, tid, user, d, status)
+        post = self.add(post_t, ip, user, "POST", f"/api2/json{path}", 200,
+                        lambda tk=tk: rng_len(tk), task=tk, ttype=ttype)
+        conn = None
+        if comes:
+            ticket = vnc_ticket(rng, t, password=call in ("vncproxy", "vncshell"))
+            conn = self.add(conn_t, ip, user, "GET", f"{ws}?port={port}&vncticket={ticket}",
+                            101, "-")
+        self.consoles.append(Console(kind, user, ip, None if guest == "node" else vmid, post,
+                                     conn, tk, twin))
+        self.session_long.append(tk)
+        return tk
+
+    def spice_console(self, t, ip, user, guest, vmid=None, comes=True):
+        """SPICE (remote-viewer with the downloaded .vv file). guest: qemu (proxied to the VM's
+        node, no task; the ticket is the VM's SPICE password for 30 s), lxc (spiceproxy task,
+        id vmid) or None (node shell, spiceshell task): both run spiceterm, which waits 40 s
+        for the viewer and whose failures are caught (the task ends OK). spiceproxy logs one
+        `CONNECT <proxyticket>:<port>` (user `-`) per SPICE channel, main first: each channel
+        is its own TCP connection through the proxy (pve-http-server AnyEvent.pm
+        handle_spice_proxy_request logs each at its 200; that remote-viewer opens 4-7 channels
+        is from spice-gtk's design, inferred, not read here)."""
+        rng = self.rng
+        if guest is None:
+            path, ttype, tid, tv, kind = f"/nodes/{NODE}/spiceshell", "spiceshell", "", 0, "shell"
+        else:
+            path = f"/nodes/{NODE}/{guest}/{vmid}/spiceproxy"
+            ttype, tid, tv, kind = (None if guest == "qemu" else "spiceproxy"), vmid, vmid, "spice"
+        if guest == "qemu":
+            port = SPICE_PORT0 + (QEMU.index(vmid) if vmid in QEMU else vmid % 100)
+        else:
+            port = SPICE_PORT0 + rng.randint(0, 99)
+        post_t = t + self.lag()
+        conn_t = post_t + rng.randint(2, 20) if comes else None
+        tk = None
+        if ttype is None:
+            post = self.add(post_t, ip, user, "POST", f"/api2/extjs{path}", 200,
+                            rng.randint(1100, 1300), why="no-task-endpoint")
+        else:
+            d = (conn_t - t + rng.randint(30, 1800)) if comes else SPICE_TIMEOUT
+            tk = self.task(t, ttype, tid, user, d, "OK")
+            post = self.add(post_t, ip, user, "POST", f"/api2/extjs{path}", 200,
+                            rng.randint(1100, 1300), task=tk, ttype=ttype)
+            self.session_long.append(tk)
+        conn = None
+        if comes:
+            target = spice_proxyticket(rng, t, tv, port)
+            conn = self.add(conn_t, ip, "-", "CONNECT", target, 200, "-")
+            for _ in range(rng.randint(3, 6)):        # display, inputs, cursor, playback, …
+                self.add(conn_t + rng.randint(0, 2), ip, "-", "CONNECT", target, 200, "-")
+        self.consoles.append(Console(kind, user, ip, None if guest is None else vmid, post,
+                                     conn, tk))
+        return tk
+
     def a_console(self, t, ip, user):
         rng = self.rng
         lxc = rng.random() < 0.2
@@ -895,53 +1114,58 @@ class World:
         if lxc:
             page = f"/?console=lxc&xtermjs=1&vmid={vmid}&vmname=ct{vmid}&node=pve1&cmd="
             post = f"/nodes/pve1/lxc/{vmid}/termproxy"
-            kind = "lxc"
         else:
             name = GAL.VM_NAMES.get(vmid, f"vm{vmid}")
             page = f"/?console=kvm&novnc=1&vmid={vmid}&vmname={name}&node=pve1&resize=off&cmd="
             post = f"/nodes/pve1/qemu/{vmid}/vncproxy"
-            kind = "qemu"
-        if ip != VIA_PVE2:
-            self.add(t, ip, "-", "GET", page, 200, rng.randint(2400, 2600))
-            for static in ("/novnc/app.js?ver=1.4.0-3", "/xtermjs/xterm.js?ver=4.16.0-3"):
-                if rng.random() < 0.5:
-                    self.add(t, ip, "-", "GET", static, 304, "-")
+        twin = not lxc and rng.random() < 0.03       # a double click: two console windows
+        for _ in range(2 if twin else 1):
+            if ip != VIA_PVE2:
+                self.add(t, ip, "-", "GET", page, 200, rng.randint(2400, 2600))
+                for static in ("/novnc/app.js?ver=1.4.0-3", "/xtermjs/xterm.js?ver=4.16.0-3"):
+                    if rng.random() < 0.5:
+                        self.add(t, ip, "-", "GET", static, 304, "-")
         t += 1
         msg = self.denied(user, vmid)
         if msg:
             self.reject(t, ip, user, "POST", post, msg.replace("PowerMgmt", "Console"),
                         code=403, fmt="json", ttype="vncproxy")
             return t + 2
-        d = rng.randint(20, 1800)
-        status = "OK" if rng.random() < 0.96 else "Failed to run vncproxy."
-        tk = self.task(t, "vncproxy", vmid, user, d, status)
-        self.add(t + self.lag(), ip, user, "POST", f"/api2/json{post}", 200,
-                 lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
-        port = 5900 + rng.randint(0, 20)
-        self.add(t + 1 + self.lag(), ip, user, "GET",
-                 f"/api2/json/nodes/pve1/{kind}/{vmid}/vncwebsocket?port={port}"
-                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
-        self.session_long.append(tk)
+        comes = rng.random() >= 0.06      # else the window was closed at once: no client
+        api = "lxc-termproxy" if lxc else "qemu-vncproxy"
+        first = self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), comes, twin)
+        if twin:
+            self.vnc_console(t, ip, user, api, vmid, rng.randint(20, 1800), True, twin, first)
         return t + 3
+
+    def a_two_consoles(self, t, ip, user):
+        """Consoles of two guests open side by side (the same user, the same client)."""
+        rng = self.rng
+        pool = [v for v in self.q_here if not self.denied(user, v)]
+        if len(pool) < 2:
+            return self.a_console(t, ip, user)
+        a, b = rng.sample(pool, 2)
+        self.vnc_console(t, ip, user, "qemu-vncproxy", a, rng.randint(300, 3600))
+        self.vnc_console(t + rng.randint(0, 3), ip, user, "qemu-vncproxy", b,
+                         rng.randint(60, 1800))
+        return t + 5
 
     def a_shell(self, t, ip, user):
         rng = self.rng
+        novnc = rng.random() < 0.3           # the noVNC shell (vncshell) instead of xterm.js
+        call = "vncshell" if novnc else "termproxy"
         if ip != VIA_PVE2:
-            self.add(t, ip, "-", "GET", "/?console=shell&xtermjs=1&vmid=0&vmname=&node=pve1&cmd=",
-                     200, rng.randint(2400, 2600))
+            page = ("/?console=shell&novnc=1&node=pve1&resize=off&cmd=" if novnc else
+                    "/?console=shell&xtermjs=1&vmid=0&vmname=&node=pve1&cmd=")
+            self.add(t, ip, "-", "GET", page, 200, rng.randint(2400, 2600))
         t += 1
         msg = self.denied(user, node_priv="Sys.Console")
         if msg:
-            self.reject(t, ip, user, "POST", "/nodes/pve1/termproxy", msg, fmt="json",
+            self.reject(t, ip, user, "POST", f"/nodes/pve1/{call}", msg, fmt="json",
                         ttype="vncshell")
             return t + 2
-        tk = self.task(t, "vncshell", "", user, rng.randint(30, 2400))
-        self.add(t + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/termproxy", 200,
-                 lambda tk=tk: rng_len(tk), task=tk, ttype="vncshell")
-        self.add(t + 1 + self.lag(), ip, user, "GET",
-                 f"/api2/json/nodes/pve1/vncwebsocket?port={5900 + rng.randint(0, 20)}"
-                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
-        self.session_long.append(tk)
+        self.vnc_console(t, ip, user, f"node-{call}", None, rng.randint(30, 2400),
+                         rng.random() >= 0.05)
         return t + 3
 
     def a_service(self, t, ip, user):
@@ -1022,10 +1246,24 @@ class World:
         return t + 3
 
     def a_spice(self, t, ip, user):
-        vmid = self.rng.choice(self.q_here)
-        # an object of ~2.5 KiB (the .vv settings): gzip-compressed, the length tells nothing
-        self.add(t + self.lag(), ip, user, "POST", f"/api2/extjs/nodes/pve1/qemu/{vmid}/spiceproxy",
-                 200, self.rng.randint(1100, 1300), why="no-task-endpoint")
+        rng = self.rng
+        kind = rng.choices(["qemu", "lxc", "shell"], [6, 3, 1.5])[0]
+        running = [c for c in self.ct_here if c in self.running and not self.denied(user, c)]
+        if kind == "lxc" and not running:
+            kind = "qemu"
+        comes = rng.random() >= 0.1          # else the .vv file was never opened
+        if kind == "shell":
+            msg = self.denied(user, node_priv="Sys.Console")
+            if msg:
+                self.reject(t, ip, user, "POST", "/nodes/pve1/spiceshell", msg,
+                            ttype="spiceshell")
+                return t + 2
+            self.spice_console(t, ip, user, None, None, comes)
+        elif kind == "lxc":
+            self.spice_console(t, ip, user, "lxc", rng.choice(running), comes)
+        else:
+            # an object of ~2.5 KiB (the .vv settings): gzip-compressed, the length tells nothing
+            self.spice_console(t, ip, user, "qemu", rng.choice(self.q_here), comes)
         return t + 2
 
     def a_stoptask(self, t, ip, user):
@@ -1151,6 +1389,32 @@ class World:
                        fmt="json")
         wait(tk, t)
 
+    def script_run(self, t):
+        """A playbook that logs in with a user's password (POST /api2/json/access/ticket, as
+        API clients do), reads, changes one guest and stops: each run is a new ticket, and the
+        previous run's, still valid, is abandoned (the contract's "new login")."""
+        rng = self.rng
+        ip, user = SCRIPT_IP, SCRIPT_USER
+        ui = UISession(ip, user)
+        self.uis.append(ui)
+        self.cur_ui = ui
+        ui.login = self.add(t, ip, "-", "POST", "/api2/json/access/ticket", 200,
+                            rng.randint(600, 900), why="no-task-endpoint")
+        t += 1
+        self.get(t, ip, user, "/api2/json/version", 80, 120)
+        self.get(t + 1, ip, user, "/api2/json/cluster/resources?type=vm", 2000, 8000)
+        vmid = rng.choice(self.q_here)
+        for i in range(rng.randint(1, 4)):
+            self.get(t + 2 + i, ip, user, f"/api2/json/nodes/pve1/qemu/{vmid}/config", 600, 1500)
+        t += 6
+        if rng.random() < 0.6:
+            self.notask(t, ip, user, "PUT", f"/nodes/pve1/qemu/{vmid}/config", fmt="json")
+        else:
+            tk = self.treq(t, ip, user, "POST", f"/nodes/pve1/qemu/{vmid}/snapshot", "qmsnapshot",
+                           vmid, rng.randint(2, 20), fmt="json")
+            self.viewer(t, ip, user, tk, raw=True, every=2, cap=10)
+        self.cur_ui = None
+
     def monitor(self, t):
         self.get(t, MON_IP, MON_USER, "/api2/json/cluster/resources?type=vm", 2000, 8000)
         self.get(t + self.rng.randint(0, 1), MON_IP, MON_USER, "/api2/json/nodes/pve1/status",
@@ -1208,19 +1472,19 @@ class World:
         """root reboots pve1 from the GUI: stopall, down, boot, startall, HA starts."""
         rng = self.rng
         # left running over the reboot: killed without a TASK line, "unexpected status"
-        ip, user = "::ffff:192.168.10.31", "alice@pve"
+        # (GUIs whose login is older than what they do here: their own clients, so that
+        # their sessions are not mixed with the generated ones)
+        ip, user = "::ffff:192.168.10.33", "alice@pve"
         tc = t - 1500
-        tk = self.task(tc, "vncproxy", 201, user, 7200)
-        self.add(tc + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/lxc/201/termproxy",
-                 200, lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
-        self.add(tc + 1 + self.lag(), ip, user, "GET",
-                 f"/api2/json/nodes/pve1/lxc/201/vncwebsocket?port=5900"
-                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
+        self.cur_ui = self.ui_without_login(ip, user)
+        self.vnc_console(tc, ip, user, "lxc-termproxy", 201, 7200)
         self.task(t - 400, "qmmove", 102, "root@pam", 1200, why="cli",
                   note="qm disk move 102 scsi1 ceph-vm")
-        ip, user = "::ffff:192.168.10.23", "root@pam"
+        ip, user = "::ffff:192.168.10.24", "root@pam"
+        self.cur_ui = self.ui_without_login(ip, user)
         self.add(t + self.lag(), ip, user, "POST", "/api2/extjs/nodes/pve1/status", 200,
                  self.null_len("extjs"), why="no-task-endpoint", outcome="success")
+        self.cur_ui = None
         ts = t + 3
         self.task(ts, "stopall", "", "root@pam", 40, why="cli",
                   note="pve-guests.service stop: pvesh create /nodes/localhost/stopall")
@@ -1246,23 +1510,25 @@ class World:
                       note="HA LRM after boot")
         self.running = set(ONBOOT) | set(HA_VMS)
 
+    def ui_without_login(self, ip, user) -> UISession:
+        ui = UISession(ip, user)
+        self.uis.append(ui)
+        return ui
+
     def endgame(self, tc):
         """The last minutes: tasks still running when the files are copied.
 
         Always ENDGAME_LINES lines, so the background can be cut to N minus that."""
         rng = self.rng
         n0 = len(self.lines)
-        ip, user = "::ffff:192.168.10.31", "alice@pve"        # a console left open
+        ip, user = "::ffff:192.168.10.34", "alice@pve"        # a console left open
+        self.cur_ui = self.ui_without_login(ip, user)
         t = tc - 520
         self.add(t, ip, "-", "GET", "/?console=kvm&novnc=1&vmid=103&vmname=ci-runner&node=pve1"
                  "&resize=off&cmd=", 200, rng.randint(2400, 2600))
-        tk = self.task(t + 1, "vncproxy", 103, user, 7200)
-        self.add(t + 1 + self.lag(), ip, user, "POST", "/api2/json/nodes/pve1/qemu/103/vncproxy",
-                 200, lambda tk=tk: rng_len(tk), task=tk, ttype="vncproxy")
-        self.add(t + 2 + self.lag(), ip, user, "GET",
-                 f"/api2/json/nodes/pve1/qemu/103/vncwebsocket?port=5901"
-                 f"&vncticket={GAL.vncticket(rng)}", 101, "-")
-        ip, user = "::ffff:192.168.10.23", "root@pam"          # a GUI backup, 40 min
+        self.vnc_console(t + 1, ip, user, "qemu-vncproxy", 103, 7200)
+        ip, user = "::ffff:192.168.10.26", "root@pam"          # a GUI backup, 40 min
+        self.cur_ui = self.ui_without_login(ip, user)
         tk = self.treq(tc - 300, ip, user, "POST", "/nodes/pve1/vzdump", "vzdump", 120, 2400)
         for i in range(10):
             self.get(tc - 299 + i, ip, user,
@@ -1279,6 +1545,7 @@ class World:
                      0, 0, ref=tk, length=lambda tk=tk, at=tc - 39 + 2 * i: status_len(tk, at))
         self.treq(tc - 8, ip, user, "POST", "/nodes/pve1/qemu/101/status/reboot", "qmreboot",
                   101, 45)
+        self.cur_ui = None
         assert len(self.lines) - n0 == ENDGAME_LINES
 
 
@@ -1315,6 +1582,10 @@ HOUR_WEIGHTS_CI = [0.5, 0.3, 1.5, 0.3, 0.2, 0.2, 0.3, 1, 2, 3, 3, 3, 2, 3, 3, 3,
                    0.8, 0.6, 0.5, 0.5]
 
 
+def span_days(n: int) -> int:
+    return max(SPAN_DAYS, -(-n // 25000))
+
+
 def draw_time(rng, weights, days=SPAN_DAYS) -> int:
     day = rng.randrange(days)
     hour = rng.choices(range(24), weights)[0]
@@ -1325,28 +1596,37 @@ def draw_time(rng, weights, days=SPAN_DAYS) -> int:
 def plan(w: World, budget: int):
     """Scenario specs (time, kind, args) whose expected lines add up to ~1.3 x budget."""
     rng = w.rng
+    days = span_days(w.n)
     specs = []
     expected = 0.0
     mon_lines = budget * 0.05
-    mon_every = max(60, int(SPAN_DAYS * DAY / max(1.0, mon_lines / 2)))
-    for t in range(LOG_START + rng.randint(0, mon_every), LOG_START + SPAN_DAYS * DAY,
+    mon_every = max(60, int(days * DAY / max(1.0, mon_lines / 2)))
+    for t in range(LOG_START + rng.randint(0, mon_every), LOG_START + days * DAY,
                    mon_every):
         specs.append((t, 1, "monitor", None))
         expected += 2
-    for d in range(SPAN_DAYS):
+    for d in range(days):
         specs.append((LOG_START + d * DAY, 2, "scheduled", None))
+        # the playbook's morning runs, every 25-50 minutes
+        t = LOG_START + d * DAY + 9 * 3600 - TZ_SECONDS + rng.randint(0, 600)
+        for _ in range(rng.randint(2, 5)):
+            specs.append((t, 6, "script", None))
+            expected += 15
+            t += rng.randint(25, 50) * 60
     specs.append((LOG_START + DAY + 6 * 3600 + 12 * 60 + rng.randint(0, 59), 0, "reboot", None))
     while expected < budget * 1.12:
         r = rng.random()
         if r < 0.80:
-            specs.append((draw_time(rng, HOUR_WEIGHTS_CI), 3, "ci", None))
+            specs.append((draw_time(rng, HOUR_WEIGHTS_CI, days), 3, "ci", None))
             expected += 60
         elif r < 0.85:
-            specs.append((draw_time(rng, HOUR_WEIGHTS_UI), 4, "cli", None))
+            specs.append((draw_time(rng, HOUR_WEIGHTS_UI, days), 4, "cli", None))
         else:
             session = GAL.weighted(rng, UI_SESSIONS)[0]
             minutes = rng.choice([3, 5, 8, 10, 15, 20, 30, 45, 60])
-            specs.append((draw_time(rng, HOUR_WEIGHTS_UI), 5, "ui", (session, minutes)))
+            if rng.random() < 0.04:      # a GUI left open all morning: renewals, over 2 h
+                minutes = rng.choice([130, 150, 180, 240])
+            specs.append((draw_time(rng, HOUR_WEIGHTS_UI, days), 5, "ui", (session, minutes)))
             per_min = 35 if session[0] != VIA_PVE2 else 15
             expected += minutes * per_min + 12
     specs.sort(key=lambda s: (s[0], s[1]))
@@ -1354,6 +1634,7 @@ def plan(w: World, budget: int):
 
 
 def run_specs(w: World, specs):
+    busy = {}                 # a client's browser session in progress: the next one waits
     for t, _, kind, arg in specs:
         if kind == "monitor":
             w.monitor(t)
@@ -1365,10 +1646,14 @@ def run_specs(w: World, specs):
             w.ci_run(t)
         elif kind == "cli":
             w.cli(t)
+        elif kind == "script":
+            w.script_run(t)
         else:
             (ip, user), minutes = arg
+            if t < busy.get(ip, t):
+                t = busy[ip] + 60 + t % 900
             w.session_long = []
-            w.ui_session(t, ip, user, minutes)
+            busy[ip] = w.ui_session(t, ip, user, minutes) + 5
 
 
 # --------------------------------------------------------------------------- task files
@@ -1620,6 +1905,7 @@ def generate(n: int, seed: int):
                     "journal_params": id(ln) in jparams,
                     "params": jparams.get(id(ln))})
         truth.append(js(rec) + "\n")
+    truth_sessions = sessions_truth(w, task_ids, snap, t_end)
     truth_tasks = []
     for tk in sorted(tasks, key=lambda x: (x.start, x.seq)):
         if tk.why is not None and tk.where is not None:
@@ -1630,6 +1916,7 @@ def generate(n: int, seed: int):
             raise AssertionError("task without request or why")
     files = {"access.log": "".join(log), "truth.jsonl": "".join(truth),
              "truth-tasks.jsonl": "".join(truth_tasks),
+             "truth-sessions.jsonl": "".join(js(x) + "\n" for x in truth_sessions),
              "tasks/index.1": "".join(index1) if index1 is not None else None,
              "tasks/index": "".join(index) if index else None,
              "tasks/active": "".join(act_text),
@@ -1649,12 +1936,162 @@ def generate(n: int, seed: int):
         "index1_bytes": len(files["tasks/index.1"] or ""),
         "s0": s0, "appends": len(appends),
     }
+    for kind in ("vnc", "term", "spice", "shell", "ui", "api"):
+        stats["sessions_" + kind] = sum(1 for x in truth_sessions if x["kind"] == kind)
     stats["journal"] = len(jentries)
     stats["journal_params"] = len(jparams)
     stats["journal_cli"] = len(jcli)
     for why in ("proxied", "rejected", "no-task-endpoint"):
         stats[why] = sum(1 for x in truth if f'"why":"{why}"' in x)
     return files, stats
+
+# --------------------------------------------------------------------------- sessions
+
+TICKET_LIFETIME = 7200    # pve-access-control: a ticket is valid for 2 hours
+API_IDLE = 900            # the contract: an API token's session ends after 15 minutes idle
+CONSOLE_CALLS = re.compile(r"/(vncproxy|termproxy|spiceproxy|vncshell|spiceshell)$")
+
+
+def iso(t: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def client_of(ip: str) -> str:
+    return ip[7:] if ip.startswith("::ffff:") else ip
+
+
+def target_of(ln) -> str:
+    return ln.target() if callable(ln.target) else ln.target
+
+
+def is_write(ln) -> bool:
+    """class write: POST/PUT/DELETE that are not auth (access/ticket) nor console requests."""
+    if ln.method not in ("POST", "PUT", "DELETE"):
+        return False
+    path = target_of(ln).split("?", 1)[0]
+    return not TICKET_RE.match(path) and not CONSOLE_CALLS.search(path)
+
+
+def sessions_truth(w: World, task_ids, snap: int, t_end: int) -> list[dict]:
+    """truth-sessions.jsonl: one object per session the generator made, with the fields of
+    the `pverec sessions` contract that the generator knows (what it did, and the task files
+    it wrote), restricted to what is in the files: lines cut from the log do not count.
+
+    consoles: opened = the 101/first CONNECT, else the task's start, else the POST; closed =
+    the task's end time in the index (the moment active_workers saw it end); status ongoing
+    while it runs, unknown without a task in the files (QEMU SPICE, a task lost from the
+    index). ui: a ticket (login, renewals, the user's lines from the client); it ends by
+    Logout or a new login window while the ticket is valid ("logged out"), by a new login
+    ("new login") or by expiry (2 h after the last login/renewal), else it is ongoing. api:
+    a token's lines from one client, split at 15 minutes idle."""
+    out = []
+    kept = lambda ln: ln is not None and ln.no is not None   # noqa: E731
+
+    def rec(kind, user, client, opened, closed, status, ended, **extra):
+        token = None
+        if "!" in user:
+            user, token = user.split("!", 1)
+        r = {"kind": kind, "user": user, "token": token, "client": client_of(client),
+             "node": NODE, "vmid": extra.pop("vmid", None), "opened": iso(opened),
+             "closed": iso(closed) if closed is not None else None,
+             "duration": closed - opened if closed is not None else None,
+             "status": status, "ended": ended}
+        r.update(extra)
+        return r
+
+    for c in w.consoles:
+        if not kept(c.post):
+            continue
+        conn = c.conn if kept(c.conn) else None
+        tk = c.task if c.task is not None and id(c.task) in task_ids else None
+        if c.task is not None and tk is None:
+            raise AssertionError("a console's task was dropped, its POST kept")
+        in_files = tk is not None and tk.where is not None
+        if conn is not None:
+            opened = conn.t
+        elif in_files:
+            opened = tk.start
+        else:
+            opened = c.post.t
+        if not in_files:
+            closed, status, ended = None, "unknown", None
+        elif tk.endtime is None or tk.endtime > snap:
+            closed, status, ended = None, "ongoing", None
+        else:
+            closed, status, ended = tk.endtime, "completed", tk.status
+        out.append(rec(c.kind, c.user, c.ip, opened, closed, status, ended,
+                       vmid=None if c.vmid is None else str(c.vmid),
+                       connected=iso(conn.t) if conn is not None else None,
+                       upid=tk.upid() if in_files else None,
+                       task=tk.upid() if tk is not None else None,
+                       post_line=c.post.no, connect_line=conn.no if conn else None,
+                       twin=c.twin, first_line=c.post.no))
+
+    # ui: the next session of the same client and user ends a ticket
+    by_client: dict[tuple, list] = {}
+    for u in w.uis:
+        lines = [ln for ln in u.lines if kept(ln) and target_of(ln).startswith("/api2/")]
+        login = u.login if kept(u.login) else None
+        if login is None and u.login is not None:
+            continue                       # its login was cut: a session of the cut part
+        renewals = [ln for ln in u.renewals if kept(ln)]
+        evidence = ([login] if login else []) + renewals + lines
+        if not evidence:
+            continue
+        opened = login.t if login else min(ln.t for ln in lines)
+        first_no = login.no if login else min(ln.no for ln in lines)
+        last = max(ln.t for ln in evidence)
+        auths = ([login.t] if login else []) + [ln.t for ln in renewals]
+        by_client.setdefault((u.ip, u.user), []).append(
+            (opened, first_no, u, login, renewals, lines, last, max(auths) if auths else None))
+    for (ip, user), sess in by_client.items():
+        sess.sort(key=lambda x: (x[0], x[1]))
+        for i, (opened, first_no, u, login, renewals, lines, last, auth) in enumerate(sess):
+            nxt = sess[i + 1][2] if i + 1 < len(sess) else None
+            expiry = auth + TICKET_LIFETIME if auth is not None else None
+            window = u.logout if kept(u.logout) else None
+            if window is None and nxt is not None and kept(nxt.window):
+                window = nxt.window
+            relogin = nxt.login if nxt is not None and kept(nxt.login) else None
+            if expiry is None:             # no login in this log: its ticket is not known
+                status, ended = ("completed", "expired") if last + TICKET_LIFETIME <= t_end \
+                    else ("ongoing", None)
+            elif window is not None and window.t < expiry:
+                status, ended = "completed", "logged out"
+            elif relogin is not None and relogin.t < expiry:
+                status, ended = "completed", "new login"
+            elif expiry <= t_end:
+                status, ended = "completed", "expired"
+            else:
+                status, ended = "ongoing", None
+            out.append(rec("ui", user, ip, opened, last if status == "completed" else None,
+                           status, ended, connected=None, requests=len(lines),
+                           writes=sum(1 for ln in lines if is_write(ln)),
+                           renewals=len(renewals), login=login is not None, hop=u.hop,
+                           login_line=login.no if login else None, first_line=first_no))
+
+    # api: a token's calls from one client, split at 15 minutes idle
+    calls: dict[tuple, list] = {}
+    for ln in w.lines:
+        if kept(ln) and "!" in ln.user and target_of(ln).startswith("/api2/"):
+            calls.setdefault((ln.user, ln.ip), []).append(ln)
+    for (user, ip), lns in calls.items():
+        lns.sort(key=lambda ln: ln.no)
+        groups = [[lns[0]]]
+        for ln in lns[1:]:
+            if ln.t - groups[-1][-1].t > API_IDLE:
+                groups.append([])
+            groups[-1].append(ln)
+        for g in groups:
+            done = t_end - g[-1].t > API_IDLE
+            out.append(rec("api", user, ip, g[0].t, g[-1].t if done else None,
+                           "completed" if done else "ongoing", "idle" if done else None,
+                           connected=None, requests=len(g),
+                           writes=sum(1 for ln in g if is_write(ln)), renewals=0,
+                           first_line=g[0].no))
+    out.sort(key=lambda r: (r["opened"], r["first_line"]))
+    return out
+
 
 # --------------------------------------------------------------------------- the journal
 
@@ -2151,7 +2588,56 @@ def check(outdir: Path, n: int, seed: int, files) -> list[str]:
     if sorted(c["message"] for c in cli) != sorted(qm):
         err("truth-journal.jsonl and the journal's qm update lines differ")
 
-    # 5. reproducibility
+    # 5. sessions: every console POST is one console session, its lines are what they say,
+    #    tickets are not newer than the POST, and every ticket POST has its journal entry
+    sessions = [json.loads(x) for x in (outdir / "truth-sessions.jsonl").read_text().splitlines()]
+    req = {i: (p[1].group(1), p[1].group(2), p[0]) for i, p in enumerate(parsed, 1)
+           if p and p[1]}
+    refused = {r["line"] for r in truth if r["why"] == "rejected"}
+    posts = {i for i, (meth, uri, m) in req.items() if meth == "POST" and m["status"] == "200"
+             and CONSOLE_CALLS.search(uri.split("?", 1)[0]) and i not in refused}
+    seen_posts = set()
+    for r in sessions:
+        if r["kind"] in ("ui", "api"):
+            if r["kind"] == "ui" and r["login"]:
+                meth, uri, _ = req[r["login_line"]]
+                if meth != "POST" or not TICKET_RE.match(uri):
+                    err(f"truth-sessions: ui login line {r['login_line']} is {meth} {uri}")
+            continue
+        pl = r["post_line"]
+        if pl in seen_posts or pl not in posts:
+            err(f"truth-sessions: console POST line {pl} twice or not a console POST")
+        seen_posts.add(pl)
+        if r["upid"] is not None and r["upid"] not in upids:
+            err(f"truth-sessions: {r['upid']} in no task file")
+        c = r["connect_line"]
+        if c is None:
+            continue
+        meth, uri, m = req[c]
+        post_t, conn_t = line_time[pl], line_time[c]
+        if meth == "CONNECT":
+            ts = int(uri.split(":")[1], 16)
+            ok = m["status"] == "200" and m["user"] == "-" and 0 <= post_t - ts <= 10 \
+                and 0 <= conn_t - post_t <= 40
+        else:
+            q = urllib.parse.parse_qs(uri.split("?", 1)[1])
+            ticket = re.sub(r"^.{8}:(?=PVEVNC:)", "", q["vncticket"][0])
+            tm = re.match(r"^PVEVNC:([0-9A-F]{8})::", ticket)
+            ok = tm is not None and m["status"] == "101" and "/vncwebsocket?" in uri \
+                and 0 <= post_t - int(tm[1], 16) <= 10 and 0 <= conn_t - post_t <= 10
+        if not ok:
+            err(f"truth-sessions: line {c} does not fit console POST line {pl}")
+    if seen_posts != posts:
+        err(f"truth-sessions: console POST lines without a session: {sorted(posts - seen_posts)[:5]}")
+    auth_at = sorted(t for t, ident, msg in jmsgs if "successful auth for user" in msg)
+    import bisect
+    for i, (meth, uri, m) in req.items():
+        if meth == "POST" and TICKET_RE.match(uri) and m["status"] == "200":
+            k = bisect.bisect_left(auth_at, line_time[i] * 1_000_000)
+            if k == len(auth_at) or auth_at[k] >= (line_time[i] + 1) * 1_000_000:
+                err(f"access.log:{i}: a login or renewal without its `successful auth` entry")
+
+    # 6. reproducibility
     again, _ = generate(n, seed)
     if again != files:
         err("a second generation with the same seed differs")
@@ -2188,7 +2674,9 @@ def main(argv=None) -> int:
           f"one in the files, {st['lost_total']} lost, {st['running']} running); index "
           f"{st['index_bytes']} B, index.1 {st['index1_bytes']} B, {st['appends']} appends, "
           f"index at start {st['s0']} B; journal {st['journal']} entries, parameters of "
-          f"{st['journal_params']} writes, {st['journal_cli']} CLI changes; "
+          f"{st['journal_params']} writes, {st['journal_cli']} CLI changes; sessions: "
+          f"{st['sessions_vnc']} vnc, {st['sessions_term']} term, {st['sessions_spice']} spice, "
+          f"{st['sessions_shell']} shell, {st['sessions_ui']} ui, {st['sessions_api']} api; "
           f"seed {args.seed}, {dt:.2f} s", file=sys.stderr)
     if args.check:
         errs = check(outdir, args.requests, args.seed, files)
