@@ -114,10 +114,11 @@ def build() -> Node:
     # frank: a UI session over two hours, renewed every 15 minutes, with a start; then the page
     # is closed (no more calls or renewals) and the ticket expires at 15:45:00 + 2 h.
     n.login(at("13:30:00"), frank, "frank@pve")
+    # (The GUI polls every few seconds; once a minute is enough to keep the page "open".)
     t = at("13:30:02")
     while t < at("15:45:00"):
         n.log(t, frank, "frank@pve", "GET /api2/json/cluster/resources", 200, 4210)
-        t += 300
+        t += 60
     for k in range(1, 10):
         n.renew(at("13:30:00") + k * 900, frank, "frank@pve")
     upid = n.task(at("14:02:00"), "qmstart", "100", "frank@pve", at("14:02:03"))
@@ -132,6 +133,9 @@ def build() -> Node:
     # 5. alice: a console on VM 101 that no client connected to: timed out after 10 s.
     n.console(at("14:15:00"), alice, "alice@pve", "qemu/101/vncproxy", "vncproxy", "101",
               end=at("14:15:10"), status="connection timed out")
+    # alice may not open VM 102's console: the extjs error answer is HTTP 200, and no task is
+    # forked; the task index holds every task that ended since 14:02, so this is no session.
+    n.log(at("14:16:00"), alice, "alice@pve", "POST /api2/extjs/nodes/pve1/qemu/102/vncproxy", 200, 103)
     # alice logs out: her browser shows the login window again, which loads the realm list.
     n.log(at("14:21:00"), alice, "-", "GET /api2/json/access/domains", 200, 212)
 

@@ -76,8 +76,11 @@ impl Pipeline {
                 event.client.unwrap_or_default().to_vec(),
             );
             let now = event.time.as_second();
+            // The login window posts to /api2/extjs (pve-manager `www/manager6/window/
+            // LoginWindow.js`), the page's renewal to /api2/json (`Workspace.js`): an extjs
+            // ticket is always a login.
             if let Some(last) = self.logins.insert(key, now) {
-                if now - last <= RENEWAL_WITHIN {
+                if now - last <= RENEWAL_WITHIN && event.api_format != Some(b"extjs") {
                     kind = "renewal";
                 }
             }

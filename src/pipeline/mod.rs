@@ -201,6 +201,9 @@ impl Pipeline {
     pub(crate) fn open_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
         let mut tasks = TaskDir::open(&dir)?;
         let update = tasks.refresh();
+        if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
+            sessions.book.tasks_since = archive.oldest_end;
+        }
         self.correlator.update(update);
         self.tasks = Some(tasks);
         Ok(())

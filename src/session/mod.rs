@@ -145,6 +145,9 @@ pub(crate) struct Session {
     last: i64,
     /// Whether the open record went out (follow).
     announced: bool,
+    /// A SPICE console (or shell): its client comes through spiceproxy, within 40 s.
+    #[serde(default)]
+    spice: bool,
 }
 
 impl Session {
@@ -177,6 +180,7 @@ impl Session {
             ticket_at: time,
             last: time,
             announced: false,
+            spice: kind == Kind::Spice,
         }
     }
 
@@ -267,7 +271,7 @@ fn hex8(digits: &[u8]) -> Option<i64> {
 /// What a spiceproxy `CONNECT` names: `pvespiceproxy:<ts>:<vmid>:<node>[:<port>]::<sig>:<port>`
 /// (pve-common `src/PVE/Ticket.pm` `assemble_spice_ticket`: `%08x` time, `lc($node)`; vmid 0 for a
 /// node's shell).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpiceTarget {
     pub(crate) time: i64,
     pub(crate) vmid: String,
@@ -335,6 +339,13 @@ pub(crate) struct Book {
     pub(crate) now: i64,
     /// When the open ui/api sessions were last looked at for expiry.
     swept: i64,
+    /// SPICE tickets whose first connection joined, for their other channels' lines.
+    spice_seen: Vec<(SpiceTarget, i64)>,
+    /// Since when the task files hold every task that ended ([`crate::source::task::Archive`]).
+    pub(crate) tasks_since: Option<i64>,
+    /// Console requests answered without a task where the task files would have it: refused
+    /// (an extjs error is HTTP 200).
+    pub(crate) refused: u64,
 }
 
 impl Book {
@@ -361,7 +372,7 @@ impl Book {
         if event.class == Class::Console {
             if method == b"POST" {
                 if let Some(kind) = console_kind(template) {
-                    self.console_request(event, kind, time);
+                    self.console_request(event, kind, template, time);
                 }
             } else if method == b"GET" && template.ends_with("/vncwebsocket") {
                 self.websocket(event, time);
@@ -381,7 +392,8 @@ impl Book {
             self.login_window(event, time);
             return;
         }
-        if event.api_format.is_some() && event.http_status.is_some_and(|s| s < 400) {
+        // Every call of an authenticated user counts, refused (403) or failed (500) ones too.
+        if event.api_format.is_some() {
             if let (Some(user), Some(client)) = (event.user, event.client) {
                 self.activity(event, user, client, time);
             }
@@ -572,7 +584,7 @@ impl Book {
         }
     }
 
-    fn console_request(&mut self, event: &Event<'_>, kind: Kind, time: i64) {
+    fn console_request(&mut self, event: &Event<'_>, kind: Kind, template: &str, time: i64) {
         let Some(user) = event.user else { return };
         // Refused (a 403, or an extjs error answer): no console was opened. A failed task (no
         // client came: `connection timed out`) was a console all the same.
@@ -582,6 +594,7 @@ impl Book {
             return;
         }
         let mut session = Session::new(kind, user, event.client, time);
+        session.spice = template.ends_with("/spiceproxy") || template.ends_with("/spiceshell");
         session.node = event.task_node().map(lossy);
         if let Some(object) = event
             .object
@@ -603,7 +616,15 @@ impl Book {
                 }
                 session.take_task(task);
             }
-            // QEMU's spiceproxy forks no task (qemu-server `Qemu.pm`): nothing will close it.
+            // Every console request but QEMU's spiceproxy forks a task (qemu-server `Qemu.pm`):
+            // none where the task files would hold it, and it was refused.
+            None if event.endpoint.is_some_and(|e| !e.task_types().is_empty())
+                && self.tasks_since.is_some_and(|since| time >= since) =>
+            {
+                self.refused += 1;
+                return;
+            }
+            // Else nothing will close it: QEMU's SPICE, or its task is older than the files.
             None => session.task_done = true,
         }
         session.task_done |= session.closed.is_some();
@@ -634,6 +655,7 @@ impl Book {
                 let s = &self.consoles[i];
                 s.connected.is_none()
                     && matches!(s.kind, Kind::Vnc | Kind::Term | Kind::Shell)
+                    && !s.spice
                     && s.user.as_bytes() == user
                     && s.token.as_deref().map(str::as_bytes) == token
                     && s.client == client
@@ -654,12 +676,15 @@ impl Book {
         let Some(target) = event.connect_target().and_then(parse_spice_target) else {
             return;
         };
+        if self.spice_channel(&target, time) {
+            return;
+        }
         let shell = target.vmid == "0";
         let fits: Vec<usize> = (0..self.consoles.len())
             .filter(|&i| {
                 let s = &self.consoles[i];
                 let kind_fits = if shell {
-                    s.kind == Kind::Shell && s.vmid.is_none()
+                    s.kind == Kind::Shell && s.spice
                 } else {
                     s.kind == Kind::Spice && s.vmid.as_deref() == Some(target.vmid.as_str())
                 };
@@ -671,7 +696,18 @@ impl Book {
                     && (0..=TICKET_BEFORE).contains(&(s.post_time - target.time))
             })
             .collect();
+        if fits.len() == 1 {
+            self.spice_seen.push((target, time));
+        }
         self.connect(event, time, &fits);
+    }
+
+    /// A SPICE client opens one connection per channel, each its own `CONNECT` line with the
+    /// same ticket: after the first joined its request, the others are that session's.
+    fn spice_channel(&mut self, target: &SpiceTarget, time: i64) -> bool {
+        self.spice_seen
+            .retain(|(_, at)| time - at <= SPICE_CONNECT_WITHIN * 3);
+        self.spice_seen.iter().any(|(t, _)| t == target)
     }
 
     fn connect(&mut self, event: &Event<'_>, time: i64, fits: &[usize]) {
@@ -711,6 +747,7 @@ impl Book {
         }
         let upid = &task.upid;
         let mut session = Session::new(kind, upid.user.as_bytes(), None, upid.start);
+        session.spice = upid.kind.starts_with("spice");
         session.node = Some(upid.node.clone());
         if !upid.id.is_empty() && kind != Kind::Shell {
             session.vmid = Some(upid.id.clone());
@@ -739,15 +776,17 @@ impl Book {
         };
         let line = format!("{}:{}", event.origin.file, event.origin.line);
         match (event.user, event.auth.as_ref().map(|a| a.kind)) {
-            (Some(user), Some(kind)) if event.outcome == Outcome::Success => {
+            (Some(user), Some(_)) if event.outcome == Outcome::Success => {
                 if userid::split(user).1.is_some() {
                     return;
                 }
                 let key = (lossy(user), client.clone());
-                let renewal = kind == "renewal";
                 let open = self.open.remove(&key);
+                let renewal = open.as_ref().is_some_and(|s| renews(s, event, time));
                 let mut session = match open {
-                    Some(s) if renewal && time - s.ticket_at <= TICKET_LIFETIME => s,
+                    Some(s) if renewal => s,
+                    // A second factor (TFA) or a login retried before any call: the same login.
+                    Some(s) if s.requests == 0 && time - s.opened <= LOGIN_WAIT * 5 => s,
                     Some(s) => {
                         let ended = if time - s.ticket_at > TICKET_LIFETIME {
                             "expired"
@@ -789,7 +828,7 @@ impl Book {
                 match on_client.as_slice() {
                     [key] => {
                         if let Some(s) = self.open.get_mut(key) {
-                            if time - s.ticket_at <= TICKET_LIFETIME {
+                            if renews(s, event, time) {
                                 s.renewals += 1;
                                 s.ticket_at = time;
                                 s.cite(event);
@@ -830,9 +869,8 @@ impl Book {
         if let [key] = on_client.as_slice() {
             if let Some(mut s) = self.open.remove(key) {
                 s.cite(event);
-                // Logged out: closed when the login window came; expired: at the last call.
+                // Closed at the last call either way: the login window may come much later.
                 let ended = if time - s.ticket_at <= TICKET_LIFETIME {
-                    s.last = time;
                     "logged out"
                 } else {
                     "expired"
@@ -901,9 +939,22 @@ impl Book {
     }
 }
 
+/// How recent the last call must be for a ticket request to be the open page's renewal.
+const RENEWING_PAGE: i64 = 120;
+
+/// Whether a ticket request renews this session's ticket: the web UI renews through
+/// `/api2/json/access/ticket` every 15 minutes while the page is open (pve-manager
+/// `www/manager6/Workspace.js`), so while it polls; its login window posts to
+/// `/api2/extjs/access/ticket` (`window/LoginWindow.js`), a new login. A script that logs in
+/// with its password through `/api2/json` after a pause is a new login too.
+fn renews(s: &Session, event: &Event<'_>, time: i64) -> bool {
+    event.api_format == Some(b"json")
+        && time - s.ticket_at <= TICKET_LIFETIME
+        && time - s.last <= RENEWING_PAGE
+}
+
 fn connect_within(s: &Session) -> i64 {
-    let spice_shell = s.upids.iter().any(|u| u.contains(":spiceshell:"));
-    if s.kind == Kind::Spice || spice_shell {
+    if s.spice {
         SPICE_CONNECT_WITHIN
     } else {
         CONNECT_WITHIN

@@ -107,6 +107,13 @@ impl Sessions {
                 u.lone_connections
             ));
         }
+        if self.book.refused > 0 {
+            crate::messages::message(&format!(
+                "{} console requests have no task where the task index would hold it: refused \
+                 (an /api2/extjs error is HTTP 200), so no session",
+                self.book.refused
+            ));
+        }
         if u.ambiguous_logins > 0 {
             crate::messages::message(&format!(
                 "{} login lines without a user were left unjoined: two sessions could have come \
@@ -349,7 +356,7 @@ fn record<'a>(s: &'a Session, event: &'static str) -> Record<'a> {
         connected: s.connected.map(stamp),
         requests: counted.then_some(s.requests),
         writes: counted.then_some(s.writes),
-        renewals: (s.kind == Kind::Ui).then_some(s.renewals),
+        renewals: counted.then_some(s.renewals),
         first_action: s.first_action.as_deref(),
         last_action: s.last_action.as_deref(),
         evidence: Evidence {

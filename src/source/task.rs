@@ -359,6 +359,10 @@ pub(crate) struct Archive {
     told_changed: bool,
     /// Tasks of a file that could not be kept open to be read back (no descriptor left).
     parsed: Vec<Task>,
+    /// The earliest end among the tasks of the first look: every task that ended since is in
+    /// the files (PVE appends a task to `index` when it ends and drops only whole old
+    /// generations), so a task-starting request after it whose task is not there started none.
+    pub(crate) oldest_end: Option<i64>,
 }
 
 impl Archive {
@@ -374,6 +378,7 @@ impl Archive {
     }
 
     fn add(&mut self, file: u64, offset: u64, line: &[u8], task: &Task) {
+        self.note_end(task);
         if offset >= 1 << OFFSET_BITS {
             return;
         }
@@ -383,6 +388,12 @@ impl Archive {
             len: line.len() as u32,
             at: file << OFFSET_BITS | offset,
         });
+    }
+
+    fn note_end(&mut self, task: &Task) {
+        if let State::Finished { end: Some(end), .. } = task.state {
+            self.oldest_end = Some(self.oldest_end.map_or(end, |o| o.min(end)));
+        }
     }
 
     /// Puts the spots in start order, once everything of the first look is in.
@@ -609,7 +620,10 @@ fn take_line(
         Some(line) => match (parse_index_line(line), out, archived) {
             (Ok(task), Sink::Archive(archive), Some(file)) => archive.add(file, at, line, &task),
             // No descriptor left to read it back with: kept parsed, as later lines are.
-            (Ok(task), Sink::Archive(archive), None) => archive.parsed.push(task),
+            (Ok(task), Sink::Archive(archive), None) => {
+                archive.note_end(&task);
+                archive.parsed.push(task);
+            }
             (Ok(task), Sink::Tasks(tasks), _) => tasks.push(task),
             (Err(reason), _, _) => messages::malformed(name, number, &reason),
         },

@@ -311,6 +311,16 @@ fn every_kind_of_console_has_its_exact_record() {
         stderr.contains("2 console connections were left unjoined: two console requests fitted"),
         "{stderr}"
     );
+    // alice's refused request for VM 102's console (no task where the index would have it).
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["user"] == "alice@pve" && r["vmid"] == "102")
+    );
+    assert!(
+        stderr.contains("1 console requests have no task where the task index would hold it"),
+        "{stderr}"
+    );
     // Sorted by opening time.
     let opened: Vec<&str> = records
         .iter()
@@ -344,7 +354,7 @@ fn ui_and_api_sessions_have_their_exact_record() {
             "client": "192.0.2.60", "node": null, "vmid": null, "name": null,
             "opened": "2026-06-24T11:30:00Z", "closed": "2026-06-24T13:45:30Z",
             "duration": 8130, "status": "completed", "ended": "expired", "connected": null,
-            "requests": 29, "writes": 1, "renewals": 9,
+            "requests": 137, "writes": 1, "renewals": 9,
             "first_action": "POST /nodes/{node}/qemu/{vmid}/status/start",
             "last_action": "POST /nodes/{node}/qemu/{vmid}/status/start",
             "evidence": {"lines": want_lines, "upids": [upid("qmstart", "100", "frank@pve")]},
@@ -356,8 +366,8 @@ fn ui_and_api_sessions_have_their_exact_record() {
         json!({
             "event": "session", "kind": "ui", "user": "grace@pve", "token": null,
             "client": "192.0.2.70", "node": null, "vmid": null, "name": null,
-            "opened": "2026-06-24T12:50:00Z", "closed": "2026-06-24T12:58:30Z",
-            "duration": 510, "status": "completed", "ended": "logged out", "connected": null,
+            "opened": "2026-06-24T12:50:00Z", "closed": "2026-06-24T12:58:00Z",
+            "duration": 480, "status": "completed", "ended": "logged out", "connected": null,
             "requests": 3, "writes": 1, "renewals": 0,
             "first_action": "PUT /nodes/{node}/qemu/{vmid}/config",
             "last_action": "PUT /nodes/{node}/qemu/{vmid}/config",
@@ -378,7 +388,7 @@ fn ui_and_api_sessions_have_their_exact_record() {
             "client": "198.51.100.5", "node": null, "vmid": null, "name": null,
             "opened": "2026-06-24T12:00:00Z", "closed": "2026-06-24T12:03:00Z",
             "duration": 180, "status": "completed", "ended": "idle", "connected": null,
-            "requests": 4, "writes": 1, "renewals": null,
+            "requests": 4, "writes": 1, "renewals": 0,
             "first_action": "POST /nodes/{node}/qemu/{vmid}/status/shutdown",
             "last_action": "POST /nodes/{node}/qemu/{vmid}/status/shutdown",
             "evidence": {"lines": [
@@ -394,10 +404,13 @@ fn ui_and_api_sessions_have_their_exact_record() {
         second["last_action"],
         "DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}"
     );
-    // alice logged out at 14:21 (the login window on her client).
+    // alice logged out at 14:21 (the login window on her client): closed at her last call.
     let alice = &got["ui alice@pve - 2026-06-24T11:59:50Z"];
     assert_eq!(alice["ended"], "logged out");
-    assert_eq!(alice["closed"], "2026-06-24T12:21:00Z");
+    assert_eq!(
+        alice["closed"], "2026-06-24T12:16:00Z",
+        "her refused console request"
+    );
     assert_eq!(
         alice["last_action"],
         "POST /nodes/{node}/qemu/{vmid}/vncproxy"
@@ -956,4 +969,83 @@ fn a_console_that_times_out_in_follow_gives_its_open_and_close_together() {
     assert_eq!(shell[1]["event"], "session_close");
     assert_eq!(shell[1]["ended"], "connection timed out");
     assert!(shell[1]["connected"].is_null());
+}
+
+/// A `journalctl -o json` line of pvedaemon's `successful auth` at `us`.
+fn auth_entry(i: usize, us: i64, user: &str) -> String {
+    json!({
+        "__CURSOR": format!("s=1;i={i}"), "__REALTIME_TIMESTAMP": us.to_string(),
+        "_HOSTNAME": "pve1", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "pvedaemon",
+        "SYSLOG_PID": "2202", "_PID": "2202", "_COMM": "pvedaemon worke",
+        "MESSAGE": format!("<root@pam> successful auth for user '{user}'"),
+    })
+    .to_string()
+}
+
+#[test]
+fn a_password_login_after_a_pause_is_a_new_session_and_spice_channels_are_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("access.log");
+    let svc = "::ffff:203.0.113.9";
+    let lines = [
+        // A script logs in with its password through /api2/json, calls, and half an hour
+        // later logs in again: not a renewal of an open page, a new login.
+        format!("{svc} - - [24/06/2026:10:00:00 +0200] \"POST /api2/json/access/ticket HTTP/1.1\" 200 1497"),
+        format!("{svc} - svc@pve [24/06/2026:10:00:05 +0200] \"GET /api2/json/cluster/resources HTTP/1.1\" 200 900"),
+        format!("{svc} - - [24/06/2026:10:30:00 +0200] \"POST /api2/json/access/ticket HTTP/1.1\" 200 1497"),
+        format!("{svc} - svc@pve [24/06/2026:10:30:05 +0200] \"GET /api2/json/cluster/resources HTTP/1.1\" 200 900"),
+        // Refused calls are the session's calls all the same.
+        format!("{svc} - svc@pve [24/06/2026:10:30:06 +0200] \"GET /api2/json/nodes/pve1/qemu/100/config HTTP/1.1\" 403 -"),
+        // QEMU's SPICE: no task; the client opens one connection per channel.
+        "::ffff:192.0.2.10 - alice@pve [24/06/2026:11:00:00 +0200] \"POST /api2/extjs/nodes/pve1/qemu/100/spiceproxy HTTP/1.1\" 200 1300".to_string(),
+        "::ffff:192.0.2.10 - - [24/06/2026:11:00:03 +0200] \"CONNECT pvespiceproxy:6a3b9c90:100:pve1::0123456789abcdef:61000 HTTP/1.1\" 200 -".to_string(),
+        "::ffff:192.0.2.10 - - [24/06/2026:11:00:03 +0200] \"CONNECT pvespiceproxy:6a3b9c90:100:pve1::0123456789abcdef:61000 HTTP/1.1\" 200 -".to_string(),
+        "::ffff:192.0.2.10 - - [24/06/2026:11:00:04 +0200] \"CONNECT pvespiceproxy:6a3b9c90:100:pve1::0123456789abcdef:61000 HTTP/1.1\" 200 -".to_string(),
+    ];
+    fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let at = |hms: &str| {
+        let ts: jiff::Timestamp = format!("2026-06-24T{hms}+02:00").parse().unwrap();
+        ts.as_microsecond() - 200_000
+    };
+    let journal = tmp.path().join("entries.json");
+    fs::write(
+        &journal,
+        [
+            auth_entry(1, at("10:00:00"), "svc@pve"),
+            auth_entry(2, at("10:30:00"), "svc@pve"),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let out = pverec()
+        .args(["sessions", "-f", "json", "--no-tasks", "--journal-file"])
+        .arg(&journal)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let svc: Vec<&Value> = records.iter().filter(|r| r["user"] == "svc@pve").collect();
+    assert_eq!(svc.len(), 2, "{records:#?}");
+    assert_eq!(svc[0]["ended"], "new login");
+    assert_eq!(svc[0]["closed"], "2026-06-24T08:00:05Z");
+    assert_eq!(svc[0]["renewals"], 0);
+    assert_eq!(svc[1]["opened"], "2026-06-24T08:30:00Z");
+    assert_eq!(svc[1]["requests"], 2, "the 403 counts");
+    let spice: Vec<&Value> = records.iter().filter(|r| r["kind"] == "spice").collect();
+    assert_eq!(spice.len(), 1, "{records:#?}");
+    assert_eq!(
+        spice[0]["status"], "unknown",
+        "QEMU's SPICE has no task to end"
+    );
+    assert_eq!(spice[0]["connected"], "2026-06-24T09:00:03Z");
+    assert!(
+        !stderr.contains("console connections"),
+        "channels are no orphans: {stderr}"
+    );
 }
