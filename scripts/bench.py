@@ -269,6 +269,9 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
         Row("pverec convert --all -f json --journal-file DAY FILE",
             [pverec, "convert", "--all", "-f", "json", "--journal-file", str(journal), str(log)],
             5, plain),
+        Row("pverec sessions -f json FILE",
+            [pverec, "sessions", "-f", "json", "--no-journal", str(log)], 5, plain,
+            notes=["every line becomes an event, fed to the sessions book instead of a renderer"]),
     ]
 
 
