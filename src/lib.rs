@@ -113,7 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pipeline = pipeline(&args.select, &args.output, node_log);
             follow::run(&args, pipeline)
         }
-        Command::Sessions(args) => sessions(&args),
+        Command::Sessions(args) => session::run::run(&args),
         Command::Completions { shell } => {
             io::stdout().write_all(&completions::render(shell))?;
             Ok(ExitCode::SUCCESS)
@@ -129,7 +129,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
 /// the node's own log is read.
-fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> pipeline::Pipeline {
+pub(crate) fn pipeline(
+    select: &SelectArgs,
+    output: &OutputArgs,
+    node_log: bool,
+) -> pipeline::Pipeline {
     let node = output
         .node
         .clone()
@@ -139,118 +143,6 @@ fn pipeline(select: &SelectArgs, output: &OutputArgs, node_log: bool) -> pipelin
         render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
         node,
     )
-}
-
-/// `pverec sessions`: the convert or follow driver, with every event going to the sessions
-/// book instead of a renderer.
-fn sessions(args: &cli::SessionsArgs) -> anyhow::Result<ExitCode> {
-    let everything = SelectArgs {
-        since: args.since,
-        ..everything_for_follow()
-    };
-    let output = OutputArgs {
-        node: args.log_node.clone(),
-        ..output_json()
-    };
-    let select = session::select::Select {
-        status: args.status.clone(),
-        kinds: args.kind.clone(),
-        users: args.users.iter().map(|u| u.as_bytes().to_vec()).collect(),
-        clients: args
-            .client
-            .iter()
-            .map(|c| session::select::Select::client(c))
-            .collect(),
-        vmids: args.vmid.clone(),
-        nodes: args.node.clone(),
-        since: args.since,
-        until: args.until,
-    };
-    let make = move |node_log: bool, live: bool| {
-        // The events are not filtered: a session's login may be before --since (follow reads
-        // the log's history from --since, so there it also says where to start).
-        let mut filter_args = everything.clone();
-        if !live {
-            filter_args.since = None;
-        }
-        let mut pipeline = pipeline(&filter_args, &output, node_log);
-        let node = pipeline.node.as_deref().map(str::to_owned);
-        pipeline.sessions = Some(Box::new(session::render::Sessions::new(
-            session::Book::new(live, node),
-            select,
-            args.format,
-        )));
-        pipeline
-    };
-    if args.follow {
-        let mut follow = cli::FollowArgs {
-            file: args.files.first().cloned(),
-            access_log: input::system_path(input::DEFAULT_LOG),
-            lines: 0,
-            state: args.state.clone(),
-            poll: args.poll,
-            rotate_wait: std::time::Duration::from_secs(300),
-            spool: None,
-            no_spool: true,
-            tasks: args.tasks.clone(),
-            journal: args.journal.clone(),
-            etc_pve: args.etc_pve.clone(),
-            select: SelectArgs {
-                since: args.since,
-                ..everything_for_follow()
-            },
-            output: output_json(),
-        };
-        if follow.file.is_some() {
-            follow.access_log = std::path::PathBuf::from(input::DEFAULT_LOG);
-        }
-        let node_log = input::is_node_log(follow.log());
-        return follow::run(&follow, make(node_log, true));
-    }
-    let convert = cli::ConvertArgs {
-        files: args.files.clone(),
-        rotated: args.rotated,
-        events: None,
-        tasks: args.tasks.clone(),
-        journal: args.journal.clone(),
-        etc_pve: args.etc_pve.clone(),
-        select: SelectArgs {
-            since: args.since,
-            ..everything_for_follow()
-        },
-        output: output_json(),
-    };
-    let plan = convert::Plan::new(&convert.files);
-    let all_read = convert::run(&convert, &plan, make(plan.node_log, false))?;
-    Ok(if all_read {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
-}
-
-/// Every event, of every class: what a sessions run feeds its book.
-fn everything_for_follow() -> SelectArgs {
-    SelectArgs {
-        users: Vec::new(),
-        class: Vec::new(),
-        all: true,
-        since: None,
-        until: None,
-        outcome: Vec::new(),
-        vmid: Vec::new(),
-        paths: Vec::new(),
-    }
-}
-
-/// The renderer of a sessions run is never used for events; JSON needs no zone.
-fn output_json() -> OutputArgs {
-    OutputArgs {
-        format: cli::Format::Json,
-        node: None,
-        show_secrets: false,
-        no_comments: false,
-    }
 }
 
 /// This host's short name, as PVE names nodes.

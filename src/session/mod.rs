@@ -25,6 +25,7 @@
 //! is counted and reported, never guessed.
 
 pub(crate) mod render;
+pub(crate) mod run;
 pub(crate) mod select;
 
 use std::collections::HashMap;
@@ -818,34 +819,35 @@ impl Book {
                 }
             }
             (Some(_), _) => {}
-            (None, _) => {
-                let on_client: Vec<(String, String)> = self
-                    .open
-                    .iter()
-                    .filter(|(k, s)| k.1 == client && s.kind == Kind::Ui)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                match on_client.as_slice() {
-                    [key] => {
-                        if let Some(s) = self.open.get_mut(key) {
-                            if renews(s, event, time) {
-                                s.renewals += 1;
-                                s.ticket_at = time;
-                                s.cite(event);
-                                return;
-                            }
-                        }
-                        self.logins.insert(client, (time, line));
-                    }
-                    [] => {
-                        if self.logins.insert(client, (time, line)).is_some() {
-                            self.unjoined.ambiguous_logins += 1;
+            (None, _) => match self.ui_on(&client).as_slice() {
+                [key] => {
+                    if let Some(s) = self.open.get_mut(key) {
+                        if renews(s, event, time) {
+                            s.renewals += 1;
+                            s.ticket_at = time;
+                            s.cite(event);
+                            return;
                         }
                     }
-                    _ => self.unjoined.ambiguous_logins += 1,
+                    self.logins.insert(client, (time, line));
                 }
-            }
+                [] => {
+                    if self.logins.insert(client, (time, line)).is_some() {
+                        self.unjoined.ambiguous_logins += 1;
+                    }
+                }
+                _ => self.unjoined.ambiguous_logins += 1,
+            },
         }
+    }
+
+    /// The keys of the UI sessions open from this client.
+    fn ui_on(&self, client: &str) -> Vec<(String, String)> {
+        self.open
+            .iter()
+            .filter(|(k, s)| k.1 == client && s.kind == Kind::Ui)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     fn ui_session(&self, user: &[u8], event: &Event<'_>, time: i64) -> Session {
@@ -860,13 +862,7 @@ impl Book {
         let Some(client) = event.client.map(lossy) else {
             return;
         };
-        let on_client: Vec<(String, String)> = self
-            .open
-            .iter()
-            .filter(|(k, s)| k.1 == client && s.kind == Kind::Ui)
-            .map(|(k, _)| k.clone())
-            .collect();
-        if let [key] = on_client.as_slice() {
+        if let [key] = self.ui_on(&client).as_slice() {
             if let Some(mut s) = self.open.remove(key) {
                 s.cite(event);
                 // Closed at the last call either way: the login window may come much later.

@@ -3,25 +3,11 @@
 //! `.vmlist`'s version changes.
 
 use std::fs;
-use std::path::Path;
 
 use serde_json::Value;
 
 use super::follower::{BACKENDS, Follower, Scene, append};
-use crate::util::{data, pverec};
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use crate::util::{copy_dir, data, pverec};
 
 #[test]
 fn guests_are_named_in_json_and_in_the_pvesh_notes() {

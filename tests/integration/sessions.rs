@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use super::follower::{Backend, DEADLINE, append};
-use crate::util::{bin, data, pverec, require_tool};
+use crate::util::{bin, copy_dir, data, pverec, require_tool};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     data("sessions").join(name)
@@ -625,19 +625,6 @@ fn csv_reads_back_with_pythons_csv_module() {
         "a formula is defused and the escape byte shown, not sent"
     );
     assert!(!csv.contains(&0x1b));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -25,6 +25,20 @@ pub(crate) fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Copies a fixture directory (an `/etc/pve` tree) to change it in a test.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Standard output of a successful run, as text.
 pub(crate) fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("pverec runs");
