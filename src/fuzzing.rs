@@ -299,3 +299,46 @@ pub fn session_lines(data: &[u8]) {
         assert!(session.duration().is_none_or(|d| d >= 0));
     }
 }
+
+/// Two versions of a file under /etc/pve (the input split in two halves), diffed in every
+/// format: no panic, no more than the cap, nothing when both are the same, and every change
+/// really one (old and new differ).
+pub fn etc_pve_diff(data: &[u8]) {
+    use crate::source::etc_pve::diff::{self, Format, MAX_CHANGES};
+    use crate::source::etc_pve::{firewall, guest, sections, user_cfg};
+    let (old, new) = data.split_at(data.len() / 2);
+    for format in [
+        Format::Guest { lxc: false },
+        Format::Guest { lxc: true },
+        Format::UserCfg,
+        Format::Sections,
+        Format::KeyValue,
+        Format::Firewall,
+    ] {
+        let changes = diff::diff(format, "fuzz", old, new);
+        assert!(changes.len() <= MAX_CHANGES);
+        for change in &changes {
+            assert!(change.is_cut() || change.old != change.new, "{change:?}");
+            let _ = diff::is_secret_key(format, change.section.as_deref(), &change.key);
+        }
+        assert!(diff::diff(format, "fuzz", old, old).is_empty());
+    }
+    let config = guest::parse_guest(new);
+    let _ = (
+        config.get("name"),
+        config.pending(),
+        config.snapshots().count(),
+    );
+    let _ = config.section(Some(guest::CLOUDINIT));
+    for record in user_cfg::parse_user_cfg(new) {
+        let _ = user_cfg::fields(&record.value);
+    }
+    for section in sections::parse_sections(new) {
+        let _ = (section.name(), section.get("type"));
+    }
+    let parsed = firewall::parse_firewall(new);
+    for (_, rule) in firewall::rules(&parsed, "RULES") {
+        let _ = rule.params();
+    }
+    let _ = diff::format_of(&String::from_utf8_lossy(old));
+}
