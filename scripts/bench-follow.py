@@ -361,6 +361,44 @@ def print_budget(pverec: Result, tail: Result | None, idle: float) -> None:
           f"{pverec.hwm_kib / 1024:.2f} MiB")
 
 
+# ---------------------------------------------------------------- /etc/pve
+
+def make_etc_pve(etc: Path, guests: int) -> Path:
+    """A pmxcfs-shaped tree: four nodes sharing `guests` configs (qemu-server's test config
+    shape, a few hundred bytes each), `.vmlist`, `.version`, user.cfg, storage.cfg, a firewall
+    file for every tenth guest."""
+    import json
+    if etc.exists():
+        shutil.rmtree(etc)
+    (etc / "firewall").mkdir(parents=True)
+    ids = {}
+    for i in range(guests):
+        vmid = 100 + i
+        node = f"pve{1 + i % 4}"
+        kind = "lxc" if i % 5 == 4 else "qemu"
+        sub = etc / "nodes" / node / ("lxc" if kind == "lxc" else "qemu-server")
+        sub.mkdir(parents=True, exist_ok=True)
+        if kind == "qemu":
+            text = (f"boot: order=scsi0;net0\ncores: 2\nmemory: 2048\nname: vm{vmid}\n"
+                    f"net0: virtio=BC:24:11:{i >> 8 & 255:02X}:{i & 255:02X}:01,bridge=vmbr0\n"
+                    f"ostype: l26\nscsi0: local-lvm:vm-{vmid}-disk-0,size=32G\nscsihw: virtio-scsi-single\n"
+                    f"smbios1: uuid=7b10d7af-b932-4c66-b2c3-{i:012d}\nsockets: 1\n"
+                    f"vmgenid: c773c261-d800-4348-9f5d-{i:012d}\n")
+        else:
+            text = (f"arch: amd64\ncores: 1\nhostname: ct{vmid}\nmemory: 512\n"
+                    f"net0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:{i >> 8 & 255:02X}:{i & 255:02X}:02,ip=dhcp,type=veth\n"
+                    f"ostype: debian\nrootfs: local-lvm:vm-{vmid}-disk-0,size=8G\nswap: 512\n")
+        (sub / f"{vmid}.conf").write_text(text)
+        ids[str(vmid)] = {"node": node, "type": kind, "version": 1}
+        if i % 10 == 0:
+            (etc / "firewall" / f"{vmid}.fw").write_text("[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -p tcp -dport 22\n")
+    (etc / ".vmlist").write_text(json.dumps({"version": 1, "ids": ids}))
+    (etc / ".version").write_text(json.dumps({"starttime": 1, "vmlist": 1, "user.cfg": 1, "storage.cfg": 1}))
+    (etc / "user.cfg").write_text("user:root@pam:1:0:::::\n")
+    (etc / "storage.cfg").write_text("dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n")
+    return etc
+
+
 # ---------------------------------------------------------------- main
 
 def main(argv=None) -> int:
@@ -369,6 +407,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lines", type=int, default=10_000, help="lines appended (default 10000)")
     ap.add_argument("--rate", type=float, default=1000, help="lines per second (default 1000)")
     ap.add_argument("--idle", type=float, default=10, help="idle window in s (default 10)")
+    ap.add_argument("--guests", type=int, default=2000,
+                    help="guests in the /etc/pve of the +etc-pve run (default 2000)")
     ap.add_argument("--dir", default="target/bench-follow",
                     help="work directory (default target/bench-follow)")
     args = ap.parse_args(argv)
@@ -397,6 +437,11 @@ def main(argv=None) -> int:
         shutil.copyfile(fixture / name, tasks / name)
     runs.append(("pverec follow +tasks +spool",
                  follow + ["--tasks", str(tasks), "--spool", str(spool)], True))
+    # With /etc/pve of a cluster of 2,000 guests: every write line makes a look (`.version`
+    # and `.vmlist` read and compared), and the idle window holds a full look every 2 s.
+    etc = make_etc_pve(work / "etc-pve", args.guests)
+    runs.append((f"pverec follow +etc-pve ({args.guests} guests)",
+                 follow + ["--etc-pve", str(etc)], True))
     results = []
     for name, cmd, latency in runs:
         what = f"{args.lines} lines at {args.rate:g}/s, then " if latency else ""

@@ -271,8 +271,11 @@ pub(crate) struct EtcPveArgs {
     /// log is read and it exists].
     ///
     /// .vmlist says where each guest's config is; its name: (VM) or hostname: (container)
-    /// goes into every event (JSON object.name; pvesh notes say "VM 100 (web01)"). priv/ is
-    /// never read.
+    /// goes into every event (JSON object.name; pvesh notes say "VM 100 (web01)"). follow also
+    /// watches the configs there (guests, user.cfg, storage.cfg, firewall, jobs, HA, SDN…,
+    /// looked at every 2 s and at once after each write) and gives each write the changes it
+    /// made (JSON "changes"; a change no request explains is a record of class "change"). priv/
+    /// is never read.
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub(crate) etc_pve: Option<PathBuf>,
 

@@ -77,6 +77,9 @@ pub(crate) enum ParamsSource {
     Journal,
     /// The task's own log: a backup job's first line (`starting new backup job: vzdump …`).
     TaskLog,
+    /// Rebuilt from the change the request made in `/etc/pve` (follow): what the resulting
+    /// state says was asked, not the request's own words ([`crate::join::config`]).
+    Config,
     /// No source: a POST or PUT whose body access.log does not record.
     None,
 }
@@ -88,6 +91,7 @@ impl ParamsSource {
             ParamsSource::Spool => "spool",
             ParamsSource::Journal => "journal",
             ParamsSource::TaskLog => "task_log",
+            ParamsSource::Config => "config",
             ParamsSource::None => "none",
         }
     }
@@ -214,6 +218,9 @@ pub(crate) struct Event<'a> {
     pub(crate) via: Option<Via>,
     /// The program, for work done on the shell.
     pub(crate) program: Option<String>,
+    /// What the request changed in `/etc/pve` (follow with `--etc-pve`): the files, before and
+    /// after ([`crate::join::changes`]).
+    pub(crate) file_changes: Vec<crate::source::etc_pve::watch::FileChange>,
 }
 
 impl<'a> Event<'a> {
@@ -251,6 +258,7 @@ impl<'a> Event<'a> {
             process: None,
             via: Some(Via::Api),
             program: None,
+            file_changes: Vec::new(),
         };
         if req.is_api() {
             event.join_schema(req);
@@ -393,6 +401,7 @@ impl<'a> Event<'a> {
             process: None,
             via: None,
             program: None,
+            file_changes: Vec::new(),
         }
     }
 
@@ -528,6 +537,7 @@ impl<'a> Event<'a> {
             }),
             via: None,
             program: None,
+            file_changes: Vec::new(),
         }
     }
 
@@ -800,7 +810,10 @@ impl<'a> Event<'a> {
             && self.api_format.is_some()
             && !matches!(
                 self.params_source,
-                ParamsSource::Spool | ParamsSource::Journal | ParamsSource::TaskLog
+                ParamsSource::Spool
+                    | ParamsSource::Journal
+                    | ParamsSource::TaskLog
+                    | ParamsSource::Config
             )
     }
 

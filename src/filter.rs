@@ -124,6 +124,12 @@ impl Filter {
         self.users.iter().any(|want| userid::selects(want, user))
     }
 
+    /// Whether no `--user` was given (records without a user, like a change in /etc/pve that
+    /// no request explains, are shown only then).
+    pub(crate) fn users_unset(&self) -> bool {
+        self.users.is_empty()
+    }
+
     /// Notes a user the input names, whether shown or not. Costs one comparison once every
     /// `--user` has matched (or none was given).
     pub(crate) fn note_user(&mut self, user: Option<&[u8]>) {

@@ -29,16 +29,20 @@ pub(crate) enum Class {
     Other,
     /// a task that no logged request started (CLI, scheduler, HA, another node); JSON and script
     Task,
+    /// a change in /etc/pve that no request explains (qm set on another node, HA, an edit by
+    /// hand); follow with /etc/pve
+    Change,
 }
 
 impl Class {
-    pub(crate) const ALL: [Class; 6] = [
+    pub(crate) const ALL: [Class; 7] = [
         Class::Write,
         Class::Read,
         Class::Auth,
         Class::Console,
         Class::Other,
         Class::Task,
+        Class::Change,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Class {
             Class::Console => "console",
             Class::Other => "other",
             Class::Task => "task",
+            Class::Change => "change",
         }
     }
 

@@ -430,7 +430,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new state, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(path);
     match fs::remove_file(&tmp) {
         Ok(()) => {}

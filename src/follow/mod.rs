@@ -60,6 +60,7 @@ const LATE_LINE: i64 = 10;
 pub(crate) const DEFAULT_SPOOL: &str = "/run/pve-api-record";
 
 use checkpoint::Checkpoint;
+pub(crate) use checkpoint::write_atomically as write_private;
 use tail::{Start, Tailer, Tracked};
 use watch::{Wake, Waker};
 
@@ -152,6 +153,7 @@ fn follow(
     pipeline.live = true;
     pipeline::open_tasks(&mut pipeline, &args.tasks, default_log);
     pipeline::open_etc_pve(&mut pipeline, &args.etc_pve, default_log);
+    open_config_watch(&mut pipeline, args.state.as_deref());
     pipeline.recorder = register(args, &pipeline, default_log)?;
     pipeline.signals = Some(wake_read.as_raw_fd());
     let events_name = pipeline
@@ -250,6 +252,7 @@ fn follow(
         pipeline.journal_by_clock(now - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
         pipeline.tick_sessions(now - LATE_LINE)?;
+        pipeline.config_tick(Instant::now())?;
         let stale = pipeline.stale_bodies(Instant::now(), BODY_WAIT);
         pipeline.show_bodies_alone(stale, &events_name, jiff::Timestamp::now())?;
         pipeline.correlator.prune();
@@ -262,6 +265,12 @@ fn follow(
         if let Some(cp) = &mut checkpoint {
             cp.set_journal_cursor(pipeline.journal_cursor().as_deref());
             cp.set_sessions(pipeline.sessions_state());
+            if let Err(e) = pipeline.save_config() {
+                messages::message(&format!(
+                    "{}.etc-pve: cannot save the snapshots of /etc/pve: {e}",
+                    cp.path().display()
+                ));
+            }
             if first {
                 // A state that cannot be written would make a restart lose or repeat: say so
                 // now, not hours later.
@@ -297,6 +306,51 @@ fn follow(
     pipeline.filter.report_unmatched_users();
     messages::finish();
     Ok(exit_status(signal))
+}
+
+/// With `/etc/pve` (guest names are read from it): the watch that tells what changed there.
+/// The first look keeps every tracked file; with `--state`, the snapshots saved beside the
+/// state file (`STATE.etc-pve`) are the first look's "before", so what changed while pverec
+/// was stopped comes out as changes.
+fn open_config_watch(pipeline: &mut Pipeline, state: Option<&Path>) {
+    if pipeline.sessions.is_some() {
+        return;
+    }
+    let Some(dir) = pipeline.guest_names.as_ref().map(|n| n.dir().to_path_buf()) else {
+        return;
+    };
+    let saved_at = state.map(|s| {
+        let mut name = s.as_os_str().to_os_string();
+        name.push(".etc-pve");
+        std::path::PathBuf::from(name)
+    });
+    let saved = saved_at.as_deref().and_then(|path| {
+        let data = input::open_regular(path).ok().and_then(|f| {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, 256 << 20), &mut data)
+                .ok()
+                .map(|_| data)
+        })?;
+        match serde_json::from_slice(&data) {
+            Ok(saved) => Some(saved),
+            Err(e) => {
+                messages::message(&format!(
+                    "{}: not pverec's snapshots of /etc/pve ({e}); starting afresh",
+                    path.display()
+                ));
+                None
+            }
+        }
+    });
+    let (watch, meanwhile) = crate::source::etc_pve::watch::ConfigWatch::open(dir, saved);
+    let mut join = crate::join::changes::ChangeJoin::default();
+    join.add(meanwhile, Instant::now());
+    pipeline.config = Some(Box::new(pipeline::ConfigFollow {
+        watch,
+        join,
+        looked: Instant::now(),
+        saved_at,
+    }));
 }
 
 /// Starts the live journal (if any) and, when history is read first (a state, `--since`, `-n`),
@@ -426,11 +480,12 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
     });
     let body = pipeline.correlator.next_stale(BODY_WAIT);
     let journal = pipeline.journal_live.as_ref().and_then(|l| l.deadline());
+    let config = pipeline.config_due();
     let sessions = pipeline.sessions_due().map(|due| {
         let wait = due + LATE_LINE - jiff::Timestamp::now().as_second();
         now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
     });
-    [tailer.deadline(), task, body, journal, sessions]
+    [tailer.deadline(), task, body, journal, sessions, config]
         .into_iter()
         .flatten()
         .min()

@@ -98,7 +98,26 @@ pub(crate) struct Pipeline {
     consoles: HashMap<Vec<u8>, i64>,
     /// `pverec sessions`: every event goes to the sessions book instead of the renderer.
     pub(crate) sessions: Option<Box<crate::session::render::Sessions>>,
+    /// follow with `/etc/pve`: what changed there, and the requests that changed it.
+    pub(crate) config: Option<Box<ConfigFollow>>,
 }
+
+/// follow's watch on `/etc/pve` ([`crate::source::etc_pve::watch`]) and its join with the
+/// writes ([`crate::join::changes`]).
+pub(crate) struct ConfigFollow {
+    pub(crate) watch: crate::source::etc_pve::watch::ConfigWatch,
+    pub(crate) join: crate::join::changes::ChangeJoin,
+    /// When the last look was made.
+    pub(crate) looked: Instant,
+    /// Where `--state` keeps the snapshots, when it is given.
+    pub(crate) saved_at: Option<PathBuf>,
+}
+
+/// How often follow looks at `/etc/pve` when nothing is written (a look reads `.version` and
+/// `.vmlist`, a few KiB, and lists the firewall directory): a change made on another node of
+/// the cluster, which nothing here announces, is seen within this. A write request in the log
+/// makes a look at once.
+pub(crate) const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The API call a task started on the shell stands for, when it is one endpoint with no
 /// parameters beyond the path: `qm start 100` is `POST /nodes/{node}/qemu/100/status/start`.
@@ -173,6 +192,7 @@ impl Pipeline {
             logins: HashMap::new(),
             consoles: HashMap::new(),
             sessions: None,
+            config: None,
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -378,6 +398,10 @@ impl Pipeline {
     /// whether it was shown.
     pub(super) fn show_alone(&mut self, event: &mut Event<'_>) -> io::Result<bool> {
         self.filter.note_user(event.user);
+        if self.config.is_some() {
+            let source = (event.origin.file.to_string(), event.origin.line);
+            event.file_changes = self.claim_changes(event, (&source.0, source.1));
+        }
         let wanted = self.filter.wants_class(event.class)
             && self.filter.wants_user(event.user)
             && self.filter.wants_time(event.time)
@@ -439,6 +463,92 @@ impl Pipeline {
             Some(sessions) => sessions.event(self.output.buf(), event),
             None => self.renderer.event(self.output.buf(), event),
         }
+    }
+
+    /// A write's changes in `/etc/pve`, claimed for it (before any filter: a change made by a
+    /// request that is not shown is not one without a request). Looks at once.
+    pub(super) fn claim_changes(
+        &mut self,
+        event: &crate::event::Event<'_>,
+        source: (&str, u64),
+    ) -> Vec<crate::source::etc_pve::watch::FileChange> {
+        let Some(config) = &mut self.config else {
+            return Vec::new();
+        };
+        if event.class != Class::Write || !event.may_have_run() {
+            return Vec::new();
+        }
+        let Some(files) = crate::join::changes::files_of(event) else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let changes = config.watch.look_at(&|path| files.names(path));
+        config.join.add(changes, now);
+        config.join.claim(files, source, now)
+    }
+
+    /// follow: looks at `/etc/pve` when [`CONFIG_POLL`] has passed, and shows the changes that
+    /// no line claimed in time.
+    pub(crate) fn config_tick(&mut self, now: Instant) -> io::Result<()> {
+        let Some(config) = &mut self.config else {
+            return Ok(());
+        };
+        if now.duration_since(config.looked) >= CONFIG_POLL {
+            let changes = config.watch.look();
+            config.join.add(changes, now);
+            config.looked = now;
+        }
+        let unclaimed = config.join.unclaimed(now, crate::join::changes::WAIT);
+        for change in unclaimed {
+            self.show_change(&change)?;
+        }
+        Ok(())
+    }
+
+    /// A change no line claimed: a record of its own (class `change`).
+    fn show_change(&mut self, change: &crate::join::changes::Unclaimed) -> io::Result<()> {
+        let time = Timestamp::now();
+        if !self.filter.wants_class(Class::Change)
+            || !self.filter.wants_time(time)
+            || !self.filter.users_unset()
+        {
+            return Ok(());
+        }
+        let name = change.change.vmid.as_ref().and_then(|vmid| {
+            self.guest_names
+                .as_mut()
+                .and_then(|names| names.name(vmid.as_bytes()))
+        });
+        let node = self.node.clone();
+        self.renderer.change(
+            self.output.buf(),
+            change,
+            time,
+            node.as_deref(),
+            name.as_deref(),
+        );
+        self.output.commit()
+    }
+
+    /// follow: when `/etc/pve` must be looked at next.
+    pub(crate) fn config_due(&self) -> Option<Instant> {
+        let config = self.config.as_ref()?;
+        let poll = config.looked + CONFIG_POLL;
+        Some(config.join.next_due().map_or(poll, |due| due.min(poll)))
+    }
+
+    /// follow's `--state`: the snapshots of `/etc/pve`, saved beside the state file when they
+    /// changed (0600, written like the state: a temporary file renamed over it).
+    pub(crate) fn save_config(&mut self) -> io::Result<()> {
+        let Some(config) = &mut self.config else {
+            return Ok(());
+        };
+        let (Some(path), true) = (config.saved_at.clone(), config.watch.dirty) else {
+            return Ok(());
+        };
+        let saved = config.watch.save();
+        let text = serde_json::to_vec(&saved).map_err(io::Error::other)?;
+        crate::follow::write_private(&path, &text)
     }
 
     /// follow's `--state`: the sessions open now.
@@ -745,6 +855,17 @@ impl Pipeline {
             }
         }
         self.filter.note_user(line.user());
+        // follow with /etc/pve: every write claims its changes there, shown or not (a change
+        // made by a request that is not shown is not one without a request).
+        let mut claimed = Vec::new();
+        if self.config.is_some() && request::possible_classes(line.request).contains(Class::Write) {
+            let request = Request::parse(line.request);
+            if let (Class::Write, Some(time)) = (request.class, line.timestamp()) {
+                let origin = Origin { file, line: number };
+                let event = Event::from_request(&line, time, &request, None, origin);
+                claimed = self.claim_changes(&event, (file, number));
+            }
+        }
         // The cheapest test first: most lines are UI polling that the class alone rejects.
         let wanted = (every_time
             || self
@@ -798,6 +919,7 @@ impl Pipeline {
         let origin = Origin { file, line: number };
         let login = self.journal_login(&line, time.as_second(), &request);
         let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+        event.file_changes = claimed;
         if let Some(login) = &login {
             self.attach_login(&mut event, login);
         } else if line.status == 401 {

@@ -13,7 +13,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::event::{Event, Outcome, Param, Via};
 use crate::join::tasks::Ended;
-use crate::render::{pvesh, quote};
+use crate::render::{changes, pvesh, quote};
 use crate::request::Class;
 use crate::secret::{self, Redaction};
 use crate::source::task::{State, Task};
@@ -68,7 +68,71 @@ struct Record<'a> {
     process: Option<ProcessRecord<'a>>,
     /// What the journal said of a login: `{"kind", "reason"}`.
     auth: Option<AuthRecord<'a>>,
+    /// What the request changed in /etc/pve (follow with it): `[{"file", "section", "key",
+    /// "old", "new"}]`; absent when nothing was seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<changes::ChangeRecord<'a>>,
     source: SourceRecord<'a>,
+}
+
+/// A change in /etc/pve that no request line claimed: `{"event": "change", …}`.
+#[derive(Serialize)]
+struct ChangeEvent<'a> {
+    event: &'static str,
+    /// When pverec saw it (pmxcfs keeps no time of its own).
+    time: String,
+    node: Option<&'a str>,
+    class: &'static str,
+    /// Relative to /etc/pve.
+    file: &'a str,
+    object: Option<ObjectRecord<'a>>,
+    changes: Vec<changes::ChangeRecord<'a>>,
+    /// `unattributed`, or `request` when it is the late work (a task's) of the request named
+    /// in `request`.
+    origin: &'static str,
+    request: Option<SourceRecord<'a>>,
+    source: SourceRecord<'a>,
+}
+
+/// Appends the record of a change that no request line claimed.
+pub(crate) fn push_change(
+    out: &mut Vec<u8>,
+    change: &crate::join::changes::Unclaimed,
+    seen: (jiff::Timestamp, Option<&str>, Option<&str>),
+    show_secrets: bool,
+    pretty: bool,
+) {
+    let (time, node, name) = seen;
+    let diffs = changes::changes_of(&change.change, show_secrets);
+    let file = change.change.file.as_str();
+    let source = format!("/etc/pve/{file}");
+    let record = ChangeEvent {
+        event: "change",
+        time: utc(time),
+        node,
+        class: Class::Change.name(),
+        file,
+        object: change.change.vmid.as_deref().map(|vmid| ObjectRecord {
+            kind: if change.change.lxc { "lxc" } else { "qemu" },
+            id: Cow::Borrowed(vmid),
+            name: Some(name),
+        }),
+        changes: changes::records(&diffs),
+        origin: if change.request.is_some() {
+            "request"
+        } else {
+            "unattributed"
+        },
+        request: change.request.as_ref().map(|(file, line)| SourceRecord {
+            file,
+            line: Some(*line),
+        }),
+        source: SourceRecord {
+            file: &source,
+            line: None,
+        },
+    };
+    push_json(out, &record, pretty);
 }
 
 #[derive(Serialize)]
@@ -305,6 +369,11 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             })
             .collect()
     });
+    let diffs: Vec<crate::source::etc_pve::diff::Change> = event
+        .file_changes
+        .iter()
+        .flat_map(|c| changes::changes_of(c, show_secrets))
+        .collect();
     let record = Record {
         event: if event.class == Class::Task {
             "task"
@@ -368,6 +437,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             kind: a.kind,
             reason: a.reason.as_deref().map(Cow::Borrowed),
         }),
+        changes: changes::records(&diffs),
         source: SourceRecord {
             file: event.origin.file,
             line: (event.origin.line > 0).then_some(event.origin.line),

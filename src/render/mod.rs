@@ -3,6 +3,7 @@
 //! All three read the same [`Event`]; none of them touches the sources. Everything that goes
 //! out passes through [`quote`], which decides how attacker-controlled bytes may appear.
 
+pub(crate) mod changes;
 pub(crate) mod invisible;
 pub(crate) mod json;
 pub(crate) mod pvesh;
@@ -62,6 +63,15 @@ impl Renderer {
                     self.who.push(out, event, zone);
                 }
                 pvesh::push_line(out, event, self.show_secrets, self.comments);
+                if self.comments {
+                    for fc in &event.file_changes {
+                        for c in changes::changes_of(fc, self.show_secrets) {
+                            out.extend_from_slice(b"#   changed ");
+                            changes::push_line(out, &c);
+                            out.push(b'\n');
+                        }
+                    }
+                }
             }
             Format::Json => json::push_record(out, event, self.show_secrets, false),
             Format::JsonPretty => json::push_record(out, event, self.show_secrets, true),
@@ -84,6 +94,52 @@ impl Renderer {
                 let mut note = Vec::new();
                 pvesh::push_task_end(&mut note, ended);
                 self.script.note(out, &note);
+            }
+        }
+    }
+
+    /// A change in /etc/pve that no request line claimed (follow): a `change` record, or
+    /// `# …` note lines.
+    pub(crate) fn change(
+        &mut self,
+        out: &mut Vec<u8>,
+        change: &crate::join::changes::Unclaimed,
+        time: jiff::Timestamp,
+        node: Option<&str>,
+        name: Option<&str>,
+    ) {
+        let seen = (time, node, name);
+        match self.format {
+            Format::Json => json::push_change(out, change, seen, self.show_secrets, false),
+            Format::JsonPretty => json::push_change(out, change, seen, self.show_secrets, true),
+            Format::Pvesh if !self.comments => {}
+            Format::Pvesh | Format::Script => {
+                let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
+                let mut note = Vec::new();
+                let who = match &change.request {
+                    Some((file, line)) => format!("by the request at {file}:{line}"),
+                    None => "with no request".to_owned(),
+                };
+                note.extend_from_slice(
+                    format!("# {} change {who}: ", crate::time::local_in(time, zone)).as_bytes(),
+                );
+                quote::push_comment_text(&mut note, change.change.file.as_bytes());
+                if let Some(name) = name {
+                    note.extend_from_slice(b" (");
+                    quote::push_comment_text(&mut note, name.as_bytes());
+                    note.push(b')');
+                }
+                note.push(b'\n');
+                for c in changes::changes_of(&change.change, self.show_secrets) {
+                    note.extend_from_slice(b"#   ");
+                    changes::push_line(&mut note, &c);
+                    note.push(b'\n');
+                }
+                if self.format == Format::Script {
+                    self.script.note(out, &note);
+                } else {
+                    out.extend_from_slice(&note);
+                }
             }
         }
     }

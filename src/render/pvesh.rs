@@ -255,6 +255,9 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
     if event.body_missing() && !(event.auth.is_some() && event.http_status.is_none()) {
         notes.push("body not recorded".to_string());
     }
+    if event.params_source == crate::event::ParamsSource::Config {
+        notes.push("options rebuilt from the config change".to_string());
+    }
     match event
         .http_status
         .map(|s| (s, response::status(s, event.bytes)))

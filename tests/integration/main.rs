@@ -27,6 +27,7 @@ mod secrets;
 mod sessions;
 mod tasks;
 
+mod config_changes;
 mod follow;
 mod follow_files;
 mod follow_rotation;

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub(crate) mod watch;
+
 /// Where PVE mounts its cluster file system.
 pub(crate) const DEFAULT_DIR: &str = "/etc/pve";
 /// `.vmlist` of a large cluster is a few hundred KiB.
@@ -132,6 +134,11 @@ pub(crate) fn config_name(data: &[u8], lxc: bool) -> Option<String> {
 }
 
 impl GuestNames {
+    /// The directory the names are read from.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Names from `dir` (`/etc/pve`); nothing is read until a name is asked for.
     pub(crate) fn new(dir: PathBuf) -> GuestNames {
         GuestNames {

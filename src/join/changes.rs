@@ -1,0 +1,203 @@
+//! Joining a change in `/etc/pve` with the write request that made it.
+//!
+//! A request changes its file before it is answered, and its access.log line is written when
+//! the answer is sent: the change is there when the line is read (a look is made at once, see
+//! [`crate::pipeline`]), or was seen by the last poll a moment before. A task-starting call
+//! (`POST …/config` is `qmconfig`, a create is `qmcreate`) changes the file later, while its
+//! task runs. So a change belongs to the write on the same object that was read at most
+//! [`WAIT`] after the change was seen, or, seen later, to the last write on that object within
+//! [`AFTER`] before it (its task's work). A change on an object no such write names is one no
+//! request explains (`qm set` on another node, HA, a scheduled job, an edit by hand): it is
+//! shown on its own once [`WAIT`] has passed.
+//!
+//! The object of a request is its path: a guest's config for `/nodes/{node}/qemu/{vmid}/…`
+//! (its firewall for `…/firewall/…`), `user.cfg` for `/access/…` and `/pools`, `storage.cfg` for
+//! `/storage`, and so on ([`files_of`]).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::event::Event;
+use crate::source::etc_pve::watch::FileChange;
+
+/// How long a change waits for the line of the request that made it.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+/// How long after a write a change on its object is still its work (a task's).
+pub(crate) const AFTER: Duration = Duration::from_secs(60);
+
+/// What files a write request may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// A guest's config (by vmid, on whichever node).
+    Guest(String),
+    /// A new guest's config: a create, whose vmid is in its body.
+    NewGuest,
+    /// These files exactly, or those starting with a prefix ending in `/`.
+    Paths(Vec<String>),
+}
+
+impl Files {
+    /// Whether the file at `path` is one of these (guest configs are known by vmid instead).
+    pub(crate) fn names(&self, path: &str) -> bool {
+        match self {
+            Files::Guest(_) | Files::NewGuest => false,
+            Files::Paths(paths) => paths.iter().any(|p| {
+                if p.ends_with('/') {
+                    path.starts_with(p.as_str())
+                } else {
+                    path == p
+                }
+            }),
+        }
+    }
+
+    fn takes(&self, change: &FileChange) -> bool {
+        match self {
+            Files::Guest(vmid) => change.vmid.as_deref() == Some(vmid),
+            Files::NewGuest => change.vmid.is_some() && change.old.is_none(),
+            Files::Paths(_) => self.names(&change.file),
+        }
+    }
+}
+
+/// The files a write request may change, by its path (its template's parts and values).
+pub(crate) fn files_of(event: &Event<'_>) -> Option<Files> {
+    let path = std::str::from_utf8(event.path.as_deref()?).ok()?;
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let vmid_of = |i: usize| {
+        parts
+            .get(i)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .map(|v| v.to_string())
+    };
+    let one = |p: &str| Some(Files::Paths(vec![p.to_string()]));
+    match parts.as_slice() {
+        ["nodes", _, "qemu" | "lxc", _, "firewall", ..] => {
+            one(&format!("firewall/{}.fw", vmid_of(3)?))
+        }
+        ["nodes", _, "qemu" | "lxc", _, ..] => Some(Files::Guest(vmid_of(3)?)),
+        ["nodes", _, "qemu" | "lxc"] if event.method == Some(b"POST") => Some(Files::NewGuest),
+        ["nodes", node, "firewall", ..] => one(&format!("nodes/{node}/host.fw")),
+        ["nodes", node, "config"] => one(&format!("nodes/{node}/config")),
+        ["cluster", "firewall", ..] => one("firewall/cluster.fw"),
+        [
+            "access",
+            "ticket" | "password" | "tfa" | "vncticket" | "openid",
+            ..,
+        ] => None,
+        ["access", "domains", ..] => one("domains.cfg"),
+        ["access", ..] | ["pools", ..] => one("user.cfg"),
+        ["storage", ..] => one("storage.cfg"),
+        ["cluster", "options"] => one("datacenter.cfg"),
+        ["cluster", "backup", ..] => {
+            Some(Files::Paths(vec!["jobs.cfg".into(), "vzdump.cron".into()]))
+        }
+        ["cluster", "jobs", ..] => one("jobs.cfg"),
+        ["cluster", "replication", ..] => one("replication.cfg"),
+        ["cluster", "ha", ..] => one("ha/"),
+        ["cluster", "sdn", ..] => one("sdn/"),
+        ["cluster", "mapping", ..] => one("mapping/"),
+        _ => None,
+    }
+}
+
+struct Pending {
+    change: FileChange,
+    seen: Instant,
+}
+
+/// A write shown (or not) whose task may still change its object.
+struct Recent {
+    files: Files,
+    at: Instant,
+    /// The request's source (file, line), for the change record that names it.
+    source: (String, u64),
+}
+
+/// Changes waiting for their request, and recent writes waiting for their task's changes.
+#[derive(Default)]
+pub(crate) struct ChangeJoin {
+    pending: VecDeque<Pending>,
+    recent: VecDeque<Recent>,
+}
+
+/// A change no line claimed in time: on its own, or the late work of an earlier request.
+pub(crate) struct Unclaimed {
+    pub(crate) change: FileChange,
+    /// The earlier write on the same object (its task's work), when there is one.
+    pub(crate) request: Option<(String, u64)>,
+}
+
+impl ChangeJoin {
+    /// Changes seen by a look, to be claimed.
+    pub(crate) fn add(&mut self, changes: Vec<FileChange>, now: Instant) {
+        self.pending.extend(
+            changes
+                .into_iter()
+                .map(|change| Pending { change, seen: now }),
+        );
+    }
+
+    /// The changes this write made (seen before its line was read), taken; the write is kept
+    /// for what its task changes later.
+    pub(crate) fn claim(
+        &mut self,
+        files: Files,
+        source: (&str, u64),
+        now: Instant,
+    ) -> Vec<FileChange> {
+        let mut taken: Vec<FileChange> = Vec::new();
+        let mut kept = VecDeque::new();
+        for p in self.pending.drain(..) {
+            // A create takes one new guest: the first new config (two creates in flight each
+            // take one, in the order their lines come).
+            let one_guest =
+                files != Files::NewGuest || taken.first().is_none_or(|t| t.file == p.change.file);
+            if files.takes(&p.change) && one_guest {
+                taken.push(p.change);
+            } else {
+                kept.push_back(p);
+            }
+        }
+        self.pending = kept;
+        self.recent.retain(|r| now.duration_since(r.at) <= AFTER);
+        self.recent.push_back(Recent {
+            files,
+            at: now,
+            source: (source.0.to_string(), source.1),
+        });
+        taken
+    }
+
+    /// The changes that waited [`WAIT`] for a line: each the late work of the last write on
+    /// its object within [`AFTER`], or a change no request explains.
+    pub(crate) fn unclaimed(&mut self, now: Instant, wait: Duration) -> Vec<Unclaimed> {
+        let mut out = Vec::new();
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| now.duration_since(p.seen) >= wait)
+        {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            let request = self
+                .recent
+                .iter()
+                .rev()
+                .find(|r| r.files.takes(&p.change) && p.seen.duration_since(r.at) <= AFTER)
+                .map(|r| r.source.clone());
+            out.push(Unclaimed {
+                change: p.change,
+                request,
+            });
+        }
+        self.recent.retain(|r| now.duration_since(r.at) <= AFTER);
+        out
+    }
+
+    /// When the oldest pending change stops waiting.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.pending.front().map(|p| p.seen + WAIT)
+    }
+}

@@ -1,0 +1,93 @@
+//! What changed in `/etc/pve`, as every output shows it: the differences of a file
+//! ([`crate::source::etc_pve::diff`]), their secrets redacted, as JSON objects
+//! (`{"file", "section", "key", "old", "new"}`) or as comment lines.
+//!
+//! A value is redacted whole when its key is one PVE keeps a secret in (`cipassword`, a storage's
+//! or SDN's keys: [`diff::is_secret_key`]) or has a secret's name (`password`, `token`…), and in
+//! its secret-shaped parts otherwise (a ticket, a token, URL credentials: [`secret`]), as in
+//! every other field.
+
+use serde::Serialize;
+
+use crate::api;
+use crate::render::quote;
+use crate::secret::{self, Redaction};
+use crate::source::etc_pve::diff::{self, Change};
+use crate::source::etc_pve::watch::FileChange;
+
+const REDACTED: &str = "<redacted>";
+
+/// The differences of one file's change, redacted unless `show_secrets`.
+pub(crate) fn changes_of(change: &FileChange, show_secrets: bool) -> Vec<Change> {
+    let Some(format) = diff::format_of(&change.file) else {
+        return Vec::new();
+    };
+    let old = change.old.as_deref().unwrap_or_default();
+    let new = change.new.as_deref().unwrap_or_default();
+    let mut changes = diff::diff(format, &change.file, old, new);
+    if !show_secrets {
+        for c in &mut changes {
+            let whole = diff::is_secret_key(format, c.section.as_deref(), &c.key)
+                || api::secret_by_name(c.key.as_bytes());
+            for value in [&mut c.old, &mut c.new].into_iter().flatten() {
+                redact(value, whole);
+            }
+        }
+    }
+    changes
+}
+
+fn redact(value: &mut String, whole: bool) {
+    if whole {
+        *value = REDACTED.to_owned();
+        return;
+    }
+    let redaction: Redaction = secret::Redaction::of_value(value.as_bytes());
+    if redaction.any() {
+        let shown = redaction.apply(value.as_bytes(), REDACTED.as_bytes());
+        *value = String::from_utf8_lossy(&shown).into_owned();
+    }
+}
+
+/// One difference as the JSON records have it.
+#[derive(Serialize)]
+pub(crate) struct ChangeRecord<'a> {
+    file: &'a str,
+    section: Option<&'a str>,
+    key: &'a str,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+}
+
+pub(crate) fn records(changes: &[Change]) -> Vec<ChangeRecord<'_>> {
+    changes
+        .iter()
+        .map(|c| ChangeRecord {
+            file: &c.file,
+            section: c.section.as_deref(),
+            key: &c.key,
+            old: c.old.as_deref(),
+            new: c.new.as_deref(),
+        })
+        .collect()
+}
+
+/// One difference as a comment line's text: `memory: 2048 -> 4096`, `[snap1] vmstate: added`.
+pub(crate) fn push_line(out: &mut Vec<u8>, change: &Change) {
+    let mut text = String::new();
+    if let Some(section) = &change.section {
+        text.push_str(&format!("[{section}] "));
+    }
+    if !change.key.is_empty() {
+        text.push_str(&change.key);
+        text.push_str(": ");
+    }
+    match (&change.old, &change.new) {
+        (Some(old), Some(new)) => text.push_str(&format!("{old} -> {new}")),
+        (None, Some(new)) => text.push_str(&format!("(added) {new}")),
+        (Some(old), None) => text.push_str(&format!("(removed, was {old})")),
+        (None, None) => {}
+    }
+    // A value may hold a newline (a description): shown escaped, on one line.
+    quote::push_comment_text(out, text.as_bytes());
+}
