@@ -201,3 +201,97 @@ impl ChangeJoin {
         self.pending.front().map(|p| p.seen + WAIT)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+    use crate::request::Request;
+    use crate::source::access;
+
+    fn files(method: &str, path: &str) -> Option<Files> {
+        let text = format!(
+            "::1 - root@pam [24/06/2026:14:00:00 +0200] \"{method} /api2/json{path} HTTP/1.1\" 200 5"
+        );
+        let line = access::parse(text.as_bytes()).unwrap();
+        let request = Request::parse(line.request);
+        let origin = Origin { file: "t", line: 1 };
+        let event = Event::from_request(&line, line.timestamp().unwrap(), &request, None, origin);
+        files_of(&event)
+    }
+
+    fn paths(p: &[&str]) -> Option<Files> {
+        Some(Files::Paths(p.iter().map(|s| s.to_string()).collect()))
+    }
+
+    #[test]
+    fn each_write_names_the_files_it_may_change() {
+        let guest = Some(Files::Guest("100".into()));
+        assert_eq!(files("PUT", "/nodes/pve1/qemu/100/config"), guest);
+        assert_eq!(files("POST", "/nodes/pve1/lxc/100/snapshot"), guest);
+        assert_eq!(files("POST", "/nodes/pve1/qemu"), Some(Files::NewGuest));
+        assert_eq!(
+            files("POST", "/nodes/pve1/qemu/100/firewall/rules"),
+            paths(&["firewall/100.fw"])
+        );
+        assert_eq!(
+            files("PUT", "/nodes/pve1/firewall/options"),
+            paths(&["nodes/pve1/host.fw"])
+        );
+        assert_eq!(
+            files("PUT", "/nodes/pve1/config"),
+            paths(&["nodes/pve1/config"])
+        );
+        assert_eq!(
+            files("POST", "/cluster/firewall/rules"),
+            paths(&["firewall/cluster.fw"])
+        );
+        assert_eq!(files("PUT", "/access/acl"), paths(&["user.cfg"]));
+        assert_eq!(files("POST", "/pools"), paths(&["user.cfg"]));
+        assert_eq!(files("POST", "/storage"), paths(&["storage.cfg"]));
+        assert_eq!(files("PUT", "/cluster/options"), paths(&["datacenter.cfg"]));
+        assert_eq!(files("POST", "/cluster/ha/resources"), paths(&["ha/"]));
+        // Secrets live in priv/, which is never read: no file to claim.
+        assert_eq!(files("PUT", "/access/password"), None);
+        assert_eq!(files("POST", "/access/ticket"), None);
+    }
+
+    fn change(file: &str, vmid: Option<&str>, new_guest: bool) -> FileChange {
+        FileChange {
+            file: file.into(),
+            vmid: vmid.map(str::to_string),
+            lxc: false,
+            old: (!new_guest).then(Vec::new),
+            new: Some(b"x".to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_change_goes_to_its_write_or_waits_for_none() {
+        let now = Instant::now();
+        let mut join = ChangeJoin::default();
+        join.add(
+            vec![
+                change("nodes/pve1/qemu-server/100.conf", Some("100"), false),
+                change("user.cfg", None, false),
+                change("nodes/pve1/qemu-server/101.conf", Some("101"), true),
+                change("nodes/pve1/qemu-server/102.conf", Some("102"), true),
+            ],
+            now,
+        );
+        let taken = join.claim(Files::Guest("100".into()), ("log", 1), now);
+        assert_eq!(taken.len(), 1);
+        // A create takes one new guest.
+        let created = join.claim(Files::NewGuest, ("log", 2), now);
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].file, "nodes/pve1/qemu-server/101.conf");
+        assert!(join.unclaimed(now, WAIT).is_empty(), "not yet");
+        let later = now + WAIT;
+        let left = join.unclaimed(later, WAIT);
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].change.file, "user.cfg");
+        assert!(left[0].request.is_none());
+        // The other new guest: the create was read before it was seen: its task's work.
+        assert_eq!(left[1].request, Some(("log".to_string(), 2)));
+    }
+}

@@ -232,6 +232,41 @@ fn each_write_gets_the_changes_it_made() {
     assert_eq!(got.len(), 2, "{put}");
     assert_eq!(put["changes"][0]["file"], "nodes/pve1/qemu-server/100.conf");
 
+    // A disk added (the config POST of the web UI's "Add hard disk" runs a qmconfig task, so
+    // its change may come after the line: here it is there before).
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace(
+            "scsi0: local-lvm:vm-100-disk-0,size=32G\n",
+            "scsi0: local-lvm:vm-100-disk-0,size=32G\nscsi1: local-lvm:vm-100-disk-1,iothread=1,size=16G\n",
+        ),
+    );
+    append(&log, &line("POST", "/nodes/pve1/qemu/100/config", 200, 87));
+    let disk = records(&f);
+    f.wait_until("the disk's record", || {
+        records(&f)
+            .iter()
+            .filter(|r| r["path"] == "/nodes/pve1/qemu/100/config")
+            .count()
+            == 2
+    });
+    let disk = records(&f)
+        .into_iter()
+        .filter(|r| r["path"] == "/nodes/pve1/qemu/100/config")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{disk:?}"));
+    assert_eq!(
+        changes(&disk),
+        [(
+            Value::Null,
+            "scsi1".into(),
+            Value::Null,
+            json!("local-lvm:vm-100-disk-1,iothread=1,size=16G")
+        )],
+        "{disk}"
+    );
+
     // A snapshot taken: a section of its own.
     let snap = format!(
         "{}parent: \n\n[before-upgrade]\n{}snaptime: 1782300500\n",
@@ -317,7 +352,22 @@ fn each_write_gets_the_changes_it_made() {
         &line("PUT", "/nodes/pve1/qemu/100/firewall/rules/1", 200, 25),
     );
     let moved = request_record(&f, "/nodes/pve1/qemu/100/firewall/rules/1");
-    assert!(!changes(&moved).is_empty(), "{moved}");
+    // By position: rule 0 is now the new one, rule 1 the old one.
+    assert!(
+        changes(&moved).contains(&(
+            json!("RULES"),
+            "0".into(),
+            json!("IN ACCEPT -p tcp -dport 22"),
+            json!("IN ACCEPT -p tcp -dport 443")
+        )),
+        "{moved}"
+    );
+    assert!(
+        changes(&moved)
+            .iter()
+            .any(|c| c.0 == "RULES" && c.1 == "1" && c.2.is_null()),
+        "{moved}"
+    );
 
     // A VM created: a new config, joined with the create (its vmid is in the body).
     etc.guest(
@@ -457,4 +507,43 @@ fn secrets_in_a_change_are_redacted() {
             .iter()
             .any(|c| c.1 == "ciuser" && c.3 == "admin")
     );
+}
+
+#[test]
+fn class_change_shows_only_the_changes_no_request_explains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let etc_dir = etc.dir.display().to_string();
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &[
+            "-f",
+            "json",
+            "--class",
+            "change",
+            "--no-journal",
+            "--no-spool",
+            "--etc-pve",
+            &etc_dir,
+        ],
+    );
+    // A change with its request: the request is not of class change, and its change is its.
+    etc.put("datacenter.cfg", "keyboard: de\n");
+    append(&log, &line("PUT", "/cluster/options", 200, 25));
+    // Then one no request explains.
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 8"),
+    );
+    wait_long(&f, "the change record", || !records(&f).is_empty());
+    let all = records(&f);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["file"], "nodes/pve1/qemu-server/100.conf");
+    assert_eq!(all[0]["origin"], "unattributed");
 }
