@@ -37,8 +37,16 @@ pub(crate) enum Files {
 }
 
 impl Files {
+    /// The exact paths among these (none for guests, which are known by vmid).
+    pub(crate) fn paths(&self) -> &[String] {
+        match self {
+            Files::Paths(paths) => paths,
+            Files::Guest(_) | Files::NewGuest => &[],
+        }
+    }
+
     /// Whether the file at `path` is one of these (guest configs are known by vmid instead).
-    pub(crate) fn names(&self, path: &str) -> bool {
+    fn names(&self, path: &str) -> bool {
         match self {
             Files::Guest(_) | Files::NewGuest => false,
             Files::Paths(paths) => paths.iter().any(|p| {

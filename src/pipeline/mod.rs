@@ -482,7 +482,7 @@ impl Pipeline {
             return Vec::new();
         };
         let now = Instant::now();
-        let changes = config.watch.look_at(&|path| files.names(path));
+        let changes = config.watch.look_at(Some(files.paths()));
         config.join.add(changes, now);
         config.join.claim(files, source, now)
     }

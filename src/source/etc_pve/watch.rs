@@ -170,13 +170,14 @@ impl ConfigWatch {
     /// One look: the files whose counter or stat moved are read again, and those whose content
     /// differs from what was kept are the changes.
     pub(crate) fn look(&mut self) -> Vec<FileChange> {
-        self.look_at(&|_| true)
+        self.look_at(None)
     }
 
     /// A look for a write request: the counted files and the guests (`.version` and `.vmlist`
     /// unchanged since the last look cost a read and a comparison), and of the files compared
-    /// by stat only those `wanted` (the request's firewall file, not every guest's).
-    pub(crate) fn look_at(&mut self, wanted: &dyn Fn(&str) -> bool) -> Vec<FileChange> {
+    /// by stat only those in `only` (the request's firewall file, not every guest's; no
+    /// directory is listed). `None`: all of them.
+    pub(crate) fn look_at(&mut self, only: Option<&[String]>) -> Vec<FileChange> {
         let mut changes = Vec::new();
         let raw = read_capped(&self.dir.join(".version"), MAX_INDEX).ok();
         if raw.is_none() || raw != self.version_raw {
@@ -202,16 +203,27 @@ impl ConfigWatch {
             self.version_raw = raw;
         }
         self.look_guests(&mut changes);
-        for file in self.unversioned().into_iter().filter(|f| wanted(f)) {
-            self.by_stat(&file, None, false, &mut changes);
+        let unversioned = match only {
+            None => self.unversioned(),
+            Some(paths) => paths
+                .iter()
+                .filter(|p| is_unversioned(p) && p.split('/').all(plain))
+                .cloned()
+                .collect(),
+        };
+        for file in &unversioned {
+            self.by_stat(file, None, false, &mut changes);
         }
-        // Files of this kind that are gone.
-        let gone: Vec<String> = self
-            .files
-            .keys()
-            .filter(|f| is_unversioned(f) && wanted(f) && !self.dir.join(f).exists())
-            .cloned()
-            .collect();
+        // Files of this kind that are gone (by_stat above saw those looked at).
+        let gone: Vec<String> = match only {
+            Some(_) => Vec::new(),
+            None => self
+                .files
+                .keys()
+                .filter(|f| is_unversioned(f) && !self.dir.join(f).exists())
+                .cloned()
+                .collect(),
+        };
         for file in gone {
             self.forget(&file, None, false, &mut changes);
         }
