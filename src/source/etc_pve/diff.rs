@@ -18,7 +18,7 @@
 //! decoded; nothing here panics on any bytes. Secrets are *not* redacted here (the renderer does
 //! that, by key name and by value shape); [`is_secret_key`] says which keys PVE keeps secrets in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{firewall, guest, sections, user_cfg};
 
@@ -207,8 +207,8 @@ impl Builder {
 }
 
 /// PVE's `decode_text` (pve-common `src/PVE/ParseUtils.pm`: `uri_unescape`, then UTF-8), for
-/// descriptions and comments, which PVE writes with `encode_text` (`%`, `:` and control bytes
-/// percent-escaped). Invalid UTF-8 is replaced, not refused.
+/// descriptions and comments, which PVE writes with `encode_text` (control and non-ASCII
+/// characters, `:` and `%` percent-escaped). Invalid UTF-8 is replaced, not refused.
 pub(crate) fn decode_text(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8_lossy()
@@ -279,23 +279,23 @@ pub(crate) fn diff_sections(file: &str, old: &[Section], new: &[Section]) -> Vec
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut new_keys = HashMap::with_capacity(section.keys.len());
+        let mut new_keys = HashSet::with_capacity(section.keys.len());
         for (key, value) in &section.keys {
-            new_keys.insert(key.as_str(), ());
+            new_keys.insert(key.as_str());
             match old_keys.get(key.as_str()) {
                 Some(was) if *was == value => {}
                 was => out.push(&section.name, key, was.copied(), Some(value)),
             }
         }
         for (key, value) in &before.keys {
-            if !new_keys.contains_key(key.as_str()) {
+            if !new_keys.contains(key.as_str()) {
                 out.push(&section.name, key, Some(value), None);
             }
         }
     }
-    let new_names: HashMap<&Option<String>, ()> = new.iter().map(|s| (&s.name, ())).collect();
+    let new_names: HashSet<&Option<String>> = new.iter().map(|s| &s.name).collect();
     for section in old {
-        if !new_names.contains_key(&section.name) {
+        if !new_names.contains(&section.name) {
             for (key, value) in &section.keys {
                 out.push(&section.name, key, Some(value), None);
             }
