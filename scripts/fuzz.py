@@ -115,11 +115,35 @@ def seeds():
     for path in sorted((DATA / "etc-pve").rglob("*")):
         if path.is_file() and "priv" not in path.parts:
             yield "etc_pve_files", path.read_bytes()
+    yield from etc_pve_diff_seeds()
     yield "session_lines", (DATA / "sessions" / "access.log").read_bytes()
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:
         yield "path_glob", glob.encode()
+
+
+def etc_pve_diff_seeds():
+    """Two versions of a file under /etc/pve, as the etc_pve_diff target splits its input: the
+    halves, the shorter padded with newlines (which no format reads). Each file against itself,
+    and files of one kind against each other (a snapshot taken, rules of two firewalls...)."""
+    formats = DATA / "etc-pve-formats"
+    files = sorted(p for p in formats.iterdir() if p.is_file() and p.name != "README.md")
+    files += sorted(p for p in (DATA / "etc-pve").rglob("*.conf") if "priv" not in p.parts)
+
+    def pair(a, b):
+        width = max(len(a), len(b))
+        return a.ljust(width, b"\n") + b.ljust(width, b"\n")
+
+    for path in files:
+        data = path.read_bytes()
+        yield "etc_pve_diff", pair(data, data)
+    kinds = {}
+    for path in files:
+        kinds.setdefault(path.suffix + path.name.split("-")[0], []).append(path.read_bytes())
+    for same in kinds.values():
+        for a, b in zip(same, same[1:]):
+            yield "etc_pve_diff", pair(a, b)
 
 
 # The state_file target's log: the same path and line as fuzz/fuzz_targets/state_file.rs.

@@ -320,6 +320,11 @@ pub fn etc_pve_diff(data: &[u8]) {
         for change in &changes {
             assert!(change.is_cut() || change.old != change.new, "{change:?}");
             let _ = diff::is_secret_key(format, change.section.as_deref(), &change.key);
+            for value in [&change.old, &change.new].into_iter().flatten() {
+                for span in diff::secret_spans(format, change.section.as_deref(), value) {
+                    assert!(value.get(span).is_some_and(|s| !s.is_empty()));
+                }
+            }
         }
         assert!(diff::diff(format, "fuzz", old, old).is_empty());
     }

@@ -18,7 +18,7 @@
 //! decoded; nothing here panics on any bytes. Secrets are *not* redacted here (the renderer does
 //! that, by key name and by value shape); [`is_secret_key`] says which keys PVE keeps secrets in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{firewall, guest, sections, user_cfg};
 
@@ -207,8 +207,8 @@ impl Builder {
 }
 
 /// PVE's `decode_text` (pve-common `src/PVE/ParseUtils.pm`: `uri_unescape`, then UTF-8), for
-/// descriptions and comments, which PVE writes with `encode_text` (`%`, `:` and control bytes
-/// percent-escaped). Invalid UTF-8 is replaced, not refused.
+/// descriptions and comments, which PVE writes with `encode_text` (control and non-ASCII
+/// characters, `:` and `%` percent-escaped). Invalid UTF-8 is replaced, not refused.
 pub(crate) fn decode_text(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8_lossy()
@@ -279,23 +279,23 @@ pub(crate) fn diff_sections(file: &str, old: &[Section], new: &[Section]) -> Vec
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut new_keys = HashMap::with_capacity(section.keys.len());
+        let mut new_keys = HashSet::with_capacity(section.keys.len());
         for (key, value) in &section.keys {
-            new_keys.insert(key.as_str(), ());
+            new_keys.insert(key.as_str());
             match old_keys.get(key.as_str()) {
                 Some(was) if *was == value => {}
                 was => out.push(&section.name, key, was.copied(), Some(value)),
             }
         }
         for (key, value) in &before.keys {
-            if !new_keys.contains_key(key.as_str()) {
+            if !new_keys.contains(key.as_str()) {
                 out.push(&section.name, key, Some(value), None);
             }
         }
     }
-    let new_names: HashMap<&Option<String>, ()> = new.iter().map(|s| (&s.name, ())).collect();
+    let new_names: HashSet<&Option<String>> = new.iter().map(|s| &s.name).collect();
     for section in old {
-        if !new_names.contains_key(&section.name) {
+        if !new_names.contains(&section.name) {
             for (key, value) in &section.keys {
                 out.push(&section.name, key, Some(value), None);
             }
@@ -416,9 +416,10 @@ fn plain_byte(b: u8) -> bool {
 ///   and `phpipam` (`src/PVE/Network/SDN/Ipams/*Plugin.pm`, in `sdn/ipams.cfg`); openid
 ///   `client-key` (pve-access-control `src/PVE/Auth/OpenId.pm`, `domains.cfg`);
 /// * user.cfg: field name `keys` of a `user` record (`AccessControl.pm` `parse_user_config`:
-///   "allowed yubico key ids or oath secrets (base32 encoded)"): the 8th field of the record's
-///   value, `ENABLE:EXPIRE:FIRST:LAST:EMAIL:COMMENT:KEYS:` (see [`super::user_cfg::fields`]);
-///   called with the record type as section and the field name as key;
+///   "allowed yubico key ids or oath secrets (base32 encoded)"), the last field of the record's
+///   value `ENABLE:EXPIRE:FIRST:LAST:EMAIL:COMMENT:KEYS:`; true when called with the record
+///   type as section and the field name as key. A [`Change`] of a user names the user, not the
+///   field: [`secret_spans`] finds the field in its value;
 /// * `key: value` files and firewall files: none.
 pub(crate) fn is_secret_key(format: Format, section: Option<&str>, key: &str) -> bool {
     match format {
@@ -436,6 +437,20 @@ pub(crate) fn is_secret_key(format: Format, section: Option<&str>, key: &str) ->
         }
         Format::UserCfg => section == Some("user") && key == "keys",
         Format::KeyValue | Format::Firewall => false,
+    }
+}
+
+/// The byte ranges of `value` (a [`Change`]'s `old` or `new` in `section` of a file of `format`)
+/// that hold a secret although its key is no secret key: the `KEYS` field of a `user.cfg` user
+/// record (the change's key is the user id; see [`is_secret_key`]). Empty for everything else.
+pub(crate) fn secret_spans(
+    format: Format,
+    section: Option<&str>,
+    value: &str,
+) -> Vec<std::ops::Range<usize>> {
+    match (format, section) {
+        (Format::UserCfg, Some("user")) => user_cfg::keys_span(value).into_iter().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -1024,7 +1039,17 @@ pub(crate) mod tests {
         fn never_panics_on_bytes(format in any_format(), old in prop::collection::vec(any::<u8>(), 0..512), new in prop::collection::vec(any::<u8>(), 0..512)) {
             let changes = diff(format, "x", &old, &new);
             prop_assert!(changes.len() <= MAX_CHANGES);
-            let _ = format_of(&String::from_utf8_lossy(&old));
+            for change in &changes {
+                for value in [&change.old, &change.new].into_iter().flatten() {
+                    for span in secret_spans(format, change.section.as_deref(), value) {
+                        prop_assert!(value.get(span).is_some());
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&old);
+            let _ = format_of(&text);
+            let _ = super::firewall::parse_fw_rule(&text);
+            let _ = super::user_cfg::keys_span(&text);
         }
 
         #[test]

@@ -24,6 +24,8 @@
 //! [`parse_fw_rule`] refuses is skipped, as PVE skips it). Which sections a file may have depends
 //! on its kind (a host has no aliases); here every kind reads all of them.
 
+use std::collections::HashMap;
+
 use super::diff::{Again, Builder, Reopen, Section};
 
 /// A firewall rule as `parse_fw_rule` reads it, with the API's names
@@ -240,7 +242,7 @@ pub(crate) fn parse_firewall(data: &[u8]) -> Vec<Section> {
     let mut kind = Kind::Options;
     let mut rules = Vec::<usize>::new();
     let mut place: Option<usize> = None;
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for line in text.split('\n') {
         let line = line.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r');
         if line.is_empty() || line.starts_with('#') {
@@ -261,14 +263,11 @@ pub(crate) fn parse_firewall(data: &[u8]) -> Vec<Section> {
                         n if n.starts_with("group ") => Kind::Rules,
                         _ => Kind::Ipset,
                     };
-                    let at = match seen.iter().position(|n| *n == name) {
-                        Some(at) => at,
-                        None => {
-                            seen.push(name.clone());
-                            rules.push(0);
-                            seen.len() - 1
-                        }
-                    };
+                    let next = rules.len();
+                    let at = *seen.entry(name.clone()).or_insert(next);
+                    if at == next {
+                        rules.push(0);
+                    }
                     if reopen == Reopen::Reset {
                         rules[at] = 0;
                     }
@@ -337,4 +336,208 @@ pub(crate) fn rules<'a>(sections: &'a [Section], section: &str) -> Vec<(&'a str,
         .filter(|(k, _)| !k.is_empty())
         .filter_map(|(_, line)| parse_fw_rule(line).map(|rule| (line.as_str(), rule)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::etc_pve::diff::tests::{apply, canonical, data};
+    use crate::source::etc_pve::diff::{Format, diff};
+
+    fn names(sections: &[Section]) -> Vec<&str> {
+        sections.iter().filter_map(|s| s.name.as_deref()).collect()
+    }
+
+    #[test]
+    fn the_cluster_example_of_pve_firewall() {
+        let parsed = parse_firewall(&data("fw-cluster.fw"));
+        assert_eq!(
+            names(&parsed),
+            [
+                "OPTIONS",
+                "ALIASES",
+                "RULES",
+                "group group1",
+                "group group3",
+                "IPSET myipset",
+                "IPSET blacklist"
+            ]
+        );
+        let options = &parsed[0];
+        assert_eq!(options.get("policy_in"), Some("DROP"));
+        assert_eq!(
+            parsed[1].get("myserveraliasipv6short"),
+            Some("2001:db8:0:85a3::ac1f:8001")
+        );
+        let ipset = &parsed[5];
+        assert_eq!(ipset.get(""), Some(""));
+        assert_eq!(ipset.get("192.168.0.1"), Some("192.168.0.1 #mycomment"));
+        assert_eq!(
+            ipset.get("10.0.0.0/8"),
+            Some("! 10.0.0.0/8  #nomatch - needs kernel 3.7 or newer")
+        );
+        let group3 = rules(&parsed, "group group3");
+        assert_eq!(group3.len(), 7);
+        assert_eq!(group3[3].1.source.as_deref(), Some("+mynetgroup"));
+        let rule = &rules(&parsed, "RULES")[0].1;
+        assert_eq!(
+            rule.params(),
+            [
+                ("type", "in".to_string()),
+                ("action", "ACCEPT".to_string()),
+                ("macro", "SSH".to_string()),
+                ("iface", "vmbr0".to_string()),
+                ("enable", "1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_guest_and_host_examples() {
+        let parsed = parse_firewall(&data("fw-100.fw"));
+        assert_eq!(names(&parsed), ["OPTIONS", "IPSET ipfilter-net0", "RULES"]);
+        assert_eq!(parsed[0].get("ips_queues"), Some("0:3"));
+        assert_eq!(parsed[1].get(""), Some("only allow specified IPs on net0"));
+        let rules = rules(&parsed, "RULES");
+        assert_eq!(rules.len(), 14);
+        assert_eq!(rules[1].1.comment.as_deref(), Some("a comment"));
+        let disabled = &rules[9].1;
+        assert!(!disabled.enable);
+        assert_eq!(disabled.comment.as_deref(), Some("disabled rule"));
+        let group = &rules[10].1;
+        assert_eq!(
+            (
+                group.kind.as_str(),
+                group.action.as_str(),
+                group.iface.as_deref()
+            ),
+            ("group", "group1", Some("net0"))
+        );
+        let host = parse_firewall(&data("fw-host.fw"));
+        assert_eq!(host[0].get("nf_conntrack_max"), Some("196608"));
+        assert_eq!(host[1].keys.len(), 2);
+    }
+
+    #[test]
+    fn a_rule_added_at_the_top_and_moved() {
+        let before = data("fw-host.fw");
+        let text = String::from_utf8(before.clone()).unwrap();
+        let added = text.replace(
+            "[RULES]\n\n",
+            "[RULES]\n\nIN ACCEPT -source 10.0.0.0/24 -p tcp -dport 8006 -log nolog # web ui\n",
+        );
+        let changes = diff(
+            Format::Firewall,
+            "nodes/pve1/host.fw",
+            &before,
+            added.as_bytes(),
+        );
+        let got: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.section.as_deref().unwrap(),
+                    c.key.as_str(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "RULES",
+                    "0",
+                    Some("IN  SSH(ACCEPT)"),
+                    Some("IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 8006 -log nolog # web ui")
+                ),
+                (
+                    "RULES",
+                    "1",
+                    Some("OUT SSH(ACCEPT)"),
+                    Some("IN  SSH(ACCEPT)")
+                ),
+                ("RULES", "2", None, Some("OUT SSH(ACCEPT)")),
+            ]
+        );
+        let rule = parse_fw_rule(changes[0].new.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            rule.params(),
+            [
+                ("type", "in".to_string()),
+                ("action", "ACCEPT".to_string()),
+                ("proto", "tcp".to_string()),
+                ("dport", "8006".to_string()),
+                ("source", "10.0.0.0/24".to_string()),
+                ("log", "nolog".to_string()),
+                ("comment", "web ui".to_string()),
+                ("enable", "1".to_string()),
+            ]
+        );
+        // Moved to the end: three positions change.
+        let moved = added.replace(
+            "IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 8006 -log nolog # web ui\n",
+            "",
+        ) + "IN ACCEPT -source 10.0.0.0/24 -p tcp -dport 8006 -log nolog # web ui\n";
+        let changes = diff(
+            Format::Firewall,
+            "nodes/pve1/host.fw",
+            added.as_bytes(),
+            moved.as_bytes(),
+        );
+        assert_eq!(changes.len(), 3);
+        assert_eq!(
+            apply(canonical(Format::Firewall, added.as_bytes()), &changes),
+            canonical(Format::Firewall, moved.as_bytes())
+        );
+    }
+
+    #[test]
+    fn rules_pve_refuses_take_no_position() {
+        for (line, ok) in [
+            ("IN ACCEPT", true),
+            ("in accept", true),
+            ("|OUT DROP -p udp --dport 53", true),
+            ("IN ACCEPT -x y", false),
+            ("IN", false),
+            ("| IN ACCEPT", false),
+            ("IN ACCEPT -p  tcp", false),
+            ("IN ACCEPT -log verbose", false),
+            ("GROUP g -i net0", true),
+            ("GROUP g -p tcp", false),
+            ("IN ACCEPT -icmp-type echo-request -p icmp", true),
+            ("FORWARD Web(DROP) -dest 10.0.0.1", true),
+        ] {
+            assert_eq!(parse_fw_rule(line).is_some(), ok, "{line}");
+        }
+        let rule = parse_fw_rule("FORWARD Web(DROP) -dest 10.0.0.1").unwrap();
+        assert_eq!(
+            (
+                rule.kind.as_str(),
+                rule.macro_name.as_deref(),
+                rule.action.as_str()
+            ),
+            ("forward", Some("Web"), "DROP")
+        );
+        assert_eq!(parse_fw_rule("GROUP g(ACCEPT)").unwrap().macro_name, None);
+        let parsed = parse_firewall(b"[RULES]\nIN ACCEPT\nbad\nOUT DROP\n[group Bad name]\nIN ACCEPT\n[group toolongname-for-a-group]\nIN DROP\n[RULES]\nIN REJECT\n");
+        assert_eq!(names(&parsed), ["RULES"]);
+        let keys: Vec<_> = parsed[0]
+            .keys
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // `[group Bad name]` is no header (a rule line PVE cannot read), so the rule after it is
+        // one of `[RULES]`; the lines under a refused name are skipped; a second `[RULES]` adds.
+        assert_eq!(
+            keys,
+            [
+                ("0", "IN ACCEPT"),
+                ("1", "OUT DROP"),
+                ("2", "IN ACCEPT"),
+                ("3", "IN REJECT")
+            ]
+        );
+    }
 }

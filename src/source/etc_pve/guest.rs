@@ -490,4 +490,41 @@ mod tests {
             canonical(QEMU, after.as_bytes())
         );
     }
+
+    #[test]
+    fn a_vm_created_and_a_change_left_pending() {
+        let created = data("qemu-fleecing-section.conf");
+        let changes = diff(QEMU, "nodes/pve1/qemu-server/120.conf", b"", &created);
+        assert!(changes.iter().all(|c| c.old.is_none()));
+        assert_eq!(changes[0].section, None);
+        assert_eq!(changes[0].key, "boot");
+        let last = changes.last().unwrap();
+        assert_eq!(
+            (last.section.as_deref(), last.key.as_str()),
+            (Some("special:fleecing"), "fleecing-images")
+        );
+        // The VM runs: the change waits in [PENDING], with a key to remove.
+        let before = b"cores: 2\nmemory: 2048\nballoon: 1024\n";
+        let after =
+            b"cores: 2\nmemory: 2048\nballoon: 1024\n\n[PENDING]\ndelete: balloon\nmemory: 4096\n";
+        let changes = diff(QEMU, "nodes/pve1/qemu-server/120.conf", before, after);
+        let got: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.section.as_deref(),
+                    c.key.as_str(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("PENDING"), "delete", None, Some("balloon")),
+                (Some("PENDING"), "memory", None, Some("4096")),
+            ]
+        );
+    }
 }

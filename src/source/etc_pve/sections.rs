@@ -159,3 +159,86 @@ pub(crate) fn as_sections(parsed: &[ConfigSection]) -> Vec<Section> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::etc_pve::diff::tests::{apply, canonical, data};
+    use crate::source::etc_pve::diff::{Format, diff};
+
+    #[test]
+    fn ha_rules_of_the_ha_manager_tests() {
+        let parsed = parse_sections(&data("ha-rules.cfg"));
+        let names: Vec<String> = parsed.iter().map(ConfigSection::name).collect();
+        assert_eq!(
+            names,
+            [
+                "node-affinity: node-affinity-defaults",
+                "node-affinity: node-affinity-disabled",
+                "node-affinity: node-affinity-disabled-explicit",
+                "node-affinity: node-affinity-strict",
+            ]
+        );
+        assert_eq!(parsed[1].get("disable"), Some(""), "a key without a value");
+        assert_eq!(parsed[2].get("disable"), Some("1"));
+        assert_eq!(parsed[3].get("resources"), Some("vm:104"));
+    }
+
+    #[test]
+    fn a_storage_added_and_one_changed() {
+        let before = data("storage.cfg");
+        let after = String::from_utf8(before.clone()).unwrap().replace(
+            "\tprune-backups keep-last=3\n",
+            "\tprune-backups keep-last=5\n\tnodes pve1\n",
+        ) + "cifs: share\n\tpath /mnt/pve/share\n\tserver 10.0.0.7\n\tshare backups\n\tcontent backup\n\tusername backup\n";
+        let changes = diff(Format::Sections, "storage.cfg", &before, after.as_bytes());
+        let got: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.section.as_deref().unwrap(),
+                    c.key.as_str(),
+                    c.new.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("nfs: nfs1", "prune-backups", Some("keep-last=5")),
+                ("nfs: nfs1", "nodes", Some("pve1")),
+                ("cifs: share", "path", Some("/mnt/pve/share")),
+                ("cifs: share", "server", Some("10.0.0.7")),
+                ("cifs: share", "share", Some("backups")),
+                ("cifs: share", "content", Some("backup")),
+                ("cifs: share", "username", Some("backup")),
+            ]
+        );
+        assert_eq!(changes[0].old.as_deref(), Some("keep-last=3"));
+        assert_eq!(
+            apply(canonical(Format::Sections, &before), &changes),
+            canonical(Format::Sections, after.as_bytes())
+        );
+    }
+
+    #[test]
+    fn headers_keys_and_the_end_of_a_section() {
+        let text = b"# comment\ndir: a\n\tpath /x\n# inside\n\tpath /y\nstray line\n\tshared 1  \n\nnot: a header\
+            \n\tpath /z\n\nlvm:b\n\tvgname pve\n\ndir: a\n\tpath /w\n";
+        let parsed = parse_sections(text);
+        // `not: a header` is none (two words after the colon): its keys belong nowhere.
+        assert_eq!(parsed.len(), 2, "{parsed:?}");
+        // `dir: a` again: the later one, at the first one's place.
+        assert_eq!(parsed[0].name(), "dir: a");
+        assert_eq!(parsed[0].keys, [("path".to_string(), "/w".to_string())]);
+        assert_eq!(parsed[1].name(), "lvm: b");
+        let first =
+            parse_sections(b"dir: a\n\tpath /x\n# inside\n\tpath /y\nstray\n\tshared 1  \n");
+        assert_eq!(first[0].get("path"), Some("/x\n/y"));
+        assert_eq!(first[0].get("shared"), Some("1"));
+        assert_eq!(header("a:b: c"), Some(("a:b", "c")));
+        assert_eq!(header("a:b:"), Some(("a", "b:")));
+        assert_eq!(header("dir : x"), None);
+        assert_eq!(header("dir: x y"), None);
+    }
+}

@@ -55,6 +55,20 @@ pub(crate) fn fields(value: &str) -> Vec<String> {
     fields
 }
 
+/// Where the `KEYS` field (the 7th after the id: yubico ids or OATH secrets) is in the value of
+/// a `user` record, when it is not empty: the bytes up to the next `:` (or the end), trimmed.
+pub(crate) fn keys_span(value: &str) -> Option<std::ops::Range<usize>> {
+    let mut start = 0;
+    for _ in 0..6 {
+        start += value[start..].find(':')? + 1;
+    }
+    let end = value[start..].find(':').map_or(value.len(), |i| start + i);
+    let field = &value[start..end];
+    let lead = field.len() - field.trim_start().len();
+    let trail = field.len() - field.trim_end().len();
+    (start + lead < end - trail).then_some(start + lead..end - trail)
+}
+
 /// `normalize_path`: `//` collapsed, no trailing `/`, a leading `/`, only `[[:alnum:].-_/]`.
 pub(crate) fn normalize_path(path: &str) -> Option<String> {
     if path.is_empty() || path == "0" {
@@ -153,4 +167,136 @@ pub(crate) fn sections(records: &[UserRecord]) -> Vec<Section> {
         out[at].keys.push((record.id.clone(), record.value.clone()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::etc_pve::diff::tests::{apply, canonical, data};
+    use crate::source::etc_pve::diff::{Format, diff};
+
+    #[test]
+    fn records_of_the_access_control_test_config() {
+        let records = parse_user_cfg(&data("user-test8.cfg"));
+        let find = |kind: &str, id: &str| {
+            records
+                .iter()
+                .find(|r| r.kind == kind && r.id == id)
+                .map(|r| r.value.as_str())
+        };
+        assert_eq!(find("user", "joe@pve"), Some("1:"));
+        assert_eq!(find("token", "max@pve!token2"), Some(":1:"));
+        assert_eq!(find("token", "carol@pam!token"), Some(""));
+        assert_eq!(
+            find("group", "testgroup1"),
+            Some("joe@pve,max@pve,sue@pve:")
+        );
+        assert_eq!(find("role", "customer"), Some("VM.Audit,VM.PowerMgmt:"));
+        // Every acl line of a path, sorted; `/vms/100/` is `/vms/100`.
+        assert_eq!(
+            find("acl", "/vms/300"),
+            Some(
+                "acl:0:/vms/300:max@pve:customer:\nacl:1:/vms/300:max@pve!token2:Administrator\n\
+                 acl:1:/vms/300:max@pve:vm_admin:"
+            )
+        );
+        assert_eq!(
+            find("acl", "/vms/100"),
+            Some("acl:1:/vms/100/:alex@pve,max@pve:customer:")
+        );
+        let sections = sections(&records);
+        let kinds: Vec<&str> = sections.iter().filter_map(|s| s.name.as_deref()).collect();
+        assert_eq!(kinds, ["user", "token", "group", "role", "acl"]);
+    }
+
+    #[test]
+    fn a_user_created_and_an_acl_set() {
+        let before = data("user-test1.cfg");
+        let text = String::from_utf8(before.clone()).unwrap();
+        let after = text
+            .replacen(
+                "user:carol@pam:1:\n",
+                "user:carol@pam:1:\nuser:dave@pve:1:0:Dave:Smith:dave@example.com:ops%3Ateam::\n",
+                1,
+            )
+            .replace(
+                "acl:1:/vms/300:alex@pve:PVEVMAdmin:\n",
+                "acl:1:/vms/300:alex@pve:PVEVMAdmin:\nacl:0:/vms/300:@testgroup2:PVEAuditor:\n",
+            );
+        let changes = diff(Format::UserCfg, "user.cfg", &before, after.as_bytes());
+        let got: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.section.as_deref().unwrap(),
+                    c.key.as_str(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "user",
+                    "dave@pve",
+                    None,
+                    Some("1:0:Dave:Smith:dave@example.com:ops%3Ateam::")
+                ),
+                (
+                    "acl",
+                    "/vms/300",
+                    Some("acl:1:/vms/300:alex@pve:PVEVMAdmin:"),
+                    Some(
+                        "acl:0:/vms/300:@testgroup2:PVEAuditor:\nacl:1:/vms/300:alex@pve:PVEVMAdmin:"
+                    )
+                ),
+            ]
+        );
+        let fields = fields(changes[0].new.as_deref().unwrap());
+        assert_eq!(
+            fields,
+            ["1", "0", "Dave", "Smith", "dave@example.com", "ops%3Ateam"]
+        );
+        assert_eq!(
+            apply(canonical(Format::UserCfg, &before), &changes),
+            canonical(Format::UserCfg, after.as_bytes())
+        );
+    }
+
+    #[test]
+    fn the_keys_field_of_a_user_is_found() {
+        let value = "1:0:Ann:Lee:ann@example.com:note: x!oath :";
+        let span = keys_span(value).unwrap();
+        assert_eq!(&value[span], "x!oath");
+        assert_eq!(
+            keys_span("1:0:Ann:Lee:ann@example.com:note:SECRET"),
+            Some(33..39)
+        );
+        assert_eq!(keys_span("1:0:Ann:Lee:ann@example.com:note::"), None);
+        assert_eq!(keys_span("1:"), None);
+        assert_eq!(keys_span("1:0:\u{e9}:::::"), None);
+        let spans =
+            crate::source::etc_pve::diff::secret_spans(Format::UserCfg, Some("user"), value);
+        assert_eq!(spans.len(), 1);
+        assert!(
+            crate::source::etc_pve::diff::secret_spans(Format::UserCfg, Some("group"), value)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn paths_normalized_as_pve_does() {
+        assert_eq!(normalize_path("/vms/100/").as_deref(), Some("/vms/100"));
+        assert_eq!(normalize_path("//").as_deref(), Some("/"));
+        assert_eq!(normalize_path("vms").as_deref(), Some("/vms"));
+        assert_eq!(normalize_path("/a b"), None);
+        assert_eq!(normalize_path(""), None);
+        // A line PVE ignores is no record; a later user record replaces the earlier.
+        let records =
+            parse_user_cfg(b"acl:1:/a b:x@pve:R:\nuser:x@pve:1:\nuser:x@pve:0:\nrealm:y\n");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].value, "0:");
+    }
 }
