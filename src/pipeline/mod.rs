@@ -153,6 +153,40 @@ fn shell_call(task: &Task, program: &str) -> Option<(&'static [u8], String)> {
     Some((method, format!("/nodes/{node}/{}", tail.replace("{}", id))))
 }
 
+/// The parameters of a config write whose body no source gave, rebuilt from the change it
+/// made in `/etc/pve` ([`crate::join::config`]): marked as such (`params_source: "config"`,
+/// the pvesh note "options rebuilt from the config change"), and not replayable as it stands
+/// when a value could not be rebuilt (a password).
+fn config_body(event: &mut crate::event::Event<'_>) {
+    let (Some(template), Some(method), Some(path)) =
+        (event.template, event.method, event.path.as_deref())
+    else {
+        return;
+    };
+    let method = String::from_utf8_lossy(method).into_owned();
+    let path = path.to_vec();
+    let rebuilt = event.file_changes.iter().find_map(|change| {
+        let format = crate::source::etc_pve::diff::format_of(&change.file)?;
+        let before = change.old.as_deref().unwrap_or_default();
+        let after = change.new.as_deref().unwrap_or_default();
+        let diff = crate::source::etc_pve::diff::diff(format, &change.file, before, after);
+        crate::join::config::rebuild(template, &method, &path, &change.file, before, after, &diff)
+    });
+    let Some(rebuilt) = rebuilt else {
+        return;
+    };
+    event.attach_logged_params(rebuilt.params, ParamsSource::Config);
+    if !rebuilt.not_rebuilt.is_empty() && event.not_replayable.is_none() {
+        event.not_replayable = Some(
+            format!(
+                "rebuilt from the config change, which does not tell {}",
+                rebuilt.not_rebuilt.join(", ")
+            )
+            .into(),
+        );
+    }
+}
+
 /// A line held back until its task ends.
 struct Held {
     text: Vec<u8>,
@@ -955,6 +989,9 @@ impl Pipeline {
             event.attach_body(body);
         } else {
             self.journal_body(&mut event);
+        }
+        if !event.file_changes.is_empty() && event.body_missing() && event.params.is_empty() {
+            config_body(&mut event);
         }
         let task = match joined {
             Some(task) => Some(task),
