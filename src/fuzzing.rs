@@ -299,3 +299,80 @@ pub fn session_lines(data: &[u8]) {
         assert!(session.duration().is_none_or(|d| d >= 0));
     }
 }
+
+/// A config write's body rebuilt from its change (`join::config`): the input's halves are the
+/// file before and after a guest config `PUT` (and, the same bytes, a create, an ACL set, a
+/// storage add, a firewall rule move). Whatever the bytes, it never panics, parameters come
+/// sorted and once each, and a file that did not change rebuilds nothing.
+pub fn config_rebuild(data: &[u8]) {
+    use crate::join::config::{self, Change};
+    let (before, after) = data.split_at(data.len() / 2);
+    let calls = [
+        (
+            "/nodes/{node}/qemu/{vmid}/config",
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            "nodes/pve1/qemu-server/100.conf",
+        ),
+        (
+            "/nodes/{node}/lxc/{vmid}/config",
+            "PUT",
+            "/nodes/pve1/lxc/100/config",
+            "nodes/pve1/lxc/100.conf",
+        ),
+        (
+            "/nodes/{node}/qemu",
+            "POST",
+            "/nodes/pve1/qemu",
+            "nodes/pve1/qemu-server/100.conf",
+        ),
+        ("/access/acl", "PUT", "/access/acl", "user.cfg"),
+        (
+            "/access/users/{userid}",
+            "PUT",
+            "/access/users/a@pve",
+            "user.cfg",
+        ),
+        ("/pools", "PUT", "/pools", "user.cfg"),
+        ("/storage", "POST", "/storage", "storage.cfg"),
+        (
+            "/cluster/firewall/rules/{pos}",
+            "PUT",
+            "/cluster/firewall/rules/1",
+            "firewall/cluster.fw",
+        ),
+    ];
+    for (template, method, path, file) in calls {
+        let changes = [Change {
+            file: file.to_owned(),
+            section: None,
+            key: String::new(),
+            old: None,
+            new: None,
+        }];
+        let check = |before: &[u8], after: &[u8]| {
+            config::rebuild(
+                template,
+                method,
+                path.as_bytes(),
+                file,
+                before,
+                after,
+                &changes,
+            )
+        };
+        if let Some(rebuilt) = check(before, after) {
+            assert!(
+                rebuilt.params.windows(2).all(|w| w[0].0 < w[1].0),
+                "sorted, once each: {rebuilt:?}"
+            );
+            assert!(
+                !rebuilt
+                    .params
+                    .iter()
+                    .any(|(k, _)| k == "digest" || k == "node")
+            );
+        }
+        assert_eq!(check(before, before), None, "{template}: nothing changed");
+    }
+}
