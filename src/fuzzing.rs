@@ -302,10 +302,12 @@ pub fn session_lines(data: &[u8]) {
 
 /// A config write's body rebuilt from its change (`join::config`): the input's halves are the
 /// file before and after a guest config `PUT` (and, the same bytes, a create, an ACL set, a
-/// storage add, a firewall rule move). Whatever the bytes, it never panics, parameters come
-/// sorted and once each, and a file that did not change rebuilds nothing.
+/// user update, a pool update, a storage add, a firewall rule update), diffed as the watcher
+/// diffs them. Whatever the bytes, it never panics, parameters come sorted and once each, and a
+/// file that did not change rebuilds nothing, whatever diff comes with it.
 pub fn config_rebuild(data: &[u8]) {
-    use crate::join::config::{self, Change};
+    use crate::join::config;
+    use crate::source::etc_pve::diff;
     let (before, after) = data.split_at(data.len() / 2);
     let calls = [
         (
@@ -343,13 +345,10 @@ pub fn config_rebuild(data: &[u8]) {
         ),
     ];
     for (template, method, path, file) in calls {
-        let changes = [Change {
-            file: file.to_owned(),
-            section: None,
-            key: String::new(),
-            old: None,
-            new: None,
-        }];
+        let Some(format) = diff::format_of(file) else {
+            panic!("{file} is tracked");
+        };
+        let changes = diff::diff(format, file, before, after);
         let check = |before: &[u8], after: &[u8]| {
             config::rebuild(
                 template,
@@ -375,4 +374,47 @@ pub fn config_rebuild(data: &[u8]) {
         }
         assert_eq!(check(before, before), None, "{template}: nothing changed");
     }
+}
+
+/// Two versions of a file under /etc/pve (the input split in two halves), diffed in every
+/// format: no panic, no more than the cap, nothing when both are the same, and every change
+/// really one (old and new differ).
+pub fn etc_pve_diff(data: &[u8]) {
+    use crate::source::etc_pve::diff::{self, Format, MAX_CHANGES};
+    use crate::source::etc_pve::{firewall, guest, sections, user_cfg};
+    let (old, new) = data.split_at(data.len() / 2);
+    for format in [
+        Format::Guest { lxc: false },
+        Format::Guest { lxc: true },
+        Format::UserCfg,
+        Format::Sections,
+        Format::KeyValue,
+        Format::Firewall,
+    ] {
+        let changes = diff::diff(format, "fuzz", old, new);
+        assert!(changes.len() <= MAX_CHANGES);
+        for change in &changes {
+            assert!(change.is_cut() || change.old != change.new, "{change:?}");
+            let _ = diff::is_secret_key(format, change.section.as_deref(), &change.key);
+        }
+        assert!(diff::diff(format, "fuzz", old, old).is_empty());
+    }
+    let config = guest::parse_guest(new);
+    let _ = (
+        config.get("name"),
+        config.pending(),
+        config.snapshots().count(),
+    );
+    let _ = config.section(Some(guest::CLOUDINIT));
+    for record in user_cfg::parse_user_cfg(new) {
+        let _ = user_cfg::fields(&record.value);
+    }
+    for section in sections::parse_sections(new) {
+        let _ = (section.name(), section.get("type"));
+    }
+    let parsed = firewall::parse_firewall(new);
+    for (_, rule) in firewall::rules(&parsed, "RULES") {
+        let _ = rule.params();
+    }
+    let _ = diff::format_of(&String::from_utf8_lossy(old));
 }

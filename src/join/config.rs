@@ -30,23 +30,14 @@
 //! instead of given. Values are the files' text, so whatever shows or runs them must redact and
 //! quote them like every other parameter.
 //!
-//! Everything here is pure and bounded: files are parsed line by line (no line is kept longer
-//! than the file), any bytes are taken (UTF-8 lossy), nothing panics.
+//! The files are read with [`crate::source::etc_pve`]'s parsers, the ones the diff uses, so a
+//! rebuilt body and the `changes` it stands beside agree on what the file says. Everything here
+//! is pure and linear in the files' sizes, takes any bytes (UTF-8 lossy) and never panics.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-// TODO(lead): replace by source::etc_pve::diff once helper A's module lands.
-/// One difference between two versions of a file (a copy of helper A's definition, see
-/// `/work/i14-brief.md`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // a copy until source::etc_pve::diff lands
-pub(crate) struct Change {
-    pub(crate) file: String,
-    pub(crate) section: Option<String>,
-    pub(crate) key: String,
-    pub(crate) old: Option<String>,
-    pub(crate) new: Option<String>,
-}
+use crate::source::etc_pve::diff::{Change, decode_text};
+use crate::source::etc_pve::{firewall as fw, guest, sections, user_cfg};
 
 /// A call's parameters, rebuilt from the change it made.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -71,7 +62,9 @@ impl Rebuilt {
 
 /// The parameters of a config write, rebuilt from its effect on `file` (relative to /etc/pve,
 /// as the watcher names it): `before` and `after` are the file's content around the call
-/// (empty when it did not exist), `changes` the watcher's diff of the two. `template` is the
+/// (empty when it did not exist), `changes` the watcher's diff of the two: no change, nothing
+/// to rebuild; the body itself comes from the whole files, which a diff cut at
+/// [`crate::source::etc_pve::diff::MAX_CHANGES`] does not hurt. `template` is the
 /// call's API path template (`/nodes/{node}/qemu/{vmid}/config`), `path` its path as events
 /// carry it (decoded, with or without `/api2/FMT`).
 ///
@@ -147,13 +140,13 @@ fn path_vars(template: &str, path: &[u8]) -> Option<Vars> {
     Some(vars)
 }
 
-/// The VMID of a guest config's path (`nodes/NODE/qemu-server/VMID.conf`, or the
-/// `qemu-server/VMID.conf` link).
+/// The VMID of a guest config's path as the watcher names it (`nodes/NODE/qemu-server/VMID.conf`,
+/// `nodes/NODE/lxc/VMID.conf`).
 fn guest_file(file: &str, lxc: bool) -> Option<&str> {
     let dir = if lxc { "lxc" } else { "qemu-server" };
     let parts: Vec<&str> = file.split('/').collect();
     let (parent, name) = match parts.as_slice() {
-        ["nodes", _, parent, name] | [parent, name] => (*parent, *name),
+        ["nodes", _, parent, name] => (*parent, *name),
         _ => return None,
     };
     let vmid = name.strip_suffix(".conf")?;
@@ -230,8 +223,7 @@ fn indexed(key: &str, base: &str) -> bool {
 }
 
 /// A guest config as sections of ordered `key: value` pairs; the main section (name `None`)
-/// first, even when empty. The leading `#` lines of a section are its `description`
-/// (percent-decoded, one line each, as qemu-server `parse_vm_config` reads them).
+/// first, even when empty; `description` decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct GuestConf {
     pub(crate) sections: Vec<Section>,
@@ -241,42 +233,18 @@ pub(crate) struct GuestConf {
 pub(crate) type Section = (Option<String>, Vec<(String, String)>);
 
 impl GuestConf {
-    /// Reads a guest config the way qemu-server `parse_vm_config` and pve-container
-    /// `parse_pct_config` do, leniently: a line that is neither a section header, a `#`
-    /// description line nor `key: value` is skipped.
-    pub(crate) fn parse(data: &[u8]) -> GuestConf {
-        let text = String::from_utf8_lossy(data);
-        let mut sections: Vec<Section> = vec![(None, Vec::new())];
-        let mut description: Vec<String> = Vec::new();
-        let flush = |sections: &mut Vec<Section>, description: &mut Vec<String>| {
-            if !description.is_empty() {
-                if let Some((_, keys)) = sections.last_mut() {
-                    keys.insert(0, ("description".to_owned(), description.join("\n")));
-                }
-                description.clear();
-            }
-        };
-        for line in text.lines() {
-            if let Some(name) = line
-                .trim_end()
-                .strip_prefix('[')
-                .and_then(|l| l.strip_suffix(']'))
-            {
-                flush(&mut sections, &mut description);
-                sections.push((Some(name.to_owned()), Vec::new()));
-            } else if let Some(comment) = line.strip_prefix('#') {
-                description.push(decode_text(comment));
-            } else if let Some((key, value)) = line.split_once(':') {
-                let key = key.trim();
-                if key.is_empty() || key.contains(char::is_whitespace) {
-                    continue;
-                }
-                if let Some((_, keys)) = sections.last_mut() {
-                    keys.push((key.to_owned(), value.trim().to_owned()));
-                }
-            }
+    /// Reads a guest config as qemu-server `parse_vm_config` / pve-container
+    /// `parse_pct_config` do ([`guest::parse_guest_as`]).
+    fn parse(kind: Kind, data: &[u8]) -> GuestConf {
+        let config = guest::parse_guest_as(data, kind.lxc);
+        let mut sections: Vec<Section> = config
+            .sections
+            .into_iter()
+            .map(|section| (section.name, section.keys))
+            .collect();
+        if sections.first().is_none_or(|(name, _)| name.is_some()) {
+            sections.insert(0, (None, Vec::new()));
         }
-        flush(&mut sections, &mut description);
         GuestConf { sections }
     }
 
@@ -327,8 +295,8 @@ fn withheld_key(key: &str) -> bool {
 
 /// The parameters of a guest config update: main-section and pending changes.
 fn guest_update(kind: Kind, vmid: &str, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
-    let old = GuestConf::parse(before);
-    let new = GuestConf::parse(after);
+    let old = GuestConf::parse(kind, before);
+    let new = GuestConf::parse(kind, after);
     let volumes = old.volumes(kind);
     let new_volumes = new.volumes(kind);
     let (old_main, new_main) = (old.section(None), new.section(None));
@@ -442,10 +410,10 @@ fn guest_update(kind: Kind, vmid: &str, before: &[u8], after: &[u8]) -> Option<R
 
 /// The parameters of a guest create: the new config's main section without what PVE made.
 fn guest_create(kind: Kind, vmid: &str, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
-    if !GuestConf::parse(before).section(None).is_empty() {
+    if !GuestConf::parse(kind, before).section(None).is_empty() {
         return None;
     }
-    let new = GuestConf::parse(after);
+    let new = GuestConf::parse(kind, after);
     let main = new.section(None);
     if main.is_empty() {
         return None;
@@ -673,35 +641,26 @@ struct UserCfg {
 }
 
 impl UserCfg {
+    /// From [`user_cfg::parse_user_cfg`]: each record's fields, each ACL line into the tree.
     fn parse(data: &[u8]) -> UserCfg {
-        let text = String::from_utf8_lossy(data);
         let mut cfg = UserCfg::default();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
+        for record in user_cfg::parse_user_cfg(data) {
+            if record.kind != "acl" {
+                let fields = user_cfg::fields(&record.value);
+                cfg.records.insert((record.kind, record.id), fields);
                 continue;
             }
-            let mut fields: Vec<String> = line.split(':').map(|f| f.trim().to_owned()).collect();
-            while fields.last().is_some_and(String::is_empty) {
-                fields.pop();
-            }
-            let Some(kind) = fields.first().cloned() else {
-                continue;
-            };
-            if kind == "acl" {
+            let node = cfg.acl.entry(record.id).or_default();
+            for line in record.value.split('\n') {
+                let fields = user_cfg::fields(line);
                 let field = |i: usize| fields.get(i).map(String::as_str).unwrap_or_default();
                 let propagate = !matches!(field(1), "" | "0");
-                let node = cfg.acl.entry(field(2).to_owned()).or_default();
                 for member in split_list(field(3)) {
                     for role in split_list(field(4)) {
-                        node.entry(member.clone())
-                            .or_default()
-                            .insert(role, propagate);
+                        let roles = node.entry(member.clone()).or_default();
+                        roles.insert(role, propagate);
                     }
                 }
-            } else if fields.len() >= 2 {
-                let id = fields[1].clone();
-                cfg.records.insert((kind, id), fields.split_off(2));
             }
         }
         cfg
@@ -1086,35 +1045,26 @@ impl UserCfg {
 // ---------------------------------------------------------------------------------------------
 // storage.cfg
 
-/// A section-config file (pve-common `src/PVE/SectionConfig.pm` `parse_config`): `TYPE: ID`
-/// headers, then indented `key value` lines (a bare key, like `disable`, is `1`).
+/// A section-config file by section id: its type and keys ([`sections::parse_sections`]); a
+/// bare key (`disable`) is a flag set, `1`.
 fn parse_sections(data: &[u8]) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
-    let text = String::from_utf8_lossy(data);
-    let mut sections = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        if !line.starts_with(char::is_whitespace) {
-            current = None;
-            if let Some((kind, id)) = line.split_once(':') {
-                let (kind, id) = (kind.trim(), id.trim());
-                if !kind.is_empty() && !id.is_empty() {
-                    sections.insert(id.to_owned(), (kind.to_owned(), BTreeMap::new()));
-                    current = Some(id.to_owned());
-                }
-            }
-            continue;
-        }
-        let Some(section) = current.as_ref().and_then(|id| sections.get_mut(id)) else {
-            continue;
-        };
-        let line = line.trim();
-        let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, "1"));
-        section.1.insert(key.to_owned(), value.trim().to_owned());
-    }
-    sections
+    sections::parse_sections(data)
+        .into_iter()
+        .map(|section| {
+            let keys = section
+                .keys
+                .into_iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        (k, "1".to_owned())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect();
+            (section.id, (section.kind, keys))
+        })
+        .collect()
 }
 
 /// Storage keys whose values are secrets kept in `priv/` (pve-storage `src/PVE/Storage/
@@ -1180,77 +1130,18 @@ fn storage(id: Option<&str>, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
 // ---------------------------------------------------------------------------------------------
 // Firewall rules
 
-/// A firewall rule's fields by API parameter, as `parse_fw_rule` (pve-firewall
-/// `src/PVE/Firewall.pm`) reads a line: `[|]TYPE ACTION|MACRO(ACTION) [-i IFACE] [-source S]
-/// [-dest D] [-p PROTO] [-dport P] [-sport P] [-log L] [-icmp-type T] [# COMMENT]`. `None` for
-/// a line it would refuse.
-fn parse_rule(line: &str) -> Option<BTreeMap<&'static str, String>> {
-    let mut rule = BTreeMap::new();
-    let mut line = line.trim();
-    if let Some((head, comment)) = line.split_once('#') {
-        let comment = comment.trim();
-        if !comment.is_empty() {
-            rule.insert("comment", comment.to_owned());
-        }
-        line = head.trim();
-    }
-    let enable = match line.strip_prefix('|') {
-        Some(rest) => {
-            line = rest;
-            "0"
-        }
-        None => "1",
-    };
-    rule.insert("enable", enable.to_owned());
-    let mut words = line.split_whitespace();
-    let kind = words.next()?.to_ascii_lowercase();
-    let mut action = words.next()?.to_owned();
-    if matches!(kind.as_str(), "in" | "out" | "forward") {
-        if let Some((macro_name, inner)) = action.strip_suffix(')').and_then(|a| a.split_once('('))
-        {
-            if matches!(inner, "ACCEPT" | "DROP" | "REJECT") {
-                rule.insert("macro", macro_name.to_owned());
-                action = inner.to_owned();
-            }
-        }
-    }
-    rule.insert("type", kind.clone());
-    rule.insert("action", action);
-    while let Some(flag) = words.next() {
-        let long = flag.strip_prefix("--").or_else(|| flag.strip_prefix('-'));
-        let name = match (flag, long) {
-            ("-i", _) => "iface",
-            _ if kind == "group" => return None,
-            ("-p", _) | (_, Some("proto")) => "proto",
-            (_, Some("dport")) => "dport",
-            (_, Some("sport")) => "sport",
-            (_, Some("source")) => "source",
-            (_, Some("dest")) => "dest",
-            (_, Some("log")) => "log",
-            (_, Some("icmp-type")) => "icmp-type",
-            _ => return None,
-        };
-        rule.insert(name, words.next()?.to_owned());
-    }
-    Some(rule)
-}
-
-/// The rules of a firewall file's `[RULES]` section, in order.
+/// The rules of a firewall file's `[RULES]` section, in order, each by its API parameters
+/// ([`fw::rules`]; a line pve-firewall `parse_fw_rule` refuses is skipped, as PVE skips it, so
+/// positions are the API's).
 fn parse_rules(data: &[u8]) -> Option<Vec<BTreeMap<&'static str, String>>> {
-    let text = String::from_utf8_lossy(data);
-    let mut rules = Vec::new();
-    let mut in_rules = false;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if let Some(header) = trimmed.strip_prefix('[') {
-            // `[RULES]`, `[rules]`; a header may carry a comment (`[IPSET x] # why`).
-            let name = header.split(']').next().unwrap_or_default();
-            in_rules = name.trim().eq_ignore_ascii_case("rules");
-        } else if in_rules && !trimmed.is_empty() && !trimmed.starts_with('#') {
-            rules.push(parse_rule(trimmed)?);
-        }
-    }
-    Some(rules)
+    let sections = fw::parse_firewall(data);
+    let rules = fw::rules(&sections, "RULES");
+    Some(
+        rules
+            .into_iter()
+            .map(|(_, rule)| rule.params().into_iter().collect())
+            .collect(),
+    )
 }
 
 /// Rule fields the API can clear on update (`delete`; pve-firewall `delete_rule_properties`).
@@ -1362,31 +1253,6 @@ fn join(items: &BTreeSet<String>) -> String {
         .join(",")
 }
 
-/// pve-common `src/PVE/ParseUtils.pm` `decode_text`: percent-decoded UTF-8 (lossy here).
-fn decode_text(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     //! The model replay tests (issue 14's acceptance): a before file, the after file as PVE
@@ -1398,15 +1264,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The watcher's diff, as far as `rebuild` looks at it.
-    fn changes(file: &str) -> Vec<Change> {
-        vec![Change {
-            file: file.to_owned(),
-            section: None,
-            key: String::new(),
-            old: None,
-            new: None,
-        }]
+    /// The watcher's diff (helper A's `source::etc_pve::diff`).
+    fn changes(file: &str, before: &str, after: &str) -> Vec<Change> {
+        let format = crate::source::etc_pve::diff::format_of(file).expect("tracked");
+        crate::source::etc_pve::diff::diff(format, file, before.as_bytes(), after.as_bytes())
     }
 
     fn call(
@@ -1424,7 +1285,7 @@ mod tests {
             file,
             before.as_bytes(),
             after.as_bytes(),
-            &changes(file),
+            &changes(file, before, after),
         )
     }
 
@@ -1758,8 +1619,8 @@ mod tests {
         };
         let rebuilt = call(template, "PUT", path, file, before, after).expect("rebuilt");
         let (before, after) = (
-            GuestConf::parse(before.as_bytes()),
-            GuestConf::parse(after.as_bytes()),
+            GuestConf::parse(kind, before.as_bytes()),
+            GuestConf::parse(kind, after.as_bytes()),
         );
         let random = Random::of(kind, &after);
         let replayed = model_update(kind, vmid, &before, &rebuilt, running, hotplug, &random);
@@ -1774,7 +1635,7 @@ mod tests {
             ("/nodes/{node}/qemu", "/nodes/pve1/qemu", VM_FILE, "100")
         };
         let rebuilt = call(template, "POST", path, file, "", after).expect("rebuilt");
-        let after = GuestConf::parse(after.as_bytes());
+        let after = GuestConf::parse(kind, after.as_bytes());
         let replayed = model_create(kind, vmid, &rebuilt, &Random::of(kind, &after));
         assert_eq!(replayed, norm(&after), "replay of {rebuilt:?}");
         rebuilt
@@ -2163,7 +2024,7 @@ unprivileged: 1
             None
         );
         let path = "/api2/json/nodes/pve1/qemu/100/config";
-        assert!(call(VM_CONFIG, "POST", path, "qemu-server/100.conf", VM, &after).is_some());
+        assert!(call(VM_CONFIG, "POST", path, VM_FILE, VM, &after).is_some());
         assert_eq!(
             rebuild(
                 VM_CONFIG,
@@ -3221,7 +3082,7 @@ OUT DNS(ACCEPT) -i net0
             let print = |keys: &BTreeMap<&str, String>| keys.iter().map(|(k, v)| format!("{k}: {v}\n")).collect::<String>();
             let (old, new) = (print(&before), print(&after));
             let rebuilt = call(VM_CONFIG, "PUT", "/nodes/pve1/qemu/100/config", VM_FILE, &old, &new);
-            let (old, new) = (GuestConf::parse(old.as_bytes()), GuestConf::parse(new.as_bytes()));
+            let (old, new) = (GuestConf::parse(QEMU, old.as_bytes()), GuestConf::parse(QEMU, new.as_bytes()));
             match rebuilt {
                 Some(rebuilt) => {
                     let random = Random::of(QEMU, &new);

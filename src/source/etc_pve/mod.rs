@@ -10,6 +10,12 @@
 //! read no further than a size cap. A name is the guest owner's text: it is only ever shown
 //! through the renderers' quoting and escaping.
 
+pub(crate) mod diff;
+pub(crate) mod firewall;
+pub(crate) mod guest;
+pub(crate) mod sections;
+pub(crate) mod user_cfg;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
