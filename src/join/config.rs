@@ -85,7 +85,7 @@ pub(crate) fn rebuild(
     }
     let vars = path_vars(template, path)?;
     let var = |name: &str| var(&vars, name);
-    match (method, template) {
+    let rebuilt = match (method, template) {
         ("PUT" | "POST", "/nodes/{node}/qemu/{vmid}/config")
         | ("PUT", "/nodes/{node}/lxc/{vmid}/config") => {
             let lxc = template.contains("/lxc/");
@@ -106,7 +106,34 @@ pub(crate) fn rebuild(
             firewall(method, var("pos"), before, after)
         }
         _ => None,
-    }
+    }?;
+    takes_all(template, method, path, &rebuilt).then_some(rebuilt)
+}
+
+/// Whether the endpoint takes every rebuilt parameter as an option (the API schema,
+/// [`crate::api`]): a change no call of it can make (a storage's `path`, which
+/// `PUT /storage/{storage}` refuses) was not made by it alone, and is not given a body.
+fn takes_all(template: &str, method: &str, path: &[u8], rebuilt: &Rebuilt) -> bool {
+    let segments: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let segments = match segments.as_slice() {
+        [b"api2", _, rest @ ..] => rest,
+        all => all,
+    };
+    let Some(matched) = crate::api::match_path(segments) else {
+        return false;
+    };
+    let Some(endpoint) = matched.template.endpoint(method.as_bytes()) else {
+        return false;
+    };
+    matched.template.path() == template
+        && rebuilt.params.iter().all(|(name, _)| {
+            endpoint
+                .param(name.as_bytes())
+                .is_some_and(|p| !p.in_path())
+        })
 }
 
 /// A template's `{var}`s and their values in the call's path.
@@ -646,7 +673,16 @@ impl UserCfg {
         let mut cfg = UserCfg::default();
         for record in user_cfg::parse_user_cfg(data) {
             if record.kind != "acl" {
-                let fields = user_cfg::fields(&record.value);
+                let mut fields = user_cfg::fields(&record.value);
+                if record.kind == "user" {
+                    // `parse_user_config`: `$enable = $enable ? 1 : 0`, `$expire = 0 if !$expire`.
+                    fields.resize(fields.len().max(2), String::new());
+                    let enable = !matches!(fields[0].as_str(), "" | "0");
+                    fields[0] = if enable { "1" } else { "0" }.to_owned();
+                    if fields[1].is_empty() {
+                        fields[1] = "0".to_owned();
+                    }
+                }
                 cfg.records.insert((record.kind, record.id), fields);
                 continue;
             }
@@ -1270,6 +1306,8 @@ mod tests {
         crate::source::etc_pve::diff::diff(format, file, before.as_bytes(), after.as_bytes())
     }
 
+    /// `rebuild` with the watcher's diff; every parameter it gives is checked against the API
+    /// schema: an option of that endpoint, never one of the path's.
     fn call(
         template: &str,
         method: &str,
@@ -1278,7 +1316,7 @@ mod tests {
         before: &str,
         after: &str,
     ) -> Option<Rebuilt> {
-        rebuild(
+        let rebuilt = rebuild(
             template,
             method,
             path.as_bytes(),
@@ -1286,7 +1324,31 @@ mod tests {
             before.as_bytes(),
             after.as_bytes(),
             &changes(file, before, after),
-        )
+        )?;
+        let segments: Vec<&[u8]> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::as_bytes)
+            .collect();
+        let segments = if segments.first() == Some(&b"api2".as_slice()) {
+            &segments[2..]
+        } else {
+            &segments[..]
+        };
+        let matched = crate::api::match_path(segments).expect("a known path");
+        assert_eq!(matched.template.path(), template);
+        let endpoint = matched
+            .template
+            .endpoint(method.as_bytes())
+            .expect("a known method");
+        for (name, _) in &rebuilt.params {
+            let param = endpoint.param(name.as_bytes());
+            assert!(
+                param.is_some_and(|p| !p.in_path()),
+                "{method} {template}: no option {name}"
+            );
+        }
+        Some(rebuilt)
     }
 
     fn params(rebuilt: &Rebuilt) -> Vec<(&str, &str)> {
@@ -1388,11 +1450,15 @@ mod tests {
                 .iter()
                 .position(|o| o.starts_with("format="))
                 .map(|i| options.remove(i));
+            // The first free name on that storage (pve-storage `find_free_diskname`; the
+            // model knows only the config's volumes).
+            let on_storage = format!("{storage}:");
             let n = (0..)
                 .find(|n| {
+                    let name = format!("-{vmid}-disk-{n}");
                     !taken
                         .iter()
-                        .any(|v| v.contains(&format!("-{vmid}-disk-{n}")))
+                        .any(|v| v.starts_with(&on_storage) && v.contains(&name))
                 })
                 .unwrap_or(0);
             let name = match format {
@@ -1612,12 +1678,26 @@ mod tests {
         running: bool,
         hotplug: &[&str],
     ) -> Rebuilt {
-        let (template, path, file, vmid) = if kind.lxc {
-            (CT_CONFIG, "/nodes/pve1/lxc/101/config", CT_FILE, "101")
+        let vmid = if kind.lxc { "101" } else { "100" };
+        replay_update_of(kind, vmid, before, after, running, hotplug)
+    }
+
+    fn replay_update_of(
+        kind: Kind,
+        vmid: &str,
+        before: &str,
+        after: &str,
+        running: bool,
+        hotplug: &[&str],
+    ) -> Rebuilt {
+        let (template, dir, config_dir) = if kind.lxc {
+            (CT_CONFIG, "lxc", "lxc")
         } else {
-            (VM_CONFIG, "/nodes/pve1/qemu/100/config", VM_FILE, "100")
+            (VM_CONFIG, "qemu", "qemu-server")
         };
-        let rebuilt = call(template, "PUT", path, file, before, after).expect("rebuilt");
+        let path = format!("/nodes/pve1/{dir}/{vmid}/config");
+        let file = format!("nodes/pve1/{config_dir}/{vmid}.conf");
+        let rebuilt = call(template, "PUT", &path, &file, before, after).expect("rebuilt");
         let (before, after) = (
             GuestConf::parse(kind, before.as_bytes()),
             GuestConf::parse(kind, after.as_bytes()),
@@ -1710,7 +1790,7 @@ vmgenid: 2a4c6e8f-1b3d-4f5a-8c7e-9d0b1a2c3e4f
         // On a directory storage the file names the format that was asked.
         let after = with(
             VM,
-            &[("virtio1", Some("local:100/vm-100-disk-1.qcow2,size=512M"))],
+            &[("virtio1", Some("local:100/vm-100-disk-0.qcow2,size=512M"))],
             "",
         );
         let rebuilt = replay_update(QEMU, VM, &after, false, &[]);
@@ -3092,7 +3172,8 @@ OUT DNS(ACCEPT) -i net0
             }
         }
 
-        /// Storage keys changed at random: the rebuilt update replays.
+        /// Storage keys changed at random: the rebuilt update replays, or a change of `path`
+        /// (which `PUT /storage/{storage}` does not take) gets no body.
         #[test]
         fn storage_updates_replay(
             before in prop::collection::btree_map(prop::sample::select(vec!["content", "nodes", "shared", "disable", "path", "prune-backups"]), "[a-z0-9,=]{1,8}", 0..6),
@@ -3102,7 +3183,8 @@ OUT DNS(ACCEPT) -i net0
             let (old, new) = (print(&before), print(&after));
             match call("/storage/{storage}", "PUT", "/storage/store", "storage.cfg", &old, &new) {
                 Some(rebuilt) => prop_assert_eq!(model_storage(&old, "/storage/{storage}", Some("store"), &rebuilt), parse_sections(new.as_bytes())),
-                None => prop_assert_eq!(parse_sections(old.as_bytes()), parse_sections(new.as_bytes())),
+                // `path` is fixed once a storage exists: no update changes it.
+                None => prop_assert!(before.get("path") != after.get("path") || parse_sections(old.as_bytes()) == parse_sections(new.as_bytes())),
             }
         }
 
@@ -3113,5 +3195,153 @@ OUT DNS(ACCEPT) -i net0
             data.extend(&after);
             crate::fuzzing::config_rebuild(&data);
         }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // On Proxmox's own files (tests/data/etc-pve-formats/, see its README)
+
+    fn upstream(name: &str) -> String {
+        let path = format!(
+            "{}/tests/data/etc-pve-formats/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).expect(&path)
+    }
+
+    #[test]
+    fn upstream_vm_with_snapshots_edited() {
+        // qemu-server's parse-config-input/snapshots.conf: VM 111 with snapshots, an unused
+        // rbd disk, disks on three storages. Cores up, a disk added on lvmthinbig (its second),
+        // the unused disk destroyed, numa's line removed.
+        let before = upstream("qemu-snapshots.conf");
+        let after = before
+            .replacen("cores: 4\n", "cores: 8\n", 1)
+            .replacen("numa: 0\n", "", 1)
+            .replacen("unused0: rbd:vm-111-disk-0\n", "", 1)
+            .replacen(
+                "scsihw:",
+                "scsi2: lvmthinbig:vm-111-disk-1,discard=on,size=64G\nscsihw:",
+                1,
+            );
+        let rebuilt = replay_update_of(QEMU, "111", &before, &after, false, &[]);
+        assert_eq!(
+            params(&rebuilt),
+            [
+                ("cores", "8"),
+                ("delete", "numa,unused0"),
+                ("scsi2", "lvmthinbig:64,discard=on")
+            ]
+        );
+    }
+
+    #[test]
+    fn upstream_snapshot_is_no_config_write() {
+        // pve-container's snapshot test: before and after `pct snapshot`.
+        let (before, after) = (
+            upstream("lxc-snapshot-before.conf"),
+            upstream("lxc-snapshot-after.conf"),
+        );
+        assert_eq!(
+            call(
+                CT_CONFIG,
+                "PUT",
+                "/nodes/pve1/lxc/101/config",
+                CT_FILE,
+                &before,
+                &after
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn upstream_user_cfg_acl_and_user() {
+        let before = upstream("user-test8.cfg");
+        let after = format!("{before}acl:0:/storage/nfs1:@testgroup1,joe@pve:storage_manager:\n");
+        let rebuilt = replay_user_cfg("/access/acl", "PUT", "/access/acl", &before, &after);
+        assert_eq!(
+            params(&rebuilt),
+            [
+                ("groups", "testgroup1"),
+                ("path", "/storage/nfs1"),
+                ("propagate", "0"),
+                ("roles", "storage_manager"),
+                ("users", "joe@pve")
+            ]
+        );
+        let after = before.replacen("user:joe@pve:1:", "user:joe@pve:0:", 1);
+        let rebuilt = replay_user_cfg(
+            "/access/users/{userid}",
+            "PUT",
+            "/access/users/joe@pve",
+            &before,
+            &after,
+        );
+        assert_eq!(params(&rebuilt), [("enable", "0")]);
+    }
+
+    #[test]
+    fn upstream_storage_updated() {
+        let before = upstream("storage.cfg");
+        let after = before.replacen(
+            "\tprune-backups keep-last=3\n",
+            "\tprune-backups keep-daily=7\n\tnodes pve1\n",
+            1,
+        );
+        let rebuilt = replay_storage(
+            "/storage/{storage}",
+            "PUT",
+            "/storage/nfs1",
+            &before,
+            &after,
+        );
+        assert_eq!(
+            params(&rebuilt),
+            [("nodes", "pve1"), ("prune-backups", "keep-daily=7")]
+        );
+    }
+
+    #[test]
+    fn upstream_firewall_rule_added_and_moved() {
+        // pve-firewall's debian/example/100.fw, its comment lines and all.
+        let before = upstream("fw-100.fw");
+        let rules = parse_rules(before.as_bytes()).unwrap();
+        assert!(rules.len() > 5, "{rules:?}");
+        let new_rule = parse_rules(b"[RULES]\nIN HTTPS(ACCEPT) -i net0 -source +admins\n")
+            .unwrap()
+            .remove(0);
+        let added: Vec<Rule> = std::iter::once(new_rule)
+            .chain(rules.iter().cloned())
+            .collect();
+        let after = fw_file(&added);
+        let rebuilt = replay_rules(
+            "/nodes/{node}/qemu/{vmid}/firewall",
+            "POST",
+            None,
+            &before,
+            &after,
+        );
+        assert_eq!(
+            params(&rebuilt),
+            [
+                ("action", "ACCEPT"),
+                ("enable", "1"),
+                ("iface", "net0"),
+                ("macro", "HTTPS"),
+                ("source", "+admins"),
+                ("type", "in")
+            ]
+        );
+        let mut moved = added.clone();
+        let rule = moved.remove(0);
+        moved.insert(2, rule);
+        let rebuilt = replay_rules(
+            "/nodes/{node}/qemu/{vmid}/firewall",
+            "PUT",
+            Some(0),
+            &after,
+            &fw_file(&moved),
+        );
+        assert_eq!(params(&rebuilt), [("moveto", "3")]);
     }
 }
