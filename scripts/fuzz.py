@@ -116,6 +116,13 @@ def seeds():
         if path.is_file() and "priv" not in path.parts:
             yield "etc_pve_files", path.read_bytes()
     yield from etc_pve_diff_seeds()
+    # config_rebuild splits its input in two halves, before and after: pairs of the fixture's
+    # guest configs, the shorter padded with newlines (blank lines change nothing).
+    configs = [p.read_bytes() for p in sorted((DATA / "etc-pve" / "nodes").rglob("*.conf"))]
+    for a in configs:
+        for b in configs:
+            width = max(len(a), len(b))
+            yield "config_rebuild", a.ljust(width, b"\n") + b.ljust(width, b"\n")
     yield "session_lines", (DATA / "sessions" / "access.log").read_bytes()
     for form in TIME_FORMS:
         yield "time_arg", form.encode()

@@ -300,6 +300,82 @@ pub fn session_lines(data: &[u8]) {
     }
 }
 
+/// A config write's body rebuilt from its change (`join::config`): the input's halves are the
+/// file before and after a guest config `PUT` (and, the same bytes, a create, an ACL set, a
+/// user update, a pool update, a storage add, a firewall rule update), diffed as the watcher
+/// diffs them. Whatever the bytes, it never panics, parameters come sorted and once each, and a
+/// file that did not change rebuilds nothing, whatever diff comes with it.
+pub fn config_rebuild(data: &[u8]) {
+    use crate::join::config;
+    use crate::source::etc_pve::diff;
+    let (before, after) = data.split_at(data.len() / 2);
+    let calls = [
+        (
+            "/nodes/{node}/qemu/{vmid}/config",
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            "nodes/pve1/qemu-server/100.conf",
+        ),
+        (
+            "/nodes/{node}/lxc/{vmid}/config",
+            "PUT",
+            "/nodes/pve1/lxc/100/config",
+            "nodes/pve1/lxc/100.conf",
+        ),
+        (
+            "/nodes/{node}/qemu",
+            "POST",
+            "/nodes/pve1/qemu",
+            "nodes/pve1/qemu-server/100.conf",
+        ),
+        ("/access/acl", "PUT", "/access/acl", "user.cfg"),
+        (
+            "/access/users/{userid}",
+            "PUT",
+            "/access/users/a@pve",
+            "user.cfg",
+        ),
+        ("/pools", "PUT", "/pools", "user.cfg"),
+        ("/storage", "POST", "/storage", "storage.cfg"),
+        (
+            "/cluster/firewall/rules/{pos}",
+            "PUT",
+            "/cluster/firewall/rules/1",
+            "firewall/cluster.fw",
+        ),
+    ];
+    for (template, method, path, file) in calls {
+        let Some(format) = diff::format_of(file) else {
+            panic!("{file} is tracked");
+        };
+        let changes = diff::diff(format, file, before, after);
+        let check = |before: &[u8], after: &[u8]| {
+            config::rebuild(
+                template,
+                method,
+                path.as_bytes(),
+                file,
+                before,
+                after,
+                &changes,
+            )
+        };
+        if let Some(rebuilt) = check(before, after) {
+            assert!(
+                rebuilt.params.windows(2).all(|w| w[0].0 < w[1].0),
+                "sorted, once each: {rebuilt:?}"
+            );
+            assert!(
+                !rebuilt
+                    .params
+                    .iter()
+                    .any(|(k, _)| k == "digest" || k == "node")
+            );
+        }
+        assert_eq!(check(before, before), None, "{template}: nothing changed");
+    }
+}
+
 /// Two versions of a file under /etc/pve (the input split in two halves), diffed in every
 /// format: no panic, no more than the cap, nothing when both are the same, and every change
 /// really one (old and new differ).
