@@ -231,6 +231,17 @@ fn each_write_gets_the_changes_it_made() {
     );
     assert_eq!(got.len(), 2, "{put}");
     assert_eq!(put["changes"][0]["file"], "nodes/pve1/qemu-server/100.conf");
+    // Its body was not logged: rebuilt from the change.
+    assert_eq!(put["params_source"], "config", "{put}");
+    assert_eq!(
+        put["params"],
+        json!({"cores": "4", "memory": "4096"}),
+        "{put}"
+    );
+    assert_eq!(
+        put["pvesh"],
+        "pvesh set /nodes/pve1/qemu/100/config --cores 4 --memory 4096"
+    );
 
     // A disk added (the config POST of the web UI's "Add hard disk" runs a qmconfig task, so
     // its change may come after the line: here it is there before).
@@ -298,6 +309,11 @@ fn each_write_gets_the_changes_it_made() {
         changes(&acl)
             .iter()
             .any(|c| c.0 == "acl" && c.1 == "/vms/100" && c.2.is_null()),
+        "{acl}"
+    );
+    assert_eq!(
+        acl["params"],
+        json!({"path": "/vms/100", "propagate": "1", "roles": "PVEVMAdmin", "users": "joe@pve"}),
         "{acl}"
     );
     etc.put(
@@ -386,6 +402,12 @@ fn each_write_gets_the_changes_it_made() {
     assert_eq!(
         create["changes"][0]["file"],
         "nodes/pve1/qemu-server/101.conf"
+    );
+    assert_eq!(create["params_source"], "config", "{create}");
+    assert_eq!(create["params"]["vmid"], "101", "{create}");
+    assert_eq!(
+        create["params"]["scsi0"], "local-lvm:8",
+        "allocation form: {create}"
     );
     // Nothing was left over as a change without a request.
     assert!(!records(&f).iter().any(|r| r["event"] == "change"));
