@@ -167,7 +167,7 @@ _pverec() {
                     return 0
                     ;;
                 --class)
-                    _pverec_list "write read auth console other task"
+                    _pverec_list "write read auth console other task change"
                     return 0
                     ;;
                 --since)
@@ -341,7 +341,7 @@ _pverec() {
                     return 0
                     ;;
                 --class)
-                    _pverec_list "write read auth console other task"
+                    _pverec_list "write read auth console other task change"
                     return 0
                     ;;
                 --since)

@@ -1,7 +1,7 @@
 # The values of --class, a comma-separated list: after write, each value is offered as write,VALUE.
 function __fish_pverec_values_class
     set -l prefix (string match -r -- '^.*,' (commandline -ct)); or set prefix ''
-    printf '%s\t%s\n' $prefix'write' 'POST, PUT, DELETE under /api2/ (not auth or console)' $prefix'read' 'GET under /api2/ (not auth or console): the web UI\'s polling' $prefix'auth' 'logins and tickets: /access/ticket, /access/vncticket, /access/openid/*' $prefix'console' 'console plumbing: vncproxy, termproxy, spiceproxy, websockets, mtunnel, spiceproxy CONNECT' $prefix'other' 'everything not under /api2/: static files, /, unparsable request lines' $prefix'task' 'a task that no logged request started (CLI, scheduler, HA, another node); JSON and script'
+    printf '%s\t%s\n' $prefix'write' 'POST, PUT, DELETE under /api2/ (not auth or console)' $prefix'read' 'GET under /api2/ (not auth or console): the web UI\'s polling' $prefix'auth' 'logins and tickets: /access/ticket, /access/vncticket, /access/openid/*' $prefix'console' 'console plumbing: vncproxy, termproxy, spiceproxy, websockets, mtunnel, spiceproxy CONNECT' $prefix'other' 'everything not under /api2/: static files, /, unparsable request lines' $prefix'task' 'a task that no logged request started (CLI, scheduler, HA, another node); JSON and script' $prefix'change' 'a change in /etc/pve that no request explains (qm set on another node, HA, an edit by hand); follow with /etc/pve'
 end
 
 # The values of --outcome, a comma-separated list: after success, each value is offered as success,VALUE.
