@@ -5,8 +5,8 @@
 //! [`crate::pipeline`]), or was seen by the last poll a moment before. A task-starting call
 //! (`POST …/config` is `qmconfig`, a create is `qmcreate`) changes the file later, while its
 //! task runs. So a change belongs to the write on the same object that was read at most
-//! [`WAIT`] after the change was seen, or, seen later, to the last write on that object within
-//! [`AFTER`] before it (its task's work). A change on an object no such write names is one no
+//! [`WAIT`] after the change was seen, or, seen later, to the last task-starting write on that
+//! object within [`AFTER`] before it (its task's work). A change on an object no such write names is one no
 //! request explains (`qm set` on another node, HA, a scheduled job, an edit by hand): it is
 //! shown on its own once [`WAIT`] has passed.
 //!
@@ -114,7 +114,7 @@ struct Pending {
     seen: Instant,
 }
 
-/// A write shown (or not) whose task may still change its object.
+/// A task-starting write (shown or not) whose task may still change its object.
 struct Recent {
     files: Files,
     at: Instant,
@@ -146,13 +146,15 @@ impl ChangeJoin {
         );
     }
 
-    /// The changes this write made (seen before its line was read), taken; the write is kept
-    /// for what its task changes later.
+    /// The changes this write made (seen before its line was read), taken; a write that starts
+    /// a task (`starts_task`) is kept for what its task changes later. A synchronous one (`PUT
+    /// …/config`) changed its file before it answered: nothing later is its.
     pub(crate) fn claim(
         &mut self,
         files: Files,
         source: (&str, u64),
         now: Instant,
+        starts_task: bool,
     ) -> Vec<FileChange> {
         let mut taken: Vec<FileChange> = Vec::new();
         let mut kept = VecDeque::new();
@@ -169,11 +171,13 @@ impl ChangeJoin {
         }
         self.pending = kept;
         self.recent.retain(|r| now.duration_since(r.at) <= AFTER);
-        self.recent.push_back(Recent {
-            files,
-            at: now,
-            source: (source.0.to_string(), source.1),
-        });
+        if starts_task {
+            self.recent.push_back(Recent {
+                files,
+                at: now,
+                source: (source.0.to_string(), source.1),
+            });
+        }
         taken
     }
 
@@ -287,10 +291,10 @@ mod tests {
             ],
             now,
         );
-        let taken = join.claim(Files::Guest("100".into()), ("log", 1), now);
+        let taken = join.claim(Files::Guest("100".into()), ("log", 1), now, false);
         assert_eq!(taken.len(), 1);
         // A create takes one new guest.
-        let created = join.claim(Files::NewGuest, ("log", 2), now);
+        let created = join.claim(Files::NewGuest, ("log", 2), now, true);
         assert_eq!(created.len(), 1);
         assert_eq!(created[0].file, "nodes/pve1/qemu-server/101.conf");
         assert!(join.unclaimed(now, WAIT).is_empty(), "not yet");

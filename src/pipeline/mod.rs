@@ -518,7 +518,8 @@ impl Pipeline {
         let now = Instant::now();
         let changes = config.watch.look_at(Some(files.paths()));
         config.join.add(changes, now);
-        config.join.claim(files, source, now)
+        let starts_task = event.endpoint.is_some_and(|e| !e.task_types().is_empty());
+        config.join.claim(files, source, now, starts_task)
     }
 
     /// follow: looks at `/etc/pve` when [`CONFIG_POLL`] has passed, and shows the changes that

@@ -568,4 +568,21 @@ fn class_change_shows_only_the_changes_no_request_explains() {
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0]["file"], "nodes/pve1/qemu-server/100.conf");
     assert_eq!(all[0]["origin"], "unattributed");
+
+    // POST …/config runs a qmconfig task, which writes the config after the answer: the change
+    // comes after the line, and is that request's.
+    append(&log, &line("POST", "/nodes/pve1/qemu/100/config", 200, 87));
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("memory: 2048", "memory: 1024"),
+    );
+    wait_long(&f, "the task's change", || records(&f).len() == 2);
+    let late = &records(&f)[1];
+    assert_eq!(late["origin"], "request", "{late}");
+    assert_eq!(late["request"]["line"], 2, "{late}");
+    assert_eq!(
+        changes(late),
+        [(Value::Null, "memory".into(), json!("2048"), json!("1024"))]
+    );
 }
