@@ -14,6 +14,17 @@ use crate::cli::Format;
 use crate::event::Event;
 use crate::join::tasks::Ended;
 
+/// `#   changed KEY: OLD -> NEW` lines: what the event's request changed in /etc/pve.
+fn push_changed(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
+    for fc in &event.file_changes {
+        for c in changes::changes_of(fc, show_secrets) {
+            out.extend_from_slice(b"#   changed ");
+            changes::push_line(out, &c);
+            out.push(b'\n');
+        }
+    }
+}
+
 /// The chosen output format with its options, and what the stateful formats remember: the
 /// last "who and when" line of the pvesh format, the script's counts and variables.
 pub(crate) struct Renderer {
@@ -64,13 +75,7 @@ impl Renderer {
                 }
                 pvesh::push_line(out, event, self.show_secrets, self.comments);
                 if self.comments {
-                    for fc in &event.file_changes {
-                        for c in changes::changes_of(fc, self.show_secrets) {
-                            out.extend_from_slice(b"#   changed ");
-                            changes::push_line(out, &c);
-                            out.push(b'\n');
-                        }
-                    }
+                    push_changed(out, event, self.show_secrets);
                 }
             }
             Format::Json => json::push_record(out, event, self.show_secrets, false),
@@ -78,6 +83,11 @@ impl Renderer {
             Format::Script => {
                 let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
                 self.script.event(out, event, self.show_secrets, zone);
+                let mut note = Vec::new();
+                push_changed(&mut note, event, self.show_secrets);
+                if !note.is_empty() {
+                    self.script.note(out, &note);
+                }
             }
         }
     }

@@ -586,3 +586,41 @@ fn class_change_shows_only_the_changes_no_request_explains() {
         [(Value::Null, "memory".into(), json!("2048"), json!("1024"))]
     );
 }
+
+#[test]
+fn the_script_says_what_each_command_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let etc_dir = etc.dir.display().to_string();
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &[
+            "-f",
+            "script",
+            "--no-journal",
+            "--no-spool",
+            "--etc-pve",
+            &etc_dir,
+        ],
+    );
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 4"),
+    );
+    append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
+    f.wait_until("the command and its change", || {
+        f.output().iter().any(|l| l == "#   changed cores: 2 -> 4")
+    });
+    let out = f.output();
+    let command = out
+        .iter()
+        .position(|l| l.starts_with("pvesh set /nodes/pve1/qemu/100/config --cores 4"))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    assert_eq!(out[command + 1], "#   changed cores: 2 -> 4", "{out:#?}");
+}
