@@ -624,3 +624,29 @@ fn the_script_says_what_each_command_changed() {
         .unwrap_or_else(|| panic!("{out:#?}"));
     assert_eq!(out[command + 1], "#   changed cores: 2 -> 4", "{out:#?}");
 }
+
+#[test]
+fn without_etc_pve_nothing_is_watched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &["-f", "json", "--no-journal", "--no-etc-pve"],
+    );
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 4"),
+    );
+    append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
+    let put = request_record(&f, "/nodes/pve1/qemu/100/config");
+    assert!(put.get("changes").is_none(), "{put}");
+    assert_eq!(put["params_source"], "none");
+    // Nothing of /etc/pve is open, and follow sleeps without a timer (no poll of /etc/pve).
+    assert!(!f.has_open(&etc.dir.join(".vmlist")));
+}
