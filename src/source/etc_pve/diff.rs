@@ -224,8 +224,8 @@ pub(crate) fn trim_end(s: &str) -> &str {
 pub(crate) fn parse(format: Format, data: &[u8]) -> Vec<Section> {
     match format {
         Format::Guest { lxc } => guest::parse_guest_as(data, lxc).sections,
-        Format::UserCfg => user_cfg::sections(&user_cfg::parse_user_cfg(data)),
-        Format::Sections => sections::as_sections(&sections::parse_sections(data)),
+        Format::UserCfg => user_cfg::sections(user_cfg::parse_user_cfg(data)),
+        Format::Sections => sections::as_sections(sections::parse_sections(data)),
         Format::KeyValue => key_value::parse(data),
         Format::Firewall => firewall::parse_firewall(data),
     }

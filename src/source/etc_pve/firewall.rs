@@ -299,10 +299,15 @@ pub(crate) fn parse_firewall(data: &[u8]) -> Vec<Section> {
                 }
             }
             Kind::Aliases => {
-                if let Some((name, rest)) = word(line) {
-                    let rest = rest.trim_start_matches(is_space);
-                    if !rest.is_empty() && !rest.starts_with('#') {
-                        builder.push(name.to_lowercase(), rest.to_string(), Again::Replace);
+                // `parse_alias`: the comment off, then `^(\S+)\s(\S+)$` (the address is not
+                // checked again).
+                let alias = line.split_once('#').map_or(line, |(a, _)| a);
+                let alias = alias.trim_end_matches(is_space);
+                if let Some((name, rest)) = word(alias) {
+                    let cidr = rest.strip_prefix(is_space).unwrap_or("");
+                    if !cidr.is_empty() && !cidr.contains(is_space) {
+                        let value = line[name.len()..].trim_start_matches(is_space);
+                        builder.push(name.to_lowercase(), value.to_string(), Again::Replace);
                     }
                 }
             }
@@ -538,6 +543,23 @@ mod tests {
                 ("2", "IN ACCEPT"),
                 ("3", "IN REJECT")
             ]
+        );
+    }
+
+    #[test]
+    fn aliases_as_parse_alias_reads_them() {
+        let parsed = parse_firewall(
+            b"[ALIASES]\nWeb 10.0.0.10 # the web server\ndb  10.0.0.20\nlone\nx 10.0.0.1 10.0.0.2\ny 10.0.0.3#c\n",
+        );
+        let keys: Vec<_> = parsed[0]
+            .keys
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // Two spaces, one word or three: PVE refuses the line.
+        assert_eq!(
+            keys,
+            [("web", "10.0.0.10 # the web server"), ("y", "10.0.0.3#c")]
         );
     }
 }

@@ -150,12 +150,12 @@ fn is_space(c: char) -> bool {
 }
 
 /// The sections as [`super::diff`] compares them, named `TYPE: ID`.
-pub(crate) fn as_sections(parsed: &[ConfigSection]) -> Vec<Section> {
+pub(crate) fn as_sections(parsed: Vec<ConfigSection>) -> Vec<Section> {
     parsed
-        .iter()
+        .into_iter()
         .map(|s| Section {
             name: Some(s.name()),
-            keys: s.keys.clone(),
+            keys: s.keys,
         })
         .collect()
 }

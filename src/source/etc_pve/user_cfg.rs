@@ -113,8 +113,8 @@ pub(crate) fn parse_user_cfg(data: &[u8]) -> Vec<UserRecord> {
             continue;
         }
         let (id, value) = if kind == "acl" {
-            let all = fields(line);
-            match all.get(2).and_then(|p| normalize_path(p)) {
+            let path = line.split(':').nth(2).map(|p| p.trim());
+            match path.and_then(normalize_path) {
                 Some(path) => (path, line.to_string()),
                 None => continue,
             }
@@ -148,7 +148,7 @@ pub(crate) fn parse_user_cfg(data: &[u8]) -> Vec<UserRecord> {
 
 /// The records as [`super::diff`] compares them: a section per type (in the order the types
 /// first appear), a key per id.
-pub(crate) fn sections(records: &[UserRecord]) -> Vec<Section> {
+pub(crate) fn sections(records: Vec<UserRecord>) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
     for record in records {
         let at = match out
@@ -158,13 +158,13 @@ pub(crate) fn sections(records: &[UserRecord]) -> Vec<Section> {
             Some(at) => at,
             None => {
                 out.push(Section {
-                    name: Some(record.kind.clone()),
+                    name: Some(record.kind),
                     keys: Vec::new(),
                 });
                 out.len() - 1
             }
         };
-        out[at].keys.push((record.id.clone(), record.value.clone()));
+        out[at].keys.push((record.id, record.value));
     }
     out
 }
@@ -204,7 +204,7 @@ mod tests {
             find("acl", "/vms/100"),
             Some("acl:1:/vms/100/:alex@pve,max@pve:customer:")
         );
-        let sections = sections(&records);
+        let sections = sections(records);
         let kinds: Vec<&str> = sections.iter().filter_map(|s| s.name.as_deref()).collect();
         assert_eq!(kinds, ["user", "token", "group", "role", "acl"]);
     }
