@@ -85,7 +85,7 @@ impl Redaction {
         Redaction::from_spans(scan(value))
     }
 
-    fn from_spans(spans: Vec<Range<usize>>) -> Redaction {
+    pub(crate) fn from_spans(spans: Vec<Range<usize>>) -> Redaction {
         if spans.is_empty() {
             Redaction::None
         } else {

@@ -29,20 +29,26 @@ pub(crate) fn changes_of(change: &FileChange, show_secrets: bool) -> Vec<Change>
         for c in &mut changes {
             let whole = diff::is_secret_key(format, c.section.as_deref(), &c.key)
                 || api::secret_by_name(c.key.as_bytes());
+            let section = c.section.clone();
             for value in [&mut c.old, &mut c.new].into_iter().flatten() {
-                redact(value, whole);
+                // The parts the format keeps a secret in (a user.cfg record's OTP `keys`), and
+                // those of a secret's shape.
+                let mut spans = diff::secret_spans(format, section.as_deref(), value);
+                spans.extend(secret::scan(value.as_bytes()));
+                spans.sort_by_key(|s| s.start);
+                redact(value, whole, spans);
             }
         }
     }
     changes
 }
 
-fn redact(value: &mut String, whole: bool) {
+fn redact(value: &mut String, whole: bool, spans: Vec<std::ops::Range<usize>>) {
     if whole {
         *value = REDACTED.to_owned();
         return;
     }
-    let redaction: Redaction = secret::Redaction::of_value(value.as_bytes());
+    let redaction = Redaction::from_spans(spans);
     if redaction.any() {
         let shown = redaction.apply(value.as_bytes(), REDACTED.as_bytes());
         *value = String::from_utf8_lossy(&shown).into_owned();
