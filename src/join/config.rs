@@ -1877,6 +1877,20 @@ vmgenid: 2a4c6e8f-1b3d-4f5a-8c7e-9d0b1a2c3e4f
     }
 
     #[test]
+    fn vm_running_forced_delete_waits_as_bang_key() {
+        // A disk not hot-unplugged waits in `delete:` with `!` for force (pve-guest-common
+        // `AbstractConfig.pm` `add_to_pending_delete`).
+        let before = with(
+            VM,
+            &[("sata1", Some("local-lvm:vm-100-disk-1,size=8G"))],
+            "",
+        );
+        let after = format!("{before}\n[PENDING]\ndelete: !sata1\n");
+        let rebuilt = replay_update(QEMU, &before, &after, true, &[]);
+        assert_eq!(params(&rebuilt), [("delete", "sata1"), ("force", "1")]);
+    }
+
+    #[test]
     fn vm_pending_change_reverted() {
         let before = with(VM, &[], "\n[PENDING]\nmemory: 8192\ndelete: numa\n");
         let rebuilt = replay_update(QEMU, &before, VM, true, &[]);
