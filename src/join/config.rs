@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::source::etc_pve::diff::{Change, decode_text};
+use crate::source::etc_pve::diff::{self, Change, Format, decode_text};
 use crate::source::etc_pve::{firewall as fw, guest, sections, user_cfg};
 
 /// A call's parameters, rebuilt from the change it made.
@@ -314,10 +314,10 @@ fn derived_key(key: &str) -> bool {
     ) || key.starts_with("lxc.")
 }
 
-/// Keys whose stored value must not be given back: `cipassword` is stored as a crypt hash
-/// (qemu-server `src/PVE/API2/Qemu.pm` `$update_vm_api`).
-fn withheld_key(key: &str) -> bool {
-    key == "cipassword"
+/// Keys whose stored value must not be given back ([`diff::is_secret_key`]): `cipassword` is
+/// stored as a crypt hash (qemu-server `src/PVE/API2/Qemu.pm` `$update_vm_api`).
+fn withheld_key(kind: Kind, key: &str) -> bool {
+    diff::is_secret_key(Format::Guest { lxc: kind.lxc }, None, key)
 }
 
 /// The parameters of a guest config update: main-section and pending changes.
@@ -337,7 +337,7 @@ fn guest_update(kind: Kind, vmid: &str, before: &[u8], after: &[u8]) -> Option<R
     let mut revert: BTreeSet<String> = BTreeSet::new();
     let mut force = false;
     let mut set = |key: &str, value: &str, params: &mut BTreeMap<String, String>| {
-        if withheld_key(key) {
+        if withheld_key(kind, key) {
             not_rebuilt.insert(key.to_owned());
         } else {
             let value = guest_value(kind, vmid, key, value, &volumes, known(key));
@@ -453,7 +453,7 @@ fn guest_create(kind: Kind, vmid: &str, before: &[u8], after: &[u8]) -> Option<R
         if derived_key(key) || indexed(key, "unused") {
             continue;
         }
-        if withheld_key(key) {
+        if withheld_key(kind, key) {
             not_rebuilt.insert(key.clone());
             continue;
         }
@@ -1131,8 +1131,13 @@ fn storage(id: Option<&str>, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
             let (kind, keys) = new.get(*id)?;
             params.insert("storage".to_owned(), (*id).clone());
             params.insert("type".to_owned(), kind.clone());
+            let section = format!("{kind}: {id}");
             for (key, value) in keys {
-                params.insert(key.clone(), value.clone());
+                if diff::is_secret_key(Format::Sections, Some(&section), key) {
+                    not_rebuilt.insert(key.clone());
+                } else {
+                    params.insert(key.clone(), value.clone());
+                }
             }
             not_rebuilt.extend(storage_secrets(kind, keys).into_iter().map(String::from));
         }
@@ -1141,10 +1146,16 @@ fn storage(id: Option<&str>, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
             let (new_kind, is) = new.get(id)?;
             (kind == new_kind).then_some(())?;
             let mut delete = BTreeSet::new();
+            let section = format!("{kind}: {id}");
             for key in keys_of(was, is) {
                 match is.get(&key) {
+                    // A secret an old or hand-edited file holds (PVE keeps them in `priv/`).
                     Some(value) if was.get(&key) != Some(value) => {
-                        params.insert(key, value.clone());
+                        if diff::is_secret_key(Format::Sections, Some(&section), &key) {
+                            not_rebuilt.insert(key);
+                        } else {
+                            params.insert(key, value.clone());
+                        }
                     }
                     None => {
                         delete.insert(key);
@@ -1155,7 +1166,7 @@ fn storage(id: Option<&str>, before: &[u8], after: &[u8]) -> Option<Rebuilt> {
             if !delete.is_empty() {
                 params.insert("delete".to_owned(), join(&delete));
             }
-            if params.is_empty() {
+            if params.is_empty() && not_rebuilt.is_empty() {
                 return None;
             }
         }
@@ -1218,10 +1229,8 @@ fn firewall(method: &str, pos: Option<&str>, before: &[u8], after: &[u8]) -> Opt
         "PUT" => {
             let pos: usize = pos?.parse().ok()?;
             let rule = old.get(pos)?;
-            (new.len() == old.len()).then_some(())?;
-            if new.get(pos) == Some(rule) {
-                return None;
-            }
+            // Not `new[pos] == rule`: with equal rules, a move can leave an equal one there.
+            (new.len() == old.len() && new != old).then_some(())?;
             let mut rest = old.clone();
             rest.remove(pos);
             let moved = (0..new.len()).find(|&j| {
@@ -1865,6 +1874,20 @@ vmgenid: 2a4c6e8f-1b3d-4f5a-8c7e-9d0b1a2c3e4f
                 ("net1", "e1000,bridge=vmbr1")
             ]
         );
+    }
+
+    #[test]
+    fn vm_running_forced_delete_waits_as_bang_key() {
+        // A disk not hot-unplugged waits in `delete:` with `!` for force (pve-guest-common
+        // `AbstractConfig.pm` `add_to_pending_delete`).
+        let before = with(
+            VM,
+            &[("sata1", Some("local-lvm:vm-100-disk-1,size=8G"))],
+            "",
+        );
+        let after = format!("{before}\n[PENDING]\ndelete: !sata1\n");
+        let rebuilt = replay_update(QEMU, &before, &after, true, &[]);
+        assert_eq!(params(&rebuilt), [("delete", "sata1"), ("force", "1")]);
     }
 
     #[test]
@@ -2749,6 +2772,30 @@ lvmthin: local-lvm
             rebuilt.not_rebuilt,
             ["encryption-key", "master-pubkey", "password"]
         );
+    }
+
+    #[test]
+    fn storage_secret_in_the_file_is_not_given() {
+        // PVE moves it to priv/storage/ID.pw; an old or hand-edited file may still hold it.
+        let after = format!(
+            "{STORAGE}\ncifs: share\n\tpath /mnt/pve/share\n\tserver 10.0.0.9\n\tshare data\n\tusername svc\n\tpassword hunter2\n"
+        );
+        let rebuilt = call(
+            "/storage",
+            "POST",
+            "/storage",
+            "storage.cfg",
+            STORAGE,
+            &after,
+        )
+        .unwrap();
+        assert!(
+            !rebuilt
+                .params
+                .iter()
+                .any(|(k, v)| k == "password" || v == "hunter2")
+        );
+        assert_eq!(rebuilt.not_rebuilt, ["password"]);
     }
 
     #[test]
