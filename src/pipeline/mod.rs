@@ -163,6 +163,14 @@ fn config_body(event: &mut crate::event::Event<'_>) {
     else {
         return;
     };
+    // A restore writes a config that looks like a create's: not rebuilt as one.
+    if event
+        .task
+        .as_ref()
+        .is_some_and(|t| matches!(t.upid.kind.as_str(), "qmrestore" | "vzrestore"))
+    {
+        return;
+    }
     let method = String::from_utf8_lossy(method).into_owned();
     let path = path.to_vec();
     let rebuilt = event.file_changes.iter().find_map(|change| {
@@ -991,9 +999,6 @@ impl Pipeline {
         } else {
             self.journal_body(&mut event);
         }
-        if !event.file_changes.is_empty() && event.body_missing() && event.params.is_empty() {
-            config_body(&mut event);
-        }
         let task = match joined {
             Some(task) => Some(task),
             None => self.join(&event, (file, number)),
@@ -1001,6 +1006,9 @@ impl Pipeline {
         if let Some(task) = task {
             self.task_log_body(&mut event, &task);
             event.attach_task(task);
+        }
+        if !event.file_changes.is_empty() && event.body_missing() && event.params.is_empty() {
+            config_body(&mut event);
         }
         self.tell_no_tasks(&event);
         if !self.filter.wants_event(&event) {
