@@ -433,6 +433,30 @@ impl<'a> Event<'a> {
         event
     }
 
+    /// The call a task's change in `/etc/pve` gives back (follow): the write whose task made
+    /// it, with the parameters rebuilt from the change ([`crate::join::config`]).
+    pub(crate) fn from_rebuilt(
+        time: Timestamp,
+        node: Option<&'a str>,
+        method: &[u8],
+        path: &[u8],
+        params: Vec<(String, String)>,
+        origin: Origin<'a>,
+    ) -> Option<Event<'a>> {
+        let method: &'static [u8] = match method {
+            b"POST" => b"POST",
+            b"PUT" => b"PUT",
+            b"DELETE" => b"DELETE",
+            _ => return None,
+        };
+        let mut event = Event::bare(time, node, origin);
+        event.method = Some(method);
+        event.api_format = Some(b"json");
+        event.join_line_path(method, b"json", path);
+        event.attach_logged_params(params, ParamsSource::Config);
+        Some(event)
+    }
+
     /// A login the journal tells of, without its log line (not read, or none: a console's
     /// ticket check goes to pvedaemon directly).
     pub(crate) fn from_login(

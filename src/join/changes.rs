@@ -120,6 +120,15 @@ struct Recent {
     at: Instant,
     /// The request's source (file, line), for the change record that names it.
     source: (String, u64),
+    call: Option<Call>,
+}
+
+/// A write's call, for the body its task's change gives back: template, method, path.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub(crate) template: &'static str,
+    pub(crate) method: String,
+    pub(crate) path: Vec<u8>,
 }
 
 /// Changes waiting for their request, and recent writes waiting for their task's changes.
@@ -134,6 +143,8 @@ pub(crate) struct Unclaimed {
     pub(crate) change: FileChange,
     /// The earlier write on the same object (its task's work), when there is one.
     pub(crate) request: Option<(String, u64)>,
+    /// That write's call.
+    pub(crate) call: Option<Call>,
 }
 
 impl ChangeJoin {
@@ -154,7 +165,7 @@ impl ChangeJoin {
         files: Files,
         source: (&str, u64),
         now: Instant,
-        starts_task: bool,
+        task_call: Option<Call>,
     ) -> Vec<FileChange> {
         let mut taken: Vec<FileChange> = Vec::new();
         let mut kept = VecDeque::new();
@@ -171,11 +182,12 @@ impl ChangeJoin {
         }
         self.pending = kept;
         self.recent.retain(|r| now.duration_since(r.at) <= AFTER);
-        if starts_task {
+        if let Some(call) = task_call {
             self.recent.push_back(Recent {
                 files,
                 at: now,
                 source: (source.0.to_string(), source.1),
+                call: Some(call),
             });
         }
         taken
@@ -193,15 +205,15 @@ impl ChangeJoin {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
-            let request = self
+            let recent = self
                 .recent
                 .iter()
                 .rev()
-                .find(|r| r.files.takes(&p.change) && p.seen.duration_since(r.at) <= AFTER)
-                .map(|r| r.source.clone());
+                .find(|r| r.files.takes(&p.change) && p.seen.duration_since(r.at) <= AFTER);
             out.push(Unclaimed {
                 change: p.change,
-                request,
+                request: recent.map(|r| r.source.clone()),
+                call: recent.and_then(|r| r.call.clone()),
             });
         }
         self.recent.retain(|r| now.duration_since(r.at) <= AFTER);
@@ -291,10 +303,15 @@ mod tests {
             ],
             now,
         );
-        let taken = join.claim(Files::Guest("100".into()), ("log", 1), now, false);
+        let taken = join.claim(Files::Guest("100".into()), ("log", 1), now, None);
         assert_eq!(taken.len(), 1);
         // A create takes one new guest.
-        let created = join.claim(Files::NewGuest, ("log", 2), now, true);
+        let call = Call {
+            template: "/nodes/{node}/qemu",
+            method: "POST".into(),
+            path: b"/nodes/pve1/qemu".to_vec(),
+        };
+        let created = join.claim(Files::NewGuest, ("log", 2), now, Some(call));
         assert_eq!(created.len(), 1);
         assert_eq!(created[0].file, "nodes/pve1/qemu-server/101.conf");
         assert!(join.unclaimed(now, WAIT).is_empty(), "not yet");

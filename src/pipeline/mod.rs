@@ -526,8 +526,17 @@ impl Pipeline {
         let now = Instant::now();
         let changes = config.watch.look_at(Some(files.paths()));
         config.join.add(changes, now);
-        let starts_task = event.endpoint.is_some_and(|e| !e.task_types().is_empty());
-        config.join.claim(files, source, now, starts_task)
+        let task_call = event
+            .endpoint
+            .filter(|e| !e.task_types().is_empty())
+            .and_then(|_| {
+                Some(crate::join::changes::Call {
+                    template: event.template?,
+                    method: String::from_utf8_lossy(event.method?).into_owned(),
+                    path: event.path.as_deref()?.to_vec(),
+                })
+            });
+        config.join.claim(files, source, now, task_call)
     }
 
     /// follow: looks at `/etc/pve` when [`CONFIG_POLL`] has passed, and shows the changes that

@@ -55,6 +55,64 @@ fn redact(value: &mut String, whole: bool, spans: Vec<std::ops::Range<usize>>) {
     }
 }
 
+/// The call a task's change gives back: the write whose task made it (`request` of the
+/// record), its parameters rebuilt from the change, as a pvesh command (`None` when nothing
+/// could be rebuilt, or it would not replay as it stands).
+pub(crate) fn rebuilt_command(
+    change: &crate::join::changes::Unclaimed,
+    time: jiff::Timestamp,
+    show_secrets: bool,
+) -> Option<(Vec<(String, String)>, String)> {
+    let call = change.call.as_ref()?;
+    let fc = &change.change;
+    let format = diff::format_of(&fc.file)?;
+    let before = fc.old.as_deref().unwrap_or_default();
+    let after = fc.new.as_deref().unwrap_or_default();
+    let raw = diff::diff(format, &fc.file, before, after);
+    let rebuilt = crate::join::config::rebuild(
+        call.template,
+        &call.method,
+        &call.path,
+        &fc.file,
+        before,
+        after,
+        &raw,
+    )?;
+    let origin = crate::event::Origin {
+        file: "/etc/pve",
+        line: 0,
+    };
+    let event = crate::event::Event::from_rebuilt(
+        time,
+        None,
+        call.method.as_bytes(),
+        &call.path,
+        rebuilt.params,
+        origin,
+    )?;
+    let words = crate::render::pvesh::argv(&event)?;
+    let mut line = Vec::new();
+    crate::render::pvesh::push_command(&mut line, &words, show_secrets);
+    let params = event
+        .params
+        .iter()
+        .map(|p| {
+            let value = if show_secrets {
+                p.value.to_vec()
+            } else {
+                p.redaction
+                    .apply(&p.value, REDACTED.as_bytes())
+                    .into_owned()
+            };
+            (
+                String::from_utf8_lossy(&p.key).into_owned(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect();
+    Some((params, String::from_utf8_lossy(&line).into_owned()))
+}
+
 /// One difference as the JSON records have it.
 #[derive(Serialize)]
 pub(crate) struct ChangeRecord<'a> {

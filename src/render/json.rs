@@ -91,6 +91,14 @@ struct ChangeEvent<'a> {
     /// in `request`.
     origin: &'static str,
     request: Option<SourceRecord<'a>>,
+    /// For the task's work of a request: its parameters rebuilt from the change
+    /// (`params_source: "config"`) and its pvesh form; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params_source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pvesh: Option<String>,
     source: SourceRecord<'a>,
 }
 
@@ -104,6 +112,7 @@ pub(crate) fn push_change(
 ) {
     let (time, node, name) = seen;
     let diffs = changes::changes_of(&change.change, show_secrets);
+    let rebuilt = changes::rebuilt_command(change, time, show_secrets);
     let file = change.change.file.as_str();
     let source = format!("/etc/pve/{file}");
     let record = ChangeEvent {
@@ -127,6 +136,11 @@ pub(crate) fn push_change(
             file,
             line: Some(*line),
         }),
+        params_source: rebuilt.as_ref().map(|_| "config"),
+        params: rebuilt
+            .as_ref()
+            .map(|(params, _)| params.iter().cloned().collect()),
+        pvesh: rebuilt.map(|(_, line)| line),
         source: SourceRecord {
             file: &source,
             line: None,

@@ -145,6 +145,11 @@ impl Renderer {
                     changes::push_line(&mut note, &c);
                     note.push(b'\n');
                 }
+                if let Some((_, line)) = changes::rebuilt_command(change, time, self.show_secrets) {
+                    note.extend_from_slice(b"#   options rebuilt from the config change: ");
+                    quote::push_comment_text(&mut note, line.as_bytes());
+                    note.push(b'\n');
+                }
                 if self.format == Format::Script {
                     self.script.note(out, &note);
                 } else {

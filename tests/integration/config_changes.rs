@@ -581,6 +581,13 @@ fn class_change_shows_only_the_changes_no_request_explains() {
     let late = &records(&f)[1];
     assert_eq!(late["origin"], "request", "{late}");
     assert_eq!(late["request"]["line"], 2, "{late}");
+    // The body that line did not have, rebuilt from the change its task made.
+    assert_eq!(late["params_source"], "config", "{late}");
+    assert_eq!(late["params"], json!({"memory": "1024"}), "{late}");
+    assert_eq!(
+        late["pvesh"],
+        "pvesh create /nodes/pve1/qemu/100/config --memory 1024"
+    );
     assert_eq!(
         changes(late),
         [(Value::Null, "memory".into(), json!("2048"), json!("1024"))]
