@@ -385,12 +385,13 @@ fn bash_completes_class_lists_after_a_comma() {
                 "read,auth,write",
                 "read,auth,console",
                 "read,auth,other",
-                "read,auth,task"
+                "read,auth,task",
+                "read,auth,change"
             ],
             "the values not yet given"
         );
         let first = bash_complete(dir.path(), &["pverec", sub, "--class", ""]);
-        assert_eq!(first.len(), 6, "{first:?}");
+        assert_eq!(first.len(), 7, "{first:?}");
     }
 }
 
@@ -448,7 +449,9 @@ fn fish_completes_lists_values_and_no_file_names() {
     );
     assert_eq!(
         fish_complete(dir.path(), "pverec follow --class "),
-        ["auth", "console", "other", "read", "task", "write"]
+        [
+            "auth", "change", "console", "other", "read", "task", "write"
+        ]
     );
     // Values whose help holds a double quote ("# note") complete too.
     assert_eq!(
@@ -537,7 +540,8 @@ fn zsh_completes_lists_values_and_no_file_names() {
             "read,auth,write",
             "read,auth,console",
             "read,auth,other",
-            "read,auth,task"
+            "read,auth,task",
+            "read,auth,change"
         ]
     );
     assert_eq!(
