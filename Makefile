@@ -43,7 +43,7 @@ demo: release
 	@echo '== pverec convert --class write,auth --journal-file entries.json --tasks DIR   (with the journal: logins with their user, VM changes with their parameters, work on the shell; one ambiguous split reported on stderr)'
 	@cd tests/data/journal && TZ=Europe/Vienna $(abspath $(RELEASE)) convert --node pve1 --class write,auth --tasks tasks --journal-file entries.json access.log
 	@echo
-	@echo '== pverec sessions --tasks DIR --journal-file entries.json --etc-pve DIR   (consoles, web UI logins, API token use; two ambiguous websocket lines reported on stderr)'
+	@echo '== pverec sessions --tasks DIR --journal-file entries.json --etc-pve DIR   (consoles, web UI logins, API token use; two ambiguous websocket lines and a refused console request reported on stderr)'
 	@cd tests/data/sessions && TZ=Europe/Vienna $(abspath $(RELEASE)) sessions --tasks tasks --journal-file entries.json --etc-pve etc-pve access.log
 	@echo
 	@echo '== pverec follow --since 2026-06-01 --access-log COPY/access.log   (history, then live: a line appended after 0.5 s; SIGTERM after 1.5 s)'

@@ -94,31 +94,53 @@ impl Sessions {
 
     pub(crate) fn report(&self) {
         let u = &self.book.unjoined;
+        let n = |count: u64, one: &str, many: &str| {
+            if count == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{count} {many}")
+            }
+        };
         if u.ambiguous_connections > 0 {
             crate::messages::message(&format!(
-                "{} console connections were left unjoined: two console requests fitted",
-                u.ambiguous_connections
+                "{} left unjoined: two console requests fitted",
+                n(
+                    u.ambiguous_connections,
+                    "console connection was",
+                    "console connections were"
+                )
             ));
         }
         if u.lone_connections > 0 {
             crate::messages::message(&format!(
-                "{} console connections have no console request in what was read (an earlier \
-                 log?); they are not sessions here",
-                u.lone_connections
+                "{} no console request in what was read (an earlier log?); not sessions here",
+                n(
+                    u.lone_connections,
+                    "console connection has",
+                    "console connections have"
+                )
             ));
         }
         if self.book.refused > 0 {
             crate::messages::message(&format!(
-                "{} console requests have no task where the task index would hold it: refused \
-                 (an /api2/extjs error is HTTP 200), so no session",
-                self.book.refused
+                "{} no task where the task index would hold it: refused (an /api2/extjs error \
+                 is HTTP 200), so no session",
+                n(
+                    self.book.refused,
+                    "console request has",
+                    "console requests have"
+                )
             ));
         }
         if u.ambiguous_logins > 0 {
             crate::messages::message(&format!(
-                "{} login lines without a user were left unjoined: two sessions could have come \
-                 from them (the journal names the user: --journal)",
-                u.ambiguous_logins
+                "{} left unjoined: two sessions could have come from them (the journal names the \
+                 user: --journal)",
+                n(
+                    u.ambiguous_logins,
+                    "login line without a user was",
+                    "login lines without a user were"
+                )
             ));
         }
     }

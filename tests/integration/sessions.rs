@@ -318,7 +318,7 @@ fn every_kind_of_console_has_its_exact_record() {
             .any(|r| r["user"] == "alice@pve" && r["vmid"] == "102")
     );
     assert!(
-        stderr.contains("1 console requests have no task where the task index would hold it"),
+        stderr.contains("1 console request has no task where the task index would hold it"),
         "{stderr}"
     );
     // Sorted by opening time.
