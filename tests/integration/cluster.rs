@@ -1,6 +1,6 @@
 //! The cluster harness itself (`cluster_util.rs`): before issue 15's tests lean on it, proof that
-//! each node is its own machine as far as ssh can tell (own address, host key, /var/log, /etc/pve,
-//! hostname), that a stopped node is refused at once and comes back, that a hung node costs a
+//! each node is its own machine as far as ssh can tell (own address, host key, /var/log, journal,
+//! /etc/pve, hostname), that a stopped node is refused at once and comes back, that a hung node costs a
 //! client no more than its timeouts, that nothing is left after Drop (also after a panic), and
 //! that two clusters at once do not meet.
 
@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cluster_util::Cluster;
+use crate::journal_util::{Entry, journal_file, micros};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -63,7 +64,15 @@ fn each_node_serves_its_own_files_under_its_own_name() {
         let node = cluster.node(i);
         node.write_log(&format!("access.log of pve{i}\n"));
         std::fs::write(node.tasks_dir().join("index"), format!("tasks of pve{i}\n")).unwrap();
-        std::fs::write(node.journal_dir().join("system.journal"), format!("pve{i}")).unwrap();
+        let said = Entry::new(
+            micros("2026-06-24T12:00:00Z"),
+            "pvedaemon",
+            1000 + i as u32,
+            format!("said on pve{i}"),
+        )
+        .host(node.name())
+        .with("_MACHINE_ID", node.machine_id());
+        journal_file(&node.journal_dir(), &[said]);
         std::fs::create_dir_all(node.etc_pve().join("qemu-server")).unwrap();
     }
     for i in 1..=cluster.len() {
@@ -71,14 +80,15 @@ fn each_node_serves_its_own_files_under_its_own_name() {
         let name = node.name();
         let seen = ok(cluster.ssh(
             name,
-            &["cat /var/log/pveproxy/access.log /var/log/pve/tasks/index \
-               /var/log/journal/$(cat /etc/machine-id)/system.journal; echo; hostname; \
-               ls /etc/pve /etc/pve/nodes"],
+            &[
+                "cat /var/log/pveproxy/access.log /var/log/pve/tasks/index; \
+               journalctl -q -o cat; hostname; ls /etc/pve /etc/pve/nodes",
+            ],
         ));
         assert_eq!(
             seen,
             format!(
-                "access.log of {name}\ntasks of {name}\n{name}\n{name}\n/etc/pve:\nnodes\nqemu-server\n\n\
+                "access.log of {name}\ntasks of {name}\nsaid on {name}\n{name}\n/etc/pve:\nnodes\nqemu-server\n\n\
                  /etc/pve/nodes:\n{name}\n"
             ),
             "{name} must see its own files and nothing of the others"
@@ -385,5 +395,59 @@ fn two_clusters_at_once_do_not_meet() {
         "{:?} {:?}",
         a.2,
         b.2
+    );
+}
+
+/// Not root: the harness says why and the test passes without a cluster; the same with CI set
+/// (or PVEREC_REQUIRE_NETNS) fails, so CI never passes by skipping. Run as `nobody`, a test of
+/// this binary that makes a cluster.
+#[test]
+fn without_namespaces_it_skips_but_never_in_ci() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // The skip itself is what every cluster test here then shows.
+    }
+    let run = |ci: Option<&str>| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "--nocapture",
+                "cluster::a_stopped_node_is_refused_at_once_and_comes_back",
+            ])
+            .env_remove("CI")
+            .env_remove("PVEREC_REQUIRE_NETNS")
+            .env("TMPDIR", "/tmp")
+            .current_dir("/");
+        if let Some(value) = ci {
+            cmd.env("CI", value);
+        }
+        cmd.output().unwrap()
+    };
+    let skipped = run(None);
+    assert!(
+        skipped.status.success(),
+        "{:?} {}{}",
+        skipped.status,
+        stdout(&skipped),
+        stderr(&skipped)
+    );
+    assert!(
+        stderr(&skipped).contains("skipped: network namespaces cannot be made here (not root)"),
+        "{}",
+        stderr(&skipped)
+    );
+    assert!(
+        stdout(&skipped).contains("1 passed"),
+        "{}",
+        stdout(&skipped)
+    );
+    let in_ci = run(Some("true"));
+    assert!(!in_ci.status.success(), "{}", stdout(&in_ci));
+    assert!(
+        stderr(&in_ci).contains("CI (CI or PVEREC_REQUIRE_NETNS set) never skips them"),
+        "{}",
+        stderr(&in_ci)
     );
 }

@@ -61,7 +61,8 @@
 //!   the pdeathsig, so they outlive the test: `ssh -F DIR/client/ssh_config pve1`, or
 //!   `nsenter -t PID -n -m -u -p` with the pid of the node's `sshd -D -f DIR/pveN/sshd_config`
 //!   (`pgrep -f`); end them with `kill -9` of those pids. Namespaces and bridges whose test process
-//!   no longer runs (kept, or killed before its Drop) are removed by the next `Cluster::new`.
+//!   no longer runs (kept, or killed before its Drop) are removed by the next `Cluster::new`, and
+//!   so are tempdirs `pverec-cluster-<pid>-*` (but not a kept one: `rm -r` it yourself).
 //! - A node that does not come up panics with its `start.sh` stderr and its `sshd.log`.
 //! - `Node::command` runs a program *on* a node (its network, mounts, hostname, pid namespace),
 //!   e.g. a `pverec` that is the local node of a `--cluster` read.
@@ -142,7 +143,7 @@ impl Cluster {
             return None;
         }
         let dir = tempfile::Builder::new()
-            .prefix("pverec-cluster-")
+            .prefix(&format!("pverec-cluster-{pid}-"))
             .tempdir()
             .expect("tempdir");
         let (bridge, subnet) = claim_subnet(pid);
@@ -173,6 +174,7 @@ impl Cluster {
             cluster.start(i);
         }
         if keep() {
+            std::fs::write(cluster.dir().join("kept"), "PVEREC_KEEP_CLUSTER\n").expect("kept");
             eprintln!("cluster kept in {}", cluster.dir().display());
         }
         Some(cluster)
@@ -820,10 +822,27 @@ fn claim_subnet(pid: u32) -> (String, u8) {
     panic!("no free 10.{NET}.Y.0/24 for a test cluster (250 in use?)");
 }
 
-/// Removes the namespaces and bridges that test processes which no longer run left behind
+/// Removes the tempdirs, namespaces and bridges that test processes which no longer run left behind
 /// (killed before their Drop ran). Their sshds died with them (pdeathsig).
 fn sweep_leftovers() {
     let alive = |pid: &str| Path::new("/proc").join(pid).exists();
+    // Tempdirs (not those PVEREC_KEEP_CLUSTER kept).
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name();
+        if let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pverec-cluster-"))
+            && let Some(pid) = rest.split('-').next()
+            && !alive(pid)
+            && !entry.path().join("kept").exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let netns = stdout(Command::new("ip").args(["netns", "list"]));
     for line in netns.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
