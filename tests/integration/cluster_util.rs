@@ -110,7 +110,7 @@ pub(crate) struct Node {
 }
 
 impl Cluster {
-    /// A cluster of `n` nodes (1..=200), every sshd up and answering; `None` (said on stderr) only
+    /// A cluster of `n` nodes (1..=253), every sshd up and answering; `None` (said on stderr) only
     /// where network namespaces cannot be made, and never in CI.
     pub(crate) fn new(n: usize) -> Option<Cluster> {
         assert!(
@@ -540,10 +540,7 @@ impl Node {
 
     /// The host pid of the node's init, its `sshd -D` listener (None when down).
     pub(crate) fn sshd_pid(&self) -> Option<u32> {
-        let unshare = self.sshd.as_ref()?.id();
-        let children =
-            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).ok()?;
-        children.split_whitespace().next()?.parse().ok()
+        init_of(self.sshd.as_ref()?)
     }
 
     /// `program` run on the node: in its network, mount, UTS and pid namespaces (so it sees the
@@ -603,7 +600,7 @@ impl Node {
         let Some(mut child) = self.sshd.take() else {
             return;
         };
-        if let Some(init) = self.sshd_pid_of(&child) {
+        if let Some(init) = init_of(&child) {
             // SAFETY: kill(2) with the node's init pid.
             unsafe { libc::kill(init as i32, libc::SIGKILL) };
         }
@@ -624,13 +621,6 @@ impl Node {
             }
         }
         self.hung = false;
-    }
-
-    fn sshd_pid_of(&self, child: &Child) -> Option<u32> {
-        let unshare = child.id();
-        let children =
-            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).ok()?;
-        children.split_whitespace().next()?.parse().ok()
     }
 
     /// Polls port 22 until the sshd's banner comes, or panics with what the node said.
@@ -717,6 +707,13 @@ impl Node {
         );
         std::fs::write(self.root.join("start.sh"), script).expect("start.sh");
     }
+}
+
+/// The host pid of the only child of `unshare --fork`: the init of the node's pid namespace.
+fn init_of(unshare: &Child) -> Option<u32> {
+    let pid = unshare.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
 }
 
 /// PVEREC_KEEP_CLUSTER: keep the tempdir and the running nodes after the test, to look at.
