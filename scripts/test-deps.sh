@@ -43,6 +43,13 @@ fish          fish            day_one_docs.rs: the fish completion completes
 make          make            make test itself; day_one_docs.rs: make install
 journalctl    systemd         journal_util.rs: reads the journal files the tests build
 systemd-journal-remote systemd-journal-remote journal_util.rs: builds a real journal file from export text
+sshd          openssh-server  cluster_util.rs: a real sshd per node of a test cluster
+ssh           openssh-client  cluster_util.rs: the client pverec runs, and the harness's checks
+ssh-keygen    openssh-client  cluster_util.rs: the nodes' host keys and the client key
+ip            iproute2        cluster_util.rs: a network namespace, veth and bridge per node
+unshare       util-linux      cluster_util.rs: each node's mount, UTS and pid namespaces
+setpriv       util-linux      cluster_util.rs: a node dies with the test that started it
+nsenter       util-linux      cluster_util.rs: Node::command runs a program on a node
 "
 
 packages=()
@@ -103,6 +110,16 @@ else
 fi
 
 echo "test-deps: installing ${packages[*]} for the tests" >&2
+# openssh-server's postinst would start a system-wide sshd on this machine's port 22; the tests
+# start their own, inside namespaces. A policy-rc.d saying "not allowed" (101) for the length of
+# this install stops that start (invoke-rc.d and deb-systemd-invoke both honour it).
+policy=/usr/sbin/policy-rc.d
+if printf '%s\n' "${packages[@]}" | grep -qx openssh-server && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/test-deps.sh, while it installs openssh-server\nexit 101\n' \
+    | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 # What the packages were for is there now, or this list is wrong: say so rather than let a test

@@ -1,12 +1,14 @@
 //! One integration test binary that drives the real `pverec` executable (fast to link, one
 //! place for the harness). Fixtures live in `tests/data/`.
 
+mod cluster_util;
 mod journal;
 mod journal_follow;
 mod journal_util;
 mod util;
 
 mod cli;
+mod cluster;
 mod convert;
 mod day_one_docs;
 mod day_one_follow;
