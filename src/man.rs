@@ -293,9 +293,33 @@ refused a ticket or token: a 401); reason is PVE's own words (\fBinvalid credent
 user of every login; with the journal, \fBuser\fR is the one who tried. null for other
 requests.
 .TP
+\fBchanges\fR
+follow with /etc/pve: what the request changed there, \fB[{"file": "nodes/pve1/qemu\-server/100.conf",
+"section": null, "key": "memory", "old": "2048", "new": "4096"}]\fR (\fBsection\fR: a guest
+config's \fBPENDING\fR or snapshot, a user.cfg record type, a section\-config \fBTYPE: ID\fR, a
+firewall section; secrets redacted). Absent when nothing was seen. A write whose body no source
+gave gets its parameters rebuilt from it: \fBparams_source\fR \fB"config"\fR.
+.TP
 \fBsource\fR
 Where the event was read: \fB{"file": "/var/log/pveproxy/access.log", "line": 1234}\fR
 (\fBline\fR null for a task from the task directory).
+.SS "Change records"
+follow with /etc/pve writes \fB{"event": "change", ...}\fR for a change that no request line
+claimed within 10 s: \fBtime\fR (when it was seen), \fBnode\fR, \fBclass\fR \fB"change"\fR,
+\fBfile\fR, \fBobject\fR (a guest, with its name), \fBchanges\fR, \fBorigin\fR
+(\fB"unattributed"\fR, or \fB"request"\fR for the later work of a task\-starting write on the
+same object, named in \fBrequest\fR, with its rebuilt \fBparams\fR and \fBpvesh\fR form), and
+\fBsource\fR. Shown with \fB\-\-class change\fR or \fB\-\-all\fR, never with \fB\-\-user\fR.
+.SS "Session records"
+\fBpverec sessions \-f json\fR writes one object per session (\fBfollow\fR: \fBevent\fR
+\fB"session_open"\fR and \fB"session_close"\fR): \fBkind\fR (\fBvnc\fR, \fBterm\fR,
+\fBspice\fR, \fBshell\fR, \fBui\fR, \fBapi\fR), \fBuser\fR, \fBtoken\fR, \fBclient\fR,
+\fBnode\fR, \fBvmid\fR, \fBname\fR, \fBopened\fR, \fBclosed\fR (null while ongoing),
+\fBduration\fR (seconds), \fBstatus\fR (\fBongoing\fR, \fBcompleted\fR, \fBunknown\fR),
+\fBended\fR (a console's task status; \fBexpired\fR, \fBlogged out\fR, \fBnew login\fR,
+\fBidle\fR), \fBconnected\fR (when the console's client came), \fBrequests\fR, \fBwrites\fR,
+\fBrenewals\fR, \fBfirst_action\fR, \fBlast_action\fR (ui and api), and \fBevidence\fR
+(\fB{"lines": ["access.log:12", ...], "upids": [...]}\fR). \fB\-f csv\fR has the same columns.
 .SS Outcomes
 .TP
 \fBsuccess\fR
@@ -389,7 +413,16 @@ the events pveproxy writes for it.
 .TP
 \fB\-\-state\fR \fIFILE\fR, \fIFILE\fR\fB.tmp\fR
 follow's checkpoint (mode 0600), replaced atomically through \fIFILE\fR\fB.tmp\fR; missing
-directories are created (mode 0700).
+directories are created (mode 0700). \fBsessions \-\-follow\fR keeps the sessions still open in it.
+.TP
+\fIFILE\fR\fB.etc\-pve\fR
+follow's copy of the tracked files of /etc/pve as last seen (mode 0600), so that a restart
+reports what changed while it was stopped.
+.TP
+\fB/etc/pve\fR
+Guest names (\fB.vmlist\fR, the configs' \fBname:\fR or \fBhostname:\fR); in follow, the
+configuration files whose changes are watched (\fB.version\fR and \fB.vmlist\fR counters, looked at
+every 2 s). \fBpriv/\fR is never read.
 "#;
 
 const SEE_ALSO: &str = r#".SH "SEE ALSO"
