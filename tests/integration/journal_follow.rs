@@ -113,14 +113,14 @@ fn an_entry_written_after_its_line_still_joins_and_shell_work_comes_out() {
                 "<root@pam> update VM 100: -memory 4096",
             )],
         );
-        f.stop_with(libc::SIGTERM);
-        let out = f.output();
-        assert!(
-            out.iter()
-                .any(|l| l == "pvesh set /nodes/pve1/qemu/100/config --memory 4096"),
-            "{out:?}\n{}",
-            f.stderr()
-        );
+        // Shown when journalctl has passed it on (a stop right after the append raced it).
+        f.wait_until("the work on the shell", || {
+            f.output()
+                .iter()
+                .any(|l| l == "pvesh set /nodes/pve1/qemu/100/config --memory 4096")
+        });
+        let status = f.stop_with(libc::SIGTERM);
+        assert!(status.success(), "{status:?}\n{}", f.stderr());
     }
 }
 
