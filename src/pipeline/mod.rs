@@ -37,6 +37,7 @@ use crate::output::Output;
 use crate::render::Renderer;
 use crate::request::{self, Class, Request};
 use crate::source::access;
+use crate::source::etc_pve::watch::FileChange;
 use crate::source::spool::{self, Recorder, SpoolEvent};
 use crate::source::task::{Task, TaskDir};
 
@@ -202,11 +203,13 @@ struct Held {
     number: u64,
     /// The spool event it took, given back when the line is processed again.
     body: Option<SpoolEvent>,
+    /// The changes in /etc/pve it claimed (a second look would find them taken).
+    changes: Vec<FileChange>,
 }
 
 /// What a held line already took: its task, and its spool event if it had one. Boxed, so that
 /// passing "nothing taken" for every other line costs a word, not the size of both.
-type Taken = Box<(Task, Option<SpoolEvent>)>;
+type Taken = Box<(Task, Option<SpoolEvent>, Vec<FileChange>)>;
 
 impl Pipeline {
     pub(crate) fn new(filter: Filter, renderer: Renderer, node: Option<String>) -> Pipeline {
@@ -294,7 +297,7 @@ impl Pipeline {
 
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
         if let Some(held) = self.held.remove(&ended.task.upid.text) {
-            let taken = Box::new((ended.task, held.body));
+            let taken = Box::new((ended.task, held.body, held.changes));
             return self.process(&held.text, &held.file, held.number, Some(taken));
         }
         if let Some(sessions) = &mut self.sessions {
@@ -513,7 +516,7 @@ impl Pipeline {
         &mut self,
         event: &crate::event::Event<'_>,
         source: (&str, u64),
-    ) -> Vec<crate::source::etc_pve::watch::FileChange> {
+    ) -> Vec<FileChange> {
         let Some(config) = &mut self.config else {
             return Vec::new();
         };
@@ -910,13 +913,18 @@ impl Pipeline {
         // follow with /etc/pve: every write claims its changes there, shown or not (a change
         // made by a request that is not shown is not one without a request).
         let mut claimed = Vec::new();
-        if self.config.is_some() && request::possible_classes(line.request).contains(Class::Write) {
+        let mut parsed = None;
+        if taken.is_none()
+            && self.config.is_some()
+            && request::possible_classes(line.request).contains(Class::Write)
+        {
             let request = Request::parse(line.request);
             if let (Class::Write, Some(time)) = (request.class, line.timestamp()) {
                 let origin = Origin { file, line: number };
                 let event = Event::from_request(&line, time, &request, None, origin);
                 claimed = self.claim_changes(&event, (file, number));
             }
+            parsed = Some(request);
         }
         // The cheapest test first: most lines are UI polling that the class alone rejects.
         let wanted = (every_time
@@ -927,7 +935,7 @@ impl Pipeline {
         if !wanted {
             return Ok(());
         }
-        let request = Request::parse(line.request);
+        let request = parsed.unwrap_or_else(|| Request::parse(line.request));
         if self.journal.is_some() && request.class == Class::Console {
             if let (Some(user), Some(time)) = (line.user(), line.timestamp()) {
                 if self.consoles.len() > 10_000 {
@@ -957,7 +965,8 @@ impl Pipeline {
         };
         let (joined, kept_body) = match taken {
             Some(taken) => {
-                let (task, body) = *taken;
+                let (task, body, changes) = *taken;
+                claimed = changes;
                 (Some(task), Some(body))
             }
             None => (None, None),
@@ -1034,6 +1043,7 @@ impl Pipeline {
                         file: file.to_string(),
                         number,
                         body: body.clone(),
+                        changes: std::mem::take(&mut event.file_changes),
                     },
                 );
             }

@@ -657,3 +657,73 @@ fn without_etc_pve_nothing_is_watched() {
     // Nothing of /etc/pve is open, and follow sleeps without a timer (no poll of /etc/pve).
     assert!(!f.has_open(&etc.dir.join(".vmlist")));
 }
+
+#[test]
+fn a_write_held_for_its_outcome_keeps_its_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let tasks = dir.join("tasks");
+    fs::create_dir(&tasks).unwrap();
+    fs::write(tasks.join("index"), "").unwrap();
+    fs::write(tasks.join("active"), "").unwrap();
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let etc_dir = etc.dir.display().to_string();
+    let tasks_dir = tasks.display().to_string();
+    // --outcome holds a line whose task still runs until the task ends.
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &[
+            "-f",
+            "json",
+            "--outcome",
+            "success",
+            "--no-journal",
+            "--no-spool",
+            "--tasks",
+            &tasks_dir,
+            "--etc-pve",
+            &etc_dir,
+        ],
+    );
+    let now = jiff::Timestamp::now().as_second();
+    let upid = format!("UPID:pve1:00004E02:01A2C9C0:{now:08X}:qmconfig:100:alice@pve:");
+    fs::write(tasks.join("active.tmp"), format!("{upid} 0\n")).unwrap();
+    fs::rename(tasks.join("active.tmp"), tasks.join("active")).unwrap();
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 6"),
+    );
+    append(
+        &log,
+        &line(
+            "POST",
+            "/nodes/pve1/qemu/100/config",
+            200,
+            (upid.len() + 23) as u32,
+        ),
+    );
+    // A line after it, shown at once (a synchronous PUT): the POST before it was read, held.
+    append(&log, &line("PUT", "/nodes/pve1/qemu/101/config", 200, 25));
+    request_record(&f, "/nodes/pve1/qemu/101/config");
+    assert_eq!(records(&f).len(), 1, "the POST is held until its task ends");
+    // The task ends: the held line is shown, with the change it claimed before.
+    fs::write(tasks.join("index"), format!("{upid} {:08X} OK\n", now + 1)).unwrap();
+    fs::write(
+        tasks.join("active.tmp"),
+        format!("{upid} 1 {:08X} OK\n", now + 1),
+    )
+    .unwrap();
+    fs::rename(tasks.join("active.tmp"), tasks.join("active")).unwrap();
+    let record = request_record(&f, "/nodes/pve1/qemu/100/config");
+    assert_eq!(record["outcome"], "success", "{record}");
+    assert_eq!(
+        changes(&record),
+        [(Value::Null, "cores".into(), json!("2"), json!("6"))],
+        "{record}"
+    );
+}
