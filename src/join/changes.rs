@@ -143,8 +143,24 @@ pub(crate) struct Unclaimed {
     pub(crate) change: FileChange,
     /// The earlier write on the same object (its task's work), when there is one.
     pub(crate) request: Option<(String, u64)>,
-    /// That write's call.
+    /// That write's call, and its body rebuilt from this change, when one can be.
     pub(crate) call: Option<Call>,
+    pub(crate) rebuilt: Option<crate::join::config::Rebuilt>,
+}
+
+/// The body a config write's change in `file` gives back: the file's diff handed to
+/// [`crate::join::config::rebuild`] with the call.
+pub(crate) fn rebuild(
+    template: &str,
+    method: &str,
+    path: &[u8],
+    change: &FileChange,
+) -> Option<crate::join::config::Rebuilt> {
+    let format = crate::source::etc_pve::diff::format_of(&change.file)?;
+    let before = change.old.as_deref().unwrap_or_default();
+    let after = change.new.as_deref().unwrap_or_default();
+    let diff = crate::source::etc_pve::diff::diff(format, &change.file, before, after);
+    crate::join::config::rebuild(template, method, path, &change.file, before, after, &diff)
 }
 
 impl ChangeJoin {
@@ -210,10 +226,15 @@ impl ChangeJoin {
                 .iter()
                 .rev()
                 .find(|r| r.files.takes(&p.change) && p.seen.duration_since(r.at) <= AFTER);
+            let call = recent.and_then(|r| r.call.clone());
+            let rebuilt = call
+                .as_ref()
+                .and_then(|c| rebuild(c.template, &c.method, &c.path, &p.change));
             out.push(Unclaimed {
                 change: p.change,
                 request: recent.map(|r| r.source.clone()),
-                call: recent.and_then(|r| r.call.clone()),
+                call,
+                rebuilt,
             });
         }
         self.recent.retain(|r| now.duration_since(r.at) <= AFTER);

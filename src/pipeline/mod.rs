@@ -174,13 +174,10 @@ fn config_body(event: &mut crate::event::Event<'_>) {
     }
     let method = String::from_utf8_lossy(method).into_owned();
     let path = path.to_vec();
-    let rebuilt = event.file_changes.iter().find_map(|change| {
-        let format = crate::source::etc_pve::diff::format_of(&change.file)?;
-        let before = change.old.as_deref().unwrap_or_default();
-        let after = change.new.as_deref().unwrap_or_default();
-        let diff = crate::source::etc_pve::diff::diff(format, &change.file, before, after);
-        crate::join::config::rebuild(template, &method, &path, &change.file, before, after, &diff)
-    });
+    let rebuilt = event
+        .file_changes
+        .iter()
+        .find_map(|change| crate::join::changes::rebuild(template, &method, &path, change));
     let Some(rebuilt) = rebuilt else {
         return;
     };

@@ -55,29 +55,17 @@ fn redact(value: &mut String, whole: bool, spans: Vec<std::ops::Range<usize>>) {
     }
 }
 
-/// The call a task's change gives back: the write whose task made it (`request` of the
-/// record), its parameters rebuilt from the change, as a pvesh command (`None` when nothing
-/// could be rebuilt, or it would not replay as it stands).
+/// The call a task's change gives back, as the join rebuilt it
+/// ([`crate::join::changes::Unclaimed::rebuilt`]): the write whose task made it (`request` of
+/// the record) with those parameters, as a pvesh command (`None` when nothing could be rebuilt,
+/// or it would not replay as it stands).
 pub(crate) fn rebuilt_command(
     change: &crate::join::changes::Unclaimed,
     time: jiff::Timestamp,
     show_secrets: bool,
 ) -> Option<(Vec<(String, String)>, String)> {
     let call = change.call.as_ref()?;
-    let fc = &change.change;
-    let format = diff::format_of(&fc.file)?;
-    let before = fc.old.as_deref().unwrap_or_default();
-    let after = fc.new.as_deref().unwrap_or_default();
-    let raw = diff::diff(format, &fc.file, before, after);
-    let rebuilt = crate::join::config::rebuild(
-        call.template,
-        &call.method,
-        &call.path,
-        &fc.file,
-        before,
-        after,
-        &raw,
-    )?;
+    let rebuilt = change.rebuilt.clone()?;
     let origin = crate::event::Origin {
         file: "/etc/pve",
         line: 0,
