@@ -103,7 +103,7 @@ pub(crate) struct Pipeline {
     pub(crate) config: Option<Box<ConfigFollow>>,
     /// A cluster read: the node of the line being processed, and what the fold of proxied
     /// hops says of it ([`crate::join::hops`]).
-    line_node: Option<Rc<str>>,
+    pub(super) line_node: Option<Rc<str>>,
     line_proxy: Option<crate::join::hops::Proxy>,
     /// A cluster read's `--on-node`: only events on these nodes.
     pub(crate) on_nodes: Vec<String>,
@@ -868,11 +868,20 @@ impl Pipeline {
 
     /// Adds a task directory to those joined (a cluster read has one per node): its tasks go
     /// to the same correlator, which tells them apart by their UPID's node.
-    pub(crate) fn add_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
-        if self.tasks.is_none() {
-            return self.open_tasks(dir);
-        }
+    pub(crate) fn add_tasks(&mut self, dir: PathBuf, node: Option<&str>) -> io::Result<()> {
         let mut tasks = TaskDir::open(&dir)?;
+        if let Some(node) = node {
+            tasks.only_node(node);
+        }
+        if self.tasks.is_none() {
+            let update = tasks.refresh();
+            if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
+                sessions.book.tasks_since = archive.oldest_end;
+            }
+            self.correlator.update(update);
+            self.tasks = Some(tasks);
+            return Ok(());
+        }
         let update = tasks.refresh();
         if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
             // Every node's tasks are complete since the latest of their oldest ends.

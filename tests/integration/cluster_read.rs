@@ -438,7 +438,10 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
     std::fs::write(
         cluster.node(2).tasks_dir().join("index"),
         format!(
-            "UPID:pve2:00004011:00530110:{}:qmstart:105:eve@pve: {} \u{1b}[31m$(reboot)\n",
+            "UPID:pve2:00004011:00530110:{}:qmstart:105:eve@pve: {} \u{1b}[31m$(reboot)\n\
+             UPID:pve1:00004012:00530110:{}:qmdestroy:100:root@pam: {} OK\n",
+            hex(T0 + 1),
+            hex(T0 + 2),
             hex(T0 + 1),
             hex(T0 + 2)
         ),
@@ -479,6 +482,22 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
             assert!(run.status.success(), "{}", stderr(&run));
         }
     }
+    // pve2's index lied about a task of pve1: passed over, said.
+    let out = pverec_on(
+        &cluster,
+        1,
+        &[
+            "convert", "--all", "-f", "json", "--host", &n2, "--host", "pve1",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        stderr(&out).contains("a task of another node (pve1)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("qmdestroy"));
     // A --host that could be an ssh option or a shell word is a usage error before any ssh.
     for bad in [
         "-oProxyCommand=touch /tmp/x",
