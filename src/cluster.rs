@@ -24,6 +24,8 @@ use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 
@@ -62,7 +64,18 @@ impl Plan {
             .etc_pve
             .clone()
             .unwrap_or_else(|| input::system_path(crate::source::etc_pve::DEFAULT_DIR));
-        let members = match members::read(&dir) {
+        let read = if etc_pve.no_etc_pve {
+            Ok(Members::default())
+        } else {
+            members::read(&dir)
+        };
+        let members = match read {
+            _ if etc_pve.no_etc_pve && args.cluster => {
+                return Err("--cluster reads the nodes of /etc/pve/.members: not with \
+                            --no-etc-pve"
+                    .to_string());
+            }
+            _ if etc_pve.no_etc_pve => Members::default(),
             Ok(members) => members,
             Err(e) if args.cluster => {
                 return Err(format!(
@@ -141,18 +154,26 @@ impl Plan {
 /// once, by [`Scratch::remove`], when every copy is open).
 struct Scratch {
     path: Option<PathBuf>,
+    /// Held while the copies are in use: [`sweep`] leaves them alone.
+    _lock: Option<std::fs::File>,
 }
 
 impl Scratch {
     fn new() -> std::io::Result<Scratch> {
         let base = std::env::temp_dir();
+        sweep(&base);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let path = base.join(format!("pverec-cluster-{}-{stamp}", std::process::id()));
+        let path = base.join(format!("{SCRATCH_PREFIX}{}-{stamp}", std::process::id()));
         // Created new (never an existing directory or a link someone put there), 0700.
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-        Ok(Scratch { path: Some(path) })
+        let lock_file = std::fs::File::create(path.join(".lock"))?;
+        lock(&lock_file);
+        Ok(Scratch {
+            path: Some(path),
+            _lock: Some(lock_file),
+        })
     }
 
     fn path(&self) -> &Path {
@@ -162,6 +183,52 @@ impl Scratch {
     fn remove(&mut self) {
         if let Some(path) = self.path.take() {
             let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// The name of the directories of the copies: `pverec-copies-PID-STAMP`.
+const SCRATCH_PREFIX: &str = "pverec-copies-";
+
+/// Takes the lock a cluster read holds on its copies for as long as it runs, if nobody holds
+/// it (flock(2): it works across pid namespaces, where a pid says nothing).
+fn lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor this function's caller owns.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Removes the copies that a cluster read killed by SIGKILL (during its fetch) left in `base`:
+/// its user's copy directories whose lock nobody holds.
+fn sweep(base: &Path) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: geteuid(2) has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(|n| n.starts_with(SCRATCH_PREFIX)) {
+            continue;
+        }
+        // Not followed: a link or someone else's directory is left alone.
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        let lock_file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(entry.path().join(".lock"));
+        match lock_file {
+            Ok(file) if lock(&file) => {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            // Held: a read in progress. Without a lock file: being made, or not pverec's.
+            _ => {}
         }
     }
 }
@@ -186,7 +253,24 @@ pub(crate) struct Sources<'a> {
 /// Runs a cluster read through `pipeline` (convert's or sessions'); `Ok(true)` when every node
 /// and every file was read.
 pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) -> Result<bool> {
+    // A stop signal must not leave the nodes' copies behind: it is caught, the ssh are ended,
+    // the copies removed, and pverec exits as the signal would have ended it.
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+    }
     let mut scratch = Scratch::new()?;
+    let stopped = |scratch: &mut Scratch| {
+        let sig = signal.load(Ordering::Relaxed);
+        if sig != 0 {
+            scratch.remove();
+            std::process::exit(128 + i32::try_from(sig).unwrap_or(0));
+        }
+    };
     let ssh = Ssh {
         config: sources.cluster.ssh_config.clone(),
         options: sources.cluster.ssh_option.clone(),
@@ -201,7 +285,8 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
         rotated: sources.rotated || sources.select.since.is_some(),
         journal: (!sources.journal.no_journal).then(|| journal_query.clone()),
     };
-    let fetched = node::fetch_all(&plan.remote, &ssh, &ask, scratch.path());
+    let fetched = node::fetch_all(&plan.remote, &ssh, &ask, scratch.path(), &signal);
+    stopped(&mut scratch);
 
     let mut nodes: Vec<NodeInput> = Vec::new();
     let mut journal = Journal::default();
@@ -250,8 +335,9 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             logs: groups.into_iter().flatten().collect(),
         });
     }
+    let mut remote_members = Vec::new();
     for (host, result) in plan.remote.iter().zip(fetched) {
-        let fetched = match result {
+        let mut fetched = match result {
             Ok(fetched) => fetched,
             Err(e) => {
                 messages::input_error(&format!(
@@ -273,6 +359,7 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             (None, Some(said)) => said.clone(),
             (None, None) => host.dest.clone(),
         };
+        remote_members.extend(fetched.members.take());
         if let Some(missing) = &fetched.journal_missing {
             messages::message(&format!(
                 "{name}: no journal ({missing}): its logins' users and its config changes' \
@@ -333,22 +420,33 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     pipeline.renderer.header(pipeline.output.buf(), &names);
     pipeline.output.commit()?;
     let file_names: Vec<Rc<str>> = names.iter().map(|n| Rc::from(n.as_str())).collect();
-    let addresses: Vec<(Rc<str>, IpAddr)> = plan
+    let mut addresses: Vec<(Rc<str>, IpAddr)> = plan
         .addresses
         .iter()
         .map(|(n, a)| (Rc::from(n.as_str()), *a))
         .collect();
+    // What the nodes read know of the cluster: a hop's client may be a node not read.
+    for member in remote_members.iter().flat_map(|m| &m.nodes) {
+        if let Some(ip) = member.ip {
+            if !addresses.iter().any(|(_, a)| *a == ip) {
+                addresses.push((Rc::from(member.name.as_str()), ip));
+            }
+        }
+    }
     let read: Vec<Rc<str>> = nodes.iter().map(|n| Rc::clone(&n.name)).collect();
     let mut hops = Hops::new(&addresses, &read);
     let progress = Progress::default();
     let bar = crate::convert::progress_bar(std::slice::from_ref(&group));
     let mut last = None;
-    crate::convert::merge_group(
+    let merged = crate::convert::merge_group(
         &group,
         &progress,
         bar.as_ref(),
         &mut || scratch.remove(),
         &mut |i, text, number| {
+            if signal.load(Ordering::Relaxed) != 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+            }
             let time = crate::source::access::parse(text)
                 .ok()
                 .and_then(|l| l.timestamp())
@@ -366,7 +464,9 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
                 Step::Held | Step::Folded => Ok(()),
             }
         },
-    )?;
+    );
+    stopped(&mut scratch);
+    merged?;
     scratch.remove();
     while let Some((held, proxy)) = hops.due(None) {
         pipeline.line_of(&held.text, &held.file, held.number, &held.node, Some(proxy))?;

@@ -47,6 +47,8 @@ const SSH: &[&str] = &["/usr/bin/ssh", "/bin/ssh"];
 const MAX_FILE: u64 = 16 << 30;
 /// The journal's JSON may not run longer than this.
 const MAX_JOURNAL: u64 = 8 << 30;
+/// `.members` lists a few hundred nodes at most.
+const MAX_MEMBERS: u64 = 1 << 20;
 /// A frame header is short; a longer line is not one.
 const MAX_HEADER: usize = 256;
 
@@ -162,6 +164,9 @@ pub(crate) struct Fetched {
     pub(crate) journal: Option<PathBuf>,
     /// Why the journal did not come, when it was asked for.
     pub(crate) journal_missing: Option<String>,
+    /// Its `/etc/pve/.members`: the cluster's addresses as that node knows them (a hop's
+    /// client may be a node that is not read).
+    pub(crate) members: Option<crate::source::etc_pve::members::Members>,
     pub(crate) bytes: u64,
 }
 
@@ -206,7 +211,8 @@ pub(crate) fn script(ask: &Ask) -> Vec<u8> {
         s.extend_from_slice(b"send log /var/log/pveproxy access.log\n");
     }
     s.extend_from_slice(
-        b"for n in index.1 index active; do send task /var/log/pve/tasks \"$n\"; done\n",
+        b"for n in index.1 index active; do send task /var/log/pve/tasks \"$n\"; done\n\
+          send members /etc/pve .members\n",
     );
     match &ask.journal {
         Some(query) => {
@@ -317,11 +323,13 @@ struct Reading {
 
 /// Reads every host in parallel into `dir/<i>/`; one result per host, in order. A failure is
 /// a sentence naming what failed (the caller names the node).
+/// `stop` set (a signal) ends every ssh at once.
 pub(crate) fn fetch_all(
     hosts: &[Host],
     ssh: &Ssh,
     ask: &Ask,
     dir: &Path,
+    stop: &std::sync::atomic::AtomicUsize,
 ) -> Vec<Result<Fetched, String>> {
     let Some(program) = ssh_program() else {
         return hosts
@@ -406,6 +414,10 @@ pub(crate) fn fetch_all(
                 continue;
             }
             running = true;
+            if stop.load(Ordering::Relaxed) != 0 {
+                kill_group(reading.child.id());
+                continue;
+            }
             if !reading.timed_out
                 && now.saturating_sub(reading.progress.load(Ordering::Relaxed)) > timeout_ms
             {
@@ -565,6 +577,7 @@ pub(crate) fn receive(input: &mut dyn Read, dir: &Path, ask: &Ask) -> Result<Fet
         tasks: None,
         journal: None,
         journal_missing: None,
+        members: None,
         bytes: 0,
     };
     let first = header(&mut reader)?.ok_or("it answered nothing")?;
@@ -602,6 +615,25 @@ pub(crate) fn receive(input: &mut dyn Read, dir: &Path, ask: &Ask) -> Result<Fet
                 }
                 fetched.journal = Some(path);
                 return Ok(fetched);
+            }
+            ["members", ".members", size] => {
+                let size: u64 = size
+                    .parse()
+                    .map_err(|_| format!("its answer is garbled: {}", printable(&line)))?;
+                if size > MAX_MEMBERS || fetched.members.is_some() {
+                    return Err(format!("it sent a .members of {size} bytes: not read"));
+                }
+                let mut text = Vec::new();
+                (&mut reader)
+                    .take(size)
+                    .read_to_end(&mut text)
+                    .map_err(|e| format!("reading its .members: {e}"))?;
+                if text.len() as u64 != size {
+                    return Err("its answer ended early (the connection was lost?)".to_string());
+                }
+                // A node outside a cluster, or a .members pverec cannot read: no addresses.
+                let members = crate::source::etc_pve::members::parse(&text).unwrap_or_default();
+                fetched.members = Some(members);
             }
             [kind @ ("log" | "task"), name, size] => {
                 let wanted = match *kind {

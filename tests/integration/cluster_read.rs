@@ -251,16 +251,15 @@ fn a_hop_whose_origin_is_not_read_stays_marked_with_its_origin() {
         return;
     };
     write_scenario(&cluster);
-    // From the test's own machine: pve2 and pve3 only, the cluster's addresses from pve1's
-    // .members (as /etc/pve on any node).
+    // From the test's own machine, which is no node (its /etc/pve is none): pve2 and pve3
+    // only. pve1's address comes from the .members of the nodes read.
     let n2 = format!("pve2={}", cluster.node(2).addr());
     let n3 = format!("pve3={}", cluster.node(3).addr());
     let out = Command::new(bin())
         .args([
             "convert", "--all", "-f", "json", "--host", &n2, "--host", &n3,
         ])
-        .arg("--etc-pve")
-        .arg(cluster.node(1).etc_pve())
+        .arg("--no-etc-pve")
         .arg("--ssh-config")
         .arg(cluster.ssh_config())
         .stdin(Stdio::null())
@@ -371,6 +370,7 @@ fn no_ssh_outlives_pverec_killed_by_sigkill_or_sigterm() {
         (libc::SIGKILL, "follow"),
         (libc::SIGTERM, "follow"),
     ];
+    let mut sigkilled = Vec::new();
     for (signal, command) in runs {
         let mut cmd = Command::new(bin());
         cmd.arg(command);
@@ -397,6 +397,14 @@ fn no_ssh_outlives_pverec_killed_by_sigkill_or_sigterm() {
             libc::kill(child.id() as i32, signal);
         }
         child.wait().unwrap();
+        if signal == libc::SIGKILL && command == "convert" {
+            sigkilled.push(child.id());
+        }
+        if signal == libc::SIGTERM {
+            // Caught: the copies of the nodes' files are removed before pverec ends.
+            let left = copies_of(child.id());
+            assert!(left.is_empty(), "{command} left {left:?} after SIGTERM");
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ssh_to(&pve2).is_empty() {
             assert!(
@@ -407,7 +415,37 @@ fn no_ssh_outlives_pverec_killed_by_sigkill_or_sigterm() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    // What SIGKILL left (it cannot be caught) goes with the next cluster read.
     cluster.resume(2);
+    let out = Command::new(bin())
+        .args(["convert", "--host"])
+        .arg(format!("pve2={pve2}"))
+        .arg("--ssh-config")
+        .arg(cluster.ssh_config())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for pid in sigkilled {
+        assert!(
+            copies_of(pid).is_empty(),
+            "the copies of killed pverec {pid} are still there"
+        );
+    }
+}
+
+/// pverec's copies of the nodes' files, by its pid, in the temporary directory.
+fn copies_of(pid: u32) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("pverec-copies-{pid}-")))
+        })
+        .collect()
 }
 
 #[test]
@@ -468,8 +506,9 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
         }
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("qemu/105"),
-            "{format}: {}",
-            String::from_utf8_lossy(&out.stdout)
+            "{format}: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
         );
         if format == "script" {
             // The script itself, run, only fails on what it must not do: it runs no payload.

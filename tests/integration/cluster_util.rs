@@ -29,7 +29,10 @@
 //!   --pid --fork --kill-child --mount-proc sh start.sh`. `start.sh` (in the node's directory, to
 //!   read) bind-mounts the node's `var/log` on `/var/log`, lays an overlay on `/etc` (so that
 //!   `/etc/pve` and the node's own `/etc/machine-id` and `/etc/hostname` exist there, the host's
-//!   `/etc` untouched) with the node's `etc/pve` bound on `/etc/pve`, mounts a tmpfs on `/run`
+//!   `/etc` untouched) with the node's `etc/pve` bound on `/etc/pve`, an empty `root/` of its own
+//!   on `/root` (so the remote commands' shells read none of the host's dot files: a `.bashrc`
+//!   that takes a lock, as pyenv's does, would stall them, and a node killed mid-way would leave
+//!   the lock for the host), mounts a tmpfs on `/run`
 //!   (sshd's `/run/sshd`), sets the hostname to the node's name and execs `sshd -D` as the pid
 //!   namespace's init. Killing that init ends every process of the node at once (sessions, remote
 //!   commands): that is `stop`. The pdeathsig and `--kill-child` end the node when the thread that
@@ -706,6 +709,8 @@ impl Node {
              mount --bind {root}/etc/pve /etc/pve\n\
              mount -t tmpfs -o mode=755 tmpfs /run\n\
              mkdir -m 755 /run/sshd\n\
+             mkdir -m 700 -p {root}/root\n\
+             mount --bind {root}/root /root\n\
              hostname {name}\n\
              exec /usr/sbin/sshd -D -f {root}/sshd_config -E {root}/sshd.log\n",
             name = self.name,
