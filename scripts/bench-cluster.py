@@ -443,8 +443,24 @@ def measure(argv: list[str], out: Path, err: Path, cluster: Cluster) -> dict:
     return {"wall": wall, "maxrss_kib": usage.ru_maxrss, "own_kib": sampler.own_hwm,
             "ssh_kib": sampler.child_hwm, "tree_kib": sampler.tree_rss,
             "children": sampler.children_max, "rc": p.returncode,
-            "wire": cluster.bridge_rx() - rx0, "out_bytes": out.stat().st_size,
+            "wire": cluster.bridge_rx() - rx0, "out_bytes": out.stat().st_size, "out": out,
             "stderr": err.read_text(errors="replace")}
+
+
+def outcomes(path: Path) -> dict:
+    """Outcomes of the write records of a `-f json` output: a proxied write's outcome is known
+    only when its target's task joined it."""
+    count = {}
+    with open(path, "rb") as f:
+        for line in f:
+            if b'"class":"write"' not in line:
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            count[str(r.get("outcome"))] = count.get(str(r.get("outcome")), 0) + 1
+    return count
 
 
 def has_host(pverec: str) -> bool:
@@ -518,6 +534,8 @@ def bench_size(args, n: int, rows: list[dict]) -> bool:
                     ok = False
                 runs.append(r)
             mid = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+            if "json" in form:
+                mid["outcomes"] = outcomes(mid["out"])
             m = FOLDED.search(mid["stderr"])
             s = SHOWN.search(mid["stderr"])
             rows.append(dict(mid, nodes=n, form=form, served=served,
@@ -555,8 +573,16 @@ def table(rows: list[dict]) -> str:
             f"{r['ssh_kib'] / 1024:.1f}", f"{r['tree_kib'] / 1024:.1f}",
             f"{r['out_bytes'] / 1e6:.1f}", fold])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
                      for row in lines)
+    for r in rows:
+        if r.get("outcomes"):
+            o = r["outcomes"]
+            text += (f"\n{r['nodes']} nodes, {r['form']}: write outcomes "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(o.items()))
+                     + f" (the generator refused {sum(n['refused'] for n in r['truth']['node'].values())}"
+                     f" of {r['truth']['writes']} writes on their origin)")
+    return text
 
 
 def main(argv=None) -> int:
