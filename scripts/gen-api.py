@@ -292,6 +292,9 @@ def main():
                 "action": m["name"],
                 "returns": returns_of(m),
                 "task_types": sorted(set(m.get("task_types", []))),
+                # pveproxy proxies the call to the path's node (pve-http-server
+                # `AnyEvent.pm` proxy_request); without it, the node that was asked runs it.
+                "proxyto": m.get("proxyto") == "node",
                 "params": sorted(params.items(), key=lambda kv: by_len_bytes(kv[0])),
             },
         )
@@ -305,6 +308,7 @@ def main():
                 "action": None,
                 "returns": "Returns::Unknown",
                 "task_types": sorted(set(s.get("task_types", []))),
+                "proxyto": False,
                 "params": [],
             },
         )
@@ -414,6 +418,7 @@ def main():
                         "None" if ep["action"] is None else f"Some({rust_str(ep['action'])})",
                         ep["returns"],
                         Slice([rust_str(tt) for tt in ep["task_types"]]),
+                        "true" if ep["proxyto"] else "false",
                         str(len(param_elems)),
                         str(len(params)),
                     ],

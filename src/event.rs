@@ -655,7 +655,19 @@ impl<'a> Event<'a> {
     /// The node a task of this request runs on: the path's `{node}` when it has one, except
     /// `localhost`, which is the node that served the request (pve-manager `PVE/HTTPServer.pm`
     /// does not proxy it; its tasks carry the real node name).
+    ///
+    /// A call that pveproxy does not proxy (no `proxyto`, [`Endpoint::proxied`]) runs on the
+    /// node that was asked, whatever node its path names: none here, the serving node is the
+    /// event's own.
     pub(crate) fn task_node(&self) -> Option<&[u8]> {
+        if self.endpoint.is_some_and(|e| !e.proxied()) {
+            return None;
+        }
+        self.path_node()
+    }
+
+    /// The node the path names (`/nodes/{node}/…`), except `localhost`.
+    pub(crate) fn path_node(&self) -> Option<&[u8]> {
         let path = self.path.as_deref()?;
         let rest = path.strip_prefix(b"/nodes/")?;
         let node = rest.split(|&b| b == b'/').next().unwrap_or(rest);

@@ -92,6 +92,8 @@ pub(crate) struct Endpoint {
     action: Option<&'static str>,
     returns: Returns,
     task_types: &'static [&'static str],
+    /// `proxyto => 'node'`: pveproxy hands the call to the node its path names.
+    proxyto: bool,
     /// Sorted by name with [`by_len_bytes`].
     params: &'static [Param],
 }
@@ -141,6 +143,7 @@ const fn e(
     action: Option<&'static str>,
     returns: Returns,
     task_types: &'static [&'static str],
+    proxyto: bool,
     first_param: usize,
     params: usize,
 ) -> Endpoint {
@@ -149,6 +152,7 @@ const fn e(
         action,
         returns,
         task_types,
+        proxyto,
         params: sub(&schema::PARAMS, first_param, params),
     }
 }
@@ -197,6 +201,15 @@ impl Endpoint {
     /// Task types (`qmstart`, `vzdump`, ...) this endpoint may start.
     pub(crate) fn task_types(&self) -> &'static [&'static str] {
         self.task_types
+    }
+
+    /// Whether pveproxy runs the call on the node its path names (`proxyto => 'node'`,
+    /// pve-http-server `src/PVE/APIServer/AnyEvent.pm`): such a call made on another node
+    /// is logged on both, and its task is on the path's node. A call without it runs where
+    /// it was asked, whatever node its path names (a console: qemu-server
+    /// `src/PVE/API2/Qemu.pm` `vncproxy` reaches the guest's node over SSH itself).
+    pub(crate) fn proxied(&self) -> bool {
+        self.proxyto
     }
 
     /// The names of the parameters that are options of the method's pvesh command: all but

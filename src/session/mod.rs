@@ -596,7 +596,7 @@ impl Book {
         }
         let mut session = Session::new(kind, user, event.client, time);
         session.spice = template.ends_with("/spiceproxy") || template.ends_with("/spiceshell");
-        session.node = event.task_node().map(lossy);
+        session.node = event.path_node().map(lossy);
         if let Some(object) = event
             .object
             .as_ref()
@@ -642,7 +642,7 @@ impl Book {
         };
         let (user, token) = userid::split(user);
         let client = event.client.map(lossy);
-        let node = event.task_node().map(lossy);
+        let node = event.path_node().map(lossy);
         let vmid = matches!(object.kind, "qemu" | "lxc").then(|| lossy(&object.id));
         let ticket = event
             .params
