@@ -72,6 +72,11 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l events -d 'Tak
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l on-node -d 'In a cluster read (--host, --cluster), only events on NODE: logged there, or done there (a request proxied to it, its task). A comma-separated list, repeatable. Not --node, which names the node of a single log' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l since -d 'Only requests logged at or after TIME' -r -f
@@ -86,6 +91,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-tasks -d 'D
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-etc-pve -d 'Do not read /etc/pve'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
@@ -121,6 +127,10 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l state -d 'Wit
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l status -d 'Only sessions in this state: ongoing, completed, or unknown (no close can be known: a QEMU SPICE console has no task, or no task index was read); a comma-separated list' -r -f -a "(__fish_pverec_values_status)"
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l kind -d 'Only sessions of these kinds: vnc, term, spice, shell, ui, api; a comma-separated list' -r -f -a "(__fish_pverec_values_kind)"
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s u -l user -d 'Only sessions of USER: alice@pve also selects her API tokens, alice@pve!ci only that token, alice alice in every realm; a comma-separated list, repeatable' -r -f
@@ -138,6 +148,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-tasks -d '
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-etc-pve -d 'Do not read /etc/pve'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'

@@ -124,6 +124,19 @@ def seeds():
             width = max(len(a), len(b))
             yield "config_rebuild", a.ljust(width, b"\n") + b.ljust(width, b"\n")
     yield "session_lines", (DATA / "sessions" / "access.log").read_bytes()
+    # A node's answer to the cluster read's script (src/source/node.rs), and the cluster's
+    # .members and --host forms; two nodes' lines for the fold of proxied hops.
+    log = b'::ffff:192.0.2.10 - alice@pve [24/06/2026:12:00:05 +0000] "GET / HTTP/1.1" 200 1\n'
+    yield "node_answer", (b"pverec-node 1 pve2\nlog access.log %d\n" % len(log)) + log + (
+        b"task index 0\njournal\n{}\n")
+    yield "node_answer", b"pverec-node 1 pve2\nend\n"
+    yield "cluster_members", (b'{"nodename": "pve1", "version": 5, "nodelist": {"pve1": '
+                              b'{"id": 1, "online": 1, "ip": "10.0.0.1"}}}\n'
+                              b"pve2\npve2=10.0.0.2\nroot@fd00::2\npve3=admin@pve3.lab\n")
+    start = b"POST /api2/extjs/nodes/pve2/qemu/105/status/start HTTP/1.1"
+    yield "proxied_hops", (
+        b'192.0.2.10 - alice@pve [24/06/2026:12:00:05 +0000] "' + start + b'" 200 82\n'
+        b'::ffff:10.0.0.1 - alice@pve [24/06/2026:12:00:04 +0000] "' + start + b'" 200 82\n')
     for form in TIME_FORMS:
         yield "time_arg", form.encode()
     for glob in GLOBS:

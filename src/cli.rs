@@ -135,6 +135,12 @@ pub(crate) struct ConvertArgs {
     pub(crate) etc_pve: EtcPveArgs,
 
     #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub(crate) nodes: NodeSelectArgs,
+
+    #[command(flatten)]
     pub(crate) select: SelectArgs,
 
     #[command(flatten)]
@@ -186,6 +192,9 @@ pub(crate) struct SessionsArgs {
 
     #[command(flatten)]
     pub(crate) etc_pve: EtcPveArgs,
+
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
 
     /// Only sessions in this state: ongoing, completed, or unknown (no close can be known: a
     /// QEMU SPICE console has no task, or no task index was read); a comma-separated list.
@@ -382,8 +391,54 @@ pub(crate) struct FollowArgs {
     pub(crate) output: OutputArgs,
 }
 
+impl ConvertArgs {
+    /// The cluster options that do not go with others: `--node` names the one node of a
+    /// single log, `--on-node` selects nodes of a cluster read.
+    fn check_cluster(&self) -> Result<(), String> {
+        if !self.cluster.any() {
+            if !self.nodes.on_node.is_empty() {
+                return Err("--on-node selects among the nodes of a cluster read: give --host                             or --cluster (to name the node of a single log, use --node)"
+                    .to_owned());
+            }
+            return Ok(());
+        }
+        if self.output.node.is_some() {
+            return Err("--node names the node of a single log; in a cluster read each node's                         events carry their own node (--on-node selects nodes)"
+                .to_owned());
+        }
+        if self.events.is_some() {
+            return Err(
+                "--events is a spool file of one node: not with --host or --cluster".to_owned(),
+            );
+        }
+        self.cluster.check()
+    }
+}
+
+impl ClusterArgs {
+    /// Each `--host` is one pverec can hand to ssh safely.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for host in &self.hosts {
+            crate::source::node::parse_host(host).map_err(|e| format!("--host {e}"))?;
+        }
+        for option in &self.ssh_option {
+            if !option.contains('=') || option.starts_with('-') || option.contains('\n') {
+                return Err(format!(
+                    "--ssh-option {:?}: give it as ssh -o takes it, KEY=VALUE",
+                    option.escape_debug().to_string()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl SessionsArgs {
     pub(crate) fn check(&self) -> Result<(), String> {
+        if self.cluster.any() && self.follow {
+            return Err("--follow reads this node only: not with --host or --cluster".to_owned());
+        }
+        self.cluster.check()?;
         if self.follow && self.files.len() > 1 {
             return Err("--follow follows one log: name at most one FILE".to_owned());
         }
@@ -406,6 +461,67 @@ impl FollowArgs {
     pub(crate) fn log(&self) -> &std::path::Path {
         self.file.as_deref().unwrap_or(&self.access_log)
     }
+}
+
+/// The other nodes of a cluster, read over SSH: shared by convert, follow and sessions.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Cluster")]
+pub(crate) struct ClusterArgs {
+    /// Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh
+    /// resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS.
+    ///
+    /// Its access.log (with --rotated or --since, its generations), its task index and its
+    /// journal are streamed with standard tools (sh, wc, head, journalctl): nothing is
+    /// installed there. A host that is this node (by name) is read locally. The events of all
+    /// nodes are merged into one timeline, each with its node; a request one node proxied to
+    /// another is shown once, from the node the client talked to, with the task, journal entry
+    /// and outcome of the node that did it.
+    #[arg(long = "host", value_name = "NODE", value_delimiter = ',',
+          value_hint = clap::ValueHint::Hostname)]
+    pub(crate) hosts: Vec<String>,
+
+    /// Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one
+    /// locally, the others over ssh at their cluster address.
+    #[arg(long)]
+    pub(crate) cluster: bool,
+
+    /// ssh's configuration file (ssh -F FILE) [default: ssh's own, ~/.ssh/config and
+    /// /etc/ssh/ssh_config].
+    ///
+    /// ssh always runs with BatchMode=yes (a password or host key prompt fails instead of
+    /// hanging) and checks host keys against the known hosts (a PVE node's
+    /// /etc/ssh/ssh_known_hosts holds the cluster's).
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub(crate) ssh_config: Option<PathBuf>,
+
+    /// One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new
+    /// or Port=2222.
+    #[arg(long, value_name = "OPTION", value_hint = clap::ValueHint::Other)]
+    pub(crate) ssh_option: Vec<String>,
+
+    /// How long a node may send nothing (connecting, or in the middle of its files) before it
+    /// is given up, named on stderr, and the run goes on without it.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) ssh_timeout: Duration,
+}
+
+impl ClusterArgs {
+    /// Whether other nodes are read.
+    pub(crate) fn any(&self) -> bool {
+        self.cluster || !self.hosts.is_empty()
+    }
+}
+
+/// Which nodes' events to show in a cluster read (convert, follow).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Cluster")]
+pub(crate) struct NodeSelectArgs {
+    /// In a cluster read (--host, --cluster), only events on NODE: logged there, or done there
+    /// (a request proxied to it, its task). A comma-separated list, repeatable. Not --node,
+    /// which names the node of a single log.
+    #[arg(long, value_name = "NODE", value_delimiter = ',', value_hint = clap::ValueHint::Other)]
+    pub(crate) on_node: Vec<String>,
 }
 
 /// Where the task index is: shared by every command that reads logs.
@@ -632,8 +748,12 @@ impl Cli {
             }
             Command::Completions { .. } | Command::Man => return Ok(()),
         };
-        select
-            .check()
+        let cluster = match &self.command {
+            Command::Convert(args) => args.check_cluster(),
+            _ => Ok(()),
+        };
+        cluster
+            .and_then(|()| select.check())
             .and_then(|()| output.check())
             .map_err(|message| {
                 // Plain: the message is printed through pverec's own escaping (main.rs).

@@ -253,9 +253,28 @@ fn read_group(
     progress: &Progress,
     bar: Option<&indicatif::ProgressBar>,
 ) -> io::Result<()> {
+    merge_group(group, progress, bar, &mut || {}, &mut |i, text, number| {
+        pipeline.line(text, &group[i].name, number)
+    })
+}
+
+/// What [`merge_group`] hands every line to: the file's index in the group, the line, its
+/// number.
+pub(crate) type EachLine<'a> = dyn FnMut(usize, &[u8], u64) -> io::Result<()> + 'a;
+
+/// Reads a group of files, merged by time when there is more than one: `each` gets every line
+/// (the file's index in the group, the line, its number), `opened` is called once every file is
+/// open (a cluster read then removes its copies: the open files stay readable).
+pub(crate) fn merge_group(
+    group: &[Source],
+    progress: &Progress,
+    bar: Option<&indicatif::ProgressBar>,
+    opened: &mut dyn FnMut(),
+    each: &mut EachLine<'_>,
+) -> io::Result<()> {
     let merging = group.len() > 1;
-    let mut heads: Vec<Head<'_>> = Vec::with_capacity(group.len());
-    for source in group {
+    let mut heads: Vec<(usize, Head<'_>)> = Vec::with_capacity(group.len());
+    for (index, source) in group.iter().enumerate() {
         match Lines::open(source, progress.clone()) {
             Ok(lines) => {
                 let mut head = Head {
@@ -266,7 +285,7 @@ fn read_group(
                     kind: FileKind::Empty,
                 };
                 if head.advance(merging) {
-                    heads.push(head);
+                    heads.push((index, head));
                 }
             }
             Err(e) => {
@@ -274,6 +293,7 @@ fn read_group(
             }
         }
     }
+    opened();
     let mut since_tick = 0u32;
     while !heads.is_empty() {
         // The oldest line first; on equal times, the older file (earlier in the group) first.
@@ -281,11 +301,11 @@ fn read_group(
             0
         } else {
             (0..heads.len())
-                .min_by_key(|&i| (heads[i].key, i))
+                .min_by_key(|&i| (heads[i].1.key, i))
                 .unwrap_or(0)
         };
-        let head = &mut heads[i];
-        pipeline.line(head.lines.line(), &head.source.name, head.number)?;
+        let (index, head) = &mut heads[i];
+        each(*index, head.lines.line(), head.number)?;
         if !head.advance(merging) {
             head.finish();
             heads.remove(i);
@@ -303,7 +323,7 @@ fn read_group(
 
 /// A progress bar on stderr for long runs, only when stderr is a terminal and stdout is not
 /// (on a shared terminal the bar would garble the output it sits under).
-fn progress_bar(groups: &[Vec<Source>]) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(groups: &[Vec<Source>]) -> Option<indicatif::ProgressBar> {
     const LONG: u64 = 64 << 20;
     if !io::stderr().is_terminal() || io::stdout().is_terminal() {
         return None;

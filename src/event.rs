@@ -221,6 +221,9 @@ pub(crate) struct Event<'a> {
     /// What the request changed in `/etc/pve` (follow with `--etc-pve`): the files, before and
     /// after ([`crate::join::changes`]).
     pub(crate) file_changes: Vec<crate::source::etc_pve::watch::FileChange>,
+    /// A cluster read: the request was proxied to or from another node
+    /// ([`crate::join::hops`]).
+    pub(crate) proxy: Option<crate::join::hops::Proxy>,
 }
 
 impl<'a> Event<'a> {
@@ -259,6 +262,7 @@ impl<'a> Event<'a> {
             via: Some(Via::Api),
             program: None,
             file_changes: Vec::new(),
+            proxy: None,
         };
         if req.is_api() {
             event.join_schema(req);
@@ -402,6 +406,7 @@ impl<'a> Event<'a> {
             via: None,
             program: None,
             file_changes: Vec::new(),
+            proxy: None,
         }
     }
 
@@ -562,6 +567,7 @@ impl<'a> Event<'a> {
             via: None,
             program: None,
             file_changes: Vec::new(),
+            proxy: None,
         }
     }
 

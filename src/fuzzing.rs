@@ -423,3 +423,126 @@ pub fn etc_pve_diff(data: &[u8]) {
     }
     let _ = diff::format_of(&String::from_utf8_lossy(old));
 }
+
+/// A node's answer to the cluster read's script (`source::node::receive`), written into a
+/// scratch directory: whatever the bytes, no panic, nothing written outside it, and a file
+/// only under a name that was asked for.
+pub fn node_answer(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pverec-fuzz-node-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    if std::fs::create_dir(&dir).is_err() {
+        return;
+    }
+    let ask = crate::source::node::Ask {
+        rotated: true,
+        journal: Some(crate::source::journal::Query::default()),
+    };
+    let _ = crate::source::node::receive(&mut &data[..], &dir, &ask);
+    for entry in walk(&dir) {
+        let relative = entry
+            .strip_prefix(&dir)
+            .unwrap_or(&entry)
+            .to_string_lossy()
+            .into_owned();
+        let allowed = relative == "journal.json"
+            || relative == "pveproxy"
+            || relative == "tasks"
+            || relative.starts_with("pveproxy/access.log")
+            || matches!(
+                relative.as_str(),
+                "tasks/index" | "tasks/index.1" | "tasks/active"
+            );
+        assert!(allowed, "wrote {relative}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            }
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// `/etc/pve/.members` and `--host` values: no panic; what is taken is safe to give ssh.
+pub fn cluster_members(data: &[u8]) {
+    if let Ok(members) = crate::source::etc_pve::members::parse(data) {
+        for node in members.nodes {
+            assert!(!node.name.starts_with('-'));
+        }
+    }
+    for line in String::from_utf8_lossy(data).lines() {
+        if let Ok(host) = crate::source::node::parse_host(line) {
+            assert!(!host.dest.starts_with('-'), "{host:?}");
+            assert!(
+                host.dest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"@.:-_".contains(&b)),
+                "{host:?}"
+            );
+        }
+    }
+}
+
+/// The fold of proxied hops over lines of two nodes (even lines pve1's, odd lines pve2's;
+/// 10.0.0.1 and 10.0.0.2 their addresses): every hop held is given back or folded, never lost.
+pub fn proxied_hops(data: &[u8]) {
+    use crate::join::hops::{Hops, Step};
+    use std::rc::Rc;
+    let pve1: Rc<str> = Rc::from("pve1");
+    let pve2: Rc<str> = Rc::from("pve2");
+    let members = [
+        (
+            Rc::clone(&pve1),
+            "10.0.0.1"
+                .parse()
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        ),
+        (
+            Rc::clone(&pve2),
+            "10.0.0.2"
+                .parse()
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        ),
+    ];
+    let mut hops = Hops::new(&members, &[Rc::clone(&pve1), Rc::clone(&pve2)]);
+    let file: Rc<str> = Rc::from("fuzz");
+    let (mut held, mut passed, mut folded_here) = (0u64, 0u64, 0u64);
+    for (i, text) in data.split(|&b| b == b'\n').enumerate() {
+        let node = if i % 2 == 0 { &pve1 } else { &pve2 };
+        let now = access::parse(text)
+            .ok()
+            .and_then(|l| l.timestamp())
+            .map(|t| t.as_second());
+        while hops.due(now).is_some() {
+            passed += 1;
+        }
+        match hops.take(node, &file, i as u64 + 1, text) {
+            Step::Held => held += 1,
+            Step::Folded => folded_here += 1,
+            Step::Pass(_) => {}
+        }
+    }
+    while hops.due(None).is_some() {
+        passed += 1;
+    }
+    assert!(hops.folded >= folded_here);
+    // Each held hop was given back or folded into an origin.
+    assert_eq!(
+        held,
+        passed + (hops.folded - folded_here),
+        "a held hop was lost"
+    );
+}

@@ -11,6 +11,7 @@
 
 mod api;
 mod cli;
+mod cluster;
 mod completions;
 mod convert;
 mod event;
@@ -95,6 +96,32 @@ fn parse_args() -> Result<Cli, ExitCode> {
 /// Runs a command and says how it ended.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Convert(args) if args.cluster.any() => {
+            let plan = match cluster::Plan::new(&args.cluster, &args.etc_pve) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    messages::message(&e);
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let mut pipeline = pipeline(&args.select, &args.output, false);
+            pipeline.on_nodes.clone_from(&args.nodes.on_node);
+            let sources = cluster::Sources {
+                files: &args.files,
+                rotated: args.rotated,
+                tasks: &args.tasks,
+                journal: &args.journal,
+                etc_pve: &args.etc_pve,
+                select: &args.select,
+                cluster: &args.cluster,
+            };
+            let all_read = cluster::run(&plan, &sources, pipeline)?;
+            Ok(if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
         Command::Convert(args) => {
             let plan = convert::Plan::new(&args.files);
             let pipeline = pipeline(&args.select, &args.output, plan.node_log);
@@ -146,7 +173,7 @@ pub(crate) fn pipeline(
 }
 
 /// This host's short name, as PVE names nodes.
-fn this_node() -> Option<String> {
+pub(crate) fn this_node() -> Option<String> {
     let name = std::fs::read_to_string(input::system_path("/proc/sys/kernel/hostname")).ok()?;
     let short = name.trim().split('.').next()?.to_string();
     (!short.is_empty()).then_some(short)

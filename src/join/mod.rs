@@ -5,5 +5,6 @@
 
 pub(crate) mod changes;
 pub(crate) mod config;
+pub(crate) mod hops;
 pub(crate) mod journal;
 pub(crate) mod tasks;

@@ -111,7 +111,7 @@ impl Correlator {
     /// Takes in what the task files said; returns the shown tasks that have ended since.
     pub(crate) fn update(&mut self, update: Update) -> Vec<Ended> {
         if let Some(archive) = update.archive {
-            self.archive = archive;
+            self.archive.absorb(archive);
         }
         let mut ended = std::mem::take(&mut self.ended);
         for task in update.running.into_iter().chain(update.finished) {

@@ -101,6 +101,12 @@ pub(crate) struct Pipeline {
     pub(crate) sessions: Option<Box<crate::session::render::Sessions>>,
     /// follow with `/etc/pve`: what changed there, and the requests that changed it.
     pub(crate) config: Option<Box<ConfigFollow>>,
+    /// A cluster read: the node of the line being processed, and what the fold of proxied
+    /// hops says of it ([`crate::join::hops`]).
+    line_node: Option<Rc<str>>,
+    line_proxy: Option<crate::join::hops::Proxy>,
+    /// A cluster read's `--on-node`: only events on these nodes.
+    pub(crate) on_nodes: Vec<String>,
 }
 
 /// follow's watch on `/etc/pve` ([`crate::source::etc_pve::watch`]) and its join with the
@@ -235,6 +241,9 @@ impl Pipeline {
             consoles: HashMap::new(),
             sessions: None,
             config: None,
+            line_node: None,
+            line_proxy: None,
+            on_nodes: Vec::new(),
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -496,6 +505,9 @@ impl Pipeline {
 
     /// Renders an event, its guest named first (`/etc/pve`).
     pub(super) fn render(&mut self, event: &mut Event<'_>) {
+        if !self.on_wanted_node(event) {
+            return;
+        }
         if let (Some(names), Some(object)) = (self.guest_names.as_mut(), event.object.as_mut()) {
             if matches!(object.kind, "qemu" | "lxc" | "vmid") && object.name.is_none() {
                 object.name = names.name(&object.id);
@@ -807,6 +819,55 @@ impl Pipeline {
         self.process(text, file, number, None)
     }
 
+    /// Processes one line of a cluster read: logged by `node`, with its proxy mark.
+    pub(crate) fn line_of(
+        &mut self,
+        text: &[u8],
+        file: &str,
+        number: u64,
+        node: &Rc<str>,
+        proxy: Option<crate::join::hops::Proxy>,
+    ) -> io::Result<()> {
+        self.line_node = Some(Rc::clone(node));
+        self.line_proxy = proxy;
+        let done = self.process(text, file, number, None);
+        self.line_node = None;
+        self.line_proxy = None;
+        done
+    }
+
+    /// Adds a task directory to those joined (a cluster read has one per node): its tasks go
+    /// to the same correlator, which tells them apart by their UPID's node.
+    pub(crate) fn add_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
+        if self.tasks.is_none() {
+            return self.open_tasks(dir);
+        }
+        let mut tasks = TaskDir::open(&dir)?;
+        let update = tasks.refresh();
+        if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
+            // Every node's tasks are complete since the latest of their oldest ends.
+            let since = &mut sessions.book.tasks_since;
+            *since = match (*since, archive.oldest_end) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        self.correlator.update(update);
+        Ok(())
+    }
+
+    /// `--on-node`: whether the event is on one of the nodes asked for (logged there, proxied
+    /// there, or its task ran there).
+    fn on_wanted_node(&self, event: &Event<'_>) -> bool {
+        if self.on_nodes.is_empty() {
+            return true;
+        }
+        let wanted = |n: &str| self.on_nodes.iter().any(|w| w == n);
+        event.node.is_some_and(wanted)
+            || event.task.as_ref().is_some_and(|t| wanted(&t.upid.node))
+            || matches!(&event.proxy, Some(crate::join::hops::Proxy::Folded { to, .. }) if wanted(to))
+    }
+
     /// The task this request started, when the task directory has it. In follow (`live`), the
     /// task files are read again when none is found: the task may have been written after the
     /// last look; what that read brings is `deferred`.
@@ -941,7 +1002,7 @@ impl Pipeline {
                 self.consoles.insert(user.to_vec(), time.as_second());
             }
         }
-        let node = self.node.clone();
+        let node = self.line_node.clone().or_else(|| self.node.clone());
         if !self.filter.wants_class(request.class) {
             if every_time && matches!(request.class, Class::Write | Class::Console) {
                 // Not shown, but it takes its task, which is therefore not one without a request.
@@ -978,6 +1039,7 @@ impl Pipeline {
         let login = self.journal_login(&line, time.as_second(), &request);
         let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
         event.file_changes = claimed;
+        event.proxy = self.line_proxy.clone();
         if let Some(login) = &login {
             self.attach_login(&mut event, login);
         } else if line.status == 401 {

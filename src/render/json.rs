@@ -72,7 +72,37 @@ struct Record<'a> {
     /// "old", "new"}]`; absent when nothing was seen.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     changes: Vec<changes::ChangeRecord<'a>>,
+    /// A cluster read: `{"to": "pve2", "hop": {"file", "line"}}` for a request whose hop on
+    /// another node was folded into it, `{"from": "pve1", "origin_read": false}` for a hop
+    /// shown on its own; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<ProxyRecord<'a>>,
     source: SourceRecord<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ProxyRecord<'a> {
+    Folded { to: &'a str, hop: SourceRecord<'a> },
+    From { from: &'a str, origin_read: bool },
+}
+
+impl<'a> ProxyRecord<'a> {
+    fn new(proxy: &'a crate::join::hops::Proxy) -> ProxyRecord<'a> {
+        match proxy {
+            crate::join::hops::Proxy::Folded { to, file, line } => ProxyRecord::Folded {
+                to,
+                hop: SourceRecord {
+                    file,
+                    line: Some(*line),
+                },
+            },
+            crate::join::hops::Proxy::From { from, origin_read } => ProxyRecord::From {
+                from,
+                origin_read: *origin_read,
+            },
+        }
+    }
 }
 
 /// A change in /etc/pve that no request line claimed: `{"event": "change", …}`.
@@ -452,6 +482,7 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
             reason: a.reason.as_deref().map(Cow::Borrowed),
         }),
         changes: changes::records(&diffs),
+        proxy: event.proxy.as_ref().map(ProxyRecord::new),
         source: SourceRecord {
             file: event.origin.file,
             line: (event.origin.line > 0).then_some(event.origin.line),

@@ -304,6 +304,17 @@ pub(crate) fn notes(event: &Event<'_>) -> Vec<String> {
             (None, _) => {}
         }
     }
+    match &event.proxy {
+        Some(crate::join::hops::Proxy::From { from, origin_read }) => notes.push(if *origin_read {
+            format!("proxied from {from}, whose log has no such line")
+        } else {
+            format!("proxied from {from} (its log not read)")
+        }),
+        Some(crate::join::hops::Proxy::Folded { to, .. }) => {
+            notes.push(format!("proxied to {to}"));
+        }
+        None => {}
+    }
     if let Some(task) = &event.task {
         match event.outcome {
             Outcome::Failure if event.may_have_run() => {

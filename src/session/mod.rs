@@ -852,7 +852,8 @@ impl Book {
 
     fn ui_session(&self, user: &[u8], event: &Event<'_>, time: i64) -> Session {
         let mut session = Session::new(Kind::Ui, user, event.client, time);
-        session.node.clone_from(&self.node);
+        // A cluster read: the node that logged it; else the node of the one log read.
+        session.node = event.node.map(str::to_owned).or_else(|| self.node.clone());
         session
     }
 
@@ -894,7 +895,7 @@ impl Book {
         .unwrap_or_else(|| {
             let kind = if token { Kind::Api } else { Kind::Ui };
             let mut s = Session::new(kind, user, Some(client), time);
-            s.node.clone_from(&self.node);
+            s.node = event.node.map(str::to_owned).or_else(|| self.node.clone());
             if !token {
                 if let Some((at, line)) = self.logins.remove(&key.1) {
                     if time - at <= LOGIN_WAIT {

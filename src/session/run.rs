@@ -83,9 +83,35 @@ pub(crate) fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
         tasks: args.tasks.clone(),
         journal: args.journal.clone(),
         etc_pve: args.etc_pve.clone(),
+        cluster: args.cluster.clone(),
+        nodes: cli::NodeSelectArgs::default(),
         select: everything.clone(),
         output: output.clone(),
     };
+    if args.cluster.any() {
+        let plan = match crate::cluster::Plan::new(&args.cluster, &args.etc_pve) {
+            Ok(plan) => plan,
+            Err(e) => {
+                crate::messages::message(&e);
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let sources = crate::cluster::Sources {
+            files: &batch.files,
+            rotated: batch.rotated,
+            tasks: &batch.tasks,
+            journal: &batch.journal,
+            etc_pve: &batch.etc_pve,
+            select: &batch.select,
+            cluster: &batch.cluster,
+        };
+        let all_read = crate::cluster::run(&plan, &sources, pipeline(false, false))?;
+        return Ok(if all_read {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
+    }
     let plan = convert::Plan::new(&batch.files);
     let all_read = convert::run(&batch, &plan, pipeline(plan.node_log, false))?;
     Ok(if all_read {

@@ -5,6 +5,7 @@
 pub(crate) mod access;
 pub(crate) mod etc_pve;
 pub(crate) mod journal;
+pub(crate) mod node;
 pub(crate) mod said;
 pub(crate) mod spool;
 pub(crate) mod task;

@@ -401,6 +401,36 @@ impl Archive {
         self.spots.sort_by_key(|s| (s.start, s.pid));
     }
 
+    /// Takes in another directory's first look (a cluster read joins every node's tasks):
+    /// its files after this one's, its spots merged in start order. Into an empty archive,
+    /// the other one as it is.
+    pub(crate) fn absorb(&mut self, other: Archive) {
+        if self.files.is_empty() && self.spots.is_empty() && self.parsed.is_empty() {
+            *self = other;
+            return;
+        }
+        let base = self.files.len() as u64;
+        if base + other.files.len() as u64 >= 1 << (64 - OFFSET_BITS) {
+            return;
+        }
+        let mask = (1u64 << OFFSET_BITS) - 1;
+        // The spots already taken are gone; what is left of both is merged.
+        let mut spots: Vec<Spot> = self.spots.split_off(self.next);
+        spots.extend(other.spots[other.next..].iter().map(|spot| Spot {
+            at: ((spot.at >> OFFSET_BITS) + base) << OFFSET_BITS | (spot.at & mask),
+            ..*spot
+        }));
+        spots.sort_by_key(|s| (s.start, s.pid));
+        self.spots = spots;
+        self.next = 0;
+        self.files.extend(other.files);
+        self.parsed.extend(other.parsed);
+        self.oldest_end = match (self.oldest_end, other.oldest_end) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// When the next task not yet taken started.
     pub(crate) fn next_start(&self) -> Option<i64> {
         self.spots.get(self.next).map(|s| s.start)

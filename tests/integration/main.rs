@@ -10,6 +10,7 @@ mod util;
 mod cli;
 mod cluster;
 mod cluster_gen;
+mod cluster_read;
 mod convert;
 mod day_one_docs;
 mod day_one_follow;

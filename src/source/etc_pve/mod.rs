@@ -13,6 +13,7 @@
 pub(crate) mod diff;
 pub(crate) mod firewall;
 pub(crate) mod guest;
+pub(crate) mod members;
 pub(crate) mod sections;
 pub(crate) mod user_cfg;
 

@@ -1,0 +1,391 @@
+//! A cluster read (`--host`, `--cluster`): every node's sources in one pipeline, one timeline.
+//!
+//! "Who deleted VM 105?" is asked of a cluster, not of a node: a click on pve1 for a VM on pve2
+//! is logged on both nodes, and its task, its journal entry and its config change exist only on
+//! pve2. So the other nodes' access.logs, task indexes and journals are fetched over ssh
+//! ([`crate::source::node`]) and read with this node's own, by one [`Pipeline`]:
+//!
+//! - the task indexes of all nodes go to one correlator and the journals to one journal join;
+//!   both tell nodes apart by what the entries say (a UPID's node, the path's node);
+//! - the access.log lines of all nodes are merged by time (each node's rotated set too), each
+//!   line with the node that logged it. The merge takes the oldest line of all files first, so
+//!   nodes whose logs are each in order come out in order; a line out of order in its own file
+//!   stays where it is in that file;
+//! - between the merge and the pipeline, the fold of proxied hops ([`hops`]) keeps a hop
+//!   (client: another node's address) back until its origin comes, at most 30 s of log time,
+//!   so the origin's line becomes the event and the hop is counted, not shown. That window is
+//!   the only reordering: a hop whose origin never comes is shown up to 30 s of log time late.
+//!
+//! A node that cannot be read is named once on stderr and the run goes on without it (exit
+//! status 2). The fetched copies are in a private temporary directory that is removed as soon
+//! as every file is open, so that nothing of them is left behind, even if pverec is killed.
+
+use std::net::IpAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::Result;
+
+use crate::cli::{ClusterArgs, EtcPveArgs, JournalArgs, SelectArgs, TaskArgs};
+use crate::input::{self, Progress, Source};
+use crate::join::hops::{Hops, Step};
+use crate::messages;
+use crate::pipeline::{self, Pipeline};
+use crate::source::etc_pve::members::{self, Members};
+use crate::source::journal::{self as journal_source, Journal};
+use crate::source::node::{self, Ask, Host, Ssh};
+
+/// The nodes of a cluster read, decided before anything is read.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// This node's name, when it is one of those read (read locally).
+    pub(crate) local: Option<String>,
+    /// The nodes read over ssh.
+    pub(crate) remote: Vec<Host>,
+    /// Every node's name and address known (`.members`, `--host NAME=ADDRESS`): the client of a
+    /// proxied hop is one of them.
+    pub(crate) addresses: Vec<(String, IpAddr)>,
+}
+
+/// What a run reads of one node.
+struct NodeInput {
+    name: Rc<str>,
+    /// Named as on the node, for messages and records: `pve2:/var/log/pveproxy/access.log`.
+    logs: Vec<Source>,
+}
+
+impl Plan {
+    /// The plan of `--host`/`--cluster`; `Err` is a usage error's text.
+    pub(crate) fn new(args: &ClusterArgs, etc_pve: &EtcPveArgs) -> Result<Plan, String> {
+        let dir = etc_pve
+            .etc_pve
+            .clone()
+            .unwrap_or_else(|| input::system_path(crate::source::etc_pve::DEFAULT_DIR));
+        let members = match members::read(&dir) {
+            Ok(members) => members,
+            Err(e) if args.cluster => {
+                return Err(format!(
+                    "--cluster reads the nodes of .members, and {e}; name the nodes with --host"
+                ));
+            }
+            Err(_) => Members::default(),
+        };
+        let this = members.local.clone().or_else(crate::this_node);
+        let mut plan = Plan {
+            local: None,
+            remote: Vec::new(),
+            addresses: Vec::new(),
+        };
+        for member in &members.nodes {
+            if let Some(ip) = member.ip {
+                plan.addresses.push((member.name.clone(), ip));
+            }
+        }
+        let mut hosts: Vec<Host> = Vec::new();
+        if args.cluster {
+            if members.nodes.is_empty() {
+                return Err(format!(
+                    "--cluster: {} lists no nodes (this node is not in a cluster); name the \
+                     nodes with --host",
+                    dir.join(".members").display()
+                ));
+            }
+            for member in &members.nodes {
+                hosts.push(Host {
+                    name: Some(member.name.clone()),
+                    dest: member
+                        .ip
+                        .map_or_else(|| member.name.clone(), |ip| ip.to_string()),
+                    addr: member.ip,
+                });
+            }
+        }
+        for spec in &args.hosts {
+            let mut host = node::parse_host(spec).map_err(|e| format!("--host {e}"))?;
+            if host.name.is_none() {
+                // user@ADDRESS: the cluster knows its name by its address.
+                host.name = host.addr.and_then(|addr| {
+                    members
+                        .nodes
+                        .iter()
+                        .find(|m| m.ip == Some(addr))
+                        .map(|m| m.name.clone())
+                });
+            }
+            if let (Some(name), Some(addr)) = (&host.name, host.addr) {
+                if !plan.addresses.iter().any(|(n, a)| n == name && *a == addr) {
+                    plan.addresses.push((name.clone(), addr));
+                }
+            }
+            let same = |h: &Host| match (&h.name, &host.name) {
+                (Some(a), Some(b)) => a == b,
+                _ => h.dest == host.dest,
+            };
+            if !hosts.iter().any(same) {
+                hosts.push(host);
+            }
+        }
+        for host in hosts {
+            if host.name.is_some() && host.name == this {
+                plan.local = this.clone();
+            } else {
+                plan.remote.push(host);
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// The private directory the nodes' copies are fetched into; removed when dropped (and at
+/// once, by [`Scratch::remove`], when every copy is open).
+struct Scratch {
+    path: Option<PathBuf>,
+}
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        let base = std::env::temp_dir();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = base.join(format!("pverec-cluster-{}-{stamp}", std::process::id()));
+        // Created new (never an existing directory or a link someone put there), 0700.
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Scratch { path: Some(path) })
+    }
+
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new("/nonexistent"))
+    }
+
+    fn remove(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// What the other sources of a cluster read are.
+pub(crate) struct Sources<'a> {
+    pub(crate) files: &'a [PathBuf],
+    pub(crate) rotated: bool,
+    pub(crate) tasks: &'a TaskArgs,
+    pub(crate) journal: &'a JournalArgs,
+    pub(crate) etc_pve: &'a EtcPveArgs,
+    pub(crate) select: &'a SelectArgs,
+    pub(crate) cluster: &'a ClusterArgs,
+}
+
+/// Runs a cluster read through `pipeline` (convert's or sessions'); `Ok(true)` when every node
+/// and every file was read.
+pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) -> Result<bool> {
+    let mut scratch = Scratch::new()?;
+    let ssh = Ssh {
+        config: sources.cluster.ssh_config.clone(),
+        options: sources.cluster.ssh_option.clone(),
+        timeout: sources.cluster.ssh_timeout,
+    };
+    let journal_query = journal_source::Query {
+        since: sources.select.since,
+        until: sources.select.until,
+        ..journal_source::Query::default()
+    };
+    let ask = Ask {
+        rotated: sources.rotated || sources.select.since.is_some(),
+        journal: (!sources.journal.no_journal).then(|| journal_query.clone()),
+    };
+    let fetched = node::fetch_all(&plan.remote, &ssh, &ask, scratch.path());
+
+    let mut nodes: Vec<NodeInput> = Vec::new();
+    let mut journal = Journal::default();
+    let mut read_names: Vec<String> = Vec::new();
+    if let Some(local) = &plan.local {
+        let files = if sources.files.is_empty() {
+            vec![input::system_path(input::DEFAULT_LOG)]
+        } else {
+            sources.files.to_vec()
+        };
+        let groups = match input::groups(&files, ask.rotated) {
+            Ok(groups) => groups,
+            Err(e) => {
+                messages::input_error(&format!("{local}: {e}"));
+                Vec::new()
+            }
+        };
+        let tasks = pipeline::source_dir(
+            sources.tasks.tasks.as_ref(),
+            sources.tasks.no_tasks,
+            pipeline::DEFAULT_TASK_DIR,
+            true,
+        );
+        if let Some((dir, _)) = tasks {
+            if let Err(e) = pipeline.add_tasks(dir.clone()) {
+                messages::input_error(&format!("{local}: {}", messages::os_error(&dir, &e)));
+            }
+        }
+        if !sources.journal.no_journal {
+            if !sources.journal.journal_file.is_empty() {
+                let zone = jiff::tz::TimeZone::system();
+                for file in &sources.journal.journal_file {
+                    journal.read_file(file, &journal_query, &zone);
+                }
+            } else if let Some(program) = journal_source::journalctl() {
+                journal.read_system(&program, &journal_query);
+            } else if sources.journal.journal {
+                messages::input_error(&format!(
+                    "{local}: --journal: journalctl is not installed (/usr/bin/journalctl)"
+                ));
+            }
+        }
+        read_names.push(local.clone());
+        nodes.push(NodeInput {
+            name: Rc::from(local.as_str()),
+            logs: groups.into_iter().flatten().collect(),
+        });
+    }
+    for (host, result) in plan.remote.iter().zip(fetched) {
+        let fetched = match result {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                messages::input_error(&format!(
+                    "{}: {e}; its events are missing, the other nodes are read",
+                    host.label()
+                ));
+                continue;
+            }
+        };
+        let name = match (&host.name, &fetched.said_name) {
+            (Some(name), Some(said)) if said != name => {
+                messages::message(&format!(
+                    "{}: the node says it is {said}; its events are named {name}",
+                    host.label()
+                ));
+                name.clone()
+            }
+            (Some(name), _) => name.clone(),
+            (None, Some(said)) => said.clone(),
+            (None, None) => host.dest.clone(),
+        };
+        if let Some(missing) = &fetched.journal_missing {
+            messages::message(&format!(
+                "{name}: no journal ({missing}): its logins' users and its config changes' \
+                 parameters are not known"
+            ));
+        }
+        if let Some(dir) = &fetched.tasks {
+            if let Err(e) = pipeline.add_tasks(dir.clone()) {
+                messages::input_error(&format!("{name}: its task index: {e}"));
+            }
+        }
+        if let Some(file) = &fetched.journal {
+            journal.read_file(file, &journal_query, &jiff::tz::TimeZone::system());
+        }
+        let prefix = format!("{name}:");
+        let mut logs = Vec::new();
+        if let Some(log) = &fetched.access_log {
+            match input::groups(std::slice::from_ref(log), ask.rotated) {
+                Ok(groups) => {
+                    for mut source in groups.into_iter().flatten() {
+                        // Named as on the node: pve2:/var/log/pveproxy/access.log.1
+                        let file = source
+                            .path
+                            .file_name()
+                            .map(|f| f.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        source.name = format!("{prefix}/var/log/pveproxy/{file}");
+                        logs.push(source);
+                    }
+                }
+                Err(e) => messages::input_error(&format!("{name}: {e}")),
+            }
+        } else {
+            messages::message(&format!("{name}: has no /var/log/pveproxy/access.log"));
+        }
+        read_names.push(name.clone());
+        nodes.push(NodeInput {
+            name: Rc::from(name.as_str()),
+            logs,
+        });
+    }
+    journal.sort();
+    if !journal.entries.is_empty() {
+        pipeline.add_journal(journal);
+    }
+    pipeline::open_etc_pve(&mut pipeline, sources.etc_pve, true);
+
+    // One group of every node's files, each file with its node.
+    let mut group: Vec<Source> = Vec::new();
+    let mut node_of: Vec<Rc<str>> = Vec::new();
+    for node in &nodes {
+        for source in &node.logs {
+            group.push(source.clone());
+            node_of.push(Rc::clone(&node.name));
+        }
+    }
+    let names: Vec<String> = group.iter().map(|s| s.name.clone()).collect();
+    pipeline.renderer.header(pipeline.output.buf(), &names);
+    pipeline.output.commit()?;
+    let file_names: Vec<Rc<str>> = names.iter().map(|n| Rc::from(n.as_str())).collect();
+    let addresses: Vec<(Rc<str>, IpAddr)> = plan
+        .addresses
+        .iter()
+        .map(|(n, a)| (Rc::from(n.as_str()), *a))
+        .collect();
+    let read: Vec<Rc<str>> = nodes.iter().map(|n| Rc::clone(&n.name)).collect();
+    let mut hops = Hops::new(&addresses, &read);
+    let progress = Progress::default();
+    let bar = crate::convert::progress_bar(std::slice::from_ref(&group));
+    let mut last = None;
+    crate::convert::merge_group(
+        &group,
+        &progress,
+        bar.as_ref(),
+        &mut || scratch.remove(),
+        &mut |i, text, number| {
+            let time = crate::source::access::parse(text)
+                .ok()
+                .and_then(|l| l.timestamp())
+                .map(|t| t.as_second());
+            if time.is_some() {
+                last = time;
+            }
+            while let Some((held, proxy)) = hops.due(last) {
+                pipeline.line_of(&held.text, &held.file, held.number, &held.node, Some(proxy))?;
+            }
+            match hops.take(&node_of[i], &file_names[i], number, text) {
+                Step::Pass(proxy) => {
+                    pipeline.line_of(text, &file_names[i], number, &node_of[i], proxy)
+                }
+                Step::Held | Step::Folded => Ok(()),
+            }
+        },
+    )?;
+    scratch.remove();
+    while let Some((held, proxy)) = hops.due(None) {
+        pipeline.line_of(&held.text, &held.file, held.number, &held.node, Some(proxy))?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    pipeline.finish(None)?;
+    pipeline.renderer.finish(pipeline.output.buf());
+    pipeline.output.flush()?;
+    pipeline.filter.report_unmatched_users();
+    messages::message(&format!(
+        "{} nodes read ({}); {} proxied hops folded into their origin's request, {} shown on \
+         their own",
+        read_names.len(),
+        read_names.join(", "),
+        hops.folded,
+        hops.alone
+    ));
+    messages::finish();
+    Ok(!messages::errored())
+}
