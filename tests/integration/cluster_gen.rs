@@ -1,13 +1,16 @@
 //! The generated cluster of `make bench-cluster` (scripts/gen-cluster.py) read by the real
 //! binary: its figures (folded hops, outcomes) only mean something if pverec reads every node's
-//! files the way it reads a real node's, so the generator is held to pverec here, node by node.
+//! files the way it reads a real node's, so the generator is held to pverec here, node by node,
+//! and the cluster read is held to the generator's truth on three real nodes.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{pverec, require_tool, stdout_of};
+use crate::cluster_util::{Cluster, Node};
+use crate::util::{bin, pverec, require_tool, stdout_of};
 
 /// gen-cluster.py OUTDIR --nodes N --requests R --check, with the nodes at NET.K.
 fn generate(dir: &Path, nodes: usize, requests: usize, net: &str) -> Value {
@@ -100,5 +103,116 @@ fn each_generated_node_joins_every_task_in_its_files() {
     assert!(
         hop_tasks > 20,
         "only {hop_tasks} proxied writes with a task"
+    );
+}
+
+/// The generated files of node `name` put where that node's sshd serves them.
+fn load(node: &Node, from: &Path) {
+    std::fs::copy(from.join("access.log"), node.access_log()).unwrap();
+    for entry in std::fs::read_dir(from.join("tasks")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), node.tasks_dir().join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(
+        from.join("etc-pve/.members"),
+        node.etc_pve().join(".members"),
+    )
+    .unwrap();
+}
+
+/// `pverec: N nodes read (...); F proxied hops folded into their origin's request, A shown on
+/// their own`: (F, A).
+fn hops_summary(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("proxied hops folded"))
+        .unwrap_or_else(|| panic!("no hops summary on stderr:\n{stderr}"));
+    let number_before = |what: &str| -> u64 {
+        let head = &line[..line.find(what).unwrap()];
+        head.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    (
+        number_before(" proxied hops folded"),
+        number_before(" shown on their own"),
+    )
+}
+
+/// The generated cluster on three real nodes (the tests' sshd in namespaces), read over SSH:
+/// every hop is folded into its origin's line and none is shown on its own, so every write
+/// appears once, with its outcome from the target's task; reading two of the three nodes folds
+/// the hops between them and shows those from the third on their own, as truth.json's pairs say.
+#[test]
+fn a_cluster_read_folds_every_generated_hop() {
+    let Some(cluster) = Cluster::new(3) else {
+        return;
+    };
+    let y = cluster.client_addr().octets()[2];
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(dir.path(), 3, 3000, &format!("10.213.{y}"));
+    for i in 1..=3 {
+        let node = cluster.node(i);
+        load(node, &dir.path().join(node.name()));
+    }
+    let pair = |a: &str, b: &str| truth["pairs"][format!("{a}>{b}")].as_u64().unwrap_or(0);
+    let run = |mut cmd: Command, hosts: &[String]| {
+        let out = cmd
+            .args([
+                "convert",
+                "--no-journal",
+                "--all",
+                "-f",
+                "json",
+                "--ssh-config",
+            ])
+            .arg(cluster.ssh_config())
+            .args(hosts.iter().flat_map(|h| ["--host", h.as_str()]))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "pverec convert --host: {stderr}");
+        let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (records, hops_summary(&stderr), stderr)
+    };
+    // From outside the cluster, every node by name and address.
+    let every: Vec<String> = (1..=3)
+        .map(|i| format!("{}={}", cluster.node(i).name(), cluster.node(i).addr()))
+        .collect();
+    let (records, (folded, shown), _) = run(Command::new(bin()), &every);
+    assert_eq!(folded, truth["proxied"]["total"].as_u64().unwrap());
+    assert_eq!(shown, 0);
+    assert_eq!(
+        records.len() as u64,
+        truth["lines"].as_u64().unwrap() - folded
+    );
+    let writes = records.iter().filter(|r| r["class"] == "write").count() as u64;
+    assert_eq!(writes, truth["writes"].as_u64().unwrap());
+    let refused: u64 = truth["node"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["refused"].as_u64().unwrap())
+        .sum();
+    let unknown = records
+        .iter()
+        .filter(|r| r["class"] == "write" && r["outcome"] == "unknown")
+        .count() as u64;
+    assert!(
+        unknown <= refused,
+        "{unknown} writes with an unknown outcome, {refused} refused"
+    );
+
+    // On pve1 (read locally; its /etc/pve/.members names pve3 too), with pve2 over ssh.
+    let two = ["pve1".to_string(), "pve2".to_string()];
+    let (_, (folded, shown), stderr) = run(cluster.node(1).command(bin()), &two);
+    assert_eq!(
+        (folded, shown),
+        (
+            pair("pve1", "pve2") + pair("pve2", "pve1"),
+            pair("pve3", "pve1") + pair("pve3", "pve2")
+        ),
+        "{stderr}"
     );
 }
