@@ -40,7 +40,12 @@ Memory, per run:
   - pverec alone and the largest ssh: VmHWM of each process of the tree, sampled every 10 ms
     from /proc (a lower bound: what was reached after the last sample is missed);
   - tree: the largest sum of VmRSS over pverec and all its children at one sample (what the
-    machine needed at once: with 16 nodes that is 16 ssh clients too).
+    machine needed at once: with 16 nodes that is 16 ssh clients too);
+  - anon/file: pverec's largest RssAnon (its heap) and RssFile (pages of the files it maps:
+    page cache, given back under pressure) apart;
+  - tmp: the most that pverec's private copies of the nodes' files took in $TMPDIR at once
+    (a cluster read fetches every node's files there before it reads them; where /tmp is a
+    tmpfs, as on Debian 13, that is memory as well).
 
 MB read is the size of the files the nodes serve (access.log, task files, .members; from
 truth.json); MB on the wire is what the bridge received from the nodes during the run (SSH's
@@ -402,9 +407,29 @@ class Sampler(threading.Thread):
         self.pid = pid
         self.stop = threading.Event()
         self.own_hwm = 0
+        self.scratch = 0        # bytes in pverec's private copy directory (src/cluster.rs)
+        self.scratch_dirs: list[Path] = []
+        self.own_anon = 0       # of which heap and stacks (RssAnon)...
+        self.own_file = 0       # ...and mapped files (RssFile: the logs pverec maps)
         self.child_hwm = 0
         self.children_max = 0
         self.tree_rss = 0
+
+    def scratch_bytes(self) -> int:
+        """The size of the files under $TMPDIR/pverec-cluster-PID-*: where a cluster read
+        fetches every node's files before it reads them (on tmpfs, that is memory too)."""
+        if not self.scratch_dirs:
+            tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+            self.scratch_dirs = list(tmp.glob(f"pverec-cluster-{self.pid}-*"))
+        total = 0
+        for d in self.scratch_dirs:
+            for root, _, files in os.walk(d):
+                for f in files:
+                    try:
+                        total += os.lstat(os.path.join(root, f)).st_blocks * 512
+                    except OSError:
+                        pass
+        return total
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -418,9 +443,12 @@ class Sampler(threading.Thread):
                 total += status_kib(pid, "VmRSS")
                 if pid == self.pid:
                     self.own_hwm = max(self.own_hwm, status_kib(pid, "VmHWM"))
+                    self.own_anon = max(self.own_anon, status_kib(pid, "RssAnon"))
+                    self.own_file = max(self.own_file, status_kib(pid, "RssFile"))
                 else:
                     self.child_hwm = max(self.child_hwm, status_kib(pid, "VmHWM"))
             self.children_max = max(self.children_max, len(tree) - 1)
+            self.scratch = max(self.scratch, self.scratch_bytes())
             self.tree_rss = max(self.tree_rss, total)
             self.stop.wait(0.01)
 
@@ -440,7 +468,8 @@ def measure(argv: list[str], out: Path, err: Path, cluster: Cluster) -> dict:
         sampler.join()
         p.returncode = os.waitstatus_to_exitcode(status)
         RUNNING.remove(p)
-    return {"wall": wall, "maxrss_kib": usage.ru_maxrss, "own_kib": sampler.own_hwm,
+    return {"wall": wall, "maxrss_kib": usage.ru_maxrss, "own_kib": sampler.own_hwm, "scratch": sampler.scratch,
+            "anon_kib": sampler.own_anon, "file_kib": sampler.own_file,
             "ssh_kib": sampler.child_hwm, "tree_kib": sampler.tree_rss,
             "children": sampler.children_max, "rc": p.returncode,
             "wire": cluster.bridge_rx() - rx0, "out_bytes": out.stat().st_size, "out": out,
@@ -556,7 +585,7 @@ def bench_size(args, n: int, rows: list[dict]) -> bool:
 
 def table(rows: list[dict]) -> str:
     head = ["nodes", "run", "MB read", "MB wire", "wall s (median)", "runs", "peak RSS MiB",
-            "own MiB", "ssh MiB", "tree MiB", "out MB", "folded / expected"]
+            "own MiB", "anon/file", "ssh MiB", "tree MiB", "tmp MB", "out MB", "folded / expected"]
     lines = [head]
     for r in rows:
         t = r["truth"]["proxied"]
@@ -570,7 +599,9 @@ def table(rows: list[dict]) -> str:
             str(r["nodes"]), r["form"], f"{r['served'] / 1e6:.1f}", f"{r['wire'] / 1e6:.1f}",
             f"{r['wall']:.2f}", " ".join(f"{w:.2f}" for w in r["walls"]),
             f"{r['maxrss_kib'] / 1024:.1f}", f"{r['own_kib'] / 1024:.1f}",
+            f"{r['anon_kib'] / 1024:.0f}/{r['file_kib'] / 1024:.0f}",
             f"{r['ssh_kib'] / 1024:.1f}", f"{r['tree_kib'] / 1024:.1f}",
+            f"{r['scratch'] / 1e6:.1f}",
             f"{r['out_bytes'] / 1e6:.1f}", fold])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     text = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
@@ -578,10 +609,14 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         if r.get("outcomes"):
             o = r["outcomes"]
+            nodes = r["truth"]["node"].values()
             text += (f"\n{r['nodes']} nodes, {r['form']}: write outcomes "
                      + ", ".join(f"{k} {v}" for k, v in sorted(o.items()))
-                     + f" (the generator refused {sum(n['refused'] for n in r['truth']['node'].values())}"
-                     f" of {r['truth']['writes']} writes on their origin)")
+                     + f" of {r['truth']['writes']}; the generator's truth: "
+                     f"{sum(n['refused'] for n in nodes)} refused on their origin, "
+                     f"{sum(n['tasks_lost'] for n in nodes)} whose task the index rotation "
+                     "clobbered (unknown is right for those), "
+                     f"{sum(n['tasks_running'] for n in nodes)} still running")
     return text
 
 
@@ -634,7 +669,9 @@ def main(argv=None) -> int:
         print(table(rows))
         print(f"(requests per node {args.requests}, seed {args.seed}; peak RSS: wait4 of pverec, "
               "the largest of pverec and its reaped ssh clients; own (pverec, or the harness's sh) / ssh: "
-              "VmHWM sampled every 10 ms; tree: the largest sum of VmRSS over pverec and its children; "
+              "VmHWM sampled every 10 ms; anon/file: the largest RssAnon (heap) and RssFile "
+              "(mapped files) of that process; tmp: the most pverec's copies of the nodes' files "
+              "took in $TMPDIR at once (sampled); tree: the largest sum of VmRSS over pverec and its children; "
               "expected folded hops from gen-cluster.py's truth.json: all proxied requests, "
               "and the writes among them)")
     return 0 if ok else 1
