@@ -273,7 +273,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +363,46 @@ _pverec() {
                     COMPREPLY=()
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssh-option)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ssh-timeout)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --on-node)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
                     fi
                     return 0
                     ;;

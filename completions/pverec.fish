@@ -104,6 +104,11 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l spool -d 'The r
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l tasks -d 'The task directory (index, index.1, active) [default: /var/log/pve/tasks, when the node\'s own log, in /var/log/pveproxy, is read]' -r -f -a "(__fish_complete_directories)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l journal-file -d 'Read FILE instead of the node\'s journal (repeatable): a copied .journal file (through journalctl --file), a journalctl -o json export, or syslog text (/var/log/syslog, daemon.log, rotated and gzip\'d too), told apart by content. follow takes one .journal file and follows it as it grows' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l etc-pve -d 'Name guests from DIR, PVE\'s cluster file system [default: /etc/pve, when the node\'s own log is read and it exists]' -r -f -a "(__fish_complete_directories)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l on-node -d 'In a cluster read (--host, --cluster), only events on NODE: logged there, or done there (a request proxied to it, its task). A comma-separated list, repeatable. Not --node, which names the node of a single log' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l class -d 'Classes of requests to show (comma-separated) [default: write]' -r -f -a "(__fish_pverec_values_class)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l since -d 'Only requests logged at or after TIME' -r -f
@@ -119,6 +124,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-tasks -d 'Do
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-etc-pve -d 'Do not read /etc/pve'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'

@@ -385,6 +385,12 @@ pub(crate) struct FollowArgs {
     pub(crate) etc_pve: EtcPveArgs,
 
     #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub(crate) nodes: NodeSelectArgs,
+
+    #[command(flatten)]
     pub(crate) select: SelectArgs,
 
     #[command(flatten)]
@@ -392,27 +398,54 @@ pub(crate) struct FollowArgs {
 }
 
 impl ConvertArgs {
-    /// The cluster options that do not go with others: `--node` names the one node of a
-    /// single log, `--on-node` selects nodes of a cluster read.
     fn check_cluster(&self) -> Result<(), String> {
-        if !self.cluster.any() {
-            if !self.nodes.on_node.is_empty() {
-                return Err("--on-node selects among the nodes of a cluster read: give --host                             or --cluster (to name the node of a single log, use --node)"
-                    .to_owned());
-            }
-            return Ok(());
-        }
-        if self.output.node.is_some() {
-            return Err("--node names the node of a single log; in a cluster read each node's                         events carry their own node (--on-node selects nodes)"
-                .to_owned());
-        }
-        if self.events.is_some() {
+        if self.cluster.any() && self.events.is_some() {
             return Err(
                 "--events is a spool file of one node: not with --host or --cluster".to_owned(),
             );
         }
-        self.cluster.check()
+        check_cluster(&self.cluster, &self.nodes, &self.output)
     }
+}
+
+impl FollowArgs {
+    fn check_cluster(&self) -> Result<(), String> {
+        if self.cluster.any() && self.lines > 0 {
+            return Err(
+                "-n counts the events of one log: not with --host or --cluster (give --since \
+                 for history)"
+                    .to_owned(),
+            );
+        }
+        check_cluster(&self.cluster, &self.nodes, &self.output)
+    }
+}
+
+/// The cluster options that do not go with others: `--node` names the one node of a single
+/// log, `--on-node` selects nodes of a cluster read.
+fn check_cluster(
+    cluster: &ClusterArgs,
+    nodes: &NodeSelectArgs,
+    output: &OutputArgs,
+) -> Result<(), String> {
+    if !cluster.any() {
+        if !nodes.on_node.is_empty() {
+            return Err(
+                "--on-node selects among the nodes of a cluster read: give --host or \
+                        --cluster (to name the node of a single log, use --node)"
+                    .to_owned(),
+            );
+        }
+        return Ok(());
+    }
+    if output.node.is_some() {
+        return Err(
+            "--node names the node of a single log; in a cluster read each node's \
+                    events carry their own node (--on-node selects nodes)"
+                .to_owned(),
+        );
+    }
+    cluster.check()
 }
 
 impl ClusterArgs {
@@ -435,9 +468,6 @@ impl ClusterArgs {
 
 impl SessionsArgs {
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.cluster.any() && self.follow {
-            return Err("--follow reads this node only: not with --host or --cluster".to_owned());
-        }
         self.cluster.check()?;
         if self.follow && self.files.len() > 1 {
             return Err("--follow follows one log: name at most one FILE".to_owned());
@@ -750,6 +780,7 @@ impl Cli {
         };
         let cluster = match &self.command {
             Command::Convert(args) => args.check_cluster(),
+            Command::Follow(args) => args.check_cluster(),
             _ => Ok(()),
         };
         cluster

@@ -226,7 +226,7 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             true,
         );
         if let Some((dir, _)) = tasks {
-            if let Err(e) = pipeline.add_tasks(dir.clone()) {
+            if let Err(e) = pipeline.add_tasks(dir.clone(), None) {
                 messages::input_error(&format!("{local}: {}", messages::os_error(&dir, &e)));
             }
         }
@@ -280,7 +280,7 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             ));
         }
         if let Some(dir) = &fetched.tasks {
-            if let Err(e) = pipeline.add_tasks(dir.clone()) {
+            if let Err(e) = pipeline.add_tasks(dir.clone(), Some(&name)) {
                 messages::input_error(&format!("{name}: its task index: {e}"));
             }
         }

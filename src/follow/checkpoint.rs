@@ -57,6 +57,10 @@ struct StateFile {
     /// `sessions --follow`: the sessions open at the save, so a restart still closes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sessions: Option<serde_json::Value>,
+    /// follow over a cluster: how far each other node was read, by name
+    /// ([`crate::source::node_live::NodePosition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nodes: Option<serde_json::Value>,
 }
 
 /// The longest journal cursor believed (journalctl's are about 130 bytes).
@@ -112,6 +116,8 @@ pub(crate) struct Loaded {
     pub(crate) journal_cursor: Option<String>,
     /// `sessions --follow`: the sessions open at the save.
     pub(crate) sessions: Option<serde_json::Value>,
+    /// follow over a cluster: the other nodes' positions.
+    pub(crate) nodes: Option<serde_json::Value>,
 }
 
 impl Entry {
@@ -142,16 +148,26 @@ impl Entry {
     }
 }
 
+/// What a save wrote: files, journal cursor, sessions, other nodes.
+type Saved = (
+    Vec<Entry>,
+    Option<String>,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+);
+
 pub(crate) struct Checkpoint {
     path: PathBuf,
     log: PathBuf,
     /// What was saved last, so that an unchanged state is not written again (the first save
     /// always writes: it is also the check that the state can be written).
-    saved: Option<(Vec<Entry>, Option<String>, Option<serde_json::Value>)>,
+    saved: Option<Saved>,
     /// The journal's cursor to save with the files.
     journal_cursor: Option<String>,
     /// The open sessions to save with the files.
     sessions: Option<serde_json::Value>,
+    /// The other nodes' positions to save with the files.
+    nodes: Option<serde_json::Value>,
     /// A failed save is reported once, until a save works again.
     failing: bool,
 }
@@ -166,6 +182,7 @@ impl Checkpoint {
             saved: None,
             journal_cursor: None,
             sessions: None,
+            nodes: None,
             failing: false,
         };
         // A save that was cut short (crash, kill -9, power loss) leaves its temporary file; the
@@ -223,6 +240,7 @@ impl Checkpoint {
             saved,
             journal_cursor,
             sessions: state.sessions,
+            nodes: state.nodes,
         };
         (checkpoint, Some(loaded))
     }
@@ -242,8 +260,11 @@ impl Checkpoint {
         if self
             .saved
             .as_ref()
-            .is_some_and(|(files, cursor, sessions)| {
-                *files == entries && *cursor == self.journal_cursor && *sessions == self.sessions
+            .is_some_and(|(files, cursor, sessions, nodes)| {
+                *files == entries
+                    && *cursor == self.journal_cursor
+                    && *sessions == self.sessions
+                    && *nodes == self.nodes
             })
         {
             return Ok(());
@@ -255,11 +276,17 @@ impl Checkpoint {
             journal_cursor: self.journal_cursor.clone(),
             seen: Some(tailer.last_seen()),
             sessions: self.sessions.clone(),
+            nodes: self.nodes.clone(),
         };
         let mut text = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         text.push(b'\n');
         write_atomically(&self.path, &text)?;
-        self.saved = Some((state.files, state.journal_cursor, state.sessions));
+        self.saved = Some((
+            state.files,
+            state.journal_cursor,
+            state.sessions,
+            state.nodes,
+        ));
         Ok(())
     }
 
@@ -273,6 +300,11 @@ impl Checkpoint {
     /// The open sessions for the next save (`sessions --follow`).
     pub(crate) fn set_sessions(&mut self, sessions: Option<serde_json::Value>) {
         self.sessions = sessions;
+    }
+
+    /// The other nodes' positions for the next save (follow over a cluster).
+    pub(crate) fn set_nodes(&mut self, nodes: Option<serde_json::Value>) {
+        self.nodes = nodes;
     }
 
     /// Saves, reporting a failure once instead of stopping the run.

@@ -28,6 +28,7 @@
 //! written.
 
 pub(crate) mod checkpoint;
+pub(crate) mod cluster;
 mod tail;
 mod watch;
 
@@ -133,6 +134,21 @@ fn follow(
     signal: &Arc<AtomicUsize>,
     wake_read: UnixStream,
 ) -> Result<ExitCode> {
+    let cluster_plan = if args.cluster.any() {
+        match crate::cluster::Plan::new(&args.cluster, &args.etc_pve) {
+            Ok(plan) => {
+                pipeline.on_nodes.clone_from(&args.nodes.on_node);
+                Some(plan)
+            }
+            Err(e) => {
+                messages::message(&e);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    } else {
+        None
+    };
+    let cluster_plan = cluster_plan.as_ref();
     let log = args.log();
     let since = args.select.since;
     let start = if since.is_some() || args.lines > 0 {
@@ -163,6 +179,7 @@ fn follow(
         .unwrap_or_default();
     pipeline.spool_name.clone_from(&events_name);
     let mut checkpoint = None;
+    let mut saved_nodes = None;
     let mut resumed = false;
     let mut journal_cursor = None;
     if let Some(state) = &args.state {
@@ -173,6 +190,7 @@ fn follow(
             )
         })?;
         let (cp, mut loaded) = Checkpoint::load(state, log);
+        saved_nodes = loaded.as_mut().and_then(|l| l.nodes.take());
         if let Some(loaded) = &loaded {
             journal_cursor.clone_from(&loaded.journal_cursor);
             // The journal first, from its cursor: what was logged while pverec was stopped
@@ -202,6 +220,14 @@ fn follow(
     if !resumed {
         start_journal(&mut pipeline, args, default_log, journal_cursor, started);
     }
+    // The other nodes, each from where the state says it was read to (else from now).
+    let mut remote_wake = None;
+    if let Some(plan) = cluster_plan {
+        let (cluster, wake) = cluster::ClusterFollow::start(args, plan, saved_nodes.take())
+            .context("cannot start reading the other nodes")?;
+        pipeline.cluster = Some(Box::new(cluster));
+        remote_wake = Some(wake);
+    }
 
     // -n N: of the history read before going live, only the last N events are shown.
     let last_only = args.lines > 0 && !resumed;
@@ -227,6 +253,9 @@ fn follow(
     pipeline.task_floor.get_or_insert(started);
 
     let mut waker = Waker::new(args.poll, wake_read);
+    if let Some(wake) = remote_wake {
+        waker.watch_remote(wake);
+    }
     if let Some(tasks) = &pipeline.tasks {
         waker.watch_other(tasks.dir());
     }
@@ -251,6 +280,7 @@ fn follow(
         pipeline.refresh_tasks(now - LATE_LINE)?;
         pipeline.journal_by_clock(now - LATE_LINE)?;
         tailer.check(&mut |text, file, number| pipeline.line(text, file, number))?;
+        pipeline.cluster_tick()?;
         pipeline.tick_sessions(now - LATE_LINE)?;
         pipeline.config_tick(Instant::now())?;
         let stale = pipeline.stale_bodies(Instant::now(), BODY_WAIT);
@@ -265,6 +295,9 @@ fn follow(
         if let Some(cp) = &mut checkpoint {
             cp.set_journal_cursor(pipeline.journal_cursor().as_deref());
             cp.set_sessions(pipeline.sessions_state());
+            if let Some(cluster) = &pipeline.cluster {
+                cp.set_nodes(cluster.positions());
+            }
             if let Err(e) = pipeline.save_config() {
                 messages::message(&format!(
                     "{}.etc-pve: cannot save the snapshots of /etc/pve: {e}",
@@ -297,6 +330,7 @@ fn follow(
             continue;
         }
     }
+    pipeline.cluster_stop()?;
     // Spool events dropped for want of room until the end: how many.
     pipeline.spool_held.report(&events_name);
     // The script's trailer (its counts); after the state was saved, it is not part of what a
@@ -485,10 +519,19 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
         let wait = due + LATE_LINE - jiff::Timestamp::now().as_second();
         now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
     });
-    [tailer.deadline(), task, body, journal, sessions, config]
-        .into_iter()
-        .flatten()
-        .min()
+    let cluster = pipeline.cluster.as_ref().and_then(|c| c.due());
+    [
+        tailer.deadline(),
+        task,
+        body,
+        journal,
+        sessions,
+        config,
+        cluster,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// `--since`: before going live, the rotated generations that reach back to `since` are read,

@@ -73,6 +73,8 @@ pub(crate) struct Waker {
     signals: UnixStream,
     /// Another descriptor whose input is worth a look (journalctl's output).
     extra: Option<RawFd>,
+    /// The other nodes' readers' wake-up pipe (follow over a cluster): drained at each wake.
+    remote: Option<UnixStream>,
 }
 
 impl Waker {
@@ -104,7 +106,13 @@ impl Waker {
             others_unwatched: false,
             signals,
             extra: None,
+            remote: None,
         }
+    }
+
+    /// Also wakes when a byte arrives on `remote` (news from another node's reader).
+    pub(crate) fn watch_remote(&mut self, remote: UnixStream) {
+        self.remote = Some(remote);
     }
 
     /// Also wakes when `fd` has input (journalctl's output while it runs; `None`: nothing).
@@ -245,6 +253,7 @@ impl Waker {
             watch(self.signals.as_raw_fd()),
             watch(inotify),
             watch(self.extra.unwrap_or(-1)),
+            watch(self.remote.as_ref().map_or(-1, |r| r.as_raw_fd())),
         ];
         let fds = &mut all[..];
         let millis = timeout.map_or(-1, |t| {
@@ -267,6 +276,13 @@ impl Waker {
             let mut sink = [0u8; 64];
             let _ = (&self.signals).read(&mut sink);
             return Ok(Some(Wake::Signal));
+        }
+        if n > 0 && fds[3].revents != 0 {
+            if let Some(remote) = &self.remote {
+                let mut sink = [0u8; 256];
+                while matches!((&*remote).read(&mut sink), Ok(n) if n > 0) {}
+            }
+            return Ok(Some(Wake::Look));
         }
         if n > 0 && fds[2].revents != 0 {
             return Ok(Some(Wake::Look));

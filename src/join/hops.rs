@@ -96,7 +96,7 @@ pub(crate) struct Hops {
 }
 
 /// The node a request line's path names: `/api2/json/nodes/NAME/…`.
-fn path_node(request: &[u8]) -> Option<&[u8]> {
+pub(crate) fn path_node(request: &[u8]) -> Option<&[u8]> {
     let at = memchr::memmem::find(request, b"/nodes/")?;
     let rest = &request[at + 7..];
     let end = rest
@@ -217,6 +217,11 @@ impl Hops {
             });
         }
         Step::Pass(None)
+    }
+
+    /// Whether a hop is held.
+    pub(crate) fn holds(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// A held hop whose origin can no longer come, the log being at `now` (`None`: the end),

@@ -142,13 +142,22 @@ impl JournalJoin {
             .filter(move |&i| !self.waiting[i].taken)
     }
 
-    /// The login a `…/access/ticket` line at `time` from `client` was, if one entry fits.
-    pub(crate) fn login(&mut self, time: i64, client: &[u8]) -> Option<Login> {
+    /// The login a `…/access/ticket` line at `time` from `client` was, if one entry fits. In
+    /// a cluster read (`node`: the node that logged the line), only that node's entries fit:
+    /// a login is handled where it was asked, and the journals of every node are in one join.
+    pub(crate) fn login(&mut self, time: i64, client: &[u8], node: Option<&str>) -> Option<Login> {
         let client = strip_v4_mapped(client);
         let fits: Vec<usize> = self
             .candidates(time - LOGIN_BEFORE, time + LOGIN_AFTER)
             .filter(|&i| {
                 let entry = &self.waiting[i].entry;
+                let host = entry
+                    .host
+                    .as_deref()
+                    .map(|h| h.split('.').next().unwrap_or(h));
+                if node.zip(host).is_some_and(|(n, h)| n != h) {
+                    return false;
+                }
                 match said::parse(&entry.program, &entry.message) {
                     Some(Said::LoginOk { .. }) => true,
                     Some(Said::LoginFailed { client: c, .. }) => {
@@ -371,15 +380,38 @@ mod tests {
             entry(200, "pvedaemon", "authentication failure; rhost=192.0.2.30 user=eve@pve msg=invalid credentials"),
             entry(200, "pvedaemon", "authentication failure; rhost=192.0.2.30 user=mallory@pve msg=invalid credentials"),
         ]);
-        assert_eq!(join.login(102, b"192.0.2.99"), None);
-        let login = join.login(102, b"::ffff:192.0.2.20").unwrap();
+        assert_eq!(join.login(102, b"192.0.2.99", None), None);
+        let login = join.login(102, b"::ffff:192.0.2.20", None).unwrap();
         assert_eq!(login.user.as_deref(), Some("bob@pve"));
         assert!(!login.ok);
         assert_eq!(login.reason.as_deref(), Some("invalid credentials"));
-        assert_eq!(join.login(102, b"192.0.2.20"), None, "taken once");
-        assert_eq!(join.login(201, b"192.0.2.30"), None);
+        assert_eq!(join.login(102, b"192.0.2.20", None), None, "taken once");
+        assert_eq!(join.login(201, b"192.0.2.30", None), None);
         assert_eq!(join.ambiguous, 1);
         assert_eq!(join.rest().len(), 2);
+    }
+
+    #[test]
+    fn in_a_cluster_read_a_login_takes_the_entry_of_the_node_that_logged_it() {
+        let mut join = JournalJoin::default();
+        let mut other = entry(
+            100,
+            "pvedaemon",
+            "<root@pam> successful auth for user 'bob@pve'",
+        );
+        other.host = Some("pve2.example.com".into());
+        join.add([
+            entry(
+                100,
+                "pvedaemon",
+                "<root@pam> successful auth for user 'alice@pve'",
+            ),
+            other,
+        ]);
+        let login = join.login(101, b"192.0.2.20", Some("pve2")).unwrap();
+        assert_eq!(login.user.as_deref(), Some("bob@pve"));
+        let login = join.login(101, b"192.0.2.10", Some("pve1")).unwrap();
+        assert_eq!(login.user.as_deref(), Some("alice@pve"));
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl Pipeline {
         if !ticket {
             return None;
         }
-        journal.login(time, line.client().unwrap_or_default())
+        journal.login(
+            time,
+            line.client().unwrap_or_default(),
+            self.line_node.as_deref(),
+        )
     }
 
     /// What the journal said of a login, onto its line: the user who tried (the log has `-`),

@@ -103,10 +103,13 @@ pub(crate) struct Pipeline {
     pub(crate) config: Option<Box<ConfigFollow>>,
     /// A cluster read: the node of the line being processed, and what the fold of proxied
     /// hops says of it ([`crate::join::hops`]).
-    line_node: Option<Rc<str>>,
+    pub(super) line_node: Option<Rc<str>>,
     line_proxy: Option<crate::join::hops::Proxy>,
     /// A cluster read's `--on-node`: only events on these nodes.
     pub(crate) on_nodes: Vec<String>,
+    /// follow over a cluster: the other nodes' readers, and the fold of this node's lines
+    /// with theirs. Taken out while it feeds the pipeline.
+    pub(crate) cluster: Option<Box<crate::follow::cluster::ClusterFollow>>,
 }
 
 /// follow's watch on `/etc/pve` ([`crate::source::etc_pve::watch`]) and its join with the
@@ -244,6 +247,7 @@ impl Pipeline {
             line_node: None,
             line_proxy: None,
             on_nodes: Vec::new(),
+            cluster: None,
             told_no_tasks: false,
             spool_held: spool::Held::default(),
             spool_name: "spool".to_owned(),
@@ -814,9 +818,35 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Processes one line of `file`. Empty lines carry nothing and are passed over.
+    /// Processes one line of `file`. Empty lines carry nothing and are passed over. follow
+    /// over a cluster hands this node's lines to the fold with the other nodes' first.
     pub(crate) fn line(&mut self, text: &[u8], file: &str, number: u64) -> io::Result<()> {
+        if let Some(mut cluster) = self.cluster.take() {
+            let done = cluster.local_line(self, text, file, number);
+            self.cluster = Some(cluster);
+            return done;
+        }
         self.process(text, file, number, None)
+    }
+
+    /// follow over a cluster: what the other nodes brought, and what waited long enough.
+    pub(crate) fn cluster_tick(&mut self) -> io::Result<()> {
+        let Some(mut cluster) = self.cluster.take() else {
+            return Ok(());
+        };
+        let done = cluster.tick(self);
+        self.cluster = Some(cluster);
+        done
+    }
+
+    /// follow over a cluster, stopping: the readers ended, what waits passed on.
+    pub(crate) fn cluster_stop(&mut self) -> io::Result<()> {
+        let Some(mut cluster) = self.cluster.take() else {
+            return Ok(());
+        };
+        let done = cluster.stop(self);
+        self.cluster = Some(cluster);
+        done
     }
 
     /// Processes one line of a cluster read: logged by `node`, with its proxy mark.
@@ -838,11 +868,20 @@ impl Pipeline {
 
     /// Adds a task directory to those joined (a cluster read has one per node): its tasks go
     /// to the same correlator, which tells them apart by their UPID's node.
-    pub(crate) fn add_tasks(&mut self, dir: PathBuf) -> io::Result<()> {
-        if self.tasks.is_none() {
-            return self.open_tasks(dir);
-        }
+    pub(crate) fn add_tasks(&mut self, dir: PathBuf, node: Option<&str>) -> io::Result<()> {
         let mut tasks = TaskDir::open(&dir)?;
+        if let Some(node) = node {
+            tasks.only_node(node);
+        }
+        if self.tasks.is_none() {
+            let update = tasks.refresh();
+            if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
+                sessions.book.tasks_since = archive.oldest_end;
+            }
+            self.correlator.update(update);
+            self.tasks = Some(tasks);
+            return Ok(());
+        }
         let update = tasks.refresh();
         if let (Some(sessions), Some(archive)) = (&mut self.sessions, &update.archive) {
             // Every node's tasks are complete since the latest of their oldest ends.
@@ -853,6 +892,15 @@ impl Pipeline {
             };
         }
         self.correlator.update(update);
+        Ok(())
+    }
+
+    /// follow over a cluster: tasks another node's index or `active` told; the ends they bring
+    /// are shown as those of this node's tasks are.
+    pub(crate) fn remote_tasks(&mut self, update: crate::source::task::Update) -> io::Result<()> {
+        for ended in self.correlator.update(update) {
+            self.task_ended(ended)?;
+        }
         Ok(())
     }
 

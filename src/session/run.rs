@@ -70,6 +70,8 @@ pub(crate) fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
             tasks: args.tasks.clone(),
             journal: args.journal.clone(),
             etc_pve: args.etc_pve.clone(),
+            cluster: args.cluster.clone(),
+            nodes: cli::NodeSelectArgs::default(),
             select: everything.clone(),
             output: output.clone(),
         };

@@ -348,7 +348,7 @@ pub(crate) struct Journal {
 }
 
 /// Whether an entry is kept: one of the PVE programs, saying something of interest.
-fn of_interest(entry: &Entry) -> bool {
+pub(crate) fn of_interest(entry: &Entry) -> bool {
     PROGRAMS.contains(&entry.program.as_str())
         && said::parse(&entry.program, &entry.message).is_some()
 }

@@ -6,6 +6,7 @@ pub(crate) mod access;
 pub(crate) mod etc_pve;
 pub(crate) mod journal;
 pub(crate) mod node;
+pub(crate) mod node_live;
 pub(crate) mod said;
 pub(crate) mod spool;
 pub(crate) mod task;

@@ -268,7 +268,7 @@ fn os(bytes: &[u8]) -> OsString {
 
 /// Starts ssh for `host`: its own process group, killed with pverec. Must be called on the
 /// thread that outlives it (the death signal follows the thread that forked).
-fn spawn(program: &Path, args: &[OsString]) -> io::Result<Child> {
+pub(crate) fn spawn_ssh(program: &Path, args: &[OsString]) -> io::Result<Child> {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -295,8 +295,8 @@ fn spawn(program: &Path, args: &[OsString]) -> io::Result<Child> {
 
 /// Kills a child's whole process group (ssh and anything its config started: a
 /// ProxyCommand).
-fn kill_group(child: &Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+pub(crate) fn kill_group(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) with a negative pid signals the group; no memory is touched.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
@@ -341,7 +341,7 @@ pub(crate) fn fetch_all(
             continue;
         }
         let args = ssh_args(host, ssh, &remote);
-        let mut child = match spawn(&program, &args) {
+        let mut child = match spawn_ssh(&program, &args) {
             Ok(child) => child,
             Err(e) => {
                 readings.push(Err(format!("{} could not be run: {e}", program.display())));
@@ -410,7 +410,7 @@ pub(crate) fn fetch_all(
                 && now.saturating_sub(reading.progress.load(Ordering::Relaxed)) > timeout_ms
             {
                 reading.timed_out = true;
-                kill_group(&reading.child);
+                kill_group(reading.child.id());
             }
         }
         if !running {
@@ -442,7 +442,7 @@ pub(crate) fn fetch_all(
                                 std::thread::sleep(Duration::from_millis(10));
                             }
                             _ => {
-                                kill_group(&reading.child);
+                                kill_group(reading.child.id());
                                 break reading.child.wait().ok();
                             }
                         }

@@ -363,6 +363,8 @@ pub(crate) struct Archive {
     /// the files (PVE appends a task to `index` when it ends and drops only whole old
     /// generations), so a task-starting request after it whose task is not there started none.
     pub(crate) oldest_end: Option<i64>,
+    /// The only node whose tasks are taken (a cluster read's other nodes), when one is.
+    only: Option<String>,
 }
 
 impl Archive {
@@ -404,6 +406,14 @@ impl Archive {
     /// Takes in another directory's first look (a cluster read joins every node's tasks):
     /// its files after this one's, its spots merged in start order. Into an empty archive,
     /// the other one as it is.
+    /// Whether a task may be in this archive: a node's index holds that node's tasks only (a
+    /// cluster read takes in every node's; one that lists another's would take its requests).
+    fn is_own(&self, task: &Task) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|node| task.upid.node == node)
+    }
+
     pub(crate) fn absorb(&mut self, other: Archive) {
         if self.files.is_empty() && self.spots.is_empty() && self.parsed.is_empty() {
             *self = other;
@@ -648,6 +658,13 @@ fn take_line(
     match line {
         Some([]) => {}
         Some(line) => match (parse_index_line(line), out, archived) {
+            (Ok(task), Sink::Archive(archive), _) if !archive.is_own(&task) => {
+                messages::malformed(
+                    name,
+                    number,
+                    &format_args!("a task of another node ({})", task.upid.node),
+                );
+            }
             (Ok(task), Sink::Archive(archive), Some(file)) => archive.add(file, at, line, &task),
             // No descriptor left to read it back with: kept parsed, as later lines are.
             (Ok(task), Sink::Archive(archive), None) => {
@@ -675,6 +692,8 @@ pub(crate) struct TaskDir {
     /// What `active` was when last read; `None` when it was missing or not read.
     active: Option<Stamp>,
     reported: Reported,
+    /// The node whose directory this is, when its tasks must be that node's.
+    only: Option<String>,
 }
 
 impl TaskDir {
@@ -687,7 +706,14 @@ impl TaskDir {
             index: None,
             active: None,
             reported: Reported::default(),
+            only: None,
         })
+    }
+
+    /// Takes only `node`'s tasks (another node's directory in a cluster read): a line of
+    /// another node's task is reported and passed over.
+    pub(crate) fn only_node(&mut self, node: &str) {
+        self.only = Some(node.to_string());
     }
 
     /// The directory, which is what is worth watching for changes.
@@ -752,7 +778,10 @@ impl TaskDir {
             self.refresh_index(&mut buf, &mut Sink::Tasks(&mut update.finished));
         } else {
             self.started = true;
-            let mut archive = Archive::default();
+            let mut archive = Archive {
+                only: self.only.clone(),
+                ..Archive::default()
+            };
             let mut sink = Sink::Archive(&mut archive);
             self.first_index(&mut buf, &mut sink);
             self.refresh_index(&mut buf, &mut sink);
@@ -761,6 +790,22 @@ impl TaskDir {
             update.archive = Some(archive);
         }
         self.refresh_active(&mut update);
+        if let Some(node) = &self.only {
+            let name = self.dir.display().to_string();
+            let own = |task: &Task| {
+                let ok = task.upid.node == *node;
+                if !ok {
+                    messages::malformed(
+                        &name,
+                        0,
+                        &format_args!("a task of another node ({})", task.upid.node),
+                    );
+                }
+                ok
+            };
+            update.finished.retain(own);
+            update.running.retain(own);
+        }
         update
     }
 

@@ -363,9 +363,22 @@ fn no_ssh_outlives_pverec_killed_by_sigkill_or_sigterm() {
     cluster.node(1).write_log("");
     cluster.hang(2);
     let pve2 = cluster.node(2).addr().to_string();
-    for signal in [libc::SIGKILL, libc::SIGTERM] {
-        let mut child = Command::new(bin())
-            .args(["convert", "--host"])
+    let log = cluster.dir().join("here.log");
+    std::fs::write(&log, "").unwrap();
+    let runs = [
+        (libc::SIGKILL, "convert"),
+        (libc::SIGTERM, "convert"),
+        (libc::SIGKILL, "follow"),
+        (libc::SIGTERM, "follow"),
+    ];
+    for (signal, command) in runs {
+        let mut cmd = Command::new(bin());
+        cmd.arg(command);
+        if command == "follow" {
+            cmd.arg("--access-log").arg(&log);
+        }
+        let mut child = cmd
+            .arg("--host")
             .arg(format!("pve2={pve2}"))
             .arg("--ssh-config")
             .arg(cluster.ssh_config())
@@ -388,7 +401,7 @@ fn no_ssh_outlives_pverec_killed_by_sigkill_or_sigterm() {
         while !ssh_to(&pve2).is_empty() {
             assert!(
                 Instant::now() < deadline,
-                "ssh outlived pverec after signal {signal}: {:?}",
+                "ssh outlived pverec {command} after signal {signal}: {:?}",
                 ssh_to(&pve2)
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -425,7 +438,10 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
     std::fs::write(
         cluster.node(2).tasks_dir().join("index"),
         format!(
-            "UPID:pve2:00004011:00530110:{}:qmstart:105:eve@pve: {} \u{1b}[31m$(reboot)\n",
+            "UPID:pve2:00004011:00530110:{}:qmstart:105:eve@pve: {} \u{1b}[31m$(reboot)\n\
+             UPID:pve1:00004012:00530110:{}:qmdestroy:100:root@pam: {} OK\n",
+            hex(T0 + 1),
+            hex(T0 + 2),
             hex(T0 + 1),
             hex(T0 + 2)
         ),
@@ -466,6 +482,22 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
             assert!(run.status.success(), "{}", stderr(&run));
         }
     }
+    // pve2's index lied about a task of pve1: passed over, said.
+    let out = pverec_on(
+        &cluster,
+        1,
+        &[
+            "convert", "--all", "-f", "json", "--host", &n2, "--host", "pve1",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        stderr(&out).contains("a task of another node (pve1)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("qmdestroy"));
     // A --host that could be an ssh option or a shell word is a usage error before any ssh.
     for bad in [
         "-oProxyCommand=touch /tmp/x",
@@ -480,4 +512,244 @@ fn a_hostile_node_runs_nothing_here_and_prints_no_control_bytes() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(stderr(&out).contains("--host"), "{}", stderr(&out));
     }
+}
+
+/// A `pverec follow` running on a node, its output in files, polled with a deadline.
+struct LiveRun {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl LiveRun {
+    fn start(cluster: &Cluster, i: usize, args: &[&str], n: usize) -> LiveRun {
+        let out = cluster.dir().join(format!("follow-{n}.out"));
+        let err = cluster.dir().join(format!("follow-{n}.err"));
+        let child = pverec_on(cluster, i, args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        LiveRun { child, out, err }
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    fn wait_until(&self, what: &str, mut done: impl FnMut(&LiveRun) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nstdout:\n{:#?}\nstderr:\n{}",
+                self.records(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The whole process tree: nsenter, then pverec in the node's pid namespace.
+    fn stop(mut self) -> std::process::ExitStatus {
+        // nsenter passes no signal on: SIGTERM goes to pverec, its child.
+        let pverec = children_of(self.child.id());
+        for pid in pverec {
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        self.child.wait().unwrap()
+    }
+}
+
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let ppid = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn follow_reads_the_cluster_live_catches_up_a_node_that_was_down_and_resumes_from_state() {
+    let Some(mut cluster) = Cluster::new(3) else {
+        return;
+    };
+    for i in 1..=3 {
+        cluster.node(i).write_log("");
+    }
+    cluster.stop(3);
+    let state = cluster.dir().join("follow.state");
+    let state_arg = state.display().to_string();
+    let args = [
+        "follow",
+        "--cluster",
+        "-f",
+        "json",
+        "--all",
+        "--ssh-timeout",
+        "3s",
+        "--state",
+        &state_arg,
+    ];
+    let run = LiveRun::start(&cluster, 1, &args, 1);
+    let pve3 = cluster.node(3).addr();
+    run.wait_until("pve3 to be named lost", |r| {
+        r.stderr().contains(&format!("pve3 ({pve3}): lost ("))
+    });
+    // pve2 is being read once its position is in the state.
+    run.wait_until("pve2's position in the state", |_| {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"pve2\""))
+    });
+
+    // alice, on pve1, starts VM 105 on pve2: pve2's task starts, pve2 logs the hop, pve1 the
+    // origin; the task ends.
+    let upid = format!(
+        "UPID:pve2:00004011:00530110:{}:qmstart:105:alice@pve:",
+        hex(now())
+    );
+    let start = "POST /api2/extjs/nodes/pve2/qemu/105/status/start HTTP/1.1";
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("active"),
+        format!("{upid} 0\n"),
+    )
+    .unwrap();
+    let hop = format!("::ffff:{}", cluster.node(1).addr());
+    append(
+        &cluster.node(2).access_log(),
+        &live_line(&hop, "alice@pve", start, 200, "82"),
+    );
+    append(
+        &cluster.node(1).access_log(),
+        &live_line("::ffff:192.0.2.10", "alice@pve", start, 200, "82"),
+    );
+    run.wait_until("the start, folded, with pve2's task", |r| {
+        r.records().iter().any(|e| e["action"] == "vm_start")
+    });
+    let records = run.records();
+    let started: Vec<&Value> = records
+        .iter()
+        .filter(|e| e["action"] == "vm_start")
+        .collect();
+    assert_eq!(started.len(), 1, "{records:#?}");
+    assert_eq!(started[0]["node"], "pve1");
+    assert_eq!(started[0]["source_ip"], "192.0.2.10");
+    assert_eq!(started[0]["task"]["upid"], upid);
+    assert_eq!(started[0]["proxy"]["to"], "pve2");
+    let end = hex(now());
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("index"),
+        format!("{upid} {end} OK\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("active"),
+        format!("{upid} 1 {end} OK\n"),
+    )
+    .unwrap();
+    run.wait_until("the task's end from pve2", |r| {
+        r.records()
+            .iter()
+            .any(|e| e["event"] == "task_end" && e["task"]["upid"] == upid)
+    });
+
+    // pve3 logged while it was down; it comes back and is caught up.
+    append(
+        &cluster.node(3).access_log(),
+        &live_line(
+            "::ffff:192.0.2.30",
+            "bob@pve",
+            "GET /api2/json/nodes/pve3/status HTTP/1.1",
+            200,
+            "500",
+        ),
+    );
+    cluster.start(3);
+    run.wait_until("pve3 back", |r| {
+        r.stderr().contains(&format!("pve3 ({pve3}): back after"))
+    });
+    run.wait_until("pve3's line", |r| {
+        r.records().iter().any(|e| e["node"] == "pve3")
+    });
+    // pve2 hangs (its sshd stopped, the connection open): given up after the timeout, not a
+    // stall, and read again when it answers.
+    cluster.hang(2);
+    let pve2 = cluster.node(2).addr();
+    run.wait_until("pve2 lost", |r| {
+        r.stderr().contains(&format!("pve2 ({pve2}): lost ("))
+    });
+    cluster.resume(2);
+    run.wait_until("pve2 back", |r| {
+        r.stderr().contains(&format!("pve2 ({pve2}): back after"))
+    });
+    let status = run.stop();
+    assert!(status.success(), "{status}");
+
+    // While pverec is stopped, pve2 logs on; the restart from the state catches up, without
+    // repeating what was shown.
+    append(
+        &cluster.node(2).access_log(),
+        &live_line(
+            "::ffff:192.0.2.20",
+            "carol@pve",
+            "GET /api2/json/nodes/pve2/status HTTP/1.1",
+            200,
+            "500",
+        ),
+    );
+    let run = LiveRun::start(&cluster, 1, &args, 2);
+    run.wait_until("pve2's line from while pverec was stopped", |r| {
+        r.records().iter().any(|e| e["user"] == "carol@pve")
+    });
+    assert!(
+        run.records().iter().all(|e| e["action"] != "vm_start"),
+        "{:#?}",
+        run.records()
+    );
+    let pve2 = cluster.node(2).addr().to_string();
+    run.stop();
+    assert!(ssh_to(&pve2).is_empty(), "an ssh to pve2 outlived follow");
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// An access.log line at the current time.
+fn live_line(client: &str, user: &str, request: &str, status: u16, bytes: &str) -> String {
+    let stamp = jiff::Timestamp::now().strftime("%d/%m/%Y:%H:%M:%S +0000");
+    format!("{client} - {user} [{stamp}] \"{request}\" {status} {bytes}\n")
 }

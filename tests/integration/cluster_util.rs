@@ -431,6 +431,11 @@ impl Cluster {
                 list.join(",\n")
             );
             std::fs::write(node.etc_pve().join(".members"), members).expect(".members");
+            // pmxcfs' guest list (`src/pmxcfs/status.c`, `cfs_create_vmlist_msg`): none yet.
+            let vmlist = node.etc_pve().join(".vmlist");
+            if !vmlist.exists() {
+                std::fs::write(vmlist, "{\n\"version\": 1,\n\"ids\": {\n}\n}\n").expect(".vmlist");
+            }
         }
     }
 }
