@@ -17,7 +17,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow join-rate session-rate fuzz clean
+.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow bench-cluster join-rate session-rate fuzz clean
 
 all: release
 
@@ -118,6 +118,12 @@ bench-memory: static
 
 bench-follow: static
 	python3 scripts/bench-follow.py --pverec $(STATIC)
+
+# A cluster read over SSH (issue 15): 3 and 16 nodes, each a real sshd in its own network, mount
+# and pid namespaces (10.214.Y.0/24, bridge pvbench-brY), logs from scripts/gen-cluster.py with
+# proxied requests on both nodes; wall time, peak RSS and folded hops. Needs root.
+bench-cluster: static
+	python3 scripts/bench-cluster.py --pverec $(STATIC) --dir $(TARGET_DIR)/bench-cluster
 
 clean:
 	$(CARGO) clean

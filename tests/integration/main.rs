@@ -9,6 +9,7 @@ mod util;
 
 mod cli;
 mod cluster;
+mod cluster_gen;
 mod cluster_read;
 mod convert;
 mod day_one_docs;
