@@ -46,6 +46,9 @@ _pverec() {
             pverec,man)
                 cmd="pverec__subcmd__man"
                 ;;
+            pverec,node-export)
+                cmd="pverec__subcmd__node__subcmd__export"
+                ;;
             pverec,sessions)
                 cmd="pverec__subcmd__sessions"
                 ;;
@@ -64,6 +67,9 @@ _pverec() {
             pverec__subcmd__help,man)
                 cmd="pverec__subcmd__help__subcmd__man"
                 ;;
+            pverec__subcmd__help,node-export)
+                cmd="pverec__subcmd__help__subcmd__node__subcmd__export"
+                ;;
             pverec__subcmd__help,sessions)
                 cmd="pverec__subcmd__help__subcmd__sessions"
                 ;;
@@ -74,7 +80,7 @@ _pverec() {
 
     case "${cmd}" in
         pverec)
-            opts="-h -V --help --version convert follow sessions completions man help"
+            opts="-h -V --help --version convert follow sessions node-export completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -102,7 +108,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__convert)
-            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +178,13 @@ _pverec() {
                     return 0
                     ;;
                 --ssh-option)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --remote-pverec)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -273,7 +286,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +405,13 @@ _pverec() {
                     fi
                     return 0
                     ;;
+                --remote-pverec)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 --ssh-timeout)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -487,7 +507,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__help)
-            opts="convert follow sessions completions man help"
+            opts="convert follow sessions node-export completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +590,20 @@ _pverec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pverec__subcmd__help__subcmd__node__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pverec__subcmd__help__subcmd__sessions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -598,8 +632,42 @@ _pverec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pverec__subcmd__node__subcmd__export)
+            opts="-h --probe --protocol --rotated --class --since --until --no-journal --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --probe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --protocol)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --class)
+                    _pverec_list "write read auth console other task change"
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pverec__subcmd__sessions)
-            opts="-u -o -f -h --rotated --follow --state --poll --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --ssh-timeout --status --kind --user --client --vmid --since --until --node --log-node --format --help"
+            opts="-u -o -f -h --rotated --follow --state --poll --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --status --kind --user --client --vmid --since --until --node --log-node --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -669,6 +737,13 @@ _pverec() {
                     return 0
                     ;;
                 --ssh-option)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --remote-pverec)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace

@@ -65,6 +65,7 @@ complete -c pverec -n "__fish_pverec_needs_command" -s V -l version -d 'Print ve
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
+complete -c pverec -n "__fish_pverec_needs_command" -f -a "node-export" -d 'The other side of a cluster read: what pverec on another node sends (internal)'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -75,6 +76,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l etc-pve -d 'Na
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l remote-pverec -d 'The program that is pverec on the other nodes [default: pverec, found through the node\'s PATH]. Where it is there (and speaks this pverec\'s protocol), convert and sessions let it send the nodes\' logs, decompressed, with only the lines of the classes asked for (a few percent of them for writes); else, and always with --no-remote-pverec, standard tools send the files as they are' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l on-node -d 'In a cluster read (--host, --cluster), only events on NODE: logged there, or done there (a request proxied to it, its task). A comma-separated list, repeatable. Not --node, which names the node of a single log' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
@@ -92,6 +94,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal -d 'Re
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-etc-pve -d 'Do not read /etc/pve'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-remote-pverec -d 'Never run pverec on the other nodes'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
@@ -107,6 +110,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l etc-pve -d 'Nam
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l remote-pverec -d 'The program that is pverec on the other nodes [default: pverec, found through the node\'s PATH]. Where it is there (and speaks this pverec\'s protocol), convert and sessions let it send the nodes\' logs, decompressed, with only the lines of the classes asked for (a few percent of them for writes); else, and always with --no-remote-pverec, standard tools send the files as they are' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l on-node -d 'In a cluster read (--host, --cluster), only events on NODE: logged there, or done there (a request proxied to it, its task). A comma-separated list, repeatable. Not --node, which names the node of a single log' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s u -l user -d 'Only requests by USER (repeatable, or a comma-separated list)' -r -f
@@ -125,6 +129,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l journal -d 'Rea
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-etc-pve -d 'Do not read /etc/pve'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-remote-pverec -d 'Never run pverec on the other nodes'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s a -l all -d 'Show every class (same as --class write,read,auth,console,other,task)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l show-secrets -d 'Print secret parameter values (passwords, tickets, keys) instead of redacting them'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-comments -d 'pvesh format only: print only commands, without "# …" notes and comment lines'
@@ -136,6 +141,7 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l etc-pve -d 'N
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l host -d 'Also read NODE over ssh (repeatable, or a comma-separated list): a node name (as ssh resolves it), NAME=ADDRESS, user@ADDRESS or NAME=user@ADDRESS' -r -f -a "(__fish_print_hostnames)"
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-config -d 'ssh\'s configuration file (ssh -F FILE) [default: ssh\'s own, ~/.ssh/config and /etc/ssh/ssh_config]' -r -F
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-option -d 'One more ssh option, as for ssh -o (repeatable), e.g. StrictHostKeyChecking=accept-new or Port=2222' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l remote-pverec -d 'The program that is pverec on the other nodes [default: pverec, found through the node\'s PATH]. Where it is there (and speaks this pverec\'s protocol), convert and sessions let it send the nodes\' logs, decompressed, with only the lines of the classes asked for (a few percent of them for writes); else, and always with --no-remote-pverec, standard tools send the files as they are' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l ssh-timeout -d 'How long a node may send nothing (connecting, or in the middle of its files) before it is given up, named on stderr, and the run goes on without it' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l status -d 'Only sessions in this state: ongoing, completed, or unknown (no close can be known: a QEMU SPICE console has no task, or no task index was read); a comma-separated list' -r -f -a "(__fish_pverec_values_status)"
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l kind -d 'Only sessions of these kinds: vnc, term, spice, shell, ui, api; a comma-separated list' -r -f -a "(__fish_pverec_values_kind)"
@@ -155,12 +161,22 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l journal -d 'R
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-journal -d 'Do not read the journal'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-etc-pve -d 'Do not read /etc/pve'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-remote-pverec -d 'Never run pverec on the other nodes'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l probe -d 'Answer whether this protocol is spoken, and nothing else' -r
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l protocol -d 'The protocol of the answer' -r
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l class -d 'Only the lines of these classes; the others are sent empty' -r -f -a "(__fish_pverec_values_class)"
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l since -r
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l until -r
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l rotated -d 'Every generation of access.log'
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l no-journal
+complete -c pverec -n "__fish_pverec_using_subcommand node-export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "node-export" -d 'The other side of a cluster read: what pverec on another node sends (internal)'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -551,10 +551,14 @@ def bench_size(args, n: int, rows: list[dict]) -> bool:
             return True
         hosts = [a for node in cluster.nodes for a in ("--host", f"{node.name}={node.addr}")]
         base = [args.pverec, "convert", "--ssh-config", str(cluster.ssh_config), *hosts]
-        for form, extra in [("default", []), ("--all -f json", ["--all", "-f", "json"])]:
+        # The nodes see this machine's files (only /var/log, /etc, /run and /root are theirs):
+        # the binary measured is also the nodes' own pverec, for the third form.
+        own = ["--remote-pverec", str(Path(args.pverec).resolve())]
+        for form, extra in [("default", []), ("--all -f json", ["--all", "-f", "json"]),
+                            ("default, nodes' pverec", own)]:
             runs = []
             for i in range(args.runs):
-                tag = form.replace(" ", "").replace("-", "")
+                tag = re.sub(r"[^A-Za-z0-9]", "", form)
                 r = measure(base + extra, cluster.dir / f"{tag}-{i}.out",
                             cluster.dir / f"{tag}-{i}.err", cluster)
                 if r["rc"] != 0:

@@ -90,6 +90,9 @@ pub(crate) enum Command {
     /// (JSON: "event": "session_open" / "session_close"), read live as follow reads.
     #[command(after_long_help = SESSIONS_EXAMPLES)]
     Sessions(SessionsArgs),
+    /// The other side of a cluster read: what pverec on another node sends (internal).
+    #[command(hide = true)]
+    NodeExport(NodeExportArgs),
     /// Print a completion script for SHELL on standard output.
     ///
     /// For bash: pverec completions bash > /usr/share/bash-completion/completions/pverec
@@ -454,6 +457,12 @@ impl ClusterArgs {
         for host in &self.hosts {
             crate::source::node::parse_host(host).map_err(|e| format!("--host {e}"))?;
         }
+        if self.remote_pverec.is_empty()
+            || self.remote_pverec.starts_with('-')
+            || self.remote_pverec.chars().any(char::is_control)
+        {
+            return Err("--remote-pverec: give the program's name or path".to_owned());
+        }
         for option in &self.ssh_option {
             if !option.contains('=') || option.starts_with('-') || option.contains('\n') {
                 return Err(format!(
@@ -493,6 +502,29 @@ impl FollowArgs {
     }
 }
 
+/// `pverec node-export`: run by a cluster read on the node it reads (`src/source/node.rs`).
+#[derive(Debug, Args)]
+pub(crate) struct NodeExportArgs {
+    /// Answer whether this protocol is spoken, and nothing else.
+    #[arg(long, value_name = "N")]
+    pub(crate) probe: Option<u32>,
+    /// The protocol of the answer.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) protocol: u32,
+    /// Every generation of access.log.
+    #[arg(long)]
+    pub(crate) rotated: bool,
+    /// Only the lines of these classes; the others are sent empty.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) class: Vec<Class>,
+    #[arg(long, value_parser = parse_time_arg, allow_hyphen_values = true)]
+    pub(crate) since: Option<jiff::Timestamp>,
+    #[arg(long, value_parser = parse_time_arg, allow_hyphen_values = true)]
+    pub(crate) until: Option<jiff::Timestamp>,
+    #[arg(long)]
+    pub(crate) no_journal: bool,
+}
+
 /// The other nodes of a cluster, read over SSH: shared by convert, follow and sessions.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Cluster")]
@@ -528,6 +560,19 @@ pub(crate) struct ClusterArgs {
     /// or Port=2222.
     #[arg(long, value_name = "OPTION", value_hint = clap::ValueHint::Other)]
     pub(crate) ssh_option: Vec<String>,
+
+    /// The program that is pverec on the other nodes [default: pverec, found through the
+    /// node's PATH]. Where it is there (and speaks this pverec's protocol), convert and sessions
+    /// let it send the nodes' logs, decompressed, with only the lines of the classes asked
+    /// for (a few percent of them for writes); else, and always with --no-remote-pverec,
+    /// standard tools send the files as they are.
+    #[arg(long, value_name = "PATH", default_value = "pverec",
+          value_hint = clap::ValueHint::Other)]
+    pub(crate) remote_pverec: String,
+
+    /// Never run pverec on the other nodes.
+    #[arg(long)]
+    pub(crate) no_remote_pverec: bool,
 
     /// How long a node may send nothing (connecting, or in the middle of its files) before it
     /// is given up, named on stderr, and the run goes on without it.
@@ -776,7 +821,7 @@ impl Cli {
                     }
                 });
             }
-            Command::Completions { .. } | Command::Man => return Ok(()),
+            Command::Completions { .. } | Command::Man | Command::NodeExport(_) => return Ok(()),
         };
         let cluster = match &self.command {
             Command::Convert(args) => args.check_cluster(),

@@ -34,6 +34,7 @@ use crate::input::{self, Progress, Source};
 use crate::join::hops::{Hops, Step};
 use crate::messages;
 use crate::pipeline::{self, Pipeline};
+use crate::request::Class;
 use crate::source::etc_pve::members::{self, Members};
 use crate::source::journal::{self as journal_source, Journal};
 use crate::source::node::{self, Ask, Host, Ssh};
@@ -281,9 +282,20 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
         until: sources.select.until,
         ..journal_source::Query::default()
     };
+    // What a node's own pverec may leave out: the lines of classes this run cannot show.
+    // Sessions and tasks without a request need every line (every call, every line's time).
+    let every_line = pipeline.sessions.is_some() || pipeline.filter.wants_class(Class::Task);
+    let classes = (!every_line).then(|| {
+        Class::ALL
+            .into_iter()
+            .filter(|c| *c != Class::Change && pipeline.filter.wants_class(*c))
+            .collect::<Vec<_>>()
+    });
     let ask = Ask {
         rotated: sources.rotated || sources.select.since.is_some(),
         journal: (!sources.journal.no_journal).then(|| journal_query.clone()),
+        pverec: (!sources.cluster.no_remote_pverec).then(|| sources.cluster.remote_pverec.clone()),
+        classes,
     };
     let fetched = node::fetch_all(&plan.remote, &ssh, &ask, scratch.path(), &signal);
     stopped(&mut scratch);

@@ -441,6 +441,8 @@ pub fn node_answer(data: &[u8]) {
     let ask = crate::source::node::Ask {
         rotated: true,
         journal: Some(crate::source::journal::Query::default()),
+        pverec: None,
+        classes: None,
     };
     let _ = crate::source::node::receive(&mut &data[..], &dir, &ask);
     for entry in walk(&dir) {

@@ -145,6 +145,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             io::stdout().write_all(&completions::render(shell))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::NodeExport(args) => {
+            if let Some(protocol) = args.probe {
+                let spoken = protocol == source::node::export::PROTOCOL;
+                return Ok(if spoken {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
+            }
+            if args.protocol != source::node::export::PROTOCOL {
+                messages::message("node-export: a protocol this pverec does not speak");
+                return Ok(ExitCode::from(2));
+            }
+            let export = source::node::export::Export {
+                rotated: args.rotated,
+                classes: (!args.class.is_empty()).then(|| args.class.clone()),
+                journal: (!args.no_journal).then(|| source::journal::Query {
+                    since: args.since,
+                    until: args.until,
+                    ..source::journal::Query::default()
+                }),
+            };
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            source::node::export::run(&export, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Man => {
             let mut out = Vec::new();
             man::render(&mut out)?;

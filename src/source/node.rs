@@ -149,6 +149,11 @@ pub(crate) struct Ask {
     pub(crate) rotated: bool,
     /// The journal, with this range; none: no journal.
     pub(crate) journal: Option<journal::Query>,
+    /// The node's pverec, used when it is there (`pverec node-export`); none: never.
+    pub(crate) pverec: Option<String>,
+    /// The classes the reading side can show (its `node-export` sends only their lines); none:
+    /// every line is wanted.
+    pub(crate) classes: Option<Vec<crate::request::Class>>,
 }
 
 /// What a node sent, in its directory.
@@ -189,6 +194,47 @@ pub(crate) fn sh_quote(word: &[u8]) -> Vec<u8> {
 /// The script the node runs: see the module docs. Its output is parsed by [`receive`].
 pub(crate) fn script(ask: &Ask) -> Vec<u8> {
     let mut s = Vec::new();
+    if let Some(program) = &ask.pverec {
+        // pverec installed there answers itself, with less ([`export`]).
+        let program = sh_quote(program.as_bytes());
+        s.extend_from_slice(b"if command -v ");
+        s.extend_from_slice(&program);
+        s.extend_from_slice(b" >/dev/null 2>&1 && ");
+        s.extend_from_slice(&program);
+        s.extend_from_slice(
+            format!(
+                " node-export --probe {} >/dev/null 2>&1; then\n  exec ",
+                export::PROTOCOL
+            )
+            .as_bytes(),
+        );
+        s.extend_from_slice(&program);
+        s.extend_from_slice(b" node-export");
+        let mut words: Vec<String> = vec![format!("--protocol={}", export::PROTOCOL)];
+        if ask.rotated {
+            words.push("--rotated".into());
+        }
+        if let Some(classes) = &ask.classes {
+            let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
+            words.push(format!("--class={}", names.join(",")));
+        }
+        match &ask.journal {
+            Some(query) => {
+                if let Some(since) = query.since {
+                    words.push(format!("--since=@{}", since.as_second()));
+                }
+                if let Some(until) = query.until {
+                    words.push(format!("--until=@{}", until.as_second()));
+                }
+            }
+            None => words.push("--no-journal".into()),
+        }
+        for word in words {
+            s.push(b' ');
+            s.extend_from_slice(&sh_quote(word.as_bytes()));
+        }
+        s.extend_from_slice(b"\nfi\n");
+    }
     s.extend_from_slice(
         b"LC_ALL=C; export LC_ALL\n\
           printf 'pverec-node 1 %s\\n' \"$(uname -n)\"\n\
@@ -635,6 +681,53 @@ pub(crate) fn receive(input: &mut dyn Read, dir: &Path, ask: &Ask) -> Result<Fet
                 let members = crate::source::etc_pve::members::parse(&text).unwrap_or_default();
                 fetched.members = Some(members);
             }
+            ["log", name, "chunked"]
+                if log_name(name) && (ask.rotated || *name == "access.log") =>
+            {
+                let key = format!("log {name}");
+                if seen.contains(&key) {
+                    return Err(format!(
+                        "it sent a file not asked for: {}",
+                        printable(&line)
+                    ));
+                }
+                seen.push(key);
+                if !logs.exists() {
+                    std::fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&logs)
+                        .map_err(|e| format!("{}: {e}", logs.display()))?;
+                }
+                let path = logs.join(name);
+                let mut file =
+                    create_private(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut total = 0u64;
+                loop {
+                    let size = header(&mut reader)?
+                        .and_then(|h| h.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            format!("its {name} is garbled (a chunk without its size)")
+                        })?;
+                    if size == 0 {
+                        break;
+                    }
+                    total += size;
+                    if size > 1 << 24 || total > MAX_FILE {
+                        return Err(format!(
+                            "it sent {name} of more than {total} bytes: not read"
+                        ));
+                    }
+                    let n = io::copy(&mut (&mut reader).take(size), &mut file)
+                        .map_err(|e| format!("reading its {name}: {e}"))?;
+                    if n != size {
+                        return Err(format!("its {name} ended early (the connection was lost?)"));
+                    }
+                }
+                fetched.bytes += total;
+                if *name == "access.log" || fetched.access_log.is_none() {
+                    fetched.access_log = Some(logs.join("access.log"));
+                }
+            }
             [kind @ ("log" | "task"), name, size] => {
                 let wanted = match *kind {
                     "log" => log_name(name) && (ask.rotated || *name == "access.log"),
@@ -767,6 +860,7 @@ mod tests {
         let full = String::from_utf8(script(&Ask {
             rotated: true,
             journal: Some(query),
+            ..Ask::default()
         }))
         .unwrap();
         assert!(full.contains("grep -E '^access"));
@@ -791,7 +885,7 @@ mod tests {
         std::fs::write(tasks.join("index"), b"task line\n").unwrap();
         let ask = Ask {
             rotated: true,
-            journal: None,
+            ..Ask::default()
         };
         let text = String::from_utf8(script(&ask))
             .unwrap()
@@ -922,5 +1016,171 @@ mod tests {
                 prop_assert!(host.dest.bytes().all(|b| b.is_ascii_alphanumeric() || b"@.:-_".contains(&b)));
             }
         }
+    }
+}
+
+/// The node's side of the cluster read, when pverec is installed there (`pverec node-export`,
+/// run by the script's first lines): the same frames the shell script sends, but access.log's
+/// lines that the reading side's `--class` cannot want are sent as empty lines (so every line
+/// keeps its number), and gzip generations are sent decompressed that way. On the default
+/// selection (writes), that is a few percent of the bytes. Lines that are not access.log lines
+/// are kept, so the reading side still reports them.
+pub(crate) mod export {
+    use std::io::{self, Write};
+    use std::path::Path;
+
+    use crate::input::{Lines, Source};
+    use crate::request::{self, Class, ClassSet};
+    use crate::source::{access, journal};
+
+    /// The protocol `--probe` answers for.
+    pub(crate) const PROTOCOL: u32 = 1;
+    /// A chunk of a filtered file.
+    const CHUNK: usize = 1 << 16;
+
+    /// What the reading side asked for.
+    pub(crate) struct Export {
+        pub(crate) rotated: bool,
+        /// The classes wanted; none: every line.
+        pub(crate) classes: Option<Vec<Class>>,
+        pub(crate) journal: Option<journal::Query>,
+    }
+
+    fn hostname() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Writes the answer on `out`; the journal last, from journalctl.
+    pub(crate) fn run(export: &Export, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "pverec-node 1 {}", hostname())?;
+        let logs = Path::new("/var/log/pveproxy");
+        let mut names: Vec<String> = Vec::new();
+        if export.rotated {
+            if let Ok(entries) = std::fs::read_dir(logs) {
+                for entry in entries.flatten() {
+                    if let Some(name) = entry.file_name().to_str() {
+                        if super::log_name(name) {
+                            names.push(name.to_string());
+                        }
+                    }
+                }
+            }
+            names.sort();
+        } else {
+            names.push("access.log".to_string());
+        }
+        let wanted = export.classes.as_ref().map(|classes| {
+            let mut set = ClassSet::default();
+            for class in classes {
+                set.insert(*class);
+            }
+            set
+        });
+        for name in names {
+            let path = logs.join(&name);
+            if !is_plain_file(&path) {
+                continue;
+            }
+            match wanted {
+                Some(set) => send_filtered(out, &name, &path, set)?,
+                None => send_whole(out, "log", &name, &path)?,
+            }
+        }
+        for name in ["index.1", "index", "active"] {
+            let path = Path::new("/var/log/pve/tasks").join(name);
+            if is_plain_file(&path) {
+                send_whole(out, "task", name, &path)?;
+            }
+        }
+        let members = Path::new("/etc/pve/.members");
+        if is_plain_file(members) {
+            send_whole(out, "members", ".members", members)?;
+        }
+        match &export.journal {
+            None => writeln!(out, "end")?,
+            Some(query) => match journal::journalctl() {
+                None => writeln!(out, "nojournal")?,
+                Some(program) => {
+                    writeln!(out, "journal")?;
+                    out.flush()?;
+                    let mut child = std::process::Command::new(program)
+                        .args(journal::journalctl_args(query))
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()?;
+                    if let Some(mut stdout) = child.stdout.take() {
+                        io::copy(&mut stdout, out)?;
+                    }
+                    let status = child.wait()?;
+                    out.flush()?;
+                    if !status.success() {
+                        return Err(io::Error::other(format!("journalctl: {status}")));
+                    }
+                }
+            },
+        }
+        out.flush()
+    }
+
+    /// A regular file, not a link (as the script's `[ -f ] && [ ! -L ]`).
+    fn is_plain_file(path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+    }
+
+    /// `KIND NAME SIZE` and the file's bytes as they are now (a file that grows meanwhile is
+    /// sent up to the size announced).
+    fn send_whole(out: &mut dyn Write, kind: &str, name: &str, path: &Path) -> io::Result<()> {
+        let Ok(file) = crate::input::open_regular(path) else {
+            return Ok(());
+        };
+        let size = file.metadata()?.len();
+        writeln!(out, "{kind} {name} {size}")?;
+        let copied = io::copy(&mut io::Read::take(&file, size), out)?;
+        // Shrunk meanwhile: padded, so the stream keeps its place.
+        io::copy(&mut io::Read::take(io::repeat(0), size - copied), out)?;
+        Ok(())
+    }
+
+    /// `log NAME chunked`, then chunks `SIZE\n` and bytes, then `0\n`: the lines, decompressed,
+    /// those that `wanted` cannot want left empty.
+    fn send_filtered(
+        out: &mut dyn Write,
+        name: &str,
+        path: &Path,
+        wanted: ClassSet,
+    ) -> io::Result<()> {
+        let source = Source::found(path.to_path_buf());
+        let Ok(mut lines) = Lines::open(&source, Default::default()) else {
+            return Ok(());
+        };
+        writeln!(out, "log {name} chunked")?;
+        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+        let flush = |out: &mut dyn Write, chunk: &mut Vec<u8>| -> io::Result<()> {
+            if !chunk.is_empty() {
+                writeln!(out, "{}", chunk.len())?;
+                out.write_all(chunk)?;
+                chunk.clear();
+            }
+            Ok(())
+        };
+        while lines.advance()? {
+            let line = lines.line();
+            let keep = match access::parse(line) {
+                Ok(parsed) => wanted.intersects(request::possible_classes(parsed.request)),
+                // Not an access.log line: the reading side reports it.
+                Err(_) => !line.is_empty(),
+            };
+            if keep {
+                chunk.extend_from_slice(line);
+            }
+            chunk.push(b'\n');
+            if chunk.len() >= CHUNK {
+                flush(out, &mut chunk)?;
+            }
+        }
+        flush(out, &mut chunk)?;
+        writeln!(out, "0")
     }
 }

@@ -859,10 +859,12 @@ mod tests {
         let text = String::from_utf8(script(log, index))
             .unwrap()
             .replace("/var/log/", &format!("{}/var/log/", root.display()));
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&text)
             .stdout(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         let mut out = child.stdout.take().unwrap();
@@ -873,7 +875,8 @@ mod tests {
             assert!(n > 0, "the script ended: {}", String::from_utf8_lossy(&got));
             got.extend_from_slice(&buf[..n]);
         }
-        let _ = child.kill();
+        // The loop and its `sleep`: the whole group.
+        kill_group(child.id());
         let _ = child.wait();
         got
     }

@@ -792,3 +792,125 @@ fn live_line(client: &str, user: &str, request: &str, status: u16, bytes: &str) 
     let stamp = jiff::Timestamp::now().strftime("%d/%m/%Y:%H:%M:%S +0000");
     format!("{client} - {user} [{stamp}] \"{request}\" {status} {bytes}\n")
 }
+
+#[test]
+fn a_nodes_own_pverec_sends_less_and_the_records_are_the_same() {
+    let Some(cluster) = Cluster::new(3) else {
+        return;
+    };
+    write_scenario(&cluster);
+    // Older generations too, one of them gzip'd, with lines of every class.
+    let pve2 = cluster.node(2);
+    let read = line(
+        "::ffff:192.0.2.40",
+        "root@pam",
+        -600,
+        "GET /api2/json/cluster/resources HTTP/1.1",
+        200,
+        "900",
+    );
+    let stop = line(
+        "::ffff:192.0.2.40",
+        "root@pam",
+        -590,
+        "POST /api2/json/nodes/pve2/qemu/106/status/stop HTTP/1.1",
+        200,
+        "82",
+    );
+    std::fs::write(
+        pve2.pveproxy_dir().join("access.log.2.gz"),
+        crate::util::gzip(format!("{read}{stop}garbage that is no log line\n").as_bytes()),
+    )
+    .unwrap();
+    std::fs::write(
+        pve2.pveproxy_dir().join("access.log.1"),
+        format!("{read}{read}"),
+    )
+    .unwrap();
+    // The nodes' pverec, through a wrapper that says it ran.
+    let ran = cluster.dir().join("ran");
+    std::fs::create_dir_all(&ran).unwrap();
+    let wrapper = cluster.dir().join("pverec-on-node");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}/\"$(uname -n)\"\nexec {} \"$@\"\n",
+            ran.display(),
+            bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = wrapper.display().to_string();
+    for extra in [
+        &["-f", "json"][..],
+        &["--all", "-f", "json"],
+        &["-f", "script"],
+    ] {
+        let mut with: Vec<&str> = vec![
+            "convert",
+            "--cluster",
+            "--rotated",
+            "--remote-pverec",
+            &wrapper,
+        ];
+        with.extend_from_slice(extra);
+        let mut without: Vec<&str> =
+            vec!["convert", "--cluster", "--rotated", "--no-remote-pverec"];
+        without.extend_from_slice(extra);
+        let a = pverec_on(&cluster, 1, &with).output().unwrap();
+        let b = pverec_on(&cluster, 1, &without).output().unwrap();
+        assert_eq!(a.status.code(), b.status.code(), "{}", stderr(&a));
+        assert_eq!(
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&b.stdout),
+            "{extra:?}"
+        );
+        // The line that is no log line is reported either way, by its number on pve2.
+        assert!(
+            stderr(&a).contains("pve2:/var/log/pveproxy/access.log.2.gz:3:"),
+            "{}",
+            stderr(&a)
+        );
+        assert_eq!(stderr(&a), stderr(&b));
+    }
+    // It was asked, and it answered: for writes, with only their lines; with --all, all.
+    for node in ["pve2", "pve3"] {
+        let calls = std::fs::read_to_string(ran.join(node)).unwrap_or_default();
+        assert!(calls.contains("node-export --probe 1\n"), "{node}: {calls}");
+        assert!(
+            calls.contains("node-export --protocol=1 --rotated --class=write\n"),
+            "{node}: {calls}"
+        );
+        assert!(
+            calls.contains("node-export --protocol=1 --rotated\n"),
+            "{node}: {calls}"
+        );
+    }
+    // The stop in the gzip'd generation is there, with its line number.
+    let out = pverec_on(
+        &cluster,
+        1,
+        &[
+            "convert",
+            "--cluster",
+            "--rotated",
+            "--remote-pverec",
+            &wrapper,
+            "-f",
+            "json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stop = json_lines(&out)
+        .into_iter()
+        .find(|r| r["action"] == "vm_stop")
+        .expect("the stop");
+    assert_eq!(
+        stop["source"]["file"],
+        "pve2:/var/log/pveproxy/access.log.2.gz"
+    );
+    assert_eq!(stop["source"]["line"], 2);
+}
