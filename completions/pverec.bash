@@ -46,9 +46,6 @@ _pverec() {
             pverec,man)
                 cmd="pverec__subcmd__man"
                 ;;
-            pverec,node-export)
-                cmd="pverec__subcmd__node__subcmd__export"
-                ;;
             pverec,sessions)
                 cmd="pverec__subcmd__sessions"
                 ;;
@@ -67,9 +64,6 @@ _pverec() {
             pverec__subcmd__help,man)
                 cmd="pverec__subcmd__help__subcmd__man"
                 ;;
-            pverec__subcmd__help,node-export)
-                cmd="pverec__subcmd__help__subcmd__node__subcmd__export"
-                ;;
             pverec__subcmd__help,sessions)
                 cmd="pverec__subcmd__help__subcmd__sessions"
                 ;;
@@ -80,7 +74,7 @@ _pverec() {
 
     case "${cmd}" in
         pverec)
-            opts="-h -V --help --version convert follow sessions node-export completions man help"
+            opts="-h -V --help --version convert follow sessions completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -507,7 +501,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__help)
-            opts="convert follow sessions node-export completions man help"
+            opts="convert follow sessions completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,20 +584,6 @@ _pverec() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        pverec__subcmd__help__subcmd__node__subcmd__export)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         pverec__subcmd__help__subcmd__sessions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -625,40 +605,6 @@ _pverec() {
                 return 0
             fi
             case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        pverec__subcmd__node__subcmd__export)
-            opts="-h --probe --protocol --rotated --class --since --until --no-journal --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --probe)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --protocol)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --class)
-                    _pverec_list "write read auth console other task change"
-                    return 0
-                    ;;
-                --since)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --until)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -65,7 +65,6 @@ complete -c pverec -n "__fish_pverec_needs_command" -s V -l version -d 'Print ve
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
-complete -c pverec -n "__fish_pverec_needs_command" -f -a "node-export" -d 'The other side of a cluster read: what pverec on another node sends (internal)'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
 complete -c pverec -n "__fish_pverec_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -163,20 +162,11 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-etc-pve -d
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l cluster -d 'Read every node of the cluster: those of /etc/pve/.members (or --etc-pve DIR), this one locally, the others over ssh at their cluster address'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l no-remote-pverec -d 'Never run pverec on the other nodes'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l probe -d 'Answer whether this protocol is spoken, and nothing else' -r
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l protocol -d 'The protocol of the answer' -r
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l class -d 'Only the lines of these classes; the others are sent empty' -r -f -a "(__fish_pverec_values_class)"
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l since -r
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l until -r
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l rotated -d 'Every generation of access.log'
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -l no-journal
-complete -c pverec -n "__fish_pverec_using_subcommand node-export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pverec -n "__fish_pverec_using_subcommand man" -s h -l help -d 'Print help'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "node-export" -d 'The other side of a cluster read: what pverec on another node sends (internal)'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
-complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions node-export completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "convert" -d 'Convert access.log files into pvesh commands, JSON Lines or a bash script'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "follow" -d 'Print requests live as pveproxy logs them, across log rotation, until a signal stops it'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "sessions" -d 'List sessions: consoles (noVNC, xterm.js, SPICE, node shells), web UI logins and API token use, each with who, from where, on what, when, for how long and how it ended'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "completions" -d 'Print a completion script for SHELL on standard output'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "man" -d 'Print the man page (roff) on standard output: pverec man | man -l -'
+complete -c pverec -n "__fish_pverec_using_subcommand help; and not __fish_seen_subcommand_from convert follow sessions completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -90,9 +90,6 @@ pub(crate) enum Command {
     /// (JSON: "event": "session_open" / "session_close"), read live as follow reads.
     #[command(after_long_help = SESSIONS_EXAMPLES)]
     Sessions(SessionsArgs),
-    /// The other side of a cluster read: what pverec on another node sends (internal).
-    #[command(hide = true)]
-    NodeExport(NodeExportArgs),
     /// Print a completion script for SHELL on standard output.
     ///
     /// For bash: pverec completions bash > /usr/share/bash-completion/completions/pverec
@@ -502,8 +499,11 @@ impl FollowArgs {
     }
 }
 
-/// `pverec node-export`: run by a cluster read on the node it reads (`src/source/node.rs`).
-#[derive(Debug, Args)]
+/// `pverec node-export`: the other side of a cluster read, run by it on the node it reads
+/// (`src/source/node.rs`). Not a subcommand of [`Cli`]: it is no command for a person, so the
+/// help, the man page and the completions do not offer it (the README describes it).
+#[derive(Debug, Parser)]
+#[command(name = "pverec node-export")]
 pub(crate) struct NodeExportArgs {
     /// Answer whether this protocol is spoken, and nothing else.
     #[arg(long, value_name = "N")]
@@ -821,7 +821,7 @@ impl Cli {
                     }
                 });
             }
-            Command::Completions { .. } | Command::Man | Command::NodeExport(_) => return Ok(()),
+            Command::Completions { .. } | Command::Man => return Ok(()),
         };
         let cluster = match &self.command {
             Command::Convert(args) => args.check_cluster(),

@@ -43,6 +43,10 @@ use cli::{Cli, Command, OutputArgs, SelectArgs};
 
 /// The whole program: what `pverec` does and the status it exits with.
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "node-export") {
+        return node_export(&args[1..]);
+    }
     let cli = match parse_args() {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -90,6 +94,43 @@ fn parse_args() -> Result<Cli, ExitCode> {
             }
         }
         Err(err) => Err(messages::usage_error(&err)),
+    }
+}
+
+/// `pverec node-export`: what a cluster read runs on the node it reads.
+fn node_export(argv: &[std::ffi::OsString]) -> ExitCode {
+    let args = match cli::NodeExportArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(err) => return messages::usage_error(&err),
+    };
+    if let Some(protocol) = args.probe {
+        return if protocol == source::node::export::PROTOCOL {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
+    if args.protocol != source::node::export::PROTOCOL {
+        messages::message("node-export: a protocol this pverec does not speak");
+        return ExitCode::from(2);
+    }
+    let export = source::node::export::Export {
+        rotated: args.rotated,
+        classes: (!args.class.is_empty()).then(|| args.class.clone()),
+        journal: (!args.no_journal).then(|| source::journal::Query {
+            since: args.since,
+            until: args.until,
+            ..source::journal::Query::default()
+        }),
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match source::node::export::run(&export, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            messages::message(&format!("node-export: {e}"));
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -143,33 +184,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(args) => session::run::run(&args),
         Command::Completions { shell } => {
             io::stdout().write_all(&completions::render(shell))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::NodeExport(args) => {
-            if let Some(protocol) = args.probe {
-                let spoken = protocol == source::node::export::PROTOCOL;
-                return Ok(if spoken {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                });
-            }
-            if args.protocol != source::node::export::PROTOCOL {
-                messages::message("node-export: a protocol this pverec does not speak");
-                return Ok(ExitCode::from(2));
-            }
-            let export = source::node::export::Export {
-                rotated: args.rotated,
-                classes: (!args.class.is_empty()).then(|| args.class.clone()),
-                journal: (!args.no_journal).then(|| source::journal::Query {
-                    since: args.since,
-                    until: args.until,
-                    ..source::journal::Query::default()
-                }),
-            };
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            source::node::export::run(&export, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
