@@ -257,7 +257,7 @@ impl ClusterFollow {
                         "{}: lost ({why}); trying again after 1 s, then twice as long each \
                          time up to a minute; its events come when it is back{}",
                         self.hosts[node].label(),
-                        hint(&why)
+                        crate::source::node::hint(&why)
                     ));
                 }
             }
@@ -295,20 +295,5 @@ impl ClusterFollow {
             self.fold(pipeline, &w.node, &w.file, w.number, &w.text)?;
         }
         Ok(())
-    }
-}
-
-/// What to do about a lost node, for the message.
-fn hint(why: &str) -> &'static str {
-    if why.contains("Host key verification failed") {
-        " (its host key is not in the known hosts: on a PVE node /etc/ssh/ssh_known_hosts holds \
-         the cluster's, pvecm updatecerts renews it)"
-    } else if why.contains("Permission denied") {
-        " (the key of the user running pverec must be in its authorized_keys, as root's is \
-         between the nodes of a PVE cluster)"
-    } else if why.contains("not found") || why.contains("No such file") {
-        " (follow needs sh, stat, wc, tail, head, sleep and journalctl there: a PVE node has them)"
-    } else {
-        ""
     }
 }

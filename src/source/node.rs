@@ -555,8 +555,8 @@ fn first_words(said: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// What usually cures an ssh failure, for the messages.
-fn hint(said: &str) -> &'static str {
+/// What usually cures an ssh failure, for the messages (convert's and follow's).
+pub(crate) fn hint(said: &str) -> &'static str {
     if said.contains("Host key verification failed") || said.contains("No ED25519 host key") {
         " (the node's host key is not in the known hosts: on a PVE node /etc/ssh/ssh_known_hosts \
          holds the cluster's, pvecm updatecerts renews it; elsewhere ssh to it once by hand, or \
@@ -566,6 +566,8 @@ fn hint(said: &str) -> &'static str {
          node's authorized_keys, as root's is between the nodes of a PVE cluster)"
     } else if said.contains("Could not resolve hostname") {
         " (give its address: --host NAME=ADDRESS)"
+    } else if said.contains("not found") {
+        " (pverec needs sh, stat, wc, tail, head, sleep and journalctl there: a PVE node has them)"
     } else {
         ""
     }

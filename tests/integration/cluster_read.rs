@@ -282,14 +282,22 @@ fn a_hop_whose_origin_is_not_read_stays_marked_with_its_origin() {
     );
 }
 
+/// Every process: its pid and its /proc directory.
+fn processes() -> impl Iterator<Item = (i32, std::path::PathBuf)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            Some((pid, entry.path()))
+        })
+}
+
 /// Whether any ssh process still runs with `addr` in its argv.
 fn ssh_to(addr: &str) -> Vec<i32> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+    for (pid, dir) in processes() {
+        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
             continue;
         };
         let words: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
@@ -612,11 +620,8 @@ impl LiveRun {
 
 fn children_of(pid: u32) -> Vec<i32> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+    for (child, dir) in processes() {
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
             continue;
         };
         // pid (comm) state ppid ...
