@@ -641,6 +641,8 @@ def main(argv=None) -> int:
     if not sizes or any(not 1 <= n <= 250 for n in sizes):
         ap.error("--nodes: sizes of 1 to 250")
     args.pverec = str(Path(args.pverec).resolve())
+    # The nodes run in mount namespaces of their own, where sshd resolves a relative path from /.
+    args.dir = str(Path(args.dir).resolve())
     if not os.access(args.pverec, os.X_OK):
         ap.error(f"--pverec {args.pverec}: not an executable")
     if os.geteuid() != 0:

@@ -534,7 +534,8 @@ pub(crate) struct ClusterArgs {
     ///
     /// Its access.log (with --rotated or --since, its generations), its task index and its
     /// journal are streamed with standard tools (sh, wc, head, journalctl): nothing is
-    /// installed there. A host that is this node (by name) is read locally. The events of all
+    /// installed there. This node is read too (locally) when it has a log, FILE names one, or
+    /// it is one of the hosts. The events of all
     /// nodes are merged into one timeline, each with its node; a request one node proxied to
     /// another is shown once, from the node the client talked to, with the task, journal entry
     /// and outcome of the node that did it.

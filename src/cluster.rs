@@ -303,7 +303,16 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     let mut nodes: Vec<NodeInput> = Vec::new();
     let mut journal = Journal::default();
     let mut read_names: Vec<String> = Vec::new();
-    if let Some(local) = &plan.local {
+    // This node is read with the others: when it is one of them, when FILEs were named (its
+    // logs), or when it has a log of its own (pverec runs on a node) — `--host` adds nodes to
+    // the one pverec runs on.
+    let default_log = input::system_path(input::DEFAULT_LOG);
+    let local = plan.local.clone().or_else(|| {
+        (!sources.files.is_empty() || default_log.is_file())
+            .then(|| crate::this_node().unwrap_or_else(|| "localhost".to_string()))
+            .filter(|name| !plan.remote.iter().any(|h| h.name.as_deref() == Some(name)))
+    });
+    if let Some(local) = &local {
         let files = if sources.files.is_empty() {
             vec![input::system_path(input::DEFAULT_LOG)]
         } else {

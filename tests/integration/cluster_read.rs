@@ -211,6 +211,20 @@ fn a_proxied_start_and_config_edit_fold_and_take_their_outcome_from_the_target()
         "{said}"
     );
 
+    // --host adds nodes to the one pverec runs on: the same timeline.
+    let n2 = format!("pve2={}", cluster.node(2).addr());
+    let n3 = format!("pve3={}", cluster.node(3).addr());
+    let hosts = pverec_on(
+        &cluster,
+        1,
+        &[
+            "convert", "--all", "-f", "json", "--host", &n2, "--host", &n3,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(json_lines(&hosts), records, "{}", stderr(&hosts));
+
     // The pvesh form says where it ran; --on-node selects by the node that did it.
     let out = pverec_on(&cluster, 1, &["convert", "--cluster", "--on-node", "pve2"])
         .output()
