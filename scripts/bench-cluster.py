@@ -416,11 +416,11 @@ class Sampler(threading.Thread):
         self.tree_rss = 0
 
     def scratch_bytes(self) -> int:
-        """The size of the files under $TMPDIR/pverec-cluster-PID-*: where a cluster read
+        """The size of the files under $TMPDIR/pverec-copies-PID-*: where a cluster read
         fetches every node's files before it reads them (on tmpfs, that is memory too)."""
         if not self.scratch_dirs:
             tmp = Path(os.environ.get("TMPDIR") or "/tmp")
-            self.scratch_dirs = list(tmp.glob(f"pverec-cluster-{self.pid}-*"))
+            self.scratch_dirs = list(tmp.glob(f"pverec-copies-{self.pid}-*"))
         total = 0
         for d in self.scratch_dirs:
             for root, _, files in os.walk(d):
