@@ -294,6 +294,10 @@ impl ClusterFollow {
         while let Some(w) = self.waiting.pop_front() {
             self.fold(pipeline, &w.node, &w.file, w.number, &w.text)?;
         }
+        messages::message(&format!(
+            "{} proxied hops folded into their origin's request, {} shown on their own",
+            self.hops.folded, self.hops.alone
+        ));
         Ok(())
     }
 }

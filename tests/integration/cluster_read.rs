@@ -773,8 +773,14 @@ fn follow_reads_the_cluster_live_catches_up_a_node_that_was_down_and_resumes_fro
     run.wait_until("pve2 back", |r| {
         r.stderr().contains(&format!("pve2 ({pve2}): back after"))
     });
+    let err = run.err.clone();
     let status = run.stop();
     assert!(status.success(), "{status}");
+    let said = std::fs::read_to_string(err).unwrap();
+    assert!(
+        said.contains("1 proxied hops folded into their origin's request, 0 shown on their own"),
+        "{said}"
+    );
 
     // While pverec is stopped, pve2 logs on; the restart from the state catches up, without
     // repeating what was shown.
