@@ -271,6 +271,8 @@ pub(crate) enum SessionFormat {
     Json,
     /// comma-separated values with a header row, for spreadsheets
     Csv,
+    /// one Elastic Common Schema (ECS 9.4) document per session, the record under proxmox.*
+    Ecs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -800,6 +802,9 @@ pub(crate) enum Format {
     /// a bash script: a header with counts and secret variables, a commented header per command,
     /// commands that failed or lack a required parameter commented out
     Script,
+    /// one Elastic Common Schema (ECS 9.4) document per line: event.*, user.*, source.ip,
+    /// host.name, http.*, url.path (no query), process.*, related.*, the record under proxmox.*
+    Ecs,
 }
 
 impl Cli {

@@ -4,6 +4,7 @@
 //! out passes through [`quote`], which decides how attacker-controlled bytes may appear.
 
 pub(crate) mod changes;
+pub(crate) mod ecs;
 pub(crate) mod invisible;
 pub(crate) mod json;
 pub(crate) mod pvesh;
@@ -80,6 +81,11 @@ impl Renderer {
             }
             Format::Json => json::push_record(out, event, self.show_secrets, false),
             Format::JsonPretty => json::push_record(out, event, self.show_secrets, true),
+            Format::Ecs => {
+                let mut line = Vec::new();
+                json::push_record(&mut line, event, self.show_secrets, false);
+                ecs::push_from_record(out, &line, false);
+            }
             Format::Script => {
                 let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
                 self.script.event(out, event, self.show_secrets, zone);
@@ -98,6 +104,11 @@ impl Renderer {
         match self.format {
             Format::Json => json::push_task_end(out, ended, false),
             Format::JsonPretty => json::push_task_end(out, ended, true),
+            Format::Ecs => {
+                let mut line = Vec::new();
+                json::push_task_end(&mut line, ended, false);
+                ecs::push_from_record(out, &line, false);
+            }
             Format::Pvesh if self.comments => pvesh::push_task_end(out, ended),
             Format::Pvesh => {}
             Format::Script => {
@@ -122,6 +133,11 @@ impl Renderer {
         match self.format {
             Format::Json => json::push_change(out, change, seen, self.show_secrets, false),
             Format::JsonPretty => json::push_change(out, change, seen, self.show_secrets, true),
+            Format::Ecs => {
+                let mut line = Vec::new();
+                json::push_change(&mut line, change, seen, self.show_secrets, false);
+                ecs::push_from_record(out, &line, false);
+            }
             Format::Pvesh if !self.comments => {}
             Format::Pvesh | Format::Script => {
                 let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);

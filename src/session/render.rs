@@ -69,6 +69,7 @@ impl Sessions {
             };
             match self.format {
                 SessionFormat::Json => push_json(out, &session, event),
+                SessionFormat::Ecs => push_ecs(out, &session, event),
                 SessionFormat::Csv => push_csv(out, &[session], false),
                 SessionFormat::Table => self.push_text_line(out, &session, closing),
             }
@@ -85,6 +86,7 @@ impl Sessions {
             .collect();
         match self.format {
             SessionFormat::Json => all.iter().for_each(|s| push_json(out, s, "session")),
+            SessionFormat::Ecs => all.iter().for_each(|s| push_ecs(out, s, "session")),
             SessionFormat::Csv => push_csv(out, &all, true),
             SessionFormat::Table if !all.is_empty() => self.push_table(out, &all),
             SessionFormat::Table => {}
@@ -387,6 +389,13 @@ fn record<'a>(s: &'a Session, event: &'static str) -> Record<'a> {
             upids: &s.upids,
         },
     }
+}
+
+/// The session's ECS document ([`crate::render::ecs`]), made from its JSON record.
+fn push_ecs(out: &mut Vec<u8>, s: &Session, event: &'static str) {
+    let mut line = Vec::new();
+    push_json(&mut line, s, event);
+    crate::render::ecs::push_from_record(out, &line, false);
 }
 
 fn push_json(out: &mut Vec<u8>, s: &Session, event: &'static str) {

@@ -727,3 +727,69 @@ fn a_write_held_for_its_outcome_keeps_its_changes() {
         "{record}"
     );
 }
+
+#[test]
+fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let etc_dir = etc.dir.display().to_string();
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &[
+            "-f",
+            "ecs",
+            "--all",
+            "--no-journal",
+            "--no-spool",
+            "--etc-pve",
+            &etc_dir,
+        ],
+    );
+    // A change no request explains, then a write and the change it made.
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("memory: 2048", "memory: 8192"),
+    );
+    wait_long(&f, "the change document", || {
+        records(&f)
+            .iter()
+            .any(|r| r["proxmox"]["event"] == "change")
+    });
+    // As PVE does it: the config is written, then the answer goes out and is logged.
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 4"),
+    );
+    append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
+    wait_long(&f, "the write's document with its change", || {
+        records(&f)
+            .iter()
+            .any(|r| r["proxmox"]["action"] == "update_vm" && r["proxmox"]["changes"].is_array())
+    });
+    for doc in records(&f) {
+        crate::ecs::check_ecs(&doc);
+    }
+    let docs = records(&f);
+    let change = docs
+        .iter()
+        .find(|r| r["proxmox"]["event"] == "change")
+        .unwrap();
+    assert_eq!(change["event"]["category"], json!(["configuration"]));
+    assert_eq!(change["event"]["type"], json!(["change"]));
+    let write = docs
+        .iter()
+        .find(|r| r["proxmox"]["action"] == "update_vm")
+        .unwrap();
+    assert_eq!(
+        write["url"]["path"],
+        "/api2/extjs/nodes/pve1/qemu/100/config"
+    );
+    assert_eq!(write["event"]["type"], json!(["change"]));
+}

@@ -17,6 +17,7 @@ mod day_one_follow;
 mod day_one_inputs;
 mod day_one_render;
 mod day_one_select;
+mod ecs;
 mod errors;
 mod follower;
 mod guest_names;
