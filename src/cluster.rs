@@ -458,7 +458,6 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     let mut hops = Hops::new(&addresses, &read);
     let progress = Progress::default();
     let bar = crate::convert::progress_bar(std::slice::from_ref(&group));
-    let mut last = None;
     let merged = crate::convert::merge_group(
         &group,
         &progress,
@@ -468,17 +467,12 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             if signal.load(Ordering::Relaxed) != 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
             }
-            let time = crate::source::access::parse(text)
-                .ok()
-                .and_then(|l| l.timestamp())
-                .map(|t| t.as_second());
-            if time.is_some() {
-                last = time;
-            }
-            while let Some((held, proxy)) = hops.due(last) {
+            // The fold parses the line (its time is the clock of the hops it holds).
+            let step = hops.take(&node_of[i], &file_names[i], number, text);
+            while let Some((held, proxy)) = hops.due(hops.last) {
                 pipeline.line_of(&held.text, &held.file, held.number, &held.node, Some(proxy))?;
             }
-            match hops.take(&node_of[i], &file_names[i], number, text) {
+            match step {
                 Step::Pass(proxy) => {
                     pipeline.line_of(text, &file_names[i], number, &node_of[i], proxy)
                 }

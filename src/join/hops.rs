@@ -93,6 +93,8 @@ pub(crate) struct Hops {
     pub(crate) folded: u64,
     /// Hops passed on as events of their own (origin not read, or not found).
     pub(crate) alone: u64,
+    /// The latest log time a line taken had (convert's clock for [`Hops::due`]).
+    pub(crate) last: Option<i64>,
 }
 
 /// The node a request line's path names: `/api2/json/nodes/NAME/…`.
@@ -143,6 +145,7 @@ impl Hops {
         let Some(time) = line.timestamp().map(|t| t.as_second()) else {
             return Step::Pass(None);
         };
+        self.last = Some(self.last.map_or(time, |l| l.max(time)));
         let user = line.user;
         let request = line.request;
         if let Some(from) = self
