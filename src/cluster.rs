@@ -381,6 +381,19 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
             (None, None) => host.dest.clone(),
         };
         remote_members.extend(fetched.members.take());
+        for (file, why) in &fetched.skipped {
+            let dir = if file.starts_with("access.log") {
+                "/var/log/pveproxy"
+            } else if file == ".members" {
+                "/etc/pve"
+            } else {
+                "/var/log/pve/tasks"
+            };
+            messages::input_error(&format!(
+                "{}: {dir}/{file} is {why}: not read",
+                host.label()
+            ));
+        }
         if let Some(missing) = &fetched.journal_missing {
             messages::message(&format!(
                 "{name}: no journal ({missing}): its logins' users and its config changes' \

@@ -49,6 +49,8 @@ pub(crate) struct ClusterFollow {
     waiting: VecDeque<Waiting>,
     /// File names as records give them (`pve2:/var/log/pveproxy/access.log`).
     files: HashMap<(usize, String), Rc<str>>,
+    /// The links already said ([`News::Skipped`] comes at every look).
+    skipped: std::collections::HashSet<(usize, String)>,
 }
 
 impl ClusterFollow {
@@ -108,6 +110,7 @@ impl ClusterFollow {
             positions,
             waiting: VecDeque::new(),
             files: HashMap::new(),
+            skipped: std::collections::HashSet::new(),
         };
         Ok((follow, wake_read))
     }
@@ -247,6 +250,19 @@ impl ClusterFollow {
                 line,
                 why,
             } => messages::malformed(&format!("{}:{file}", self.names[node]), line, &why),
+            News::Skipped { node, file } => {
+                let dir = if file == "access.log" {
+                    "/var/log/pveproxy"
+                } else {
+                    "/var/log/pve/tasks"
+                };
+                if self.skipped.insert((node, file.clone())) {
+                    messages::input_error(&format!(
+                        "{}: {dir}/{file} is a symbolic link, not followed: not read",
+                        self.hosts[node].label()
+                    ));
+                }
+            }
             News::Position { node, position } => {
                 self.positions
                     .insert(self.names[node].to_string(), position);

@@ -86,6 +86,11 @@ pub(crate) enum News {
         line: u64,
         why: String,
     },
+    /// A file that is a symbolic link there: not followed (said at every look).
+    Skipped {
+        node: usize,
+        file: String,
+    },
     /// What was handed over so far reaches here.
     Position {
         node: usize,
@@ -136,6 +141,7 @@ part() {
 # look KIND DIR NAME: the file NAME in DIR grown since (ino, off) in the variables $KIND_i/_o.
 while :; do
   f=/var/log/pveproxy/access.log; i=$(ino "$f")
+  [ -L "$f" ] && printf 'skipped access.log link\n'
   if [ "$i" != 0 ]; then
     if [ "$lo" -lt 0 ]; then li=$i; lo=$(wc -c < "$f"); lo=$((lo + 0)); fi
     if [ "$i" != "$li" ]; then
@@ -145,6 +151,7 @@ while :; do
     part log access.log "$f" "$li" "$lo"; lo=$got
   fi
   f=/var/log/pve/tasks/index; i=$(ino "$f")
+  [ -L "$f" ] && printf 'skipped index link\n'
   if [ "$i" != 0 ]; then
     if [ "$to" -lt 0 ]; then ti=$i; to=$(wc -c < "$f"); to=$((to + 0)); fi
     if [ "$i" != "$ti" ]; then
@@ -154,6 +161,7 @@ while :; do
     part index index "$f" "$ti" "$to"; to=$got
   fi
   f=/var/log/pve/tasks/active; i=$(ino "$f")
+  [ -L "$f" ] && printf 'skipped active link\n'
   if [ "$i" != 0 ]; then
     a="$i $(stat -c '%s %Y' -- "$f" 2>/dev/null)"
     if [ "$a" != "$am" ]; then am=$a; part active active "$f" "$i" 0; fi
@@ -310,6 +318,16 @@ fn read_files(
         }
         let words: Vec<&str> = text.split_ascii_whitespace().collect();
         match words.as_slice() {
+            [
+                "skipped",
+                name @ ("access.log" | "index" | "active"),
+                "link",
+            ] => {
+                send(News::Skipped {
+                    node,
+                    file: name.to_string(),
+                });
+            }
             ["tick"] => {
                 let journal_cursor = cursor.lock().map(|c| c.clone()).unwrap_or(None);
                 let journal_cursor = journal_cursor.filter(|c| !c.starts_with('@'));
@@ -1025,5 +1043,60 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0].1, 2);
         assert_eq!(since, None);
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    /// An access.log that is a link is not read, and the loop says so.
+    #[test]
+    fn a_linked_log_is_not_followed_and_is_said() {
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path().join("var/log/pveproxy");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(root.path().join("secret"), "root:x:0:0\n").unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), logs.join("access.log")).unwrap();
+        let text = String::from_utf8(script(Some(Position::default()), None))
+            .unwrap()
+            .replace("/var/log/", &format!("{}/var/log/", root.path().display()));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&text)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(5).any(|w| w == b"tick\n") {
+            let n = out.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        kill_group(child.id());
+        let _ = child.wait();
+        let kept = Mutex::new(Vec::new());
+        let send = |n: News| kept.lock().unwrap().push(n);
+        let mut files = Files::default();
+        let _ = read_files(
+            0,
+            &mut &got[..],
+            &mut files,
+            &mut None,
+            &Mutex::new(None),
+            &send,
+            &mut || {},
+        );
+        let news = kept.into_inner().unwrap();
+        assert!(
+            news.iter()
+                .any(|n| matches!(n, News::Skipped { file, .. } if file == "access.log"))
+        );
+        assert!(!news.iter().any(|n| matches!(n, News::Lines { .. })));
     }
 }

@@ -852,6 +852,8 @@ fn a_nodes_own_pverec_sends_less_and_the_records_are_the_same() {
         format!("{read}{read}"),
     )
     .unwrap();
+    // A link where others may write: not followed, and said (by the script and by pverec).
+    std::os::unix::fs::symlink("/etc/shadow", pve2.pveproxy_dir().join("access.log.3")).unwrap();
     // The nodes' pverec, through a wrapper that says it ran.
     let ran = cluster.dir().join("ran");
     std::fs::create_dir_all(&ran).unwrap();
@@ -899,6 +901,14 @@ fn a_nodes_own_pverec_sends_less_and_the_records_are_the_same() {
             stderr(&a)
         );
         assert_eq!(stderr(&a), stderr(&b));
+        assert!(
+            stderr(&a).contains(
+                "/var/log/pveproxy/access.log.3 is a symbolic link, not followed: not read"
+            ),
+            "{}",
+            stderr(&a)
+        );
+        assert!(!String::from_utf8_lossy(&a.stdout).contains("root:"));
     }
     // It was asked, and it answered: for writes, with only their lines; with --all, all.
     for node in ["pve2", "pve3"] {
