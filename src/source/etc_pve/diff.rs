@@ -60,6 +60,19 @@ pub(crate) struct Change {
     pub(crate) new: Option<String>,
 }
 
+#[cfg(test)]
+impl Change {
+    /// (section, key, old, new), for the format tests' expectations.
+    pub(crate) fn parts(&self) -> (&str, &str, Option<&str>, Option<&str>) {
+        (
+            self.section.as_deref().unwrap_or(""),
+            self.key.as_str(),
+            self.old.as_deref(),
+            self.new.as_deref(),
+        )
+    }
+}
+
 /// The most changes [`diff`] gives for one file, the marker of the cut included.
 pub(crate) const MAX_CHANGES: usize = 4096;
 

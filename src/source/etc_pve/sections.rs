@@ -195,11 +195,8 @@ mod tests {
         let got: Vec<_> = changes
             .iter()
             .map(|c| {
-                (
-                    c.section.as_deref().unwrap(),
-                    c.key.as_str(),
-                    c.new.as_deref(),
-                )
+                let (section, key, _, new) = c.parts();
+                (section, key, new)
             })
             .collect();
         assert_eq!(

@@ -226,14 +226,7 @@ mod tests {
         let changes = diff(Format::UserCfg, "user.cfg", &before, after.as_bytes());
         let got: Vec<_> = changes
             .iter()
-            .map(|c| {
-                (
-                    c.section.as_deref().unwrap(),
-                    c.key.as_str(),
-                    c.old.as_deref(),
-                    c.new.as_deref(),
-                )
-            })
+            .map(crate::source::etc_pve::diff::Change::parts)
             .collect();
         assert_eq!(
             got,
