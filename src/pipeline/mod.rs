@@ -211,6 +211,9 @@ struct Held {
     body: Option<SpoolEvent>,
     /// The changes in /etc/pve it claimed (a second look would find them taken).
     changes: Vec<FileChange>,
+    /// A cluster read: the node that logged it and its proxy mark, as when it was first seen.
+    node: Option<Rc<str>>,
+    proxy: Option<crate::join::hops::Proxy>,
 }
 
 /// What a held line already took: its task, and its spool event if it had one. Boxed, so that
@@ -308,7 +311,13 @@ impl Pipeline {
     fn task_ended(&mut self, ended: Ended) -> io::Result<()> {
         if let Some(held) = self.held.remove(&ended.task.upid.text) {
             let taken = Box::new((ended.task, held.body, held.changes));
-            return self.process(&held.text, &held.file, held.number, Some(taken));
+            // Its node and proxy mark come with it (another line's may be set now).
+            let node = std::mem::replace(&mut self.line_node, held.node);
+            let proxy = std::mem::replace(&mut self.line_proxy, held.proxy);
+            let done = self.process(&held.text, &held.file, held.number, Some(taken));
+            self.line_node = node;
+            self.line_proxy = proxy;
+            return done;
         }
         if let Some(sessions) = &mut self.sessions {
             sessions.task_end(self.output.buf(), &ended.task);
@@ -1151,6 +1160,8 @@ impl Pipeline {
                         number,
                         body: body.clone(),
                         changes: std::mem::take(&mut event.file_changes),
+                        node: self.line_node.clone(),
+                        proxy: self.line_proxy.clone(),
                     },
                 );
             }

@@ -949,3 +949,96 @@ fn a_nodes_own_pverec_sends_less_and_the_records_are_the_same() {
     );
     assert_eq!(stop["source"]["line"], 2);
 }
+
+#[test]
+fn follow_holds_a_proxied_call_for_its_outcome_with_its_node_and_proxy() {
+    let Some(cluster) = Cluster::new(2) else {
+        return;
+    };
+    for i in 1..=2 {
+        cluster.node(i).write_log("");
+    }
+    let state = cluster.dir().join("follow.state");
+    let state_arg = state.display().to_string();
+    let args = [
+        "follow",
+        "--cluster",
+        "-f",
+        "json",
+        "--all",
+        "--outcome",
+        "success",
+        "--state",
+        &state_arg,
+    ];
+    let run = LiveRun::start(&cluster, 1, &args, 1);
+    run.wait_until("pve2's position in the state", |_| {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"pve2\""))
+    });
+    let upid = format!(
+        "UPID:pve2:00004011:00530110:{}:qmstart:105:alice@pve:",
+        hex(now())
+    );
+    let start = "POST /api2/extjs/nodes/pve2/qemu/105/status/start HTTP/1.1";
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("active"),
+        format!("{upid} 0\n"),
+    )
+    .unwrap();
+    let hop = format!("::ffff:{}", cluster.node(1).addr());
+    append(
+        &cluster.node(2).access_log(),
+        &live_line(&hop, "alice@pve", start, 200, "82"),
+    );
+    append(
+        &cluster.node(1).access_log(),
+        &live_line("::ffff:192.0.2.10", "alice@pve", start, 200, "82"),
+    );
+    // A later call for pve2 waits behind the start (calls for another node wait in order):
+    // once it is shown, the start was joined, found its task running, and is held.
+    append(
+        &cluster.node(1).access_log(),
+        &live_line(
+            "::ffff:192.0.2.10",
+            "alice@pve",
+            "GET /api2/json/nodes/pve2/status HTTP/1.1",
+            200,
+            "500",
+        ),
+    );
+    run.wait_until("the later call", |r| {
+        r.records()
+            .iter()
+            .any(|e| e["path"] == "/nodes/pve2/status")
+    });
+    assert!(
+        run.records().iter().all(|e| e["action"] != "vm_start"),
+        "not held"
+    );
+    // Held until pve2's task ends; then shown as the origin it was.
+    let end = hex(now());
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("index"),
+        format!("{upid} {end} OK\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        cluster.node(2).tasks_dir().join("active"),
+        format!("{upid} 1 {end} OK\n"),
+    )
+    .unwrap();
+    run.wait_until("the start, once its task ended", |r| {
+        r.records().iter().any(|e| e["action"] == "vm_start")
+    });
+    let records = run.records();
+    let started: Vec<&Value> = records
+        .iter()
+        .filter(|e| e["action"] == "vm_start")
+        .collect();
+    assert_eq!(started.len(), 1, "{records:#?}");
+    assert_eq!(started[0]["outcome"], "success");
+    assert_eq!(started[0]["node"], "pve1");
+    assert_eq!(started[0]["source_ip"], "192.0.2.10");
+    assert_eq!(started[0]["proxy"]["to"], "pve2");
+    run.stop();
+}
