@@ -302,7 +302,6 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
 
     let mut nodes: Vec<NodeInput> = Vec::new();
     let mut journal = Journal::default();
-    let mut read_names: Vec<String> = Vec::new();
     // This node is read with the others: when it is one of them, when FILEs were named (its
     // logs), or when it has a log of its own (pverec runs on a node) — `--host` adds nodes to
     // the one pverec runs on.
@@ -350,7 +349,6 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
                 ));
             }
         }
-        read_names.push(local.clone());
         nodes.push(NodeInput {
             name: Rc::from(local.as_str()),
             logs: groups.into_iter().flatten().collect(),
@@ -429,7 +427,6 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
         } else {
             messages::message(&format!("{name}: has no /var/log/pveproxy/access.log"));
         }
-        read_names.push(name.clone());
         nodes.push(NodeInput {
             name: Rc::from(name.as_str()),
             logs,
@@ -509,8 +506,8 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     messages::message(&format!(
         "{} nodes read ({}); {} proxied hops folded into their origin's request, {} shown on \
          their own",
-        read_names.len(),
-        read_names.join(", "),
+        read.len(),
+        read.iter().map(|n| &**n).collect::<Vec<_>>().join(", "),
         hops.folded,
         hops.alone
     ));
