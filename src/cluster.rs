@@ -183,7 +183,13 @@ impl Scratch {
 
     fn remove(&mut self) {
         if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_dir_all(path);
+            // The copies hold other nodes' logs: one that stays behind is worth a word.
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                messages::message(&format!(
+                    "{}: the copies of the nodes' files could not be removed ({e}); remove it",
+                    path.display()
+                ));
+            }
         }
     }
 }
