@@ -29,7 +29,7 @@ pub(crate) fn message(text: &str) {
     let mut line = b"pverec: ".to_vec();
     quote::push_comment_text(&mut line, text.as_bytes());
     line.push(b'\n');
-    let _ = crate::output::write_stderr(&line);
+    let _ = crate::sink::write_stderr(&line);
 }
 
 /// Prints a clap usage error, rendered without styles, and gives clap's exit status for it (2).

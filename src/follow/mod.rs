@@ -23,7 +23,7 @@
 //! No wait may outlast those signals: the handlers are installed without `SA_RESTART`, files
 //! pverec finds by itself are opened only if they are regular files (a FIFO planted as a rotated
 //! generation cannot block), and the output waits in `poll(2)` on the signal pipe as well
-//! ([`crate::output::Output::interruptible`]): once a stop was asked for, a stdout that takes
+//! ([`crate::sink::Output::interruptible`]): once a stop was asked for, a stdout that takes
 //! nothing is given up, and pverec exits with its usual status without saving past what was
 //! written.
 
@@ -48,9 +48,9 @@ use crate::cli::FollowArgs;
 use crate::input::{self, Lines, Progress, Source};
 use crate::join::tasks::BODY_WAIT;
 use crate::messages;
-use crate::output;
 use crate::pipeline::{self, Pipeline};
 use crate::request::Class;
+use crate::sink;
 use crate::source::journal::{self as journal_source, Live};
 use crate::source::spool::Recorder;
 
@@ -85,9 +85,9 @@ pub(crate) fn run(args: &FollowArgs, mut pipeline: Pipeline) -> Result<ExitCode>
         .output
         .interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
     // And messages to a standard error nobody reads (`2>&1 | less`).
-    crate::output::stderr_interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
+    crate::sink::stderr_interruptible(Arc::clone(&signal), OwnedFd::from(wake_read.try_clone()?));
     match follow(args, pipeline, &signal, wake_read) {
-        Err(e) if output::is_stopped(&e) => {
+        Err(e) if sink::is_stopped(&e) => {
             // Standard output took nothing after the signal: what was not written is dropped,
             // and the state (saved only after a flush) does not cover it.
             messages::finish();
