@@ -50,6 +50,8 @@ ip            iproute2        cluster_util.rs: a network namespace, veth and bri
 unshare       util-linux      cluster_util.rs: each node's mount, UTS and pid namespaces
 setpriv       util-linux      cluster_util.rs: a node dies with the test that started it
 nsenter       util-linux      cluster_util.rs: Node::command runs a program on a node
+rsyslogd      rsyslog         sinks.rs: a real collector of the syslog+tcp:// sink
+systemd-journald systemd     sinks.rs: a real journald takes --to journal entries
 "
 
 packages=()

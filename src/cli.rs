@@ -767,6 +767,35 @@ pub(crate) struct OutputArgs {
     /// have worked. With another format it is a usage error.
     #[arg(long)]
     pub(crate) no_comments: bool,
+
+    /// Where records go: stdout, journal, journal:/SOCKET, syslog+udp://HOST:PORT or
+    /// syslog+tcp://HOST:PORT.
+    ///
+    /// journal writes journald's native protocol on /run/systemd/journal/socket: MESSAGE is the
+    /// record's line, with SYSLOG_IDENTIFIER=pverec and the fields PVEREC_USER, PVEREC_ACTION,
+    /// PVEREC_OUTCOME, PVEREC_OBJECT, PVEREC_NODE, PVEREC_CLIENT, PVEREC_EVENT and PVEREC_TIME
+    /// (journalctl PVEREC_USER=alice@pve). syslog sends RFC 5424 messages (facility authpriv)
+    /// with those fields as structured data and the record's line as the message; over TCP
+    /// they are octet-counted. Both take one record per line: -f json, ecs or ocsf. In follow,
+    /// a sink that is away is retried with back-off while reading goes on, and --state
+    /// advances only past records it took; convert waits up to 10 s for it, then fails.
+    #[arg(
+        long,
+        value_name = "SINK",
+        default_value = "stdout",
+        value_parser = parse_target,
+        value_hint = clap::ValueHint::Other
+    )]
+    pub(crate) to: crate::sink::Target,
+
+    /// follow: how many records wait for a journal or collector that is away; beyond that the
+    /// oldest are dropped, and how many and from when is said.
+    #[arg(long, value_name = "RECORDS", default_value_t = 10_000)]
+    pub(crate) sink_buffer: usize,
+}
+
+fn parse_target(text: &str) -> Result<crate::sink::Target, String> {
+    crate::sink::Target::parse(text)
 }
 
 impl OutputArgs {
@@ -783,6 +812,20 @@ impl OutputArgs {
             return Err(format!(
                 "the argument '--no-comments' cannot be used with '--format {format}': \
                  it applies only to the pvesh format"
+            ));
+        }
+        if self.to != crate::sink::Target::Stdout
+            && !matches!(self.format, Format::Json | Format::Ecs)
+        {
+            let format = self
+                .format
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "the argument '--to {}' cannot be used with '--format {format}': a journal \
+                 entry or syslog message holds one record; use -f json, -f ecs or -f ocsf",
+                self.to.value()
             ));
         }
         Ok(())

@@ -145,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let mut pipeline = pipeline(&args.select, &args.output, false);
+            let mut pipeline = pipeline(&args.select, &args.output, false, false);
             pipeline.on_nodes.clone_from(&args.nodes.on_node);
             let sources = cluster::Sources {
                 files: &args.files,
@@ -165,7 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Convert(args) => {
             let plan = convert::Plan::new(&args.files);
-            let pipeline = pipeline(&args.select, &args.output, plan.node_log);
+            let pipeline = pipeline(&args.select, &args.output, plan.node_log, false);
             let all_read = convert::run(&args, &plan, pipeline)?;
             Ok(if all_read {
                 ExitCode::SUCCESS
@@ -178,7 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.access_log = input::system_path(input::DEFAULT_LOG);
             }
             let node_log = input::is_node_log(args.log());
-            let pipeline = pipeline(&args.select, &args.output, node_log);
+            let pipeline = pipeline(&args.select, &args.output, node_log, true);
             follow::run(&args, pipeline)
         }
         Command::Sessions(args) => session::run::run(&args),
@@ -195,22 +195,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The pipeline both `convert` and `follow` feed; the node defaults to this host's name when
-/// the node's own log is read.
+/// The pipeline both `convert` and `follow` (`live`) feed; the node defaults to this host's name
+/// when the node's own log is read.
 pub(crate) fn pipeline(
     select: &SelectArgs,
     output: &OutputArgs,
     node_log: bool,
+    live: bool,
 ) -> pipeline::Pipeline {
     let node = output
         .node
         .clone()
         .or_else(|| if node_log { this_node() } else { None });
-    pipeline::Pipeline::new(
+    let mut pipeline = pipeline::Pipeline::new(
         filter::Filter::new(select),
         render::Renderer::new(output.format, output.show_secrets, !output.no_comments),
         node,
-    )
+    );
+    // follow keeps reading while a sink is away; convert waits for it rather than drop.
+    if let Some(queue) = sink::Queue::new(&output.to, output.sink_buffer, !live) {
+        pipeline.output.send_to(queue);
+    }
+    pipeline
 }
 
 /// This host's short name, as PVE names nodes.

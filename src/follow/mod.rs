@@ -292,7 +292,10 @@ fn follow(
             pipeline.settle_journal()?;
         }
         pipeline.output.flush()?;
-        if let Some(cp) = &mut checkpoint {
+        // At least once: the state moves past a record only once its sink took it. While a
+        // journal or collector is away, the state saved stays where everything was taken.
+        let checkpoint = checkpoint.as_mut().filter(|_| pipeline.output.delivered());
+        if let Some(cp) = checkpoint {
             cp.set_journal_cursor(pipeline.journal_cursor().as_deref());
             cp.set_sessions(pipeline.sessions_state());
             if let Some(cluster) = &pipeline.cluster {
@@ -313,8 +316,8 @@ fn follow(
             } else {
                 cp.save_or_report(&tailer);
             }
+            first = false;
         }
-        first = false;
         if signal.load(Ordering::Relaxed) != 0 {
             break;
         }
@@ -331,6 +334,8 @@ fn follow(
         }
     }
     pipeline.cluster_stop()?;
+    // What a journal or collector did not take is said (and read again on the next start).
+    pipeline.output.finish_sink();
     // Spool events dropped for want of room until the end: how many.
     pipeline.spool_held.report(&events_name);
     // The script's trailer (its counts); after the state was saved, it is not part of what a
@@ -520,7 +525,9 @@ fn deadline(tailer: &Tailer, pipeline: &Pipeline) -> Option<Instant> {
         now + Duration::from_secs(u64::try_from(wait).unwrap_or(0))
     });
     let cluster = pipeline.cluster.as_ref().and_then(|c| c.due());
+    let sink = pipeline.output.retry_at();
     [
+        sink,
         tailer.deadline(),
         task,
         body,

@@ -77,22 +77,11 @@ fn text<'v>(record: &'v Map<String, Value>, key: &str) -> Option<&'v str> {
     record.get(key).and_then(Value::as_str)
 }
 
-/// The ECS document of one JSON record (`pverec convert -f json`'s line, parsed).
-pub(crate) fn document(record: Map<String, Value>) -> Value {
-    let (category, kinds) = categories(&record);
-    let mut doc = Map::new();
-    let time = text(&record, "time")
-        .or_else(|| text(&record, "opened"))
-        .unwrap_or("")
-        .to_string();
-    doc.insert("@timestamp".into(), Value::String(time));
-    doc.insert("ecs".into(), json!({ "version": VERSION }));
-    let outcome = match text(&record, "outcome") {
-        Some("success") => "success",
-        Some("failure") => "failure",
-        _ => "unknown",
-    };
-    let action = text(&record, "action")
+/// The action of a record: its API action name, else `auth_<kind>` for a login, the task's type
+/// for a task, `<kind>_session` for a session, the event otherwise (`change`). The ECS
+/// `event.action`, and the `PVEREC_ACTION` of the journal and syslog sinks.
+pub(crate) fn action(record: &Map<String, Value>) -> Option<String> {
+    text(record, "action")
         .map(str::to_string)
         .or_else(|| {
             record
@@ -108,8 +97,26 @@ pub(crate) fn document(record: Map<String, Value>) -> Value {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .or_else(|| text(&record, "kind").map(|k| format!("{k}_session")))
-        .or_else(|| text(&record, "event").map(str::to_string));
+        .or_else(|| text(record, "kind").map(|k| format!("{k}_session")))
+        .or_else(|| text(record, "event").map(str::to_string))
+}
+
+/// The ECS document of one JSON record (`pverec convert -f json`'s line, parsed).
+pub(crate) fn document(record: Map<String, Value>) -> Value {
+    let (category, kinds) = categories(&record);
+    let mut doc = Map::new();
+    let time = text(&record, "time")
+        .or_else(|| text(&record, "opened"))
+        .unwrap_or("")
+        .to_string();
+    doc.insert("@timestamp".into(), Value::String(time));
+    doc.insert("ecs".into(), json!({ "version": VERSION }));
+    let outcome = match text(&record, "outcome") {
+        Some("success") => "success",
+        Some("failure") => "failure",
+        _ => "unknown",
+    };
+    let action = action(&record);
     let mut event = Map::new();
     event.insert("kind".into(), json!("event"));
     event.insert("category".into(), json!(category));

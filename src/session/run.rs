@@ -34,6 +34,8 @@ pub(crate) fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
         node: args.log_node.clone(),
         show_secrets: false,
         no_comments: false,
+        to: crate::sink::Target::Stdout,
+        sink_buffer: 0,
     };
     let select = Select {
         status: args.status.clone(),
@@ -51,7 +53,7 @@ pub(crate) fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
             // convert reads whole files: every line's event, whatever its time.
             events.since = None;
         }
-        let mut pipeline = crate::pipeline(&events, &output, node_log);
+        let mut pipeline = crate::pipeline(&events, &output, node_log, live);
         let node = pipeline.node.as_deref().map(str::to_owned);
         let book = Book::new(live, node);
         pipeline.sessions = Some(Box::new(Sessions::new(book, select, args.format)));

@@ -102,6 +102,8 @@ pub(crate) struct Output {
     /// `follow -n N`: the last records committed, at most N, held until [`Output::release`].
     kept: Option<(usize, VecDeque<Vec<u8>>)>,
     interrupt: Option<Interrupt>,
+    /// `--to journal|syslog…`: the records go there, line by line, instead of to stdout.
+    queue: Option<super::Queue>,
 }
 
 impl Output {
@@ -114,6 +116,32 @@ impl Output {
             line_buffered,
             kept: None,
             interrupt: None,
+            queue: None,
+        }
+    }
+
+    /// From now on, each committed line is a record for `queue`'s sink, not for stdout.
+    pub(crate) fn send_to(&mut self, queue: super::Queue) {
+        self.queue = Some(queue);
+        self.line_buffered = true;
+    }
+
+    /// Whether every record committed was taken by its sink (always, for stdout once flushed):
+    /// follow saves `--state` only then.
+    pub(crate) fn delivered(&self) -> bool {
+        self.queue.as_ref().is_none_or(super::Queue::is_empty)
+    }
+
+    /// When a sink that holds records should be tried again.
+    pub(crate) fn retry_at(&self) -> Option<std::time::Instant> {
+        self.queue.as_ref().and_then(super::Queue::retry_at)
+    }
+
+    /// At the end: one more try, then what a sink dropped or never took is said.
+    pub(crate) fn finish_sink(&mut self) {
+        if let Some(queue) = &mut self.queue {
+            let _ = queue.pump();
+            queue.finish();
         }
     }
 
@@ -172,6 +200,13 @@ impl Output {
     }
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(queue) = &mut self.queue {
+            for line in self.buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                queue.take(line)?;
+            }
+            self.buf.clear();
+            return queue.pump();
+        }
         if self.buf.is_empty() {
             return Ok(());
         }

@@ -30,6 +30,7 @@ mod pveproxy;
 mod quoting;
 mod secrets;
 mod sessions;
+mod sinks;
 mod tasks;
 
 mod config_changes;
