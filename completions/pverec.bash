@@ -102,7 +102,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__convert)
-            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-u -a -o -f -h --rotated --events --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --to --sink-buffer --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +272,17 @@ _pverec() {
                     fi
                     return 0
                     ;;
+                --to)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --sink-buffer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -280,7 +291,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__follow)
-            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --help"
+            opts="-n -u -a -o -f -h --access-log --lines --state --poll --rotate-wait --spool --no-spool --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --on-node --user --class --all --since --until --outcome --vmid --path --output-format --format --node --show-secrets --no-comments --to --sink-buffer --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -493,6 +504,17 @@ _pverec() {
                     fi
                     return 0
                     ;;
+                --to)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --sink-buffer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -613,7 +635,7 @@ _pverec() {
             return 0
             ;;
         pverec__subcmd__sessions)
-            opts="-u -o -f -h --rotated --follow --state --poll --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --status --kind --user --client --vmid --since --until --node --log-node --format --help"
+            opts="-u -o -f -h --rotated --follow --state --poll --tasks --no-tasks --journal --no-journal --journal-file --etc-pve --no-etc-pve --host --cluster --ssh-config --ssh-option --remote-pverec --no-remote-pverec --ssh-timeout --status --kind --user --client --vmid --since --until --node --log-node --format --to --sink-buffer --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -777,6 +799,17 @@ _pverec() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json csv ecs" -- "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --sink-buffer)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

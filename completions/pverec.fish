@@ -87,6 +87,8 @@ complete -c pverec -n "__fish_pverec_using_subcommand convert" -l vmid -d 'Only 
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l path -d 'Only requests whose API path, or its schema template, matches PATTERN (repeatable)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -s f -s o -l format -l output-format -d 'Output format (-o/--output-format as pvesh spells it)' -r -f -a "(__fish_pverec_values_format)"
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l node -d 'Node name recorded in events [default: this host\'s name when reading the node\'s own log]' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l to -d 'Where records go: stdout, journal, journal:/SOCKET, syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand convert" -l sink-buffer -d 'follow: how many records wait for a journal or collector that is away; beyond that the oldest are dropped, and how many and from when is said' -r
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l rotated -d 'Read each FILE\'s rotated set, oldest first: FILE.7.gz … FILE.2.gz FILE.1 FILE'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l no-tasks -d 'Do not read the task directory'
 complete -c pverec -n "__fish_pverec_using_subcommand convert" -l journal -d 'Read the node\'s journal (through journalctl) [default: on when the node\'s own log, in /var/log/pveproxy, is read and journalctl is installed]'
@@ -121,6 +123,8 @@ complete -c pverec -n "__fish_pverec_using_subcommand follow" -l vmid -d 'Only r
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l path -d 'Only requests whose API path, or its schema template, matches PATTERN (repeatable)' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -s f -s o -l format -l output-format -d 'Output format (-o/--output-format as pvesh spells it)' -r -f -a "(__fish_pverec_values_format)"
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l node -d 'Node name recorded in events [default: this host\'s name when reading the node\'s own log]' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l to -d 'Where records go: stdout, journal, journal:/SOCKET, syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand follow" -l sink-buffer -d 'follow: how many records wait for a journal or collector that is away; beyond that the oldest are dropped, and how many and from when is said' -r
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l poll -d 'Check the log every 0.2 s instead of waiting for inotify events (for NFS and the like)'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-spool -d 'Do not register with the request recorder'
 complete -c pverec -n "__fish_pverec_using_subcommand follow" -l no-tasks -d 'Do not read the task directory'
@@ -152,6 +156,8 @@ complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l until -d 'Onl
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l node -d 'Only sessions on NODE: a console\'s guest or shell node; for UI and API sessions the node that wrote the log (this host, when its own log is read). A comma-separated list' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l log-node -d 'The node that wrote the log, for UI and API sessions (convert\'s --node) [default: this host\'s name when reading the node\'s own log]' -r -f
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -s f -s o -l format -d 'Output format: an aligned table (local times), JSON Lines, or CSV with a header row. With --follow, table is one line per opening and closing' -r -f -a "(__fish_pverec_values_format_2)"
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l to -d 'Where records go: stdout, journal, journal:/SOCKET, syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT' -r -f
+complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l sink-buffer -d 'follow: how many records wait for a journal or collector that is away; beyond that the oldest are dropped, and how many and from when is said' -r
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l rotated -d 'Read each FILE\'s rotated set, oldest first (FILE.7.gz … FILE.1 FILE), as convert does'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l follow -d 'Follow the log live: print each session when it opens and when it closes, until a signal stops it'
 complete -c pverec -n "__fish_pverec_using_subcommand sessions" -l poll -d 'With --follow: look for changes every second instead of using inotify'

@@ -261,6 +261,9 @@ pub(crate) struct SessionsArgs {
     #[arg(short, long, value_enum, default_value_t = SessionFormat::Table,
           visible_short_alias = 'o', help_heading = "Output")]
     pub(crate) format: SessionFormat,
+
+    #[command(flatten)]
+    pub(crate) sink: SinkArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -483,6 +486,14 @@ impl SessionsArgs {
         if self.follow && self.format == SessionFormat::Csv {
             return Err("--follow prints records as they come: use -f json or -f table".to_owned());
         }
+        let format = self
+            .format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string());
+        self.sink.check(
+            matches!(self.format, SessionFormat::Json | SessionFormat::Ecs),
+            format,
+        )?;
         match (self.since, self.until) {
             (Some(since), Some(until)) if since >= until => Err(format!(
                 "--since {} is not before --until {}: no session can open in that window",
@@ -768,6 +779,14 @@ pub(crate) struct OutputArgs {
     #[arg(long)]
     pub(crate) no_comments: bool,
 
+    #[command(flatten)]
+    pub(crate) sink: SinkArgs,
+}
+
+/// `--to` and its buffer: convert, follow and sessions.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub(crate) struct SinkArgs {
     /// Where records go: stdout, journal, journal:/SOCKET, syslog+udp://HOST:PORT or
     /// syslog+tcp://HOST:PORT.
     ///
@@ -794,6 +813,25 @@ pub(crate) struct OutputArgs {
     pub(crate) sink_buffer: usize,
 }
 
+impl SinkArgs {
+    /// A journal or syslog sink takes one record per line: the JSON formats only.
+    pub(crate) fn check(
+        &self,
+        one_record_per_line: bool,
+        format: Option<String>,
+    ) -> Result<(), String> {
+        if self.to == crate::sink::Target::Stdout || one_record_per_line {
+            return Ok(());
+        }
+        Err(format!(
+            "the argument '--to {}' cannot be used with '--format {}': a journal entry or \
+             syslog message holds one record; use -f json, -f ecs or -f ocsf",
+            self.to.value(),
+            format.unwrap_or_default()
+        ))
+    }
+}
+
 fn parse_target(text: &str) -> Result<crate::sink::Target, String> {
     crate::sink::Target::parse(text)
 }
@@ -814,20 +852,12 @@ impl OutputArgs {
                  it applies only to the pvesh format"
             ));
         }
-        if self.to != crate::sink::Target::Stdout
-            && !matches!(self.format, Format::Json | Format::Ecs)
-        {
-            let format = self
-                .format
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default();
-            return Err(format!(
-                "the argument '--to {}' cannot be used with '--format {format}': a journal \
-                 entry or syslog message holds one record; use -f json, -f ecs or -f ocsf",
-                self.to.value()
-            ));
-        }
+        let format = self
+            .format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string());
+        self.sink
+            .check(matches!(self.format, Format::Json | Format::Ecs), format)?;
         Ok(())
     }
 }

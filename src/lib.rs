@@ -213,7 +213,7 @@ pub(crate) fn pipeline(
         node,
     );
     // follow keeps reading while a sink is away; convert waits for it rather than drop.
-    if let Some(queue) = sink::Queue::new(&output.to, output.sink_buffer, !live) {
+    if let Some(queue) = sink::Queue::new(&output.sink.to, output.sink.sink_buffer, !live) {
         pipeline.output.send_to(queue);
     }
     pipeline

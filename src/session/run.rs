@@ -34,8 +34,7 @@ pub(crate) fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
         node: args.log_node.clone(),
         show_secrets: false,
         no_comments: false,
-        to: crate::sink::Target::Stdout,
-        sink_buffer: 0,
+        sink: args.sink.clone(),
     };
     let select = Select {
         status: args.status.clone(),

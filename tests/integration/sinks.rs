@@ -718,3 +718,58 @@ fn a_real_journald_stores_the_entries_with_their_fields() {
     assert_eq!(doc["http"]["request"]["method"], "GET");
     drop(guard);
 }
+
+#[test]
+fn sessions_go_to_the_journal_one_entry_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("journal.sock");
+    let socket = UnixDatagram::bind(&sock).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let sessions = data("sessions");
+    let base = [
+        "sessions",
+        "--tasks",
+        "tasks",
+        "--journal-file",
+        "entries.json",
+    ];
+    let base = [&base[..], &["--etc-pve", "etc-pve", "-f", "json"]].concat();
+    // The fixture's ambiguous lines make the exit status 2; the sessions are all there.
+    let expected = pverec()
+        .current_dir(&sessions)
+        .args(&base)
+        .arg("access.log")
+        .output()
+        .unwrap();
+    let expected = String::from_utf8(expected.stdout).unwrap();
+    let child = Command::new(super::util::bin())
+        .current_dir(&sessions)
+        .args(&base)
+        .args(["--to", &format!("journal:{}", sock.display())])
+        .arg("access.log")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut entries = Vec::new();
+    while let Some((payload, _)) = recv_with_fd(&socket) {
+        entries.push(decode_entry(&payload));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.stdout.is_empty());
+    let lines: Vec<&str> = expected.lines().collect();
+    assert!(lines.len() > 5);
+    assert_eq!(entries.len(), lines.len());
+    for (entry, line) in entries.iter().zip(lines) {
+        assert_eq!(entry["MESSAGE"], line.as_bytes());
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            entry
+                .get("PVEREC_USER")
+                .map(|u| String::from_utf8(u.clone()).unwrap()),
+            record["user"].as_str().map(str::to_string)
+        );
+    }
+}
