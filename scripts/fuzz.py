@@ -116,6 +116,13 @@ def seeds():
         if path.is_file() and "priv" not in path.parts:
             yield "etc_pve_files", path.read_bytes()
     yield from etc_pve_diff_seeds()
+    # A --to value, then a record line (the JSON of tests/data/tasks rendered by pverec would
+    # do; a hand-made record keeps the seed independent of a build).
+    for target in [b"syslog+tcp://127.0.0.1:6514", b"syslog+udp://[2001:db8::1]:514",
+                   b"journal", b"journal:/run/x.sock", b"stdout"]:
+        yield "sink_message", target + b'\n{"event":"request","time":"2026-06-24T12:00:05Z",' \
+            b'"user":"alice@pve","object":{"type":"qemu","id":"100"},"outcome":"failure",' \
+            b'"proxmox":{"user":"e\\u001b]0;x\\u0007@pve","node":"pve 1"}}'
     # config_rebuild splits its input in two halves, before and after: pairs of the fixture's
     # guest configs, the shorter padded with newlines (blank lines change nothing).
     configs = [p.read_bytes() for p in sorted((DATA / "etc-pve" / "nodes").rglob("*.conf"))]

@@ -548,3 +548,31 @@ pub fn proxied_hops(data: &[u8]) {
         "a held hop was lost"
     );
 }
+
+/// The sinks on arbitrary bytes: the first line as a `--to` value (a target that parses names
+/// itself back), the rest as an output line. Its syslog message holds no control byte and its
+/// journal entry reads back with the line as MESSAGE.
+pub fn sink_message(data: &[u8]) {
+    use crate::sink::{Record, Target, journal, syslog};
+    let (first, line) = match data.iter().position(|b| *b == b'\n') {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &data[..0]),
+    };
+    if let Ok(target) = Target::parse(&String::from_utf8_lossy(first)) {
+        assert_eq!(Target::parse(&target.value()), Ok(target.clone()));
+    }
+    // An output line never holds a newline; one that would is cut there by the sink.
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    let record = Record::of_line(line);
+    let message = syslog::message(b"{}", &record, "here", 1);
+    assert!(
+        !message.iter().any(|b| *b < 0x20 || *b == 0x7f),
+        "{message:?}"
+    );
+    let entry = journal::entry(line, &record);
+    let fields = journal::read_entry(&entry).expect("an entry reads back");
+    assert_eq!(
+        fields.first().map(|(n, v)| (n.as_str(), v.as_slice())),
+        Some(("MESSAGE", line))
+    );
+}

@@ -16,9 +16,9 @@
 //! restart reads again whatever was not taken: at least once, as for standard output. convert
 //! waits instead of dropping, and fails when the sink takes nothing for [`PATIENCE`].
 
-mod journal;
+pub(crate) mod journal;
 mod stdout;
-mod syslog;
+pub(crate) mod syslog;
 
 use std::collections::VecDeque;
 use std::io;
@@ -539,6 +539,15 @@ mod tests {
             "syslog://host:514",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_target_that_parses_names_itself(text in "(syslog\\+(tcp|udp)://|journal:?)?[a-z0-9.:\\[\\]/-]{0,20}") {
+            if let Ok(target) = Target::parse(&text) {
+                proptest::prop_assert_eq!(Target::parse(&target.value()), Ok(target));
+            }
         }
     }
 

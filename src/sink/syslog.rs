@@ -66,13 +66,15 @@ fn header_word(text: &str, max: usize) -> String {
     }
 }
 
-/// Appends a PARAM-VALUE: printable (control and invisible bytes as `\xHH`, `\` doubled, as
-/// in every message), then `"` and `]` escaped with a backslash (RFC 5424 §6.3.3).
+/// Appends a PARAM-VALUE: made printable (control and invisible bytes as `\xHH`, `\` doubled,
+/// as in every message), then `"`, `\` and `]` escaped with a backslash (RFC 5424 §6.3.3), so a
+/// collector that unescapes gets the printable form back, in which an escaped control byte and
+/// the same text typed by an attacker differ.
 fn push_param_value(out: &mut Vec<u8>, text: &str) {
     let mut printable = Vec::with_capacity(text.len());
     quote::push_comment_text(&mut printable, text.as_bytes());
     for b in printable {
-        if b == b'"' || b == b']' {
+        if b == b'"' || b == b']' || b == b'\\' {
             out.push(b'\\');
         }
         out.push(b);
@@ -262,8 +264,49 @@ mod tests {
         let m = String::from_utf8(message(b"{}", &record, "here", 1)).unwrap();
         assert!(m.starts_with("<85>1 "), "{m}");
         assert!(m.contains(" here pverec 1 - [pverec@32473 "), "{m}");
-        assert!(m.contains(r#"user="e\"v\]e\\\x1b[31m\x0a@pve""#), "{m}");
+        assert!(m.contains(r#"user="e\"v\]e\\\\\\x1b[31m\\x0a@pve""#), "{m}");
         assert!(!m.bytes().any(|b| b < 0x20), "{m:?}");
+    }
+
+    /// Reads the first PARAM-VALUE of the structured data back (RFC 5424 §6.3.3 escapes).
+    fn first_value(message: &str) -> String {
+        let start = message.find("=\"").unwrap() + 2;
+        let mut out = String::new();
+        let mut chars = message[start..].chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    let next = chars.next().unwrap();
+                    if !matches!(next, '"' | '\\' | ']') {
+                        out.push('\\');
+                    }
+                    out.push(next);
+                }
+                '"' => return out,
+                c => out.push(c),
+            }
+        }
+        panic!("the value does not end: {message}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_user_and_node_keep_one_printable_message_whose_value_reads_back(
+            user in proptest::prelude::any::<String>(),
+            node in proptest::prelude::any::<String>(),
+        ) {
+            let record = Record {
+                user: Some(user.clone()),
+                node: Some(node),
+                ..Record::default()
+            };
+            let m = String::from_utf8(message(b"{}", &record, "here", 1)).unwrap();
+            proptest::prop_assert!(!m.chars().any(quote::is_invisible), "{:?}", m);
+            let mut printable = Vec::new();
+            quote::push_comment_text(&mut printable, user.as_bytes());
+            proptest::prop_assert_eq!(first_value(&m), String::from_utf8(printable).unwrap());
+            proptest::prop_assert!(m.ends_with("] {}"), "{}", m);
+        }
     }
 
     #[test]
