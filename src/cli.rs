@@ -273,6 +273,9 @@ pub(crate) enum SessionFormat {
     Csv,
     /// one Elastic Common Schema (ECS 9.4) document per session, the record under proxmox.*
     Ecs,
+    /// one OCSF 1.2 Authentication event per session (Logon, Logoff with its session), the
+    /// record under unmapped.proxmox
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -805,6 +808,10 @@ pub(crate) enum Format {
     /// one Elastic Common Schema (ECS 9.4) document per line: event.*, user.*, source.ip,
     /// host.name, http.*, url.path (no query), process.*, related.*, the record under proxmox.*
     Ecs,
+    /// one Open Cybersecurity Schema Framework (OCSF 1.2.0) event per line: API Activity for
+    /// requests and tasks, Authentication for logins and sessions, File System Activity for
+    /// changes in /etc/pve; the record under unmapped.proxmox
+    Ocsf,
 }
 
 impl Cli {
