@@ -650,6 +650,79 @@ mod tests {
         assert_eq!(doc["session"]["expiration_reason"], "logged out");
     }
 
+    /// Whatever a field holds (pverec writes the records, but a record is no contract), an
+    /// event comes out, with its class and the record under unmapped.proxmox.
+    #[test]
+    fn odd_values_make_no_panic() {
+        let keys = [
+            "event",
+            "class",
+            "method",
+            "path",
+            "api_format",
+            "time",
+            "opened",
+            "closed",
+            "user",
+            "token",
+            "node",
+            "source_ip",
+            "client",
+            "outcome",
+            "action",
+            "template",
+            "task",
+            "object",
+            "process",
+            "auth",
+            "http_status",
+            "file",
+            "changes",
+            "kind",
+            "ended",
+            "program",
+            "pvesh",
+            "source",
+            "upid",
+        ];
+        let odd = [
+            json!(null),
+            json!(-1),
+            json!(""),
+            json!("@"),
+            json!("x!y@"),
+            json!([1, "a"]),
+            json!({"type": 1, "id": [], "start": "2026-06-24T12:00:08Z", "end": "x"}),
+            json!(u64::MAX),
+        ];
+        for event in [
+            "request",
+            "task",
+            "task_end",
+            "change",
+            "session",
+            "session_open",
+            "x",
+        ] {
+            for class in ["auth", "write", "console"] {
+                for value in &odd {
+                    let mut record = Map::new();
+                    record.insert("event".into(), json!(event));
+                    record.insert("class".into(), json!(class));
+                    for key in keys.iter().skip(2) {
+                        record.insert((*key).into(), value.clone());
+                    }
+                    let doc = document(record.clone());
+                    assert!(doc["class_uid"].is_u64());
+                    assert_eq!(doc["unmapped"]["proxmox"], Value::Object(record));
+                    let mut out = Vec::new();
+                    push_from_record(&mut out, doc["unmapped"]["proxmox"].to_string().as_bytes());
+                    assert!(out.ends_with(b"\n"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_query_never_reaches_the_path() {
         let record = json!({"event": "request", "method": "GET", "class": "console",
