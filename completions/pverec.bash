@@ -250,19 +250,19 @@ _pverec() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --output-format)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --node)
@@ -482,19 +482,19 @@ _pverec() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --output-format)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pvesh json json-pretty script ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --node)
@@ -790,15 +790,15 @@ _pverec() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json csv ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json csv ecs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv ecs ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --to)

@@ -13,7 +13,7 @@ end
 # The values of --format.
 function __fish_pverec_values_format
     set -l prefix ''
-    printf '%s\t%s\n' $prefix'pvesh' 'one pvesh command per request, with a trailing "# note" where something is missing and a "# time user from client" line where the user or client changes' $prefix'json' 'one JSON audit record per line (JSON Lines)' $prefix'json-pretty' 'the JSON records pretty-printed, one after the other (as pvesh\'s json-pretty; jq reads them)' $prefix'script' 'a bash script: a header with counts and secret variables, a commented header per command, commands that failed or lack a required parameter commented out' $prefix'ecs' 'one Elastic Common Schema (ECS 9.4) document per line: event.*, user.*, source.ip, host.name, http.*, url.path (no query), process.*, related.*, the record under proxmox.*'
+    printf '%s\t%s\n' $prefix'pvesh' 'one pvesh command per request, with a trailing "# note" where something is missing and a "# time user from client" line where the user or client changes' $prefix'json' 'one JSON audit record per line (JSON Lines)' $prefix'json-pretty' 'the JSON records pretty-printed, one after the other (as pvesh\'s json-pretty; jq reads them)' $prefix'script' 'a bash script: a header with counts and secret variables, a commented header per command, commands that failed or lack a required parameter commented out' $prefix'ecs' 'one Elastic Common Schema (ECS 9.4) document per line: event.*, user.*, source.ip, host.name, http.*, url.path (no query), process.*, related.*, the record under proxmox.*' $prefix'ocsf' 'one Open Cybersecurity Schema Framework (OCSF 1.2.0) event per line: API Activity for requests and tasks, Authentication for logins and sessions, File System Activity for changes in /etc/pve; the record under unmapped.proxmox'
 end
 
 # The values of --status, a comma-separated list: after ongoing, each value is offered as ongoing,VALUE.
@@ -31,7 +31,7 @@ end
 # The values of --format.
 function __fish_pverec_values_format_2
     set -l prefix ''
-    printf '%s\t%s\n' $prefix'table' 'an aligned table for a person' $prefix'json' 'one JSON object per session (JSON Lines)' $prefix'csv' 'comma-separated values with a header row, for spreadsheets' $prefix'ecs' 'one Elastic Common Schema (ECS 9.4) document per session, the record under proxmox.*'
+    printf '%s\t%s\n' $prefix'table' 'an aligned table for a person' $prefix'json' 'one JSON object per session (JSON Lines)' $prefix'csv' 'comma-separated values with a header row, for spreadsheets' $prefix'ecs' 'one Elastic Common Schema (ECS 9.4) document per session, the record under proxmox.*' $prefix'ocsf' 'one OCSF 1.2 Authentication event per session (Logon, Logoff with its session), the record under unmapped.proxmox'
 end
 
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.

@@ -276,6 +276,9 @@ pub(crate) enum SessionFormat {
     Csv,
     /// one Elastic Common Schema (ECS 9.4) document per session, the record under proxmox.*
     Ecs,
+    /// one OCSF 1.2 Authentication event per session (Logon, Logoff with its session), the
+    /// record under unmapped.proxmox
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -491,7 +494,10 @@ impl SessionsArgs {
             .to_possible_value()
             .map(|v| v.get_name().to_string());
         self.sink.check(
-            matches!(self.format, SessionFormat::Json | SessionFormat::Ecs),
+            matches!(
+                self.format,
+                SessionFormat::Json | SessionFormat::Ecs | SessionFormat::Ocsf
+            ),
             format,
         )?;
         match (self.since, self.until) {
@@ -856,8 +862,10 @@ impl OutputArgs {
             .format
             .to_possible_value()
             .map(|v| v.get_name().to_string());
-        self.sink
-            .check(matches!(self.format, Format::Json | Format::Ecs), format)?;
+        self.sink.check(
+            matches!(self.format, Format::Json | Format::Ecs | Format::Ocsf),
+            format,
+        )?;
         Ok(())
     }
 }
@@ -878,6 +886,10 @@ pub(crate) enum Format {
     /// one Elastic Common Schema (ECS 9.4) document per line: event.*, user.*, source.ip,
     /// host.name, http.*, url.path (no query), process.*, related.*, the record under proxmox.*
     Ecs,
+    /// one Open Cybersecurity Schema Framework (OCSF 1.2.0) event per line: API Activity for
+    /// requests and tasks, Authentication for logins and sessions, File System Activity for
+    /// changes in /etc/pve; the record under unmapped.proxmox
+    Ocsf,
 }
 
 impl Cli {

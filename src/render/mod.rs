@@ -7,6 +7,7 @@ pub(crate) mod changes;
 pub(crate) mod ecs;
 pub(crate) mod invisible;
 pub(crate) mod json;
+pub(crate) mod ocsf;
 pub(crate) mod pvesh;
 pub(crate) mod quote;
 pub(crate) mod script;
@@ -86,6 +87,11 @@ impl Renderer {
                 json::push_record(&mut line, event, self.show_secrets, false);
                 ecs::push_from_record(out, &line, false);
             }
+            Format::Ocsf => {
+                let mut line = Vec::new();
+                json::push_record(&mut line, event, self.show_secrets, false);
+                ocsf::push_from_record(out, &line);
+            }
             Format::Script => {
                 let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
                 self.script.event(out, event, self.show_secrets, zone);
@@ -108,6 +114,11 @@ impl Renderer {
                 let mut line = Vec::new();
                 json::push_task_end(&mut line, ended, false);
                 ecs::push_from_record(out, &line, false);
+            }
+            Format::Ocsf => {
+                let mut line = Vec::new();
+                json::push_task_end(&mut line, ended, false);
+                ocsf::push_from_record(out, &line);
             }
             Format::Pvesh if self.comments => pvesh::push_task_end(out, ended),
             Format::Pvesh => {}
@@ -137,6 +148,11 @@ impl Renderer {
                 let mut line = Vec::new();
                 json::push_change(&mut line, change, seen, self.show_secrets, false);
                 ecs::push_from_record(out, &line, false);
+            }
+            Format::Ocsf => {
+                let mut line = Vec::new();
+                json::push_change(&mut line, change, seen, self.show_secrets, false);
+                ocsf::push_from_record(out, &line);
             }
             Format::Pvesh if !self.comments => {}
             Format::Pvesh | Format::Script => {

@@ -70,6 +70,7 @@ impl Sessions {
             match self.format {
                 SessionFormat::Json => push_json(out, &session, event),
                 SessionFormat::Ecs => push_ecs(out, &session, event),
+                SessionFormat::Ocsf => push_ocsf(out, &session, event),
                 SessionFormat::Csv => push_csv(out, &[session], false),
                 SessionFormat::Table => self.push_text_line(out, &session, closing),
             }
@@ -87,6 +88,7 @@ impl Sessions {
         match self.format {
             SessionFormat::Json => all.iter().for_each(|s| push_json(out, s, "session")),
             SessionFormat::Ecs => all.iter().for_each(|s| push_ecs(out, s, "session")),
+            SessionFormat::Ocsf => all.iter().for_each(|s| push_ocsf(out, s, "session")),
             SessionFormat::Csv => push_csv(out, &all, true),
             SessionFormat::Table if !all.is_empty() => self.push_table(out, &all),
             SessionFormat::Table => {}
@@ -396,6 +398,13 @@ fn push_ecs(out: &mut Vec<u8>, s: &Session, event: &'static str) {
     let mut line = Vec::new();
     push_json(&mut line, s, event);
     crate::render::ecs::push_from_record(out, &line, false);
+}
+
+/// The session's OCSF event ([`crate::render::ocsf`]), made from its JSON record.
+fn push_ocsf(out: &mut Vec<u8>, s: &Session, event: &'static str) {
+    let mut line = Vec::new();
+    push_json(&mut line, s, event);
+    crate::render::ocsf::push_from_record(out, &line);
 }
 
 fn push_json(out: &mut Vec<u8>, s: &Session, event: &'static str) {

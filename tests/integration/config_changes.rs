@@ -793,3 +793,83 @@ fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
     );
     assert_eq!(write["event"]["type"], json!(["change"]));
 }
+
+#[test]
+fn a_change_and_a_write_with_its_changes_are_ocsf_events() {
+    let defs = crate::ocsf::defs();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut etc = Pmxcfs::new(dir);
+    let log = dir.join("access.log");
+    fs::write(&log, "").unwrap();
+    let etc_dir = etc.dir.display().to_string();
+    let f = Follower::start(
+        dir,
+        &log,
+        BACKENDS[0],
+        &[
+            "-f",
+            "ocsf",
+            "--all",
+            "--no-journal",
+            "--no-spool",
+            "--etc-pve",
+            &etc_dir,
+        ],
+    );
+    // A change no request explains, then a write and the change it made.
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("memory: 2048", "memory: 8192"),
+    );
+    wait_long(&f, "the change event", || {
+        records(&f)
+            .iter()
+            .any(|r| r["unmapped"]["proxmox"]["event"] == "change")
+    });
+    etc.guest(
+        "100",
+        "qemu",
+        &etc.config("100").replace("cores: 2", "cores: 4"),
+    );
+    append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
+    wait_long(&f, "the write's event with its change", || {
+        records(&f).iter().any(|r| {
+            r["unmapped"]["proxmox"]["action"] == "update_vm"
+                && r["unmapped"]["proxmox"]["changes"].is_array()
+        })
+    });
+    let docs = records(&f);
+    for doc in &docs {
+        crate::ocsf::check_ocsf(doc, &defs);
+    }
+    let change = docs
+        .iter()
+        .find(|r| r["unmapped"]["proxmox"]["event"] == "change")
+        .unwrap();
+    assert_eq!(change["class_uid"], 1001, "{change}");
+    assert_eq!(change["type_uid"], 100103, "{change}");
+    assert_eq!(
+        change["file"]["path"], "/etc/pve/nodes/pve1/qemu-server/100.conf",
+        "{change}"
+    );
+    assert_eq!(change["file"]["name"], "100.conf", "{change}");
+    assert_eq!(change["device"]["hostname"], "pve1", "{change}");
+    assert!(
+        change["file_diff"]
+            .as_str()
+            .is_some_and(|d| d.contains("memory: 2048 -> 8192")),
+        "{change}"
+    );
+    let write = docs
+        .iter()
+        .find(|r| r["unmapped"]["proxmox"]["action"] == "update_vm")
+        .unwrap();
+    assert_eq!(write["type_uid"], 600303, "{write}");
+    assert_eq!(
+        write["http_request"]["url"]["path"],
+        "/api2/extjs/nodes/pve1/qemu/100/config"
+    );
+    assert_eq!(write["resources"][0]["uid"], "qemu/100", "{write}");
+}

@@ -224,7 +224,7 @@ fn man_page_has_every_section_and_every_option() {
         "pverec convert",
         "[--since TIME]",
         "[-u|--user USER]...",
-        "[-f|--format pvesh|json|json-pretty|script|ecs]",
+        "[-f|--format pvesh|json|json-pretty|script|ecs|ocsf]",
         "[FILE]...",
         "pverec follow",
         "[--state FILE]",
@@ -456,7 +456,7 @@ fn fish_completes_lists_values_and_no_file_names() {
     // Values whose help holds a double quote ("# note") complete too.
     assert_eq!(
         fish_complete(dir.path(), "pverec convert -f "),
-        ["ecs", "json", "json-pretty", "pvesh", "script"]
+        ["ecs", "json", "json-pretty", "ocsf", "pvesh", "script"]
     );
     for option in not_files() {
         let offered = fish_complete(dir.path(), &format!("pverec follow {option} "));
@@ -546,7 +546,7 @@ fn zsh_completes_lists_values_and_no_file_names() {
     );
     assert_eq!(
         zsh_complete(dir.path(), "pverec convert -f "),
-        ["pvesh", "json", "json-pretty", "script", "ecs"]
+        ["pvesh", "json", "json-pretty", "script", "ecs", "ocsf"]
     );
     for option in not_files() {
         let offered = zsh_complete(dir.path(), &format!("pverec follow {option} a"));

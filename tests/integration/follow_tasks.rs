@@ -706,3 +706,36 @@ fn task_ends_survive_the_index_rename() {
         );
     }
 }
+
+/// `-f ocsf`: the pending request and its task's end are OCSF API Activity events that the
+/// validator takes; the end is Other ("Task End"), with the request's UPID to correlate them.
+#[test]
+fn a_task_end_is_an_ocsf_event() {
+    let defs = crate::ocsf::defs();
+    let backend = BACKENDS[0];
+    let node = Node::new(backend);
+    let f = node.start(backend, &["-f", "ocsf"]);
+    let t = now();
+    let bad = qmstart(0x1001, t, 101);
+    node.set_active(&[running(&bad)]);
+    append(node.log(), &vm_start(t, 101));
+    f.wait_lines(1);
+    node.finish(&bad, t + 2, "VM 101 failed - x", &[]);
+    f.wait_lines(2);
+    let out = records(&f);
+    for doc in &out {
+        crate::ocsf::check_ocsf(doc, &defs);
+        assert_eq!(doc["metadata"]["correlation_uid"], bad.as_str(), "{doc}");
+    }
+    let (start, end) = (&out[0], &out[1]);
+    assert_eq!(start["type_uid"], 600301, "{start}");
+    assert_eq!(start["status_id"], 0, "pending: {start}");
+    assert_eq!(end["unmapped"]["proxmox"]["event"], "task_end", "{end}");
+    assert_eq!(end["type_uid"], 600399, "{end}");
+    assert_eq!(end["activity_name"], "Task End", "{end}");
+    assert_eq!(end["api"]["operation"], "qmstart", "{end}");
+    assert_eq!(end["status_id"], 2, "{end}");
+    assert_eq!(end["status_detail"], "VM 101 failed - x", "{end}");
+    assert_eq!(end["duration"], 2000, "{end}");
+    assert_eq!(end["actor"]["user"]["name"], "alice@pve", "{end}");
+}

@@ -725,6 +725,11 @@ struct Live {
 
 impl Live {
     fn start(dir: tempfile::TempDir, extra: &[&str]) -> Live {
+        Live::start_as(dir, "json", extra)
+    }
+
+    /// [`Live::start`] with output format `format`.
+    fn start_as(dir: tempfile::TempDir, format: &str, extra: &[&str]) -> Live {
         let n = fs::read_dir(dir.path()).unwrap().count();
         let out = dir.path().join(format!("out-{n}"));
         let err = dir.path().join(format!("err-{n}"));
@@ -734,7 +739,7 @@ impl Live {
                 "sessions",
                 "--follow",
                 "-f",
-                "json",
+                format,
                 "--no-journal",
                 "--tasks",
             ])
@@ -1035,4 +1040,59 @@ fn a_password_login_after_a_pause_is_a_new_session_and_spice_channels_are_one() 
         !stderr.contains("console connections"),
         "channels are no orphans: {stderr}"
     );
+}
+
+/// `sessions --follow -f ocsf`: a console's opening and closing are OCSF Authentication
+/// events (Logon, then Logoff with the session's span) that the validator takes.
+#[test]
+fn follow_ocsf_logs_a_console_on_and_off() {
+    let defs = crate::ocsf::defs();
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks");
+    fs::create_dir(&tasks).unwrap();
+    fs::write(tasks.join("index"), "").unwrap();
+    fs::write(tasks.join("active"), "").unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, "").unwrap();
+    let live = Live::start_as(dir, "ocsf", &[]);
+    let (post, hex, start) = now_stamp(0);
+    let upid = format!("UPID:pve1:00004E02:01A2C9C0:{hex}:vncproxy:100:alice@pve:");
+    write_active(&tasks, &format!("{upid} 0\n"));
+    append(
+        &log,
+        &format!(
+            "::ffff:192.0.2.10 - alice@pve [{post}] \"POST /api2/extjs/nodes/pve1/qemu/100/vncproxy HTTP/1.1\" 200 190\n"
+        ),
+    );
+    append(
+        &log,
+        &format!(
+            "::ffff:192.0.2.10 - alice@pve [{post}] \"GET /api2/json/nodes/pve1/qemu/100/vncwebsocket?port=5900&vncticket=PVEVNC%3A{hex}%3A%3Asig HTTP/1.1\" 101 -\n"
+        ),
+    );
+    live.wait_records(2);
+    let end = start + 42;
+    append(&tasks.join("index"), &format!("{upid} {end:08X} OK\n"));
+    write_active(&tasks, &format!("{upid} 1 {end:08X} OK\n"));
+    let vnc = |event: &str| {
+        live.records().into_iter().find(|r| {
+            r["unmapped"]["proxmox"]["event"] == event && r["unmapped"]["proxmox"]["kind"] == "vnc"
+        })
+    };
+    live.wait("the close", || vnc("session_close").is_some());
+    for doc in live.records() {
+        crate::ocsf::check_ocsf(&doc, &defs);
+        assert_eq!(doc["class_uid"], 3002, "{doc}");
+    }
+    let open = vnc("session_open").unwrap();
+    assert_eq!(open["type_uid"], 300201, "{open}");
+    assert_eq!(open["time"], start * 1000, "{open}");
+    assert_eq!(open["logon_type_id"], 10, "{open}");
+    assert_eq!(open["user"]["name"], "alice@pve", "{open}");
+    assert_eq!(open["src_endpoint"]["ip"], "192.0.2.10", "{open}");
+    let close = vnc("session_close").unwrap();
+    assert_eq!(close["type_uid"], 300202, "{close}");
+    assert_eq!(close["time"], end * 1000, "{close}");
+    assert_eq!(close["duration"], 42_000, "{close}");
+    assert_eq!(close["session"]["created_time"], start * 1000, "{close}");
 }

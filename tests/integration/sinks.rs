@@ -271,7 +271,7 @@ fn rfc5424(message: &str) -> Vec<String> {
 }
 
 #[test]
-fn convert_sends_one_rfc5424_datagram_per_record_over_udp() {
+fn convert_sends_one_rfc5424_datagram_per_record_over_udp_in_ecs_and_ocsf() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
@@ -328,6 +328,38 @@ fn convert_sends_one_rfc5424_datagram_per_record_over_udp() {
             parts[7]
         );
         assert_eq!(parts[8], line, "the message is the ECS line");
+    }
+    // OCSF: the record is found under unmapped.proxmox for the structured data.
+    let ocsf_base = [&base[..base.len() - 1], &["ocsf"]].concat();
+    let expected = super::util::stdout_of(pverec().args(&ocsf_base).arg(&log));
+    let out = pverec()
+        .args(&ocsf_base)
+        .args(["--to", &to])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    assert_eq!(got.len(), expected.lines().count());
+    for (message, line) in got.iter().zip(expected.lines()) {
+        let parts = rfc5424(message);
+        let event: Value = serde_json::from_str(line).unwrap();
+        let record = &event["unmapped"]["proxmox"];
+        let user = record["user"].as_str().unwrap();
+        assert!(
+            parts[7].contains(&format!("user=\"{user}\"")),
+            "{}",
+            parts[7]
+        );
+        assert_eq!(parts[2], record["time"].as_str().unwrap());
+        assert_eq!(parts[8], line, "the message is the OCSF line");
     }
 }
 
