@@ -235,6 +235,10 @@ pub(crate) trait Transport {
     /// void).
     fn is_open(&mut self) -> bool;
     fn close(&mut self);
+    /// Whether an [`Transport::open`] that answered `WouldBlock` is still under way.
+    fn is_opening(&self) -> bool {
+        false
+    }
     /// The bytes one record goes out as.
     fn frame(&self, line: &[u8], record: &Record) -> Vec<u8>;
     /// Sends `bytes` (or the rest of them, for a stream), whole or in part.
@@ -397,13 +401,23 @@ impl Queue {
             }
         }
         if !self.transport.is_open() {
-            self.transport.close();
+            if !self.transport.is_opening() {
+                self.transport.close();
+            }
             if self.sent > 0 && self.transport.restart_partial() {
                 self.sent = 0;
             }
-            if let Err(e) = self.transport.open() {
-                self.lost(&e);
-                return;
+            match self.transport.open() {
+                Ok(()) => {}
+                // Opening takes its time (a connection in a thread): look again soon.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.retry_at = Some(Instant::now() + Duration::from_millis(20));
+                    return;
+                }
+                Err(e) => {
+                    self.lost(&e);
+                    return;
+                }
             }
         }
         while let Some(first) = self.waiting.front() {

@@ -17,6 +17,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{FACILITY, Record, Sent, Transport};
@@ -33,6 +34,9 @@ pub(crate) struct Syslog {
     host: String,
     port: u16,
     stream: Option<TcpStream>,
+    /// A connection being opened (name lookup and connect, in a thread of its own: follow reads
+    /// on meanwhile, however long an unreachable collector takes to time out).
+    connecting: Option<mpsc::Receiver<io::Result<TcpStream>>>,
     datagram: Option<UdpSocket>,
     /// HOSTNAME of a record without a node: this host's name.
     this_host: String,
@@ -49,6 +53,7 @@ impl Syslog {
             host,
             port,
             stream: None,
+            connecting: None,
             datagram: None,
             this_host,
             pid: std::process::id(),
@@ -127,25 +132,30 @@ pub(crate) fn message(line: &[u8], record: &Record, this_host: &str, pid: u32) -
     out
 }
 
+/// The addresses of `host`, with the error to give if none can be reached.
+fn resolve(host: &str, port: u16) -> io::Result<(Vec<std::net::SocketAddr>, io::Error)> {
+    let addrs: Vec<_> = (host, port).to_socket_addrs()?.collect();
+    let none = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    Ok((addrs, none))
+}
+
+/// A TCP connection to the first address of `host` that answers.
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let (addrs, mut last) = resolve(host, port)?;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 impl Transport for Syslog {
     fn open(&mut self) -> io::Result<()> {
-        let addrs: Vec<_> = (self.host.as_str(), self.port).to_socket_addrs()?.collect();
-        let mut last = io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{} has no address", self.host),
-        );
-        for addr in addrs {
-            if self.tcp {
-                match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-                    Ok(stream) => {
-                        stream.set_nodelay(true)?;
-                        stream.set_nonblocking(true)?;
-                        self.stream = Some(stream);
-                        return Ok(());
-                    }
-                    Err(e) => last = e,
-                }
-            } else {
+        if !self.tcp {
+            let (addrs, mut last) = resolve(&self.host, self.port)?;
+            for addr in addrs {
                 let local = if addr.is_ipv6() {
                     "[::]:0"
                 } else {
@@ -160,8 +170,37 @@ impl Transport for Syslog {
                     Err(e) => last = e,
                 }
             }
+            return Err(last);
         }
-        Err(last)
+        let pending = match self.connecting.take() {
+            Some(pending) => pending,
+            None => {
+                let (tx, rx) = mpsc::channel();
+                let (host, port) = (self.host.clone(), self.port);
+                std::thread::Builder::new()
+                    .name("syslog-connect".into())
+                    .spawn(move || {
+                        let _ = tx.send(connect(&host, port));
+                    })?;
+                rx
+            }
+        };
+        match pending.try_recv() {
+            Ok(Ok(stream)) => {
+                stream.set_nodelay(true)?;
+                stream.set_nonblocking(true)?;
+                self.stream = Some(stream);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::TryRecvError::Empty) => {
+                self.connecting = Some(pending);
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            }
+            Err(mpsc::TryRecvError::Disconnected) => Err(io::Error::other(
+                "the connecting thread ended without a word",
+            )),
+        }
     }
 
     fn is_open(&mut self) -> bool {
@@ -197,6 +236,10 @@ impl Transport for Syslog {
     fn close(&mut self) {
         self.stream = None;
         self.datagram = None;
+    }
+
+    fn is_opening(&self) -> bool {
+        self.connecting.is_some()
     }
 
     fn frame(&self, line: &[u8], record: &Record) -> Vec<u8> {
@@ -316,6 +359,7 @@ mod tests {
             host: "h".into(),
             port: 1,
             stream: None,
+            connecting: None,
             datagram: None,
             this_host: "me".into(),
             pid: 7,
