@@ -334,6 +334,15 @@ impl Queue {
             // The oldest that is not partly sent makes room.
             let at = usize::from(self.sent > 0);
             if let Some(old) = self.waiting.remove(at) {
+                if self.dropped.count == 0 {
+                    // Said when it starts, not only once it is over: a collector that takes
+                    // nothing may never come back.
+                    messages::input_error(&format!(
+                        "{}: {} records wait for it, as many as --sink-buffer holds; the oldest \
+                         are dropped until it takes them",
+                        self.name, self.capacity
+                    ));
+                }
                 self.dropped.add(old.time);
             }
         }

@@ -235,6 +235,10 @@ fn a_collector_away_longer_than_the_buffer_holds_drops_the_oldest_and_says_how_m
         .collect();
     append(&scene.log, &text);
     f.wait_stderr("records wait for it");
+    // Said as soon as the buffer is full, not only once the collector is back.
+    f.wait_stderr(&format!(
+        "{to}: 3 records wait for it, as many as --sink-buffer holds; the oldest are dropped"
+    ));
     let rsyslog = Rsyslog::start(dir, port);
     let got = rsyslog.wait_starts(8..11);
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![8, 9, 10]);
