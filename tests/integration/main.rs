@@ -26,6 +26,7 @@ mod hardening_replay;
 mod hardening_spool;
 mod inputs;
 mod locales;
+mod packaging;
 mod pveproxy;
 mod quoting;
 mod secrets;
