@@ -47,6 +47,7 @@ lintian       lintian         make deb-check: the package is lintian clean
 dpkg-deb      dpkg            make deb (scripts/make-deb.sh); make deb-check installs with dpkg --root
 strip         binutils        make deb: strips .comment and .note, as dh_strip would
 rsyslogd      rsyslog         packaging.rs: the README's rsyslog forwarding passes rsyslogd -N1
+strace        strace          packaging.rs: the system calls pverec and journalctl make pass the unit's filter
 systemd-journal-remote systemd-journal-remote journal_util.rs: builds a real journal file from export text
 sshd          openssh-server  cluster_util.rs: a real sshd per node of a test cluster
 ssh           openssh-client  cluster_util.rs: the client pverec runs, and the harness's checks

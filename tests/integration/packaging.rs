@@ -1,8 +1,9 @@
 //! The always-on audit trail as an admin installs it (issue 16, items 4 and 5):
 //! `dist/pverec-audit.service` as `make install` puts it (systemd-analyze verify with the
 //! installed binary, `systemd-analyze security` with a score no worse than the README says),
-//! the README's drop-ins for the TCP collector and the JSON file, and `dist/pverec.logrotate`
-//! under a real logrotate. The .deb itself is checked by scripts/deb-check.sh, which `make test`
+//! the README's drop-ins for the TCP collector and the JSON file, its rsyslog forwarding under
+//! `rsyslogd -N1`, `dist/pverec.logrotate` under a real logrotate, and the system calls of
+//! `pverec follow` and its journalctl (strace) against the unit's SystemCallFilter=. The .deb itself is checked by scripts/deb-check.sh, which `make test`
 //! runs after these tests (lintian, dpkg install, remove, purge).
 
 use std::ffi::CStr;
@@ -472,4 +473,174 @@ fn readme_rsyslog_forwarding_is_valid_rsyslog() {
     // The check does look at parameters: a wrong one fails it.
     let wrong = conf.replace("TCP_Framing=", "TCP_Frameing=");
     assert!(!rsyslogd_check(dir.path(), &wrong).status.success());
+}
+
+/// The system calls `filter` (the unit's `SystemCallFilter=` lines, in order) lets through, as
+/// `systemd-analyze syscall-filter` expands its groups.
+fn allowed_syscalls(filter: &[&str]) -> std::collections::BTreeSet<String> {
+    let out = Command::new(require_tool("systemd-analyze"))
+        .arg("syscall-filter")
+        .output()
+        .expect("systemd-analyze runs");
+    let mut groups: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut current = None;
+    for l in text(&out.stdout).lines() {
+        let word = l.trim();
+        if l.starts_with('@') {
+            current = Some(word.to_string());
+            groups.insert(word.to_string(), Vec::new());
+        } else if let Some(group) = &current
+            && !word.is_empty()
+            && !word.starts_with('#')
+        {
+            groups.get_mut(group).unwrap().push(word.to_string());
+        }
+    }
+    fn expand(
+        groups: &std::collections::HashMap<String, Vec<String>>,
+        name: &str,
+        into: &mut std::collections::BTreeSet<String>,
+    ) {
+        match groups.get(name) {
+            Some(members) => members.iter().for_each(|m| expand(groups, m, into)),
+            None => {
+                assert!(!name.starts_with('@'), "unknown group {name}");
+                into.insert(name.to_string());
+            }
+        }
+    }
+    let mut allowed = std::collections::BTreeSet::new();
+    for (n, line) in filter.iter().enumerate() {
+        let (deny, names) = match line.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, *line),
+        };
+        assert!(
+            deny == (n > 0),
+            "an allow list first, then deny lists: {filter:?}"
+        );
+        let mut set = std::collections::BTreeSet::new();
+        names
+            .split_whitespace()
+            .for_each(|name| expand(&groups, name, &mut set));
+        if deny {
+            allowed.retain(|s| !set.contains(s));
+        } else {
+            allowed.extend(set);
+        }
+    }
+    allowed
+}
+
+/// Every system call `pverec follow` and the `journalctl` it runs make, from the start through
+/// history, live lines and a SIGTERM, passes the unit's SystemCallFilter= (traced with strace:
+/// a call the filter refuses would fail with EPERM under the unit, SystemCallErrorNumber=).
+#[test]
+fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
+    let unit = fs::read_to_string(repo().join("dist/pverec-audit.service.in")).unwrap();
+    let filter: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+        .collect();
+    let allowed = allowed_syscalls(&filter);
+    assert!(allowed.contains("inotify_add_watch") && !allowed.contains("setuid"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::copy(data("access.log"), &log).unwrap();
+    let journal =
+        crate::journal_util::journal_file(dir.path(), &crate::journal_util::fixture_entries());
+    let trace = dir.path().join("strace.log");
+    let out = dir.path().join("follow.out");
+    let mut strace = Command::new(require_tool("strace"))
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(bin())
+        .args([
+            "follow",
+            "--node",
+            "pve1",
+            "--since",
+            "2026-06-01",
+            "--access-log",
+        ])
+        .arg(&log)
+        .arg("--journal-file")
+        .arg(&journal)
+        .arg("--state")
+        .arg(dir.path().join("state/follow.state"))
+        .env("TZ", "UTC")
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(dir.path().join("follow.err")).unwrap())
+        .spawn()
+        .expect("strace starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                fs::read_to_string(dir.path().join("follow.err")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let traced = || fs::read_to_string(&trace).unwrap_or_default();
+    wait("the history and journalctl", &|| {
+        let t = traced();
+        t.contains("inotify_add_watch") && t.contains("execve(\"/usr/bin/journalctl\"")
+    });
+    let before = fs::read(&out).unwrap().len();
+    let line = fs::read_to_string(data("access.log"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
+    wait("the live line", &|| fs::read(&out).unwrap().len() > before);
+    // pverec is strace's child; SIGTERM is its normal end.
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id())).unwrap();
+    let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: kill(2) on the pid of our own traced child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(status) = strace.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "pverec did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "pverec under strace: {status:?}");
+
+    let mut used = std::collections::BTreeSet::new();
+    for l in traced().lines() {
+        // `PID name(args) = …`, `PID name(args <unfinished ...>`; not `PID <... name resumed>`,
+        // `PID +++ exited …` or `PID --- SIGTERM …`.
+        let Some((_, call)) = l.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        if let Some((name, _)) = call.split_once('(')
+            && !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            used.insert(name.to_string());
+        }
+    }
+    assert!(
+        used.contains("inotify_add_watch") && used.contains("execve"),
+        "{used:?}"
+    );
+    let refused: Vec<&String> = used.iter().filter(|s| !allowed.contains(*s)).collect();
+    println!("{} system calls made, all allowed: {used:?}", used.len());
+    assert!(
+        refused.is_empty(),
+        "refused by the unit's filter: {refused:?}"
+    );
 }
