@@ -8,6 +8,14 @@ BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 # Where Debian's zsh looks: site-functions for local installs, vendor-completions for packages.
 ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+# pverec-audit.service: /lib/systemd/system for PREFIX=/usr (Debian 12's place for a package's
+# units), PREFIX/lib/systemd/system otherwise (/usr/local/lib/systemd/system is on systemd's
+# unit path). The logrotate stanza goes where logrotate reads, whatever PREFIX is.
+UNITDIR = $(DESTDIR)$(if $(filter /usr,$(PREFIX)),,$(PREFIX))/lib/systemd/system
+SYSCONFDIR ?= /etc
+LOGROTATEDIR = $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+# Where the JSON-file alternative of the unit writes (README, "Always-on audit trail").
+AUDITLOGDIR = $(DESTDIR)/var/log/pverec
 
 CARGO ?= cargo
 TARGET = x86_64-unknown-linux-gnu
@@ -17,7 +25,7 @@ RELEASE = $(TARGET_DIR)/release/pverec
 STATIC = $(TARGET_DIR)/$(TARGET)/release/pverec
 SAMPLES = tests/data/access.log tests/data/access.log.1 tests/data/access.log.2.gz
 
-.PHONY: all release static demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow bench-cluster join-rate session-rate fuzz clean
+.PHONY: all release static deb deb-check demo test test-deps lint fmt man completions schema install uninstall bench bench-memory bench-follow bench-cluster join-rate session-rate fuzz clean
 
 all: release
 
@@ -54,6 +62,7 @@ demo: release
 
 test: test-deps lint
 	$(CARGO) nextest run --locked --no-fail-fast
+	$(MAKE) deb-check
 
 # What the tests need beyond cargo (logrotate, glibc's locale sources, …): installed with
 # apt-get when missing, silent when present; what apt cannot give (cargo-nextest) stops the run,
@@ -95,9 +104,31 @@ install:
 	install -Dm644 completions/pverec.bash $(BASHDIR)/pverec
 	install -Dm644 completions/_pverec $(ZSHDIR)/_pverec
 	install -Dm644 completions/pverec.fish $(FISHDIR)/pverec.fish
+	install -d $(UNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/pverec-audit.service.in > $(UNITDIR)/pverec-audit.service
+	chmod 644 $(UNITDIR)/pverec-audit.service
+	install -Dm644 dist/pverec.logrotate $(LOGROTATEDIR)/pverec
+	install -d -m 755 $(AUDITLOGDIR)
 
 uninstall:
 	rm -f $(BINDIR)/pverec $(MANDIR)/pverec.1 $(BASHDIR)/pverec $(ZSHDIR)/_pverec $(FISHDIR)/pverec.fish
+	rm -f $(UNITDIR)/pverec-audit.service $(LOGROTATEDIR)/pverec
+	-rmdir $(AUDITLOGDIR) 2>/dev/null
+
+# The Debian package, from the `make static` binary: $(DEB). scripts/make-deb.sh says what is in it.
+VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DEB = $(TARGET_DIR)/pverec_$(VERSION)_amd64.deb
+DEBROOT = $(TARGET_DIR)/deb/root
+deb: static
+	rm -rf $(DEBROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEBROOT)) PREFIX=/usr SYSCONFDIR=/etc
+	bash scripts/make-deb.sh $(DEBROOT) $(VERSION) $(DEB)
+	@echo $(DEB)
+
+# lintian on the package, then installs, removes and purges it in a scratch root
+# (scripts/deb-check.sh); `make test` runs it after the tests.
+deb-check: deb
+	bash scripts/deb-check.sh $(DEB)
 
 bench: static
 	python3 scripts/bench.py --pverec $(STATIC)

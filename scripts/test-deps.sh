@@ -42,6 +42,12 @@ zsh           zsh             day_one_docs.rs: the zsh completion loads and comp
 fish          fish            day_one_docs.rs: the fish completion completes
 make          make            make test itself; day_one_docs.rs: make install
 journalctl    systemd         journal_util.rs: reads the journal files the tests build
+systemd-analyze systemd       packaging.rs: verify and security of pverec-audit.service
+lintian       lintian         make deb-check: the package is lintian clean
+dpkg-deb      dpkg            make deb (scripts/make-deb.sh); make deb-check installs with dpkg --root
+strip         binutils        make deb: strips .comment and .note, as dh_strip would
+rsyslogd      rsyslog         packaging.rs: the README's rsyslog forwarding passes rsyslogd -N1; sinks.rs: a real collector of the syslog+tcp:// sink
+strace        strace          packaging.rs: the system calls pverec and journalctl make pass the unit's filter
 systemd-journal-remote systemd-journal-remote journal_util.rs: builds a real journal file from export text
 sshd          openssh-server  cluster_util.rs: a real sshd per node of a test cluster
 ssh           openssh-client  cluster_util.rs: the client pverec runs, and the harness's checks
@@ -50,7 +56,6 @@ ip            iproute2        cluster_util.rs: a network namespace, veth and bri
 unshare       util-linux      cluster_util.rs: each node's mount, UTS and pid namespaces
 setpriv       util-linux      cluster_util.rs: a node dies with the test that started it
 nsenter       util-linux      cluster_util.rs: Node::command runs a program on a node
-rsyslogd      rsyslog         sinks.rs: a real collector of the syslog+tcp:// sink
 systemd-journald systemd     sinks.rs: a real journald takes --to journal entries
 "
 
@@ -112,12 +117,13 @@ else
 fi
 
 echo "test-deps: installing ${packages[*]} for the tests" >&2
-# openssh-server's postinst would start a system-wide sshd on this machine's port 22; the tests
-# start their own, inside namespaces. A policy-rc.d saying "not allowed" (101) for the length of
-# this install stops that start (invoke-rc.d and deb-systemd-invoke both honour it).
+# openssh-server's postinst would start a system-wide sshd on this machine's port 22, rsyslog's a
+# system-wide rsyslogd; the tests start their own sshd, inside namespaces, and only check rsyslog
+# configuration. A policy-rc.d saying "not allowed" (101) for the length of this install stops
+# those starts (invoke-rc.d and deb-systemd-invoke both honour it).
 policy=/usr/sbin/policy-rc.d
-if printf '%s\n' "${packages[@]}" | grep -qx openssh-server && [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\n# scripts/test-deps.sh, while it installs openssh-server\nexit 101\n' \
+if printf '%s\n' "${packages[@]}" | grep -qxE 'openssh-server|rsyslog' && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/test-deps.sh, while it installs daemons the tests only use\nexit 101\n' \
     | "${sudo[@]}" tee "$policy" >/dev/null
   "${sudo[@]}" chmod 755 "$policy"
   trap '"${sudo[@]}" rm -f "$policy"' EXIT

@@ -27,6 +27,7 @@ mod hardening_spool;
 mod inputs;
 mod locales;
 mod ocsf;
+mod packaging;
 mod pveproxy;
 mod quoting;
 mod secrets;
