@@ -552,6 +552,19 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
         crate::journal_util::journal_file(dir.path(), &crate::journal_util::fixture_entries());
     let trace = dir.path().join("strace.log");
     let out = dir.path().join("follow.out");
+    // Its sink as in the unit, ECS to the journal, here a socket the test binds: the sends, and
+    // the memfd of an entry too large for a datagram, pass the filter too.
+    let sock = dir.path().join("journal.sock");
+    let journal_socket = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    journal_socket.set_nonblocking(true).unwrap();
+    let received = std::cell::Cell::new(0usize);
+    let drain = || {
+        let mut buf = vec![0u8; 1 << 20];
+        while journal_socket.recv(&mut buf).is_ok() {
+            received.set(received.get() + 1);
+        }
+        received.get()
+    };
     let mut strace = Command::new(require_tool("strace"))
         .args(["-f", "-qq", "-o"])
         .arg(&trace)
@@ -570,6 +583,8 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
         .arg(&journal)
         .arg("--state")
         .arg(dir.path().join("state/follow.state"))
+        .args(["-f", "ecs", "--to"])
+        .arg(format!("journal:{}", sock.display()))
         .env("TZ", "UTC")
         .stdin(std::process::Stdio::null())
         .stdout(fs::File::create(&out).unwrap())
@@ -590,18 +605,31 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
     let traced = || fs::read_to_string(&trace).unwrap_or_default();
     wait("the history and journalctl", &|| {
         let t = traced();
+        drain();
         t.contains("inotify_add_watch") && t.contains("execve(\"/usr/bin/journalctl\"")
     });
-    let before = fs::read(&out).unwrap().len();
-    let line = fs::read_to_string(data("access.log"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    wait("the history's entries", &|| drain() > 0);
+    // A write whose query makes its record larger than a datagram: it goes in a memfd.
+    let huge = format!(
+        "::ffff:192.168.10.23 - root@pam [24/06/2026:14:30:00 +0200] \
+         \"POST /api2/json/nodes/pve1/qemu/100/status/start?note={} HTTP/1.1\" 200 81\n",
+        "a".repeat(400_000)
+    );
     let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, huge.as_bytes()).unwrap();
+    wait("the large entry, in a memfd", &|| {
+        drain();
+        traced().contains("memfd_create(")
+    });
+    let before = drain();
+    let line = "::ffff:192.168.10.23 - root@pam [24/06/2026:14:31:00 +0200] \
+                \"POST /api2/json/nodes/pve1/qemu/101/status/start HTTP/1.1\" 200 81";
     std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
-    wait("the live line", &|| fs::read(&out).unwrap().len() > before);
+    wait("the live line", &|| drain() > before);
+    assert!(
+        fs::read(&out).unwrap().is_empty(),
+        "records go to the journal, not stdout"
+    );
     // pverec is strace's child; SIGTERM is its normal end.
     let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id())).unwrap();
     let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
@@ -634,7 +662,9 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
         }
     }
     assert!(
-        used.contains("inotify_add_watch") && used.contains("execve"),
+        ["inotify_add_watch", "execve", "memfd_create", "sendmsg"]
+            .iter()
+            .all(|call| used.contains(*call)),
         "{used:?}"
     );
     let refused: Vec<&String> = used.iter().filter(|s| !allowed.contains(*s)).collect();
