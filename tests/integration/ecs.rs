@@ -179,7 +179,7 @@ pub(crate) fn check_ecs(doc: &Value) {
     }
 }
 
-fn lines(out: &std::process::Output) -> Vec<Value> {
+pub(crate) fn lines(out: &std::process::Output) -> Vec<Value> {
     assert!(
         out.status.success(),
         "{}",
@@ -193,8 +193,8 @@ fn lines(out: &std::process::Output) -> Vec<Value> {
 }
 
 /// convert of the journal fixture (requests, tasks without a request, logins, consoles, the
-/// shell's work) in `format`.
-fn journal_fixture(format: &str) -> Vec<Value> {
+/// shell's work) in `format`. The OCSF tests read the same.
+pub(crate) fn journal_fixture(format: &str) -> Vec<Value> {
     let mut all = fixture(
         "journal",
         &["--tasks", "tasks", "--journal-file", "entries.json"],
@@ -209,7 +209,7 @@ fn journal_fixture(format: &str) -> Vec<Value> {
     all
 }
 
-fn fixture(name: &str, args: &[&str], format: &str) -> Vec<Value> {
+pub(crate) fn fixture(name: &str, args: &[&str], format: &str) -> Vec<Value> {
     let out = pverec()
         .env("TZ", "Europe/Vienna")
         .current_dir(data(name))

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use crate::ecs::{journal_fixture, lines};
 use crate::util::{data, pverec};
 
 /// The pinned definitions: classes, objects, types.
@@ -268,48 +269,6 @@ fn the_validator_refuses_what_ocsf_refuses() {
     // A profile's attribute without the profile; constraints.
     assert!(refused(&|d| d["cloud"] = json!({"provider": "x"})));
     assert!(refused(&|d| d["actor"] = json!({})));
-}
-
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// convert of the journal fixture (requests, tasks without a request, logins, consoles, the
-/// shell's work) and of the task fixture (tasks without a request, failed tasks, a spool's
-/// bodies) in `format`.
-fn journal_fixture(format: &str) -> Vec<Value> {
-    let mut all = fixture(
-        "journal",
-        &["--tasks", "tasks", "--journal-file", "entries.json"],
-        format,
-    );
-    all.extend(fixture(
-        "tasks",
-        &["--tasks", ".", "--events", "spool.events"],
-        format,
-    ));
-    all
-}
-
-fn fixture(name: &str, args: &[&str], format: &str) -> Vec<Value> {
-    let out = pverec()
-        .env("TZ", "Europe/Vienna")
-        .current_dir(data(name))
-        .args(["convert", "--all", "--node", "pve1", "-f", format])
-        .args(args)
-        .arg("access.log")
-        .output()
-        .unwrap();
-    lines(&out)
 }
 
 fn millis(v: &Value) -> Option<i64> {

@@ -274,6 +274,29 @@ fn rfc5424(message: &str) -> Vec<String> {
     parts
 }
 
+/// `pverec ARGS --to TO LOG`, which must succeed with nothing on stdout: the datagrams
+/// `socket` received.
+fn udp_run(socket: &UdpSocket, args: &[&str], to: &str, log: &Path) -> Vec<String> {
+    let out = pverec()
+        .args(args)
+        .args(["--to", to])
+        .arg(log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    got
+}
+
 #[test]
 fn convert_sends_one_rfc5424_datagram_per_record_over_udp_in_ecs_and_ocsf() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -294,23 +317,7 @@ fn convert_sends_one_rfc5424_datagram_per_record_over_udp_in_ecs_and_ocsf() {
     let log = dir.join("access.log");
     let expected = super::util::stdout_of(pverec().args(base).arg(&log));
     let to = format!("syslog+udp://127.0.0.1:{port}");
-    let out = pverec()
-        .args(base)
-        .args(["--to", &to])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "nothing on stdout");
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while let Ok(n) = socket.recv(&mut buf) {
-        got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-    }
+    let got = udp_run(&socket, &base, &to, &log);
     let lines: Vec<&str> = expected.lines().collect();
     assert_eq!(got.len(), lines.len());
     for (message, line) in got.iter().zip(lines) {
@@ -336,21 +343,7 @@ fn convert_sends_one_rfc5424_datagram_per_record_over_udp_in_ecs_and_ocsf() {
     // OCSF: the record is found under unmapped.proxmox for the structured data.
     let ocsf_base = [&base[..base.len() - 1], &["ocsf"]].concat();
     let expected = super::util::stdout_of(pverec().args(&ocsf_base).arg(&log));
-    let out = pverec()
-        .args(&ocsf_base)
-        .args(["--to", &to])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut got = Vec::new();
-    while let Ok(n) = socket.recv(&mut buf) {
-        got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-    }
+    let got = udp_run(&socket, &ocsf_base, &to, &log);
     assert_eq!(got.len(), expected.lines().count());
     for (message, line) in got.iter().zip(expected.lines()) {
         let parts = rfc5424(message);
