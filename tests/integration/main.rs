@@ -20,6 +20,7 @@ mod day_one_select;
 mod ecs;
 mod errors;
 mod follower;
+mod golden;
 mod guest_names;
 mod hardening_quote;
 mod hardening_replay;
