@@ -261,13 +261,13 @@ struct TaskEndRecord<'a> {
 /// Appends a serialized record, escaped for a terminal, and a newline; `pretty`: indented over
 /// several lines, as pvesh's `json-pretty` (a stream of JSON values that jq reads as well).
 fn push_json<T: Serialize>(out: &mut Vec<u8>, record: &T, pretty: bool) {
-    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
-    let json = if pretty {
-        serde_json::to_vec_pretty(record)
+    if pretty {
+        // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
+        let json = serde_json::to_vec_pretty(record);
+        quote::escape_json_line(&json.unwrap_or_default(), out);
     } else {
-        serde_json::to_vec(record)
-    };
-    quote::escape_json_line(&json.unwrap_or_default(), out);
+        quote::push_json_compact(out, record);
+    }
     out.push(b'\n');
 }
 

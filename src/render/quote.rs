@@ -222,6 +222,58 @@ pub(crate) fn escape_json_line(line: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// serde_json's compact formatter, writing each string the way [`escape_json_line`] would
+/// leave it: DEL, C1 controls and invisible chars (which serde_json leaves raw) as `\uHHHH`.
+/// The record is serialized straight into the output with it, in one pass, where
+/// [`escape_json_line`] needs the serialized text and a second pass over it; the bytes are the
+/// same (such chars occur only inside strings, keys included, and serde_json writes every string
+/// through [`serde_json::ser::Formatter::write_string_fragment`]).
+pub(crate) struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let bytes = fragment.as_bytes();
+        // Most fragments are ASCII below DEL: one check, written whole.
+        let first = bytes
+            .chunks(32)
+            .position(|chunk| chunk.iter().fold(false, |high, &b| high | (b >= 0x7f)));
+        let Some(first) = first else {
+            return writer.write_all(bytes);
+        };
+        let start = first * 32;
+        writer.write_all(&bytes[..start])?;
+        let mut plain = start;
+        for (at, c) in fragment[start..].char_indices() {
+            if c >= '\u{7f}' && !is_printable(c) {
+                writer.write_all(&bytes[plain..start + at])?;
+                let mut escaped = [0u8; 12];
+                let mut n = 0;
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    escaped[n..n + 2].copy_from_slice(b"\\u");
+                    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+                        escaped[n + 2 + i] = HEX[usize::from((*unit >> shift) & 0xf)];
+                    }
+                    n += 6;
+                }
+                writer.write_all(&escaped[..n])?;
+                plain = start + at + c.len_utf8();
+            }
+        }
+        writer.write_all(&bytes[plain..])
+    }
+}
+
+/// Appends `value` as one line of compact JSON, terminal-safe as [`TerminalSafe`] writes it.
+pub(crate) fn push_json_compact<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no I/O.
+    let _ = value.serialize(&mut ser);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +293,20 @@ mod tests {
         let mut out = Vec::new();
         push_comment_text(&mut out, t);
         out
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_pass_formatter_writes_what_the_second_pass_would(
+            values in proptest::collection::vec(any::<String>(), 0..4),
+            key in any::<String>(),
+        ) {
+            let value = serde_json::json!({ key: values });
+            let mut one = Vec::new();
+            push_json_compact(&mut one, &value);
+            let two = json(&serde_json::to_vec(&value).unwrap());
+            prop_assert_eq!(one, two);
+        }
     }
 
     fn json(line: &[u8]) -> Vec<u8> {
