@@ -453,20 +453,27 @@ pub(crate) fn utc(ts: Timestamp) -> String {
     if !(1000..=9999).contains(&t.year()) {
         return ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     }
-    let mut out = String::with_capacity(20);
-    let _ = std::fmt::Write::write_fmt(
-        &mut out,
-        format_args!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-    );
-    out
+    let mut out = [0u8; 20];
+    let two = |out: &mut [u8], at: usize, n: i8| {
+        out[at] = b'0' + (n / 10) as u8;
+        out[at + 1] = b'0' + (n % 10) as u8;
+    };
+    let year = t.year();
+    two(&mut out, 0, (year / 100) as i8);
+    two(&mut out, 2, (year % 100) as i8);
+    out[4] = b'-';
+    two(&mut out, 5, t.month());
+    out[7] = b'-';
+    two(&mut out, 8, t.day());
+    out[10] = b'T';
+    two(&mut out, 11, t.hour());
+    out[13] = b':';
+    two(&mut out, 14, t.minute());
+    out[16] = b':';
+    two(&mut out, 17, t.second());
+    out[19] = b'Z';
+    // Only ASCII digits and separators were written.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The instant as a person reads it on this node: local time (the `TZ` environment variable,

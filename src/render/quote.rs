@@ -237,19 +237,14 @@ impl serde_json::ser::Formatter for TerminalSafe {
         fragment: &str,
     ) -> std::io::Result<()> {
         let bytes = fragment.as_bytes();
-        // Most fragments are ASCII below DEL: one check, written whole.
-        let first = bytes
-            .chunks(32)
-            .position(|chunk| chunk.iter().fold(false, |high, &b| high | (b >= 0x7f)));
-        let Some(first) = first else {
+        // Most fragments are ASCII below DEL: one check (a max, which vectorizes), written whole.
+        if bytes.iter().fold(0u8, |high, &b| high.max(b)) < 0x7f {
             return writer.write_all(bytes);
-        };
-        let start = first * 32;
-        writer.write_all(&bytes[..start])?;
-        let mut plain = start;
-        for (at, c) in fragment[start..].char_indices() {
+        }
+        let mut plain = 0;
+        for (at, c) in fragment.char_indices() {
             if c >= '\u{7f}' && !is_printable(c) {
-                writer.write_all(&bytes[plain..start + at])?;
+                writer.write_all(&bytes[plain..at])?;
                 let mut escaped = [0u8; 12];
                 let mut n = 0;
                 for unit in c.encode_utf16(&mut [0; 2]) {
@@ -260,7 +255,7 @@ impl serde_json::ser::Formatter for TerminalSafe {
                     n += 6;
                 }
                 writer.write_all(&escaped[..n])?;
-                plain = start + at + c.len_utf8();
+                plain = at + c.len_utf8();
             }
         }
         writer.write_all(&bytes[plain..])
