@@ -532,6 +532,33 @@ fn allowed_syscalls(filter: &[&str]) -> std::collections::BTreeSet<String> {
     allowed
 }
 
+/// strace with the pverec it traces: whatever way the test ends (a timeout panics), neither
+/// outlives it. A killed strace leaves its tracees running, so they are killed first, pverec's
+/// own children (journalctl) with them.
+struct Traced(std::process::Child);
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        let children = |pid: u32| -> Vec<i32> {
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        for pid in children(self.0.id()) {
+            for grandchild in children(pid as u32) {
+                // SAFETY: kill(2) of a process this test started, through strace and pverec.
+                unsafe { libc::kill(grandchild, libc::SIGKILL) };
+            }
+            // SAFETY: as above, the traced pverec.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Every system call `pverec follow` and the `journalctl` it runs make, from the start through
 /// history, live lines and a SIGTERM, passes the unit's SystemCallFilter= (traced with strace:
 /// a call the filter refuses would fail with EPERM under the unit, SystemCallErrorNumber=).
@@ -565,32 +592,34 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
         }
         received.get()
     };
-    let mut strace = Command::new(require_tool("strace"))
-        .args(["-f", "-qq", "-o"])
-        .arg(&trace)
-        .arg("--")
-        .arg(bin())
-        .args([
-            "follow",
-            "--node",
-            "pve1",
-            "--since",
-            "2026-06-01",
-            "--access-log",
-        ])
-        .arg(&log)
-        .arg("--journal-file")
-        .arg(&journal)
-        .arg("--state")
-        .arg(dir.path().join("state/follow.state"))
-        .args(["-f", "ecs", "--to"])
-        .arg(format!("journal:{}", sock.display()))
-        .env("TZ", "UTC")
-        .stdin(std::process::Stdio::null())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(dir.path().join("follow.err")).unwrap())
-        .spawn()
-        .expect("strace starts");
+    let mut strace = Traced(
+        Command::new(require_tool("strace"))
+            .args(["-f", "-qq", "-o"])
+            .arg(&trace)
+            .arg("--")
+            .arg(bin())
+            .args([
+                "follow",
+                "--node",
+                "pve1",
+                "--since",
+                "2026-06-01",
+                "--access-log",
+            ])
+            .arg(&log)
+            .arg("--journal-file")
+            .arg(&journal)
+            .arg("--state")
+            .arg(dir.path().join("state/follow.state"))
+            .args(["-f", "ecs", "--to"])
+            .arg(format!("journal:{}", sock.display()))
+            .env("TZ", "UTC")
+            .stdin(std::process::Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(dir.path().join("follow.err")).unwrap())
+            .spawn()
+            .expect("strace starts"),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let wait = |what: &str, done: &dyn Fn() -> bool| {
         while !done() {
@@ -631,12 +660,13 @@ fn pverec_and_its_journalctl_make_no_system_call_the_unit_refuses() {
         "records go to the journal, not stdout"
     );
     // pverec is strace's child; SIGTERM is its normal end.
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.id())).unwrap();
+    let children =
+        fs::read_to_string(format!("/proc/{0}/task/{0}/children", strace.0.id())).unwrap();
     let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
     // SAFETY: kill(2) on the pid of our own traced child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = loop {
-        if let Some(status) = strace.try_wait().unwrap() {
+        if let Some(status) = strace.0.try_wait().unwrap() {
             break status;
         }
         assert!(std::time::Instant::now() < deadline, "pverec did not stop");
