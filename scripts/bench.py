@@ -8,6 +8,9 @@ the same generated input (scripts/gen-access-log.py, fixed seed, reused while th
 generator is unchanged), a warm page cache, one pinned core, best-of-N wall time,
 and each child's own peak RSS (os.wait4). The reference rows (`wc -l`, `grep -c`,
 an awk converter in scripts/bench-awk.awk, `gzip -dc`) put the figures in context.
+The history rows (a week of rotated generations made from FILE.gz's lines, logrotate's
+layout: two plain, five gzip) run on every core, and say how many were used (CPU time
+over wall time) and the peak RSS from one generation to seven.
 
 It only reports: exit 0 even when the budget is missed; exit 1 when a command
 fails, after printing that command's stderr.
@@ -18,6 +21,7 @@ Usage: bench.py --pverec PATH [--size-mb 256] [--gz-size-mb 64] [--dir target/be
 from __future__ import annotations
 
 import argparse
+import gzip
 import ctypes
 import hashlib
 import json
@@ -59,6 +63,8 @@ class Row:
     rss_kib: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    pinned: bool = True             # run under the one-core pin (else on every core)
+    cpu_seconds: float = 0.0        # user + system time of the best run (shown when not pinned)
 
     @property
     def mbps(self) -> float:
@@ -128,7 +134,8 @@ def pin_prefix() -> tuple[list[str], str]:
     return prefix, f"pinned to CPU {cpu} with taskset -c {cpu}"
 
 
-def run_once(argv: list[str], stdout_to_file: bool = False) -> tuple[float, int, int, str]:
+def run_once(argv: list[str], stdout_to_file: bool = False
+             ) -> tuple[float, int, int, str, float]:
     """Run argv as our child, stdout to /dev/null: (wall s, ru_maxrss KiB, exit code, stderr).
 
     The ru_maxrss of a direct child is not the command's own: exec() folds the
@@ -143,7 +150,8 @@ def run_once(argv: list[str], stdout_to_file: bool = False) -> tuple[float, int,
         dt = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        return dt, usage.ru_maxrss, proc.returncode, err.read().decode(errors="replace")
+        return (dt, usage.ru_maxrss, proc.returncode, err.read().decode(errors="replace"),
+                usage.ru_utime + usage.ru_stime)
 
 
 def become_subreaper() -> bool:
@@ -180,10 +188,12 @@ def rss_as_orphan(argv: list[str], stdout_to_file: bool = False) -> int | None:
 def measure(row: Row, clean_rss: bool) -> None:
     """Best-of-N wall time; peak RSS from one extra orphaned run when clean_rss."""
     for _ in range(row.runs):
-        dt, rss, rc, err = run_once(row.argv, row.stdout_to_file)
+        dt, rss, rc, err, cpu = run_once(row.argv, row.stdout_to_file)
         if rc not in row.ok_codes:
             row.error = f"exit status {rc}\n{err.strip()}"
             return
+        if dt < row.seconds:
+            row.cpu_seconds = cpu
         row.seconds = min(row.seconds, dt)
         row.rss_kib = max(row.rss_kib, rss)
     if clean_rss:
@@ -242,8 +252,44 @@ def ensure_journal(work: Path, log: Path) -> Path:
     return out
 
 
+HISTORY_GENERATIONS = 7
+
+
+def ensure_history(work: Path, gz: Path) -> tuple[Path, Path, int, int]:
+    """A week of rotated history from FILE.gz's lines, as logrotate leaves it (PVE's stanza:
+    `access.log`, `access.log.1` plain, `.2.gz` on): generation N is the same lines N years
+    earlier, so the generations follow each other in time. Also the oldest generation alone,
+    the "1 generation" row. Returns (history's access.log, the one-generation access.log,
+    uncompressed bytes of the history, of the one generation). Written once per FILE.gz."""
+    out = work / "history"
+    single = work / "history-1"
+    data = gzip.decompress(gz.read_bytes())
+    stamp = out / "stamp"
+    want = f"{gz.stat().st_size} {gz.stat().st_mtime_ns} {HISTORY_GENERATIONS}\n"
+    if not (stamp.exists() and stamp.read_text() == want):
+        for d in (out, single):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+        for n in range(HISTORY_GENERATIONS):
+            year = 2026 - n
+            text = data if n == 0 else data.replace(b"/2026:", f"/{year}:".encode())
+            if n < 2:
+                (out / ("access.log" if n == 0 else "access.log.1")).write_bytes(text)
+            else:
+                with open(out / f"access.log.{n}.gz", "wb") as f:
+                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
+                        z.write(text)
+            if n == HISTORY_GENERATIONS - 1:
+                with open(single / "access.log", "wb") as f:
+                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
+                        z.write(text)
+        stamp.write_text(want)
+    return (out / "access.log", single / "access.log", len(data) * HISTORY_GENERATIONS,
+            len(data))
+
+
 def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
-              journal: Path) -> list[Row]:
+              journal: Path, history: tuple[Path, Path, int, int]) -> list[Row]:
     """The commands, in table order."""
     awk = shutil.which("awk") or "awk"
     gz_note = ["MB/s of uncompressed data"]
@@ -272,6 +318,15 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
         Row("pverec sessions -f json FILE",
             [pverec, "sessions", "-f", "json", "--no-journal", str(log)], 5, plain,
             notes=["every line becomes an event, fed to the sessions book instead of a renderer"]),
+        Row("pverec convert --rotated HISTORY (1 gen, .gz)",
+            [pverec, "convert", "--rotated", str(history[1])], 3, history[3],
+            pinned=False),
+        Row(f"pverec convert --rotated HISTORY ({HISTORY_GENERATIONS} gens)",
+            [pverec, "convert", "--rotated", str(history[0])], 3, history[2],
+            pinned=False, notes=["2 plain + 5 .gz"]),
+        Row(f"pverec convert --rotated --all -f json HISTORY ({HISTORY_GENERATIONS})",
+            [pverec, "convert", "--rotated", "--all", "-f", "json", str(history[0])], 1,
+            history[2], pinned=False),
     ]
 
 
@@ -367,7 +422,9 @@ def main(argv=None) -> int:
 
     pin, pin_note = pin_prefix()
     journal = ensure_journal(work, log)
-    rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"], journal)
+    history = ensure_history(work, gz)
+    rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"], journal,
+                     history)
     wc, grep, awk_row, conv, conv_json, conv_all, _, conv_gz, true_row, startup = rows[:10]
     plain, gz_data = wc.data_bytes, conv_gz.data_bytes
     clean_rss = become_subreaper()
@@ -376,8 +433,13 @@ def main(argv=None) -> int:
                 "RSS = ru_maxrss of a direct child (no PR_SET_CHILD_SUBREAPER: includes the "
                 "harness's own size, see `true`)")
     for row in rows:
-        row.argv = pin + row.argv
+        if row.pinned:
+            row.argv = pin + row.argv
         measure(row, clean_rss)
+        if not row.pinned and row.error is None:
+            # How many cores the history used: CPU time over wall time of the best run.
+            row.notes.insert(0, f"every core; CPU {row.cpu_seconds:.2f} s = "
+                                f"{row.cpu_seconds / row.seconds:.2f} x wall")
 
     bin_size, linkage = binary_facts(pverec)
     print()
