@@ -1,6 +1,7 @@
 //! `-f ecs`: one Elastic Common Schema document per event, for SIEMs that map ECS.
 //!
-//! Each document is made from the event's JSON record ([`super::json`]), so both say the same:
+//! Each document is made from the event's JSON record ([`super::json`], through
+//! [`super::push_derived`], as OCSF's), so both say the same:
 //! the ECS fields a SIEM knows (`@timestamp`, `event.*`, `user.*`, `source.ip`, `host.name`,
 //! `http.*`, `url.path`, `process.*`, `related.*`, `message`), and everything PVE-specific
 //! under `proxmox.` (the record's own fields: template, params, task, object, changes, proxy,
@@ -219,25 +220,6 @@ pub(crate) fn document(record: Map<String, Value>) -> Value {
     // Everything of the record, PVE's own words, under one object.
     doc.insert("proxmox".into(), Value::Object(record));
     Value::Object(doc)
-}
-
-/// Appends the ECS document of a JSON record line (as [`super::json`] writes them) and a newline.
-pub(crate) fn push_from_record(out: &mut Vec<u8>, line: &[u8], pretty: bool) {
-    let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
-        return;
-    };
-    let doc = document(record);
-    let json = if pretty {
-        serde_json::to_vec_pretty(&doc)
-    } else {
-        serde_json::to_vec(&doc)
-    };
-    // As every JSON line: no byte a terminal acts on, even where JSON allows it raw (DEL, C1,
-    // bidi controls), escaped as \uXXXX.
-    if let Ok(json) = json {
-        super::quote::escape_json_line(&json, out);
-        out.push(b'\n');
-    }
 }
 
 #[cfg(test)]

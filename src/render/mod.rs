@@ -27,6 +27,46 @@ fn push_changed(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     }
 }
 
+/// The formats made from the JSON record: its line is written first and then turned into the
+/// document, so that an ECS or OCSF document says what the record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Derived {
+    Ecs,
+    Ocsf,
+}
+
+impl Derived {
+    fn of(format: Format) -> Option<Derived> {
+        match format {
+            Format::Ecs => Some(Derived::Ecs),
+            Format::Ocsf => Some(Derived::Ocsf),
+            _ => None,
+        }
+    }
+}
+
+/// Appends the `derived` document, and a newline, of the JSON record line `record` writes
+/// (into `scratch`, reused from one record to the next).
+pub(crate) fn push_derived(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    derived: Derived,
+    record: impl FnOnce(&mut Vec<u8>),
+) {
+    scratch.clear();
+    record(scratch);
+    // The line is pverec's own JSON record: always one object.
+    let Ok(serde_json::Value::Object(record)) = serde_json::from_slice(scratch) else {
+        return;
+    };
+    let doc = match derived {
+        Derived::Ecs => ecs::document(record),
+        Derived::Ocsf => ocsf::document(record),
+    };
+    quote::push_json_compact(out, &doc);
+    out.push(b'\n');
+}
+
 /// The chosen output format with its options, and what the stateful formats remember: the
 /// last "who and when" line of the pvesh format, the script's counts and variables.
 pub(crate) struct Renderer {
@@ -39,6 +79,8 @@ pub(crate) struct Renderer {
     zone: std::cell::OnceCell<jiff::tz::TimeZone>,
     who: pvesh::Who,
     script: script::Script,
+    /// The JSON record line an ECS or OCSF document is made from.
+    scratch: Vec<u8>,
 }
 
 impl Renderer {
@@ -50,6 +92,7 @@ impl Renderer {
             zone: std::cell::OnceCell::new(),
             who: pvesh::Who::default(),
             script: script::Script::new(false),
+            scratch: Vec::new(),
         }
     }
 
@@ -82,15 +125,13 @@ impl Renderer {
             }
             Format::Json => json::push_record(out, event, self.show_secrets, false),
             Format::JsonPretty => json::push_record(out, event, self.show_secrets, true),
-            Format::Ecs => {
-                let mut line = Vec::new();
-                json::push_record(&mut line, event, self.show_secrets, false);
-                ecs::push_from_record(out, &line, false);
-            }
-            Format::Ocsf => {
-                let mut line = Vec::new();
-                json::push_record(&mut line, event, self.show_secrets, false);
-                ocsf::push_from_record(out, &line);
+            Format::Ecs | Format::Ocsf => {
+                let secrets = self.show_secrets;
+                if let Some(derived) = Derived::of(self.format) {
+                    push_derived(out, &mut self.scratch, derived, |line| {
+                        json::push_record(line, event, secrets, false)
+                    });
+                }
             }
             Format::Script => {
                 let zone = self.zone.get_or_init(jiff::tz::TimeZone::system);
@@ -110,15 +151,12 @@ impl Renderer {
         match self.format {
             Format::Json => json::push_task_end(out, ended, false),
             Format::JsonPretty => json::push_task_end(out, ended, true),
-            Format::Ecs => {
-                let mut line = Vec::new();
-                json::push_task_end(&mut line, ended, false);
-                ecs::push_from_record(out, &line, false);
-            }
-            Format::Ocsf => {
-                let mut line = Vec::new();
-                json::push_task_end(&mut line, ended, false);
-                ocsf::push_from_record(out, &line);
+            Format::Ecs | Format::Ocsf => {
+                if let Some(derived) = Derived::of(self.format) {
+                    push_derived(out, &mut self.scratch, derived, |line| {
+                        json::push_task_end(line, ended, false)
+                    });
+                }
             }
             Format::Pvesh if self.comments => pvesh::push_task_end(out, ended),
             Format::Pvesh => {}
@@ -144,15 +182,13 @@ impl Renderer {
         match self.format {
             Format::Json => json::push_change(out, change, seen, self.show_secrets, false),
             Format::JsonPretty => json::push_change(out, change, seen, self.show_secrets, true),
-            Format::Ecs => {
-                let mut line = Vec::new();
-                json::push_change(&mut line, change, seen, self.show_secrets, false);
-                ecs::push_from_record(out, &line, false);
-            }
-            Format::Ocsf => {
-                let mut line = Vec::new();
-                json::push_change(&mut line, change, seen, self.show_secrets, false);
-                ocsf::push_from_record(out, &line);
+            Format::Ecs | Format::Ocsf => {
+                let secrets = self.show_secrets;
+                if let Some(derived) = Derived::of(self.format) {
+                    push_derived(out, &mut self.scratch, derived, |line| {
+                        json::push_change(line, change, seen, secrets, false)
+                    });
+                }
             }
             Format::Pvesh if !self.comments => {}
             Format::Pvesh | Format::Script => {

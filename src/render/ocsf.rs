@@ -533,19 +533,6 @@ fn file_diff(record: &Map<String, Value>) -> String {
     out
 }
 
-/// Appends the OCSF event of a JSON record line (as [`super::json`] writes them) and a newline.
-pub(crate) fn push_from_record(out: &mut Vec<u8>, line: &[u8]) {
-    let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(line) else {
-        return;
-    };
-    // As every JSON line: no byte a terminal acts on, even where JSON allows it raw (DEL, C1,
-    // bidi controls), escaped as \uXXXX.
-    if let Ok(json) = serde_json::to_vec(&document(record)) {
-        super::quote::escape_json_line(&json, out);
-        out.push(b'\n');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,8 +702,14 @@ mod tests {
                     let doc = document(record.clone());
                     assert!(doc["class_uid"].is_u64());
                     assert_eq!(doc["unmapped"]["proxmox"], Value::Object(record));
-                    let mut out = Vec::new();
-                    push_from_record(&mut out, doc["unmapped"]["proxmox"].to_string().as_bytes());
+                    let (mut out, mut scratch) = (Vec::new(), Vec::new());
+                    let line = doc["unmapped"]["proxmox"].to_string();
+                    super::super::push_derived(
+                        &mut out,
+                        &mut scratch,
+                        super::super::Derived::Ocsf,
+                        |l| l.extend_from_slice(line.as_bytes()),
+                    );
                     assert!(out.ends_with(b"\n"));
                 }
             }

@@ -3,7 +3,7 @@
 //!
 //! Every text field is someone's bytes (a user name from the journal, a guest name from
 //! `/etc/pve`): the table and the CSV show them through [`quote::push_comment_text`] (controls
-//! and invisible characters as `\xHH`), JSON through [`quote::escape_json_line`]. A CSV cell that
+//! and invisible characters as `\xHH`), JSON through [`quote::push_json_compact`]. A CSV cell that
 //! a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, return first) is written with
 //! a leading `'`, as OWASP advises against CSV injection.
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::select::Select;
 use super::{Book, Kind, Session, Status};
 use crate::cli::SessionFormat;
-use crate::render::quote;
+use crate::render::{Derived, quote};
 use crate::source::task::Task;
 use crate::time::utc;
 
@@ -69,8 +69,8 @@ impl Sessions {
             };
             match self.format {
                 SessionFormat::Json => push_json(out, &session, event),
-                SessionFormat::Ecs => push_ecs(out, &session, event),
-                SessionFormat::Ocsf => push_ocsf(out, &session, event),
+                SessionFormat::Ecs => push_derived(out, &session, event, Derived::Ecs),
+                SessionFormat::Ocsf => push_derived(out, &session, event, Derived::Ocsf),
                 SessionFormat::Csv => push_csv(out, &[session], false),
                 SessionFormat::Table => self.push_text_line(out, &session, closing),
             }
@@ -87,8 +87,12 @@ impl Sessions {
             .collect();
         match self.format {
             SessionFormat::Json => all.iter().for_each(|s| push_json(out, s, "session")),
-            SessionFormat::Ecs => all.iter().for_each(|s| push_ecs(out, s, "session")),
-            SessionFormat::Ocsf => all.iter().for_each(|s| push_ocsf(out, s, "session")),
+            SessionFormat::Ecs => all
+                .iter()
+                .for_each(|s| push_derived(out, s, "session", Derived::Ecs)),
+            SessionFormat::Ocsf => all
+                .iter()
+                .for_each(|s| push_derived(out, s, "session", Derived::Ocsf)),
             SessionFormat::Csv => push_csv(out, &all, true),
             SessionFormat::Table if !all.is_empty() => self.push_table(out, &all),
             SessionFormat::Table => {}
@@ -393,23 +397,14 @@ fn record<'a>(s: &'a Session, event: &'static str) -> Record<'a> {
     }
 }
 
-/// The session's ECS document ([`crate::render::ecs`]), made from its JSON record.
-fn push_ecs(out: &mut Vec<u8>, s: &Session, event: &'static str) {
+/// The session's ECS or OCSF document, made from its JSON record.
+fn push_derived(out: &mut Vec<u8>, s: &Session, event: &'static str, derived: Derived) {
     let mut line = Vec::new();
-    push_json(&mut line, s, event);
-    crate::render::ecs::push_from_record(out, &line, false);
-}
-
-/// The session's OCSF event ([`crate::render::ocsf`]), made from its JSON record.
-fn push_ocsf(out: &mut Vec<u8>, s: &Session, event: &'static str) {
-    let mut line = Vec::new();
-    push_json(&mut line, s, event);
-    crate::render::ocsf::push_from_record(out, &line);
+    crate::render::push_derived(out, &mut line, derived, |line| push_json(line, s, event));
 }
 
 fn push_json(out: &mut Vec<u8>, s: &Session, event: &'static str) {
-    let json = serde_json::to_vec(&record(s, event)).unwrap_or_default();
-    quote::escape_json_line(&json, out);
+    quote::push_json_compact(out, &record(s, event));
     out.push(b'\n');
 }
 
