@@ -241,13 +241,9 @@ pub(crate) trait Transport {
     }
     /// The bytes one record goes out as.
     fn frame(&self, line: &[u8], record: &Record) -> Vec<u8>;
-    /// Sends `bytes` (or the rest of them, for a stream), whole or in part.
+    /// Sends `bytes` (or the rest of them, for a stream), whole or in part. A message partly
+    /// sent on a connection that failed is sent again whole on the next one.
     fn send(&mut self, bytes: &[u8]) -> io::Result<Sent>;
-    /// Whether a message that was partly sent is lost with a connection that failed (a stream:
-    /// it is sent again whole on the next).
-    fn restart_partial(&self) -> bool {
-        true
-    }
 }
 
 /// Records dropped for room while a sink was away: how many and which time span.
@@ -298,8 +294,6 @@ pub(crate) struct Queue {
     /// Since when it is away, said once, with the error.
     away: Option<Instant>,
     dropped: Dropped,
-    /// The largest message a transport refused for its size, said once per run.
-    refused: u64,
 }
 
 impl Queue {
@@ -322,7 +316,6 @@ impl Queue {
             backoff: FIRST_BACKOFF,
             away: None,
             dropped: Dropped::default(),
-            refused: 0,
         })
     }
 
@@ -413,9 +406,7 @@ impl Queue {
             if !self.transport.is_opening() {
                 self.transport.close();
             }
-            if self.sent > 0 && self.transport.restart_partial() {
-                self.sent = 0;
-            }
+            self.sent = 0;
             match self.transport.open() {
                 Ok(()) => {}
                 // Opening takes its time (a connection in a thread): look again soon.
@@ -455,7 +446,6 @@ impl Queue {
                     let len = first.bytes.len();
                     let time = first.time;
                     self.waiting.pop_front();
-                    self.refused += 1;
                     let when = time.map(|t| format!(" (logged {t})")).unwrap_or_default();
                     messages::input_error(&format!(
                         "{}: a record of {len} bytes is too large for it and was not sent{when}; \
@@ -465,9 +455,7 @@ impl Queue {
                 }
                 Err(e) => {
                     self.transport.close();
-                    if self.transport.restart_partial() {
-                        self.sent = 0;
-                    }
+                    self.sent = 0;
                     self.lost(&e);
                     return;
                 }
