@@ -209,6 +209,23 @@ pub(crate) fn journal_fixture(format: &str) -> Vec<Value> {
     all
 }
 
+/// `pverec sessions` of the sessions fixture (consoles, UI logins, API tokens) in `format`.
+pub(crate) fn sessions_fixture(format: &str) -> Vec<Value> {
+    let out = pverec()
+        .current_dir(data("sessions"))
+        .args(["sessions", "-f", format, "--tasks", "tasks"])
+        .args([
+            "--journal-file",
+            "entries.json",
+            "--etc-pve",
+            "etc-pve",
+            "access.log",
+        ])
+        .output()
+        .unwrap();
+    lines(&out)
+}
+
 pub(crate) fn fixture(name: &str, args: &[&str], format: &str) -> Vec<Value> {
     let out = pverec()
         .env("TZ", "Europe/Vienna")
@@ -293,24 +310,7 @@ fn every_record_of_the_fixtures_is_an_ecs_document_with_the_record_under_proxmox
 
 #[test]
 fn sessions_are_ecs_documents_too() {
-    let dir = data("sessions");
-    let run = |format: &str| {
-        let out = pverec()
-            .current_dir(&dir)
-            .args([
-                "sessions",
-                "-f",
-                format,
-                "--tasks",
-                "tasks",
-                "--journal-file",
-                "entries.json",
-            ])
-            .args(["--etc-pve", "etc-pve", "access.log"])
-            .output()
-            .unwrap();
-        lines(&out)
-    };
+    let run = sessions_fixture;
     let ecs = run("ecs");
     let json = run("json");
     assert_eq!(ecs.len(), json.len());

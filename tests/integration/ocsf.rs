@@ -394,24 +394,7 @@ fn every_record_of_the_fixtures_is_an_ocsf_event_with_the_record_under_unmapped(
 #[test]
 fn sessions_are_ocsf_events_too() {
     let defs = defs();
-    let dir = data("sessions");
-    let run = |format: &str| {
-        let out = pverec()
-            .current_dir(&dir)
-            .args([
-                "sessions",
-                "-f",
-                format,
-                "--tasks",
-                "tasks",
-                "--journal-file",
-                "entries.json",
-            ])
-            .args(["--etc-pve", "etc-pve", "access.log"])
-            .output()
-            .unwrap();
-        lines(&out)
-    };
+    let run = crate::ecs::sessions_fixture;
     let ocsf = run("ocsf");
     let json = run("json");
     assert_eq!(ocsf.len(), json.len());

@@ -488,20 +488,69 @@ fn huge_line(size: usize) -> String {
     )
 }
 
+/// A datagram socket standing for journald's, in a directory of its own.
+struct JournalSocket {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    socket: UnixDatagram,
+}
+
+impl JournalSocket {
+    fn new() -> JournalSocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        JournalSocket {
+            _dir: dir,
+            path,
+            socket,
+        }
+    }
+
+    /// Runs pverec with `args` and `--to journal:SOCKET`, receiving while it sends (as journald
+    /// does: a datagram socket queues only a few): the datagrams, each with any descriptor
+    /// passed, and the run's output. It must succeed and print nothing on stdout.
+    fn run(&self, dir: &Path, args: &[&str]) -> Vec<(Vec<u8>, Option<OwnedFd>)> {
+        let child = Command::new(super::util::bin())
+            .current_dir(dir)
+            .args(args)
+            .arg("--to")
+            .arg(format!("journal:{}", self.path.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut received = Vec::new();
+        while let Some(datagram) = recv_with_fd(&self.socket) {
+            received.push(datagram);
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "records go to the journal, not stdout"
+        );
+        received
+    }
+}
+
 #[test]
 fn journal_entries_decode_with_their_fields_and_a_large_one_comes_sealed_in_a_memfd() {
+    let journal = JournalSocket::new();
     let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("journal.sock");
-    let socket = UnixDatagram::bind(&sock).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
     let log = dir.path().join("access.log");
     let mut text = fs::read_to_string(data("tasks").join("access.log")).unwrap();
     text.push_str(&huge_line(400_000));
     fs::write(&log, text).unwrap();
     let tasks = data("tasks");
-    let base = [
+    let args = [
         "convert",
         "--all",
         "--node",
@@ -510,29 +559,10 @@ fn journal_entries_decode_with_their_fields_and_a_large_one_comes_sealed_in_a_me
         tasks.to_str().unwrap(),
         "-f",
         "json",
+        log.to_str().unwrap(),
     ];
-    let expected = super::util::stdout_of(pverec().args(base).arg(&log));
-    let to = format!("journal:{}", sock.display());
-    // Received while pverec sends, as journald does: a datagram socket queues only a few.
-    let child = Command::new(super::util::bin())
-        .args(base)
-        .args(["--to", &to])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut received = Vec::new();
-    while let Some(datagram) = recv_with_fd(&socket) {
-        received.push(datagram);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty());
+    let expected = super::util::stdout_of(pverec().args(args));
+    let received = journal.run(dir.path(), &args);
     let mut entries = Vec::new();
     let mut by_memfd = 0;
     for (payload, fd) in received {
@@ -750,44 +780,26 @@ fn a_real_journald_stores_the_entries_with_their_fields() {
 
 #[test]
 fn sessions_go_to_the_journal_one_entry_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("journal.sock");
-    let socket = UnixDatagram::bind(&sock).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    let journal = JournalSocket::new();
     let sessions = data("sessions");
-    let base = [
+    let args = [
         "sessions",
         "--tasks",
         "tasks",
         "--journal-file",
         "entries.json",
+        "--etc-pve",
+        "etc-pve",
+        "-f",
+        "json",
+        "access.log",
     ];
-    let base = [&base[..], &["--etc-pve", "etc-pve", "-f", "json"]].concat();
-    // The fixture's ambiguous lines make the exit status 2; the sessions are all there.
-    let expected = pverec()
-        .current_dir(&sessions)
-        .args(&base)
-        .arg("access.log")
-        .output()
-        .unwrap();
-    let expected = String::from_utf8(expected.stdout).unwrap();
-    let child = Command::new(super::util::bin())
-        .current_dir(&sessions)
-        .args(&base)
-        .args(["--to", &format!("journal:{}", sock.display())])
-        .arg("access.log")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut entries = Vec::new();
-    while let Some((payload, _)) = recv_with_fd(&socket) {
-        entries.push(decode_entry(&payload));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.stdout.is_empty());
+    let expected = super::util::stdout_of(pverec().current_dir(&sessions).args(args));
+    let entries: Vec<_> = journal
+        .run(&sessions, &args)
+        .iter()
+        .map(|(payload, _)| decode_entry(payload))
+        .collect();
     let lines: Vec<&str> = expected.lines().collect();
     assert!(lines.len() > 5);
     assert_eq!(entries.len(), lines.len());
