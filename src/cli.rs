@@ -489,16 +489,12 @@ impl SessionsArgs {
         if self.follow && self.format == SessionFormat::Csv {
             return Err("--follow prints records as they come: use -f json or -f table".to_owned());
         }
-        let format = self
-            .format
-            .to_possible_value()
-            .map(|v| v.get_name().to_string());
         self.sink.check(
+            &self.format,
             matches!(
                 self.format,
                 SessionFormat::Json | SessionFormat::Ecs | SessionFormat::Ocsf
             ),
-            format,
         )?;
         match (self.since, self.until) {
             (Some(since), Some(until)) if since >= until => Err(format!(
@@ -823,8 +819,8 @@ impl SinkArgs {
     /// A journal or syslog sink takes one record per line: the JSON formats only.
     pub(crate) fn check(
         &self,
+        format: &impl ValueEnum,
         one_record_per_line: bool,
-        format: Option<String>,
     ) -> Result<(), String> {
         if self.to == crate::sink::Target::Stdout || one_record_per_line {
             return Ok(());
@@ -833,7 +829,7 @@ impl SinkArgs {
             "the argument '--to {}' cannot be used with '--format {}': a journal entry or \
              syslog message holds one record; use -f json, -f ecs or -f ocsf",
             self.to.value(),
-            format.unwrap_or_default()
+            value_name(format)
         ))
     }
 }
@@ -848,26 +844,25 @@ impl OutputArgs {
     /// run and what each secret variable stands for).
     pub(crate) fn check(&self) -> Result<(), String> {
         if self.no_comments && self.format != Format::Pvesh {
-            let format = self
-                .format
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default();
             return Err(format!(
-                "the argument '--no-comments' cannot be used with '--format {format}': \
-                 it applies only to the pvesh format"
+                "the argument '--no-comments' cannot be used with '--format {}': it applies \
+                 only to the pvesh format",
+                value_name(&self.format)
             ));
         }
-        let format = self
-            .format
-            .to_possible_value()
-            .map(|v| v.get_name().to_string());
         self.sink.check(
+            &self.format,
             matches!(self.format, Format::Json | Format::Ecs | Format::Ocsf),
-            format,
-        )?;
-        Ok(())
+        )
     }
+}
+
+/// How a value is written on the command line (`json-pretty`).
+fn value_name(value: &impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
