@@ -15,6 +15,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::record_text as text;
+
 /// The ECS version the documents follow.
 pub(crate) const VERSION: &str = "9.4.0";
 
@@ -72,10 +74,6 @@ fn categories(record: &Map<String, Value>) -> (Vec<&'static str>, Vec<&'static s
         (_, "read") => (vec!["api"], vec!["access"]),
         _ => (vec!["web"], vec!["access"]),
     }
-}
-
-fn text<'v>(record: &'v Map<String, Value>, key: &str) -> Option<&'v str> {
-    record.get(key).and_then(Value::as_str)
 }
 
 /// The action of a record: its API action name, else `auth_<kind>` for a login, the task's type
@@ -173,12 +171,8 @@ pub(crate) fn document(record: Map<String, Value>) -> Value {
         }
         doc.insert("http".into(), http);
     }
-    if let Some(path) = text(&record, "path") {
-        let full = match text(&record, "api_format") {
-            Some(format) => format!("/api2/{format}{path}"),
-            None => path.to_string(),
-        };
-        doc.insert("url".into(), json!({ "path": full }));
+    if let Some(path) = super::url_path(&record) {
+        doc.insert("url".into(), json!({ "path": path }));
     }
     let process = record.get("process").cloned().or_else(|| {
         let task = record.get("task")?;

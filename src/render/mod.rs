@@ -45,6 +45,25 @@ impl Derived {
     }
 }
 
+/// A string field of a JSON record.
+fn record_text<'v>(
+    record: &'v serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'v str> {
+    record.get(key).and_then(serde_json::Value::as_str)
+}
+
+/// The URL path of a record's request, `/api2/FORMAT/PATH`, never with its query: a query may
+/// hold secrets (a vncticket), which is where the Elastic integration's pipeline puts them. ECS's
+/// `url.path` and OCSF's `http_request.url.path`.
+fn url_path(record: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let path = record_text(record, "path")?;
+    Some(match record_text(record, "api_format") {
+        Some(format) => format!("/api2/{format}{path}"),
+        None => path.to_string(),
+    })
+}
+
 /// Appends the `derived` document, and a newline, of the JSON record line `record` writes
 /// (into `scratch`, reused from one record to the next).
 pub(crate) fn push_derived(

@@ -48,6 +48,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::record_text as text;
+
 /// The OCSF version the events follow.
 pub(crate) const VERSION: &str = "1.2.0";
 
@@ -83,10 +85,6 @@ const FILE_ACTIVITY: Class = Class {
     category_uid: 1,
     category_name: "System Activity",
 };
-
-fn text<'v>(record: &'v Map<String, Value>, key: &str) -> Option<&'v str> {
-    record.get(key).and_then(Value::as_str)
-}
 
 /// Milliseconds since the epoch of an RFC 3339 time.
 fn millis(value: Option<&Value>) -> Option<i64> {
@@ -479,12 +477,8 @@ fn http_request(record: &Map<String, Value>) -> Option<Value> {
     if let Some(method) = text(record, "method").filter(|m| HTTP_METHODS.contains(m)) {
         http.insert("http_method".into(), json!(method));
     }
-    if let Some(path) = text(record, "path") {
-        let full = match text(record, "api_format") {
-            Some(format) => format!("/api2/{format}{path}"),
-            None => path.to_string(),
-        };
-        http.insert("url".into(), json!({ "path": full }));
+    if let Some(path) = super::url_path(record) {
+        http.insert("url".into(), json!({ "path": path }));
     }
     (!http.is_empty()).then_some(Value::Object(http))
 }
