@@ -728,38 +728,36 @@ fn a_write_held_for_its_outcome_keeps_its_changes() {
     );
 }
 
-#[test]
-fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
+/// follow in `format` (ECS or OCSF, whose documents hold the pverec record at `record`, a JSON
+/// pointer): a change no request explains, then a write and the change it made. The documents,
+/// once both are there.
+fn a_change_and_a_write(format: &str, record: &str) -> Vec<Value> {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let mut etc = Pmxcfs::new(dir);
     let log = dir.join("access.log");
     fs::write(&log, "").unwrap();
     let etc_dir = etc.dir.display().to_string();
-    let f = Follower::start(
-        dir,
-        &log,
-        BACKENDS[0],
-        &[
-            "-f",
-            "ecs",
-            "--all",
-            "--no-journal",
-            "--no-spool",
-            "--etc-pve",
-            &etc_dir,
-        ],
-    );
-    // A change no request explains, then a write and the change it made.
+    let args = [
+        "-f",
+        format,
+        "--all",
+        "--no-journal",
+        "--no-spool",
+        "--etc-pve",
+        &etc_dir,
+    ];
+    let f = Follower::start(dir, &log, BACKENDS[0], &args);
+    let field = |doc: &Value, key: &str| doc.pointer(&format!("{record}/{key}")).cloned();
     etc.guest(
         "100",
         "qemu",
         &etc.config("100").replace("memory: 2048", "memory: 8192"),
     );
-    wait_long(&f, "the change document", || {
+    wait_long(&f, "the change's document", || {
         records(&f)
             .iter()
-            .any(|r| r["proxmox"]["event"] == "change")
+            .any(|r| field(r, "event") == Some(json!("change")))
     });
     // As PVE does it: the config is written, then the answer goes out and is logged.
     etc.guest(
@@ -769,14 +767,20 @@ fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
     );
     append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
     wait_long(&f, "the write's document with its change", || {
-        records(&f)
-            .iter()
-            .any(|r| r["proxmox"]["action"] == "update_vm" && r["proxmox"]["changes"].is_array())
+        records(&f).iter().any(|r| {
+            field(r, "action") == Some(json!("update_vm"))
+                && field(r, "changes").is_some_and(|c| c.is_array())
+        })
     });
-    for doc in records(&f) {
-        crate::ecs::check_ecs(&doc);
+    records(&f)
+}
+
+#[test]
+fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
+    let docs = a_change_and_a_write("ecs", "/proxmox");
+    for doc in &docs {
+        crate::ecs::check_ecs(doc);
     }
-    let docs = records(&f);
     let change = docs
         .iter()
         .find(|r| r["proxmox"]["event"] == "change")
@@ -797,50 +801,7 @@ fn a_change_and_a_write_with_its_changes_are_ecs_documents() {
 #[test]
 fn a_change_and_a_write_with_its_changes_are_ocsf_events() {
     let defs = crate::ocsf::defs();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let mut etc = Pmxcfs::new(dir);
-    let log = dir.join("access.log");
-    fs::write(&log, "").unwrap();
-    let etc_dir = etc.dir.display().to_string();
-    let f = Follower::start(
-        dir,
-        &log,
-        BACKENDS[0],
-        &[
-            "-f",
-            "ocsf",
-            "--all",
-            "--no-journal",
-            "--no-spool",
-            "--etc-pve",
-            &etc_dir,
-        ],
-    );
-    // A change no request explains, then a write and the change it made.
-    etc.guest(
-        "100",
-        "qemu",
-        &etc.config("100").replace("memory: 2048", "memory: 8192"),
-    );
-    wait_long(&f, "the change event", || {
-        records(&f)
-            .iter()
-            .any(|r| r["unmapped"]["proxmox"]["event"] == "change")
-    });
-    etc.guest(
-        "100",
-        "qemu",
-        &etc.config("100").replace("cores: 2", "cores: 4"),
-    );
-    append(&log, &line("PUT", "/nodes/pve1/qemu/100/config", 200, 25));
-    wait_long(&f, "the write's event with its change", || {
-        records(&f).iter().any(|r| {
-            r["unmapped"]["proxmox"]["action"] == "update_vm"
-                && r["unmapped"]["proxmox"]["changes"].is_array()
-        })
-    });
-    let docs = records(&f);
+    let docs = a_change_and_a_write("ocsf", "/unmapped/proxmox");
     for doc in &docs {
         crate::ocsf::check_ocsf(doc, &defs);
     }
