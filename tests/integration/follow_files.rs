@@ -189,7 +189,7 @@ fn as_nobody(cmd: &mut Command) {
 
 /// The user and group names of this process (numbers when they have no name), for logrotate's
 /// `create` line.
-fn user_and_group() -> (String, String) {
+pub(crate) fn user_and_group() -> (String, String) {
     // SAFETY: getpwuid/getgrgid return NULL or a pointer to static storage that stays valid
     // until the next call; the name is copied out at once (tests in this binary do not call
     // them concurrently).

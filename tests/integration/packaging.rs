@@ -6,7 +6,7 @@
 //! `pverec follow` and its journalctl (strace) against the unit's SystemCallFilter=. The .deb itself is checked by scripts/deb-check.sh, which `make test`
 //! runs after these tests (lintian, dpkg install, remove, purge).
 
-use std::ffi::CStr;
+use crate::follow_files::user_and_group;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -309,27 +309,6 @@ fn readme_drop_ins_verify_and_open_only_what_they_say() {
             }
         }
         assert!(score <= 2.0, "{name}: {rating}:\n{table}");
-    }
-}
-
-/// The user and group names of this process, for logrotate's `create` line.
-fn user_and_group() -> (String, String) {
-    // SAFETY: getpwuid/getgrgid return NULL or a pointer to static storage, copied out at once.
-    unsafe {
-        let (uid, gid) = (libc::geteuid(), libc::getegid());
-        let pw = libc::getpwuid(uid);
-        let user = if pw.is_null() {
-            uid.to_string()
-        } else {
-            CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
-        };
-        let gr = libc::getgrgid(gid);
-        let group = if gr.is_null() {
-            gid.to_string()
-        } else {
-            CStr::from_ptr((*gr).gr_name).to_string_lossy().into_owned()
-        };
-        (user, group)
     }
 }
 
