@@ -474,7 +474,7 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     let mut hops = Hops::new(&addresses, &read);
     let progress = Progress::default();
     let bar = crate::convert::progress_bar(std::slice::from_ref(&group));
-    let merged = crate::convert::merge_group(
+    let merged = crate::merge::merge_group(
         &group,
         &progress,
         bar.as_ref(),
