@@ -15,13 +15,13 @@
 //! default paths all go through [`system_path`], so that tests can stand a temp directory in for
 //! `/` (`PVEREC_SYSROOT`, a testing aid), without touching the real `/var/log`.
 
-use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
@@ -106,7 +106,7 @@ pub(crate) fn readable_stdin() -> Option<StdinInput> {
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const STREAM_BUFFER: usize = 256 * 1024;
 /// How often a mapped file reports progress and releases what it has read.
-const STEP: usize = 4 << 20;
+const STEP: usize = 1 << 20;
 
 /// A file by identity, whatever its name is now: what followed files (the log, the task index,
 /// the spool's events file) are recognised by across renames.
@@ -405,8 +405,49 @@ pub(crate) fn generation(log: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Bytes consumed so far across all open inputs, for the progress display.
-pub(crate) type Progress = Rc<Cell<u64>>;
+/// Bytes consumed so far across all open inputs, for the progress display. Shared with the
+/// threads that read ahead ([`crate::merge`]).
+#[derive(Clone, Default)]
+pub(crate) struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    pub(crate) fn add(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A source opened for reading, not read yet: a file handle costs nothing while it waits its
+/// turn, where a decoder and its buffers would.
+pub(crate) enum Opened {
+    Stdin,
+    File(File),
+}
+
+impl Opened {
+    /// Opens `source`: a file pverec found itself only if it is a regular file; never a
+    /// directory.
+    pub(crate) fn open(source: &Source) -> io::Result<Opened> {
+        if source.is_stdin() {
+            return Ok(Opened::Stdin);
+        }
+        let file = if source.found {
+            open_regular(&source.path)?
+        } else {
+            File::open(&source.path)?
+        };
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
+        }
+        Ok(Opened::File(file))
+    }
+}
 
 /// A source of lines.
 pub(crate) struct Lines {
@@ -421,7 +462,7 @@ pub(crate) struct Lines {
 
 enum Kind {
     Mapped { map: Mmap, next: usize },
-    Stream(Box<dyn BufRead>),
+    Stream(Box<dyn BufRead + Send>),
 }
 
 /// Counts bytes read from the underlying file (compressed bytes, for gzip).
@@ -433,7 +474,7 @@ struct Counted<R> {
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.progress.set(self.progress.get() + n as u64);
+        self.progress.add(n as u64);
         Ok(n)
     }
 }
@@ -441,46 +482,41 @@ impl<R: Read> Read for Counted<R> {
 impl Lines {
     /// Opens a source for reading.
     pub(crate) fn open(source: &Source, progress: Progress) -> io::Result<Lines> {
-        let kind = if source.is_stdin() {
-            stream(Box::new(Counted {
+        Lines::of(Opened::open(source)?, progress)
+    }
+
+    /// Reads what [`Opened::open`] opened.
+    pub(crate) fn of(opened: Opened, progress: Progress) -> io::Result<Lines> {
+        let kind = match opened {
+            Opened::Stdin => stream(Box::new(Counted {
                 inner: io::stdin(),
                 progress: progress.clone(),
-            }))?
-        } else {
-            let file = if source.found {
-                open_regular(&source.path)?
-            } else {
-                File::open(&source.path)?
-            };
-            let meta = file.metadata()?;
-            if meta.is_dir() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "is a directory",
-                ));
-            }
-            if meta.is_file() && meta.len() > 0 {
-                // SAFETY: the map is only read. pveproxy appends to its log (the map just ends
-                // where the file ended when mapped) and logrotate renames it; only a truncation
-                // while we read would make the map invalid, which PVE's rename-based rotation
-                // does not do (README, "Limits").
-                let map = unsafe { Mmap::map(&file)? };
-                if map.starts_with(GZIP_MAGIC) {
-                    drop(map);
+            }))?,
+            Opened::File(file) => {
+                let meta = file.metadata()?;
+                if meta.is_file() && meta.len() > 0 {
+                    // SAFETY: the map is only read. pveproxy appends to its log (the map just
+                    // ends where the file ended when mapped) and logrotate renames it; only a
+                    // truncation while we read would make the map invalid, which PVE's
+                    // rename-based rotation does not do (README, "Limits").
+                    let map = unsafe { Mmap::map(&file)? };
+                    if map.starts_with(GZIP_MAGIC) {
+                        drop(map);
+                        stream(Box::new(Counted {
+                            inner: file,
+                            progress: progress.clone(),
+                        }))?
+                    } else {
+                        #[cfg(unix)]
+                        let _ = map.advise(memmap2::Advice::Sequential);
+                        Kind::Mapped { map, next: 0 }
+                    }
+                } else {
                     stream(Box::new(Counted {
                         inner: file,
                         progress: progress.clone(),
                     }))?
-                } else {
-                    #[cfg(unix)]
-                    let _ = map.advise(memmap2::Advice::Sequential);
-                    Kind::Mapped { map, next: 0 }
                 }
-            } else {
-                stream(Box::new(Counted {
-                    inner: file,
-                    progress: progress.clone(),
-                }))?
             }
         };
         Ok(Lines {
@@ -491,6 +527,11 @@ impl Lines {
             progress,
             reported: 0,
         })
+    }
+
+    /// Whether the lines are slices of a mapped file (nothing to decode, nothing to copy).
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.kind, Kind::Mapped { .. })
     }
 
     /// Moves to the next line; `Ok(false)` at the end. The line excludes its `\n`, and a UTF-8
@@ -510,8 +551,7 @@ impl Lines {
                     // keeps them). The per-line cost is one comparison.
                     if end as u64 >= self.reported + STEP as u64 {
                         let done = start - start % STEP;
-                        self.progress
-                            .set(self.progress.get() + (end as u64 - self.reported));
+                        self.progress.add(end as u64 - self.reported);
                         self.reported = end as u64;
                         // SAFETY: `map` is a read-only, file-backed shared mapping. MADV_DONTNEED
                         // only drops our page table entries for [0, done): the data stays in the
@@ -591,7 +631,7 @@ fn read_line_bounded(
 }
 
 /// A buffered stream, decompressed when it starts with the gzip magic bytes.
-fn stream(reader: Box<dyn Read>) -> io::Result<Kind> {
+fn stream(reader: Box<dyn Read + Send>) -> io::Result<Kind> {
     let mut buffered = BufReader::with_capacity(STREAM_BUFFER, reader);
     let gzip = buffered.fill_buf()?.starts_with(GZIP_MAGIC);
     Ok(if gzip {
