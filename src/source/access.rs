@@ -283,6 +283,17 @@ fn time_parts(time: &[u8]) -> Option<TimeParts> {
     plausible.then_some(parts)
 }
 
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`, <https://howardhinnant.github.io/date_algorithms.html>).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 fn days_in_month(year: u16, month: u8) -> u8 {
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     match month {
@@ -358,19 +369,23 @@ impl<'a> Line<'a> {
     /// The log time as an absolute instant. Parsing has checked the calendar, so `None` is only
     /// possible for a time outside what jiff represents; the caller reports it like a bad line.
     pub(crate) fn timestamp(&self) -> Option<Timestamp> {
+        Timestamp::from_second(self.seconds()?).ok()
+    }
+
+    /// The log time in seconds since the epoch, as [`Line::timestamp`] has it: computed by
+    /// hand, since it runs on every line of a merge (and a leap second counts as :59, as jiff
+    /// takes it).
+    pub(crate) fn seconds(&self) -> Option<i64> {
         let p = time_parts(self.time)?;
-        let civil = jiff::civil::DateTime::new(
-            p.year,
-            p.month,
-            p.day,
-            p.hour,
-            p.minute,
-            p.second.min(59),
-            0,
-        )
-        .ok()?;
-        let offset = jiff::tz::Offset::from_seconds(p.offset_seconds).ok()?;
-        offset.to_timestamp(civil).ok()
+        let days = days_from_civil(i64::from(p.year), i64::from(p.month), i64::from(p.day));
+        let seconds = days * 86_400
+            + i64::from(p.hour) * 3600
+            + i64::from(p.minute) * 60
+            + i64::from(p.second.min(59))
+            - i64::from(p.offset_seconds);
+        (Timestamp::MIN.as_second()..=Timestamp::MAX.as_second())
+            .contains(&seconds)
+            .then_some(seconds)
     }
 
     /// The user, or `None` when the log has `-` (unauthenticated or not an API call).
@@ -682,7 +697,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn seconds_at_the_edges_of_jiffs_range_are_what_jiff_makes_of_them() {
+        for time in [
+            "31/12/9999:23:59:59 +2559",
+            "31/12/9999:23:59:59 -2559",
+            "31/12/9999:00:00:00 +0000",
+            "30/12/9999:22:00:00 +0000",
+            "30/12/9999:22:00:01 +0000",
+            "01/01/0000:00:00:00 -2559",
+            "29/02/2000:23:59:60 +0100",
+            "01/03/1900:00:00:00 +0000",
+        ] {
+            let text = format!("1.2.3.4 - root@pam [{time}] \"GET / HTTP/1.1\" 200 1");
+            let line = parse(text.as_bytes()).unwrap();
+            let p = time_parts(line.time).unwrap();
+            let civil = jiff::civil::DateTime::new(
+                p.year,
+                p.month,
+                p.day,
+                p.hour,
+                p.minute,
+                p.second.min(59),
+                0,
+            )
+            .unwrap();
+            let want = jiff::tz::Offset::from_seconds(p.offset_seconds)
+                .unwrap()
+                .to_timestamp(civil)
+                .ok();
+            assert_eq!(line.seconds(), want.map(|t| t.as_second()), "{time}");
+        }
+    }
+
     proptest! {
+        /// Seconds by hand are what jiff makes of the same time, to the edge of its range.
+        #[test]
+        fn seconds_by_hand_are_what_jiff_makes_of_the_time(
+            day in 1i8..=31, month in 1i8..=12, year in prop_oneof![0i16..=9999, 9990i16..=9999, 0i16..=3],
+            hour in 0i8..24, minute in 0i8..60, second in 0i8..61,
+            sign in prop_oneof![Just('+'), Just('-')], oh in 0i32..26, om in 0i32..60,
+        ) {
+            let time = format!("{day:02}/{month:02}/{year:04}:{hour:02}:{minute:02}:{second:02} {sign}{oh:02}{om:02}");
+            let text = format!("1.2.3.4 - root@pam [{time}] \"GET / HTTP/1.1\" 200 1");
+            if let Ok(line) = parse(text.as_bytes()) {
+                let civil = jiff::civil::DateTime::new(year, month, day, hour, minute, second.min(59), 0).unwrap();
+                let offset = jiff::tz::Offset::from_seconds(if sign == '+' { 1 } else { -1 } * (oh * 3600 + om * 60)).unwrap();
+                let want = offset.to_timestamp(civil).ok();
+                prop_assert_eq!(line.seconds(), want.map(|t| t.as_second()), "{}", time);
+                prop_assert_eq!(line.timestamp(), want);
+            }
+        }
+
         /// The in-place time check agrees with the full split.
         #[test]
         fn valid_time_agrees_with_time_parts(t in "[0-3][0-9]/[01][0-9]/[0-9]{4}:[0-2][0-9]:[0-6][0-9]:[0-6][0-9] [-+][0-2][0-9][0-6][0-9]|.{25}") {
