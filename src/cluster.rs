@@ -476,6 +476,7 @@ pub(crate) fn run(plan: &Plan, sources: &Sources<'_>, mut pipeline: Pipeline) ->
     let bar = crate::convert::progress_bar(std::slice::from_ref(&group));
     let merged = crate::merge::merge_group(
         &group,
+        None,
         &progress,
         bar.as_ref(),
         &mut || scratch.remove(),

@@ -1,8 +1,8 @@
 //! `pverec convert`: the batch run over whole files, through the [`Pipeline`].
 //!
 //! Each FILE (or rotated set) is read in order; the lines of a set are merged by time
-//! ([`crate::merge`]). What the
-//! pipeline does with each line is in [`crate::pipeline`].
+//! ([`crate::merge`], which also reads ahead on the other cores). What the pipeline does with
+//! each line is in [`crate::pipeline`].
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -170,9 +170,15 @@ fn read_group(
     progress: &Progress,
     bar: Option<&indicatif::ProgressBar>,
 ) -> io::Result<()> {
-    crate::merge::merge_group(group, progress, bar, &mut || {}, &mut |i, text, number| {
-        pipeline.line(text, &group[i].name, number)
-    })
+    let pass_over = pipeline.pass_over();
+    crate::merge::merge_group(
+        group,
+        pass_over,
+        progress,
+        bar,
+        &mut || {},
+        &mut |i, text, number| pipeline.line(text, &group[i].name, number),
+    )
 }
 
 /// A progress bar on stderr for long runs, only when stderr is a terminal and stdout is not

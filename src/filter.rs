@@ -105,6 +105,11 @@ impl Filter {
         }
     }
 
+    /// The classes shown.
+    pub(crate) fn classes(&self) -> ClassSet {
+        self.classes
+    }
+
     pub(crate) fn wants_class(&self, class: Class) -> bool {
         self.classes.contains(class)
     }

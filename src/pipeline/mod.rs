@@ -34,7 +34,7 @@ use crate::join::journal::JournalJoin;
 use crate::join::tasks::{Claim, Correlator, Ended};
 use crate::messages;
 use crate::render::Renderer;
-use crate::request::{self, Class, Request};
+use crate::request::{self, Class, ClassSet, Request};
 use crate::sink::Output;
 use crate::source::access;
 use crate::source::etc_pve::watch::FileChange;
@@ -110,6 +110,41 @@ pub(crate) struct Pipeline {
     /// follow over a cluster: the other nodes' readers, and the fold of this node's lines
     /// with theirs. Taken out while it feeds the pipeline.
     pub(crate) cluster: Option<Box<crate::follow::cluster::ClusterFollow>>,
+}
+
+/// The lines [`Pipeline::convert`] returns from before anything but parsing, told without the
+/// pipeline ([`Pipeline::pass_over`]): what the filter rejects by the request line alone and
+/// that claims no change in /etc/pve, and empty lines. Malformed lines are never passed over:
+/// the pipeline reports them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PassOver {
+    wanted: ClassSet,
+    /// Whether /etc/pve is followed: every possible write claims its changes, shown or not.
+    claims: bool,
+}
+
+impl PassOver {
+    #[cfg(test)]
+    pub(crate) fn new(wanted: ClassSet, claims: bool) -> PassOver {
+        PassOver { wanted, claims }
+    }
+
+    /// Whether `text`, parsed as `parsed`, is passed over.
+    pub(crate) fn passes_over(
+        &self,
+        text: &[u8],
+        parsed: &Result<access::Line<'_>, access::Malformed>,
+    ) -> bool {
+        let Ok(line) = parsed else {
+            return text.is_empty() || text == b"\r";
+        };
+        if text.len() > input::MAX_LINE {
+            return false;
+        }
+        let classes = request::possible_classes(line.request);
+        let claims = self.claims && classes.contains(Class::Write);
+        !(claims || self.wanted.intersects(classes))
+    }
 }
 
 /// follow's watch on `/etc/pve` ([`crate::source::etc_pve::watch`]) and its join with the
@@ -825,6 +860,22 @@ impl Pipeline {
             self.output.commit()?;
         }
         Ok(())
+    }
+
+    /// What this pipeline passes over without a trace, told from the raw line alone, for a
+    /// thread that reads ahead to drop first ([`crate::merge`]); `None` when every line counts
+    /// for something: tasks without a request are wanted (every line's time moves them on),
+    /// `--user` tallies the users seen, a cluster read folds every hop.
+    pub(crate) fn pass_over(&self) -> Option<PassOver> {
+        let every_time = self.tasks.is_some() && self.filter.wants_class(Class::Task);
+        let quiet = !every_time
+            && self.filter.users_unset()
+            && self.cluster.is_none()
+            && self.line_node.is_none();
+        quiet.then(|| PassOver {
+            wanted: self.filter.classes(),
+            claims: self.config.is_some(),
+        })
     }
 
     /// Processes one line of `file`. Empty lines carry nothing and are passed over. follow
