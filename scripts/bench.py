@@ -10,7 +10,9 @@ and each child's own peak RSS (os.wait4). The reference rows (`wc -l`, `grep -c`
 an awk converter in scripts/bench-awk.awk, `gzip -dc`) put the figures in context.
 The history rows (a week of rotated generations made from FILE.gz's lines, logrotate's
 layout: two plain, five gzip) run on every core, and say how many were used (CPU time
-over wall time) and the peak RSS from one generation to seven.
+over wall time) and the peak RSS from one generation to seven. The join rows read FILE with
+a task index of 50,000 and of 500,000 tasks (a year) and a journal of 100,000 and of a
+million entries: time and RSS that grow with the join's size, not faster.
 
 It only reports: exit 0 even when the budget is missed; exit 1 when a command
 fails, after printing that command's stderr.
@@ -216,39 +218,120 @@ def count_output_lines(argv: list[str]) -> int | str:
     return n if rc == 0 else f"{n} (exit status {rc})"
 
 
-def ensure_journal(work: Path, log: Path) -> Path:
-    """A day of a node's journal (`journalctl -o json`) over the log's first day: pvedaemon's
-    task start/end pairs every 20 s, logins and renewals, an `update VM` every 2 min, root's `qm
-    set` now and then; 10,080 entries, deterministic, written once per log."""
-    out = work / "journal-day.json"
-    if out.exists() and out.stat().st_mtime >= log.stat().st_mtime:
-        return out
+def log_start(log: Path) -> float:
+    """The time of the log's first line, in seconds since the epoch."""
     with open(log, "rb") as f:
         first = f.readline().decode(errors="replace")
-    start = time.mktime(time.strptime(first.split("[", 1)[1][:19], "%d/%m/%Y:%H:%M:%S"))
+    return time.mktime(time.strptime(first.split("[", 1)[1][:19], "%d/%m/%Y:%H:%M:%S"))
+
+
+def ensure_journal(work: Path, log: Path, name: str = "journal-day.json", days: int = 1,
+                   scale: int = 1) -> Path:
+    """A node's journal (`journalctl -o json`) from the log's first day on: each day,
+    pvedaemon's task start/end pairs every 20 s, logins and renewals, an `update VM` every 2
+    min, root's `qm set` now and then; 9,660 entries a day, `scale` times as dense, over
+    `days` days. Deterministic, written once per log."""
+    out = work / name
+    if out.exists() and out.stat().st_mtime >= log.stat().st_mtime:
+        return out
+    start = log_start(log)
     rng = random.Random(SEED)
-    lines = []
+    lines: list[tuple[int, str]] = []
 
     def entry(t: float, ident: str, pid: int, message: str) -> None:
-        lines.append(json.dumps({"__REALTIME_TIMESTAMP": str(int(t * 1e6)), "_HOSTNAME": "pve1",
-                                 "SYSLOG_IDENTIFIER": ident, "_PID": str(pid), "PRIORITY": "6",
-                                 "MESSAGE": message}, separators=(",", ":")))
+        us = int(t * 1e6)
+        lines.append((us, json.dumps({"__REALTIME_TIMESTAMP": str(us), "_HOSTNAME": "pve1",
+                                      "SYSLOG_IDENTIFIER": ident, "_PID": str(pid),
+                                      "PRIORITY": "6", "MESSAGE": message},
+                                     separators=(",", ":"))))
 
-    for i in range(4320):  # every 20 s
-        t = start + i * 20
-        upid = f"UPID:pve1:{0x1000 + i:08X}:{i:08X}:{int(t):08X}:qmstart:{100 + i % 50}:root@pam:"
-        entry(t, "pvedaemon", 2201, f"<root@pam> starting task {upid}")
-        entry(t + 2, "pvedaemon", 2201, f"<root@pam> end task {upid} OK")
-    for i in range(720):  # every 2 min
-        t = start + i * 120 + rng.random()
-        entry(t, "pvedaemon", 2202,
-              f"<alice@pve> update VM {100 + i % 50}: -cores {1 + i % 8} -memory {1024 * (1 + i % 8)}")
-    for i in range(288):  # every 5 min
-        entry(start + i * 300 + 3, "pvedaemon", 2203, "<root@pam> successful auth for user 'alice@pve'")
-    for i in range(12):
-        entry(start + i * 7200 + 7, "qm", 4242, f"<root@pam> update VM {200 + i}: -memory 4096")
-    lines.sort(key=lambda l: json.loads(l)["__REALTIME_TIMESTAMP"])
-    out.write_text("\n".join(lines) + "\n")
+    for day in range(days):
+        for k in range(scale):
+            base = start + day * 86400 + k / scale
+            n = (day * scale + k) * 4320
+            for i in range(4320):  # every 20 s
+                t = base + i * 20
+                upid = (f"UPID:pve1:{0x1000 + (n + i) % 0xFFFFF:08X}:{n + i:08X}:{int(t):08X}:"
+                        f"qmstart:{100 + i % 50}:root@pam:")
+                entry(t, "pvedaemon", 2201, f"<root@pam> starting task {upid}")
+                entry(t + 2, "pvedaemon", 2201, f"<root@pam> end task {upid} OK")
+            for i in range(720):  # every 2 min
+                t = base + i * 120 + rng.random()
+                entry(t, "pvedaemon", 2202,
+                      f"<alice@pve> update VM {100 + i % 50}: -cores {1 + i % 8} "
+                      f"-memory {1024 * (1 + i % 8)}")
+            for i in range(288):  # every 5 min
+                entry(base + i * 300 + 3, "pvedaemon", 2203,
+                      "<root@pam> successful auth for user 'alice@pve'")
+            for i in range(12):
+                entry(base + i * 7200 + 7, "qm", 4242, f"<root@pam> update VM {200 + i}: -memory 4096")
+    lines.sort(key=lambda l: l[0])
+    with open(out, "w") as f:
+        for _, line in lines:
+            f.write(line + "\n")
+    return out
+
+
+# Task types of the writes that start one, by the path's last segments (pve-manager's and
+# qemu-server's API: what `pverec` joins them with).
+TASK_TYPES = [("/status/start", "start"), ("/status/shutdown", "shutdown"),
+              ("/status/stop", "stop"), ("/status/reboot", "reboot"), ("/snapshot", "snapshot"),
+              ("/config", "config"), ("/clone", "clone"), ("/vncproxy", "vncproxy")]
+
+
+def ensure_tasks(work: Path, log: Path, count: int) -> Path:
+    """A task directory of `count` finished tasks over the log's span (500,000 is a year of a
+    busy node's): one task for each task-starting write of the log, started in the second of
+    its request, by its user, on its guest, so that the join has work to do; the rest are the
+    scheduler's `aptupdate`s between them. One `index`, in the order PVE appends (by end),
+    and an empty `active`. Written once per log."""
+    out = work / f"tasks-{count}"
+    stamp = out / "stamp"
+    want = f"{log.stat().st_size} {log.stat().st_mtime_ns} {count}\n"
+    if stamp.exists() and stamp.read_text() == want:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    import datetime
+    tasks: list[tuple[int, str, str, str]] = []  # start, type, id, user
+    with open(log, "rb") as f:
+        for raw in f:
+            if b'"POST ' not in raw and b'"DELETE ' not in raw:
+                continue
+            line = raw.decode(errors="replace")
+            try:
+                user = line.split(" ", 3)[2]
+                stamp_text = line.split("[", 1)[1].split("]", 1)[0]
+                path = line.split('"', 2)[1].split(" ")[1].split("?", 1)[0]
+            except IndexError:
+                continue
+            if " 200 " not in line.rsplit('"', 1)[1] + " ":
+                continue
+            parts = path.split("/")
+            if len(parts) < 7 or parts[3] != "nodes" or parts[5] not in ("qemu", "lxc"):
+                continue
+            kind = next((k for suffix, k in TASK_TYPES if path.endswith(suffix)), None)
+            if kind is None:
+                continue
+            prefix = "qm" if parts[5] == "qemu" else "vz"
+            task = {"config": "qmconfig" if prefix == "qm" else "vzconfig",
+                    "vncproxy": "vncproxy"}.get(kind, prefix + kind)
+            t = int(datetime.datetime.strptime(stamp_text, "%d/%m/%Y:%H:%M:%S %z").timestamp())
+            tasks.append((t, task, parts[6], user))
+            if len(tasks) >= count:
+                break
+    start = int(log_start(log))
+    span = max(1, (tasks[-1][0] if tasks else start + 86400) - start)
+    fill = count - len(tasks)
+    for i in range(fill):
+        tasks.append((start + i * span // max(1, fill), "aptupdate", "", "root@pam"))
+    tasks.sort()
+    with open(out / "index", "w") as f:
+        for i, (t, task, vmid, user) in enumerate(tasks):
+            f.write(f"UPID:pve1:{0x1000 + i % 0x3FFFFF:08X}:{i:08X}:{t:08X}:{task}:{vmid}:"
+                    f"{user}: {t + 3:08X} OK\n")
+    (out / "active").write_text("")
+    stamp.write_text(want)
     return out
 
 
@@ -288,8 +371,17 @@ def ensure_history(work: Path, gz: Path) -> tuple[Path, Path, int, int]:
             len(data))
 
 
+@dataclass
+class Joins:
+    """The join inputs at two sizes: task directories, journal exports."""
+    tasks_small: Path
+    tasks_year: Path
+    journal_small: Path
+    journal_million: Path
+
+
 def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
-              journal: Path, history: tuple[Path, Path, int, int]) -> list[Row]:
+              journal: Path, history: tuple[Path, Path, int, int], joins: Joins) -> list[Row]:
     """The commands, in table order."""
     awk = shutil.which("awk") or "awk"
     gz_note = ["MB/s of uncompressed data"]
@@ -311,7 +403,7 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
         Row("pverec convert /dev/null", [pverec, "convert", "/dev/null"], 20, 0),
         Row("pverec convert --journal-file DAY FILE",
             [pverec, "convert", "--journal-file", str(journal), str(log)], 5, plain,
-            notes=["DAY: a day of journal, 10,080 entries (ensure_journal)"]),
+            notes=["DAY: a day of journal, 9,660 entries (ensure_journal)"]),
         Row("pverec convert --all -f json --journal-file DAY FILE",
             [pverec, "convert", "--all", "-f", "json", "--journal-file", str(journal), str(log)],
             5, plain),
@@ -327,6 +419,24 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
         Row(f"pverec convert --rotated --all -f json HISTORY ({HISTORY_GENERATIONS})",
             [pverec, "convert", "--rotated", "--all", "-f", "json", str(history[0])], 1,
             history[2], pinned=False),
+        Row("pverec convert --tasks 50K FILE",
+            [pverec, "convert", "--tasks", str(joins.tasks_small), str(log)], 3, plain,
+            notes=["50,000 tasks: the log's task-starting writes, then aptupdates"]),
+        Row("pverec convert --tasks YEAR FILE",
+            [pverec, "convert", "--tasks", str(joins.tasks_year), str(log)], 3, plain,
+            notes=["YEAR: 500,000 tasks (ensure_tasks)"]),
+        Row("pverec convert --all -f json --tasks YEAR FILE",
+            [pverec, "convert", "--all", "-f", "json", "--tasks", str(joins.tasks_year),
+             str(log)], 1, plain),
+        Row("pverec convert --journal-file 100K FILE",
+            [pverec, "convert", "--journal-file", str(joins.journal_small), str(log)], 3, plain,
+            notes=["96,600 entries over 10 days"]),
+        Row("pverec convert --journal-file MILLION FILE",
+            [pverec, "convert", "--journal-file", str(joins.journal_million), str(log)], 3,
+            plain, notes=["MILLION: 1,043,280 entries over the log's 18 days (ensure_journal)"]),
+        Row("pverec convert --all -f json --journal-file MILLION FILE",
+            [pverec, "convert", "--all", "-f", "json", "--journal-file",
+             str(joins.journal_million), str(log)], 1, plain),
     ]
 
 
@@ -423,8 +533,13 @@ def main(argv=None) -> int:
     pin, pin_note = pin_prefix()
     journal = ensure_journal(work, log)
     history = ensure_history(work, gz)
+    joins = Joins(tasks_small=ensure_tasks(work, log, 50_000),
+                  tasks_year=ensure_tasks(work, log, 500_000),
+                  journal_small=ensure_journal(work, log, "journal-100k.json", days=10),
+                  journal_million=ensure_journal(work, log, "journal-million.json", days=18,
+                                                 scale=6))
     rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"], journal,
-                     history)
+                     history, joins)
     wc, grep, awk_row, conv, conv_json, conv_all, _, conv_gz, true_row, startup = rows[:10]
     plain, gz_data = wc.data_bytes, conv_gz.data_bytes
     clean_rss = become_subreaper()
