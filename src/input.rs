@@ -529,6 +529,18 @@ impl Lines {
         })
     }
 
+    /// Reads a stream (a child's output), decompressed if it is gzip.
+    pub(crate) fn of_reader(reader: Box<dyn Read + Send>) -> io::Result<Lines> {
+        Ok(Lines {
+            kind: stream(reader)?,
+            current: 0..0,
+            line: Vec::new(),
+            first: true,
+            progress: Progress::default(),
+            reported: 0,
+        })
+    }
+
     /// Whether the lines are slices of a mapped file (nothing to decode, nothing to copy).
     pub(crate) fn is_mapped(&self) -> bool {
         matches!(self.kind, Kind::Mapped { .. })

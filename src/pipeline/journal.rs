@@ -8,7 +8,7 @@ use crate::join::journal::{self as journal_join, JournalJoin, Wants};
 use crate::messages;
 use crate::request::Request;
 use crate::source::access;
-use crate::source::journal::{Entry, Journal};
+use crate::source::journal::{Entry, Journal, Stream};
 use crate::source::said::{self, Said};
 
 use super::Pipeline;
@@ -17,6 +17,36 @@ use super::Pipeline;
 const RENEWAL_WITHIN: i64 = 2 * 60 * 60;
 /// The programs whose entries belong to logged requests (the rest is work on the shell).
 const SERVES_API: &[&str] = &["pvedaemon", "pveproxy", "spiceproxy"];
+
+/// Who forked each task, from the journal's `starting task` entries (UPID: program, when),
+/// for the tasks yet to be shown. Bounded: a task is shown within minutes of its start (or at
+/// its end in follow), so when [`Forkers::KEPT`] are held, those more than a day older than
+/// the newest go (an hour, then a minute, if a day holds more).
+#[derive(Debug, Default)]
+pub(crate) struct Forkers(std::collections::HashMap<String, (String, i64)>);
+
+impl Forkers {
+    const KEPT: usize = 50_000;
+
+    pub(crate) fn insert(&mut self, upid: String, program: String, seconds: i64) {
+        if self.0.len() >= Forkers::KEPT {
+            for horizon in [86_400, 3600, 60] {
+                self.0.retain(|_, (_, t)| *t >= seconds - horizon);
+                if self.0.len() < Forkers::KEPT / 2 {
+                    break;
+                }
+            }
+        }
+        self.0.insert(upid, (program, seconds));
+    }
+
+    pub(crate) fn get(&self, upid: &str) -> Option<&str> {
+        self.0.get(upid).map(|(program, _)| program.as_str())
+    }
+}
+
+/// How far ahead of the log convert reads the journal, in seconds ([`Pipeline::pull_journal`]).
+pub(crate) const JOURNAL_AHEAD: i64 = 3600;
 /// follow: how long a VM change's line waits for its journal entry when it is not there yet.
 const JOURNAL_LAG: std::time::Duration = std::time::Duration::from_secs(2);
 /// Lines older than this many seconds are history: they do not wait for the journal.
@@ -320,8 +350,11 @@ impl Pipeline {
                     None => crate::source::task::State::Running,
                 };
                 let task = crate::source::task::Task { upid, state };
-                self.forkers
-                    .insert(task.upid.text.clone(), entry.program.clone());
+                self.forkers.insert(
+                    task.upid.text.clone(),
+                    entry.program.clone(),
+                    entry.time_us / 1_000_000,
+                );
                 return self.show_task(&task);
             }
             Said::TaskEnded { .. } | Said::TicketRefused { .. } | Said::BackupJob { .. } => {
@@ -433,48 +466,138 @@ impl Pipeline {
     /// Takes in the journal's entries: task starts tell who forked each task; the rest wait
     /// for their lines.
     pub(crate) fn add_journal(&mut self, journal: Journal) {
-        let join = self.journal.get_or_insert_with(JournalJoin::default);
-        let mut rest = Vec::with_capacity(journal.entries.len());
-        for entry in journal.entries {
-            match said::parse(&entry.program, &entry.message) {
-                Some(Said::TaskStarted { upid, .. }) => {
-                    self.forkers.insert(upid.to_string(), entry.program.clone());
-                    // Without a task directory, the shell's task starts are the only word of
-                    // them: events of their own (with their end, when the journal has it).
-                    if self.tasks.is_none() && !SERVES_API.contains(&entry.program.as_str()) {
-                        if self.live {
-                            self.shell_now.push(entry);
-                        } else {
-                            rest.push(entry);
-                        }
-                    }
-                }
-                Some(Said::TaskEnded { upid, status, .. }) if self.tasks.is_none() => {
-                    if self.task_ends.len() >= 10_000 {
-                        self.task_ends.clear();
-                    }
-                    let end = (entry.time_us / 1_000_000, status.to_string());
-                    self.task_ends.insert(upid.to_string(), end);
-                }
-                Some(Said::TaskEnded { .. }) => {}
-                Some(Said::BackupJob { args }) => {
-                    if let Some(pid) = entry.pid {
-                        if self.backup_jobs.len() >= 10_000 {
-                            self.backup_jobs.clear();
-                        }
-                        self.backup_jobs
-                            .insert(pid, (entry.time_us / 1_000_000, args.to_string()));
-                    }
-                }
-                // follow: work on the shell has no line to wait for (only pvedaemon writes the
-                // entries of logged calls): shown at the next look.
-                Some(_) if self.live && !SERVES_API.contains(&entry.program.as_str()) => {
-                    self.shell_now.push(entry);
-                }
-                Some(_) => rest.push(entry),
-                None => {}
-            }
+        let rest: Vec<Entry> = journal
+            .entries
+            .into_iter()
+            .filter_map(|entry| self.journal_entry(entry))
+            .collect();
+        self.journal
+            .get_or_insert_with(JournalJoin::default)
+            .add(rest);
+    }
+
+    /// convert: the journal is read as the log goes by ([`Pipeline::pull_journal`]).
+    pub(crate) fn stream_journal(&mut self, stream: Stream) {
+        self.journal.get_or_insert_with(JournalJoin::default);
+        self.journal_feed = Some(stream);
+    }
+
+    /// convert, at a line of time `seconds`: takes in the journal's entries up to
+    /// [`JOURNAL_AHEAD`] after it. What the join of a line looks for is at most a second after
+    /// it; the hour is for the end of a task the journal tells (a CLI task's outcome), and for
+    /// a little disorder between the sources.
+    pub(super) fn pull_journal(&mut self, seconds: i64) {
+        let Some(mut feed) = self.journal_feed.take() else {
+            return;
+        };
+        let limit = seconds
+            .saturating_add(JOURNAL_AHEAD)
+            .saturating_mul(1_000_000);
+        let mut rest = Vec::new();
+        while let Some(entry) = feed.next_until(limit) {
+            rest.extend(self.journal_entry(entry));
         }
-        join.add(rest);
+        if !rest.is_empty() {
+            self.journal
+                .get_or_insert_with(JournalJoin::default)
+                .add(rest);
+        }
+        self.journal_feed = Some(feed);
+    }
+
+    /// The end of a convert run: the rest of the journal, a few thousand entries at a time,
+    /// each shown unless a line took it.
+    pub(super) fn show_rest_of_journal(&mut self) -> io::Result<()> {
+        let mut feed = self.journal_feed.take();
+        loop {
+            let entries = self.journal.as_mut().map(|j| j.rest()).unwrap_or_default();
+            for entry in entries {
+                self.show_entry(&entry)?;
+            }
+            let Some(stream) = feed.as_mut() else {
+                return Ok(());
+            };
+            let mut rest = Vec::new();
+            let mut read = 0;
+            while read < 4096 {
+                let Some(entry) = stream.next_until(i64::MAX) else {
+                    break;
+                };
+                read += 1;
+                rest.extend(self.journal_entry(entry));
+            }
+            if read == 0 {
+                return Ok(());
+            }
+            self.journal
+                .get_or_insert_with(JournalJoin::default)
+                .add(rest);
+        }
+    }
+
+    /// One entry taken in: who forked a task, a task's end, a backup job's arguments; what
+    /// waits for its line is given back.
+    fn journal_entry(&mut self, entry: Entry) -> Option<Entry> {
+        match said::parse(&entry.program, &entry.message) {
+            Some(Said::TaskStarted { upid, .. }) => {
+                self.forkers.insert(
+                    upid.to_string(),
+                    entry.program.clone(),
+                    entry.time_us / 1_000_000,
+                );
+                // Without a task directory, the shell's task starts are the only word of
+                // them: events of their own (with their end, when the journal has it).
+                if self.tasks.is_none() && !SERVES_API.contains(&entry.program.as_str()) {
+                    if self.live {
+                        self.shell_now.push(entry);
+                    } else {
+                        return Some(entry);
+                    }
+                }
+            }
+            Some(Said::TaskEnded { upid, status, .. }) if self.tasks.is_none() => {
+                if self.task_ends.len() >= 10_000 {
+                    self.task_ends.clear();
+                }
+                let end = (entry.time_us / 1_000_000, status.to_string());
+                self.task_ends.insert(upid.to_string(), end);
+            }
+            Some(Said::TaskEnded { .. }) => {}
+            Some(Said::BackupJob { args }) => {
+                if let Some(pid) = entry.pid {
+                    if self.backup_jobs.len() >= 10_000 {
+                        self.backup_jobs.clear();
+                    }
+                    self.backup_jobs
+                        .insert(pid, (entry.time_us / 1_000_000, args.to_string()));
+                }
+            }
+            // follow: work on the shell has no line to wait for (only pvedaemon writes the
+            // entries of logged calls): shown at the next look.
+            Some(_) if self.live && !SERVES_API.contains(&entry.program.as_str()) => {
+                self.shell_now.push(entry);
+            }
+            Some(_) => return Some(entry),
+            None => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Forkers;
+
+    #[test]
+    fn forkers_stay_bounded_and_keep_the_recent_ones() {
+        let mut forkers = Forkers::default();
+        // A task a second for ten days: far more than a day's worth held.
+        for second in 0..864_000i64 {
+            forkers.insert(format!("UPID:{second}"), "qm".to_string(), second);
+            assert!(forkers.0.len() <= Forkers::KEPT);
+        }
+        assert_eq!(forkers.get("UPID:863999"), Some("qm"));
+        assert_eq!(forkers.get("UPID:863000"), Some("qm"));
+        assert_eq!(forkers.get("UPID:1"), None);
     }
 }

@@ -40,6 +40,7 @@ use crate::source::access;
 use crate::source::etc_pve::watch::FileChange;
 use crate::source::spool::{self, Recorder, SpoolEvent};
 use crate::source::task::{Task, TaskDir};
+use journal::Forkers;
 
 /// Where PVE keeps its task index.
 pub(crate) const DEFAULT_TASK_DIR: &str = "/var/log/pve/tasks";
@@ -80,6 +81,8 @@ pub(crate) struct Pipeline {
     pub(crate) journal: Option<JournalJoin>,
     /// follow: journalctl, read live.
     pub(crate) journal_live: Option<crate::source::journal::Live>,
+    /// convert: the journal, read as the log goes by.
+    journal_feed: Option<crate::source::journal::Stream>,
     /// follow: the signal pipe, which a short wait for the journal watches too.
     pub(crate) signals: Option<std::os::fd::RawFd>,
     /// Without a task directory: the ends of tasks the journal told, by UPID (when, status).
@@ -92,7 +95,7 @@ pub(crate) struct Pipeline {
     shell_now: Vec<crate::source::journal::Entry>,
     /// Who forked each task, from the journal's `starting task` entries: a task without a
     /// request that `qm` or `vzdump` started was work on the shell.
-    forkers: HashMap<String, String>,
+    forkers: Forkers,
     /// The last successful login per (user, client): a new one soon after is a renewal.
     logins: HashMap<(String, Vec<u8>), i64>,
     /// The last console request (vncproxy, termproxy, spiceproxy, vncwebsocket) per user.
@@ -272,12 +275,13 @@ impl Pipeline {
             recorder: None,
             journal: None,
             journal_live: None,
+            journal_feed: None,
             signals: None,
             shell_now: Vec::new(),
             guest_names: None,
             backup_jobs: HashMap::new(),
             task_ends: HashMap::new(),
-            forkers: HashMap::new(),
+            forkers: Forkers::default(),
             logins: HashMap::new(),
             consoles: HashMap::new(),
             sessions: None,
@@ -409,7 +413,7 @@ impl Pipeline {
             .task_floor
             .is_some_and(|floor| task.upid.start >= floor)
         {
-            if let Some(program) = self.forkers.get(&task.upid.text).cloned() {
+            if let Some(program) = self.forkers.get(&task.upid.text).map(str::to_string) {
                 if let Some((method, path)) = shell_call(task, &program) {
                     return self.show_shell_task(task, program, method, &path);
                 }
@@ -442,7 +446,7 @@ impl Pipeline {
                 Via::Cli
             });
             if program != "pvedaemon" {
-                event.program = Some(program.clone());
+                event.program = Some(program.to_string());
             }
             if let Some(process) = &mut event.process {
                 process.name = format!("{program} task worker");
@@ -820,12 +824,12 @@ impl Pipeline {
         let last = self.last_time;
         if let Some(last) = last {
             // Those that started by the last line's time: later ones are not of these logs.
-            self.show_unclaimed(last.saturating_add(crate::join::tasks::WINDOW + 1))?;
+            let end = last.saturating_add(crate::join::tasks::WINDOW + 1);
+            self.pull_journal(end);
+            self.show_unclaimed(end)?;
         }
-        if let Some(mut journal) = self.journal.take() {
-            for entry in journal.rest() {
-                self.show_entry(&entry)?;
-            }
+        self.show_rest_of_journal()?;
+        if let Some(journal) = self.journal.take() {
             if journal.ambiguous > 0 {
                 messages::message(&format!(
                     "{} login lines were left without their journal entry: two entries fitted",
@@ -1062,6 +1066,11 @@ impl Pipeline {
                 return Ok(());
             }
         };
+        if self.journal_feed.is_some() {
+            if let Some(seconds) = line.seconds() {
+                self.pull_journal(seconds);
+            }
+        }
         // Tasks without a request are shown as the log time passes them, so when they are wanted
         // every line's time counts, not only the time of the lines shown.
         // (The journal needs no such thing: an entry no shown line takes is shown on its own,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::input;
 use crate::messages;
-use crate::source::journal::{self as journal_source, Journal};
+use crate::source::journal::{self as journal_source, Stream};
 use crate::source::spool;
 
 use super::{DEFAULT_TASK_DIR, Pipeline};
@@ -82,15 +82,16 @@ pub(crate) fn open_journal(
         until: select.until,
         ..journal_source::Query::default()
     };
-    let mut journal = Journal::default();
+    // Read as the log goes by, not whole (a year of journal for a day of log).
+    let mut journal = Stream::new(query);
     if !args.journal_file.is_empty() {
         let zone = jiff::tz::TimeZone::system();
         for file in &args.journal_file {
-            journal.read_file(file, &query, &zone);
+            journal.add_file(file, &zone);
         }
     } else {
         match journal_source::journalctl() {
-            Some(program) if args.journal || node_log => journal.read_system(&program, &query),
+            Some(program) if args.journal || node_log => journal.add_system(&program),
             None if args.journal => messages::input_error(
                 "--journal: journalctl is not installed (/usr/bin/journalctl); apt install \
                  systemd, or give a copy of the journal with --journal-file",
@@ -98,8 +99,7 @@ pub(crate) fn open_journal(
             _ => return,
         }
     }
-    journal.sort();
-    pipeline.add_journal(journal);
+    pipeline.stream_journal(journal);
 }
 
 /// Names guests from `--etc-pve DIR`, else from `/etc/pve` when the node's own log is read and

@@ -354,12 +354,6 @@ pub(crate) fn of_interest(entry: &Entry) -> bool {
 }
 
 impl Journal {
-    fn take(&mut self, entry: Entry) {
-        if of_interest(&entry) {
-            self.entries.push(entry);
-        }
-    }
-
     /// Puts the entries in time order (journalctl gives them so; files merged may not).
     pub(crate) fn sort(&mut self) {
         self.entries.sort_by_key(|e| e.time_us);
@@ -369,12 +363,79 @@ impl Journal {
     /// fails is reported once (naming it, with its own first words of complaint) and the run
     /// goes on without it.
     pub(crate) fn read_system(&mut self, journalctl: &Path, query: &Query) {
-        self.run_journalctl(journalctl, query, "the journal");
+        let mut stream = Stream::new(query.clone());
+        stream.add_system(journalctl);
+        self.drain(stream);
     }
 
     /// Reads a `--journal-file`: a binary journal through `journalctl --file`, a JSON export
     /// or syslog text (plain or gzip) here.
     pub(crate) fn read_file(&mut self, path: &Path, query: &Query, zone: &jiff::tz::TimeZone) {
+        let mut stream = Stream::new(query.clone());
+        stream.add_file(path, zone);
+        self.drain(stream);
+    }
+
+    fn drain(&mut self, mut stream: Stream) {
+        while let Some(entry) = stream.next_until(i64::MAX) {
+            self.entries.push(entry);
+        }
+    }
+}
+
+/// The entries of interest, read only as far as they are asked for, oldest first across the
+/// sources (each in its own order): so that a year of journal joined with a day of log holds
+/// an hour of it at a time, not the year (convert; [`Journal`] reads a stream whole).
+pub(crate) struct Stream {
+    query: Query,
+    readers: Vec<Reader>,
+}
+
+/// One source of a [`Stream`]: its lines, and the next entry of interest once read.
+struct Reader {
+    /// How messages name it.
+    name: String,
+    lines: input::Lines,
+    number: u64,
+    form: Form,
+    /// A text file holds every time: the range is kept here (journalctl keeps it itself).
+    ranged: bool,
+    /// journalctl, to be waited for at the end of its output.
+    child: Option<Running>,
+    head: Option<Entry>,
+    done: bool,
+}
+
+enum Form {
+    Json,
+    Syslog(Years),
+}
+
+/// A journalctl whose output is being read.
+struct Running {
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// What it reads, for messages.
+    what: String,
+}
+
+impl Stream {
+    pub(crate) fn new(query: Query) -> Stream {
+        Stream {
+            query,
+            readers: Vec::new(),
+        }
+    }
+
+    /// The system's journal, through journalctl.
+    pub(crate) fn add_system(&mut self, journalctl: &Path) {
+        let query = self.query.clone();
+        self.add_journalctl(journalctl, &query, "the journal");
+    }
+
+    /// A `--journal-file`: a binary journal through `journalctl --file`, a JSON export or
+    /// syslog text (plain or gzip) here.
+    pub(crate) fn add_file(&mut self, path: &Path, zone: &jiff::tz::TimeZone) {
         let name = display(path);
         let head = match file_head(path) {
             Ok(head) => head,
@@ -388,23 +449,22 @@ impl Journal {
                 Some(program) => {
                     let query = Query {
                         file: Some(path.to_path_buf()),
-                        ..query.clone()
+                        ..self.query.clone()
                     };
-                    self.run_journalctl(&program, &query, &name);
+                    self.add_journalctl(&program, &query, &name);
                 }
                 None => messages::input_error(&format!(
                     "{name}: a journal file, and journalctl (which reads it) is not installed; \
                      apt install systemd, or export it elsewhere with journalctl -o json"
                 )),
             },
-            kind => self.read_text(path, kind, query, zone),
+            kind => self.add_text(path, kind, zone),
         }
     }
 
-    fn read_text(&mut self, path: &Path, kind: FileKind, query: &Query, zone: &jiff::tz::TimeZone) {
+    fn add_text(&mut self, path: &Path, kind: FileKind, zone: &jiff::tz::TimeZone) {
         let source = input::Source::new(path.to_path_buf());
-        let name = source.name.clone();
-        let mut lines = match input::Lines::open(&source, Default::default()) {
+        let lines = match input::Lines::open(&source, Default::default()) {
             Ok(lines) => lines,
             Err(e) => {
                 messages::input_error(&messages::os_error(path, &e));
@@ -416,47 +476,23 @@ impl Journal {
             .ok()
             .and_then(|t| Timestamp::try_from(t).ok())
             .unwrap_or_else(Timestamp::now);
-        let years = Years::new(modified, zone.clone());
-        let in_range = |e: &Entry| {
-            query.since.is_none_or(|s| e.time_us >= s.as_microsecond())
-                && query
-                    .until
-                    .is_none_or(|u| e.time_us < (u.as_second() + 1) * 1_000_000)
+        let form = match kind {
+            FileKind::Json => Form::Json,
+            _ => Form::Syslog(Years::new(modified, zone.clone())),
         };
-        let mut number = 0u64;
-        loop {
-            match lines.advance() {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    messages::input_error(&format!("{name}: read error: {e}"));
-                    break;
-                }
-            }
-            number += 1;
-            let line = lines.line();
-            if line.is_empty() || line == b"\r" {
-                continue;
-            }
-            if line.len() > input::MAX_LINE {
-                messages::malformed(&name, number, &input::Overlong);
-                continue;
-            }
-            let parsed = match kind {
-                FileKind::Json => parse_json(line),
-                _ => parse_syslog(line, &years),
-            };
-            match parsed {
-                Ok(entry) if in_range(&entry) => self.take(entry),
-                Ok(_) => {}
-                // Syslog files hold every program's lines; only those of PVE programs that
-                // are not syslog lines at all are worth a report.
-                Err(reason) => messages::malformed(&name, number, &reason),
-            }
-        }
+        self.readers.push(Reader {
+            name: source.name,
+            lines,
+            number: 0,
+            form,
+            ranged: true,
+            child: None,
+            head: None,
+            done: false,
+        });
     }
 
-    fn run_journalctl(&mut self, program: &Path, query: &Query, what: &str) {
+    fn add_journalctl(&mut self, program: &Path, query: &Query, what: &str) {
         let mut child = match Command::new(program)
             .args(journalctl_args(query))
             .env("SYSTEMD_COLORS", "0")
@@ -484,43 +520,138 @@ impl Journal {
                 text
             })
         });
+        let stdout = child.stdout.take();
+        let running = Running {
+            child,
+            stderr,
+            what: what.to_string(),
+        };
         let name = format!("{what} (journalctl)");
-        if let Some(stdout) = child.stdout.take() {
-            let mut lines = LineSplitter::new(input::MAX_LINE);
-            let mut reader = stdout;
-            let mut buf = vec![0; 64 * 1024];
-            let mut take = |number: u64, line: Option<&[u8]>| {
-                json_line(&name, number, line, &mut |entry| self.take(entry));
-            };
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => lines.feed(&buf[..n], &mut take),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        messages::input_error(&format!("{name}: read error: {e}"));
-                        break;
-                    }
+        let lines = match stdout.map(|out| input::Lines::of_reader(Box::new(out))) {
+            Some(Ok(lines)) => lines,
+            Some(Err(e)) => {
+                messages::input_error(&format!("{name}: read error: {e}"));
+                finish(running);
+                return;
+            }
+            None => {
+                finish(running);
+                return;
+            }
+        };
+        self.readers.push(Reader {
+            name,
+            lines,
+            number: 0,
+            form: Form::Json,
+            ranged: false,
+            child: Some(running),
+            head: None,
+            done: false,
+        });
+    }
+
+    /// The next entry of interest if it is not after `limit_us` (microseconds since the
+    /// epoch): the oldest of the sources' next entries, the first source's on equal times.
+    pub(crate) fn next_until(&mut self, limit_us: i64) -> Option<Entry> {
+        for reader in &mut self.readers {
+            reader.fill(&self.query);
+        }
+        let (time, i) = self
+            .readers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.head.as_ref().map(|h| (h.time_us, i)))
+            .min()?;
+        if time > limit_us {
+            return None;
+        }
+        self.readers[i].head.take()
+    }
+}
+
+impl Reader {
+    /// Reads on to the next entry of interest, unless one is there or the source ended.
+    fn fill(&mut self, query: &Query) {
+        while self.head.is_none() && !self.done {
+            match self.lines.advance() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.end();
+                    break;
+                }
+                Err(e) => {
+                    messages::input_error(&format!("{}: read error: {e}", self.name));
+                    self.end();
+                    break;
                 }
             }
-            lines.finish(&mut take);
-        }
-        let status = child.wait();
-        let complaint = stderr
-            .and_then(|t| t.join().ok())
-            .map(|t| String::from_utf8_lossy(&t).trim().to_string())
-            .unwrap_or_default();
-        match status {
-            Ok(status) if status.success() => {}
-            Ok(status) => {
-                let first = complaint.lines().next().unwrap_or("no message");
-                messages::input_error(&format!(
-                    "{what}: journalctl failed ({status}): {first}; read on without it"
-                ));
+            self.number += 1;
+            let line = self.lines.line();
+            if line.is_empty() || line == b"\r" {
+                continue;
             }
-            Err(e) => messages::input_error(&format!("{what}: journalctl: {e}")),
+            if line.len() > input::MAX_LINE {
+                messages::malformed(&self.name, self.number, &input::Overlong);
+                continue;
+            }
+            let parsed = match &self.form {
+                Form::Json => parse_json(line),
+                Form::Syslog(years) => parse_syslog(line, years),
+            };
+            match parsed {
+                Ok(entry) if (!self.ranged || in_range(query, &entry)) && of_interest(&entry) => {
+                    self.head = Some(entry);
+                }
+                Ok(_) => {}
+                // Syslog files hold every program's lines; only those of PVE programs that
+                // are not syslog lines at all are worth a report.
+                Err(reason) => messages::malformed(&self.name, self.number, &reason),
+            }
         }
     }
+
+    /// The end of the source: a journalctl is waited for, and a failure said once.
+    fn end(&mut self) {
+        self.done = true;
+        if let Some(running) = self.child.take() {
+            finish(running);
+        }
+    }
+}
+
+/// Waits for a journalctl whose output ended, and says once if it failed.
+fn finish(running: Running) {
+    let Running {
+        mut child,
+        stderr,
+        what,
+    } = running;
+    let status = child.wait();
+    let complaint = stderr
+        .and_then(|t| t.join().ok())
+        .map(|t| String::from_utf8_lossy(&t).trim().to_string())
+        .unwrap_or_default();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            let first = complaint.lines().next().unwrap_or("no message");
+            messages::input_error(&format!(
+                "{what}: journalctl failed ({status}): {first}; read on without it"
+            ));
+        }
+        Err(e) => messages::input_error(&format!("{what}: journalctl: {e}")),
+    }
+}
+
+/// Whether a text file's entry is in the range asked for.
+fn in_range(query: &Query, entry: &Entry) -> bool {
+    query
+        .since
+        .is_none_or(|s| entry.time_us >= s.as_microsecond())
+        && query
+            .until
+            .is_none_or(|u| entry.time_us < (u.as_second() + 1) * 1_000_000)
 }
 
 /// The journal read live: `journalctl --follow` as a child, its output read without blocking
@@ -768,6 +899,45 @@ mod tests {
 
     fn utc_years(reference: &str) -> Years {
         Years::new(reference.parse().unwrap(), jiff::tz::TimeZone::UTC)
+    }
+
+    fn export_line(us: i64, message: &str) -> String {
+        format!(
+            "{{\"__REALTIME_TIMESTAMP\":\"{us}\",\"SYSLOG_IDENTIFIER\":\"pvedaemon\",\"_PID\":\"1\",\"MESSAGE\":\"{message}\"}}\n"
+        )
+    }
+
+    #[test]
+    fn a_stream_reads_only_as_far_as_asked_and_merges_its_sources_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let login = |user: &str| format!("<root@pam> successful auth for user '{user}'");
+        let mut first = String::new();
+        for i in 0..1000 {
+            first.push_str(&export_line(i * 10_000_000, &login("alice@pve")));
+        }
+        std::fs::write(dir.path().join("a.json"), &first).unwrap();
+        let second = [
+            export_line(5_000_000, &login("bob@pve")),
+            export_line(10_000_000, &login("carol@pve")),
+            "not json\n".to_string(),
+        ]
+        .concat();
+        std::fs::write(dir.path().join("b.json"), second).unwrap();
+        let mut stream = Stream::new(Query::default());
+        stream.add_file(&dir.path().join("a.json"), &jiff::tz::TimeZone::UTC);
+        stream.add_file(&dir.path().join("b.json"), &jiff::tz::TimeZone::UTC);
+        let mut got = Vec::new();
+        while let Some(entry) = stream.next_until(10_000_000) {
+            got.push((entry.time_us, entry.message));
+        }
+        let times: Vec<i64> = got.iter().map(|g| g.0).collect();
+        // On equal times the first source's entry first.
+        assert_eq!(times, [0, 5_000_000, 10_000_000, 10_000_000]);
+        assert!(got[2].1.contains("alice") && got[3].1.contains("carol"));
+        // Of the long file, only the lines up to the first one past the limit were read.
+        assert_eq!(stream.readers[0].number, 3);
+        let rest = std::iter::from_fn(|| stream.next_until(i64::MAX)).count();
+        assert_eq!(rest, 998);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Each test runs the real binary and reads its peak resident set from the kernel
 //! (`getrusage(RUSAGE_CHILDREN)`: nextest runs every test in a process of its own, so the only
 //! children are the ones the test waited for). The budgets are the issue's: 32 MB for a gzip
-//! bomb and for `/dev/zero`, 64 MB for a 500,000-line task index. Before the fixes these runs
+//! bomb and for `/dev/zero`, 64 MB for a 500,000-line task index; issue 17: 40 MB for a journal
+//! of 300,000 entries of interest. Before the fixes these runs
 //! took hundreds of megabytes (or aborted on allocation).
 
 use std::fs;
@@ -198,4 +199,57 @@ fn half_a_million_task_lines_are_joined_in_bounded_memory() {
     assert_eq!(shown, count, "every task is shown once");
     let peak = children_peak_rss();
     assert!(peak < 64 * MB, "peak RSS {} MB", peak / MB);
+}
+
+#[test]
+fn a_long_journal_is_joined_as_the_log_goes_by_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 300,000 logins a second apart (three and a half days) and a log line every 10 minutes
+    // over the same span: every entry is one to show, and the journal is 60 MB.
+    let count: i64 = 300_000;
+    let start: i64 = 1_782_302_400;
+    let journal = tmp.path().join("journal.json");
+    let mut out = std::io::BufWriter::new(fs::File::create(&journal).unwrap());
+    for i in 0..count {
+        writeln!(
+            out,
+            "{{\"__REALTIME_TIMESTAMP\":\"{}\",\"_HOSTNAME\":\"pve1\",\"SYSLOG_IDENTIFIER\":\"pvedaemon\",\"_PID\":\"7\",\"MESSAGE\":\"<root@pam> successful auth for user 'user{}@pve'\"}}",
+            (start + i) * 1_000_000,
+            i % 1000
+        )
+        .unwrap();
+    }
+    out.into_inner().unwrap().sync_all().unwrap();
+    let mut log = String::new();
+    for t in (start..start + count).step_by(600) {
+        log.push_str(&format!(
+            "::1 - root@pam [{}] \"GET /api2/json/version HTTP/1.1\" 200 80\n",
+            access_time(t)
+        ));
+    }
+    let access = tmp.path().join("access.log");
+    fs::write(&access, log).unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["convert", "--all", "--journal-file"])
+        .arg(&journal)
+        .arg(&access)
+        .env("TZ", "UTC")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut logins = 0;
+    for line in std::io::BufRead::split(stdout, b'\n') {
+        if line
+            .unwrap()
+            .ends_with(b"pvesh create /access/ticket  # from the journal")
+        {
+            logins += 1;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(logins, count, "every login is shown once");
+    // Read whole, the entries took 133 MB (130,368 KiB, the release before).
+    let peak = children_peak_rss();
+    assert!(peak < 40 * MB, "peak RSS {} MB", peak / MB);
 }
