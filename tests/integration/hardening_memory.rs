@@ -4,8 +4,8 @@
 //! (`getrusage(RUSAGE_CHILDREN)`: nextest runs every test in a process of its own, so the only
 //! children are the ones the test waited for). The budgets are the issue's: 32 MB for a gzip
 //! bomb and for `/dev/zero`, 64 MB for a 500,000-line task index; issue 17: 40 MB for a journal
-//! of 300,000 entries of interest. Before the fixes these runs
-//! took hundreds of megabytes (or aborted on allocation).
+//! of 300,000 entries of interest. Before the fixes these runs took hundreds of megabytes (or
+//! aborted on allocation).
 
 use std::fs;
 use std::io::Write;
