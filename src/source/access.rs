@@ -318,48 +318,46 @@ fn valid_time(time: &[u8]) -> bool {
     let Ok(t) = <&[u8; 25]>::try_from(time) else {
         return time_parts(time).is_some();
     };
-    // `dd/mm/yyyy:HH:MM:SS +zzzz`
-    if t[2] != b'/'
-        || t[5] != b'/'
-        || t[10] != b':'
-        || t[13] != b':'
-        || t[16] != b':'
-        || t[19] != b' '
-    {
-        return false;
-    }
-    if t[20] != b'+' && t[20] != b'-' {
-        return false;
-    }
-    let pair = |i: usize| -> u8 {
-        let (a, b) = (t[i].wrapping_sub(b'0'), t[i + 1].wrapping_sub(b'0'));
-        if a < 10 && b < 10 {
-            a * 10 + b
-        } else {
-            u8::MAX
-        }
+    // `dd/mm/yyyy:HH:MM:SS +zzzz`, eight bytes at a time (byte k of a word is byte i + k of
+    // the field): the places of the digits checked for digits at once, the others for their
+    // separators.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Bytes 0 1 3 4 6 7 of a word: `dd/mm/yy`, `yy:HH:MM`; bytes 1 2 5 6 7: `:SS +zzz`.
+    const DATE_DIGITS: u64 = 0xFFFF_00FF_FF00_FFFF;
+    const LAST_DIGITS: u64 = 0xFFFF_FF00_00FF_FF00;
+    let word = |i: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&t[i..i + 8]);
+        u64::from_le_bytes(bytes)
     };
-    let (day, month, century, year, hour, minute, second, oh, om) = (
-        pair(0),
-        pair(3),
-        pair(6),
-        pair(8),
-        pair(11),
-        pair(14),
-        pair(17),
-        pair(21),
-        pair(23),
-    );
-    if century > 99
-        || year > 99
-        || !(1..=12).contains(&month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    let (a, b, c) = (word(0), word(8), word(16));
+    // `b'0'..=b'9'` xor 0x30 is 0..=9; a byte of 10 or more gets its high bit from adding
+    // 0x76 (a carry out of it only ever follows a byte already found wrong).
+    let digits = |w: u64, places: u64| {
+        let x = (w ^ (0x30 * ONES)) & places;
+        (x | x.wrapping_add(0x76 * ONES)) & (0x80 * ONES) == 0
+    };
+    let sign = (c >> 32) as u8;
+    let shape = a & !DATE_DIGITS == 0x0000_2F00_002F_0000 // `/` `/`
+        && b & !DATE_DIGITS == 0x0000_3A00_003A_0000 // `:` `:`
+        && c & !LAST_DIGITS & !(0xFF << 32) == 0x0000_0000_2000_003A // `:` ` `
+        && (sign == b'+' || sign == b'-')
+        && digits(a, DATE_DIGITS)
+        && digits(b, DATE_DIGITS)
+        && digits(c, LAST_DIGITS)
+        && t[24].is_ascii_digit();
+    if !shape {
         return false;
     }
-    if oh > 25 || om > 59 {
+    let pair = |w: u64, k: u32| {
+        let x = w ^ (0x30 * ONES);
+        (x >> (8 * k)) as u8 * 10 + (x >> (8 * (k + 1))) as u8
+    };
+    let (day, month, century) = (pair(a, 0), pair(a, 3), pair(a, 6));
+    let (year, hour, minute) = (pair(b, 0), pair(b, 3), pair(b, 6));
+    let (second, oh) = (pair(c, 1), pair(c, 5));
+    let om = ((c >> 56) as u8 ^ 0x30) * 10 + (t[24] - b'0');
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 60 || oh > 25 || om > 59 {
         return false;
     }
     day >= 1 && day <= days_in_month(u16::from(century) * 100 + u16::from(year), month)
@@ -753,6 +751,20 @@ mod tests {
         #[test]
         fn valid_time_agrees_with_time_parts(t in "[0-3][0-9]/[01][0-9]/[0-9]{4}:[0-2][0-9]:[0-6][0-9]:[0-6][0-9] [-+][0-2][0-9][0-6][0-9]|.{25}") {
             prop_assert_eq!(valid_time(t.as_bytes()), time_parts(t.as_bytes()).is_some(), "{}", t);
+        }
+
+        /// A valid time with any one or two bytes changed, to anything: the check eight bytes
+        /// at a time still agrees with the full split.
+        #[test]
+        fn valid_time_agrees_with_time_parts_on_any_byte(
+            t in "[0-3][0-9]/[01][0-9]/[0-9]{4}:[0-2][0-9]:[0-6][0-9]:[0-6][0-9] [-+][0-2][0-9][0-6][0-9]",
+            edits in proptest::collection::vec((0usize..25, any::<u8>()), 1..3),
+        ) {
+            let mut t = t.into_bytes();
+            for (at, byte) in edits {
+                t[at] = byte;
+            }
+            prop_assert_eq!(valid_time(&t), time_parts(&t).is_some(), "{:?}", t);
         }
 
         /// The word-at-a-time search agrees with the obvious one.
