@@ -88,6 +88,15 @@ def seeds():
                 yield "spool_event", line
     for path in sorted(DATA.glob("access.log*")) + [tasks / "access.log"]:
         yield "input_file", path.read_bytes()
+    # Generations of a rotated log, oldest first, at NUL bytes: the history fixture's (which
+    # overlap in time and hold a late write and a malformed line), and the sample set's.
+    history = DATA / "history"
+    yield "history_merge", b"\0".join([
+        gzip.decompress((history / "access.log.2.gz").read_bytes()),
+        (history / "access.log.1").read_bytes(), (history / "access.log").read_bytes()])
+    yield "history_merge", b"\0".join([
+        gzip.decompress((DATA / "access.log.2.gz").read_bytes()),
+        (DATA / "access.log.1").read_bytes(), (DATA / "access.log").read_bytes()])
     for word in QUOTE_WORDS:
         yield "quote_word", word
     for line in log_lines():

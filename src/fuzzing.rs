@@ -103,6 +103,15 @@ pub fn input_file(path: &std::path::Path) {
     }
 }
 
+/// A group of files merged by time (`--rotated`, the fuzz target writes them to `paths`: the
+/// input split at NUL bytes, every other file gzip): on one core and two, read in line or
+/// ahead, passing over polls or not, the lines come in the order of the merge with every file
+/// open from the start, less those passed over.
+pub fn history_merge(paths: &[std::path::PathBuf]) {
+    let group: Vec<Source> = paths.iter().cloned().map(Source::new).collect();
+    crate::merge::check_against_full_merge(&group);
+}
+
 /// `--since`/`--until` and `--rotate-wait` values, as a user types them.
 pub fn time_arg(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -557,6 +557,79 @@ fn finish(source: &Source, kind: &FileKind) {
     }
 }
 
+/// The merge pverec made before it read ahead: every file open from the start, the oldest
+/// current line first by its own time (malformed lines first), ties to the older file; the
+/// (file, line number) of each line in turn.
+pub(crate) fn full_merge(files: &[Vec<Vec<u8>>]) -> Vec<(usize, u64)> {
+    let key = |line: &[u8]| {
+        access::parse(line)
+            .ok()
+            .and_then(|l| l.timestamp())
+            .map_or(i64::MIN, |t| t.as_second())
+    };
+    let mut at = vec![0usize; files.len()];
+    let mut out = Vec::new();
+    loop {
+        let next = (0..files.len())
+            .filter(|&f| at[f] < files[f].len())
+            .min_by_key(|&f| (key(&files[f][at[f]]), f));
+        let Some(f) = next else {
+            return out;
+        };
+        at[f] += 1;
+        out.push((f, at[f] as u64));
+    }
+}
+
+/// For the fuzz target (`crate::fuzzing::history_merge`): the group merged here and ahead, on
+/// one core and two, with and without passing over, against [`full_merge`]; panics if the
+/// order differs.
+pub(crate) fn check_against_full_merge(group: &[Source]) {
+    let read = |source: &Source| {
+        let mut lines = Vec::new();
+        if let Ok(mut file) = Lines::open(source, Progress::default()) {
+            while let Ok(true) = file.advance() {
+                lines.push(file.line().to_vec());
+            }
+        }
+        lines
+    };
+    let files: Vec<Vec<Vec<u8>>> = group.iter().map(read).collect();
+    let mapped =
+        |f: usize| Lines::open(&group[f], Progress::default()).is_ok_and(|lines| lines.is_mapped());
+    let want = full_merge(&files);
+    let progress = Progress::default();
+    let merged = |cores: usize, pass_over: Option<PassOver>| {
+        let reading = Reading {
+            pass_over,
+            cores,
+            progress: &progress,
+        };
+        let mut out = Vec::new();
+        let _ = merge(group, &reading, None, &mut || {}, &mut |i, _, n| {
+            out.push((i, n));
+            Ok(())
+        });
+        out
+    };
+    assert_eq!(merged(1, None), want, "one core");
+    assert_eq!(merged(2, None), want, "two cores");
+    let mut wanted = crate::request::ClassSet::default();
+    wanted.insert(crate::request::Class::Write);
+    let pass = PassOver::new(wanted, false);
+    assert_eq!(merged(1, Some(pass)), want, "one core, nothing passed over");
+    let ahead = |f: usize| group.len() > 1 || !mapped(f);
+    let kept: Vec<(usize, u64)> = want
+        .iter()
+        .copied()
+        .filter(|&(f, n)| {
+            let text = &files[f][n as usize - 1];
+            !(ahead(f) && pass.passes_over(text, &access::parse(text)))
+        })
+        .collect();
+    assert_eq!(merged(2, Some(pass)), kept, "two cores, passing over");
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -566,29 +639,6 @@ mod tests {
 
     use super::*;
     use crate::request::{Class, ClassSet};
-
-    /// The merge pverec made before it read ahead: every file open from the start, the oldest
-    /// current line first by its own time (malformed lines first), ties to the older file.
-    fn greedy(files: &[Vec<String>]) -> Vec<(usize, u64)> {
-        let key = |line: &str| {
-            access::parse(line.as_bytes())
-                .ok()
-                .and_then(|l| l.timestamp())
-                .map_or(i64::MIN, |t| t.as_second())
-        };
-        let mut at = vec![0usize; files.len()];
-        let mut out = Vec::new();
-        loop {
-            let next = (0..files.len())
-                .filter(|&f| at[f] < files[f].len())
-                .min_by_key(|&f| (key(&files[f][at[f]]), f));
-            let Some(f) = next else {
-                return out;
-            };
-            at[f] += 1;
-            out.push((f, at[f] as u64));
-        }
-    }
 
     fn line(second: u32, write: bool) -> String {
         let method = if write { "POST" } else { "GET" };
@@ -696,7 +746,11 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let group = write(dir.path(), &files, &gzip);
-            let want = greedy(&files);
+            let bytes: Vec<Vec<Vec<u8>>> = files
+                .iter()
+                .map(|f| f.iter().map(|l| l.as_bytes().to_vec()).collect())
+                .collect();
+            let want = full_merge(&bytes);
             prop_assert_eq!(&merged(&group, 1, None), &want);
             prop_assert_eq!(&merged(&group, 2, None), &want);
             let pass = writes_only();

@@ -127,7 +127,7 @@ pub(crate) struct PassOver {
 }
 
 impl PassOver {
-    #[cfg(test)]
+    /// A pass-over of its own, for the merge's checks (tests, fuzzing).
     pub(crate) fn new(wanted: ClassSet, claims: bool) -> PassOver {
         PassOver { wanted, claims }
     }
