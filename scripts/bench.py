@@ -10,7 +10,7 @@ and each child's own peak RSS (os.wait4). The reference rows (`wc -l`, `grep -c`
 an awk converter in scripts/bench-awk.awk, `gzip -dc`) put the figures in context.
 The history rows (a week of rotated generations made from FILE.gz's lines, logrotate's
 layout: two plain, five gzip) run on every core, and say how many were used (CPU time
-over wall time) and the peak RSS from one generation to seven. The join rows read FILE with
+over wall time) and the peak RSS from one generation to seven and thirty. The join rows read FILE with
 a task index of 50,000 and of 500,000 tasks (a year) and a journal of 100,000 and of a
 million entries: time and RSS that grow with the join's size, not faster.
 
@@ -373,11 +373,38 @@ def ensure_history(work: Path, gz: Path) -> tuple[Path, Path, int, int]:
 
 @dataclass
 class Joins:
-    """The join inputs at two sizes: task directories, journal exports."""
+    """The join inputs at two sizes: task directories, journal exports; and the long history."""
     tasks_small: Path
     tasks_year: Path
     journal_small: Path
     journal_million: Path
+    long_history: tuple[Path, int]
+
+
+LONG_HISTORY_GENERATIONS = 30
+
+
+def ensure_long_history(work: Path, gz: Path) -> tuple[Path, int]:
+    """A month of rotated history, laid out as ensure_history's week (generation N is FILE.gz's
+    lines N years earlier; gzip level 1, to write it in seconds): memory must not grow with the
+    generations. Returns (its access.log, uncompressed bytes). Written once per FILE.gz."""
+    out = work / f"history-{LONG_HISTORY_GENERATIONS}"
+    data = gzip.decompress(gz.read_bytes())
+    stamp = out / "stamp"
+    want = f"{gz.stat().st_size} {gz.stat().st_mtime_ns} {LONG_HISTORY_GENERATIONS}\n"
+    if not (stamp.exists() and stamp.read_text() == want):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for n in range(LONG_HISTORY_GENERATIONS):
+            text = data if n == 0 else data.replace(b"/2026:", f"/{2026 - n}:".encode())
+            if n < 2:
+                (out / ("access.log" if n == 0 else "access.log.1")).write_bytes(text)
+            else:
+                with open(out / f"access.log.{n}.gz", "wb") as f:
+                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1, mtime=0) as z:
+                        z.write(text)
+        stamp.write_text(want)
+    return out / "access.log", len(data) * LONG_HISTORY_GENERATIONS
 
 
 def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
@@ -419,6 +446,9 @@ def make_rows(pverec: str, log: Path, plain: int, gz: Path, gz_data: int,
         Row(f"pverec convert --rotated --all -f json HISTORY ({HISTORY_GENERATIONS})",
             [pverec, "convert", "--rotated", "--all", "-f", "json", str(history[0])], 1,
             history[2], pinned=False),
+        Row(f"pverec convert --rotated HISTORY ({LONG_HISTORY_GENERATIONS} gens)",
+            [pverec, "convert", "--rotated", str(joins.long_history[0])], 1,
+            joins.long_history[1], pinned=False, notes=["2 plain + 28 .gz (level 1)"]),
         Row("pverec convert --tasks 50K FILE",
             [pverec, "convert", "--tasks", str(joins.tasks_small), str(log)], 3, plain,
             notes=["50,000 tasks: the log's task-starting writes, then aptupdates"]),
@@ -537,7 +567,8 @@ def main(argv=None) -> int:
                   tasks_year=ensure_tasks(work, log, 500_000),
                   journal_small=ensure_journal(work, log, "journal-100k.json", days=10),
                   journal_million=ensure_journal(work, log, "journal-million.json", days=18,
-                                                 scale=6))
+                                                 scale=6),
+                  long_history=ensure_long_history(work, gz))
     rows = make_rows(pverec, log, log_stamp["data_bytes"], gz, gz_stamp["data_bytes"], journal,
                      history, joins)
     wc, grep, awk_row, conv, conv_json, conv_all, _, conv_gz, true_row, startup = rows[:10]
