@@ -338,6 +338,22 @@ def ensure_tasks(work: Path, log: Path, count: int) -> Path:
 HISTORY_GENERATIONS = 7
 
 
+def write_history(out: Path, data: bytes, generations: int, level: int) -> bytes:
+    """Rotated generations in `out` as logrotate leaves them (`access.log`, `access.log.1`
+    plain, `.2.gz` on, gzip `level`): generation N is `data` N years earlier. Returns the
+    oldest generation's text."""
+    text = data
+    for n in range(generations):
+        text = data if n == 0 else data.replace(b"/2026:", f"/{2026 - n}:".encode())
+        if n < 2:
+            (out / ("access.log" if n == 0 else "access.log.1")).write_bytes(text)
+        else:
+            with open(out / f"access.log.{n}.gz", "wb") as f:
+                with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=level, mtime=0) as z:
+                    z.write(text)
+    return text
+
+
 def ensure_history(work: Path, gz: Path) -> tuple[Path, Path, int, int]:
     """A week of rotated history from FILE.gz's lines, as logrotate leaves it (PVE's stanza:
     `access.log`, `access.log.1` plain, `.2.gz` on): generation N is the same lines N years
@@ -353,19 +369,10 @@ def ensure_history(work: Path, gz: Path) -> tuple[Path, Path, int, int]:
         for d in (out, single):
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir(parents=True)
-        for n in range(HISTORY_GENERATIONS):
-            year = 2026 - n
-            text = data if n == 0 else data.replace(b"/2026:", f"/{year}:".encode())
-            if n < 2:
-                (out / ("access.log" if n == 0 else "access.log.1")).write_bytes(text)
-            else:
-                with open(out / f"access.log.{n}.gz", "wb") as f:
-                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
-                        z.write(text)
-            if n == HISTORY_GENERATIONS - 1:
-                with open(single / "access.log", "wb") as f:
-                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
-                        z.write(text)
+        oldest = write_history(out, data, HISTORY_GENERATIONS, 6)
+        with open(single / "access.log", "wb") as f:
+            with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
+                z.write(oldest)
         stamp.write_text(want)
     return (out / "access.log", single / "access.log", len(data) * HISTORY_GENERATIONS,
             len(data))
@@ -395,14 +402,7 @@ def ensure_long_history(work: Path, gz: Path) -> tuple[Path, int]:
     if not (stamp.exists() and stamp.read_text() == want):
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        for n in range(LONG_HISTORY_GENERATIONS):
-            text = data if n == 0 else data.replace(b"/2026:", f"/{2026 - n}:".encode())
-            if n < 2:
-                (out / ("access.log" if n == 0 else "access.log.1")).write_bytes(text)
-            else:
-                with open(out / f"access.log.{n}.gz", "wb") as f:
-                    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1, mtime=0) as z:
-                        z.write(text)
+        write_history(out, data, LONG_HISTORY_GENERATIONS, 1)
         stamp.write_text(want)
     return out / "access.log", len(data) * LONG_HISTORY_GENERATIONS
 

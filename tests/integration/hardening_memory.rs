@@ -159,6 +159,46 @@ fn access_time_is_the_logs_form() {
     assert_eq!(access_time(951_782_400), "29/02/2000:00:00:00 +0000");
 }
 
+/// A log of one polling line every 10 minutes from `start` to `end` (seconds, inclusive).
+fn polling_log(dir: &std::path::Path, start: i64, end: i64) -> std::path::PathBuf {
+    let mut log = String::new();
+    for t in (start..=end).step_by(600) {
+        log.push_str(&format!(
+            "::1 - root@pam [{}] \"GET /api2/json/version HTTP/1.1\" 200 80\n",
+            access_time(t)
+        ));
+    }
+    let access = dir.join("access.log");
+    fs::write(&access, log).unwrap();
+    access
+}
+
+/// `pverec convert --all ARGS LOG`, its output counted as it comes (it may be millions of
+/// lines): how many lines `counted` takes; the run must succeed.
+fn convert_counting(
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+    counted: impl Fn(&[u8]) -> bool,
+) -> usize {
+    let mut child = std::process::Command::new(bin())
+        .args(["convert", "--all"])
+        .args(args)
+        .arg(log)
+        .env("TZ", "UTC")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut n = 0;
+    for line in std::io::BufRead::split(stdout, b'\n') {
+        if counted(&line.unwrap()) {
+            n += 1;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    n
+}
+
 #[test]
 fn half_a_million_task_lines_are_joined_in_bounded_memory() {
     let tmp = tempfile::tempdir().unwrap();
@@ -167,36 +207,11 @@ fn half_a_million_task_lines_are_joined_in_bounded_memory() {
     let count = 500_000;
     let start = 1_779_000_000;
     big_task_index(&tasks, count, start);
-    let mut log = String::new();
-    let mut t = start;
-    while t <= start + count * 6 {
-        let stamp = access_time(t);
-        log.push_str(&format!(
-            "::1 - root@pam [{stamp}] \"GET /api2/json/version HTTP/1.1\" 200 80\n"
-        ));
-        t += 600;
-    }
-    let access = tmp.path().join("access.log");
-    fs::write(&access, log).unwrap();
-    // The tasks are counted as they come (a million lines).
-    let mut child = std::process::Command::new(bin())
-        .args(["convert", "--all", "--tasks"])
-        .arg(&tasks)
-        .arg(&access)
-        .env("TZ", "UTC")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut shown = 0;
-    for line in std::io::BufRead::split(stdout, b'\n') {
-        let line = line.unwrap();
-        if line.starts_with(b"# task without a request: UPID:pve1:") {
-            shown += 1;
-        }
-    }
-    assert!(child.wait().unwrap().success());
-    assert_eq!(shown, count, "every task is shown once");
+    let access = polling_log(tmp.path(), start, start + count * 6);
+    let shown = convert_counting(&["--tasks".as_ref(), tasks.as_ref()], &access, |line| {
+        line.starts_with(b"# task without a request: UPID:pve1:")
+    });
+    assert_eq!(shown, count as usize, "every task is shown once");
     let peak = children_peak_rss();
     assert!(peak < 64 * MB, "peak RSS {} MB", peak / MB);
 }
@@ -220,35 +235,13 @@ fn a_long_journal_is_joined_as_the_log_goes_by_in_bounded_memory() {
         .unwrap();
     }
     out.into_inner().unwrap().sync_all().unwrap();
-    let mut log = String::new();
-    for t in (start..start + count).step_by(600) {
-        log.push_str(&format!(
-            "::1 - root@pam [{}] \"GET /api2/json/version HTTP/1.1\" 200 80\n",
-            access_time(t)
-        ));
-    }
-    let access = tmp.path().join("access.log");
-    fs::write(&access, log).unwrap();
-    let mut child = std::process::Command::new(bin())
-        .args(["convert", "--all", "--journal-file"])
-        .arg(&journal)
-        .arg(&access)
-        .env("TZ", "UTC")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut logins = 0;
-    for line in std::io::BufRead::split(stdout, b'\n') {
-        if line
-            .unwrap()
-            .ends_with(b"pvesh create /access/ticket  # from the journal")
-        {
-            logins += 1;
-        }
-    }
-    assert!(child.wait().unwrap().success());
-    assert_eq!(logins, count, "every login is shown once");
+    let access = polling_log(tmp.path(), start, start + count - 1);
+    let logins = convert_counting(
+        &["--journal-file".as_ref(), journal.as_ref()],
+        &access,
+        |line| line.ends_with(b"pvesh create /access/ticket  # from the journal"),
+    );
+    assert_eq!(logins, count as usize, "every login is shown once");
     // Read whole, the entries took 133 MB (130,368 KiB, the release before).
     let peak = children_peak_rss();
     assert!(peak < 40 * MB, "peak RSS {} MB", peak / MB);
