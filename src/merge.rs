@@ -102,15 +102,21 @@ fn merge(
     let mut heads: Vec<Head<'_>> = Vec::with_capacity(2);
     let mut since_tick = 0u32;
     let mut most = 0;
+    // A file ended (or none started yet): the next ones may be read ahead now.
+    let mut ended = true;
     loop {
-        if !waiting.is_empty() {
+        // Per line, only this: whether the next file's first line is due (no current line is
+        // older); the rest when something starts or ends.
+        let due = waiting
+            .last()
+            .is_some_and(|next| heads.iter().all(|h| next.first <= h.key));
+        if due || (ended && !waiting.is_empty()) {
             start_due(&mut waiting, &mut heads, merging, reading);
             let ahead = waiting.iter().filter(|w| w.head.is_some()).count();
             most = most.max(heads.len() + ahead);
-            if heads.is_empty() {
-                break;
-            }
-        } else if heads.is_empty() {
+        }
+        ended = false;
+        if heads.is_empty() {
             break;
         }
         // The oldest line first; on equal times, the older file (earlier in the group) first.
@@ -125,6 +131,7 @@ fn merge(
         each(head.index, head.line(), head.number)?;
         if !head.advance() {
             heads.remove(i);
+            ended = true;
         }
         since_tick += 1;
         if since_tick == 1 << 14 {
