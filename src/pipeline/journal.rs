@@ -490,6 +490,7 @@ impl Pipeline {
         let Some(mut feed) = self.journal_feed.take() else {
             return;
         };
+        self.journal_pulled = self.journal_pulled.max(seconds);
         let limit = seconds
             .saturating_add(JOURNAL_AHEAD)
             .saturating_mul(1_000_000);

@@ -83,6 +83,9 @@ pub(crate) struct Pipeline {
     pub(crate) journal_live: Option<crate::source::journal::Live>,
     /// convert: the journal, read as the log goes by.
     journal_feed: Option<crate::source::journal::Stream>,
+    /// The latest log time the journal was read for (to that time plus an hour): a line of no
+    /// later time needs no look at it.
+    journal_pulled: i64,
     /// follow: the signal pipe, which a short wait for the journal watches too.
     pub(crate) signals: Option<std::os::fd::RawFd>,
     /// Without a task directory: the ends of tasks the journal told, by UPID (when, status).
@@ -276,6 +279,7 @@ impl Pipeline {
             journal: None,
             journal_live: None,
             journal_feed: None,
+            journal_pulled: i64::MIN,
             signals: None,
             shell_now: Vec::new(),
             guest_names: None,
@@ -1067,7 +1071,7 @@ impl Pipeline {
             }
         };
         if self.journal_feed.is_some() {
-            if let Some(seconds) = line.seconds() {
+            if let Some(seconds) = line.seconds().filter(|&s| s > self.journal_pulled) {
                 self.pull_journal(seconds);
             }
         }
