@@ -447,11 +447,20 @@ pub(crate) fn parse_duration(arg: &str) -> Result<std::time::Duration, String> {
 
 /// The instant in the form every output uses: `2026-06-24T12:03:14Z`.
 pub(crate) fn utc(ts: Timestamp) -> String {
+    let mut out = Vec::with_capacity(20);
+    push_utc(&mut out, ts);
+    // Only ASCII digits and separators, or strftime's text.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends [`utc`]'s form of the instant.
+pub(crate) fn push_utc(into: &mut Vec<u8>, ts: Timestamp) {
     // By hand, as `local_in`: every JSON record has one, and jiff's formatter was 2 % of
     // `convert --all -f json`. Years of four digits only; others as strftime writes them.
     let t = jiff::tz::Offset::UTC.to_datetime(ts);
     if !(1000..=9999).contains(&t.year()) {
-        return ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        into.extend_from_slice(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
+        return;
     }
     let mut out = [0u8; 20];
     let two = |out: &mut [u8], at: usize, n: i8| {
@@ -472,8 +481,7 @@ pub(crate) fn utc(ts: Timestamp) -> String {
     out[16] = b':';
     two(&mut out, 17, t.second());
     out[19] = b'Z';
-    // Only ASCII digits and separators were written.
-    String::from_utf8_lossy(&out).into_owned()
+    into.extend_from_slice(&out);
 }
 
 /// The instant as a person reads it on this node: local time (the `TZ` environment variable,

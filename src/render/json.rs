@@ -22,65 +22,6 @@ use crate::time::utc;
 const REDACTED: &str = "<redacted>";
 
 #[derive(Serialize)]
-struct Record<'a> {
-    /// What the record is about: `request` (a logged request, or a spool event alone), `task` (a
-    /// task no logged request started); the follow-up records say `task_end`.
-    event: &'static str,
-    time: String,
-    node: Option<&'a str>,
-    source_ip: Option<Cow<'a, str>>,
-    user: Option<Cow<'a, str>>,
-    token: Option<Cow<'a, str>>,
-    method: Option<Cow<'a, str>>,
-    path: Option<Cow<'a, str>>,
-    api_format: Option<Cow<'a, str>>,
-    class: &'static str,
-    template: Option<&'static str>,
-    action: Option<&'static str>,
-    object: Option<ObjectRecord<'a>>,
-    params: Params<'a>,
-    params_source: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    redacted: Vec<Cow<'a, str>>,
-    /// Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer
-    /// PVE, or a forged event): kept in `params`, listed here, and the call is not replayable.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    unknown_params: Vec<&'a str>,
-    http_status: Option<u16>,
-    bytes: Option<u64>,
-    outcome: &'static str,
-    /// The task the request started (for class `task`, the task itself).
-    task: Option<TaskRecord<'a>>,
-    pvesh: Option<String>,
-    argv: Option<Vec<Cow<'a, str>>>,
-    /// Why the pvesh form would not repeat the request (a websocket's ticket check, an upload,
-    /// a path or handler PVE 9 does not have, a pvesh output option); null when it would.
-    not_replayable: Option<&'a str>,
-    /// The request line of requests outside the API (static files, CONNECT, unparsable lines),
-    /// where it is the only record; null for API calls, which method, path and params describe.
-    request: Option<Cow<'a, str>>,
-    /// `api` (a request) or `cli` (a command on the node's shell, from the journal); null
-    /// where no source tells (a task without a request).
-    origin: Option<&'static str>,
-    /// The program of a `cli` event (`qm`, `pct`, `vzdump`…).
-    program: Option<&'a str>,
-    /// The process that did it, when a source tells: `{"name", "pid"}`.
-    process: Option<ProcessRecord<'a>>,
-    /// What the journal said of a login: `{"kind", "reason"}`.
-    auth: Option<AuthRecord<'a>>,
-    /// What the request changed in /etc/pve (follow with it): `[{"file", "section", "key",
-    /// "old", "new"}]`; absent when nothing was seen.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    changes: Vec<changes::ChangeRecord<'a>>,
-    /// A cluster read: `{"to": "pve2", "hop": {"file", "line"}}` for a request whose hop on
-    /// another node was folded into it, `{"from": "pve1", "origin_read": false}` for a hop
-    /// shown on its own; absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    proxy: Option<ProxyRecord<'a>>,
-    source: SourceRecord<'a>,
-}
-
-#[derive(Serialize)]
 #[serde(untagged)]
 enum ProxyRecord<'a> {
     Folded { to: &'a str, hop: SourceRecord<'a> },
@@ -177,18 +118,6 @@ pub(crate) fn push_change(
         },
     };
     push_json(out, &record, pretty);
-}
-
-#[derive(Serialize)]
-struct ProcessRecord<'a> {
-    name: &'a str,
-    pid: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct AuthRecord<'a> {
-    kind: &'static str,
-    reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -296,65 +225,39 @@ pub(crate) fn push_task_end(out: &mut Vec<u8>, ended: &Ended, pretty: bool) {
     push_json(out, &record, pretty);
 }
 
-/// Parameters as a JSON object; a key given more than once becomes an array of its values, in
-/// order, so no value is lost to a duplicate key.
-struct Params<'a> {
+/// The parameters of a spool body, in the body's own form: arrays and nested objects are shown as
+/// the JSON they were, each secret as its parameters (the options made of it) say.
+struct BodyParams<'a> {
     params: &'a [Param<'a>],
-    /// The spool's own form of the parameters, when they came from there: arrays and nested
-    /// objects are shown as the JSON they were.
-    body: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    body: &'a serde_json::Map<String, serde_json::Value>,
     show_secrets: bool,
 }
 
-impl Serialize for Params<'_> {
+impl Serialize for BodyParams<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        if let Some(body) = self.body {
-            for (key, value) in body {
-                let redactions = self
-                    .params
-                    .iter()
-                    .filter(|p| p.key.as_ref() == key.as_bytes())
-                    .map(|p| &p.redaction);
-                if self.show_secrets {
-                    map.serialize_entry(key, value)?;
-                } else if redactions.clone().any(|r| *r == Redaction::Whole) {
-                    map.serialize_entry(key, REDACTED)?;
-                } else if redactions.clone().any(Redaction::any) {
-                    if let Some(redacted) = redact_by_params(value, redactions) {
-                        // A string, or an array of strings: each as its option says (its
-                        // shapes, and the parts its name makes secret).
-                        map.serialize_entry(key, &redacted)?;
-                    } else {
-                        // The secret parts of its strings, in the body's own JSON shape.
-                        let redacted = secret::redact_json(value, REDACTED);
-                        map.serialize_entry(key, redacted.as_ref().unwrap_or(value))?;
-                    }
-                } else {
-                    map.serialize_entry(key, value)?;
-                }
-            }
-            return map.end();
-        }
-        let all = self.params;
-        for (i, p) in all.iter().enumerate() {
-            if all[..i].iter().any(|q| q.key == p.key) {
-                continue; // already written with the first occurrence
-            }
-            let values: Vec<Cow<'_, str>> = all[i..]
+        for (key, value) in self.body {
+            let redactions = self
+                .params
                 .iter()
-                .filter(|q| q.key == p.key)
-                .map(|q| match &q.redaction {
-                    Redaction::None => text(&q.value),
-                    _ if self.show_secrets => text(&q.value),
-                    Redaction::Whole => Cow::Borrowed(REDACTED),
-                    r => Cow::Owned(text(&r.apply(&q.value, REDACTED.as_bytes())).into_owned()),
-                })
-                .collect();
-            if values.len() == 1 {
-                map.serialize_entry(&text(&p.key), &values[0])?;
+                .filter(|p| p.key.as_ref() == key.as_bytes())
+                .map(|p| &p.redaction);
+            if self.show_secrets {
+                map.serialize_entry(key, value)?;
+            } else if redactions.clone().any(|r| *r == Redaction::Whole) {
+                map.serialize_entry(key, REDACTED)?;
+            } else if redactions.clone().any(Redaction::any) {
+                if let Some(redacted) = redact_by_params(value, redactions) {
+                    // A string, or an array of strings: each as its option says (its shapes,
+                    // and the parts its name makes secret).
+                    map.serialize_entry(key, &redacted)?;
+                } else {
+                    // The secret parts of its strings, in the body's own JSON shape.
+                    let redacted = secret::redact_json(value, REDACTED);
+                    map.serialize_entry(key, redacted.as_ref().unwrap_or(value))?;
+                }
             } else {
-                map.serialize_entry(&text(&p.key), &values)?;
+                map.serialize_entry(key, value)?;
             }
         }
         map.end()
@@ -398,102 +301,339 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Appends the event's JSON record and a newline.
-pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, pretty: bool) {
-    let (user, token) = event.user_and_token();
-    let words = pvesh::argv(event);
-    let replayable = words
-        .as_deref()
-        .is_some_and(|w| pvesh::replayable(w, show_secrets));
-    let pvesh_line = words.as_deref().filter(|_| replayable).map(|w| {
-        let mut line = Vec::new();
-        pvesh::push_command(&mut line, w, show_secrets);
-        // The line is ASCII or valid UTF-8 nearly always: taken as it is, not copied.
-        String::from_utf8(line)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    });
-    let argv = words.as_deref().map(|w| {
-        w.iter()
-            .map(|word| match word.text(show_secrets, REDACTED.as_bytes()) {
-                Cow::Borrowed(b) => text(b),
-                Cow::Owned(b) => Cow::Owned(text(&b).into_owned()),
-            })
-            .collect()
-    });
-    let diffs: Vec<crate::source::etc_pve::diff::Change> = event
-        .file_changes
-        .iter()
-        .flat_map(|c| changes::changes_of(c, show_secrets))
-        .collect();
-    let record = Record {
-        event: if event.class == Class::Task {
-            "task"
-        } else {
-            "request"
-        },
-        time: utc(event.time),
-        node: event.node,
-        source_ip: event.client.map(text),
-        user: user.map(text),
-        token: token.map(text),
-        method: event.method.map(text),
-        path: event.path.as_deref().map(text),
-        api_format: event.api_format.map(text),
-        class: event.class.name(),
-        template: event.template,
-        action: event.endpoint.and_then(|e| e.action()),
-        object: event.object.as_ref().map(|o| ObjectRecord {
-            kind: o.kind,
-            id: text(&o.id),
-            name: matches!(o.kind, "qemu" | "lxc" | "vmid").then_some(o.name.as_deref()),
-        }),
-        params: Params {
-            params: &event.params,
-            body: event.body.map(|b| &b.params),
-            show_secrets,
-        },
-        params_source: event.params_source.name(),
-        redacted: if show_secrets {
-            Vec::new()
-        } else {
-            let mut names: Vec<Cow<'_, str>> = Vec::new();
-            for p in event.params.iter().filter(|p| p.redaction.any()) {
-                let name = text(&p.key);
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+/// One JSON object being written, field by field, in the order given: the record writer's
+/// frame. Keys are pverec's own (ASCII, nothing to escape); values are written with
+/// [`quote::push_json_str`] or serde_json, so every byte is what serde_json with
+/// [`quote::TerminalSafe`] would write.
+struct Fields<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Fields<'o> {
+    fn start(out: &'o mut Vec<u8>) -> Fields<'o> {
+        out.push(b'{');
+        Fields { out, first: true }
+    }
+
+    /// Writes `,"key":` (no comma first) and gives the output for the value. Inlined, so that
+    /// each key is a copy of known length.
+    #[inline(always)]
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    #[inline(always)]
+    fn text(&mut self, key: &'static str, value: &[u8]) {
+        quote::push_json_str(self.key(key), value);
+    }
+
+    #[inline(always)]
+    fn opt_text(&mut self, key: &'static str, value: Option<&[u8]>) {
+        match value {
+            Some(value) => self.text(key, value),
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    fn opt_number(&mut self, key: &'static str, value: Option<u64>) {
+        match value {
+            Some(n) => {
+                let mut digits = itoa::Buffer::new();
+                let digits = digits.format(n);
+                self.key(key).extend_from_slice(digits.as_bytes());
             }
-            names
-        },
-        unknown_params: event.unknown_params(),
-        http_status: event.http_status,
-        bytes: event.bytes,
-        outcome: event.outcome.name(),
-        task: event.task.as_ref().map(TaskRecord::new),
-        pvesh: pvesh_line,
-        not_replayable: event.not_replayable.as_deref(),
-        argv,
-        request: (event.api_format.is_none() && event.class != Class::Task)
-            .then(|| Cow::Owned(text(&event.request_summary(show_secrets)).into_owned())),
-        origin: event.via.map(|via| match via {
-            Via::Api => "api",
-            Via::Cli => "cli",
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    /// Any value, as serde_json writes it: for the fields that are rare (changes, proxies, a
+    /// spool body's parameters).
+    fn serialized<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
+        quote::push_json_compact(self.key(key), value);
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Appends `items` as a JSON array of strings.
+fn push_texts<'t>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'t [u8]>) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        quote::push_json_str(out, item);
+    }
+    out.push(b']');
+}
+
+/// Appends the event's JSON record and a newline.
+///
+/// Written by hand, field by field, rather than derived with serde: every line of
+/// `convert --all -f json` is one, and serde_json's byte-wise string writer with the
+/// terminal-safe pass, the owned strings and the vectors of the record took two thirds of that
+/// run. The fields, their order and every byte are those of design.md's table as the serde
+/// record wrote them (the golden test compares with the release before).
+pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool, pretty: bool) {
+    if pretty {
+        let mut compact = Vec::with_capacity(1024);
+        write_record(&mut compact, event, show_secrets);
+        quote::reindent(&compact, out);
+    } else {
+        write_record(out, event, show_secrets);
+    }
+    out.push(b'\n');
+}
+
+fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
+    // A record of a polling request is about 600 bytes: one reservation for most of them.
+    out.reserve(1024);
+    let (user, token) = event.user_and_token();
+    let mut f = Fields::start(out);
+    f.key("event")
+        .extend_from_slice(if event.class == Class::Task {
+            b"\"task\""
+        } else {
+            b"\"request\""
+        });
+    let time = f.key("time");
+    time.push(b'"');
+    crate::time::push_utc(time, event.time);
+    time.push(b'"');
+    f.opt_text("node", event.node.map(str::as_bytes));
+    f.opt_text("source_ip", event.client);
+    f.opt_text("user", user);
+    f.opt_text("token", token);
+    f.opt_text("method", event.method);
+    f.opt_text("path", event.path.as_deref());
+    f.opt_text("api_format", event.api_format);
+    f.text("class", event.class.name().as_bytes());
+    f.opt_text("template", event.template.map(str::as_bytes));
+    f.opt_text(
+        "action",
+        event.endpoint.and_then(|e| e.action()).map(str::as_bytes),
+    );
+    match &event.object {
+        None => f.key("object").extend_from_slice(b"null"),
+        Some(o) => {
+            let mut object = Fields::start(f.key("object"));
+            object.text("type", o.kind.as_bytes());
+            object.text("id", &o.id);
+            // A guest's name from /etc/pve, null when unknown; only guests have the field.
+            if matches!(o.kind, "qemu" | "lxc" | "vmid") {
+                object.opt_text("name", o.name.as_deref().map(str::as_bytes));
+            }
+            object.end();
+        }
+    }
+    match event.body {
+        Some(body) => f.serialized(
+            "params",
+            &BodyParams {
+                params: &event.params,
+                body: &body.params,
+                show_secrets,
+            },
+        ),
+        None => push_params(f.key("params"), &event.params, show_secrets),
+    }
+    f.text("params_source", event.params_source.name().as_bytes());
+    if !show_secrets && event.params.iter().any(|p| p.redaction.any()) {
+        let mut names: Vec<Cow<'_, str>> = Vec::new();
+        for p in event.params.iter().filter(|p| p.redaction.any()) {
+            let name = text(&p.key);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        push_texts(f.key("redacted"), names.iter().map(|n| n.as_bytes()));
+    }
+    // Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer PVE,
+    // or a forged event): kept in `params`, listed here, and the call is not replayable.
+    let unknown = event.unknown_params();
+    if !unknown.is_empty() {
+        push_texts(
+            f.key("unknown_params"),
+            unknown.iter().map(|k| k.as_bytes()),
+        );
+    }
+    f.opt_number("http_status", event.http_status.map(u64::from));
+    f.opt_number("bytes", event.bytes);
+    f.text("outcome", event.outcome.name().as_bytes());
+    // The task the request started (for class `task`, the task itself).
+    match &event.task {
+        None => f.key("task").extend_from_slice(b"null"),
+        Some(task) => push_task(f.key("task"), task),
+    }
+    let words = pvesh::argv(event);
+    match words
+        .as_deref()
+        .filter(|w| pvesh::replayable(w, show_secrets))
+    {
+        None => f.key("pvesh").extend_from_slice(b"null"),
+        Some(words) => {
+            let out = f.key("pvesh");
+            out.push(b'"');
+            let at = out.len();
+            pvesh::push_command(out, words, show_secrets);
+            // The line is nearly always printable ASCII: checked where it was written, and
+            // escaped from a copy only when it is not.
+            if quote::plain_json(&out[at..]) {
+                out.push(b'"');
+            } else {
+                let line = out.split_off(at);
+                out.pop();
+                quote::push_json_str(out, &line);
+            }
+        }
+    }
+    match words.as_deref() {
+        None => f.key("argv").extend_from_slice(b"null"),
+        Some(words) => {
+            let out = f.key("argv");
+            out.push(b'[');
+            for (i, word) in words.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                quote::push_json_str(out, &word.text(show_secrets, REDACTED.as_bytes()));
+            }
+            out.push(b']');
+        }
+    }
+    // Why the pvesh form would not repeat the request (a websocket's ticket check, an upload, a
+    // path or handler PVE 9 does not have, a pvesh output option); null when it would.
+    f.opt_text(
+        "not_replayable",
+        event.not_replayable.as_deref().map(str::as_bytes),
+    );
+    // The request line of requests outside the API (static files, CONNECT, unparsable lines),
+    // where it is the only record; null for API calls, which method, path and params describe.
+    if event.api_format.is_none() && event.class != Class::Task {
+        f.text("request", &event.request_summary(show_secrets));
+    } else {
+        f.key("request").extend_from_slice(b"null");
+    }
+    // `api` (a request) or `cli` (a command on the node's shell, from the journal); null where
+    // no source tells (a task without a request).
+    f.opt_text(
+        "origin",
+        event.via.map(|via| match via {
+            Via::Api => &b"api"[..],
+            Via::Cli => b"cli",
         }),
-        program: event.program.as_deref(),
-        process: event.process.as_ref().map(|p| ProcessRecord {
-            name: &p.name,
-            pid: p.pid,
-        }),
-        auth: event.auth.as_ref().map(|a| AuthRecord {
-            kind: a.kind,
-            reason: a.reason.as_deref().map(Cow::Borrowed),
-        }),
-        changes: changes::records(&diffs),
-        proxy: event.proxy.as_ref().map(ProxyRecord::new),
-        source: SourceRecord {
-            file: event.origin.file,
-            line: (event.origin.line > 0).then_some(event.origin.line),
-        },
-    };
-    push_json(out, &record, pretty);
+    );
+    // The program of a `cli` event (`qm`, `pct`, `vzdump`…).
+    f.opt_text("program", event.program.as_deref().map(str::as_bytes));
+    // The process that did it, when a source tells: `{"name", "pid"}`.
+    match &event.process {
+        None => f.key("process").extend_from_slice(b"null"),
+        Some(p) => {
+            let mut process = Fields::start(f.key("process"));
+            process.text("name", p.name.as_bytes());
+            process.opt_number("pid", p.pid.map(u64::from));
+            process.end();
+        }
+    }
+    // What the journal said of a login: `{"kind", "reason"}`.
+    match &event.auth {
+        None => f.key("auth").extend_from_slice(b"null"),
+        Some(a) => {
+            let mut auth = Fields::start(f.key("auth"));
+            auth.text("kind", a.kind.as_bytes());
+            auth.opt_text("reason", a.reason.as_deref().map(str::as_bytes));
+            auth.end();
+        }
+    }
+    // What the request changed in /etc/pve (follow with it): `[{"file", "section", "key", "old",
+    // "new"}]`; absent when nothing was seen.
+    if !event.file_changes.is_empty() {
+        let diffs: Vec<crate::source::etc_pve::diff::Change> = event
+            .file_changes
+            .iter()
+            .flat_map(|c| changes::changes_of(c, show_secrets))
+            .collect();
+        if !diffs.is_empty() {
+            f.serialized("changes", &changes::records(&diffs));
+        }
+    }
+    // A cluster read: `{"to": "pve2", "hop": {"file", "line"}}` for a request whose hop on
+    // another node was folded into it, `{"from": "pve1", "origin_read": false}` for a hop shown
+    // on its own; absent otherwise.
+    if let Some(proxy) = &event.proxy {
+        f.serialized("proxy", &ProxyRecord::new(proxy));
+    }
+    let mut source = Fields::start(f.key("source"));
+    source.text("file", event.origin.file.as_bytes());
+    source.opt_number("line", (event.origin.line > 0).then_some(event.origin.line));
+    source.end();
+    f.end();
+}
+
+/// Appends a task as the records show it: `{"upid", "type", "id", "pid", "start", "end",
+/// "status"}`.
+fn push_task(out: &mut Vec<u8>, task: &Task) {
+    let record = TaskRecord::new(task);
+    let mut f = Fields::start(out);
+    f.text("upid", record.upid.as_bytes());
+    f.text("type", record.kind.as_bytes());
+    f.text("id", record.id.as_bytes());
+    f.opt_number("pid", Some(u64::from(record.pid)));
+    f.text("start", record.start.as_bytes());
+    f.opt_text("end", record.end.as_deref().map(str::as_bytes));
+    f.opt_text("status", record.status.map(str::as_bytes));
+    f.end();
+}
+
+/// Appends parameters (not a spool body's) as a JSON object; a key given more than once becomes
+/// an array of its values, in order, so no value is lost to a duplicate key.
+fn push_params(out: &mut Vec<u8>, all: &[Param<'_>], show_secrets: bool) {
+    out.push(b'{');
+    let mut first = true;
+    for (i, p) in all.iter().enumerate() {
+        if all[..i].iter().any(|q| q.key == p.key) {
+            continue; // already written with the first occurrence
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        quote::push_json_str(out, &p.key);
+        out.push(b':');
+        let value = |q| shown_value(q, show_secrets);
+        let mut same = all[i..].iter().filter(|q| q.key == p.key);
+        if all[i + 1..].iter().any(|q| q.key == p.key) {
+            out.push(b'[');
+            for (n, q) in same.enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                quote::push_json_str(out, &value(q));
+            }
+            out.push(b']');
+        } else if let Some(q) = same.next() {
+            quote::push_json_str(out, &value(q));
+        }
+    }
+    out.push(b'}');
+}
+
+/// The value of a parameter as a record shows it: redacted, unless secrets are shown.
+fn shown_value<'p>(p: &'p Param<'_>, show_secrets: bool) -> Cow<'p, [u8]> {
+    match &p.redaction {
+        Redaction::None => Cow::Borrowed(&p.value),
+        _ if show_secrets => Cow::Borrowed(&p.value),
+        Redaction::Whole => Cow::Borrowed(REDACTED.as_bytes()),
+        r => r.apply(&p.value, REDACTED.as_bytes()),
+    }
 }

@@ -155,9 +155,11 @@ pub(crate) fn argv<'e>(event: &'e Event<'_>) -> Option<Vec<Word<'e>>> {
 /// Whether every word can be an argv element: a NUL byte cannot (C strings end there), and a
 /// shell would silently cut the word short, running a different command.
 pub(crate) fn replayable(words: &[Word<'_>], show_secrets: bool) -> bool {
-    words
-        .iter()
-        .all(|w| w.shown(show_secrets).iter().all(|b| !b.contains(&0)))
+    words.iter().all(|w| match w {
+        // Most words are literal: looked at in place, with no list of pieces.
+        Word::Literal(b) => memchr::memchr(0, b).is_none(),
+        _ => w.shown(show_secrets).iter().all(|b| !b.contains(&0)),
+    })
 }
 
 /// Appends the quoted command line (no newline, no note).

@@ -32,8 +32,24 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes that need no quoting at all in a shell word (in any position).
 fn is_bare_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b)
+    BARE_SAFE[usize::from(b)]
 }
+
+/// [`is_bare_safe`] as a table: every word of every command is looked at byte by byte.
+const BARE_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Whether `c` is one of the characters a terminal shows as nothing or lets reorder or hide the
 /// text around it: Unicode general categories Cc (C0, DEL, C1), Cf (bidi controls, zero-width
@@ -269,6 +285,107 @@ pub(crate) fn push_json_compact<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>,
     let _ = value.serialize(&mut ser);
 }
 
+/// Appends `bytes` as a JSON string, exactly as [`push_json_compact`] writes the string that
+/// `String::from_utf8_lossy(bytes)` is: the record writer's one string function. Nearly every
+/// string of a record is printable ASCII with no `"` or `\`; that takes one pass (a reduction the
+/// compiler vectorizes) and a copy. Anything else goes through serde_json and [`TerminalSafe`].
+pub(crate) fn push_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    if plain_json(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        push_json_compact(out, &*String::from_utf8_lossy(bytes));
+    }
+}
+
+/// Whether `bytes` are all printable ASCII other than `"` and `\`: a JSON string's text as it
+/// is. Eight bytes at a time (SWAR): for each word, whether any byte is ≥ 0x80, below 0x20, or
+/// equal to DEL, `"` or `\` (the exact "has a zero byte" test of `word ^ byte`), then the tail.
+pub(crate) fn plain_json(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let bad = |eight: [u8; 8]| {
+        let w = u64::from_ne_bytes(eight);
+        (w & HIGH)
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            | zero_in(w ^ (ONES * 0x7f))
+            | zero_in(w ^ (ONES * u64::from(b'"')))
+            | zero_in(w ^ (ONES * u64::from(b'\\')))
+            != 0
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        if bad(eight) {
+            return false;
+        }
+    }
+    // The tail: the last eight bytes again (overlapping), or, when there are fewer, byte by byte.
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return true;
+    }
+    match bytes.last_chunk::<8>() {
+        Some(last) => !bad(*last),
+        None => tail
+            .iter()
+            .all(|&b| (b' '..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+    }
+}
+
+/// Appends the compact JSON `compact` (one value, as serde_json writes it) indented as
+/// serde_json's pretty formatter indents it: two spaces a level, `"key": value`, and `{}` and
+/// `[]` for what is empty. Strings are copied as they are, so the escapes stay.
+pub(crate) fn reindent(compact: &[u8], out: &mut Vec<u8>) {
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < compact.len() {
+        let b = compact[i];
+        match b {
+            b'"' => {
+                // To the closing quote: the one not escaped by a backslash.
+                let start = i;
+                i += 1;
+                while i < compact.len() && compact[i] != b'"' {
+                    i += if compact[i] == b'\\' { 2 } else { 1 };
+                }
+                out.extend_from_slice(&compact[start..(i + 1).min(compact.len())]);
+            }
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                out.push(b);
+                if compact.get(i + 1) == Some(&close) {
+                    out.push(close);
+                    i += 1;
+                } else {
+                    depth += 1;
+                    newline(out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b',');
+                newline(out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +419,74 @@ mod tests {
             let two = json(&serde_json::to_vec(&value).unwrap());
             prop_assert_eq!(one, two);
         }
+    }
+
+    #[test]
+    fn the_bare_safe_table_holds_the_alphanumerics_and_the_harmless_punctuation() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b);
+            assert_eq!(is_bare_safe(b), expected, "byte {b:#04x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_json_string_is_written_as_serde_json_writes_its_lossy_text(
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            text in any::<String>(),
+            ascii in "[ -~]{0,40}",
+        ) {
+            for b in [&bytes[..], text.as_bytes(), ascii.as_bytes()] {
+                let mut ours = Vec::new();
+                push_json_str(&mut ours, b);
+                let mut theirs = Vec::new();
+                push_json_compact(&mut theirs, &*String::from_utf8_lossy(b));
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+
+        #[test]
+        fn a_string_is_plain_json_when_every_byte_is(
+            bytes in proptest::collection::vec(
+                prop_oneof![0x20u8..0x7f, any::<u8>(), Just(b'"'), Just(b'\\'), Just(0x7f)],
+                0..40,
+            ),
+        ) {
+            let each = bytes.iter().all(|&b| (b' '..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            prop_assert_eq!(plain_json(&bytes), each);
+        }
+
+        #[test]
+        fn reindenting_compact_json_gives_what_the_pretty_formatter_writes(
+            value in json_value(),
+        ) {
+            let mut compact = Vec::new();
+            push_json_compact(&mut compact, &value);
+            let mut ours = Vec::new();
+            reindent(&compact, &mut ours);
+            let theirs = json(&serde_json::to_vec_pretty(&value).unwrap());
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+    }
+
+    /// Any JSON value, nested a few levels, its strings any text (quotes, backslashes, brackets,
+    /// commas, colons and controls included).
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let text = prop_oneof![any::<String>(), "[\\[\\]{}:,\"\\\\ a\u{7f}\u{200b}\n]{0,8}"];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            text.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((text.clone(), inner), 0..5)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
     }
 
     fn json(line: &[u8]) -> Vec<u8> {
