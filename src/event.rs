@@ -226,6 +226,101 @@ pub(crate) struct Event<'a> {
     pub(crate) proxy: Option<crate::join::hops::Proxy>,
 }
 
+/// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request: path,
+/// template, endpoint, object, parameters and why it would not replay. It depends on the
+/// request alone (nothing a later join sets is read), and a log repeats the same few requests
+/// (the web UI's polling) most of the time: so it is kept, owned, for the requests seen, and a
+/// request seen before is joined with a copy. Matching the path against the schema, splitting
+/// and decoding the query and judging each parameter's secrecy were a third of
+/// `convert --all -f json`.
+#[derive(Clone)]
+struct Joined {
+    path: Option<Vec<u8>>,
+    template: Option<&'static str>,
+    endpoint: Option<&'static Endpoint>,
+    object: Option<(&'static str, Vec<u8>)>,
+    params: Vec<(Vec<u8>, Vec<u8>, Redaction)>,
+    params_source: ParamsSource,
+    not_replayable: Option<Cow<'static, str>>,
+}
+
+/// The requests joined so far, by [`Request::push_identity`]; emptied when it holds
+/// [`SchemaMemo::MOST`], so that a log of ever new requests (a scan) keeps memory bounded.
+#[derive(Default)]
+struct SchemaMemo {
+    key: Vec<u8>,
+    /// foldhash, seeded at random per process: the keys are attacker-controlled request lines,
+    /// and SipHash was two thirds of the memo's cost.
+    joined: std::collections::HashMap<Box<[u8]>, Joined, foldhash::fast::RandomState>,
+}
+
+impl SchemaMemo {
+    const MOST: usize = 4096;
+
+    fn join<'a>(&mut self, event: &mut Event<'a>, req: &Request<'a>) {
+        self.key.clear();
+        req.push_identity(&mut self.key);
+        if let Some(joined) = self.joined.get(self.key.as_slice()) {
+            let joined = joined.clone();
+            event.path = joined.path.map(Cow::Owned);
+            event.template = joined.template;
+            event.endpoint = joined.endpoint;
+            event.object = joined.object.map(|(kind, id)| Object {
+                kind,
+                id: Cow::Owned(id),
+                name: None,
+            });
+            event.params = joined
+                .params
+                .into_iter()
+                .map(|(key, value, redaction)| Param {
+                    key: Cow::Owned(key),
+                    value: Cow::Owned(value),
+                    redaction,
+                })
+                .collect();
+            event.params_source = joined.params_source;
+            event.not_replayable = joined.not_replayable;
+            return;
+        }
+        event.join_schema(req);
+        event.not_replayable = event.replay_obstacle();
+        if self.joined.len() >= SchemaMemo::MOST {
+            self.joined.clear();
+        }
+        let joined = Joined {
+            path: event.path.as_deref().map(<[u8]>::to_vec),
+            template: event.template,
+            endpoint: event.endpoint,
+            object: event.object.as_ref().map(|o| (o.kind, o.id.to_vec())),
+            params: event
+                .params
+                .iter()
+                .map(|p| (p.key.to_vec(), p.value.to_vec(), p.redaction.clone()))
+                .collect(),
+            params_source: event.params_source,
+            not_replayable: event.not_replayable.clone(),
+        };
+        self.joined.insert(self.key.as_slice().into(), joined);
+    }
+}
+
+thread_local! {
+    static SCHEMA_MEMO: std::cell::RefCell<SchemaMemo> = std::cell::RefCell::default();
+}
+
+/// Empties this thread's memo of joined requests, so that the next request is joined afresh:
+/// for the checks that a request joined from the memo is the request joined anew.
+pub(crate) fn forget_joined() {
+    SCHEMA_MEMO.with_borrow_mut(|memo| memo.joined.clear());
+}
+
+/// How many requests this thread's memo holds.
+#[cfg(test)]
+fn joined_held() -> usize {
+    SCHEMA_MEMO.with_borrow(|memo| memo.joined.len())
+}
+
 impl<'a> Event<'a> {
     /// Joins a log line and its decoded request.
     pub(crate) fn from_request(
@@ -265,8 +360,7 @@ impl<'a> Event<'a> {
             proxy: None,
         };
         if req.is_api() {
-            event.join_schema(req);
-            event.not_replayable = event.replay_obstacle();
+            SCHEMA_MEMO.with_borrow_mut(|memo| memo.join(&mut event, req));
         }
         event.outcome = event.judge_outcome();
         event
@@ -1109,5 +1203,102 @@ pub(crate) fn task_object<'a>(upid: &'a task::Upid) -> Option<Object<'a>> {
         "diskinit" | "wipedisk" => object("disk", id),
         "auth-realm-sync" | "auth-realm-sync-test" => object("realm", id),
         _ => object("task", id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The JSON record of the request of `line`, as convert makes it.
+    fn record(line: &[u8]) -> Option<Vec<u8>> {
+        let line = access::parse(line).ok()?;
+        let request = Request::parse(line.request);
+        let time = line.timestamp()?;
+        let origin = Origin {
+            file: "access.log",
+            line: 7,
+        };
+        let event = Event::from_request(&line, time, &request, None, origin);
+        let mut out = Vec::new();
+        crate::render::json::push_record(&mut out, &event, false, false);
+        Some(out)
+    }
+
+    /// Request targets near the schema: known and unknown paths, guests, volumes, secrets and
+    /// pvesh output options in the query, encoded bytes.
+    fn target() -> impl Strategy<Value = String> {
+        let path = prop_oneof![
+            Just("/cluster/resources".to_string()),
+            Just("/access/ticket".to_string()),
+            "[a-z0-9]{1,6}".prop_map(|n| format!("/nodes/{n}/status")),
+            ("[a-z0-9]{1,6}", "[0-9]{1,4}")
+                .prop_map(|(n, v)| format!("/nodes/{n}/qemu/{v}/status/current")),
+            ("[a-z0-9]{1,6}", "[0-9]{1,4}").prop_map(|(n, v)| format!("/nodes/{n}/lxc/{v}/config")),
+            ("[a-z]{1,5}", "[a-z%0-9/:.-]{1,12}")
+                .prop_map(|(s, v)| format!("/nodes/pve1/storage/{s}/content/{v}")),
+            "(/[a-z%0-9{}]{0,6}){0,4}",
+        ];
+        let param = (
+            prop_oneof![
+                Just("password"),
+                Just("type"),
+                Just("vmid"),
+                Just("output-format"),
+                Just("force"),
+                Just("digest"),
+                Just("x"),
+            ],
+            "[a-zA-Z0-9%:=@/-]{0,12}",
+        )
+            .prop_map(|(k, v)| format!("{k}={v}"));
+        (
+            prop_oneof![Just("json"), Just("extjs"), Just("html")],
+            path,
+            proptest::collection::vec(param, 0..4),
+        )
+            .prop_map(|(format, path, params)| {
+                let query = if params.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", params.join("&"))
+                };
+                format!("/api2/{format}{path}{query}")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_request_joined_from_the_memo_is_the_request_joined_afresh(
+            method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE")],
+            target in target(),
+            status in prop_oneof![Just(200u16), Just(401), Just(500)],
+        ) {
+            let line = format!(
+                "::ffff:10.0.0.12 - root@pam [24/06/2026:00:00:00 +0200] \
+                 \"{method} {target} HTTP/1.1\" {status} 12"
+            );
+            forget_joined();
+            let afresh = record(line.as_bytes());
+            prop_assert!(afresh.is_some(), "{line} is an access.log line");
+            prop_assert_eq!(joined_held(), 1);
+            prop_assert_eq!(record(line.as_bytes()), afresh);
+            prop_assert_eq!(joined_held(), 1);
+        }
+    }
+
+    #[test]
+    fn the_memo_of_joined_requests_stays_bounded() {
+        forget_joined();
+        for n in 0..SchemaMemo::MOST + 10 {
+            let line = format!(
+                "::ffff:10.0.0.12 - root@pam [24/06/2026:00:00:00 +0200] \
+                 \"GET /api2/json/nodes/pve1/qemu/{n}/status/current HTTP/1.1\" 200 12"
+            );
+            assert!(record(line.as_bytes()).is_some());
+            assert!(joined_held() <= SchemaMemo::MOST);
+        }
+        assert!(joined_held() > 0);
     }
 }

@@ -13,11 +13,32 @@ use crate::source::access;
 use crate::source::{spool, task};
 use crate::{time, userid};
 
-/// One access.log line, as convert reads it, through to its request.
+/// One access.log line, as convert reads it, through to its request and its JSON record: the
+/// record of the request joined afresh and the record of it joined from the memo are the same.
 pub fn access_line(data: &[u8]) {
     if let Ok(line) = access::parse(data) {
         let _ = (line.timestamp(), line.user());
         request_line(line.request);
+        let request = Request::parse(line.request);
+        let time = line.timestamp().unwrap_or_default();
+        let origin = crate::event::Origin {
+            file: "fuzz",
+            line: 1,
+        };
+        let record = || {
+            let event = crate::event::Event::from_request(&line, time, &request, None, origin);
+            let mut out = Vec::new();
+            crate::render::json::push_record(&mut out, &event, false, false);
+            out
+        };
+        crate::event::forget_joined();
+        let afresh = record();
+        assert_eq!(
+            afresh,
+            record(),
+            "joined from the memo, {:?} is another record",
+            String::from_utf8_lossy(data)
+        );
     }
 }
 

@@ -415,6 +415,25 @@ impl<'a> Request<'a> {
             .collect()
     }
 
+    /// Appends everything the request is made of (method, format, decoded path, raw query,
+    /// class), each part after its length, so that two requests give the same bytes only when
+    /// they are the same request: the key of what is derived from a request alone.
+    pub(crate) fn push_identity(&self, key: &mut Vec<u8>) {
+        let mut part = |bytes: Option<&[u8]>| match bytes {
+            None => key.push(0),
+            Some(bytes) => {
+                key.push(1);
+                key.extend_from_slice(&bytes.len().to_le_bytes());
+                key.extend_from_slice(bytes);
+            }
+        };
+        part(self.method);
+        part(self.api_format);
+        part(Some(&self.path));
+        part(self.raw_query);
+        key.push(self.class as u8);
+    }
+
     /// Whether this request has a pvesh form: an API call with one of the four pvesh verbs.
     pub(crate) fn is_api(&self) -> bool {
         self.api_format.is_some()
