@@ -8,6 +8,7 @@
 //! decides how to show them.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use jiff::Timestamp;
 
@@ -224,6 +225,9 @@ pub(crate) struct Event<'a> {
     /// A cluster read: the request was proxied to or from another node
     /// ([`crate::join::hops`]).
     pub(crate) proxy: Option<crate::join::hops::Proxy>,
+    /// The memo's entry for the request this event was joined from, if any: what renderers may
+    /// reuse while [`Joined::describes`] the event.
+    pub(crate) joined: Option<Rc<Joined>>,
 }
 
 /// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request: path,
@@ -233,8 +237,10 @@ pub(crate) struct Event<'a> {
 /// request seen before is joined with a copy. Matching the path against the schema, splitting
 /// and decoding the query and judging each parameter's secrecy were a third of
 /// `convert --all -f json`.
-#[derive(Clone)]
-struct Joined {
+pub(crate) struct Joined {
+    method: Option<Vec<u8>>,
+    api_format: Option<Vec<u8>>,
+    class: Class,
     path: Option<Vec<u8>>,
     template: Option<&'static str>,
     endpoint: Option<&'static Endpoint>,
@@ -242,6 +248,49 @@ struct Joined {
     params: Vec<(Vec<u8>, Vec<u8>, Redaction)>,
     params_source: ParamsSource,
     not_replayable: Option<Cow<'static, str>>,
+    /// What a renderer made of the request's part of the record, kept for the next event of
+    /// the same request that [`Joined::describes`]: the JSON record's two runs of fields that
+    /// depend on the request alone, with whether secrets were shown.
+    pub(crate) rendered: std::cell::OnceCell<Rendered>,
+}
+
+/// The JSON record's fields that the request alone decides, as rendered for [`Joined`].
+pub(crate) struct Rendered {
+    pub(crate) show_secrets: bool,
+    /// From `method` to `unknown_params`, after a comma.
+    pub(crate) request: Box<[u8]>,
+    /// From `pvesh` to `request`, after a comma.
+    pub(crate) replay: Box<[u8]>,
+}
+
+impl Joined {
+    /// Whether `event` still holds exactly what was joined (no later join changed its
+    /// parameters, object or reasons, and no spool body came), so that what depends on those
+    /// alone may be taken from [`Joined::rendered`].
+    pub(crate) fn describes(&self, event: &Event<'_>) -> bool {
+        event.method == self.method.as_deref()
+            && event.api_format == self.api_format.as_deref()
+            && event.class == self.class
+            && event.path.as_deref() == self.path.as_deref()
+            && event.template == self.template
+            && event.endpoint.map(std::ptr::from_ref) == self.endpoint.map(std::ptr::from_ref)
+            && match (&event.object, &self.object) {
+                (None, None) => true,
+                (Some(o), Some((kind, id))) => o.kind == *kind && *o.id == **id && o.name.is_none(),
+                _ => false,
+            }
+            && event.params.len() == self.params.len()
+            && event
+                .params
+                .iter()
+                .zip(&self.params)
+                .all(|(p, (key, value, redaction))| {
+                    *p.key == **key && *p.value == **value && p.redaction == *redaction
+                })
+            && event.params_source == self.params_source
+            && event.not_replayable == self.not_replayable
+            && event.body.is_none()
+    }
 }
 
 /// The requests joined so far, by [`Request::push_identity`]; emptied when it holds
@@ -251,7 +300,7 @@ struct SchemaMemo {
     key: Vec<u8>,
     /// foldhash, seeded at random per process: the keys are attacker-controlled request lines,
     /// and SipHash was two thirds of the memo's cost.
-    joined: std::collections::HashMap<Box<[u8]>, Joined, foldhash::fast::RandomState>,
+    joined: std::collections::HashMap<Box<[u8]>, Rc<Joined>, foldhash::fast::RandomState>,
 }
 
 impl SchemaMemo {
@@ -261,26 +310,26 @@ impl SchemaMemo {
         self.key.clear();
         req.push_identity(&mut self.key);
         if let Some(joined) = self.joined.get(self.key.as_slice()) {
-            let joined = joined.clone();
-            event.path = joined.path.map(Cow::Owned);
+            event.path = joined.path.clone().map(Cow::Owned);
             event.template = joined.template;
             event.endpoint = joined.endpoint;
-            event.object = joined.object.map(|(kind, id)| Object {
+            event.object = joined.object.as_ref().map(|(kind, id)| Object {
                 kind,
-                id: Cow::Owned(id),
+                id: Cow::Owned(id.clone()),
                 name: None,
             });
             event.params = joined
                 .params
-                .into_iter()
+                .iter()
                 .map(|(key, value, redaction)| Param {
-                    key: Cow::Owned(key),
-                    value: Cow::Owned(value),
-                    redaction,
+                    key: Cow::Owned(key.clone()),
+                    value: Cow::Owned(value.clone()),
+                    redaction: redaction.clone(),
                 })
                 .collect();
             event.params_source = joined.params_source;
-            event.not_replayable = joined.not_replayable;
+            event.not_replayable = joined.not_replayable.clone();
+            event.joined = Some(Rc::clone(joined));
             return;
         }
         event.join_schema(req);
@@ -288,7 +337,10 @@ impl SchemaMemo {
         if self.joined.len() >= SchemaMemo::MOST {
             self.joined.clear();
         }
-        let joined = Joined {
+        let joined = Rc::new(Joined {
+            method: event.method.map(<[u8]>::to_vec),
+            api_format: event.api_format.map(<[u8]>::to_vec),
+            class: event.class,
             path: event.path.as_deref().map(<[u8]>::to_vec),
             template: event.template,
             endpoint: event.endpoint,
@@ -300,7 +352,9 @@ impl SchemaMemo {
                 .collect(),
             params_source: event.params_source,
             not_replayable: event.not_replayable.clone(),
-        };
+            rendered: std::cell::OnceCell::new(),
+        });
+        event.joined = Some(Rc::clone(&joined));
         self.joined.insert(self.key.as_slice().into(), joined);
     }
 }
@@ -358,6 +412,7 @@ impl<'a> Event<'a> {
             program: None,
             file_changes: Vec::new(),
             proxy: None,
+            joined: None,
         };
         if req.is_api() {
             SCHEMA_MEMO.with_borrow_mut(|memo| memo.join(&mut event, req));
@@ -501,6 +556,7 @@ impl<'a> Event<'a> {
             program: None,
             file_changes: Vec::new(),
             proxy: None,
+            joined: None,
         }
     }
 
@@ -662,6 +718,7 @@ impl<'a> Event<'a> {
             program: None,
             file_changes: Vec::new(),
             proxy: None,
+            joined: None,
         }
     }
 

@@ -414,58 +414,41 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     f.opt_text("source_ip", event.client);
     f.opt_text("user", user);
     f.opt_text("token", token);
-    f.opt_text("method", event.method);
-    f.opt_text("path", event.path.as_deref());
-    f.opt_text("api_format", event.api_format);
-    f.text("class", event.class.name().as_bytes());
-    f.opt_text("template", event.template.map(str::as_bytes));
-    f.opt_text(
-        "action",
-        event.endpoint.and_then(|e| e.action()).map(str::as_bytes),
-    );
-    match &event.object {
-        None => f.key("object").extend_from_slice(b"null"),
-        Some(o) => {
-            let mut object = Fields::start(f.key("object"));
-            object.text("type", o.kind.as_bytes());
-            object.text("id", &o.id);
-            // A guest's name from /etc/pve, null when unknown; only guests have the field.
-            if matches!(o.kind, "qemu" | "lxc" | "vmid") {
-                object.opt_text("name", o.name.as_deref().map(str::as_bytes));
-            }
-            object.end();
-        }
-    }
-    match event.body {
-        Some(body) => f.serialized(
-            "params",
-            &BodyParams {
-                params: &event.params,
-                body: &body.params,
-                show_secrets,
-            },
-        ),
-        None => push_params(f.key("params"), &event.params, show_secrets),
-    }
-    f.text("params_source", event.params_source.name().as_bytes());
-    if !show_secrets && event.params.iter().any(|p| p.redaction.any()) {
-        let mut names: Vec<Cow<'_, str>> = Vec::new();
-        for p in event.params.iter().filter(|p| p.redaction.any()) {
-            let name = text(&p.key);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        push_texts(f.key("redacted"), names.iter().map(|n| n.as_bytes()));
-    }
-    // Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer PVE,
-    // or a forged event): kept in `params`, listed here, and the call is not replayable.
-    let unknown = event.unknown_params();
-    if !unknown.is_empty() {
-        push_texts(
-            f.key("unknown_params"),
-            unknown.iter().map(|k| k.as_bytes()),
-        );
+    let rendered = event
+        .joined
+        .as_deref()
+        .filter(|joined| joined.describes(event))
+        .map(|joined| {
+            joined.rendered.get_or_init(|| {
+                let mut request = Vec::new();
+                write_request_fields(
+                    &mut Fields {
+                        out: &mut request,
+                        first: false,
+                    },
+                    event,
+                    show_secrets,
+                );
+                let mut replay = Vec::new();
+                write_replay_fields(
+                    &mut Fields {
+                        out: &mut replay,
+                        first: false,
+                    },
+                    event,
+                    show_secrets,
+                );
+                crate::event::Rendered {
+                    show_secrets,
+                    request: request.into(),
+                    replay: replay.into(),
+                }
+            })
+        })
+        .filter(|rendered| rendered.show_secrets == show_secrets);
+    match rendered {
+        Some(rendered) => f.out.extend_from_slice(&rendered.request),
+        None => write_request_fields(&mut f, event, show_secrets),
     }
     f.opt_number("http_status", event.http_status.map(u64::from));
     f.opt_number("bytes", event.bytes);
@@ -475,54 +458,9 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
         None => f.key("task").extend_from_slice(b"null"),
         Some(task) => push_task(f.key("task"), task),
     }
-    let words = pvesh::argv(event);
-    match words
-        .as_deref()
-        .filter(|w| pvesh::replayable(w, show_secrets))
-    {
-        None => f.key("pvesh").extend_from_slice(b"null"),
-        Some(words) => {
-            let out = f.key("pvesh");
-            out.push(b'"');
-            let at = out.len();
-            pvesh::push_command(out, words, show_secrets);
-            // The line is nearly always printable ASCII: checked where it was written, and
-            // escaped from a copy only when it is not.
-            if quote::plain_json(&out[at..]) {
-                out.push(b'"');
-            } else {
-                let line = out.split_off(at);
-                out.pop();
-                quote::push_json_str(out, &line);
-            }
-        }
-    }
-    match words.as_deref() {
-        None => f.key("argv").extend_from_slice(b"null"),
-        Some(words) => {
-            let out = f.key("argv");
-            out.push(b'[');
-            for (i, word) in words.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                quote::push_json_str(out, &word.text(show_secrets, REDACTED.as_bytes()));
-            }
-            out.push(b']');
-        }
-    }
-    // Why the pvesh form would not repeat the request (a websocket's ticket check, an upload, a
-    // path or handler PVE 9 does not have, a pvesh output option); null when it would.
-    f.opt_text(
-        "not_replayable",
-        event.not_replayable.as_deref().map(str::as_bytes),
-    );
-    // The request line of requests outside the API (static files, CONNECT, unparsable lines),
-    // where it is the only record; null for API calls, which method, path and params describe.
-    if event.api_format.is_none() && event.class != Class::Task {
-        f.text("request", &event.request_summary(show_secrets));
-    } else {
-        f.key("request").extend_from_slice(b"null");
+    match rendered {
+        Some(rendered) => f.out.extend_from_slice(&rendered.replay),
+        None => write_replay_fields(&mut f, event, show_secrets),
     }
     // `api` (a request) or `cli` (a command on the node's shell, from the journal); null where
     // no source tells (a task without a request).
@@ -580,6 +518,116 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     f.end();
 }
 
+/// The fields from `method` to `unknown_params`: what the request alone decides.
+fn write_request_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool) {
+    f.opt_text("method", event.method);
+    f.opt_text("path", event.path.as_deref());
+    f.opt_text("api_format", event.api_format);
+    f.text("class", event.class.name().as_bytes());
+    f.opt_text("template", event.template.map(str::as_bytes));
+    f.opt_text(
+        "action",
+        event.endpoint.and_then(|e| e.action()).map(str::as_bytes),
+    );
+    match &event.object {
+        None => f.key("object").extend_from_slice(b"null"),
+        Some(o) => {
+            let mut object = Fields::start(f.key("object"));
+            object.text("type", o.kind.as_bytes());
+            object.text("id", &o.id);
+            // A guest's name from /etc/pve, null when unknown; only guests have the field.
+            if matches!(o.kind, "qemu" | "lxc" | "vmid") {
+                object.opt_text("name", o.name.as_deref().map(str::as_bytes));
+            }
+            object.end();
+        }
+    }
+    match event.body {
+        Some(body) => f.serialized(
+            "params",
+            &BodyParams {
+                params: &event.params,
+                body: &body.params,
+                show_secrets,
+            },
+        ),
+        None => push_params(f.key("params"), &event.params, show_secrets),
+    }
+    f.text("params_source", event.params_source.name().as_bytes());
+    if !show_secrets && event.params.iter().any(|p| p.redaction.any()) {
+        let mut names: Vec<Cow<'_, str>> = Vec::new();
+        for p in event.params.iter().filter(|p| p.redaction.any()) {
+            let name = text(&p.key);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        push_texts(f.key("redacted"), names.iter().map(|n| n.as_bytes()));
+    }
+    // Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer PVE,
+    // or a forged event): kept in `params`, listed here, and the call is not replayable.
+    let unknown = event.unknown_params();
+    if !unknown.is_empty() {
+        push_texts(
+            f.key("unknown_params"),
+            unknown.iter().map(|k| k.as_bytes()),
+        );
+    }
+}
+
+/// The fields from `pvesh` to `request`: the replay, which the request alone decides.
+fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool) {
+    let words = pvesh::argv(event);
+    match words
+        .as_deref()
+        .filter(|w| pvesh::replayable(w, show_secrets))
+    {
+        None => f.key("pvesh").extend_from_slice(b"null"),
+        Some(words) => {
+            let out = f.key("pvesh");
+            out.push(b'"');
+            let at = out.len();
+            pvesh::push_command(out, words, show_secrets);
+            // The line is nearly always printable ASCII: checked where it was written, and
+            // escaped from a copy only when it is not.
+            if quote::plain_json(&out[at..]) {
+                out.push(b'"');
+            } else {
+                let line = out.split_off(at);
+                out.pop();
+                quote::push_json_str(out, &line);
+            }
+        }
+    }
+    match words.as_deref() {
+        None => f.key("argv").extend_from_slice(b"null"),
+        Some(words) => {
+            let out = f.key("argv");
+            out.push(b'[');
+            for (i, word) in words.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                quote::push_json_str(out, &word.text(show_secrets, REDACTED.as_bytes()));
+            }
+            out.push(b']');
+        }
+    }
+    // Why the pvesh form would not repeat the request (a websocket's ticket check, an upload, a
+    // path or handler PVE 9 does not have, a pvesh output option); null when it would.
+    f.opt_text(
+        "not_replayable",
+        event.not_replayable.as_deref().map(str::as_bytes),
+    );
+    // The request line of requests outside the API (static files, CONNECT, unparsable lines),
+    // where it is the only record; null for API calls, which method, path and params describe.
+    if event.api_format.is_none() && event.class != Class::Task {
+        f.text("request", &event.request_summary(show_secrets));
+    } else {
+        f.key("request").extend_from_slice(b"null");
+    }
+}
+
 /// Appends a task as the records show it: `{"upid", "type", "id", "pid", "start", "end",
 /// "status"}`.
 fn push_task(out: &mut Vec<u8>, task: &Task) {
@@ -635,5 +683,72 @@ fn shown_value<'p>(p: &'p Param<'_>, show_secrets: bool) -> Cow<'p, [u8]> {
         _ if show_secrets => Cow::Borrowed(&p.value),
         Redaction::Whole => Cow::Borrowed(REDACTED.as_bytes()),
         r => r.apply(&p.value, REDACTED.as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+    use crate::request::Request;
+    use crate::source::access;
+
+    const LINE: &[u8] = b"::ffff:10.0.0.12 - root@pam [24/06/2026:00:00:00 +0200] \
+        \"PUT /api2/json/nodes/pve1/qemu/100/config?memory=2048 HTTP/1.1\" 200 12";
+
+    /// The record of `LINE` after `join` changed its event, as `convert` writes it.
+    fn record(join: impl FnOnce(&mut Event<'_>), show_secrets: bool) -> String {
+        let line = access::parse(LINE).unwrap();
+        let request = Request::parse(line.request);
+        let origin = Origin {
+            file: "access.log",
+            line: 1,
+        };
+        let mut event =
+            Event::from_request(&line, line.timestamp().unwrap(), &request, None, origin);
+        join(&mut event);
+        let mut out = Vec::new();
+        push_record(&mut out, &event, show_secrets, false);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn what_a_later_join_changed_is_in_the_record_of_a_request_seen_before() {
+        crate::event::forget_joined();
+        let plain = record(|_| {}, false);
+        assert!(plain.contains(r#""params":{"memory":"2048"}"#), "{plain}");
+        assert!(plain.contains(r#""object":{"type":"qemu","id":"100","name":null}"#));
+        // Seen before: the same record, from the memo's rendered fields.
+        assert_eq!(record(|_| {}, false), plain);
+        // The config join names the guest.
+        let named = record(
+            |e| {
+                if let Some(o) = e.object.as_mut() {
+                    o.name = Some("web".into());
+                }
+            },
+            false,
+        );
+        assert!(named.contains(r#""name":"web""#), "{named}");
+        // The journal join gives the parameters of the body.
+        let joined = record(
+            |e| {
+                e.params.push(crate::event::Param {
+                    key: Cow::Borrowed(b"cores"),
+                    value: Cow::Borrowed(b"4"),
+                    redaction: Redaction::None,
+                });
+            },
+            false,
+        );
+        assert!(
+            joined.contains(r#""params":{"memory":"2048","cores":"4"}"#),
+            "{joined}"
+        );
+        assert!(joined.contains("--cores 4"), "{joined}");
+        // With secrets shown, rendered afresh (the memo keeps what was rendered without).
+        assert_eq!(record(|_| {}, true), plain);
+        // And the plain record again.
+        assert_eq!(record(|_| {}, false), plain);
     }
 }
