@@ -244,7 +244,8 @@ pub(crate) struct Joined {
     path: Option<Vec<u8>>,
     template: Option<&'static str>,
     endpoint: Option<&'static Endpoint>,
-    object: Option<(&'static str, Vec<u8>)>,
+    /// Its kind, its id, and where in the path the id's bytes are.
+    object: Option<(&'static str, Vec<u8>, Option<usize>)>,
     params: Vec<(Vec<u8>, Vec<u8>, Redaction)>,
     params_source: ParamsSource,
     not_replayable: Option<Cow<'static, str>>,
@@ -276,7 +277,9 @@ impl Joined {
             && event.endpoint.map(std::ptr::from_ref) == self.endpoint.map(std::ptr::from_ref)
             && match (&event.object, &self.object) {
                 (None, None) => true,
-                (Some(o), Some((kind, id))) => o.kind == *kind && *o.id == **id && o.name.is_none(),
+                (Some(o), Some((kind, id, _))) => {
+                    o.kind == *kind && *o.id == **id && o.name.is_none()
+                }
                 _ => false,
             }
             && event.params.len() == self.params.len()
@@ -293,11 +296,10 @@ impl Joined {
     }
 }
 
-/// The requests joined so far, by [`Request::push_identity`]; emptied when it holds
+/// The requests joined so far, by [`Request::identity`]; emptied when it holds
 /// [`SchemaMemo::MOST`], so that a log of ever new requests (a scan) keeps memory bounded.
 #[derive(Default)]
 struct SchemaMemo {
-    key: Vec<u8>,
     /// foldhash, seeded at random per process: the keys are attacker-controlled request lines,
     /// and SipHash was two thirds of the memo's cost.
     joined: std::collections::HashMap<Box<[u8]>, Rc<Joined>, foldhash::fast::RandomState>,
@@ -307,15 +309,24 @@ impl SchemaMemo {
     const MOST: usize = 4096;
 
     fn join<'a>(&mut self, event: &mut Event<'a>, req: &Request<'a>) {
-        self.key.clear();
-        req.push_identity(&mut self.key);
-        if let Some(joined) = self.joined.get(self.key.as_slice()) {
-            event.path = joined.path.clone().map(Cow::Owned);
+        if let Some(joined) = self.joined.get(req.identity()) {
+            // The request's own path, borrowed from the line, is nearly always the normalised
+            // one; so is the object's id a piece of it.
+            let borrowed = match &event.path {
+                Some(Cow::Borrowed(path)) if Some(*path) == joined.path.as_deref() => Some(*path),
+                _ => None,
+            };
+            if borrowed.is_none() {
+                event.path = joined.path.clone().map(Cow::Owned);
+            }
             event.template = joined.template;
             event.endpoint = joined.endpoint;
-            event.object = joined.object.as_ref().map(|(kind, id)| Object {
+            event.object = joined.object.as_ref().map(|(kind, id, at)| Object {
                 kind,
-                id: Cow::Owned(id.clone()),
+                id: match (borrowed, at) {
+                    (Some(path), Some(at)) => Cow::Borrowed(&path[*at..*at + id.len()]),
+                    _ => Cow::Owned(id.clone()),
+                },
                 name: None,
             });
             event.params = joined
@@ -344,7 +355,13 @@ impl SchemaMemo {
             path: event.path.as_deref().map(<[u8]>::to_vec),
             template: event.template,
             endpoint: event.endpoint,
-            object: event.object.as_ref().map(|o| (o.kind, o.id.to_vec())),
+            object: event.object.as_ref().map(|o| {
+                let at = event
+                    .path
+                    .as_deref()
+                    .and_then(|path| memchr::memmem::find(path, &o.id));
+                (o.kind, o.id.to_vec(), at)
+            }),
             params: event
                 .params
                 .iter()
@@ -355,7 +372,7 @@ impl SchemaMemo {
             rendered: std::cell::OnceCell::new(),
         });
         event.joined = Some(Rc::clone(&joined));
-        self.joined.insert(self.key.as_slice().into(), joined);
+        self.joined.insert(req.identity().into(), joined);
     }
 }
 

@@ -42,9 +42,17 @@ pub fn access_line(data: &[u8]) {
     }
 }
 
-/// A request line (`METHOD TARGET HTTP/x.y`, as logged): method, class, path, query, route.
+/// A request line (`METHOD TARGET HTTP/x.y`, as logged): method, class, path, query, route;
+/// parsed from the memo of lines seen, it is the request parsed afresh.
 pub fn request_line(data: &[u8]) {
+    request::forget_shapes();
     let request = Request::parse(data);
+    assert_eq!(
+        format!("{request:?}"),
+        format!("{:?}", Request::parse(data)),
+        "parsed from the memo, {:?} is another request",
+        String::from_utf8_lossy(data)
+    );
     assert!(
         request::possible_classes(data).contains(request.class),
         "the pre-check ruled out {:?} for {:?}",

@@ -300,6 +300,102 @@ pub(crate) struct Request<'a> {
     /// The query string after `?`, still encoded.
     raw_query: Option<&'a [u8]>,
     pub(crate) class: Class,
+    /// The request line it was parsed from: parsing is a function of it, so it names the request
+    /// for what is derived from the request alone.
+    line: &'a [u8],
+}
+
+/// Where the parts of a parsed request line are, as positions in the line: what
+/// [`Request::parse`] keeps of the lines it parsed, so that a line seen before (a log repeats
+/// the web UI's polling lines) is taken apart again without reading it.
+#[derive(Clone)]
+struct Shape {
+    method: Option<std::ops::Range<usize>>,
+    api_format: Option<Part>,
+    path: Part,
+    raw_query: Option<std::ops::Range<usize>>,
+    class: Class,
+}
+
+#[derive(Clone)]
+enum Part {
+    In(std::ops::Range<usize>),
+    Format(&'static [u8]),
+    Decoded(Vec<u8>),
+}
+
+impl Shape {
+    /// Where `part`, a slice of `line` (or not), is.
+    fn of(req: &Request<'_>) -> Shape {
+        let base = req.line.as_ptr() as usize;
+        let within = |part: &[u8]| {
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            (start <= req.line.len() && part.len() <= req.line.len() - start)
+                .then_some(start..start + part.len())
+        };
+        let part = |bytes: &[u8]| match within(bytes) {
+            Some(range) => Part::In(range),
+            None => match FORMATS.iter().find(|f| **f == bytes) {
+                Some(format) => Part::Format(format),
+                None => Part::Decoded(bytes.to_vec()),
+            },
+        };
+        Shape {
+            method: req.method.map(|m| within(m).unwrap_or_default()),
+            api_format: req.api_format.map(part),
+            path: match &req.path {
+                Cow::Borrowed(path) => part(path),
+                Cow::Owned(path) => Part::Decoded(path.clone()),
+            },
+            raw_query: req.raw_query.map(|q| within(q).unwrap_or_default()),
+            class: req.class,
+        }
+    }
+
+    fn request<'a>(&self, line: &'a [u8]) -> Request<'a> {
+        let part = |part: &Part| -> Cow<'a, [u8]> {
+            match part {
+                Part::In(range) => Cow::Borrowed(&line[range.clone()]),
+                Part::Format(format) => Cow::Borrowed(format),
+                Part::Decoded(bytes) => Cow::Owned(bytes.clone()),
+            }
+        };
+        Request {
+            method: self.method.clone().map(|range| &line[range]),
+            api_format: self.api_format.as_ref().map(|f| match f {
+                Part::In(range) => &line[range.clone()],
+                Part::Format(format) => format,
+                // Never made: a format is in the line or one of FORMATS.
+                Part::Decoded(_) => b"",
+            }),
+            path: part(&self.path),
+            raw_query: self.raw_query.clone().map(|range| &line[range]),
+            class: self.class,
+            line,
+        }
+    }
+}
+
+/// The shapes of the lines parsed so far; emptied when it holds [`ShapeMemo::MOST`], so that a
+/// log of ever new lines keeps memory bounded. foldhash, seeded at random: the keys are
+/// attacker-controlled.
+#[derive(Default)]
+struct ShapeMemo {
+    shapes: std::collections::HashMap<Box<[u8]>, Shape, foldhash::fast::RandomState>,
+}
+
+impl ShapeMemo {
+    const MOST: usize = 4096;
+}
+
+thread_local! {
+    static SHAPES: std::cell::RefCell<ShapeMemo> = std::cell::RefCell::default();
+}
+
+/// Empties this thread's memo of parsed lines: for the checks that a line parsed from the memo
+/// is the line parsed afresh.
+pub(crate) fn forget_shapes() {
+    SHAPES.with_borrow_mut(|memo| memo.shapes.clear());
 }
 
 const CONSOLE_ENDPOINTS: [&[u8]; 6] = [
@@ -323,12 +419,29 @@ const FORMATS: [&[u8]; 6] = [
 
 impl<'a> Request<'a> {
     pub(crate) fn parse(line: &'a [u8]) -> Request<'a> {
+        // Taken apart by `parse_afresh` the first time; from the memo's positions after that.
+        if let Some(req) = SHAPES.with_borrow(|memo| memo.shapes.get(line).map(|s| s.request(line)))
+        {
+            return req;
+        }
+        let req = Request::parse_afresh(line);
+        SHAPES.with_borrow_mut(|memo| {
+            if memo.shapes.len() >= ShapeMemo::MOST {
+                memo.shapes.clear();
+            }
+            memo.shapes.insert(line.into(), Shape::of(&req));
+        });
+        req
+    }
+
+    fn parse_afresh(line: &'a [u8]) -> Request<'a> {
         let mut req = Request {
             method: None,
             api_format: None,
             path: Cow::Borrowed(b""),
             raw_query: None,
             class: Class::Other,
+            line,
         };
         let Some((method, url)) = request_parts(line) else {
             return req;
@@ -415,23 +528,10 @@ impl<'a> Request<'a> {
             .collect()
     }
 
-    /// Appends everything the request is made of (method, format, decoded path, raw query,
-    /// class), each part after its length, so that two requests give the same bytes only when
-    /// they are the same request: the key of what is derived from a request alone.
-    pub(crate) fn push_identity(&self, key: &mut Vec<u8>) {
-        let mut part = |bytes: Option<&[u8]>| match bytes {
-            None => key.push(0),
-            Some(bytes) => {
-                key.push(1);
-                key.extend_from_slice(&bytes.len().to_le_bytes());
-                key.extend_from_slice(bytes);
-            }
-        };
-        part(self.method);
-        part(self.api_format);
-        part(Some(&self.path));
-        part(self.raw_query);
-        key.push(self.class as u8);
+    /// The request line it was parsed from, which names it: two requests parsed from the same
+    /// line are the same request.
+    pub(crate) fn identity(&self) -> &'a [u8] {
+        self.line
     }
 
     /// Whether this request has a pvesh form: an API call with one of the four pvesh verbs.
@@ -922,6 +1022,19 @@ mod tests {
             }
             let ours: std::collections::BTreeMap<_, _> = grouped.into_iter().collect();
             proptest::prop_assert_eq!(ours, model::decode(query.as_bytes()), "{}", query);
+        }
+
+        /// A line parsed again, from the memo's positions, is the line parsed afresh: method,
+        /// format, decoded path (borrowed or not), query, class.
+        #[test]
+        fn a_line_parsed_from_the_memo_is_the_line_parsed_afresh(
+            line in "(GET |POST |PUT |DELETE |CONNECT |X)?(/api2/(json|extjs|%6Aso%6E|x)?)?[ -~%]{0,30}(\\?[ -~]{0,10})?( HTTP/1\\.[01])?",
+        ) {
+            forget_shapes();
+            let afresh = Request::parse(line.as_bytes());
+            let again = Request::parse(line.as_bytes());
+            proptest::prop_assert_eq!(format!("{again:?}"), format!("{afresh:?}"));
+            proptest::prop_assert_eq!(format!("{afresh:?}"), format!("{:?}", Request::parse_afresh(line.as_bytes())));
         }
 
         /// The fast test never rules out the class the full parse finds.
