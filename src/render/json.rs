@@ -343,6 +343,7 @@ impl<'o> Fields<'o> {
         }
     }
 
+    #[inline(always)]
     fn opt_number(&mut self, key: &'static str, value: Option<u64>) {
         match value {
             Some(n) => {
