@@ -230,14 +230,17 @@ pub(crate) struct Event<'a> {
     pub(crate) joined: Option<Rc<Joined>>,
 }
 
-/// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request: path,
-/// template, endpoint, object, parameters and why it would not replay. It depends on the
+/// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request (and of any
+/// other request line, what it is: its path): path, template, endpoint, object, parameters and
+/// why it would not replay. It depends on the
 /// request alone (nothing a later join sets is read), and a log repeats the same few requests
 /// (the web UI's polling) most of the time: so it is kept, owned, for the requests seen, and a
 /// request seen before is joined with a copy. Matching the path against the schema, splitting
 /// and decoding the query and judging each parameter's secrecy were a third of
 /// `convert --all -f json`.
 pub(crate) struct Joined {
+    /// The request line: what the event's `request` must be for the rendered fields to be its.
+    line: Box<[u8]>,
     method: Option<Vec<u8>>,
     api_format: Option<Vec<u8>>,
     class: Class,
@@ -269,7 +272,8 @@ impl Joined {
     /// parameters, object or reasons, and no spool body came), so that what depends on those
     /// alone may be taken from [`Joined::rendered`].
     pub(crate) fn describes(&self, event: &Event<'_>) -> bool {
-        event.method == self.method.as_deref()
+        *event.request == *self.line
+            && event.method == self.method.as_deref()
             && event.api_format == self.api_format.as_deref()
             && event.class == self.class
             && event.path.as_deref() == self.path.as_deref()
@@ -343,12 +347,15 @@ impl SchemaMemo {
             event.joined = Some(Rc::clone(joined));
             return;
         }
-        event.join_schema(req);
-        event.not_replayable = event.replay_obstacle();
+        if req.is_api() {
+            event.join_schema(req);
+            event.not_replayable = event.replay_obstacle();
+        }
         if self.joined.len() >= SchemaMemo::MOST {
             self.joined.clear();
         }
         let joined = Rc::new(Joined {
+            line: req.identity().into(),
             method: event.method.map(<[u8]>::to_vec),
             api_format: event.api_format.map(<[u8]>::to_vec),
             class: event.class,
@@ -431,9 +438,7 @@ impl<'a> Event<'a> {
             proxy: None,
             joined: None,
         };
-        if req.is_api() {
-            SCHEMA_MEMO.with_borrow_mut(|memo| memo.join(&mut event, req));
-        }
+        SCHEMA_MEMO.with_borrow_mut(|memo| memo.join(&mut event, req));
         event.outcome = event.judge_outcome();
         event
     }
@@ -1287,6 +1292,11 @@ mod tests {
 
     /// The JSON record of the request of `line`, as convert makes it.
     fn record(line: &[u8]) -> Option<Vec<u8>> {
+        record_showing(line, false)
+    }
+
+    /// [`record`], with secrets shown or not.
+    fn record_showing(line: &[u8], show_secrets: bool) -> Option<Vec<u8>> {
         let line = access::parse(line).ok()?;
         let request = Request::parse(line.request);
         let time = line.timestamp()?;
@@ -1296,12 +1306,12 @@ mod tests {
         };
         let event = Event::from_request(&line, time, &request, None, origin);
         let mut out = Vec::new();
-        crate::render::json::push_record(&mut out, &event, false, false);
+        crate::render::json::push_record(&mut out, &event, show_secrets, false);
         Some(out)
     }
 
     /// Request targets near the schema: known and unknown paths, guests, volumes, secrets and
-    /// pvesh output options in the query, encoded bytes.
+    /// pvesh output options in the query, encoded bytes; and static files outside the API.
     fn target() -> impl Strategy<Value = String> {
         let path = prop_oneof![
             Just("/cluster/resources".to_string()),
@@ -1340,6 +1350,11 @@ mod tests {
                 };
                 format!("/api2/{format}{path}{query}")
             })
+            .boxed()
+            .prop_union(
+                // Outside the API: static files, with a ticket in the query to redact.
+                "/pve2/[a-z./%]{0,12}(\\?ticket=PVE:root@pam:[A-F0-9]{8}::[a-zA-Z0-9]{8})?".boxed(),
+            )
     }
 
     proptest! {
@@ -1357,8 +1372,14 @@ mod tests {
             let afresh = record(line.as_bytes());
             prop_assert!(afresh.is_some(), "{line} is an access.log line");
             prop_assert_eq!(joined_held(), 1);
-            prop_assert_eq!(record(line.as_bytes()), afresh);
+            prop_assert_eq!(record(line.as_bytes()), afresh.clone());
             prop_assert_eq!(joined_held(), 1);
+            // With secrets shown: never the fields rendered without, and the other way round.
+            let shown = record_showing(line.as_bytes(), true);
+            forget_joined();
+            prop_assert_eq!(record_showing(line.as_bytes(), true), shown.clone());
+            prop_assert_eq!(record(line.as_bytes()), afresh);
+            prop_assert_eq!(record_showing(line.as_bytes(), true), shown);
         }
     }
 
