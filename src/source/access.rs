@@ -319,18 +319,37 @@ fn valid_time(time: &[u8]) -> bool {
         return time_parts(time).is_some();
     };
     // `dd/mm/yyyy:HH:MM:SS +zzzz`, eight bytes at a time (byte k of a word is byte i + k of
-    // the field): the places of the digits checked for digits at once, the others for their
-    // separators.
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // Bytes 0 1 3 4 6 7 of a word: `dd/mm/yy`, `yy:HH:MM`; bytes 1 2 5 6 7: `:SS +zzz`.
-    const DATE_DIGITS: u64 = 0xFFFF_00FF_FF00_FFFF;
-    const LAST_DIGITS: u64 = 0xFFFF_FF00_00FF_FF00;
+    // the field).
     let word = |i: usize| {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&t[i..i + 8]);
         u64::from_le_bytes(bytes)
     };
     let (a, b, c) = (word(0), word(8), word(16));
+    // A log has many lines a second: the last time found valid (on this thread: each file of a
+    // merge is read on its own) is valid again.
+    thread_local! {
+        static LAST_VALID: std::cell::Cell<Option<(u64, u64, u64, u8)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let this = Some((a, b, c, t[24]));
+    if LAST_VALID.get() == this {
+        return true;
+    }
+    if !valid_words(t, a, b, c) {
+        return false;
+    }
+    LAST_VALID.set(this);
+    true
+}
+
+/// [`valid_time`]'s check of the 25-byte form, given its three words: the places of the digits
+/// checked for digits at once, the others for their separators.
+fn valid_words(t: &[u8; 25], a: u64, b: u64, c: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Bytes 0 1 3 4 6 7 of a word: `dd/mm/yy`, `yy:HH:MM`; bytes 1 2 5 6 7: `:SS +zzz`.
+    const DATE_DIGITS: u64 = 0xFFFF_00FF_FF00_FFFF;
+    const LAST_DIGITS: u64 = 0xFFFF_FF00_00FF_FF00;
     // `b'0'..=b'9'` xor 0x30 is 0..=9; a byte of 10 or more gets its high bit from adding
     // 0x76 (a carry out of it only ever follows a byte already found wrong).
     let digits = |w: u64, places: u64| {
@@ -374,6 +393,26 @@ impl<'a> Line<'a> {
     /// hand, since it runs on every line of a merge (and a leap second counts as :59, as jiff
     /// takes it).
     pub(crate) fn seconds(&self) -> Option<i64> {
+        // As in `valid_time`: the last time field's seconds, on this thread, are kept.
+        thread_local! {
+            static LAST: std::cell::RefCell<(Vec<u8>, Option<i64>)> =
+                const { std::cell::RefCell::new((Vec::new(), None)) };
+        }
+        if let Some(seconds) = LAST.with_borrow(|(time, seconds)| {
+            (!time.is_empty() && time.as_slice() == self.time).then_some(*seconds)
+        }) {
+            return seconds;
+        }
+        let seconds = self.seconds_afresh();
+        LAST.with_borrow_mut(|(time, last)| {
+            time.clear();
+            time.extend_from_slice(self.time);
+            *last = seconds;
+        });
+        seconds
+    }
+
+    fn seconds_afresh(&self) -> Option<i64> {
         let p = time_parts(self.time)?;
         let days = days_from_civil(i64::from(p.year), i64::from(p.month), i64::from(p.day));
         let seconds = days * 86_400
@@ -761,10 +800,14 @@ mod tests {
             edits in proptest::collection::vec((0usize..25, any::<u8>()), 1..3),
         ) {
             let mut t = t.into_bytes();
+            // The time before the edits is the last one checked: kept when valid, so the
+            // edited one must not be taken for it.
+            prop_assert_eq!(valid_time(&t), time_parts(&t).is_some(), "{:?}", t);
             for (at, byte) in edits {
                 t[at] = byte;
             }
             prop_assert_eq!(valid_time(&t), time_parts(&t).is_some(), "{:?}", t);
+            prop_assert_eq!(valid_time(&t), time_parts(&t).is_some(), "{:?} again", t);
         }
 
         /// The word-at-a-time search agrees with the obvious one.
