@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use crate::memo::LineMemo;
+
 use jiff::Timestamp;
 
 use crate::api::{self, Endpoint, PathMatch};
@@ -300,18 +302,13 @@ impl Joined {
     }
 }
 
-/// The requests joined so far, by [`Request::identity`]; emptied when it holds
-/// [`SchemaMemo::MOST`], so that a log of ever new requests (a scan) keeps memory bounded.
+/// The requests joined so far, by [`Request::identity`] (see [`crate::memo`]).
 #[derive(Default)]
 struct SchemaMemo {
-    /// foldhash, seeded at random per process: the keys are attacker-controlled request lines,
-    /// and SipHash was two thirds of the memo's cost.
-    joined: std::collections::HashMap<Box<[u8]>, Rc<Joined>, foldhash::fast::RandomState>,
+    joined: LineMemo<Rc<Joined>>,
 }
 
 impl SchemaMemo {
-    const MOST: usize = 4096;
-
     fn join<'a>(&mut self, event: &mut Event<'a>, req: &Request<'a>) {
         if let Some(joined) = self.joined.get(req.identity()) {
             // The request's own path, borrowed from the line, is nearly always the normalised
@@ -351,8 +348,8 @@ impl SchemaMemo {
             event.join_schema(req);
             event.not_replayable = event.replay_obstacle();
         }
-        if self.joined.len() >= SchemaMemo::MOST {
-            self.joined.clear();
+        if !self.joined.seen_before(req.identity()) {
+            return;
         }
         let joined = Rc::new(Joined {
             line: req.identity().into(),
@@ -379,7 +376,7 @@ impl SchemaMemo {
             rendered: std::cell::OnceCell::new(),
         });
         event.joined = Some(Rc::clone(&joined));
-        self.joined.insert(req.identity().into(), joined);
+        self.joined.keep(req.identity(), joined);
     }
 }
 
@@ -1371,12 +1368,15 @@ mod tests {
             forget_joined();
             let afresh = record(line.as_bytes());
             prop_assert!(afresh.is_some(), "{line} is an access.log line");
-            prop_assert_eq!(joined_held(), 1);
+            // Kept from the second time, joined from the memo the third.
+            prop_assert_eq!(joined_held(), 0);
             prop_assert_eq!(record(line.as_bytes()), afresh.clone());
             prop_assert_eq!(joined_held(), 1);
+            prop_assert_eq!(record(line.as_bytes()), afresh.clone());
             // With secrets shown: never the fields rendered without, and the other way round.
             let shown = record_showing(line.as_bytes(), true);
             forget_joined();
+            prop_assert_eq!(record_showing(line.as_bytes(), true), shown.clone());
             prop_assert_eq!(record_showing(line.as_bytes(), true), shown.clone());
             prop_assert_eq!(record(line.as_bytes()), afresh);
             prop_assert_eq!(record_showing(line.as_bytes(), true), shown);
@@ -1386,13 +1386,15 @@ mod tests {
     #[test]
     fn the_memo_of_joined_requests_stays_bounded() {
         forget_joined();
-        for n in 0..SchemaMemo::MOST + 10 {
+        for n in 0..crate::memo::MOST + 10 {
             let line = format!(
                 "::ffff:10.0.0.12 - root@pam [24/06/2026:00:00:00 +0200] \
                  \"GET /api2/json/nodes/pve1/qemu/{n}/status/current HTTP/1.1\" 200 12"
             );
+            // Twice: a line is kept from its second time.
             assert!(record(line.as_bytes()).is_some());
-            assert!(joined_held() <= SchemaMemo::MOST);
+            assert!(record(line.as_bytes()).is_some());
+            assert!(joined_held() <= crate::memo::MOST);
         }
         assert!(joined_held() > 0);
     }

@@ -33,12 +33,15 @@ pub fn access_line(data: &[u8]) {
         };
         crate::event::forget_joined();
         let afresh = record();
-        assert_eq!(
-            afresh,
-            record(),
-            "joined from the memo, {:?} is another record",
-            String::from_utf8_lossy(data)
-        );
+        // Kept the second time, from the memo the third.
+        for _ in 0..2 {
+            assert_eq!(
+                afresh,
+                record(),
+                "joined from the memo, {:?} is another record",
+                String::from_utf8_lossy(data)
+            );
+        }
     }
 }
 
@@ -47,12 +50,15 @@ pub fn access_line(data: &[u8]) {
 pub fn request_line(data: &[u8]) {
     request::forget_shapes();
     let request = Request::parse(data);
-    assert_eq!(
-        format!("{request:?}"),
-        format!("{:?}", Request::parse(data)),
-        "parsed from the memo, {:?} is another request",
-        String::from_utf8_lossy(data)
-    );
+    // Kept the second time, from the memo the third.
+    for _ in 0..2 {
+        assert_eq!(
+            format!("{request:?}"),
+            format!("{:?}", Request::parse(data)),
+            "parsed from the memo, {:?} is another request",
+            String::from_utf8_lossy(data)
+        );
+    }
     assert!(
         request::possible_classes(data).contains(request.class),
         "the pre-check ruled out {:?} for {:?}",

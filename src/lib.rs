@@ -22,6 +22,7 @@ pub mod fuzzing;
 mod input;
 mod join;
 mod man;
+mod memo;
 mod merge;
 mod messages;
 mod pipeline;
