@@ -415,36 +415,15 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     f.opt_text("source_ip", event.client);
     f.opt_text("user", user);
     f.opt_text("token", token);
+    // The request's two runs of fields, from the memo while its entry describes the event.
     let rendered = event
         .joined
         .as_deref()
         .filter(|joined| joined.describes(event))
         .map(|joined| {
-            joined.rendered.get_or_init(|| {
-                let mut request = Vec::new();
-                write_request_fields(
-                    &mut Fields {
-                        out: &mut request,
-                        first: false,
-                    },
-                    event,
-                    show_secrets,
-                );
-                let mut replay = Vec::new();
-                write_replay_fields(
-                    &mut Fields {
-                        out: &mut replay,
-                        first: false,
-                    },
-                    event,
-                    show_secrets,
-                );
-                crate::event::Rendered {
-                    show_secrets,
-                    request: request.into(),
-                    replay: replay.into(),
-                }
-            })
+            joined
+                .rendered
+                .get_or_init(|| request_runs(event, show_secrets))
         })
         .filter(|rendered| rendered.show_secrets == show_secrets);
     match rendered {
@@ -517,6 +496,27 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     source.opt_number("line", (event.origin.line > 0).then_some(event.origin.line));
     source.end();
     f.end();
+}
+
+/// The two runs of fields that the request alone decides, each after a comma, for the memo.
+fn request_runs(event: &Event<'_>, show_secrets: bool) -> crate::event::Rendered {
+    let run = |write: fn(&mut Fields<'_>, &Event<'_>, bool)| {
+        let mut out = Vec::new();
+        write(
+            &mut Fields {
+                out: &mut out,
+                first: false,
+            },
+            event,
+            show_secrets,
+        );
+        out.into_boxed_slice()
+    };
+    crate::event::Rendered {
+        show_secrets,
+        request: run(write_request_fields),
+        replay: run(write_replay_fields),
+    }
 }
 
 /// The fields from `method` to `unknown_params`: what the request alone decides.
