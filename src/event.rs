@@ -232,14 +232,16 @@ pub(crate) struct Event<'a> {
     pub(crate) joined: Option<Rc<Joined>>,
 }
 
-/// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request (and of any
-/// other request line, what it is: its path): path, template, endpoint, object, parameters and
-/// why it would not replay. It depends on the
-/// request alone (nothing a later join sets is read), and a log repeats the same few requests
-/// (the web UI's polling) most of the time: so it is kept, owned, for the requests seen, and a
-/// request seen before is joined with a copy. Matching the path against the schema, splitting
-/// and decoding the query and judging each parameter's secrecy were a third of
-/// `convert --all -f json`.
+/// What [`Event::join_schema`] and [`Event::replay_obstacle`] make of an API request (of any
+/// other request line, only its path): path, template, endpoint, object, parameters and why it
+/// would not replay. It depends on the request alone (nothing a later join sets is read), and a
+/// log repeats the same few requests (the web UI's polling) most of the time: so it is kept,
+/// owned, for the requests seen ([`crate::memo`]), and a request seen before is joined with a
+/// copy. Matching the path against the schema, splitting and decoding the query and judging each
+/// parameter's secrecy were a third of `convert --all -f json`.
+///
+/// Every field of [`Event`] that the record's request runs ([`Joined::rendered`]) are made of
+/// must be compared by [`Joined::describes`]: a new one added to the runs must be added there.
 pub(crate) struct Joined {
     /// The request line: what the event's `request` must be for the rendered fields to be its.
     line: Box<[u8]>,
