@@ -11,6 +11,7 @@
 //! when the path holds a `%`.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use percent_encoding::percent_decode;
 
@@ -310,65 +311,73 @@ pub(crate) struct Request<'a> {
 /// the web UI's polling lines) is taken apart again without reading it.
 #[derive(Clone)]
 struct Shape {
-    method: Option<std::ops::Range<usize>>,
-    api_format: Option<Part>,
-    path: Part,
-    raw_query: Option<std::ops::Range<usize>>,
+    method: Option<Range<usize>>,
+    api_format: Option<Format>,
+    path: Path,
+    raw_query: Option<Range<usize>>,
     class: Class,
 }
 
+/// Where a request's format is: in the line, or (a decoded path's) one of [`FORMATS`].
 #[derive(Clone)]
-enum Part {
-    In(std::ops::Range<usize>),
-    Format(&'static [u8]),
+enum Format {
+    In(Range<usize>),
+    Known(&'static [u8]),
+}
+
+/// A request's path: in the line, or decoded (or empty, for a line without one).
+#[derive(Clone)]
+enum Path {
+    In(Range<usize>),
     Decoded(Vec<u8>),
 }
 
 impl Shape {
-    /// Where `part`, a slice of `line` (or not), is.
-    fn of(req: &Request<'_>) -> Shape {
+    /// Where the parts of `req` are in its line; `None` if one is neither there nor one of the
+    /// known formats (never, as `parse_afresh` takes them apart; such a line is then simply not
+    /// kept).
+    fn of(req: &Request<'_>) -> Option<Shape> {
         let base = req.line.as_ptr() as usize;
         let within = |part: &[u8]| {
             let start = (part.as_ptr() as usize).wrapping_sub(base);
             (start <= req.line.len() && part.len() <= req.line.len() - start)
                 .then_some(start..start + part.len())
         };
-        let part = |bytes: &[u8]| match within(bytes) {
-            Some(range) => Part::In(range),
-            None => match FORMATS.iter().find(|f| **f == bytes) {
-                Some(format) => Part::Format(format),
-                None => Part::Decoded(bytes.to_vec()),
-            },
+        let api_format = match req.api_format {
+            None => None,
+            Some(format) => Some(match within(format) {
+                Some(range) => Format::In(range),
+                None => Format::Known(FORMATS.iter().find(|f| **f == format)?),
+            }),
         };
-        Shape {
-            method: req.method.map(|m| within(m).unwrap_or_default()),
-            api_format: req.api_format.map(part),
-            path: match &req.path {
-                Cow::Borrowed(path) => part(path),
-                Cow::Owned(path) => Part::Decoded(path.clone()),
+        // A part that is there must be found in the line.
+        let located = |part: Option<&[u8]>| match part {
+            None => Some(None),
+            Some(part) => within(part).map(Some),
+        };
+        Some(Shape {
+            method: located(req.method)?,
+            api_format,
+            path: match (&req.path, within(&req.path)) {
+                (Cow::Borrowed(_), Some(range)) => Path::In(range),
+                _ => Path::Decoded(req.path.to_vec()),
             },
-            raw_query: req.raw_query.map(|q| within(q).unwrap_or_default()),
+            raw_query: located(req.raw_query)?,
             class: req.class,
-        }
+        })
     }
 
     fn request<'a>(&self, line: &'a [u8]) -> Request<'a> {
-        let part = |part: &Part| -> Cow<'a, [u8]> {
-            match part {
-                Part::In(range) => Cow::Borrowed(&line[range.clone()]),
-                Part::Format(format) => Cow::Borrowed(format),
-                Part::Decoded(bytes) => Cow::Owned(bytes.clone()),
-            }
-        };
         Request {
             method: self.method.clone().map(|range| &line[range]),
             api_format: self.api_format.as_ref().map(|f| match f {
-                Part::In(range) => &line[range.clone()],
-                Part::Format(format) => format,
-                // Never made: a format is in the line or one of FORMATS.
-                Part::Decoded(_) => b"",
+                Format::In(range) => &line[range.clone()],
+                Format::Known(format) => format,
             }),
-            path: part(&self.path),
+            path: match &self.path {
+                Path::In(range) => Cow::Borrowed(&line[range.clone()]),
+                Path::Decoded(bytes) => Cow::Owned(bytes.clone()),
+            },
             raw_query: self.raw_query.clone().map(|range| &line[range]),
             class: self.class,
             line,
@@ -421,7 +430,9 @@ impl<'a> Request<'a> {
         let req = Request::parse_afresh(line);
         SHAPES.with_borrow_mut(|memo| {
             if memo.shapes.seen_before(line) {
-                memo.shapes.keep(line, Shape::of(&req));
+                if let Some(shape) = Shape::of(&req) {
+                    memo.shapes.keep(line, shape);
+                }
             }
         });
         req
