@@ -695,7 +695,7 @@ mod tests {
     use crate::source::access;
 
     const LINE: &[u8] = b"::ffff:10.0.0.12 - root@pam [24/06/2026:00:00:00 +0200] \
-        \"PUT /api2/json/nodes/pve1/qemu/100/config?memory=2048 HTTP/1.1\" 200 12";
+        \"PUT /api2/json/nodes/pve1/qemu/100/config?memory=2048&cipassword=hunter2 HTTP/1.1\" 200 12";
 
     /// The record of `LINE` after `join` changed its event, as `convert` writes it.
     fn record(join: impl FnOnce(&mut Event<'_>), show_secrets: bool) -> String {
@@ -717,7 +717,11 @@ mod tests {
     fn what_a_later_join_changed_is_in_the_record_of_a_request_seen_before() {
         crate::event::forget_joined();
         let plain = record(|_| {}, false);
-        assert!(plain.contains(r#""params":{"memory":"2048"}"#), "{plain}");
+        assert!(
+            plain.contains(r#""params":{"memory":"2048","cipassword":"<redacted>"}"#),
+            "{plain}"
+        );
+        assert!(!plain.contains("hunter2"), "{plain}");
         assert!(plain.contains(r#""object":{"type":"qemu","id":"100","name":null}"#));
         // Seen before: the same record, kept the second time, from the memo's rendered fields
         // the third.
@@ -745,12 +749,17 @@ mod tests {
             false,
         );
         assert!(
-            joined.contains(r#""params":{"memory":"2048","cores":"4"}"#),
+            joined.contains(r#""params":{"memory":"2048","cipassword":"<redacted>","cores":"4"}"#),
             "{joined}"
         );
         assert!(joined.contains("--cores 4"), "{joined}");
-        // With secrets shown, rendered afresh (the memo keeps what was rendered without).
-        assert_eq!(record(|_| {}, true), plain);
+        // With secrets shown, rendered afresh: never the memo's redacted fields.
+        let shown = record(|_| {}, true);
+        assert!(shown.contains(r#""cipassword":"hunter2""#), "{shown}");
+        assert!(
+            !shown.contains("<redacted>") && !shown.contains(r#""redacted":"#),
+            "{shown}"
+        );
         // And the plain record again.
         assert_eq!(record(|_| {}, false), plain);
     }
