@@ -8,9 +8,10 @@
 //! decides how to show them.
 
 use std::borrow::Cow;
+use std::num::NonZeroU64;
 use std::rc::Rc;
 
-use crate::memo::LineMemo;
+use crate::memo::Memo;
 
 use jiff::Timestamp;
 
@@ -304,15 +305,18 @@ impl Joined {
     }
 }
 
-/// The requests joined so far, by [`Request::identity`] (see [`crate::memo`]).
+/// The requests joined so far, by the [`Request::serial`] of their line (see [`crate::memo`]):
+/// a line has one from its second time, when it is kept, and so is its join.
 #[derive(Default)]
 struct SchemaMemo {
-    joined: LineMemo<Rc<Joined>>,
+    joined: Memo<NonZeroU64, Rc<Joined>>,
 }
 
 impl SchemaMemo {
     fn join<'a>(&mut self, event: &mut Event<'a>, req: &Request<'a>) {
-        if let Some(joined) = self.joined.get(req.identity()) {
+        let serial = req.serial().get();
+        let known = serial.and_then(|serial| self.joined.read(&serial, Rc::clone));
+        if let Some(joined) = known {
             // The request's own path, borrowed from the line, is nearly always the normalised
             // one; so is the object's id a piece of it.
             let borrowed = match &event.path {
@@ -343,16 +347,16 @@ impl SchemaMemo {
                 .collect();
             event.params_source = joined.params_source;
             event.not_replayable = joined.not_replayable.clone();
-            event.joined = Some(Rc::clone(joined));
+            event.joined = Some(joined);
             return;
         }
         if req.is_api() {
             event.join_schema(req);
             event.not_replayable = event.replay_obstacle();
         }
-        if !self.joined.seen_before(req.identity()) {
+        let Some(serial) = serial else {
             return;
-        }
+        };
         let joined = Rc::new(Joined {
             line: req.identity().into(),
             method: event.method.map(<[u8]>::to_vec),
@@ -378,7 +382,7 @@ impl SchemaMemo {
             rendered: std::cell::OnceCell::new(),
         });
         event.joined = Some(Rc::clone(&joined));
-        self.joined.keep(req.identity(), joined);
+        self.joined.keep(serial, joined);
     }
 }
 
@@ -386,10 +390,12 @@ thread_local! {
     static SCHEMA_MEMO: std::cell::RefCell<SchemaMemo> = std::cell::RefCell::default();
 }
 
-/// Empties this thread's memo of joined requests, so that the next request is joined afresh:
-/// for the checks that a request joined from the memo is the request joined anew.
+/// Empties this thread's memos of joined requests and of parsed lines (by whose numbers joins
+/// are kept), so that the next request is parsed and joined afresh: for the checks that a
+/// request joined from the memo is the request joined anew.
 pub(crate) fn forget_joined() {
     SCHEMA_MEMO.with_borrow_mut(|memo| memo.joined.clear());
+    crate::request::forget_shapes();
 }
 
 /// How many requests this thread's memo holds.
@@ -1396,7 +1402,7 @@ mod tests {
             // Twice: a line is kept from its second time.
             assert!(record(line.as_bytes()).is_some());
             assert!(record(line.as_bytes()).is_some());
-            assert!(joined_held() <= crate::memo::MOST);
+            assert!(joined_held() <= 2 * crate::memo::MOST);
         }
         assert!(joined_held() > 0);
     }

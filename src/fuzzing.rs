@@ -19,13 +19,15 @@ pub fn access_line(data: &[u8]) {
     if let Ok(line) = access::parse(data) {
         let _ = (line.timestamp(), line.user());
         request_line(line.request);
-        let request = Request::parse(line.request);
         let time = line.timestamp().unwrap_or_default();
         let origin = crate::event::Origin {
             file: "fuzz",
             line: 1,
         };
+        // Parsed each time, as `convert` parses each line: a join is kept by the number the
+        // memo of parsed lines gives a line.
         let record = || {
+            let request = Request::parse(line.request);
             let event = crate::event::Event::from_request(&line, time, &request, None, origin);
             let mut out = Vec::new();
             crate::render::json::push_record(&mut out, &event, false, false);

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::memo::{Memo, Seen, Serial};
 use percent_encoding::percent_decode;
 
 /// The request classes of design.md, used by `--class`.
@@ -304,6 +305,9 @@ pub(crate) struct Request<'a> {
     /// The request line it was parsed from: parsing is a function of it, so it names the request
     /// for what is derived from the request alone.
     line: &'a [u8],
+    /// The number the line was given when the memo kept it: what is derived from the request
+    /// alone is kept by it ([`crate::memo`]).
+    serial: Serial,
 }
 
 /// Where the parts of a parsed request line are, as positions in the line: what
@@ -367,7 +371,7 @@ impl Shape {
         })
     }
 
-    fn request<'a>(&self, line: &'a [u8]) -> Request<'a> {
+    fn request<'a>(&self, line: &'a [u8], serial: Serial) -> Request<'a> {
         Request {
             method: self.method.clone().map(|range| &line[range]),
             api_format: self.api_format.as_ref().map(|f| match f {
@@ -381,6 +385,7 @@ impl Shape {
             raw_query: self.raw_query.clone().map(|range| &line[range]),
             class: self.class,
             line,
+            serial,
         }
     }
 }
@@ -388,7 +393,8 @@ impl Shape {
 /// The shapes of the lines parsed so far (see [`crate::memo`]).
 #[derive(Default)]
 struct ShapeMemo {
-    shapes: crate::memo::LineMemo<Shape>,
+    shapes: Memo<Box<[u8]>, (Shape, Serial)>,
+    seen: Seen,
 }
 
 thread_local! {
@@ -398,7 +404,10 @@ thread_local! {
 /// Empties this thread's memo of parsed lines: for the checks that a line parsed from the memo
 /// is the line parsed afresh.
 pub(crate) fn forget_shapes() {
-    SHAPES.with_borrow_mut(|memo| memo.shapes.clear());
+    SHAPES.with_borrow_mut(|memo| {
+        memo.shapes.clear();
+        memo.seen.clear();
+    });
 }
 
 const CONSOLE_ENDPOINTS: [&[u8]; 6] = [
@@ -423,19 +432,22 @@ const FORMATS: [&[u8]; 6] = [
 impl<'a> Request<'a> {
     pub(crate) fn parse(line: &'a [u8]) -> Request<'a> {
         // Taken apart by `parse_afresh` the first time; from the memo's positions after that.
-        if let Some(req) = SHAPES.with_borrow(|memo| memo.shapes.get(line).map(|s| s.request(line)))
-        {
-            return req;
-        }
-        let req = Request::parse_afresh(line);
         SHAPES.with_borrow_mut(|memo| {
-            if memo.shapes.seen_before(line) {
+            if let Some(req) = memo
+                .shapes
+                .read(line, |(shape, serial)| shape.request(line, *serial))
+            {
+                return req;
+            }
+            let mut req = Request::parse_afresh(line);
+            if memo.seen.before(line) {
                 if let Some(shape) = Shape::of(&req) {
-                    memo.shapes.keep(line, shape);
+                    req.serial = Serial::next();
+                    memo.shapes.keep(line.into(), (shape, req.serial));
                 }
             }
-        });
-        req
+            req
+        })
     }
 
     fn parse_afresh(line: &'a [u8]) -> Request<'a> {
@@ -446,6 +458,7 @@ impl<'a> Request<'a> {
             raw_query: None,
             class: Class::Other,
             line,
+            serial: Serial::default(),
         };
         let Some((method, url)) = request_parts(line) else {
             return req;
@@ -536,6 +549,12 @@ impl<'a> Request<'a> {
     /// line are the same request.
     pub(crate) fn identity(&self) -> &'a [u8] {
         self.line
+    }
+
+    /// The number the memo gave its line, if it kept it: what names the line in the memos of
+    /// what is derived from it later ([`crate::memo`]).
+    pub(crate) fn serial(&self) -> Serial {
+        self.serial
     }
 
     /// Whether this request has a pvesh form: an API call with one of the four pvesh verbs.
@@ -1017,7 +1036,7 @@ mod tests {
             assert_eq!(Request::parse(line.as_bytes()).class, Class::Read);
             assert_eq!(Request::parse(line.as_bytes()).class, Class::Read);
             let held = SHAPES.with_borrow(|memo| memo.shapes.len());
-            assert!((1..=crate::memo::MOST).contains(&held), "{held} held");
+            assert!((1..=2 * crate::memo::MOST).contains(&held), "{held} held");
         }
     }
 
