@@ -301,6 +301,13 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// A field's key as [`Fields`] writes it: `,"name":`, one constant.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 /// One JSON object being written, field by field, in the order given: the record writer's
 /// frame. Keys are pverec's own (ASCII, nothing to escape); values are written with
 /// [`quote::push_json_str`] or serde_json, so every byte is what serde_json with
@@ -316,17 +323,16 @@ impl<'o> Fields<'o> {
         Fields { out, first: true }
     }
 
-    /// Writes `,"key":` (no comma first) and gives the output for the value. Inlined, so that
-    /// each key is a copy of known length.
+    /// Writes `key` (`,"name":` as [`key!`] spells it, without its comma first) and gives the
+    /// output for the value. Inlined, so that each key is one copy of known length.
     #[inline(always)]
     fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
+        let key = if std::mem::take(&mut self.first) {
+            &key[1..]
+        } else {
+            key
+        };
         self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
         self.out
     }
 
@@ -401,20 +407,20 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     out.reserve(1024);
     let (user, token) = event.user_and_token();
     let mut f = Fields::start(out);
-    f.key("event")
+    f.key(key!("event"))
         .extend_from_slice(if event.class == Class::Task {
             b"\"task\""
         } else {
             b"\"request\""
         });
-    let time = f.key("time");
+    let time = f.key(key!("time"));
     time.push(b'"');
     crate::time::push_utc(time, event.time);
     time.push(b'"');
-    f.opt_text("node", event.node.map(str::as_bytes));
-    f.opt_text("source_ip", event.client);
-    f.opt_text("user", user);
-    f.opt_text("token", token);
+    f.opt_text(key!("node"), event.node.map(str::as_bytes));
+    f.opt_text(key!("source_ip"), event.client);
+    f.opt_text(key!("user"), user);
+    f.opt_text(key!("token"), token);
     // The request's two runs of fields, from the memo while its entry describes the event.
     let rendered = event
         .joined
@@ -430,13 +436,13 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
         Some(rendered) => f.out.extend_from_slice(&rendered.request),
         None => write_request_fields(&mut f, event, show_secrets),
     }
-    f.opt_number("http_status", event.http_status.map(u64::from));
-    f.opt_number("bytes", event.bytes);
-    f.text("outcome", event.outcome.name().as_bytes());
+    f.opt_number(key!("http_status"), event.http_status.map(u64::from));
+    f.opt_number(key!("bytes"), event.bytes);
+    f.text(key!("outcome"), event.outcome.name().as_bytes());
     // The task the request started (for class `task`, the task itself).
     match &event.task {
-        None => f.key("task").extend_from_slice(b"null"),
-        Some(task) => push_task(f.key("task"), task),
+        None => f.key(key!("task")).extend_from_slice(b"null"),
+        Some(task) => push_task(f.key(key!("task")), task),
     }
     match rendered {
         Some(rendered) => f.out.extend_from_slice(&rendered.replay),
@@ -445,31 +451,31 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     // `api` (a request) or `cli` (a command on the node's shell, from the journal); null where
     // no source tells (a task without a request).
     f.opt_text(
-        "origin",
+        key!("origin"),
         event.via.map(|via| match via {
             Via::Api => &b"api"[..],
             Via::Cli => b"cli",
         }),
     );
     // The program of a `cli` event (`qm`, `pct`, `vzdump`…).
-    f.opt_text("program", event.program.as_deref().map(str::as_bytes));
+    f.opt_text(key!("program"), event.program.as_deref().map(str::as_bytes));
     // The process that did it, when a source tells: `{"name", "pid"}`.
     match &event.process {
-        None => f.key("process").extend_from_slice(b"null"),
+        None => f.key(key!("process")).extend_from_slice(b"null"),
         Some(p) => {
-            let mut process = Fields::start(f.key("process"));
-            process.text("name", p.name.as_bytes());
-            process.opt_number("pid", p.pid.map(u64::from));
+            let mut process = Fields::start(f.key(key!("process")));
+            process.text(key!("name"), p.name.as_bytes());
+            process.opt_number(key!("pid"), p.pid.map(u64::from));
             process.end();
         }
     }
     // What the journal said of a login: `{"kind", "reason"}`.
     match &event.auth {
-        None => f.key("auth").extend_from_slice(b"null"),
+        None => f.key(key!("auth")).extend_from_slice(b"null"),
         Some(a) => {
-            let mut auth = Fields::start(f.key("auth"));
-            auth.text("kind", a.kind.as_bytes());
-            auth.opt_text("reason", a.reason.as_deref().map(str::as_bytes));
+            let mut auth = Fields::start(f.key(key!("auth")));
+            auth.text(key!("kind"), a.kind.as_bytes());
+            auth.opt_text(key!("reason"), a.reason.as_deref().map(str::as_bytes));
             auth.end();
         }
     }
@@ -482,18 +488,21 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
             .flat_map(|c| changes::changes_of(c, show_secrets))
             .collect();
         if !diffs.is_empty() {
-            f.serialized("changes", &changes::records(&diffs));
+            f.serialized(key!("changes"), &changes::records(&diffs));
         }
     }
     // A cluster read: `{"to": "pve2", "hop": {"file", "line"}}` for a request whose hop on
     // another node was folded into it, `{"from": "pve1", "origin_read": false}` for a hop shown
     // on its own; absent otherwise.
     if let Some(proxy) = &event.proxy {
-        f.serialized("proxy", &ProxyRecord::new(proxy));
+        f.serialized(key!("proxy"), &ProxyRecord::new(proxy));
     }
-    let mut source = Fields::start(f.key("source"));
-    source.text("file", event.origin.file.as_bytes());
-    source.opt_number("line", (event.origin.line > 0).then_some(event.origin.line));
+    let mut source = Fields::start(f.key(key!("source")));
+    source.text(key!("file"), event.origin.file.as_bytes());
+    source.opt_number(
+        key!("line"),
+        (event.origin.line > 0).then_some(event.origin.line),
+    );
     source.end();
     f.end();
 }
@@ -521,40 +530,40 @@ fn request_runs(event: &Event<'_>, show_secrets: bool) -> crate::event::Rendered
 
 /// The fields from `method` to `unknown_params`: what the request alone decides.
 fn write_request_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool) {
-    f.opt_text("method", event.method);
-    f.opt_text("path", event.path.as_deref());
-    f.opt_text("api_format", event.api_format);
-    f.text("class", event.class.name().as_bytes());
-    f.opt_text("template", event.template.map(str::as_bytes));
+    f.opt_text(key!("method"), event.method);
+    f.opt_text(key!("path"), event.path.as_deref());
+    f.opt_text(key!("api_format"), event.api_format);
+    f.text(key!("class"), event.class.name().as_bytes());
+    f.opt_text(key!("template"), event.template.map(str::as_bytes));
     f.opt_text(
-        "action",
+        key!("action"),
         event.endpoint.and_then(|e| e.action()).map(str::as_bytes),
     );
     match &event.object {
-        None => f.key("object").extend_from_slice(b"null"),
+        None => f.key(key!("object")).extend_from_slice(b"null"),
         Some(o) => {
-            let mut object = Fields::start(f.key("object"));
-            object.text("type", o.kind.as_bytes());
-            object.text("id", &o.id);
+            let mut object = Fields::start(f.key(key!("object")));
+            object.text(key!("type"), o.kind.as_bytes());
+            object.text(key!("id"), &o.id);
             // A guest's name from /etc/pve, null when unknown; only guests have the field.
             if matches!(o.kind, "qemu" | "lxc" | "vmid") {
-                object.opt_text("name", o.name.as_deref().map(str::as_bytes));
+                object.opt_text(key!("name"), o.name.as_deref().map(str::as_bytes));
             }
             object.end();
         }
     }
     match event.body {
         Some(body) => f.serialized(
-            "params",
+            key!("params"),
             &BodyParams {
                 params: &event.params,
                 body: &body.params,
                 show_secrets,
             },
         ),
-        None => push_params(f.key("params"), &event.params, show_secrets),
+        None => push_params(f.key(key!("params")), &event.params, show_secrets),
     }
-    f.text("params_source", event.params_source.name().as_bytes());
+    f.text(key!("params_source"), event.params_source.name().as_bytes());
     if !show_secrets && event.params.iter().any(|p| p.redaction.any()) {
         let mut names: Vec<Cow<'_, str>> = Vec::new();
         for p in event.params.iter().filter(|p| p.redaction.any()) {
@@ -563,14 +572,14 @@ fn write_request_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: boo
                 names.push(name);
             }
         }
-        push_texts(f.key("redacted"), names.iter().map(|n| n.as_bytes()));
+        push_texts(f.key(key!("redacted")), names.iter().map(|n| n.as_bytes()));
     }
     // Parameters of the spool body that the endpoint's PVE 9 schema does not have (a newer PVE,
     // or a forged event): kept in `params`, listed here, and the call is not replayable.
     let unknown = event.unknown_params();
     if !unknown.is_empty() {
         push_texts(
-            f.key("unknown_params"),
+            f.key(key!("unknown_params")),
             unknown.iter().map(|k| k.as_bytes()),
         );
     }
@@ -583,9 +592,9 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
         .as_deref()
         .filter(|w| pvesh::replayable(w, show_secrets))
     {
-        None => f.key("pvesh").extend_from_slice(b"null"),
+        None => f.key(key!("pvesh")).extend_from_slice(b"null"),
         Some(words) => {
-            let out = f.key("pvesh");
+            let out = f.key(key!("pvesh"));
             out.push(b'"');
             let at = out.len();
             pvesh::push_command(out, words, show_secrets);
@@ -601,9 +610,9 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
         }
     }
     match words.as_deref() {
-        None => f.key("argv").extend_from_slice(b"null"),
+        None => f.key(key!("argv")).extend_from_slice(b"null"),
         Some(words) => {
-            let out = f.key("argv");
+            let out = f.key(key!("argv"));
             out.push(b'[');
             for (i, word) in words.iter().enumerate() {
                 if i > 0 {
@@ -617,15 +626,15 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
     // Why the pvesh form would not repeat the request (a websocket's ticket check, an upload, a
     // path or handler PVE 9 does not have, a pvesh output option); null when it would.
     f.opt_text(
-        "not_replayable",
+        key!("not_replayable"),
         event.not_replayable.as_deref().map(str::as_bytes),
     );
     // The request line of requests outside the API (static files, CONNECT, unparsable lines),
     // where it is the only record; null for API calls, which method, path and params describe.
     if event.api_format.is_none() && event.class != Class::Task {
-        f.text("request", &event.request_summary(show_secrets));
+        f.text(key!("request"), &event.request_summary(show_secrets));
     } else {
-        f.key("request").extend_from_slice(b"null");
+        f.key(key!("request")).extend_from_slice(b"null");
     }
 }
 
@@ -634,13 +643,13 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
 fn push_task(out: &mut Vec<u8>, task: &Task) {
     let record = TaskRecord::new(task);
     let mut f = Fields::start(out);
-    f.text("upid", record.upid.as_bytes());
-    f.text("type", record.kind.as_bytes());
-    f.text("id", record.id.as_bytes());
-    f.opt_number("pid", Some(u64::from(record.pid)));
-    f.text("start", record.start.as_bytes());
-    f.opt_text("end", record.end.as_deref().map(str::as_bytes));
-    f.opt_text("status", record.status.map(str::as_bytes));
+    f.text(key!("upid"), record.upid.as_bytes());
+    f.text(key!("type"), record.kind.as_bytes());
+    f.text(key!("id"), record.id.as_bytes());
+    f.opt_number(key!("pid"), Some(u64::from(record.pid)));
+    f.text(key!("start"), record.start.as_bytes());
+    f.opt_text(key!("end"), record.end.as_deref().map(str::as_bytes));
+    f.opt_text(key!("status"), record.status.map(str::as_bytes));
     f.end();
 }
 
