@@ -1106,7 +1106,9 @@ impl Pipeline {
             parsed = Some(request);
         }
         // The cheapest test first: most lines are UI polling that the class alone rejects.
+        // (Every class wanted, as with --all: every line is, as each has some class.)
         let wanted = (every_time
+            || self.filter.classes() == ClassSet::all()
             || self
                 .filter
                 .wants_any(request::possible_classes(line.request)))
@@ -1158,7 +1160,8 @@ impl Pipeline {
         }
         let origin = Origin { file, line: number };
         let login = self.journal_login(&line, time.as_second(), &request);
-        let mut event = Event::from_request(&line, time, &request, node.as_deref(), origin);
+        let mut event = Event::unjoined(&line, time, &request, node.as_deref(), origin);
+        event.join_request(&request);
         event.file_changes = claimed;
         event.proxy = self.line_proxy.clone();
         if let Some(login) = &login {

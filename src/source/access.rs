@@ -314,25 +314,33 @@ fn two_digits(b: &[u8]) -> Option<u8> {
 /// Whether `time` is a valid time field: shape, ranges and calendar. It runs on every line, so
 /// the numeric-month form PVE writes is checked in place, two digits at a time; the old
 /// month-name form takes the full split.
-fn valid_time(time: &[u8]) -> bool {
-    let Ok(t) = <&[u8; 25]>::try_from(time) else {
-        return time_parts(time).is_some();
-    };
-    // `dd/mm/yyyy:HH:MM:SS +zzzz`, eight bytes at a time (byte k of a word is byte i + k of
-    // the field).
+/// A time field of PVE's form as three words (byte k of a word is byte i + k of the field) and
+/// its last byte.
+type TimeWords = (u64, u64, u64, u8);
+
+fn time_words(t: &[u8; 25]) -> TimeWords {
     let word = |i: usize| {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&t[i..i + 8]);
         u64::from_le_bytes(bytes)
     };
-    let (a, b, c) = (word(0), word(8), word(16));
+    (word(0), word(8), word(16), t[24])
+}
+
+fn valid_time(time: &[u8]) -> bool {
+    let Ok(t) = <&[u8; 25]>::try_from(time) else {
+        return time_parts(time).is_some();
+    };
+    // `dd/mm/yyyy:HH:MM:SS +zzzz`, eight bytes at a time.
+    let words = time_words(t);
+    let (a, b, c, _) = words;
+    let this = Some(words);
     // A log has many lines a second: the last time found valid (on this thread: each file of a
     // merge is read on its own) is valid again.
     thread_local! {
-        static LAST_VALID: std::cell::Cell<Option<(u64, u64, u64, u8)>> =
+        static LAST_VALID: std::cell::Cell<Option<TimeWords>> =
             const { std::cell::Cell::new(None) };
     }
-    let this = Some((a, b, c, t[24]));
     if LAST_VALID.get() == this {
         return true;
     }
@@ -393,22 +401,23 @@ impl<'a> Line<'a> {
     /// hand, since it runs on every line of a merge (and a leap second counts as :59, as jiff
     /// takes it).
     pub(crate) fn seconds(&self) -> Option<i64> {
-        // As in `valid_time`: the last time field's seconds, on this thread, are kept.
+        // As in `valid_time`: the seconds of the last time field of PVE's form, on this thread,
+        // are kept, the field as three words and its last byte (a comparison of known length).
         thread_local! {
-            static LAST: std::cell::RefCell<(Vec<u8>, Option<i64>)> =
-                const { std::cell::RefCell::new((Vec::new(), None)) };
+            static LAST: std::cell::Cell<Option<(TimeWords, Option<i64>)>> =
+                const { std::cell::Cell::new(None) };
         }
-        if let Some(seconds) = LAST.with_borrow(|(time, seconds)| {
-            (!time.is_empty() && time.as_slice() == self.time).then_some(*seconds)
-        }) {
-            return seconds;
+        let Ok(time) = <&[u8; 25]>::try_from(self.time) else {
+            return self.seconds_afresh();
+        };
+        let words = time_words(time);
+        if let Some((last, seconds)) = LAST.get() {
+            if last == words {
+                return seconds;
+            }
         }
         let seconds = self.seconds_afresh();
-        LAST.with_borrow_mut(|(time, last)| {
-            time.clear();
-            time.extend_from_slice(self.time);
-            *last = seconds;
-        });
+        LAST.set(Some((words, seconds)));
         seconds
     }
 
@@ -441,8 +450,10 @@ impl<'a> Line<'a> {
 
 /// `::ffff:192.168.1.10` -> `192.168.1.10`; anything else unchanged.
 pub(crate) fn strip_v4_mapped(client: &[u8]) -> &[u8] {
-    let lower = client.len() > 7 && client[..7].eq_ignore_ascii_case(b"::ffff:");
-    if lower && client[7..].contains(&b'.') {
+    // PVE writes the prefix in lower case: that comparison first, of known length.
+    let mapped = client.len() > 7
+        && (client[..7] == *b"::ffff:" || client[..7].eq_ignore_ascii_case(b"::ffff:"));
+    if mapped && client[7..].contains(&b'.') {
         &client[7..]
     } else {
         client
