@@ -438,10 +438,19 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     }
     f.opt_number(key!("http_status"), event.http_status.map(u64::from));
     f.opt_number(key!("bytes"), event.bytes);
-    f.text(key!("outcome"), event.outcome.name().as_bytes());
+    // The values of pverec's own words are constants: the field is one copy.
+    f.key(match event.outcome {
+        Outcome::Success => concat!(key!("outcome"), "\"success\""),
+        Outcome::Failure => concat!(key!("outcome"), "\"failure\""),
+        Outcome::Unknown => concat!(key!("outcome"), "\"unknown\""),
+        Outcome::Pending => concat!(key!("outcome"), "\"pending\""),
+        Outcome::NotExecuted => concat!(key!("outcome"), "\"not_executed\""),
+    });
     // The task the request started (for class `task`, the task itself).
     match &event.task {
-        None => f.key(key!("task")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("task"), "null"));
+        }
         Some(task) => push_task(f.key(key!("task")), task),
     }
     match rendered {
@@ -450,18 +459,18 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     }
     // `api` (a request) or `cli` (a command on the node's shell, from the journal); null where
     // no source tells (a task without a request).
-    f.opt_text(
-        key!("origin"),
-        event.via.map(|via| match via {
-            Via::Api => &b"api"[..],
-            Via::Cli => b"cli",
-        }),
-    );
+    f.key(match event.via {
+        Some(Via::Api) => concat!(key!("origin"), "\"api\""),
+        Some(Via::Cli) => concat!(key!("origin"), "\"cli\""),
+        None => concat!(key!("origin"), "null"),
+    });
     // The program of a `cli` event (`qm`, `pct`, `vzdump`…).
     f.opt_text(key!("program"), event.program.as_deref().map(str::as_bytes));
     // The process that did it, when a source tells: `{"name", "pid"}`.
     match &event.process {
-        None => f.key(key!("process")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("process"), "null"));
+        }
         Some(p) => {
             let mut process = Fields::start(f.key(key!("process")));
             process.text(key!("name"), p.name.as_bytes());
@@ -471,7 +480,9 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     }
     // What the journal said of a login: `{"kind", "reason"}`.
     match &event.auth {
-        None => f.key(key!("auth")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("auth"), "null"));
+        }
         Some(a) => {
             let mut auth = Fields::start(f.key(key!("auth")));
             auth.text(key!("kind"), a.kind.as_bytes());
@@ -540,7 +551,9 @@ fn write_request_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: boo
         event.endpoint.and_then(|e| e.action()).map(str::as_bytes),
     );
     match &event.object {
-        None => f.key(key!("object")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("object"), "null"));
+        }
         Some(o) => {
             let mut object = Fields::start(f.key(key!("object")));
             object.text(key!("type"), o.kind.as_bytes());
@@ -592,7 +605,9 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
         .as_deref()
         .filter(|w| pvesh::replayable(w, show_secrets))
     {
-        None => f.key(key!("pvesh")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("pvesh"), "null"));
+        }
         Some(words) => {
             let out = f.key(key!("pvesh"));
             out.push(b'"');
@@ -610,7 +625,9 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
         }
     }
     match words.as_deref() {
-        None => f.key(key!("argv")).extend_from_slice(b"null"),
+        None => {
+            f.key(concat!(key!("argv"), "null"));
+        }
         Some(words) => {
             let out = f.key(key!("argv"));
             out.push(b'[');
@@ -634,7 +651,7 @@ fn write_replay_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool
     if event.api_format.is_none() && event.class != Class::Task {
         f.text(key!("request"), &event.request_summary(show_secrets));
     } else {
-        f.key(key!("request")).extend_from_slice(b"null");
+        f.key(concat!(key!("request"), "null"));
     }
 }
 
@@ -771,5 +788,20 @@ mod tests {
         );
         // And the plain record again.
         assert_eq!(record(|_| {}, false), plain);
+    }
+
+    #[test]
+    fn an_outcome_is_written_as_its_name() {
+        for outcome in [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Unknown,
+            Outcome::Pending,
+            Outcome::NotExecuted,
+        ] {
+            let written = record(|e| e.outcome = outcome, false);
+            let field = format!(r#","outcome":"{}","#, outcome.name());
+            assert!(written.contains(&field), "{written}");
+        }
     }
 }
