@@ -284,11 +284,9 @@ enum Piece {
 impl Piece {
     /// `part` as a piece of `line`: where it is when its bytes are the line's own.
     fn of(part: &[u8], line: &[u8]) -> Piece {
-        let start = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
-        if start <= line.len() && part.len() <= line.len() - start {
-            Piece::In(start..start + part.len())
-        } else {
-            Piece::Own(part.into())
+        match crate::memo::within(part, line) {
+            Some(range) => Piece::In(range),
+            None => Piece::Own(part.into()),
         }
     }
 
@@ -410,19 +408,17 @@ impl SchemaMemo {
         let line = req.identity();
         // The normalised path and the object's id are owned, built from the path's segments;
         // they are nearly always the line's own path (borrowed by the request), or a piece of
-        // it, and are kept as such.
+        // it, and are kept as such (an id not found there, or in a decoded path, as its bytes).
         let plain_path = req.plain_path();
         let in_line = match plain_path.as_deref() {
             Some(plain) if Some(plain) == event.path.as_deref() => Some(plain),
             _ => None,
         };
-        let piece = |part: &[u8]| match in_line {
-            Some(path) if std::ptr::eq(part, path) => Piece::of(path, line),
-            Some(path) => match memchr::memmem::find(path, part) {
-                Some(at) => Piece::of(&path[at..at + part.len()], line),
-                None => Piece::Own(part.into()),
-            },
-            None => Piece::of(part, line),
+        let id_piece = |id: &[u8]| match in_line
+            .and_then(|path| Some((path, memchr::memmem::find(path, id)?)))
+        {
+            Some((path, at)) => Piece::of(&path[at..at + id.len()], line),
+            None => Piece::Own(id.into()),
         };
         let joined = Rc::new(Joined {
             line: line.into(),
@@ -435,7 +431,7 @@ impl SchemaMemo {
             }),
             template: event.template,
             endpoint: event.endpoint,
-            object: event.object.as_ref().map(|o| (o.kind, piece(&o.id))),
+            object: event.object.as_ref().map(|o| (o.kind, id_piece(&o.id))),
             params: event
                 .params
                 .iter()

@@ -17,6 +17,7 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroU64;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::fast::RandomState;
@@ -114,6 +115,13 @@ impl Seen {
     }
 }
 
+/// Where `part` is in `line`, when its bytes are the line's own (a slice of it, not a copy):
+/// what the memos keep of a line's parts, positions that fit the next line of the same bytes.
+pub(crate) fn within(part: &[u8], line: &[u8]) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+    (start <= line.len() && part.len() <= line.len() - start).then_some(start..start + part.len())
+}
+
 /// The number a line was given when it was kept: unique in the process (every thread draws from
 /// one counter), so it names that line for whatever is derived from it later. It is not part of
 /// what a request is: its `Debug` shows none, and a request parsed afresh has none.
@@ -176,6 +184,15 @@ mod tests {
         assert_eq!(memo.read(&0, |v| *v), None);
         assert_eq!(memo.read(&(2 * MOST as u64), |v| *v), Some(2 * MOST as u64));
         assert!(memo.len() <= 2 * MOST);
+    }
+
+    #[test]
+    fn a_part_is_within_its_line_and_a_copy_is_not() {
+        let line = b"GET /api2/json/version HTTP/1.1";
+        assert_eq!(within(&line[4..22], line), Some(4..22));
+        assert_eq!(within(&line[31..], line), Some(31..31));
+        let copy = line[4..22].to_vec();
+        assert_eq!(within(&copy, line), None);
     }
 
     #[test]

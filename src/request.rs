@@ -341,12 +341,7 @@ impl Shape {
     /// known formats (never, as `parse_afresh` takes them apart; such a line is then simply not
     /// kept).
     fn of(req: &Request<'_>) -> Option<Shape> {
-        let base = req.line.as_ptr() as usize;
-        let within = |part: &[u8]| {
-            let start = (part.as_ptr() as usize).wrapping_sub(base);
-            (start <= req.line.len() && part.len() <= req.line.len() - start)
-                .then_some(start..start + part.len())
-        };
+        let within = |part: &[u8]| crate::memo::within(part, req.line);
         let api_format = match req.api_format {
             None => None,
             Some(format) => Some(match within(format) {
