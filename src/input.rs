@@ -15,6 +15,8 @@
 //! default paths all go through [`system_path`], so that tests can stand a temp directory in for
 //! `/` (`PVEREC_SYSROOT`, a testing aid), without touching the real `/var/log`.
 
+mod newlines;
+
 use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsFd;
@@ -28,6 +30,7 @@ use memmap2::Mmap;
 
 use crate::messages;
 use crate::source::access;
+use newlines::Newlines;
 
 /// The log pveproxy and spiceproxy write.
 pub(crate) const DEFAULT_LOG: &str = "/var/log/pveproxy/access.log";
@@ -461,7 +464,11 @@ pub(crate) struct Lines {
 }
 
 enum Kind {
-    Mapped { map: Mmap, next: usize },
+    Mapped {
+        map: Mmap,
+        next: usize,
+        newlines: Newlines,
+    },
     Stream(Box<dyn BufRead + Send>),
 }
 
@@ -509,7 +516,11 @@ impl Lines {
                     } else {
                         #[cfg(unix)]
                         let _ = map.advise(memmap2::Advice::Sequential);
-                        Kind::Mapped { map, next: 0 }
+                        Kind::Mapped {
+                            map,
+                            next: 0,
+                            newlines: Newlines::default(),
+                        }
                     }
                 } else {
                     stream(Box::new(Counted {
@@ -550,12 +561,16 @@ impl Lines {
     /// byte order mark at the start of the file is dropped.
     pub(crate) fn advance(&mut self) -> io::Result<bool> {
         let more = match &mut self.kind {
-            Kind::Mapped { map, next } => {
+            Kind::Mapped {
+                map,
+                next,
+                newlines,
+            } => {
                 let start = *next;
                 if start >= map.len() {
                     false
                 } else {
-                    let end = memchr::memchr(b'\n', &map[start..]).map_or(map.len(), |i| start + i);
+                    let end = newlines.find(map, start).unwrap_or(map.len());
                     *next = end + 1;
                     self.current = start..end;
                     // Every few MiB: report progress, and let go of the pages already read so
