@@ -7,11 +7,14 @@
 //! token separator is the first `!` after the last `@`, never a `!` inside the name.
 
 /// `alice@pve!ci` -> (`alice@pve`, `Some("ci")`); `bang!user@pve` -> (`bang!user@pve`, `None`).
+///
+/// A user id is a few bytes long and split for every record, so the search is a byte loop:
+/// memchr's vector set-up costs more than the whole id.
 pub(crate) fn split(id: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let Some(at) = memchr::memrchr(b'@', id) else {
+    let Some(at) = id.iter().rposition(|&b| b == b'@') else {
         return (id, None);
     };
-    match memchr::memchr(b'!', &id[at..]) {
+    match id[at..].iter().position(|&b| b == b'!') {
         Some(bang) => (&id[..at + bang], Some(&id[at + bang + 1..])),
         None => (id, None),
     }
