@@ -41,8 +41,8 @@ const AHEAD: usize = 16;
 const PEEK: usize = 64 * 1024;
 
 /// Reads a group of files, merged by time when there is more than one: `each` gets every line
-/// (the file's index in the group, the line, its number) but those a thread reading ahead found
-/// the pipeline passes over (`pass_over`), `opened` is called once every file is open (a
+/// (the file's index in the group, the line, its number) but those the pipeline passes over
+/// (`pass_over`), dropped where the file is read (here or on a thread reading ahead), `opened` is called once every file is open (a
 /// cluster read then removes its copies: the open files stay readable).
 pub(crate) fn merge_group(
     group: &[Source],
@@ -210,16 +210,15 @@ impl<'s> Waiting<'s> {
                 return;
             }
         };
-        let mut reader = Reader {
+        let reader = Reader {
             lines,
             number: 0,
             keyed: merging,
             latest: i64::MIN,
-            pass_over: None,
+            pass_over: reading.pass_over,
             kind: FileKind::Empty,
         };
         let feed = if reading.cores > 1 && (merging || !reader.lines.is_mapped()) {
-            reader.pass_over = reading.pass_over;
             Feed::ahead(reader)
         } else {
             Feed::Here(reader)
@@ -272,7 +271,7 @@ struct Reader {
     keyed: bool,
     /// The latest time of the lines so far: the merge key.
     latest: i64,
-    /// What the pipeline passes over, when the reader may drop it (reading ahead only).
+    /// What the pipeline passes over, for the reader to drop.
     pass_over: Option<PassOver>,
     kind: FileKind,
 }
@@ -491,14 +490,20 @@ impl Head<'_> {
     /// Moves to the next line; `false` at the end or on a read error (both reported).
     fn advance(&mut self) -> bool {
         let ended = match &mut self.feed {
-            Feed::Here(reader) => match reader.advance() {
-                Ok(Some(Next { key, .. })) => {
-                    self.key = key;
-                    self.number = reader.number;
-                    return true;
+            Feed::Here(reader) => loop {
+                match reader.advance() {
+                    // Passed over here as a thread reading ahead passes it over.
+                    Ok(Some(Next {
+                        passed_over: true, ..
+                    })) => continue,
+                    Ok(Some(Next { key, .. })) => {
+                        self.key = key;
+                        self.number = reader.number;
+                        return true;
+                    }
+                    Ok(None) => break reader.ended(None),
+                    Err(e) => break reader.ended(Some(e)),
                 }
-                Ok(None) => reader.ended(None),
-                Err(e) => reader.ended(Some(e)),
             },
             Feed::Ahead { batches, batch, at } => loop {
                 if let Some(&(end, number, key)) = batch.lines.get(*at) {
@@ -761,20 +766,18 @@ mod tests {
             prop_assert_eq!(&merged(&group, 1, None), &want);
             prop_assert_eq!(&merged(&group, 2, None), &want);
             let pass = writes_only();
-            // Only a thread reading ahead passes over: in a merge, or of a file that is not
-            // mapped (gzip, empty); a plain file alone is read here.
-            let ahead = |f: usize| files.len() > 1 || gzip[f] || files[f].is_empty();
+            // Passed over wherever a file is read: by a thread reading ahead (in a merge, or a
+            // file that is not mapped) or here, on one core or a plain file alone.
             let kept: Vec<(usize, u64)> = want
                 .iter()
                 .copied()
                 .filter(|&(f, n)| {
                     let text = files[f][n as usize - 1].as_bytes();
-                    !(ahead(f) && pass.passes_over(text, &access::parse(text)))
+                    !pass.passes_over(text, &access::parse(text))
                 })
                 .collect();
             prop_assert_eq!(&merged(&group, 2, Some(pass)), &kept);
-            // Here, nothing is passed over: the pipeline decides.
-            prop_assert_eq!(&merged(&group, 1, Some(pass)), &want);
+            prop_assert_eq!(&merged(&group, 1, Some(pass)), &kept);
         }
     }
 

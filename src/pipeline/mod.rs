@@ -870,13 +870,17 @@ impl Pipeline {
         Ok(())
     }
 
-    /// What this pipeline passes over without a trace, told from the raw line alone, for a
-    /// thread that reads ahead to drop first ([`crate::merge`]); `None` when every line counts
-    /// for something: tasks without a request are wanted (every line's time moves them on),
-    /// `--user` tallies the users seen, a cluster read folds every hop.
+    /// What this pipeline passes over without a trace, told from the raw line alone, for the
+    /// reader (or a thread that reads ahead) to drop first ([`crate::merge`]): most lines of a
+    /// log then never reach the pipeline. `None` when every line counts for something: tasks
+    /// without a request are wanted (every line's time moves them on), `--user` tallies the
+    /// users seen, a cluster read folds every hop; and when every class is wanted.
     pub(crate) fn pass_over(&self) -> Option<PassOver> {
         let every_time = self.tasks.is_some() && self.filter.wants_class(Class::Task);
+        // With every class wanted, no line is passed over (but empty ones, which the pipeline
+        // skips at once): looking would only parse every line twice.
         let quiet = !every_time
+            && self.filter.classes() != ClassSet::all()
             && self.filter.users_unset()
             && self.cluster.is_none()
             && self.line_node.is_none();
