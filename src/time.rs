@@ -453,23 +453,30 @@ pub(crate) fn utc(ts: Timestamp) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Appends [`utc`]'s form of the instant. The last second written is kept: a log has many
-/// lines a second, and each JSON record has its time.
+/// Appends [`utc`]'s form of the instant. The last minute written is kept: a log has many
+/// lines a minute, and each JSON record has its time; within the minute only the seconds
+/// (`…:SS` of `YYYY-MM-DDTHH:MM:SSZ`) are new.
 pub(crate) fn push_utc(into: &mut Vec<u8>, ts: Timestamp) {
     thread_local! {
         static LAST: std::cell::Cell<Option<(i64, [u8; 20])>> = const { std::cell::Cell::new(None) };
     }
     let second = ts.as_second();
-    if let Some((last, text)) = LAST.get() {
-        if last == second {
+    let minute = second.div_euclid(60);
+    if let Some((last, mut text)) = LAST.get() {
+        if last == minute {
+            let s = second.rem_euclid(60) as u8;
+            (text[17], text[18]) = (b'0' + s / 10, b'0' + s % 10);
             into.extend_from_slice(&text);
             return;
         }
     }
     let at = into.len();
     push_utc_afresh(into, ts);
+    // Only the four-digit years' form has the seconds at 17 and 18.
     if let Ok(text) = <[u8; 20]>::try_from(&into[at..]) {
-        LAST.set(Some((second, text)));
+        if text[0].is_ascii_digit() && text[4] == b'-' && text[16] == b':' {
+            LAST.set(Some((minute, text)));
+        }
     }
 }
 
@@ -562,6 +569,12 @@ mod tests {
             proptest::prop_assert_eq!(utc(ts), ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
             if let Ok(next) = Timestamp::from_second(seconds + 1) {
                 proptest::prop_assert_eq!(utc(next), next.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            }
+            // Every second of its minute, from the minute kept.
+            for s in 0..60 {
+                if let Ok(t) = Timestamp::from_second(seconds - seconds.rem_euclid(60) + s) {
+                    proptest::prop_assert_eq!(utc(t), t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+                }
             }
         }
     }

@@ -436,7 +436,18 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
         Some(rendered) => f.out.extend_from_slice(&rendered.request),
         None => write_request_fields(&mut f, event, show_secrets),
     }
-    f.opt_number(key!("http_status"), event.http_status.map(u64::from));
+    match event.http_status {
+        // Three digits, as nearly every status is: written as they are.
+        Some(status @ 100..=999) => {
+            let digit = |n: u16| b'0' + (n % 10) as u8;
+            f.key(key!("http_status")).extend_from_slice(&[
+                digit(status / 100),
+                digit(status / 10),
+                digit(status),
+            ]);
+        }
+        other => f.opt_number(key!("http_status"), other.map(u64::from)),
+    }
     f.opt_number(key!("bytes"), event.bytes);
     // The values of pverec's own words are constants: the field is one copy.
     f.key(match event.outcome {

@@ -327,6 +327,10 @@ fn time_words(t: &[u8; 25]) -> TimeWords {
     (word(0), word(8), word(16), t[24])
 }
 
+/// Bytes 0 to 2 of a time field's third word: `:SS`. The other bytes of the three words are its
+/// minute and offset.
+const SECOND: u64 = 0x00FF_FFFF;
+
 /// Whether `time` is a valid time field: shape, ranges and calendar. It runs on every line, so
 /// the numeric-month form PVE writes is checked in place, two digits at a time; the old
 /// month-name form takes the full split.
@@ -337,8 +341,6 @@ fn valid_time(time: &[u8]) -> bool {
     };
     // `dd/mm/yyyy:HH:MM:SS +zzzz`, eight bytes at a time.
     let (a, b, c, last) = time_words(t);
-    // Bytes 0 to 2 of the third word: `:SS`.
-    const SECOND: u64 = 0x00FF_FFFF;
     let minute = (a, b, c & !SECOND, last);
     // A log has many lines a minute: a time of the last minute found valid (on this thread:
     // each file of a merge is read on its own), at the same offset, is valid when its seconds
@@ -409,23 +411,35 @@ impl<'a> Line<'a> {
     /// hand, since it runs on every line of a merge (and a leap second counts as :59, as jiff
     /// takes it).
     pub(crate) fn seconds(&self) -> Option<i64> {
-        // As in `valid_time`: the seconds of the last time field of PVE's form, on this thread,
-        // are kept, the field as three words and its last byte (a comparison of known length).
+        // As in `valid_time`: the start of the last minute of PVE's form, on this thread, is
+        // kept, with the minute and offset as words (a comparison of known length); a time of
+        // that minute adds its seconds. Only a minute wholly within jiff's range is kept.
         thread_local! {
-            static LAST: std::cell::Cell<Option<(TimeWords, Option<i64>)>> =
+            static LAST: std::cell::Cell<Option<(TimeWords, i64)>> =
                 const { std::cell::Cell::new(None) };
         }
         let Ok(time) = <&[u8; 25]>::try_from(self.time) else {
             return self.seconds_afresh();
         };
-        let words = time_words(time);
-        if let Some((last, seconds)) = LAST.get() {
-            if last == words {
-                return seconds;
+        let (a, b, c, last) = time_words(time);
+        let minute = (a, b, c & !SECOND, last);
+        // Digits: the field was checked when the line was parsed. A leap second counts as :59.
+        let [_, tens, ones, ..] = c.to_le_bytes();
+        let second = i64::from(tens.wrapping_sub(b'0'))
+            .wrapping_mul(10)
+            .wrapping_add(i64::from(ones.wrapping_sub(b'0')))
+            .min(59);
+        if let Some((kept, start)) = LAST.get() {
+            if kept == minute {
+                return Some(start + second);
             }
         }
         let seconds = self.seconds_afresh();
-        LAST.set(Some((words, seconds)));
+        if let Some(start) = seconds.map(|s| s - second) {
+            if start >= Timestamp::MIN.as_second() && start + 59 <= Timestamp::MAX.as_second() {
+                LAST.set(Some((minute, start)));
+            }
+        }
         seconds
     }
 
@@ -802,6 +816,14 @@ mod tests {
                 let want = offset.to_timestamp(civil).ok();
                 prop_assert_eq!(line.seconds(), want.map(|t| t.as_second()), "{}", time);
                 prop_assert_eq!(line.timestamp(), want);
+                // Every other second of the minute, from the minute kept.
+                for other in 0..61i8 {
+                    let text = text.replacen(&format!(":{second:02} "), &format!(":{other:02} "), 1);
+                    let line = parse(text.as_bytes()).unwrap();
+                    let civil = civil.with().second(other.min(59)).build().unwrap();
+                    let want = offset.to_timestamp(civil).ok();
+                    prop_assert_eq!(line.seconds(), want.map(|t| t.as_second()), "{}", text);
+                }
             }
         }
 
