@@ -1148,15 +1148,13 @@ impl Pipeline {
             messages::malformed(file, number, &access::Malformed::BadTime);
             return Ok(());
         };
-        let (joined, kept_body) = match taken {
-            Some(taken) => {
-                let (task, body, changes) = *taken;
-                claimed = changes;
-                (Some(task), Some(body))
-            }
-            None => (None, None),
-        };
-        if joined.is_none() && !every_time {
+        // What a held line took is kept in its box until it is used: moving a task and a spool
+        // event out of it for every line (most take nothing) cost two large copies a line.
+        let mut taken = taken;
+        if let Some(taken) = &mut taken {
+            claimed = std::mem::take(&mut taken.2);
+        }
+        if taken.is_none() && !every_time {
             self.note_time(time.as_second())?;
         }
         if !self.filter.wants_time(time) {
@@ -1182,6 +1180,7 @@ impl Pipeline {
                 });
             }
         }
+        let kept_body = taken.as_mut().map(|taken| taken.1.take());
         let body: Option<SpoolEvent> = match (kept_body, event.method, event.path.as_deref()) {
             (Some(kept), _, _) => kept,
             (None, Some(method), Some(path))
@@ -1204,8 +1203,8 @@ impl Pipeline {
         } else {
             self.journal_body(&mut event);
         }
-        let task = match joined {
-            Some(task) => Some(task),
+        let task = match taken {
+            Some(taken) => Some(taken.0),
             None => self.join(&event, (file, number)),
         };
         if let Some(task) = task {
