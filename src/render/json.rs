@@ -519,14 +519,40 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     if let Some(proxy) = &event.proxy {
         f.serialized(key!("proxy"), &ProxyRecord::new(proxy));
     }
-    let mut source = Fields::start(f.key(key!("source")));
-    source.text(key!("file"), event.origin.file.as_bytes());
-    source.opt_number(
+    push_source(f.out, event.origin.file);
+    let mut line = Fields {
+        out: f.out,
+        first: false,
+    };
+    line.opt_number(
         key!("line"),
         (event.origin.line > 0).then_some(event.origin.line),
     );
-    source.end();
+    line.end();
     f.end();
+}
+
+/// Appends `,"source":{"file":FILE` (the object is left open for its line). Every record of a
+/// file has the same: the last file's is kept (on this thread), one comparison and one copy.
+fn push_source(out: &mut Vec<u8>, file: &str) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Vec<u8>)> = const {
+            std::cell::RefCell::new((String::new(), Vec::new()))
+        };
+    }
+    LAST.with_borrow_mut(|(last, text)| {
+        if text.is_empty() || last != file {
+            text.clear();
+            let mut source = Fields::start(text);
+            source.text(key!("file"), file.as_bytes());
+            let mut start = key!("source").as_bytes().to_vec();
+            start.append(text);
+            *text = start;
+            last.clear();
+            last.push_str(file);
+        }
+        out.extend_from_slice(text);
+    });
 }
 
 /// The two runs of fields that the request alone decides, each after a comma, for the memo.
