@@ -14,8 +14,17 @@ use crate::source::{spool, task};
 use crate::{time, userid};
 
 /// One access.log line, as convert reads it, through to its request and its JSON record: the
-/// record of the request joined afresh and the record of it joined from the memo are the same.
+/// record of the request joined afresh and the record of it joined from the memo are the same;
+/// and a line the screen passes over is a plain GET to the full parse.
 pub fn access_line(data: &[u8]) {
+    if access::screen::plain_get(data) {
+        let line = access::parse(data).expect("a screened line parses");
+        assert_eq!(
+            request::possible_classes(line.request),
+            request::GET_CLASSES,
+            "a screened line is a plain GET"
+        );
+    }
     if let Ok(line) = access::parse(data) {
         let _ = (line.timestamp(), line.user());
         request_line(line.request);
@@ -621,4 +630,32 @@ pub fn sink_message(data: &[u8]) {
         fields.first().map(|(n, v)| (n.as_str(), v.as_slice())),
         Some(("MESSAGE", line))
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checks of the `access_line` target hold on every line of the plain logs shipped
+    /// as fixtures (the target's seeds), the screen's among them.
+    #[test]
+    fn the_access_line_checks_hold_on_the_fixture_logs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut lines = 0;
+        for log in [
+            "access.log",
+            "access.log.1",
+            "odd-forms.log",
+            "journal/access.log",
+            "tasks/access.log",
+            "sessions/access.log",
+            "history/access.log",
+            "history/access.log.1",
+        ] {
+            let text = std::fs::read(root.join(log)).unwrap();
+            for line in text.split(|&b| b == b'\n') {
+                super::access_line(line);
+                lines += 1;
+            }
+        }
+        assert!(lines > 100, "{lines} lines");
+    }
 }

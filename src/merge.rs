@@ -303,6 +303,17 @@ impl Reader {
             }));
         }
         let text = self.lines.line();
+        // Most lines of a log: told from their spaces, without taking them apart (only where
+        // no merge key is wanted, which would need the line's time).
+        if !self.keyed
+            && matches!(self.kind, FileKind::Log)
+            && self.pass_over.is_some_and(|p| p.screens(text))
+        {
+            return Ok(Some(Next {
+                key: 0,
+                passed_over: true,
+            }));
+        }
         let parsed = access::parse(text);
         if self.keyed {
             if let Some(seconds) = parsed.as_ref().ok().and_then(|l| l.seconds()) {

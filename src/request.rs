@@ -96,6 +96,10 @@ impl ClassSet {
     }
 }
 
+/// The classes a plain `GET` request line may have ([`possible_classes`]).
+pub(crate) const GET_CLASSES: ClassSet =
+    ClassSet::of(&[Class::Read, Class::Auth, Class::Console, Class::Other]);
+
 /// The classes a request line can have, judged from as few bytes as possible. Most lines of a
 /// log are the web UI's GET polling, which the default filter (writes) can reject with this
 /// before any decoding.
@@ -105,7 +109,7 @@ impl ClassSet {
 /// at the start is trusted only when the whole line has the plain shape `METHOD TARGET
 /// HTTP/1.x`, the target holding no space or control byte; anything else may be any class.
 pub(crate) fn possible_classes(request_line: &[u8]) -> ClassSet {
-    const GET: ClassSet = ClassSet::of(&[Class::Read, Class::Auth, Class::Console, Class::Other]);
+    const GET: ClassSet = GET_CLASSES;
     const CHANGE: ClassSet =
         ClassSet::of(&[Class::Write, Class::Auth, Class::Console, Class::Other]);
     const ANY: ClassSet = ClassSet::of(&Class::ALL);

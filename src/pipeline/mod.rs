@@ -2,8 +2,10 @@
 //! files) and follow (live).
 //!
 //! access.log line -> [`access::Line`] -> [`Request`] -> filter -> [`Event`] -> renderer. The
-//! per-line path is pverec's hot path: a line that the filter does not want costs one parse
-//! without allocation and the class test; only selected lines become events. Each line's fate
+//! per-line path is pverec's hot path: a line that the filter does not want is passed over
+//! where it is read ([`PassOver`]), most of them by the screen of plain GET lines
+//! ([`access::screen`]), the others after one parse without allocation and the class test;
+//! only selected lines become events. Each line's fate
 //! is one of three: shown, filtered out, or reported as malformed. Nothing is dropped silently.
 //!
 //! A selected line's event is joined with what the other sources say about it (its spool body,
@@ -133,6 +135,14 @@ impl PassOver {
     /// A pass-over of its own, for the merge's checks (tests, fuzzing).
     pub(crate) fn new(wanted: ClassSet, claims: bool) -> PassOver {
         PassOver { wanted, claims }
+    }
+
+    /// Whether `text` is passed over, told by the screen alone ([`access::screen`]): a
+    /// well-formed line of a plain GET, when no class of such a line is wanted. `false` says
+    /// nothing: [`PassOver::passes_over`] decides on the parsed line.
+    #[inline]
+    pub(crate) fn screens(&self, text: &[u8]) -> bool {
+        !self.wanted.intersects(request::GET_CLASSES) && access::screen::plain_get(text)
     }
 
     /// Whether `text`, parsed as `parsed`, is passed over.

@@ -29,6 +29,7 @@
 //! starts, and `]` is looked for only there: the request line after it may hold anything.
 
 mod months;
+pub(crate) mod screen;
 
 use jiff::Timestamp;
 
