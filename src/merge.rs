@@ -42,8 +42,9 @@ const PEEK: usize = 64 * 1024;
 
 /// Reads a group of files, merged by time when there is more than one: `each` gets every line
 /// (the file's index in the group, the line, its number) but those the pipeline passes over
-/// (`pass_over`), dropped where the file is read (here or on a thread reading ahead), `opened` is called once every file is open (a
-/// cluster read then removes its copies: the open files stay readable).
+/// (`pass_over`), dropped where the file is read (here or on a thread reading ahead); `opened`
+/// is called once every file is open (a cluster read then removes its copies: the open files
+/// stay readable).
 pub(crate) fn merge_group(
     group: &[Source],
     pass_over: Option<PassOver>,

@@ -5,8 +5,8 @@
 //! per-line path is pverec's hot path: a line that the filter does not want is passed over
 //! where it is read ([`PassOver`]), most of them by the screen of plain GET lines
 //! ([`access::screen`]), the others after one parse without allocation and the class test;
-//! only selected lines become events. Each line's fate
-//! is one of three: shown, filtered out, or reported as malformed. Nothing is dropped silently.
+//! only selected lines become events. Each line's fate is one of three: shown, filtered out,
+//! or reported as malformed. Nothing is dropped silently.
 //!
 //! A selected line's event is joined with what the other sources say about it (its spool body,
 //! its task: [`crate::join::tasks`]; its journal entries: [`journal`]) before the outcome
