@@ -10,6 +10,7 @@
 //! closed stdout (`pverec convert | head -1`) is a normal end, not an error.
 
 mod api;
+mod bytes;
 mod cli;
 mod cluster;
 mod completions;

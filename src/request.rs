@@ -109,7 +109,6 @@ pub(crate) const GET_CLASSES: ClassSet =
 /// at the start is trusted only when the whole line has the plain shape `METHOD TARGET
 /// HTTP/1.x`, the target holding no space or control byte; anything else may be any class.
 pub(crate) fn possible_classes(request_line: &[u8]) -> ClassSet {
-    const GET: ClassSet = GET_CLASSES;
     const CHANGE: ClassSet =
         ClassSet::of(&[Class::Write, Class::Auth, Class::Console, Class::Other]);
     const ANY: ClassSet = ClassSet::of(&Class::ALL);
@@ -117,7 +116,7 @@ pub(crate) fn possible_classes(request_line: &[u8]) -> ClassSet {
         return ANY;
     }
     match plain_shape(request_line) {
-        Some((b"GET", _)) => GET,
+        Some((b"GET", _)) => GET_CLASSES,
         Some((b"POST" | b"PUT" | b"DELETE", _)) => CHANGE,
         _ => ANY,
     }
@@ -144,23 +143,13 @@ fn plain_shape(line: &[u8]) -> Option<(&[u8], &[u8])> {
     (sp > 0 && !url.is_empty() && !has_space(url)).then(|| (&rest[..sp], url))
 }
 
-/// Whether `bytes` holds a space, sixteen bytes at a time (SSE2, part of every x86_64 CPU).
-#[cfg(target_arch = "x86_64")]
+/// Whether `bytes` holds a space, sixteen bytes at a time ([`crate::bytes`]), the last sixteen
+/// overlapping the ones before.
 fn has_space(bytes: &[u8]) -> bool {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
     if bytes.len() < 16 {
         return bytes.contains(&b' ');
     }
-    let block_has_space = |at: usize| {
-        // SAFETY: SSE2 is in every x86_64 CPU; `at + 16 <= bytes.len()` at every call below,
-        // and the load is unaligned.
-        unsafe {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b' ' as i8))) != 0
-        }
-    };
+    let block_has_space = |at: usize| crate::bytes::eq_bits16(bytes, at, b' ') != 0;
     let last = bytes.len() - 16;
     let mut at = 0;
     while at < last {
@@ -171,11 +160,6 @@ fn has_space(bytes: &[u8]) -> bool {
     }
     // The end as one block, overlapping the one before.
     block_has_space(last)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn has_space(bytes: &[u8]) -> bool {
-    bytes.contains(&b' ')
 }
 
 /// Perl's `\s` on a byte string: space, `\t`, `\n`, vertical tab, form feed, `\r`.

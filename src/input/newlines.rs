@@ -46,39 +46,16 @@ impl Newlines {
 /// The newlines of `block` (at most 64 bytes) as bits.
 #[inline]
 fn newline_bits(block: &[u8]) -> u64 {
-    match <&[u8; 64]>::try_from(block) {
-        Ok(block) => full_block_bits(block),
-        Err(_) => block
+    if block.len() == 64 {
+        let quarter =
+            |i: usize| u64::from(crate::bytes::eq_bits16(block, 16 * i, b'\n')) << (16 * i);
+        quarter(0) | quarter(1) | quarter(2) | quarter(3)
+    } else {
+        block
             .iter()
             .enumerate()
-            .fold(0, |bits, (i, &b)| bits | (u64::from(b == b'\n') << i)),
+            .fold(0, |bits, (i, &b)| bits | (u64::from(b == b'\n') << i))
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn full_block_bits(block: &[u8; 64]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let quarter = |i: usize| {
-        // SAFETY: SSE2 is in every x86_64 CPU; the unaligned load reads bytes 16 i to 16 i + 15
-        // of the 64 of `block` (i < 4).
-        let mask = unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)))
-        };
-        u64::from(mask as u16) << (16 * i)
-    };
-    quarter(0) | quarter(1) | quarter(2) | quarter(3)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn full_block_bits(block: &[u8; 64]) -> u64 {
-    block
-        .iter()
-        .enumerate()
-        .fold(0, |bits, (i, &b)| bits | (u64::from(b == b'\n') << i))
 }
 
 #[cfg(test)]

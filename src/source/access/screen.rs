@@ -114,31 +114,13 @@ fn space_mask(line: &[u8]) -> SpaceMask {
 /// Whether the field after the last space is a length as `parse` reads one: `-`, or 1 to 19
 /// digits.
 fn length(field: &[u8]) -> bool {
-    field == b"-" || ((1..=19).contains(&field.len()) && field.iter().all(u8::is_ascii_digit))
+    field == b"-" || super::parse_digits(field).is_some()
 }
 
 /// The spaces among the 16 bytes of `line` from `at` (`at + 16 <= line.len()`), as bits.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 fn space_bits(line: &[u8], at: usize) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let block = &line[at..at + 16];
-    // SAFETY: SSE2 is in every x86_64 CPU; the unaligned load reads the 16 bytes of `block`.
-    let mask = unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)))
-    };
-    mask as u32 & 0xFFFF
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn space_bits(line: &[u8], at: usize) -> u32 {
-    line[at..at + 16]
-        .iter()
-        .enumerate()
-        .fold(0, |bits, (i, &b)| bits | (u32::from(b == b' ') << i))
+    u32::from(crate::bytes::eq_bits16(line, at, b' '))
 }
 
 #[cfg(test)]
