@@ -891,9 +891,9 @@ mod tests {
             prop_assert_eq!(l.user, b"alice@pve!tok");
         }
 
-        /// The length read as a run of digits from the right is what the last space's field
-        /// says: a number of 1 to 19 digits, `-`, or no length at all (any other tail, a run
-        /// of 20 digits or more, or none).
+        /// The length is what the field after the last space says: a number of 1 to 19
+        /// digits, `-`, or no length at all (any other tail, a run of 20 digits or more, or
+        /// none).
         #[test]
         fn the_length_is_the_field_after_the_last_space(
             tail in prop_oneof![
