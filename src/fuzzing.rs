@@ -139,13 +139,32 @@ pub fn spool_event(data: &[u8]) {
 
 /// A whole input file (plain or gzip, told by its magic bytes; the fuzz target writes the bytes
 /// to `path`), split into lines as convert splits it: no line longer than the cap comes out,
-/// whatever the input expands to.
+/// whatever the input expands to, and a mapped file's lines are its bytes split at newlines.
 pub fn input_file(path: &std::path::Path) {
     let Ok(mut lines) = Lines::open(&Source::new(path.to_path_buf()), Progress::default()) else {
         return;
     };
+    let mut read = Vec::new();
     while let Ok(true) = lines.advance() {
         assert!(lines.line().len() <= MAX_LINE + 1, "a line past the cap");
+        if lines.is_mapped() {
+            read.push(lines.line().to_vec());
+        }
+    }
+    // A mapped file's lines (found 64 bytes at a time) are its bytes split at each newline:
+    // no empty line after the last newline, the byte order mark off the first.
+    if lines.is_mapped() {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let mut want: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        if bytes.last() == Some(&b'\n') || bytes.is_empty() {
+            want.pop();
+        }
+        if let Some(first) = want.first_mut() {
+            if first.starts_with(b"\xEF\xBB\xBF") {
+                first.drain(..3);
+            }
+        }
+        assert_eq!(read, want, "the lines of a mapped file");
     }
 }
 
@@ -657,5 +676,30 @@ mod tests {
             }
         }
         assert!(lines > 100, "{lines} lines");
+    }
+
+    /// The checks of the `input_file` target hold on files of any layout of line ends: a
+    /// byte order mark, no newline at the end, empty lines, lines across 64-byte blocks.
+    #[test]
+    fn the_input_file_checks_hold_on_line_end_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(150);
+        for (i, text) in [
+            String::new(),
+            "\n".to_string(),
+            "\u{feff}first\nsecond".to_string(),
+            format!("{long}\n\n{long}\n"),
+            format!("a\n{long}\nb\n\n\nc"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let path = dir.path().join(format!("log{i}"));
+            std::fs::write(&path, text).unwrap();
+            super::input_file(&path);
+        }
+        super::input_file(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/access.log"),
+        );
     }
 }
