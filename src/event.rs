@@ -22,7 +22,6 @@ use crate::secret::{self, Redaction};
 use crate::source::access::{self, Line};
 use crate::source::spool::{self, SpoolEvent};
 use crate::source::task::{self, State, Task};
-use crate::userid;
 
 /// Where an event came from: shown in JSON as `{"file": …, "line": …}`.
 #[derive(Debug, Clone, Copy)]
@@ -1069,17 +1068,6 @@ impl<'a> Event<'a> {
             _ => kinds
                 .iter()
                 .any(|k| upid >= response::upid_lengths(node, k, b"", user)[0]),
-        }
-    }
-
-    /// `alice@pve!ci` -> (`alice@pve`, `Some("ci")`), split as PVE splits it ([`userid::split`]).
-    pub(crate) fn user_and_token(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
-        match self.user {
-            None => (None, None),
-            Some(u) => {
-                let (user, token) = userid::split(u);
-                (Some(user), token)
-            }
         }
     }
 

@@ -45,6 +45,18 @@ pub(crate) fn selects(want: &[u8], id: &[u8]) -> bool {
     }
 }
 
+/// A logged user or token id, if any, as (user, token): `alice@pve!ci` -> (`alice@pve`,
+/// `Some("ci")`), split as [`split`] splits it.
+pub(crate) fn user_and_token(logged: Option<&[u8]>) -> (Option<&[u8]>, Option<&[u8]>) {
+    match logged {
+        None => (None, None),
+        Some(u) => {
+            let (user, token) = split(u);
+            (Some(user), token)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,7 +405,6 @@ pub(crate) fn push_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bo
 fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     // A record of a polling request is about 600 bytes: one reservation for most of them.
     out.reserve(1024);
-    let (user, token) = event.user_and_token();
     let mut f = Fields::start(out);
     f.key(key!("event"))
         .extend_from_slice(if event.class == Class::Task {
@@ -417,10 +416,7 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     time.push(b'"');
     crate::time::push_utc(time, event.time);
     time.push(b'"');
-    f.opt_text(key!("node"), event.node.map(str::as_bytes));
-    f.opt_text(key!("source_ip"), event.client);
-    f.opt_text(key!("user"), user);
-    f.opt_text(key!("token"), token);
+    push_who(f.out, event.node, event.client, event.user);
     // The request's two runs of fields, from the memo while its entry describes the event.
     let rendered = event
         .joined
@@ -468,6 +464,35 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
         Some(rendered) => f.out.extend_from_slice(&rendered.replay),
         None => write_replay_fields(&mut f, event, show_secrets),
     }
+    // The common end of a request's record, one copy: from the API, no program, process, login,
+    // change or proxy to tell.
+    if event.via == Some(Via::Api)
+        && event.program.is_none()
+        && event.process.is_none()
+        && event.auth.is_none()
+        && event.file_changes.is_empty()
+        && event.proxy.is_none()
+    {
+        push_source(f.out, event.origin.file, true);
+    } else {
+        write_tail_fields(&mut f, event, show_secrets);
+        push_source(f.out, event.origin.file, false);
+    }
+    let mut line = Fields {
+        out: f.out,
+        first: false,
+    };
+    line.opt_number(
+        key!("line"),
+        (event.origin.line > 0).then_some(event.origin.line),
+    );
+    line.end();
+    f.end();
+}
+
+/// The fields from `origin` to `proxy`, for a record that has any of them other than its
+/// common end.
+fn write_tail_fields(f: &mut Fields<'_>, event: &Event<'_>, show_secrets: bool) {
     // `api` (a request) or `cli` (a command on the node's shell, from the journal); null where
     // no source tells (a task without a request).
     f.key(match event.via {
@@ -519,22 +544,25 @@ fn write_record(out: &mut Vec<u8>, event: &Event<'_>, show_secrets: bool) {
     if let Some(proxy) = &event.proxy {
         f.serialized(key!("proxy"), &ProxyRecord::new(proxy));
     }
-    push_source(f.out, event.origin.file);
-    let mut line = Fields {
-        out: f.out,
-        first: false,
-    };
-    line.opt_number(
-        key!("line"),
-        (event.origin.line > 0).then_some(event.origin.line),
-    );
-    line.end();
-    f.end();
 }
 
-/// Appends `,"source":{"file":FILE` (the object is left open for its line). Every record of a
-/// file has the same: the last file's is kept (on this thread), one comparison and one copy.
-fn push_source(out: &mut Vec<u8>, file: &str) {
+/// The common end of a request's record, before its `source`: what [`write_tail_fields`]
+/// writes of a request from the API with nothing more to tell.
+const COMMON_TAIL: &str = concat!(
+    key!("origin"),
+    "\"api\"",
+    key!("program"),
+    "null",
+    key!("process"),
+    "null",
+    key!("auth"),
+    "null"
+);
+
+/// Appends `,"source":{"file":FILE` (the object is left open for its line), after
+/// [`COMMON_TAIL`] when `common`. Every record of a file has the same: the last file's is kept
+/// (on this thread), with and without that tail, one comparison and one copy.
+fn push_source(out: &mut Vec<u8>, file: &str, common: bool) {
     thread_local! {
         static LAST: std::cell::RefCell<(String, Vec<u8>)> = const {
             std::cell::RefCell::new((String::new(), Vec::new()))
@@ -543,16 +571,87 @@ fn push_source(out: &mut Vec<u8>, file: &str) {
     LAST.with_borrow_mut(|(last, text)| {
         if text.is_empty() || last != file {
             text.clear();
+            text.extend_from_slice(COMMON_TAIL.as_bytes());
+            text.extend_from_slice(key!("source").as_bytes());
             let mut source = Fields::start(text);
             source.text(key!("file"), file.as_bytes());
-            let mut start = key!("source").as_bytes().to_vec();
-            start.append(text);
-            *text = start;
             last.clear();
             last.push_str(file);
         }
+        let text = if common {
+            &text[..]
+        } else {
+            &text[COMMON_TAIL.len()..]
+        };
         out.extend_from_slice(text);
     });
+}
+
+/// The longest client and user (together) whose run [`push_who`] keeps.
+const WHO_KEPT_BYTES: usize = 256;
+
+/// How many runs [`push_who`] keeps: a log's lines come from a handful of clients and users
+/// (150 pairs in the benchmark's 2 M lines; 16 kept ones serve nine lines in ten of it).
+const WHO_KEPT: usize = 16;
+
+/// Who and where, as [`push_who`] keeps it: the node, client and user, and their run.
+#[derive(Default)]
+struct WhoRun {
+    node: Option<Box<str>>,
+    client: Option<Box<[u8]>>,
+    user: Option<Box<[u8]>>,
+    run: Vec<u8>,
+}
+
+/// Appends `,"node":…,"source_ip":…,"user":…,"token":…`. The runs of the last few different
+/// (node, client, user) are kept on this thread, each two escaped strings and four keys written
+/// once: a record written from a kept one is one comparison of short slices and one copy.
+fn push_who(out: &mut Vec<u8>, node: Option<&str>, client: Option<&[u8]>, user: Option<&[u8]>) {
+    thread_local! {
+        static KEPT: std::cell::RefCell<(Vec<WhoRun>, usize)> = const {
+            std::cell::RefCell::new((Vec::new(), 0))
+        };
+    }
+    let size = client.map_or(0, <[u8]>::len) + user.map_or(0, <[u8]>::len);
+    if size > WHO_KEPT_BYTES {
+        write_who(out, node, client, user);
+        return;
+    }
+    KEPT.with_borrow_mut(|(kept, next)| {
+        if let Some(who) = kept.iter().find(|who| {
+            who.user.as_deref() == user
+                && who.client.as_deref() == client
+                && who.node.as_deref() == node
+        }) {
+            out.extend_from_slice(&who.run);
+            return;
+        }
+        let mut run = Vec::new();
+        write_who(&mut run, node, client, user);
+        out.extend_from_slice(&run);
+        let who = WhoRun {
+            node: node.map(Into::into),
+            client: client.map(Into::into),
+            user: user.map(Into::into),
+            run,
+        };
+        if kept.len() < WHO_KEPT {
+            kept.push(who);
+        } else {
+            kept[*next] = who;
+            *next = (*next + 1) % WHO_KEPT;
+        }
+    });
+}
+
+/// Writes what [`push_who`] appends.
+fn write_who(out: &mut Vec<u8>, node: Option<&str>, client: Option<&[u8]>, user: Option<&[u8]>) {
+    let (user, token) = crate::userid::user_and_token(user);
+    let mut f = Fields { out, first: false };
+    f.opt_text(key!("node"), node.map(str::as_bytes));
+    f.opt_text(key!("source_ip"), client);
+    f.opt_text(key!("user"), user);
+    f.opt_text(key!("token"), token);
 }
 
 /// The two runs of fields that the request alone decides, each after a comma, for the memo.
@@ -825,6 +924,64 @@ mod tests {
         );
         // And the plain record again.
         assert_eq!(record(|_| {}, false), plain);
+    }
+
+    #[test]
+    fn the_common_tail_is_what_the_tail_fields_write_for_a_plain_api_request() {
+        let line = access::parse(LINE).unwrap();
+        let request = Request::parse(line.request);
+        let origin = Origin {
+            file: "access.log",
+            line: 1,
+        };
+        let event = Event::from_request(&line, line.timestamp().unwrap(), &request, None, origin);
+        let mut out = Vec::new();
+        write_tail_fields(
+            &mut Fields {
+                out: &mut out,
+                first: false,
+            },
+            &event,
+            false,
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), COMMON_TAIL);
+        let written = record(|_| {}, false);
+        assert!(written.contains(COMMON_TAIL), "{written}");
+        // Anything else to tell: the fields are written one by one, the common tail is not.
+        let written = record(|e| e.program = Some("qm".into()), false);
+        assert!(written.contains(r#","program":"qm","#), "{written}");
+        assert!(!written.contains(COMMON_TAIL), "{written}");
+    }
+
+    proptest::proptest! {
+        /// A run from the kept ones is the run written afresh, whatever came before: more
+        /// different ones than are kept, repeats, values to escape, values too long to keep.
+        #[test]
+        fn a_kept_who_run_is_the_one_written_afresh(
+            whos in proptest::collection::vec(
+                (
+                    proptest::option::of(proptest::sample::select(vec!["pve1", "pve2"])),
+                    proptest::option::of(proptest::collection::vec(
+                        proptest::prop_oneof![proptest::strategy::Just(b'1'), proptest::arbitrary::any::<u8>()],
+                        0..4,
+                    )),
+                    proptest::option::of(proptest::prop_oneof![
+                        proptest::collection::vec(proptest::prop_oneof![proptest::strategy::Just(b'@'), proptest::strategy::Just(b'!'), proptest::strategy::Just(b'a')], 0..6),
+                        proptest::collection::vec(proptest::strategy::Just(b'x'), 250..300),
+                    ]),
+                ),
+                1..60,
+            ),
+        ) {
+            for (node, client, user) in &whos {
+                let (client, user) = (client.as_deref(), user.as_deref());
+                let mut kept = Vec::new();
+                push_who(&mut kept, *node, client, user);
+                let mut afresh = Vec::new();
+                write_who(&mut afresh, *node, client, user);
+                proptest::prop_assert_eq!(kept, afresh);
+            }
+        }
     }
 
     #[test]
