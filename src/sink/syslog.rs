@@ -311,11 +311,14 @@ mod tests {
         assert!(!m.bytes().any(|b| b < 0x20), "{m:?}");
     }
 
-    /// Reads the first PARAM-VALUE of the structured data back (RFC 5424 §6.3.3 escapes).
+    /// Reads the first PARAM-VALUE of the structured data back (RFC 5424 §6.3.3 escapes). The
+    /// six header fields before it are words without spaces, which may hold `="` themselves (a
+    /// node named so): the search starts after them.
     fn first_value(message: &str) -> String {
-        let start = message.find("=\"").unwrap() + 2;
+        let data = message.splitn(7, ' ').nth(6).unwrap();
+        let start = data.find("=\"").unwrap() + 2;
         let mut out = String::new();
-        let mut chars = message[start..].chars();
+        let mut chars = data[start..].chars();
         while let Some(c) = chars.next() {
             match c {
                 '\\' => {
@@ -350,6 +353,18 @@ mod tests {
             proptest::prop_assert_eq!(first_value(&m), String::from_utf8(printable).unwrap());
             proptest::prop_assert!(m.ends_with("] {}"), "{}", m);
         }
+    }
+
+    #[test]
+    fn a_node_named_like_a_parameter_stays_in_the_header() {
+        let record = Record {
+            user: Some("alice@pve".into()),
+            node: Some("=\"".into()),
+            ..Record::default()
+        };
+        let m = String::from_utf8(message(b"{}", &record, "here", 1)).unwrap();
+        assert!(m.contains(" =\" pverec 1 "), "{m}");
+        assert_eq!(first_value(&m), "alice@pve", "{m}");
     }
 
     #[test]
